@@ -1,0 +1,100 @@
+"""The body of a warm Lambda worker process (stdlib only).
+
+Kept apart from ``lambda_runtime`` on purpose: a spawned process imports the module
+that holds its target, and this one must not drag moto or boto3 into a worker before
+the handler asks for them. Results travel over the Pipe, never stdout, because
+handlers log JSON lines to stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+@dataclass
+class LambdaContext:
+    """The subset of the Lambda context object handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline_epoch_ms: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.deadline_epoch_ms - int(time.time() * 1000))
+
+
+class HandlerLoadError(Exception):
+    """Handler could not be imported; ``error_type`` mirrors the Lambda runtime's."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def error_payload(error_type: str, message: str, stack: list[str]) -> str:
+    return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack})
+
+
+def _load_handler(handler: str) -> Callable[[Any, LambdaContext], Any]:
+    module_name, _, func_name = handler.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the runtime reports any import-time failure this way
+        raise HandlerLoadError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from exc
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise HandlerLoadError(
+            "Runtime.HandlerNotFound", f"Handler '{func_name}' missing on module '{module_name}'"
+        )
+    return func
+
+
+def worker_main(conn: Connection, handler: str, env: dict[str, str]) -> None:
+    """Serve invocations from ``conn`` until it closes or sends ``None``.
+
+    Each message is ``(event, context_fields)``; each reply ``(payload_json, errored)``.
+    """
+    os.environ.clear()
+    os.environ.update(env)
+    func: Callable[[Any, LambdaContext], Any] | None = None
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        event, context_fields = message
+        try:
+            if func is None:
+                func = _load_handler(handler)
+            result = func(event, LambdaContext(**context_fields))
+            try:
+                reply = (json.dumps(result), False)
+            except (TypeError, ValueError) as exc:
+                reply = (error_payload("Runtime.MarshalError", str(exc), []), True)
+        except HandlerLoadError as exc:
+            reply = (error_payload(exc.error_type, str(exc), []), True)
+        except Exception as exc:
+            stack = traceback.format_list(traceback.extract_tb(exc.__traceback__))
+            reply = (error_payload(type(exc).__name__, str(exc), stack), True)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        conn.send(reply)

@@ -1,0 +1,298 @@
+"""A local stand-in for the API Gateway HTTP API: payload format 2.0 in and out.
+
+Each request is matched against the template's routes, turned into the same event API
+Gateway would send, and handed to the function *through moto's Lambda Invoke API*, so
+HTTP requests and Step Functions tasks reach the handler by the same path (the hook in
+``lambda_runtime``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from assay_local.routes import RouteMatch, RouteTable
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/javascript",
+    "application/x-www-form-urlencoded",
+    "application/problem+json",
+    "application/vnd.api+json",
+)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    protocol: str = "HTTP/1.1"
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+def json_response(status: int, payload: Any) -> HttpResponse:
+    return HttpResponse(
+        status, [("Content-Type", "application/json")], json.dumps(payload).encode()
+    )
+
+
+def _is_text(content_type: str | None, body: bytes) -> bool:
+    if content_type is None:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    base = content_type.split(";", 1)[0].strip().lower()
+    return base.startswith(_TEXT_TYPES) or base.endswith(("+json", "+xml"))
+
+
+def build_event(
+    request: HttpRequest,
+    match: RouteMatch,
+    *,
+    api_id: str,
+    account_id: str,
+    domain_name: str,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The API Gateway HTTP API payload-format-2.0 event for ``request``."""
+    now = time.time() if now is None else now
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        lname = name.lower()
+        if lname == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[lname] = f"{headers[lname]},{value}" if lname in headers else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(request.raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": match.route.route_key,
+        "rawPath": request.raw_path,
+        "rawQueryString": request.raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": domain_name,
+            "domainPrefix": domain_name.split(".", 1)[0],
+            "http": {
+                "method": request.method,
+                "path": request.raw_path,
+                "protocol": request.protocol,
+                "sourceIp": request.source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": match.route.route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if match.path_parameters:
+        event["pathParameters"] = {k: unquote(v) for k, v in match.path_parameters.items()}
+    if request.body:
+        if _is_text(headers.get("content-type"), request.body):
+            event["body"] = request.body.decode("utf-8")
+        else:
+            event["body"] = base64.b64encode(request.body).decode("ascii")
+            event["isBase64Encoded"] = True
+    return event
+
+
+def map_result(payload: bytes, function_errored: bool) -> HttpResponse:
+    """Turn a Lambda result into the HTTP response, by the payload-format-2.0 rules:
+    a dict with ``statusCode`` is a structured response; any other valid JSON is a 200
+    ``application/json`` body; a function error or malformed response is a 500."""
+    if function_errored:
+        return json_response(500, {"message": "Internal Server Error"})
+    try:
+        result = json.loads(payload or b"null")
+    except ValueError:
+        return json_response(500, {"message": "Internal Server Error"})
+    if not (isinstance(result, dict) and "statusCode" in result):
+        body = payload if payload else b""
+        return HttpResponse(200, [("Content-Type", "application/json")], body)
+    try:
+        status = int(result["statusCode"])
+        headers: list[tuple[str, str]] = [
+            (str(k), str(v)) for k, v in (result.get("headers") or {}).items()
+        ]
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers.extend((str(name), str(v)) for v in values)
+        headers.extend(("Set-Cookie", str(c)) for c in result.get("cookies") or [])
+        raw_body = result.get("body")
+        if raw_body is None:
+            body = b""
+        elif result.get("isBase64Encoded"):
+            body = base64.b64decode(raw_body)
+        else:
+            body = (raw_body if isinstance(raw_body, str) else json.dumps(raw_body)).encode()
+    except (TypeError, ValueError, AttributeError):
+        return json_response(500, {"message": "Internal Server Error"})
+    if not any(k.lower() == "content-type" for k, _ in headers) and body:
+        headers.append(("Content-Type", "application/json"))
+    return HttpResponse(status, headers, body)
+
+
+# Invokes a function by ARN with a JSON event: (payload bytes, errored).
+Invoker = Callable[[str, dict[str, Any]], tuple[bytes, bool]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: HttpFrontServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        raw_path, _, raw_query = self.path.partition("?")
+        try:
+            body = self._read_body()
+        except _PayloadTooLarge:
+            self.close_connection = True
+            self._send(json_response(413, {"message": "Request Entity Too Large"}))
+            return
+        request = HttpRequest(
+            method=self.command,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+        )
+        self._send(self.server.front.handle(request))
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return b"".join(self._read_chunks())
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise _PayloadTooLarge
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunks(self) -> Iterable[bytes]:
+        total = 0
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _PayloadTooLarge
+            yield self.rfile.read(size)
+            self.rfile.readline()
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:  # send_response already wrote Date
+            if name.lower() not in ("content-length", "transfer-encoding", "connection", "date"):
+                self.send_header(name, value)
+        self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        if self.server.front.access_log:
+            super().log_message(format, *args)
+
+
+class _PayloadTooLarge(Exception):
+    pass
+
+
+class HttpFrontServer(ThreadingHTTPServer):
+    daemon_threads = True
+    front: HttpFront
+
+
+class HttpFront:
+    """The HTTP server plus the routing/event logic behind it."""
+
+    def __init__(
+        self,
+        routes: RouteTable,
+        invoke: Invoker,
+        *,
+        api_id: str,
+        account_id: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_log: bool = False,
+    ) -> None:
+        self.routes = routes
+        self._invoke = invoke
+        self.api_id = api_id
+        self.account_id = account_id
+        self.access_log = access_log
+        self._server = HttpFrontServer((host, port), _Handler)
+        self._server.front = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        match = self.routes.match(request.method, request.raw_path)
+        if match is None:
+            return json_response(404, {"message": "Not Found"})
+        host = dict((k.lower(), v) for k, v in request.headers).get("host", f"127.0.0.1:{self.port}")
+        event = build_event(
+            request, match, api_id=self.api_id, account_id=self.account_id, domain_name=host
+        )
+        payload, errored = self._invoke(match.route.function_arn, event)
+        return map_result(payload, errored)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="assay-http-front", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

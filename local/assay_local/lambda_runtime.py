@@ -1,0 +1,311 @@
+"""Run the real handler code behind moto's Lambda, in warm worker processes.
+
+moto only runs Lambda code in Docker. Its one usable seam is the private method
+``moto.awslambda.models.LambdaFunction._invoke_lambda(self, event) -> (payload, errored,
+logs)``, called for every Invoke — from boto3 clients (the HTTP front, handlers) and
+from the Step Functions interpreter, which reaches Lambda over HTTP through the moto
+server. moto serves each request on its own thread, so concurrent Map children arrive
+here concurrently; each function gets a small pool of worker processes, grown on demand.
+
+The hook is private API: moto is pinned, and the e2e tests fail if it stops being used.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+
+from assay_local._worker import error_payload, worker_main
+
+# Parent variables a worker keeps; everything else comes from the function's own
+# configuration, so one function's variables never leak into another's.
+_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV")
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What a worker needs from a moto ``LambdaFunction`` (read at invoke time, so a
+    configuration update reaches new workers)."""
+
+    name: str
+    arn: str
+    handler: str
+    timeout_s: int
+    memory_mb: int
+    runtime: str
+    region: str
+    env: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_moto(cls, fn: LambdaFunction) -> FunctionConfig:
+        return cls(
+            name=fn.function_name,
+            arn=fn.function_arn,
+            handler=fn.handler,
+            timeout_s=int(fn.timeout),
+            memory_mb=int(fn.memory_size),
+            runtime=str(fn.run_time),
+            region=fn.region,
+            env=tuple(sorted((fn.environment_vars or {}).items())),
+        )
+
+
+class _Worker:
+    """One warm process serving one function, one invocation at a time."""
+
+    def __init__(self, config: FunctionConfig, env: dict[str, str]) -> None:
+        parent_conn, child_conn = _SPAWN.Pipe()
+        self.conn: Connection = parent_conn
+        self.process: BaseProcess = _SPAWN.Process(
+            target=worker_main,
+            args=(child_conn, config.handler, env),
+            name=f"lambda:{config.name}",
+            daemon=True,
+        )
+        self.process.start()
+        child_conn.close()
+
+    def invoke(self, event: Any, context: dict[str, Any], timeout_s: float) -> tuple[str, bool]:
+        """Send one event; ``TimeoutError`` if no answer in time, ``EOFError`` if the
+        process died."""
+        self.conn.send((event, context))
+        if not self.conn.poll(timeout_s):
+            raise TimeoutError
+        return self.conn.recv()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        self.conn.close()
+
+
+class _WorkerPool:
+    """Warm workers of one function configuration: idle ones are reused, new ones are
+    spawned while fewer than ``max_workers`` exist, beyond that callers wait."""
+
+    def __init__(self, config: FunctionConfig, env: dict[str, str], max_workers: int) -> None:
+        self.config = config
+        self._env = env
+        self._max = max_workers
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._spawned = 0  # live workers plus those being spawned
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def acquire(self) -> _Worker:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the local Lambda runtime is shutting down")
+                if self._idle:
+                    worker = self._idle.pop()
+                    self._busy.add(worker)
+                    return worker
+                if self._spawned < self._max:
+                    self._spawned += 1
+                    break
+                self._cond.wait()
+        try:
+            worker = _Worker(self.config, self._env)  # spawn outside the lock
+        except BaseException:
+            with self._cond:
+                self._spawned -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._busy.add(worker)
+        return worker
+
+    def release(self, worker: _Worker) -> None:
+        with self._cond:
+            self._busy.discard(worker)
+            if not self._closed:
+                self._idle.append(worker)
+                self._cond.notify()
+                return
+        worker.stop()
+
+    def discard(self, worker: _Worker) -> None:
+        """Forget a worker that was killed (timeout) or died."""
+        with self._cond:
+            self._busy.discard(worker)
+            self._spawned -= 1
+            self._cond.notify()
+
+    @property
+    def size(self) -> int:
+        with self._cond:
+            return len(self._idle) + len(self._busy)
+
+    def close(self) -> None:
+        """Stop idle workers and kill busy ones (their callers get an error payload)."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            busy = list(self._busy)
+            self._cond.notify_all()
+        for worker in idle:
+            worker.stop()
+        for worker in busy:
+            # Only the process: the invoking thread sees EOF and cleans up the pipe.
+            worker.process.kill()
+
+
+class LambdaRuntime:
+    """Dispatches moto Lambda invocations to per-function worker pools.
+
+    ``install()`` replaces moto's hook; only one runtime can be installed per process
+    (moto's backends are process-global anyway).
+    """
+
+    def __init__(self, aws_env: dict[str, str], max_workers_per_function: int = 4) -> None:
+        self._aws_env = dict(aws_env)
+        self._max_workers = max_workers_per_function
+        self._pools: dict[str, _WorkerPool] = {}
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ hook
+    def install(self) -> None:
+        global _ACTIVE
+        with _INSTALL_LOCK:
+            if _ACTIVE is not None:
+                raise RuntimeError("another local Lambda runtime is already installed")
+            if not callable(getattr(LambdaFunction, "_invoke_lambda", None)):
+                raise RuntimeError("moto no longer has LambdaFunction._invoke_lambda")
+            _ACTIVE = self
+            LambdaFunction._invoke_lambda = invoke_lambda_hook  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        global _ACTIVE
+        with _INSTALL_LOCK:
+            if _ACTIVE is self:
+                LambdaFunction._invoke_lambda = _ORIGINAL_INVOKE_LAMBDA  # type: ignore[method-assign]
+                _ACTIVE = None
+
+    # ----------------------------------------------------------- invocation
+    def invocation_counts(self) -> dict[str, int]:
+        """Invocations per function name since start (including failed ones)."""
+        with self._lock:
+            return dict(self._counts)
+
+    def worker_counts(self) -> dict[str, int]:
+        """Live worker processes per function name."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return {pool.config.name: pool.size for pool in pools}
+
+    def invoke(self, fn: LambdaFunction, event: Any) -> tuple[str, bool, str]:
+        """Run ``fn``'s handler on ``event`` in a warm worker: (payload, errored, logs)."""
+        config = FunctionConfig.from_moto(fn)
+        with self._lock:
+            self._counts[config.name] += 1
+        if isinstance(event, str | bytes):
+            # moto hands over the literal "{}" when the Invoke had no payload.
+            event = json.loads(event or "{}")
+        pool = self._pool_for(config)
+        worker = pool.acquire()
+        deadline_ms = int(time.time() * 1000) + config.timeout_s * 1000
+        context = {
+            "function_name": config.name,
+            "function_version": "$LATEST",
+            "invoked_function_arn": config.arn,
+            "memory_limit_in_mb": config.memory_mb,
+            "aws_request_id": str(uuid.uuid4()),
+            "log_group_name": f"/aws/lambda/{config.name}",
+            "log_stream_name": f"local/[$LATEST]{uuid.uuid4().hex}",
+            "deadline_epoch_ms": deadline_ms,
+        }
+        try:
+            payload, errored = worker.invoke(event, context, config.timeout_s)
+        except TimeoutError:
+            worker.kill()
+            pool.discard(worker)
+            message = f"Task timed out after {config.timeout_s:.2f} seconds"
+            return error_payload("Sandbox.Timedout", message, []), True, ""
+        except (EOFError, OSError) as exc:
+            worker.kill()
+            pool.discard(worker)
+            message = f"worker process exited unexpectedly: {exc!r}"
+            return error_payload("Runtime.ExitError", message, []), True, ""
+        pool.release(worker)
+        return payload, errored, ""
+
+    def _pool_for(self, config: FunctionConfig) -> _WorkerPool:
+        with self._lock:
+            pool = self._pools.get(config.arn)
+            if pool is not None and pool.config == config:
+                return pool
+            stale = pool
+            pool = _WorkerPool(config, self._worker_env(config), self._max_workers)
+            self._pools[config.arn] = pool
+        if stale is not None:  # configuration changed: retire the old workers
+            stale.close()
+        return pool
+
+    def _worker_env(self, config: FunctionConfig) -> dict[str, str]:
+        env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
+        # X-Ray has no daemon locally; the function's own setting wins if it has one.
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
+        env.update(dict(config.env))
+        env.update(self._aws_env)
+        # Reserved variables the Lambda runtime sets (functions cannot override them).
+        env.update(
+            {
+                "AWS_REGION": config.region,
+                "AWS_DEFAULT_REGION": config.region,
+                "AWS_LAMBDA_FUNCTION_NAME": config.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+                "_HANDLER": config.handler,
+            }
+        )
+        return env
+
+    def shutdown(self) -> None:
+        """Stop every worker process."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+
+_INSTALL_LOCK = threading.Lock()
+_ACTIVE: LambdaRuntime | None = None
+_ORIGINAL_INVOKE_LAMBDA = LambdaFunction._invoke_lambda
+
+
+def invoke_lambda_hook(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+    """Replacement for ``LambdaFunction._invoke_lambda``."""
+    runtime = _ACTIVE
+    if runtime is None:
+        message = "no local Lambda runtime installed"
+        return error_payload("Runtime.Unavailable", message, []), True, ""
+    return runtime.invoke(self, event)

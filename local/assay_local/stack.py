@@ -1,0 +1,287 @@
+"""``LocalStack``: moto + the template's resources + real handlers + an HTTP front.
+
+Start-up order matters: moto first (the environment must point at it before any boto3
+client exists), then the Lambda hook, then the resources in dependency order, then the
+HTTP front, and the tenant bootstrap last, once everything it touches exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+import requests
+from botocore.config import Config
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from assay_local.http_front import HttpFront
+from assay_local.lambda_runtime import LambdaRuntime
+from assay_local.resources import CreatedStack, FunctionInfo, ResourceCreator
+from assay_local.template import Resolver, parameter_values, translate
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
+DEFAULT_STACK_NAME = "assay-local"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+BOOTSTRAP_KEY_MIN_LENGTH = 20
+
+
+class LocalStackError(Exception):
+    """The local stack could not start (the message says why, for the CLI)."""
+
+
+def default_port() -> int:
+    """``$ASSAY_PORT`` or 3000."""
+    return int(os.environ.get("ASSAY_PORT") or 3000)
+
+
+class LocalStack:
+    """The embedded local deployment of ``template.yaml``.
+
+    ``port=0`` picks a free port (tests); ``None`` means ``$ASSAY_PORT`` or 3000.
+    ``bootstrap_key`` (at least 20 characters) bootstraps the ``local`` tenant with
+    that owner key once the resources exist.
+    """
+
+    def __init__(
+        self,
+        port: int | None = 0,
+        *,
+        template_path: str | os.PathLike[str] = DEFAULT_TEMPLATE,
+        stack_name: str = DEFAULT_STACK_NAME,
+        parameters: dict[str, str] | None = None,
+        bootstrap_key: str | None = None,
+        max_workers_per_function: int = 4,
+        access_log: bool = False,
+    ) -> None:
+        if bootstrap_key is not None and len(bootstrap_key) < BOOTSTRAP_KEY_MIN_LENGTH:
+            raise LocalStackError(
+                f"the bootstrap key must be at least {BOOTSTRAP_KEY_MIN_LENGTH} characters"
+            )
+        self._port = default_port() if port is None else port
+        self.template_path = Path(template_path)
+        self.stack_name = stack_name
+        self._parameter_overrides = parameters or {}
+        self._bootstrap_key = bootstrap_key
+        self._max_workers = max_workers_per_function
+        self._access_log = access_log
+        self._moto: ThreadedMotoServer | None = None
+        self._runtime: LambdaRuntime | None = None
+        self._front: HttpFront | None = None
+        self._created: CreatedStack | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._lambda_client: Any = None
+        self.moto_endpoint = ""
+        self.startup_seconds = 0.0
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> LocalStack:
+        started = time.perf_counter()
+        try:
+            self._start_moto()
+            self._runtime = LambdaRuntime(self.aws_env(), self._max_workers)
+            self._runtime.install()
+            self._create_resources()
+            self._start_front()
+            if self._bootstrap_key is not None:
+                self._bootstrap(self._bootstrap_key)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - started
+        return self
+
+    def stop(self) -> None:
+        """Stop the front, the workers and moto; restore the environment."""
+        if self._front is not None:
+            self._front.stop()
+            self._front = None
+        if self._runtime is not None:
+            self._runtime.shutdown()
+            self._runtime.uninstall()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------- accessors
+    @property
+    def url(self) -> str:
+        """Base URL of the local HTTP API, e.g. ``http://127.0.0.1:3000``."""
+        return self._require(self._front, "HTTP front").url
+
+    @property
+    def port(self) -> int:
+        return self._require(self._front, "HTTP front").port
+
+    @property
+    def resources(self) -> dict[str, str]:
+        """Logical id → physical id as ``Ref`` returns it (name or ARN)."""
+        return dict(self._require(self._created, "resources").resources)
+
+    @property
+    def attributes(self) -> dict[str, dict[str, str]]:
+        """Logical id → its ``GetAtt`` attributes (e.g. ``Arn``)."""
+        return dict(self._require(self._created, "resources").attributes)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The template's Outputs, resolved (``ApiUrl`` is the AWS-style URL)."""
+        return dict(self._require(self._created, "resources").outputs)
+
+    @property
+    def functions(self) -> dict[str, FunctionInfo]:
+        return dict(self._require(self._created, "resources").functions)
+
+    def function_env(self, logical_id: str) -> dict[str, str]:
+        """The function's environment variables as configured from the template."""
+        return dict(self.functions[logical_id].environment)
+
+    def shared_function_env(self) -> dict[str, str]:
+        """Variables every function has with the same value (the template's Globals)."""
+        envs = [f.environment for f in self.functions.values()]
+        if not envs:
+            return {}
+        return {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs[1:])}
+
+    def state_machine_definition(self, logical_id: str) -> str:
+        """The definition as created, after DefinitionSubstitutions."""
+        return self._require(self._created, "resources").state_machine_definitions[logical_id]
+
+    def invocation_counts(self) -> dict[str, int]:
+        """Handler invocations per function *name* since start."""
+        return self._require(self._runtime, "Lambda runtime").invocation_counts()
+
+    def worker_counts(self) -> dict[str, int]:
+        """Live worker processes per function name."""
+        return self._require(self._runtime, "Lambda runtime").worker_counts()
+
+    def aws_env(self) -> dict[str, str]:
+        """Variables that point an AWS SDK at this stack's moto."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto_endpoint,
+            "MOTO_PORT": self.moto_endpoint.rsplit(":", 1)[1],
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S106 - moto's dummy credentials
+            "AWS_SESSION_TOKEN": "testing",  # noqa: S106
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this stack's moto."""
+        return boto3.client(service, endpoint_url=self.moto_endpoint, region_name=REGION)
+
+    # ------------------------------------------------------------- internals
+    @staticmethod
+    def _require(value: Any, what: str) -> Any:
+        if value is None:
+            raise LocalStackError(f"the local stack is not started ({what} missing)")
+        return value
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _start_moto(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_endpoint = f"http://{host}:{port}"
+        # MOTO_PORT: the Step Functions interpreter's own Lambda client dials
+        # localhost:$MOTO_PORT (5000 otherwise, failing with a misleading States. error).
+        self._set_env(self.aws_env())
+        # SAM attaches AWSLambdaBasicExecutionRole; moto only knows AWS-managed
+        # policies when asked to load them (POST /moto-api/config ignores "iam").
+        self._set_env({"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+        # moto's backends are process-global: start from a clean slate every time.
+        requests.post(f"{self.moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        config = {"stepfunctions": {"execute_state_machine": True}}
+        requests.post(
+            f"{self.moto_endpoint}/moto-api/config", json=config, timeout=10
+        ).raise_for_status()
+        # GET /moto-api/config does not echo the stepfunctions section (moto 5.2.5), but
+        # the server runs in this process, so read the setting it really uses.
+        if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
+            raise LocalStackError("moto did not enable ASL execution")
+
+    def _create_resources(self) -> None:
+        template = translate(self.template_path)
+        resolver = Resolver(
+            stack_name=self.stack_name,
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            parameters=parameter_values(template.parameters, self._parameter_overrides),
+        )
+        session = boto3.Session(region_name=REGION)
+        self._created = ResourceCreator(template, resolver, session).create_all()
+        # Long read timeout: an HTTP request waits for the function's own Timeout.
+        self._lambda_client = session.client(
+            "lambda",
+            config=Config(read_timeout=960, retries={"max_attempts": 1}),
+        )
+
+    def _start_front(self) -> None:
+        created = self._require(self._created, "resources")
+        if created.routes is None:
+            raise LocalStackError("the template defines no HTTP API")
+        self._front = HttpFront(
+            created.routes,
+            self._invoke,
+            api_id=created.api_id,
+            account_id=ACCOUNT_ID,
+            port=self._port,
+            access_log=self._access_log,
+        )
+        self._front.start()
+
+    def _invoke(self, function_arn: str, event: dict[str, Any]) -> tuple[bytes, bool]:
+        """Invoke through moto's Lambda API, so the hook serves HTTP and workflow alike."""
+        try:
+            response = self._lambda_client.invoke(
+                FunctionName=function_arn, Payload=json.dumps(event).encode()
+            )
+        except Exception:
+            traceback.print_exc()
+            return b"", True
+        return response["Payload"].read(), "FunctionError" in response
+
+    def _bootstrap(self, owner_key: str) -> None:
+        try:
+            from assay_service.bootstrap import bootstrap_tenant
+        except ImportError as exc:
+            raise LocalStackError(
+                "ASSAY_BOOTSTRAP_KEY is set but assay_service.bootstrap.bootstrap_tenant "
+                f"cannot be imported yet ({exc})"
+            ) from exc
+        # It runs in this process, with the variables the functions get.
+        self._set_env(self.shared_function_env())
+        bootstrap_tenant(slug="local", owner_key=owner_key)
+
