@@ -1,0 +1,505 @@
+"""DynamoDB adapters: one table, tenant-scoped keys, no Scan anywhere.
+
+Key design (docs/decisions/0002-storage-layout.md):
+
+============================  ==============================  ==========================
+item                          PK / SK                         GSI1PK / GSI1SK
+============================  ==============================  ==========================
+tenant                        TENANT#{tid} / TENANT           —
+tenant slug (unique)          TENANTSLUG#{slug} / SLUG        —
+API key (by keyed hash)       APIKEY#{hmac} / APIKEY          T#{tid}#APIKEYS / created#id
+dataset                       T#{tid}#DS#{id} / DS            T#{tid}#DS / created#id
+dataset version               T#{tid}#DS#{id} / V#{n:08}      —
+eval                          T#{tid}#EVAL#{id} / EVAL        T#{tid}#EVAL / created#id
+eval version                  T#{tid}#EVALVER#{id} / EVALVER  T#{tid}#EVAL#{eval}#V / {n:08}
+run                           T#{tid}#RUN#{key} / RUN         T#{tid}#RUNS / created#id
+batch of evaluations          T#{tid}#RUN#{key} / B#{i:07}    —
+============================  ==============================  ==========================
+
+The tenant id is part of every key a request can reach, so a query can only ever
+return the caller's items: isolation is in the key condition, not in a filter.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from assay_service.domain.ids import run_key
+from assay_service.errors import ConflictError, TransientStoreError
+from assay_service.models.domain import (
+    Dataset,
+    DatasetVersion,
+    Eval,
+    Evaluation,
+    EvalVersion,
+    Run,
+    Tenant,
+    utcnow,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+TRANSIENT_CODES = frozenset({
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+})
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    if isinstance(value, Binary):
+        return value.value
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+# Attributes holding nested data are stored as JSON text: cheaper to read and write
+# than DynamoDB maps, and never updated in place.
+_JSON_FIELDS = frozenset({"metrics", "aggregates", "judge", "metadata"})
+
+
+def model_item(model: BaseModel, **keys: Any) -> dict[str, Any]:
+    data = model.model_dump(mode="json")
+    for name in _JSON_FIELDS & data.keys():
+        data[name] = json.dumps(data[name], separators=(",", ":"))
+    return {**data, **keys}
+
+
+def item_model(cls: type[M], item: Mapping[str, Any]) -> M:
+    fields = cls.model_fields
+    data = {k: v for k, v in item.items() if k in fields}
+    for name in _JSON_FIELDS & data.keys():
+        if isinstance(data[name], str):
+            data[name] = json.loads(data[name])
+    return cls.model_validate(data)
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def transient(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES
+
+
+class Table:
+    """The single table: raw operations plus error mapping."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self.client, op)(**kwargs)
+        except ClientError as exc:
+            if transient(exc):
+                raise TransientStoreError(f"DynamoDB {op}: {exc}") from exc
+            raise
+
+    def get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        out = self._call("get_item", TableName=self.name, Key=serialize({"PK": pk, "SK": sk}),
+                         ConsistentRead=consistent)
+        item = out.get("Item")
+        return deserialize(item) if item else None
+
+    def put(self, item: Mapping[str, Any], *, condition: str | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        self._call("put_item", **kwargs)
+
+    def update(self, pk: str, sk: str, *, expression: str, names: Mapping[str, str],
+               values: Mapping[str, Any], condition: str | None = None) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": serialize({"PK": pk, "SK": sk}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": dict(names),
+            "ExpressionAttributeValues": serialize(values),
+        }
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        self._call("update_item", **kwargs)
+
+    def query(self, *, pk: str, sk_prefix: str | None = None, index: str | None = None,
+              forward: bool = True, limit: int | None = None,
+              start: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+        pk_name, sk_name = ("GSI1PK", "GSI1SK") if index else ("PK", "SK")
+        expression = "#pk = :pk"
+        names = {"#pk": pk_name}
+        values: dict[str, Any] = {":pk": pk}
+        if sk_prefix is not None:
+            expression += " AND begins_with(#sk, :sk)"
+            names["#sk"] = sk_name
+            values[":sk"] = sk_prefix
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize(values),
+            "ScanIndexForward": forward,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        if limit:
+            kwargs["Limit"] = limit
+        if start:
+            kwargs["ExclusiveStartKey"] = serialize(start)
+        out = self._call("query", **kwargs)
+        last = out.get("LastEvaluatedKey")
+        return [deserialize(i) for i in out.get("Items", [])], deserialize(last) if last else None
+
+    def query_all(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        start = None
+        while True:
+            items, start = self.query(start=start, **kwargs)
+            yield from items
+            if not start:
+                return
+
+    def transact(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """TransactWriteItems; on cancellation raises the ClientError with its reasons."""
+        self._call("transact_write_items", TransactItems=list(items))
+
+    def put_op(self, item: Mapping[str, Any], condition: str | None = None) -> dict[str, Any]:
+        op: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        if condition:
+            op["ConditionExpression"] = condition
+        return {"Put": op}
+
+    def update_op(self, pk: str, sk: str, *, expression: str, names: Mapping[str, str],
+                  values: Mapping[str, Any], condition: str | None = None) -> dict[str, Any]:
+        op: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": serialize({"PK": pk, "SK": sk}),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": dict(names),
+            "ExpressionAttributeValues": serialize(values),
+        }
+        if condition:
+            op["ConditionExpression"] = condition
+        return {"Update": op}
+
+
+def cancellation_codes(error: ClientError) -> list[str]:
+    """The per-item reasons of a cancelled transaction (``None`` for items that were fine)."""
+    return [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+
+
+# ====================================================================== tenants and keys
+class DynamoDBTenantRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def get_by_slug(self, slug: str) -> Tenant | None:
+        link = self.table.get(f"TENANTSLUG#{slug}", "SLUG")
+        if not link:
+            return None
+        item = self.table.get(f"TENANT#{link['tenant_id']}", "TENANT")
+        return item_model(Tenant, item) if item else None
+
+    def create(self, tenant: Tenant) -> Tenant:
+        """Create the tenant and claim its slug atomically; an existing slug wins."""
+        try:
+            self.table.transact([
+                self.table.put_op({"PK": f"TENANTSLUG#{tenant.slug}", "SK": "SLUG",
+                                   "tenant_id": str(tenant.id)},
+                                  condition="attribute_not_exists(PK)"),
+                self.table.put_op(model_item(tenant, PK=f"TENANT#{tenant.id}", SK="TENANT"),
+                                  condition="attribute_not_exists(PK)"),
+            ])
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in cancellation_codes(exc):
+                existing = self.get_by_slug(tenant.slug)
+                if existing:
+                    return existing
+            raise
+        return tenant
+
+    def put_key(self, *, key_hash: str, key_id: UUID, tenant_id: UUID, role: str, prefix: str,
+                created_at: str, expires_at: str | None) -> bool:
+        """Store a key by its keyed hash; False when that hash is already stored."""
+        try:
+            self.table.put({
+                "PK": f"APIKEY#{key_hash}", "SK": "APIKEY",
+                "GSI1PK": f"T#{tenant_id}#APIKEYS", "GSI1SK": f"{created_at}#{key_id}",
+                "key_id": str(key_id), "tenant_id": str(tenant_id), "role": role,
+                "prefix": prefix, "created_at": created_at, "expires_at": expires_at,
+                "revoked": False,
+            }, condition="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def get_key(self, key_hash: str) -> dict[str, Any] | None:
+        return self.table.get(f"APIKEY#{key_hash}", "APIKEY")
+
+
+# ====================================================================== datasets
+class DynamoDBDatasetRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    @staticmethod
+    def _pk(tenant_id: UUID, dataset_id: UUID) -> str:
+        return f"T#{tenant_id}#DS#{dataset_id}"
+
+    def create(self, dataset: Dataset) -> None:
+        created = dataset.created_at.isoformat()
+        self.table.put(model_item(dataset, PK=self._pk(dataset.tenant_id, dataset.id), SK="DS",
+                                  GSI1PK=f"T#{dataset.tenant_id}#DS",
+                                  GSI1SK=f"{created}#{dataset.id}"),
+                       condition="attribute_not_exists(PK)")
+
+    def get(self, tenant_id: UUID, dataset_id: UUID) -> Dataset | None:
+        item = self.table.get(self._pk(tenant_id, dataset_id), "DS")
+        return item_model(Dataset, item) if item else None
+
+    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
+             ) -> tuple[list[Dataset], dict | None]:
+        items, last = self.table.query(pk=f"T#{tenant_id}#DS", index="GSI1", forward=False,
+                                       limit=limit, start=start)
+        return [item_model(Dataset, i) for i in items], last
+
+    def add_version(self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion,
+                    object_key: str) -> None:
+        """Append a version: the counter moves only if nobody appended meanwhile."""
+        pk = self._pk(tenant_id, dataset.id)
+        try:
+            self.table.transact([
+                self.table.update_op(pk, "DS", expression="SET #n = :new",
+                                     names={"#n": "version_count"},
+                                     values={":new": version.version, ":old": dataset.version_count},
+                                     condition="#n = :old"),
+                self.table.put_op(model_item(version, PK=pk, SK=f"V#{version.version:08d}",
+                                             tenant_id=str(tenant_id), object_key=object_key),
+                                  condition="attribute_not_exists(PK)"),
+            ])
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in cancellation_codes(exc):
+                raise ConflictError("another version of this dataset was created at the same "
+                                    "time; retry") from exc
+            raise
+
+    def get_version(self, tenant_id: UUID, dataset_id: UUID, version: int | None
+                    ) -> tuple[DatasetVersion, str] | None:
+        """The numbered version (or the latest) and its object key."""
+        pk = self._pk(tenant_id, dataset_id)
+        if version is None:
+            items, _ = self.table.query(pk=pk, sk_prefix="V#", forward=False, limit=1)
+            item = items[0] if items else None
+        else:
+            item = self.table.get(pk, f"V#{version:08d}")
+        return (item_model(DatasetVersion, item), item["object_key"]) if item else None
+
+    def list_versions(self, tenant_id: UUID, dataset_id: UUID) -> list[DatasetVersion]:
+        return [item_model(DatasetVersion, i) for i in
+                self.table.query_all(pk=self._pk(tenant_id, dataset_id), sk_prefix="V#",
+                                     forward=False)]
+
+
+# ====================================================================== evals
+class DynamoDBEvalRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def create(self, ev: Eval) -> None:
+        self.table.put(model_item(ev, PK=f"T#{ev.tenant_id}#EVAL#{ev.id}", SK="EVAL",
+                                  GSI1PK=f"T#{ev.tenant_id}#EVAL",
+                                  GSI1SK=f"{ev.created_at.isoformat()}#{ev.id}"),
+                       condition="attribute_not_exists(PK)")
+
+    def get(self, tenant_id: UUID, eval_id: UUID) -> Eval | None:
+        item = self.table.get(f"T#{tenant_id}#EVAL#{eval_id}", "EVAL")
+        return item_model(Eval, item) if item else None
+
+    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
+             ) -> tuple[list[Eval], dict | None]:
+        items, last = self.table.query(pk=f"T#{tenant_id}#EVAL", index="GSI1", forward=False,
+                                       limit=limit, start=start)
+        return [item_model(Eval, i) for i in items], last
+
+    def add_version(self, tenant_id: UUID, ev: Eval, version: EvalVersion) -> None:
+        try:
+            self.table.transact([
+                self.table.update_op(f"T#{tenant_id}#EVAL#{ev.id}", "EVAL",
+                                     expression="SET #n = :new", names={"#n": "version_count"},
+                                     values={":new": version.version, ":old": ev.version_count},
+                                     condition="#n = :old"),
+                self.table.put_op(model_item(version, PK=f"T#{tenant_id}#EVALVER#{version.id}",
+                                             SK="EVALVER", tenant_id=str(tenant_id),
+                                             project_id=str(ev.project_id),
+                                             GSI1PK=f"T#{tenant_id}#EVAL#{ev.id}#V",
+                                             GSI1SK=f"{version.version:08d}"),
+                                  condition="attribute_not_exists(PK)"),
+            ])
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in cancellation_codes(exc):
+                raise ConflictError("another version of this eval was created at the same "
+                                    "time; retry") from exc
+            raise
+
+    def get_version(self, tenant_id: UUID, version_id: UUID) -> EvalVersion | None:
+        item = self.table.get(f"T#{tenant_id}#EVALVER#{version_id}", "EVALVER")
+        return item_model(EvalVersion, item) if item else None
+
+    def list_versions(self, tenant_id: UUID, eval_id: UUID) -> list[EvalVersion]:
+        return [item_model(EvalVersion, i) for i in
+                self.table.query_all(pk=f"T#{tenant_id}#EVAL#{eval_id}#V", index="GSI1",
+                                     forward=False)]
+
+
+# ====================================================================== runs
+def _pack(payload: Any) -> bytes:
+    return zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(blob: bytes) -> Any:
+    return json.loads(zlib.decompress(blob))
+
+
+class DynamoDBRunRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    @staticmethod
+    def _pk(tenant_id: UUID, key: str) -> str:
+        return f"T#{tenant_id}#RUN#{key}"
+
+    def create(self, run: Run) -> None:
+        self.table.put(model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
+                                  GSI1PK=f"T#{run.tenant_id}#RUNS",
+                                  GSI1SK=f"{run.created_at.isoformat()}#{run.id}"),
+                       condition="attribute_not_exists(PK)")
+
+    def get(self, tenant_id: UUID, run_id: UUID) -> Run | None:
+        item = self.table.get(self._pk(tenant_id, run_key(run_id)), "RUN")
+        if not item or item.get("id") != str(run_id):
+            return None
+        return item_model(Run, item)
+
+    def get_by_key(self, tenant_id: UUID, key: str) -> Run | None:
+        item = self.table.get(self._pk(tenant_id, key), "RUN")
+        return item_model(Run, item) if item else None
+
+    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
+             ) -> tuple[list[Run], dict | None]:
+        items, last = self.table.query(pk=f"T#{tenant_id}#RUNS", index="GSI1", forward=False,
+                                       limit=limit, start=start)
+        return [item_model(Run, i) for i in items], last
+
+    def set_status(self, run: Run, status: str, *, expect: Sequence[str],
+                   fields: Mapping[str, Any] | None = None) -> bool:
+        """Move the run to ``status`` (with ``fields``) if it is in one of ``expect``.
+
+        Returns False when the run was not in an expected state: the transitions are
+        guarded in the write itself, so a cancel and a finalize cannot both win.
+        """
+        changes = {"status": status, "updated_at": utcnow().isoformat(), **(fields or {})}
+        names, values, sets = {}, {}, []
+        for i, (name, value) in enumerate(changes.items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = (json.dumps(value, separators=(",", ":"))
+                                if name in _JSON_FIELDS else value)
+            sets.append(f"#f{i} = :f{i}")
+        for i, state in enumerate(expect):
+            values[f":e{i}"] = state
+        try:
+            self.table.update(self._pk(run.tenant_id, run_key(run.id)), "RUN",
+                              expression="SET " + ", ".join(sets), names=names, values=values,
+                              condition=f"#f0 IN ({', '.join(f':e{i}' for i in range(len(expect)))})")
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def record_batch(self, run: Run, index: int, *, completed: int, failed: int,
+                     records: list[dict[str, Any]], evaluations: Sequence[Evaluation],
+                     now: str) -> str:
+        """Write a batch's evaluations and move the run's counters in ONE transaction.
+
+        Returns ``"recorded"``, ``"duplicate"`` (this batch was already recorded: a retry
+        or a duplicate delivery — nothing is counted twice) or ``"inactive"`` (the run is
+        no longer running, e.g. cancelled: its counts stay frozen).
+        """
+        pk = self._pk(run.tenant_id, run_key(run.id))
+        blob = _pack({"records": records,
+                      "evaluations": [e.model_dump(mode="json") for e in evaluations]})
+        try:
+            self.table.transact([
+                self.table.put_op({"PK": pk, "SK": f"B#{index:07d}", "tenant_id": str(run.tenant_id),
+                                   "run_id": str(run.id), "batch": index, "completed": completed,
+                                   "failed": failed, "data": blob, "created_at": now},
+                                  condition="attribute_not_exists(PK)"),
+                self.table.update_op(pk, "RUN",
+                                     expression="ADD completed_count :c, failed_count :f "
+                                                "SET updated_at = :now",
+                                     names={"#status": "status"},
+                                     values={":c": completed, ":f": failed, ":now": now,
+                                             ":running": "running"},
+                                     condition="#status = :running"),
+            ])
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return "duplicate"
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return "inactive"
+            raise
+        return "recorded"
+
+    def batch_recorded(self, run: Run, index: int) -> bool:
+        return self.table.get(self._pk(run.tenant_id, run_key(run.id)), f"B#{index:07d}") is not None
+
+    def get_batch(self, tenant_id: UUID, key: str, index: int) -> dict[str, Any] | None:
+        item = self.table.get(self._pk(tenant_id, key), f"B#{index:07d}")
+        return _unpack(item["data"]) if item else None
+
+    def iter_batches(self, run: Run) -> Iterator[dict[str, Any]]:
+        """Every recorded batch of the run, in order, one at a time."""
+        for item in self.table.query_all(pk=self._pk(run.tenant_id, run_key(run.id)),
+                                         sk_prefix="B#"):
+            yield _unpack(item["data"])

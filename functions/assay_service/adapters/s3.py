@@ -1,0 +1,88 @@
+"""S3 adapter: dataset versions (JSONL), batch manifests, export artifacts, presigned links.
+
+Every object lives under ``tenants/{tenant_id}/`` so a presigned link can only ever point
+inside the caller's prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from botocore.exceptions import ClientError
+
+from assay_service.errors import TransientStoreError
+
+_TRANSIENT = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"})
+
+
+def dataset_version_key(tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> str:
+    return f"tenants/{tenant_id}/datasets/{dataset_id}/versions/{version_id}.jsonl"
+
+
+def run_prefix(tenant_id: UUID, run_id: UUID) -> str:
+    return f"tenants/{tenant_id}/runs/{run_id}/"
+
+
+def manifest_key(tenant_id: UUID, run_id: UUID) -> str:
+    return run_prefix(tenant_id, run_id) + "manifest.json"
+
+
+def export_key(tenant_id: UUID, run_id: UUID, fmt: str) -> str:
+    return run_prefix(tenant_id, run_id) + f"export.{fmt}"
+
+
+class S3ArtifactStore:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self.client, op)(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TRANSIENT:
+                raise TransientStoreError(f"S3 {op}: {exc}") from exc
+            raise
+
+    def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
+        self._call("put_object", Key=key, Body=body, ContentType=content_type)
+
+    def put_json(self, key: str, payload: Any) -> int:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        self.put_bytes(key, body, "application/json")
+        return len(body)
+
+    def get_bytes(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes:
+        kwargs: dict[str, Any] = {"Key": key}
+        if byte_range:
+            kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        return self._call("get_object", **kwargs)["Body"].read()
+
+    def iter_lines(self, key: str) -> Iterator[bytes]:
+        """Stream an object line by line (memory does not grow with its size)."""
+        body = self._call("get_object", Key=key)["Body"]
+        yield from body.iter_lines(keepends=True)
+
+    def size(self, key: str) -> int | None:
+        try:
+            return int(self._call("head_object", Key=key)["ContentLength"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+
+    def presign_get(self, key: str, *, filename: str, content_type: str, expires_in: int
+                    ) -> tuple[str, datetime]:
+        url = self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key,
+                    "ResponseContentDisposition": f'attachment; filename="{filename}"',
+                    "ResponseContentType": content_type},
+            ExpiresIn=expires_in,
+            HttpMethod="GET",
+        )
+        return url, datetime.now(UTC) + timedelta(seconds=expires_in)

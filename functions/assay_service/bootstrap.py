@@ -1,0 +1,28 @@
+"""Create a tenant and its first owner key — used by the CLI against a deployed stack
+and by the local stack for ``ASSAY_BOOTSTRAP_KEY`` (one code path for both)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from assay_service import dependencies as deps
+from assay_service.errors import InvalidRequestError
+from assay_service.models.domain import Tenant, utcnow
+from assay_service.services.keys import MAX_KEY_LENGTH, MIN_KEY_LENGTH, store_key
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def bootstrap_tenant(*, slug: str, owner_key: str) -> Tenant:
+    """Idempotent: an existing tenant keeps its id; an already stored key stays as it is."""
+    if not _SLUG.match(slug):
+        raise InvalidRequestError("tenant slug must be lowercase letters, digits and dashes")
+    if not MIN_KEY_LENGTH <= len(owner_key) <= MAX_KEY_LENGTH or owner_key != owner_key.strip():
+        raise InvalidRequestError(
+            f"owner key must be {MIN_KEY_LENGTH}–{MAX_KEY_LENGTH} characters without spaces")
+    repo = deps.tenants()
+    tenant = repo.get_by_slug(slug) or repo.create(
+        Tenant(id=uuid.uuid4(), slug=slug, created_at=utcnow()))
+    store_key(tenant_id=tenant.id, role="owner", raw=owner_key)
+    return tenant

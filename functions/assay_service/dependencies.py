@@ -1,0 +1,87 @@
+"""Cached getters for clients and adapters: built on first use, never at import.
+
+Tests reset them with ``reset()`` (e.g. after pointing the environment at moto).
+"""
+
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from typing import Any
+
+from assay_service.adapters.dynamodb import (
+    DynamoDBDatasetRepository,
+    DynamoDBEvalRepository,
+    DynamoDBRunRepository,
+    DynamoDBTenantRepository,
+    Table,
+)
+from assay_service.adapters.s3 import S3ArtifactStore
+from assay_service.adapters.secrets import SecretsManagerKeyring
+from assay_service.adapters.stepfunctions import StepFunctionsWorkflow
+from assay_service.settings import get_settings
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3  # deferred: keeps module import cheap for cold starts
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 4},
+                    connect_timeout=3, read_timeout=20,
+                    signature_version="s3v4" if service == "s3" else None)
+    return boto3.session.Session().client(service, config=config)
+
+
+@lru_cache(maxsize=1)
+def table() -> Table:
+    return Table(client("dynamodb"), get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def tenants() -> DynamoDBTenantRepository:
+    return DynamoDBTenantRepository(table())
+
+
+@lru_cache(maxsize=1)
+def datasets() -> DynamoDBDatasetRepository:
+    return DynamoDBDatasetRepository(table())
+
+
+@lru_cache(maxsize=1)
+def evals() -> DynamoDBEvalRepository:
+    return DynamoDBEvalRepository(table())
+
+
+@lru_cache(maxsize=1)
+def runs() -> DynamoDBRunRepository:
+    return DynamoDBRunRepository(table())
+
+
+@lru_cache(maxsize=1)
+def artifacts() -> S3ArtifactStore:
+    return S3ArtifactStore(client("s3"), get_settings().bucket_name)
+
+
+@lru_cache(maxsize=1)
+def workflow() -> StepFunctionsWorkflow:
+    arn = get_settings().state_machine_arn
+    if not arn:
+        raise RuntimeError("STATE_MACHINE_ARN is not set for this function")
+    return StepFunctionsWorkflow(client("stepfunctions"), arn)
+
+
+@lru_cache(maxsize=1)
+def keyring() -> SecretsManagerKeyring:
+    arn = get_settings().api_key_secret_arn
+    if not arn:
+        raise RuntimeError("API_KEY_SECRET_ARN is not set for this function")
+    return SecretsManagerKeyring(client("secretsmanager"), arn)
+
+
+def reset() -> None:
+    """Forget every cached client, adapter and setting."""
+    from assay_service.settings import get_settings as settings_getter
+
+    for getter in (client, table, tenants, datasets, evals, runs, artifacts, workflow, keyring,
+                   settings_getter):
+        getter.cache_clear()

@@ -1,0 +1,12 @@
+"""The scorer catalogue: each scorer is a pure function of (record, validated args)."""
+
+from assay_service.domain.scorers import rules as _rules  # noqa: F401  (registers the rule scorers)
+from assay_service.domain.scorers.base import (
+    ScoreResult,
+    ScorerSpec,
+    get_scorer,
+    scorer_names,
+    validate_args,
+)
+
+__all__ = ["ScoreResult", "ScorerSpec", "get_scorer", "scorer_names", "validate_args"]

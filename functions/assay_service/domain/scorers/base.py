@@ -1,0 +1,108 @@
+"""Scorer registry and the shared argument model.
+
+A scorer declares a pydantic model of its arguments (validated when an eval version is
+created, so a bad regex or an unknown option is a 400 naming the metric, not a failed
+run) and a pure function ``(record, args) -> ScoreResult``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from assay_service.errors import InvalidRecordError
+
+EvaluatorType = Literal["rule", "llm"]
+
+RECORD_TEXT_FIELDS = ("prompt", "input", "context", "output", "golden_answer")
+
+
+class ScorerArgs(BaseModel):
+    """Arguments every rule scorer understands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: Literal["prompt", "input", "context", "output", "golden_answer"] = "output"
+    reference_field: Literal["prompt", "input", "context", "output", "golden_answer"] = (
+        "golden_answer"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    score: float
+    label: str
+    reasoning: str
+    confidence: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerSpec:
+    name: str
+    evaluator_type: EvaluatorType
+    args_model: type[ScorerArgs]
+    fn: Callable[[Mapping[str, Any], Any], ScoreResult]
+    summary: str
+
+    def __call__(self, record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
+        return self.fn(record, args)
+
+
+_REGISTRY: dict[str, ScorerSpec] = {}
+
+
+def scorer(
+    name: str, args_model: type[ScorerArgs], *, evaluator_type: EvaluatorType = "rule"
+) -> Callable[[Callable[[Mapping[str, Any], Any], ScoreResult]], ScorerSpec]:
+    def register(fn: Callable[[Mapping[str, Any], Any], ScoreResult]) -> ScorerSpec:
+        if name in _REGISTRY:
+            raise RuntimeError(f"scorer {name!r} registered twice")
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        spec = ScorerSpec(name, evaluator_type, args_model, fn, summary)
+        _REGISTRY[name] = spec
+        return spec
+
+    return register
+
+
+def scorer_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_scorer(name: str) -> ScorerSpec | None:
+    return _REGISTRY.get(name)
+
+
+def validate_args(spec: ScorerSpec, args: Mapping[str, Any] | None) -> ScorerArgs:
+    """Validate raw args; raises pydantic's ValidationError with field locations."""
+    return spec.args_model.model_validate(dict(args or {}))
+
+
+def text_of(record: Mapping[str, Any], name: str) -> str:
+    """The record's field as text; a missing field is the record's fault, not the run's."""
+    value = record.get(name)
+    if value is None:
+        raise InvalidRecordError(f"record has no {name!r}")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    raise InvalidRecordError(f"record field {name!r} is not text")
+
+
+__all__ = [
+    "RECORD_TEXT_FIELDS",
+    "ScoreResult",
+    "ScorerArgs",
+    "ScorerSpec",
+    "ValidationError",
+    "get_scorer",
+    "scorer",
+    "scorer_names",
+    "text_of",
+    "validate_args",
+]

@@ -1,0 +1,86 @@
+"""One exception hierarchy for the whole service.
+
+Every error a client can cause maps to an HTTP status and one of the envelope codes
+of the product spec. Workflow errors keep their class names stable: the state
+machine's ``Retry``/``Catch`` match them by name (``TransientScoringError``,
+``TransientStoreError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AssayError(Exception):
+    """Base of every error Assay raises on purpose."""
+
+    status_code = 500
+    code = "server.internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class InvalidRequestError(AssayError):
+    status_code = 400
+    code = "validation.invalid_request"
+
+
+class InvalidFormatError(AssayError):
+    status_code = 400
+    code = "validation.invalid_format"
+
+
+class NotFoundError(AssayError):
+    status_code = 404
+    code = "resource.not_found"
+
+    def __init__(self, kind: str) -> None:
+        # The message names the kind, never the id or the owner: a foreign object must be
+        # indistinguishable from a missing one.
+        super().__init__(f"{kind} not found")
+
+
+class ConflictError(AssayError):
+    status_code = 409
+    code = "resource.conflict"
+
+
+class QuotaExceededError(AssayError):
+    status_code = 429
+    code = "quota.limit_exceeded"
+
+
+class InvalidKeyError(AssayError):
+    status_code = 401
+    code = "auth.invalid_key"
+
+    def __init__(self, message: str = "missing or invalid API key") -> None:
+        super().__init__(message)
+
+
+class ExpiredKeyError(AssayError):
+    status_code = 401
+    code = "auth.expired_key"
+
+    def __init__(self, message: str = "API key has expired") -> None:
+        super().__init__(message)
+
+
+class InsufficientPermissionsError(AssayError):
+    status_code = 403
+    code = "auth.insufficient_permissions"
+
+
+class TransientStoreError(AssayError):
+    """Throttling or a transient fault of a data store; the workflow retries it."""
+
+
+class TransientScoringError(AssayError):
+    """A judge model was throttled or failed transiently; the workflow retries the batch."""
+
+
+class InvalidRecordError(AssayError):
+    """A record cannot be scored by a metric; recorded as a failed evaluation."""

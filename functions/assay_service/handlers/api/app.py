@@ -1,0 +1,145 @@
+"""What every HTTP Lambda shares: the resolver, the error envelope, and authentication.
+
+One place maps exceptions to HTTP (matched by base class), so route functions contain no
+try/except and no status-code logic beyond their success status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestValidationError,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.router import Router
+
+from assay_service.errors import AssayError, InsufficientPermissionsError, InvalidKeyError
+from assay_service.models.domain import Principal
+from assay_service.observability import get_logger
+
+READ, WRITE, OWNER = "read", "write", "owner"
+_ROLE_ALLOWS = {"viewer": {READ}, "member": {READ, WRITE}, "owner": {READ, WRITE, OWNER}}
+MAX_REPORTED_ERRORS = 20
+
+
+def _request_id(app: APIGatewayHttpResolver) -> str:
+    try:
+        return app.current_event.request_context.request_id or ""
+    except Exception:  # noqa: BLE001 — an envelope must never fail for want of an id
+        return ""
+
+
+def envelope(app: APIGatewayHttpResolver, status: int, code: str, message: str,
+             details: dict[str, Any] | None = None) -> Response:
+    body = {"error": message, "code": code, "details": details or {},
+            "request_id": _request_id(app)}
+    return Response(status_code=status, content_type="application/json",
+                    body=json.dumps(body, default=str))
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    problems = []
+    for err in errors[:MAX_REPORTED_ERRORS]:
+        loc = _location(tuple(err.get("loc", ())))
+        message = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":
+            loc, message = "body", "malformed JSON: " + str(err.get("ctx", {}).get("error", message))
+        problems.append({"loc": loc, "msg": message})
+    return problems
+
+
+def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+
+    @app.exception_handler(ResponseValidationError)
+    def _bad_response(exc: ResponseValidationError) -> Response:
+        # Our bug, not the caller's: never dressed up as a 4xx.
+        get_logger().error("response failed validation", extra={"errors": exc.errors()[:5]})
+        return envelope(app, 500, "server.internal_error", "internal error")
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        problems = validation_problems(list(exc.errors()))
+        first = problems[0] if problems else {"loc": "request", "msg": "invalid"}
+        code = "validation.invalid_format" if first["loc"] == "body" else "validation.invalid_request"
+        return envelope(app, 400, code, f"{first['loc']}: {first['msg']}",
+                        {"errors": problems})
+
+    @app.exception_handler(AssayError)
+    def _known(exc: AssayError) -> Response:
+        if exc.status_code >= 500:
+            get_logger().exception("request failed")
+            return envelope(app, 503, "server.internal_error",
+                            "the service is temporarily unavailable; retry")
+        return envelope(app, exc.status_code, exc.code, exc.message, exc.details)
+
+    @app.not_found
+    def _no_route(exc: RouteNotFound) -> Response:
+        return envelope(app, 404, "resource.not_found", "no such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        get_logger().exception("unhandled error")
+        return envelope(app, 500, "server.internal_error", "internal error")
+
+    if authenticated:
+        app.use(middlewares=[_authenticate])
+    return app
+
+
+def _api_key(app: APIGatewayHttpResolver) -> str | None:
+    headers = app.current_event.headers or {}
+    bearer = headers.get("authorization") or headers.get("Authorization")
+    if bearer and bearer[:7].lower() == "bearer ":
+        return bearer[7:].strip()
+    return headers.get("x-api-key") or headers.get("X-Api-Key")
+
+
+def _authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]
+                  ) -> Response:
+    from assay_service.services.keys import authenticate
+
+    try:
+        principal = authenticate(_api_key(app))
+    except AssayError as exc:
+        return envelope(app, exc.status_code, exc.code, exc.message)
+    app.append_context(principal=principal)
+    return next_middleware(app)
+
+
+def principal(app: APIGatewayHttpResolver | Router, need: str = READ) -> Principal:
+    """The caller, checked against the permission the route needs."""
+    who = app.context.get("principal")
+    if who is None:
+        raise InvalidKeyError()
+    if need not in _ROLE_ALLOWS[who.role]:
+        raise InsufficientPermissionsError(f"the {who.role} role cannot do this")
+    return who
+
+
+def json_response(status: int, model: Any, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response whose body the resolver validates against the route's declared model."""
+    return Response(status_code=status, content_type="application/json", body=model,
+                    headers=headers)
+
+
+def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    logger = get_logger()
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler

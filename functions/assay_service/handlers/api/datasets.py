@@ -1,0 +1,74 @@
+"""DatasetsFunction: datasets and their immutable versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from assay_service.handlers.api.app import (
+    READ,
+    WRITE,
+    create_app,
+    json_response,
+    lambda_entry,
+    principal,
+)
+from assay_service.models.api import (
+    CreateDatasetRequest,
+    CreateDatasetVersionRequest,
+    DatasetListResponse,
+    DatasetResponse,
+    DatasetVersionListResponse,
+    DatasetVersionResponse,
+)
+from assay_service.services import catalog
+
+router = APIGatewayHttpRouter()
+TAGS = ["datasets"]
+
+
+@router.post("/v1/datasets", tags=TAGS, summary="Create a dataset")
+def create_dataset(body: CreateDatasetRequest) -> Response[DatasetResponse]:
+    dataset = catalog.create_dataset(principal(router, WRITE), body)
+    return json_response(201, DatasetResponse(**dataset.model_dump()))
+
+
+@router.get("/v1/datasets", tags=TAGS, summary="List datasets, newest first")
+def list_datasets(
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[DatasetListResponse]:
+    items, next_cursor = catalog.list_datasets(principal(router, READ), limit=limit, cursor=cursor)
+    return json_response(200, DatasetListResponse(
+        items=[DatasetResponse(**d.model_dump()) for d in items], count=len(items),
+        next_cursor=next_cursor))
+
+
+@router.get("/v1/datasets/<id>", tags=TAGS, summary="Get a dataset")
+def get_dataset(id: UUID) -> Response[DatasetResponse]:  # noqa: A002 — the route's name
+    return json_response(200, DatasetResponse(
+        **catalog.get_dataset(principal(router, READ), id).model_dump()))
+
+
+@router.post("/v1/datasets/<id>/versions", tags=TAGS,
+             summary="Create an immutable version from inline records")
+def create_version(id: UUID, body: CreateDatasetVersionRequest  # noqa: A002
+                   ) -> Response[DatasetVersionResponse]:
+    version = catalog.create_dataset_version(principal(router, WRITE), id, body.records)
+    return json_response(201, DatasetVersionResponse(**version.model_dump()))
+
+
+@router.get("/v1/datasets/<id>/versions", tags=TAGS, summary="List a dataset's versions")
+def list_versions(id: UUID) -> Response[DatasetVersionListResponse]:  # noqa: A002
+    items = catalog.list_dataset_versions(principal(router, READ), id)
+    return json_response(200, DatasetVersionListResponse(
+        items=[DatasetVersionResponse(**v.model_dump()) for v in items], count=len(items)))
+
+
+app = create_app()
+app.include_router(router)
+handler = lambda_entry(app)

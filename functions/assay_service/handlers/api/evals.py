@@ -1,0 +1,80 @@
+"""EvalsFunction: evals and their immutable versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from assay_service.handlers.api.app import (
+    READ,
+    WRITE,
+    create_app,
+    json_response,
+    lambda_entry,
+    principal,
+)
+from assay_service.models.api import (
+    CreateEvalRequest,
+    CreateEvalVersionRequest,
+    EvalListResponse,
+    EvalResponse,
+    EvalVersionListResponse,
+    EvalVersionResponse,
+)
+from assay_service.services import catalog
+
+router = APIGatewayHttpRouter()
+TAGS = ["evals"]
+
+
+@router.post("/v1/evals", tags=TAGS, summary="Create an eval")
+def create_eval(body: CreateEvalRequest) -> Response[EvalResponse]:
+    ev = catalog.create_eval(principal(router, WRITE), body)
+    return json_response(201, EvalResponse(**ev.model_dump()))
+
+
+@router.get("/v1/evals", tags=TAGS, summary="List evals, newest first")
+def list_evals(
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[EvalListResponse]:
+    items, next_cursor = catalog.list_evals(principal(router, READ), limit=limit, cursor=cursor)
+    return json_response(200, EvalListResponse(
+        items=[EvalResponse(**e.model_dump()) for e in items], count=len(items),
+        next_cursor=next_cursor))
+
+
+@router.get("/v1/evals/<id>", tags=TAGS, summary="Get an eval")
+def get_eval(id: UUID) -> Response[EvalResponse]:  # noqa: A002
+    return json_response(200, EvalResponse(
+        **catalog.get_eval(principal(router, READ), id).model_dump()))
+
+
+@router.post("/v1/evals/<id>/versions", tags=TAGS,
+             summary="Create an immutable version: metrics, threshold, judge settings")
+def create_version(id: UUID, body: CreateEvalVersionRequest  # noqa: A002
+                   ) -> Response[EvalVersionResponse]:
+    version = catalog.create_eval_version(principal(router, WRITE), id, body)
+    return json_response(201, EvalVersionResponse(**version.model_dump()))
+
+
+@router.get("/v1/evals/<id>/versions", tags=TAGS, summary="List an eval's versions")
+def list_versions(id: UUID) -> Response[EvalVersionListResponse]:  # noqa: A002
+    items = catalog.list_eval_versions(principal(router, READ), id)
+    return json_response(200, EvalVersionListResponse(
+        items=[EvalVersionResponse(**v.model_dump()) for v in items], count=len(items)))
+
+
+@router.get("/v1/eval-versions/<id>", tags=TAGS, summary="Get an eval version")
+def get_version(id: UUID) -> Response[EvalVersionResponse]:  # noqa: A002
+    return json_response(200, EvalVersionResponse(
+        **catalog.get_eval_version(principal(router, READ), id).model_dump()))
+
+
+app = create_app()
+app.include_router(router)
+handler = lambda_entry(app)

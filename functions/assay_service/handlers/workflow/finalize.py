@@ -1,0 +1,7 @@
+"""FinalizeRunFunction: aggregates, verdict, export artifact, run → completed."""
+
+from assay_service.handlers.workflow.steps import step
+from assay_service.models.workflow import RunInput
+from assay_service.services import workflow
+
+handler = step(RunInput, lambda e: workflow.finalize(e.tenant_id, e.run_id))

@@ -1,0 +1,231 @@
+"""HTTP shapes: ``…Request`` bodies and ``…Response`` payloads.
+
+The native shapes are TruLayer's (``EvalRun``, ``Evaluation``, ``EvalRunExportResponse``);
+the fields those pages mark required are always present, and what Assay adds is additive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay_service.models.domain import (
+    Dataset,
+    DatasetVersion,
+    Eval,
+    Evaluation,
+    EvalVersion,
+    JudgeSettings,
+    Metric,
+    MetricAggregate,
+    Name,
+    RecordText,
+    Run,
+)
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are rejected (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- datasets
+class CreateDatasetRequest(Strict):
+    name: Name
+    description: str | None = Field(default=None, max_length=2000)
+    project_id: UUID | None = Field(default=None, description="Defaults to the tenant's default project.")
+
+
+class RecordIn(Strict):
+    id: str | None = Field(default=None, min_length=1, max_length=200,
+                           description="Unique in the version; generated when absent.")
+    trace_id: UUID | None = Field(default=None, description="Generated when absent.")
+    prompt: RecordText | None = None
+    input: RecordText | None = None
+    context: RecordText | None = None
+    output: RecordText | None = None
+    golden_answer: RecordText | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateDatasetVersionRequest(Strict):
+    records: list[RecordIn] = Field(min_length=1, max_length=10_000)
+
+
+class DatasetResponse(Dataset):
+    pass
+
+
+class DatasetVersionResponse(DatasetVersion):
+    pass
+
+
+class DatasetListResponse(BaseModel):
+    items: list[DatasetResponse]
+    count: int
+    next_cursor: str | None = None
+
+
+class DatasetVersionListResponse(BaseModel):
+    items: list[DatasetVersionResponse]
+    count: int
+
+
+# ---------------------------------------------------------------- evals
+class CreateEvalRequest(Strict):
+    name: Name
+    description: str | None = Field(default=None, max_length=2000)
+    project_id: UUID | None = None
+
+
+class MetricIn(Metric):
+    pass
+
+
+class CreateEvalVersionRequest(Strict):
+    metrics: list[MetricIn] = Field(min_length=1, max_length=50)
+    threshold: float = Field(default=0.7, ge=0, le=1,
+                             description="Run-level pass mark for the mean of the metric means.")
+    judge: JudgeSettings | None = None
+
+
+class EvalResponse(Eval):
+    pass
+
+
+class EvalVersionResponse(EvalVersion):
+    pass
+
+
+class EvalListResponse(BaseModel):
+    items: list[EvalResponse]
+    count: int
+    next_cursor: str | None = None
+
+
+class EvalVersionListResponse(BaseModel):
+    items: list[EvalVersionResponse]
+    count: int
+
+
+# ---------------------------------------------------------------- runs
+class ScheduleEvalRunRequest(Strict):
+    eval_version_id: UUID
+    dataset_version: int | None = Field(default=None, ge=1, description="Defaults to the latest.")
+    name: str | None = Field(default=None, max_length=200)
+    threshold: float | None = Field(default=None, ge=0, le=1,
+                                    description="Overrides the eval version's threshold.")
+    metric_args: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Per-metric argument overrides, by metric name.")
+    batch_size: int | None = Field(default=None, ge=1, le=1000,
+                                   description="Records per scoring invocation.")
+
+
+class EvalRunResponse(BaseModel):
+    """TruLayer's ``EvalRun`` plus Assay's aggregates and verdict."""
+
+    id: UUID
+    tenant_id: UUID
+    project_id: UUID
+    dataset_id: UUID
+    dataset_version_id: UUID
+    dataset_version: int
+    eval_id: UUID
+    eval_version_id: UUID
+    name: str | None
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
+    item_count: int
+    completed_count: int
+    failed_count: int
+    threshold: float
+    result: float | None = Field(description="Mean of the per-metric mean scores (0–1).")
+    pass_rate: float | None = Field(description="Share of records that passed every metric.")
+    is_gte_threshold: bool | None
+    verdict: Literal["pass", "fail"] | None
+    aggregate_results: dict[str, MetricAggregate] | None
+    metrics: list[Metric]
+    total_cost: float
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error_message: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> EvalRunResponse:
+        data = run.model_dump(exclude={"aggregates"})
+        aggregates = {a.metric: a for a in run.aggregates} if run.aggregates is not None else None
+        verdict = None if run.is_gte_threshold is None else (
+            "pass" if run.is_gte_threshold else "fail")
+        return cls(**data, aggregate_results=aggregates, verdict=verdict)
+
+
+class EvalRunListResponse(BaseModel):
+    items: list[EvalRunResponse]
+    count: int
+    next_cursor: str | None = None
+
+
+class EvaluationResponse(BaseModel):
+    """TruLayer's ``Evaluation`` (and ``EvalRunExportItem``) plus what Assay records."""
+
+    id: UUID
+    trace_id: UUID
+    project_id: UUID
+    metric_name: str
+    evaluator_type: Literal["llm", "rule"]
+    status: Literal["pending", "running", "complete", "failed"]
+    context: Literal["fresh", "remediation"] = "fresh"
+    score: float | None
+    label: str | None
+    reasoning: str | None
+    source_action_id: UUID | None = None
+    original_evaluation_id: UUID | None = None
+    run_id: UUID
+    record_id: str
+    record_index: int
+    scorer: str
+    is_passed: bool
+    threshold: float
+    confidence: float | None
+    metric_args: dict[str, Any] | None
+    eval_metadata: dict[str, Any] | None
+    evaluation_cost: float | None
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime
+    completed_at: datetime
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> EvaluationResponse:
+        return cls(**evaluation.model_dump())
+
+
+class EvalRunExportResponse(BaseModel):
+    run: EvalRunResponse
+    items: list[EvaluationResponse]
+
+
+class ExportLinkResponse(BaseModel):
+    url: str
+    expires_at: datetime
+    format: Literal["json"]
+    size_bytes: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ErrorResponse(BaseModel):
+    """The error envelope: TruLayer's ``{error}`` plus Aymara's codes."""
+
+    error: str
+    code: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    request_id: str

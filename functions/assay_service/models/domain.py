@@ -1,0 +1,177 @@
+"""Domain nouns. Persistence records stay inside the adapters; HTTP shapes live in ``api``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+Role = Literal["owner", "member", "viewer"]
+
+MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+RecordText = Annotated[str, StringConstraints(max_length=100_000)]
+
+
+def utcnow() -> datetime:
+    """Now in UTC, to the millisecond (what JSON clients and DynamoDB strings keep)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Record(Frozen):
+    """One dataset record, as stored in a version (ids always present)."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    trace_id: UUID
+    prompt: RecordText | None = None
+    input: RecordText | None = None
+    context: RecordText | None = None
+    output: RecordText | None = None
+    golden_answer: RecordText | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Metric(Frozen):
+    name: MetricName = Field(description="Shortname of the metric, e.g. `ans_corr`.")
+    scorer: str = Field(description="A scorer from the catalogue, e.g. `exact_match`.")
+    args: dict[str, Any] = Field(default_factory=dict)
+    threshold: float = Field(default=0.5, ge=0, le=1, description="An evaluation passes when score ≥ threshold.")
+
+
+class JudgeSettings(Frozen):
+    provider: Literal["bedrock", "openai"] = "bedrock"
+    model: str = Field(default="anthropic.claude-3-5-haiku-20241022-v1:0", max_length=200)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=512, ge=1, le=8192)
+
+
+class Tenant(Frozen):
+    id: UUID
+    slug: str
+    created_at: datetime
+
+
+class Principal(Frozen):
+    """Who is calling: resolved from the API key by the auth middleware."""
+
+    tenant_id: UUID
+    key_id: UUID
+    role: Role
+
+
+class Dataset(Frozen):
+    id: UUID
+    tenant_id: UUID
+    project_id: UUID
+    name: str
+    description: str | None = None
+    version_count: int = 0
+    created_at: datetime
+
+
+class DatasetVersion(Frozen):
+    id: UUID
+    dataset_id: UUID
+    version: int
+    record_count: int
+    size_bytes: int
+    created_at: datetime
+
+
+class Eval(Frozen):
+    id: UUID
+    tenant_id: UUID
+    project_id: UUID
+    name: str
+    description: str | None = None
+    version_count: int = 0
+    created_at: datetime
+
+
+class EvalVersion(Frozen):
+    id: UUID
+    eval_id: UUID
+    version: int
+    metrics: list[Metric]
+    threshold: float
+    judge: JudgeSettings | None = None
+    created_at: datetime
+
+
+class MetricAggregate(Frozen):
+    metric: str
+    scorer: str
+    evaluator_type: Literal["rule", "llm"]
+    threshold: float
+    mean: float | None = Field(description="Mean score over scored evaluations (0–1).")
+    pass_rate: float | None = Field(description="Passed / all evaluations of the metric.")
+    count: int = Field(description="Evaluations scored.")
+    passed: int
+    failed: int = Field(description="Evaluations that could not be scored.")
+    is_gte_threshold: bool | None
+
+
+class Run(Frozen):
+    id: UUID
+    tenant_id: UUID
+    project_id: UUID
+    dataset_id: UUID
+    dataset_version_id: UUID
+    dataset_version: int
+    eval_id: UUID
+    eval_version_id: UUID
+    name: str | None = None
+    status: RunStatus
+    item_count: int
+    completed_count: int = 0
+    failed_count: int = 0
+    threshold: float
+    metrics: list[Metric]
+    batch_size: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_message: str | None = None
+    aggregates: list[MetricAggregate] | None = None
+    result: float | None = None
+    pass_rate: float | None = None
+    is_gte_threshold: bool | None = None
+    total_cost: float = 0.0
+
+
+class Evaluation(Frozen):
+    """One metric applied to one record in one run."""
+
+    id: UUID
+    run_id: UUID
+    trace_id: UUID
+    project_id: UUID
+    record_id: str
+    record_index: int
+    metric_name: str
+    scorer: str
+    evaluator_type: Literal["llm", "rule"]
+    status: Literal["pending", "running", "complete", "failed"]
+    score: float | None
+    label: str | None
+    reasoning: str | None
+    is_passed: bool
+    threshold: float
+    confidence: float | None = None
+    metric_args: dict[str, Any] | None = None
+    eval_metadata: dict[str, Any] | None = None
+    evaluation_cost: float | None = None
+    error_message: str | None = None
+    created_at: datetime
+    started_at: datetime
+    completed_at: datetime

@@ -1,0 +1,35 @@
+"""Opaque cursors over DynamoDB's LastEvaluatedKey, bound to the query they came from."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from assay_service.errors import InvalidRequestError
+
+
+def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *, partition: tuple[str, str]) -> dict[str, Any] | None:
+    """Decode a cursor and check it belongs to ``partition`` (attribute, value):
+    a cursor forged to point into another tenant's items is rejected, not followed."""
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        value = None
+    name, expected = partition
+    if not isinstance(value, dict) or value.get(name) != expected or not all(
+            isinstance(v, str | int) for v in value.values()):
+        raise InvalidRequestError("query.cursor: not a cursor of this list",
+                                  details={"field": "cursor"})
+    return value

@@ -1,0 +1,110 @@
+"""Eval runs from the API's side: schedule, read, list, evaluations, export."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from assay_service import dependencies as deps
+from assay_service.adapters.s3 import export_key
+from assay_service.domain.ids import parse_evaluation_id
+from assay_service.domain.scoring import check_metrics
+from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from assay_service.models.api import ScheduleEvalRunRequest
+from assay_service.models.domain import Evaluation, Metric, Principal, Run, utcnow
+from assay_service.services.catalog import get_dataset, get_eval_version
+from assay_service.services.pagination import decode_cursor, encode_cursor
+from assay_service.settings import get_settings
+
+
+def apply_overrides(metrics: list[Metric], overrides: dict[str, dict[str, Any]] | None
+                    ) -> list[Metric]:
+    """Merge per-run ``metric_args`` into the version's metrics (validated like a version)."""
+    if not overrides:
+        return metrics
+    known = {m.name for m in metrics}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InvalidRequestError(
+            f"metric_args: unknown metric {unknown[0]!r} (the eval version has "
+            f"{', '.join(sorted(known))})", details={"field": "metric_args", "metric": unknown[0]})
+    merged = [m.model_copy(update={"args": {**m.args, **overrides.get(m.name, {})}})
+              for m in metrics]
+    check_metrics(merged)
+    return merged
+
+
+def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest) -> Run:
+    dataset = get_dataset(principal, dataset_id)
+    version = get_eval_version(principal, req.eval_version_id)
+    found = deps.datasets().get_version(principal.tenant_id, dataset.id, req.dataset_version)
+    if found is None:
+        if req.dataset_version is None:
+            raise ConflictError("the dataset has no version yet: create one first",
+                                details={"dataset_id": str(dataset.id)})
+        raise NotFoundError("dataset version")
+    dataset_version, _ = found
+    ev = deps.evals().get(principal.tenant_id, version.eval_id)
+    if ev is None:
+        raise NotFoundError("eval")
+    metrics = apply_overrides(version.metrics, req.metric_args)
+    now = utcnow()
+    run = Run(
+        id=uuid.uuid4(), tenant_id=principal.tenant_id, project_id=dataset.project_id,
+        dataset_id=dataset.id, dataset_version_id=dataset_version.id,
+        dataset_version=dataset_version.version, eval_id=ev.id, eval_version_id=version.id,
+        name=req.name, status="pending", item_count=dataset_version.record_count,
+        threshold=req.threshold if req.threshold is not None else version.threshold,
+        metrics=metrics, batch_size=req.batch_size or get_settings().default_batch_size,
+        created_at=now, updated_at=now)
+    deps.runs().create(run)
+    try:
+        deps.workflow().start(tenant_id=run.tenant_id, run_id=run.id)
+    except Exception:
+        # Never leave a run pending with no execution behind it.
+        deps.runs().set_status(run, "failed", expect=["pending"],
+                               fields={"error_message": "the workflow could not be started",
+                                       "completed_at": utcnow().isoformat()})
+        raise
+    return run
+
+
+def get_run(principal: Principal, run_id: UUID) -> Run:
+    run = deps.runs().get(principal.tenant_id, run_id)
+    if run is None:
+        raise NotFoundError("eval run")
+    return run
+
+
+def list_runs(principal: Principal, *, limit: int, cursor: str | None
+              ) -> tuple[list[Run], str | None]:
+    start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#RUNS"))
+    items, last = deps.runs().list(principal.tenant_id, limit=limit, start=start)
+    return items, encode_cursor(last)
+
+
+def get_evaluation(principal: Principal, evaluation_id: UUID) -> Evaluation:
+    ref = parse_evaluation_id(evaluation_id)
+    run = deps.runs().get_by_key(principal.tenant_id, ref.run_key) if ref else None
+    if ref is None or run is None or ref.metric_index >= len(run.metrics):
+        raise NotFoundError("evaluation")
+    batch = deps.runs().get_batch(principal.tenant_id, ref.run_key,
+                                  ref.record_index // run.batch_size)
+    for raw in (batch or {}).get("evaluations", []):
+        if raw["id"] == str(evaluation_id):
+            return Evaluation.model_validate(raw)
+    raise NotFoundError("evaluation")
+
+
+def export_location(principal: Principal, run_id: UUID, fmt: str) -> tuple[Run, str, int]:
+    """The finished run's export artifact: (run, key, size). 409 while the run is unfinished."""
+    run = get_run(principal, run_id)
+    if run.status != "completed":
+        raise ConflictError(f"the run is {run.status}; exports exist once it has completed",
+                            details={"status": run.status})
+    key = export_key(run.tenant_id, run.id, fmt)
+    size = deps.artifacts().size(key)
+    if size is None:
+        raise ConflictError("the run's export is not available", details={"format": fmt})
+    return run, key, size

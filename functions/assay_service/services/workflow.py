@@ -1,0 +1,167 @@
+"""The workflow steps: prepare → score batches (Distributed Map) → finalize | mark failed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from assay_service import dependencies as deps
+from assay_service.adapters.s3 import export_key, manifest_key
+from assay_service.domain.aggregation import Aggregator
+from assay_service.domain.scoring import score_batch
+from assay_service.errors import NotFoundError
+from assay_service.models.api import EvalRunResponse
+from assay_service.models.domain import Evaluation, Record, Run, utcnow
+from assay_service.models.workflow import (
+    BatchRef,
+    FinalizeResult,
+    PrepareResult,
+    ScoreBatchInput,
+    ScoreBatchResult,
+)
+
+TRUNCATE = 100
+_TEXT_FIELDS = ("prompt", "input", "context", "output", "golden_answer")
+
+
+def _run(tenant_id: UUID, run_id: UUID) -> Run:
+    run = deps.runs().get(tenant_id, run_id)
+    if run is None:
+        raise NotFoundError("eval run")
+    return run
+
+
+def _object_key(run: Run) -> str:
+    found = deps.datasets().get_version(run.tenant_id, run.dataset_id, run.dataset_version)
+    if found is None:
+        raise NotFoundError("dataset version")
+    return found[1]
+
+
+def plan_batches(line_lengths: Iterable[int], batch_size: int) -> list[BatchRef]:
+    """Byte ranges of consecutive batches of ``batch_size`` lines (one pass, O(1) memory
+    per line)."""
+    batches: list[BatchRef] = []
+    offset = start = first = count = 0
+
+    def close() -> None:
+        batches.append(BatchRef(index=len(batches), first_record=first, count=count,
+                                byte_start=start, byte_end=offset - 1))
+
+    for length in line_lengths:
+        if count == 0:
+            start = offset
+        offset += length
+        count += 1
+        if count == batch_size:
+            close()
+            first, count = first + count, 0
+    if count:
+        close()
+    return batches
+
+
+def prepare(tenant_id: UUID, run_id: UUID) -> PrepareResult:
+    run = _run(tenant_id, run_id)
+    key = manifest_key(tenant_id, run_id)
+    batches = plan_batches((len(line) for line in deps.artifacts().iter_lines(_object_key(run))),
+                           run.batch_size)
+    deps.artifacts().put_json(key, [b.model_dump() for b in batches])
+    # pending → running once; a retried prepare finds it running and carries on.
+    deps.runs().set_status(run, "running", expect=["pending"],
+                           fields={"started_at": utcnow().isoformat()})
+    return PrepareResult(tenant_id=tenant_id, run_id=run_id, manifest_key=key,
+                         batch_count=len(batches))
+
+
+def truncated(record: Record) -> dict[str, Any]:
+    """The record as views show it: each text field cut to 100 characters."""
+    row: dict[str, Any] = {"id": record.id, "trace_id": str(record.trace_id)}
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        row[name] = value[:TRUNCATE] if isinstance(value, str) else value
+    return row
+
+
+def score(event: ScoreBatchInput) -> ScoreBatchResult:
+    run = _run(event.tenant_id, event.run_id)
+    batch = event.batch
+    if run.status != "running":
+        return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
+    if deps.runs().batch_recorded(run, batch.index):
+        return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="duplicate")
+    raw = deps.artifacts().get_bytes(_object_key(run),
+                                     byte_range=(batch.byte_start, batch.byte_end))
+    records = [Record.model_validate_json(line) for line in raw.splitlines() if line.strip()]
+    if len(records) != batch.count:
+        raise ValueError(
+            f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
+    outcome = score_batch(run_id=run.id, project_id=run.project_id, metrics=run.metrics,
+                          records=enumerate(records, start=batch.first_record))
+    recorded = deps.runs().record_batch(
+        run, batch.index, completed=outcome.completed, failed=outcome.failed,
+        records=[truncated(r) for r in records], evaluations=outcome.evaluations,
+        now=utcnow().isoformat())
+    return ScoreBatchResult(batch=batch.index, completed=outcome.completed,
+                            failed=outcome.failed, outcome=recorded)
+
+
+def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
+    run = _run(tenant_id, run_id)
+    if run.status != "running":
+        return FinalizeResult(run_id=run_id, status=run.status)
+    aggregator = Aggregator(run.metrics)
+    items: list[dict[str, Any]] = []
+    records_seen = 0
+    for batch in deps.runs().iter_batches(run):
+        evaluations = [Evaluation.model_validate(e) for e in batch["evaluations"]]
+        aggregator.add(evaluations)
+        records_seen += len(batch["records"])
+        items.extend(e.model_dump(mode="json") for e in evaluations)
+    if records_seen != run.item_count or run.completed_count + run.failed_count != run.item_count:
+        raise RuntimeError(
+            f"run incomplete: {records_seen} of {run.item_count} records recorded "
+            f"(completed {run.completed_count}, failed {run.failed_count})")
+    result, pass_rate, is_gte = aggregator.verdict(run.threshold)
+    now = utcnow()
+    final = run.model_copy(update={
+        "status": "completed", "completed_at": now, "updated_at": now,
+        "aggregates": aggregator.aggregates(), "result": result, "pass_rate": pass_rate,
+        "is_gte_threshold": is_gte, "total_cost": round(aggregator.total_cost, 10)})
+    document = {"run": EvalRunResponse.of(final).model_dump(mode="json"), "items": [
+        {"context": "fresh", "source_action_id": None, "original_evaluation_id": None, **item}
+        for item in items]}
+    deps.artifacts().put_json(export_key(tenant_id, run_id, "json"), document)
+    changed = deps.runs().set_status(run, "completed", expect=["running"], fields={
+        "completed_at": now.isoformat(),
+        "aggregates": [a.model_dump(mode="json") for a in final.aggregates or []],
+        "result": result, "pass_rate": pass_rate, "is_gte_threshold": is_gte,
+        "total_cost": final.total_cost})
+    return FinalizeResult(run_id=run_id, status="completed" if changed else _run(
+        tenant_id, run_id).status)
+
+
+def error_message(error: dict[str, Any] | None) -> str:
+    """A readable message from a Step Functions Catch result ``{Error, Cause}``."""
+    if not error:
+        return "the run failed"
+    name, cause = error.get("Error") or "Error", error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            name = parsed.get("errorType") or name
+            cause = parsed.get("errorMessage") or cause
+    except ValueError:
+        pass
+    return f"{name}: {cause}"[:2000] if cause else name
+
+
+def mark_failed(tenant_id: UUID, run_id: UUID, error: dict[str, Any] | None) -> FinalizeResult:
+    run = deps.runs().get(tenant_id, run_id)
+    if run is None:
+        return FinalizeResult(run_id=run_id, status="failed")
+    changed = deps.runs().set_status(run, "failed", expect=["pending", "running"], fields={
+        "error_message": error_message(error), "completed_at": utcnow().isoformat()})
+    return FinalizeResult(run_id=run_id, status="failed" if changed else run.status)

@@ -1,0 +1,25 @@
+"""Deployment settings, read from the environment on first use (never at import)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    table_name: str
+    bucket_name: str
+    api_key_secret_arn: str | None = None
+    state_machine_arn: str | None = None
+    presign_expiry_seconds: int = Field(default=900, ge=60, le=900)
+    export_inline_max_bytes: int = Field(default=5_000_000, ge=1024, le=5_500_000)
+    default_batch_size: int = Field(default=100, ge=1, le=1000)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    names = Settings.model_fields
+    values = {name: os.environ[name.upper()] for name in names if name.upper() in os.environ}
+    return Settings.model_validate(values)
