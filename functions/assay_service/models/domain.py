@@ -44,7 +44,8 @@ class Metric(Frozen):
     name: MetricName = Field(description="Shortname of the metric, e.g. `ans_corr`.")
     scorer: str = Field(description="A scorer from the catalogue, e.g. `exact_match`.")
     args: dict[str, Any] = Field(default_factory=dict)
-    threshold: float = Field(default=0.5, ge=0, le=1, description="An evaluation passes when score ≥ threshold.")
+    threshold: float = Field(default=0.5, ge=0, le=1,
+                             description="An evaluation passes when score ≥ threshold.")
 
 
 class JudgeSettings(Frozen):
