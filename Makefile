@@ -1,0 +1,76 @@
+# Assay — every entry point. `make help` lists them.
+# Two commands on a fresh machine: `make demo` and `make test`; each installs what it needs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12 like the Lambda runtime: pyenv's if present, else whatever python3.12/3.13 is on PATH.
+PY ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12 python3.13 2>/dev/null))
+BOOT_PY ?= $(firstword $(shell command -v python3 2>/dev/null) $(PY))
+TOOLS := .tools
+UV := $(TOOLS)/uv/bin/uv
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+SAM := $(TOOLS)/sam/bin/sam
+ASSAY_PORT ?= 3000
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(UV): requirements/uv.txt
+	@test -n "$(BOOT_PY)" || { echo "python3 is required" >&2; exit 1; }
+	$(BOOT_PY) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet --disable-pip-version-check -r requirements/uv.txt
+	@touch $@
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	@test -n "$(PY)" || { echo "Python 3.12 or 3.13 is required (pyenv install 3.12)" >&2; exit 1; }
+	$(UV) sync --frozen --python $(PY) --quiet
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv from uv.lock (pinned)
+
+local: install ## Serve the API on http://127.0.0.1:$ASSAY_PORT from template.yaml (Ctrl-C stops)
+	$(PYTHON) -m assay_local serve --port $(ASSAY_PORT)
+
+demo: install ## Run a real eval run end to end on the embedded local stack and show its results
+	$(PYTHON) -m assay_local.demo
+
+test: install ## Every test: unit, functional (handlers under moto), end to end (local stack over HTTP)
+	$(PYTHON) -m pytest -p no:cacheprovider; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$status
+
+test-unit: install ## Unit tests only
+	$(PYTHON) -m pytest -p no:cacheprovider tests/unit
+
+test-functional: install ## Functional tests only
+	$(PYTHON) -m pytest -p no:cacheprovider tests/functional
+
+test-e2e: install ## End-to-end tests only
+	$(PYTHON) -m pytest -p no:cacheprovider tests/e2e
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check functions local tests bench
+
+layer: $(UV) ## Regenerate layers/deps/requirements.txt from uv.lock (boto3 comes with the runtime)
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
+	  --format requirements-txt --python $(PY) > layers/deps/requirements.txt
+
+$(SAM): requirements/sam.txt
+	$(BOOT_PY) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements/sam.txt
+	@touch $@
+
+sam-validate: $(SAM) ## sam validate --lint (SAM CLI in its own venv)
+	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template template.yaml
+
+sam-build: $(SAM) ## sam build (no Docker; needs python3.12 for the runtime)
+	PATH="$(dir $(PY)):$$PATH" AWS_DEFAULT_REGION=us-east-1 $(SAM) build --template template.yaml
+
+ci: test sam-validate sam-build ## What CI runs
+
+clean: ## Remove environments and build output
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
