@@ -92,7 +92,8 @@ def worker_main(conn: Connection, handler: str, env: dict[str, str]) -> None:
         except HandlerLoadError as exc:
             reply = (error_payload(exc.error_type, str(exc), []), True)
         except Exception as exc:
-            stack = traceback.format_list(traceback.extract_tb(exc.__traceback__))
+            # Drop this module's own frame, as the Lambda runtime hides its frames.
+            stack = traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])
             reply = (error_payload(type(exc).__name__, str(exc), stack), True)
         finally:
             sys.stdout.flush()

@@ -266,12 +266,17 @@ class ResourceCreator:
         }
 
     def _s3_bucket_policy(self, logical_id: str, p: _Props) -> tuple[str, dict[str, str]]:
-        # moto stores the policy but does not enforce it, so the DenyInsecureTransport
-        # statement does not block the plain-HTTP local endpoint.
         bucket = p.require("Bucket")
-        self._client("s3").put_bucket_policy(
-            Bucket=bucket, Policy=json.dumps(p.require("PolicyDocument"))
-        )
+        document = dict(p.require("PolicyDocument"))
+        statements = document["Statement"]
+        if isinstance(statements, dict):
+            statements = [statements]
+        # moto enforces bucket policies on object requests, and the local endpoint is
+        # plain HTTP by construction: a "deny insecure transport" statement would deny
+        # every request (as AWS would over HTTP). Only that statement is left out.
+        document["Statement"] = [s for s in statements if not _denies_plain_http(s)]
+        if document["Statement"]:
+            self._client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
         return bucket, {}
 
     # ------------------------------------------------------- Secrets Manager
@@ -438,3 +443,9 @@ def _moto_compatible_asl(node: Any) -> Any:
             for key, value in node.items()
         }
     return node
+
+
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    return statement.get("Effect") == "Deny" and statement.get("Condition") == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }

@@ -1,0 +1,88 @@
+"""``python -m assay_local serve [--port N]``: run the local stack in the foreground.
+
+Heavy imports (moto, boto3, samtranslator) happen inside ``main``: worker processes
+are spawned and re-import this module as their ``__main__``, and they must stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m assay_local",
+        description="Embedded local stack for Assay: moto + template.yaml + real handlers.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the HTTP API locally until Ctrl-C / SIGTERM",
+        description=(
+            "Start moto in-process, create every template resource on it and serve the "
+            "HTTP API. If ASSAY_BOOTSTRAP_KEY is set (20+ characters), the 'local' tenant "
+            "is bootstrapped with it as owner key."
+        ),
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="HTTP port (default: $ASSAY_PORT or 3000; 0 picks a free one)",
+    )
+    serve.add_argument("--template", default=None, help="template path (default: the repo's)")
+    serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from assay_local.stack import BOOTSTRAP_KEY_MIN_LENGTH, DEFAULT_TEMPLATE, LocalStack
+
+    key = os.environ.get("ASSAY_BOOTSTRAP_KEY") or None
+    if key is not None and len(key) < BOOTSTRAP_KEY_MIN_LENGTH:
+        print(
+            f"ASSAY_BOOTSTRAP_KEY must be at least {BOOTSTRAP_KEY_MIN_LENGTH} characters "
+            f"(got {len(key)}).",
+            file=sys.stderr,
+        )
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stack = LocalStack(
+        port=args.port,
+        template_path=args.template or DEFAULT_TEMPLATE,
+        bootstrap_key=key,
+        access_log=args.access_log,
+    )
+    try:
+        stack.start()
+    except Exception as exc:
+        print(f"assay-local failed to start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(f"Assay local API on {stack.url} (moto at {stack.moto_endpoint}); "
+              f"started in {stack.startup_seconds:.2f}s", flush=True)
+        if key is not None:
+            print("Tenant 'local' bootstrapped with ASSAY_BOOTSTRAP_KEY.", flush=True)
+        print("Ctrl-C to stop.", flush=True)
+        stop.wait()
+    finally:
+        stack.stop()
+        print("assay-local stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
