@@ -99,3 +99,23 @@ def worker_main(conn: Connection, handler: str, env: dict[str, str]) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         conn.send(reply)
+
+
+def call_in_env(conn: Connection, target: str, kwargs: dict[str, Any], env: dict[str, str]) -> None:
+    """Call ``target`` (``module.func``) with ``kwargs`` under ``env`` and send back
+    ``(ok, text)``: the result's repr, or the error's ``Type: message``.
+
+    Used for one-off calls (the tenant bootstrap) that must see exactly the functions'
+    environment and must not leave module-level caches (settings, boto3 clients bound
+    to this stack's endpoint) behind in the long-lived parent process.
+    """
+    os.environ.clear()
+    os.environ.update(env)
+    module_name, _, func_name = target.rpartition(".")
+    try:
+        result = getattr(importlib.import_module(module_name), func_name)(**kwargs)
+        reply = (True, repr(result))
+    except Exception as exc:
+        reply = (False, f"{type(exc).__name__}: {exc}")
+    conn.send(reply)
+    conn.close()

@@ -12,6 +12,7 @@ import base64
 import json
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -192,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             protocol=self.request_version,
         )
-        self._send(self.server.front.handle(request))
+        self._send(self.server.front.handle_safely(request))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
@@ -284,6 +285,14 @@ class HttpFront:
         )
         payload, errored = self._invoke(match.route.function_arn, event)
         return map_result(payload, errored)
+
+    def handle_safely(self, request: HttpRequest) -> HttpResponse:
+        """``handle``, with any failure of the front itself answered like API Gateway."""
+        try:
+            return self.handle(request)
+        except Exception:
+            traceback.print_exc()
+            return json_response(500, {"message": "Internal Server Error"})
 
     def start(self) -> None:
         self._thread = threading.Thread(

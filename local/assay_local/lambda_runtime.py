@@ -12,6 +12,7 @@ The hook is private API: moto is pinned, and the e2e tests fail if it stops bein
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -26,7 +27,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
-from assay_local._worker import error_payload, worker_main
+from assay_local._worker import call_in_env, error_payload, worker_main
 
 # Parent variables a worker keeps; everything else comes from the function's own
 # configuration, so one function's variables never leak into another's.
@@ -92,10 +93,8 @@ class _Worker:
         self.conn.close()
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # already gone: nothing to tell it
             self.conn.send(None)
-        except OSError:
-            pass
         self.process.join(timeout=2)
         if self.process.is_alive():
             self.process.kill()
@@ -288,6 +287,33 @@ class LambdaRuntime:
             }
         )
         return env
+
+    def call(self, target: str, kwargs: dict[str, Any], env: dict[str, str], timeout_s: float) -> str:
+        """Run ``target(**kwargs)`` once in a fresh process whose environment is ``env``
+        plus this runtime's AWS variables; its repr, or ``RuntimeError`` with the
+        error it raised."""
+        full_env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
+        full_env.update(env)
+        full_env.update(self._aws_env)
+        parent_conn, child_conn = _SPAWN.Pipe()
+        process = _SPAWN.Process(
+            target=call_in_env, args=(child_conn, target, kwargs, full_env), daemon=True
+        )
+        process.start()
+        child_conn.close()
+        try:
+            if not parent_conn.poll(timeout_s):
+                raise RuntimeError(f"{target} did not finish in {timeout_s:.0f}s")
+            ok, text = parent_conn.recv()
+        except EOFError:
+            raise RuntimeError(f"{target}: the process exited without an answer") from None
+        finally:
+            process.kill()
+            process.join(timeout=5)
+            parent_conn.close()
+        if not ok:
+            raise RuntimeError(text)
+        return text
 
     def shutdown(self) -> None:
         """Stop every worker process."""

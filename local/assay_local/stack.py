@@ -85,6 +85,8 @@ class LocalStack:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
+        if self._moto is not None:
+            raise LocalStackError("this local stack is already started")
         started = time.perf_counter()
         try:
             self._start_moto()
@@ -274,14 +276,24 @@ class LocalStack:
         return response["Payload"].read(), "FunctionError" in response
 
     def _bootstrap(self, owner_key: str) -> None:
-        try:
-            from assay_service.bootstrap import bootstrap_tenant
-        except ImportError as exc:
-            raise LocalStackError(
-                "ASSAY_BOOTSTRAP_KEY is set but assay_service.bootstrap.bootstrap_tenant "
-                f"cannot be imported yet ({exc})"
-            ) from exc
-        # It runs in this process, with the variables the functions get.
-        self._set_env(self.shared_function_env())
-        bootstrap_tenant(slug="local", owner_key=owner_key)
+        """Create the ``local`` tenant with ``owner_key`` as its owner key.
 
+        It runs in a fresh process with exactly the variables the functions get: the
+        Lambda package caches settings and boto3 clients at module level, and those
+        must not outlive this stack inside a long-lived process (e.g. a test session
+        that starts several stacks)."""
+        runtime = self._require(self._runtime, "Lambda runtime")
+        try:
+            runtime.call(
+                "assay_service.bootstrap.bootstrap_tenant",
+                {"slug": "local", "owner_key": owner_key},
+                self.shared_function_env(),
+                timeout_s=60,
+            )
+        except RuntimeError as exc:
+            if str(exc).startswith(("ModuleNotFoundError", "ImportError", "AttributeError")):
+                raise LocalStackError(
+                    "ASSAY_BOOTSTRAP_KEY is set but assay_service.bootstrap.bootstrap_tenant "
+                    f"is not available: {exc}"
+                ) from exc
+            raise LocalStackError(f"bootstrapping the 'local' tenant failed: {exc}") from exc

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import moto.awslambda.models
 import pytest
 import requests
-
 from assay_local import lambda_runtime
 from assay_local.stack import LocalStack
 from assay_local.template import translate

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from assay_local.resources import placeholder_zip
 from assay_local.stack import LocalStack
+
 from tests.e2e import fixtures_handlers
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,6 @@ import base64
 import json
 
 import pytest
-
 from assay_local.http_front import HttpRequest, build_event, map_result
 from assay_local.routes import RouteTable
 from assay_local.template import TemplateError

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from assay_local.template import (
     PLACEHOLDER_BUCKET,
     Resolver,
