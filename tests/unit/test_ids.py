@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from assay_service.domain.ids import evaluation_id, parse_evaluation_id, run_key
 from hypothesis import given
 from hypothesis import strategies as st
-
-from assay_service.domain.ids import evaluation_id, parse_evaluation_id, run_key
 
 
 @given(st.uuids(version=4), st.integers(0, 2**32 - 1), st.integers(0, 255))

@@ -6,12 +6,11 @@ import base64
 import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from assay_service.errors import InvalidRequestError
 from assay_service.services.pagination import decode_cursor, encode_cursor
 from assay_service.services.workflow import error_message, plan_batches
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @given(st.lists(st.integers(1, 500), max_size=300), st.integers(1, 50))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from assay_service.domain.scorers import get_scorer, scorer_names, validate_args
 from assay_service.errors import InvalidRecordError
+from pydantic import ValidationError
 
 
 def run(name: str, record: dict, **args):

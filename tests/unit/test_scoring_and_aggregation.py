@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from assay_service.domain import scoring
 from assay_service.domain.aggregation import Aggregator
 from assay_service.domain.scorers.base import ScoreResult

@@ -1,0 +1,154 @@
+"""Issue #2's path, over HTTP, on the embedded local stack: the real template, the real state
+machine executed by moto's ASL interpreter, the real handlers in worker processes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from assay_local.stack import LocalStack
+
+from tests.contracts import trulayer
+
+pytestmark = pytest.mark.e2e
+KEY = "ask_e2e-owner-key-0123456789abcdef"
+
+RECORDS = [
+    {"id": "q1", "input": "Capital of France?", "output": "Paris", "golden_answer": "Paris"},
+    {"id": "q2", "input": "Capital of Italy?", "output": "It is Rome.", "golden_answer": "Rome"},
+    {"id": "q3", "input": "6 x 7?", "output": "41", "golden_answer": "42"},
+    {"id": "j1", "input": "Order NW-7, 9 EUR", "output": '{"order_id": "NW-7", "amount": 9}',
+     "golden_answer": '{"order_id": "NW-7", "amount": 9}'},
+    {"id": "j2", "input": "Order NW-8, 3 EUR", "output": "{'order_id': 'NW-8'}",
+     "golden_answer": '{"order_id": "NW-8", "amount": 3}'},
+    {"input": "no id given: one is generated", "output": "Berlin", "golden_answer": "Berlin"},
+]
+METRICS = [
+    {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1.0},
+    {"name": "contains_golden", "scorer": "contains", "args": {"case_sensitive": False},
+     "threshold": 1.0},
+    {"name": "has_digit", "scorer": "regex", "args": {"pattern": r"\d", "mode": "search"},
+     "threshold": 0.5},
+    {"name": "json_ok", "scorer": "json_valid", "args": {}, "threshold": 1.0},
+]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(port=0, bootstrap_key=KEY) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def http(stack: LocalStack) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {KEY}"
+    return session
+
+
+def call(http: requests.Session, stack: LocalStack, method: str, path: str, **kw: Any
+         ) -> requests.Response:
+    return http.request(method, stack.url + path, timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def finished_run(stack, http) -> dict[str, Any]:
+    dataset = call(http, stack, "POST", "/v1/datasets", json={"name": "e2e"}).json()
+    version = call(http, stack, "POST", f"/v1/datasets/{dataset['id']}/versions",
+                   json={"records": RECORDS})
+    assert version.status_code == 201, version.text
+    ev = call(http, stack, "POST", "/v1/evals", json={"name": "e2e-eval"}).json()
+    ev_version = call(http, stack, "POST", f"/v1/evals/{ev['id']}/versions",
+                      json={"metrics": METRICS, "threshold": 0.5})
+    assert ev_version.status_code == 201, ev_version.text
+    counts_before = stack.invocation_counts()
+    scheduled = call(http, stack, "POST", f"/v1/datasets/{dataset['id']}/runs",
+                     json={"eval_version_id": ev_version.json()["id"], "batch_size": 2})
+    assert scheduled.status_code == 202, scheduled.text
+    run = scheduled.json()
+    deadline = time.monotonic() + 120
+    while run["status"] in {"pending", "running"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run = call(http, stack, "GET", f"/v1/eval-runs/{run['id']}").json()
+    return {"scheduled": scheduled.json(), "run": run, "counts_before": counts_before,
+            "counts_after": stack.invocation_counts()}
+
+
+def test_schedule_answers_202_pending_in_trulayers_shape(finished_run):
+    scheduled = finished_run["scheduled"]
+    trulayer.validate(scheduled, trulayer.EVAL_RUN)
+    assert scheduled["status"] == "pending" and scheduled["item_count"] == len(RECORDS)
+
+
+def test_the_state_machine_completes_the_run_through_the_real_functions(finished_run):
+    run = finished_run["run"]
+    assert run["status"] == "completed", run
+    assert run["completed_count"] == run["item_count"] == len(RECORDS)
+    assert run["failed_count"] == 0
+    before, after = finished_run["counts_before"], finished_run["counts_after"]
+    workflow = {"PrepareRunFunction": 1, "ScoreBatchFunction": 3, "FinalizeRunFunction": 1}
+    for logical_id, expected in workflow.items():
+        name = next(n for n in after if logical_id in n)
+        assert after[name] - before.get(name, 0) >= expected, (logical_id, after)
+
+
+def test_run_details_show_per_metric_aggregates_and_the_verdict(finished_run):
+    run = finished_run["run"]
+    trulayer.validate(run, trulayer.EVAL_RUN)
+    aggregates = run["aggregate_results"]
+    assert set(aggregates) == {m["name"] for m in METRICS}
+    # exact (case-insensitive): q1, j1, the generated-id record pass; q2, q3, j2 fail
+    assert aggregates["exact"]["passed"] == 3 and aggregates["exact"]["mean"] == 0.5
+    assert aggregates["json_ok"]["passed"] == 2  # j1, and q3: "41" is a JSON number
+    assert aggregates["has_digit"]["passed"] == 3  # q3, j1, j2
+    assert aggregates["contains_golden"]["passed"] == 4  # all but q3 and j2
+    means = [a["mean"] for a in aggregates.values()]
+    assert run["result"] == pytest.approx(sum(means) / len(means))
+    assert run["verdict"] == ("pass" if run["result"] >= 0.5 else "fail")
+    assert run["is_gte_threshold"] is (run["verdict"] == "pass")
+
+
+def test_one_evaluation_in_the_seed_shape(stack, http, finished_run):
+    export = call(http, stack, "GET", f"/v1/eval-runs/{finished_run['run']['id']}/export").json()
+    item = next(i for i in export["items"]
+                if i["record_id"] == "q3" and i["metric_name"] == "has_digit")
+    response = call(http, stack, "GET", f"/v1/eval/{item['id']}")
+    assert response.status_code == 200
+    evaluation = response.json()
+    trulayer.validate(evaluation, trulayer.EVALUATION)
+    assert evaluation["score"] == 1.0 and evaluation["label"] == "match"
+    assert evaluation["reasoning"] == "/\\d/ matched '4'"
+
+
+def test_export_inline_and_through_a_presigned_link_are_the_same_document(stack, http,
+                                                                          finished_run):
+    run_id = finished_run["run"]["id"]
+    inline = call(http, stack, "GET", f"/v1/eval-runs/{run_id}/export")
+    assert inline.status_code == 200
+    assert inline.headers["Content-Disposition"] == f'attachment; filename="eval-run-{run_id}.json"'
+    document = inline.json()
+    trulayer.validate(document, trulayer.EVAL_RUN_EXPORT_RESPONSE)
+    assert len(document["items"]) == len(RECORDS) * len(METRICS)
+
+    link = call(http, stack, "GET", f"/v1/eval-runs/{run_id}/export",
+                params={"delivery": "link"}).json()
+    assert set(link) == {"url", "expires_at", "format", "size_bytes"}
+    assert "X-Amz-Expires=900" in link["url"]
+    downloaded = requests.get(link["url"], timeout=30)
+    assert downloaded.status_code == 200
+    assert downloaded.headers["Content-Disposition"].startswith("attachment")
+    assert json.loads(downloaded.content) == document
+    assert len(downloaded.content) == link["size_bytes"]
+
+
+def test_foreign_and_missing_ids_are_indistinguishable_404s(stack, http, finished_run):
+    import uuid
+
+    response = call(http, stack, "GET", f"/v1/eval-runs/{uuid.uuid4()}")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "resource.not_found" and body["error"] == "eval run not found"
