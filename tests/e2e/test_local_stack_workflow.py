@@ -3,7 +3,9 @@ Retry and Catch on Python exception class names, concurrency and timeouts."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +15,12 @@ import pytest
 from assay_local.resources import placeholder_zip
 from assay_local.stack import LocalStack
 
-from tests.e2e import fixtures_handlers
-
 pytestmark = pytest.mark.e2e
 
-HANDLERS = fixtures_handlers.__name__
+# Import the handlers module by path, so this works however pytest was launched; the
+# stack's workers are spawned with this process's sys.path and import it the same way.
+sys.path.insert(0, str(Path(__file__).parent))
+HANDLERS = importlib.import_module("fixtures_handlers").__name__
 
 
 @pytest.fixture(scope="module")
