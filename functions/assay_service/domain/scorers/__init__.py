@@ -1,6 +1,7 @@
 """The scorer catalogue: each scorer is a pure function of (record, validated args)."""
 
 from assay_service.domain.scorers import rules as _rules  # noqa: F401  (registers the rule scorers)
+from assay_service.domain.scorers import similarity as _similarity  # noqa: F401  (graded text scorers)
 from assay_service.domain.scorers.base import (
     ScoreResult,
     ScorerSpec,
