@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     key = "ask_demo_" + secrets.token_urlsafe(24)
     t0 = time.monotonic()
     print("Starting the embedded local stack from template.yaml …")
-    with LocalStack(port=0, bootstrap_key=key) as stack:
+    # The functions log at WARNING so the summary stays readable (LogLevel is a template parameter).
+    with LocalStack(port=0, bootstrap_key=key, parameters={"LogLevel": "WARNING"}) as stack:
         print(f"Local stack up at {stack.url} in {time.monotonic() - t0:.1f} s\n")
         run_demo(stack.url, key, args.out)
     print(f"\nStack stopped. Demo wall time {time.monotonic() - t0:.1f} s.")

@@ -26,7 +26,10 @@ def test_every_template_resource_was_created(stack: LocalStack) -> None:
     assert set(stack.resources) == set(translated.resources)
 
     table = stack.client("dynamodb").describe_table(TableName=stack.resources["AssayTable"])
-    assert [i["IndexName"] for i in table["Table"]["GlobalSecondaryIndexes"]] == ["GSI1"]
+    declared = translated.resources["AssayTable"]["Properties"]["GlobalSecondaryIndexes"]
+    created = table["Table"]["GlobalSecondaryIndexes"]
+    assert [i["IndexName"] for i in created] == [i["IndexName"] for i in declared]
+    assert [i["Projection"] for i in created] == [i["Projection"] for i in declared]
     ttl = stack.client("dynamodb").describe_time_to_live(TableName=stack.resources["AssayTable"])
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
 

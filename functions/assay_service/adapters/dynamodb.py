@@ -12,9 +12,13 @@ dataset                       T#{tid}#DS#{id} / DS            T#{tid}#DS / creat
 dataset version               T#{tid}#DS#{id} / V#{n:08}      —
 eval                          T#{tid}#EVAL#{id} / EVAL        T#{tid}#EVAL / created#id
 eval version                  T#{tid}#EVALVER#{id} / EVALVER  T#{tid}#EVAL#{eval}#V / {n:08}
-run                           T#{tid}#RUN#{key} / RUN         T#{tid}#RUNS / created#id
+run                           T#{tid}#RUN#{key} / RUN         RunsBy* indexes (below)
 batch of evaluations          T#{tid}#RUN#{key} / B#{i:07}    —
 ============================  ==============================  ==========================
+
+Runs are listed through six sparse indexes — ``RunsByTenant`` (``T#{tid}``) and
+``RunsByEval``/``EvalVersion``/``Dataset``/``Project``/``Status`` (``T#{tid}#{value}``) —
+sorted by ``RunCreated`` (``{created_at}#{id}``), projecting only the filter attributes.
 
 The tenant id is part of every key a request can reach, so a query can only ever
 return the caller's items: isolation is in the key condition, not in a filter.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -161,10 +166,17 @@ class Table:
             kwargs["ConditionExpression"] = condition
         self._call("update_item", **kwargs)
 
-    def query(self, *, pk: str, sk_prefix: str | None = None, index: str | None = None,
-              forward: bool = True, limit: int | None = None,
-              start: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict | None]:
-        pk_name, sk_name = ("GSI1PK", "GSI1SK") if index else ("PK", "SK")
+    @staticmethod
+    def _key_names(index: str | None) -> tuple[str, str]:
+        if index is None:
+            return "PK", "SK"
+        if index == "GSI1":
+            return "GSI1PK", "GSI1SK"
+        return index, "RunCreated"  # the RunsBy* indexes are keyed by their own name
+
+    def _condition(self, pk: str, sk_prefix: str | None, index: str | None,
+                   filters: Mapping[str, str] | None) -> dict[str, Any]:
+        pk_name, sk_name = self._key_names(index)
         expression = "#pk = :pk"
         names = {"#pk": pk_name}
         values: dict[str, Any] = {":pk": pk}
@@ -172,15 +184,26 @@ class Table:
             expression += " AND begins_with(#sk, :sk)"
             names["#sk"] = sk_name
             values[":sk"] = sk_prefix
-        kwargs: dict[str, Any] = {
-            "TableName": self.name,
-            "KeyConditionExpression": expression,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": serialize(values),
-            "ScanIndexForward": forward,
-        }
+        kwargs: dict[str, Any] = {"TableName": self.name, "KeyConditionExpression": expression}
         if index:
             kwargs["IndexName"] = index
+        if filters:
+            clauses = []
+            for i, (name, value) in enumerate(sorted(filters.items())):
+                names[f"#q{i}"], values[f":q{i}"] = name, value
+                clauses.append(f"#q{i} = :q{i}")
+            kwargs["FilterExpression"] = " AND ".join(clauses)
+        kwargs["ExpressionAttributeNames"] = names
+        kwargs["ExpressionAttributeValues"] = serialize(values)
+        return kwargs
+
+    def query(self, *, pk: str, sk_prefix: str | None = None, index: str | None = None,
+              forward: bool = True, limit: int | None = None,
+              start: Mapping[str, Any] | None = None, filters: Mapping[str, str] | None = None
+              ) -> tuple[list[dict[str, Any]], dict | None]:
+        """One page of a Query (after filters, so it may hold fewer than ``limit``)."""
+        kwargs = self._condition(pk, sk_prefix, index, filters)
+        kwargs["ScanIndexForward"] = forward
         if limit:
             kwargs["Limit"] = limit
         if start:
@@ -188,6 +211,38 @@ class Table:
         out = self._call("query", **kwargs)
         last = out.get("LastEvaluatedKey")
         return [deserialize(i) for i in out.get("Items", [])], deserialize(last) if last else None
+
+    def count(self, *, pk: str, index: str | None = None,
+              filters: Mapping[str, str] | None = None) -> int:
+        """Items matching a key condition (and filters): Select=COUNT, page by page."""
+        kwargs = self._condition(pk, None, index, filters)
+        kwargs["Select"] = "COUNT"
+        total = 0
+        while True:
+            out = self._call("query", **kwargs)
+            total += out.get("Count", 0)
+            if "LastEvaluatedKey" not in out:
+                return total
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Items by key (≤ 100), in the order asked; missing ones are skipped."""
+        if not keys:
+            return []
+        request = {self.name: {"Keys": [serialize({"PK": pk, "SK": sk}) for pk, sk in keys],
+                               "ConsistentRead": True}}
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for _ in range(8):
+            out = self._call("batch_get_item", RequestItems=request)
+            for raw in out.get("Responses", {}).get(self.name, []):
+                item = deserialize(raw)
+                found[(item["PK"], item["SK"])] = item
+            request = out.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise TransientStoreError("DynamoDB BatchGetItem left keys unprocessed")
+        return [found[k] for k in keys if k in found]
 
     def query_all(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         start = None
@@ -392,6 +447,43 @@ class DynamoDBEvalRepository:
 
 
 # ====================================================================== runs
+RUN_INDEX_PRIORITY = (  # most selective first
+    ("eval_version_id", "RunsByEvalVersion"), ("dataset_id", "RunsByDataset"),
+    ("eval_id", "RunsByEval"), ("project_id", "RunsByProject"), ("status", "RunsByStatus"),
+)
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs to list: one index partition of the tenant, plus equality filters on the
+    projected attributes for the other criteria."""
+
+    tenant_id: UUID
+    criteria: Mapping[str, str]
+    limit: int = 100
+    offset: int = 0
+    start: Mapping[str, Any] | None = None
+
+    @property
+    def index(self) -> str:
+        for name, index in RUN_INDEX_PRIORITY:
+            if name in self.criteria:
+                return index
+        return "RunsByTenant"
+
+    @property
+    def partition(self) -> str:
+        for name, index in RUN_INDEX_PRIORITY:
+            if index == self.index:
+                return f"T#{self.tenant_id}#{self.criteria[name]}"
+        return f"T#{self.tenant_id}"
+
+    @property
+    def filters(self) -> dict[str, str]:
+        chosen = next((n for n, i in RUN_INDEX_PRIORITY if i == self.index), None)
+        return {k: v for k, v in self.criteria.items() if k != chosen}
+
+
 def _pack(payload: Any) -> bytes:
     return zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 6)
 
@@ -408,10 +500,18 @@ class DynamoDBRunRepository:
     def _pk(tenant_id: UUID, key: str) -> str:
         return f"T#{tenant_id}#RUN#{key}"
 
+    def index_keys(self, run: Run) -> dict[str, str]:
+        t = run.tenant_id
+        return {"RunsByTenant": f"T#{t}", "RunsByEval": f"T#{t}#{run.eval_id}",
+                "RunsByEvalVersion": f"T#{t}#{run.eval_version_id}",
+                "RunsByDataset": f"T#{t}#{run.dataset_id}",
+                "RunsByProject": f"T#{t}#{run.project_id}",
+                "RunsByStatus": f"T#{t}#{run.status}",
+                "RunCreated": f"{run.created_at.isoformat()}#{run.id}"}
+
     def create(self, run: Run) -> None:
         self.table.put(model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
-                                  GSI1PK=f"T#{run.tenant_id}#RUNS",
-                                  GSI1SK=f"{run.created_at.isoformat()}#{run.id}"),
+                                  **self.index_keys(run)),
                        condition="attribute_not_exists(PK)")
 
     def get(self, tenant_id: UUID, run_id: UUID) -> Run | None:
@@ -424,11 +524,32 @@ class DynamoDBRunRepository:
         item = self.table.get(self._pk(tenant_id, key), "RUN")
         return item_model(Run, item) if item else None
 
-    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
-             ) -> tuple[list[Run], dict | None]:
-        items, last = self.table.query(pk=f"T#{tenant_id}#RUNS", index="GSI1", forward=False,
-                                       limit=limit, start=start)
+    def list(self, query: RunQuery) -> tuple[list[Run], dict | None]:
+        """One page of runs, newest first: keys from the index, items by BatchGetItem."""
+        keys: list[dict[str, Any]] = []
+        start, skip = query.start, query.offset
+        more = True
+        while len(keys) < query.limit and more:
+            page, start = self.table.query(pk=query.partition, index=query.index, forward=False,
+                                           limit=min(query.limit + skip, 1000), start=start,
+                                           filters=query.filters)
+            more = start is not None
+            dropped = min(skip, len(page))
+            skip -= dropped
+            taken = page[dropped:][: query.limit - len(keys)]
+            keys.extend(taken)
+            more = more or len(page) - dropped > len(taken)
+        last = None
+        if keys and len(keys) == query.limit and more:
+            # Resume after the last item returned (not after the last item read).
+            tail = keys[-1]
+            last = {"PK": tail["PK"], "SK": tail["SK"], query.index: query.partition,
+                    "RunCreated": tail["RunCreated"]}
+        items = self.table.batch_get([(k["PK"], k["SK"]) for k in keys])
         return [item_model(Run, i) for i in items], last
+
+    def count(self, query: RunQuery) -> int:
+        return self.table.count(pk=query.partition, index=query.index, filters=query.filters)
 
     def set_status(self, run: Run, status: str, *, expect: Sequence[str],
                    fields: Mapping[str, Any] | None = None) -> bool:
@@ -437,7 +558,8 @@ class DynamoDBRunRepository:
         Returns False when the run was not in an expected state: the transitions are
         guarded in the write itself, so a cancel and a finalize cannot both win.
         """
-        changes = {"status": status, "updated_at": utcnow().isoformat(), **(fields or {})}
+        changes = {"status": status, "updated_at": utcnow().isoformat(),
+                   "RunsByStatus": f"T#{run.tenant_id}#{status}", **(fields or {})}
         names, values, sets = {}, {}, []
         for i, (name, value) in enumerate(changes.items()):
             names[f"#f{i}"] = name

@@ -166,8 +166,8 @@ class EvalRunResponse(BaseModel):
 
 class EvalRunListResponse(BaseModel):
     items: list[EvalRunResponse]
-    count: int
-    next_cursor: str | None = None
+    count: int = Field(description="Total number of runs matching the filters.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
 
 
 class EvaluationResponse(BaseModel):

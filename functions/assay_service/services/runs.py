@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 from assay_service import dependencies as deps
+from assay_service.adapters.dynamodb import RunQuery
 from assay_service.adapters.s3 import export_key
 from assay_service.domain.ids import parse_evaluation_id
 from assay_service.domain.scoring import check_metrics
@@ -77,11 +79,18 @@ def get_run(principal: Principal, run_id: UUID) -> Run:
     return run
 
 
-def list_runs(principal: Principal, *, limit: int, cursor: str | None
-              ) -> tuple[list[Run], str | None]:
-    start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#RUNS"))
-    items, last = deps.runs().list(principal.tenant_id, limit=limit, start=start)
-    return items, encode_cursor(last)
+def list_runs(principal: Principal, *, criteria: dict[str, str], limit: int, offset: int,
+              cursor: str | None) -> tuple[list[Run], str | None, int]:
+    """A page of the tenant's runs matching every criterion, and how many match in all.
+
+    Served by one index partition of the tenant (never a Scan); ``cursor`` continues a
+    previous page, ``offset`` skips from the start (ignored with a cursor)."""
+    query = RunQuery(tenant_id=principal.tenant_id, criteria=criteria, limit=limit,
+                     offset=0 if cursor else offset)
+    start = decode_cursor(cursor, partition=(query.index, query.partition))
+    query = replace(query, start=start)
+    items, last = deps.runs().list(query)
+    return items, encode_cursor(last), deps.runs().count(query)
 
 
 def get_evaluation(principal: Principal, evaluation_id: UUID) -> Evaluation:
