@@ -15,6 +15,11 @@ from assay_service.domain.scorers import textmetrics as tm
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, scorer, text_of
 
 
+def _unit(score: float) -> float:
+    """Clamp float noise (sacrebleu's exp(log(100)) / 100 is 1.0000000000000004) into [0, 1]."""
+    return 1.0 if score > 1.0 else (0.0 if score < 0.0 else score)
+
+
 def _label(score: float) -> str:
     """``match`` (1), ``partial`` (between), ``no_match`` (0)."""
     if score >= 1.0:
@@ -48,7 +53,7 @@ def rouge(record: Mapping[str, Any], args: RougeArgs) -> ScoreResult:
     """ROUGE F-measure (rouge1, rouge2, rougeL, rougeLsum), optionally Porter-stemmed."""
     candidate, reference = _pair(record, args)
     prf = tm.rouge(reference, candidate, args.variant, args.stemmer)
-    score = prf.fmeasure
+    score = _unit(prf.fmeasure)
     return ScoreResult(score, _label(score),
                        f"{args.variant} F={score:.3f} (precision {prf.precision:.3f}, "
                        f"recall {prf.recall:.3f}{', stemmed' if args.stemmer else ''})")
@@ -60,7 +65,7 @@ def bleu(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """Sentence BLEU (sacrebleu defaults: 13a tokens, exp smoothing, effective order) / 100."""
     candidate, reference = _pair(record, args)
     result = tm.bleu(candidate, reference)
-    score = result.score
+    score = _unit(result.score)
     precisions = "/".join(f"{p:.1f}" for p in result.precisions)
     return ScoreResult(score, _label(score),
                        f"BLEU {score:.3f}: n-gram precisions {precisions}, brevity penalty "
@@ -73,7 +78,7 @@ def chrf(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """Sentence chrF (sacrebleu defaults: char 6-grams, beta 2, whitespace ignored) / 100."""
     candidate, reference = _pair(record, args)
     result = tm.chrf(candidate, reference)
-    score = result.score
+    score = _unit(result.score)
     return ScoreResult(score, _label(score),
                        f"chrF {score:.3f} (char n-gram precision {result.precision:.3f}, "
                        f"recall {result.recall:.3f})")
@@ -85,7 +90,7 @@ def token_f1(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """SQuAD v1.1 token F1 after normalization (lowercase, no punctuation/articles)."""
     candidate, reference = _pair(record, args)
     prf = tm.token_f1(candidate, reference)
-    score = prf.fmeasure
+    score = _unit(prf.fmeasure)
     if score == 0.0:
         return ScoreResult(0.0, "no_match", "no normalized token in common (F1 0)")
     return ScoreResult(score, _label(score),
