@@ -8,6 +8,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -16,7 +17,6 @@ from assay_service.domain.scorers import jsonschema_lite
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, scorer, text_of
 from assay_service.errors import InvalidRecordError
 
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _WS = re.compile(r"\s+")
 
 
@@ -36,23 +36,31 @@ class ExactMatchArgs(ScorerArgs):
     ignore_punctuation: bool = False
 
 
+_ASCII_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]+")
+
+
 def _strip_punctuation(text: str) -> str:
     """Drop ASCII punctuation and every Unicode punctuation or symbol (curly quotes, dashes,
     ellipses, currency signs…), like ``string.punctuation`` does for ASCII."""
-    text = text.translate(_PUNCTUATION)
+    text = _ASCII_PUNCTUATION.sub("", text)
     if text.isascii():
         return text
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PS")
 
 
-def _normalize(text: str, args: ExactMatchArgs) -> str:
-    if args.ignore_punctuation:
+@lru_cache(maxsize=8192)
+def _normalized(text: str, case_sensitive: bool, whitespace: bool, punctuation: bool) -> str:
+    if punctuation:
         text = _strip_punctuation(text)
-    if args.normalize_whitespace or args.ignore_punctuation:
-        text = _WS.sub(" ", text).strip()
-    if not args.case_sensitive:
+    if whitespace or punctuation:
+        text = " ".join(text.split())
+    if not case_sensitive:
         text = text.casefold()
     return text
+
+
+def _normalize(text: str, args: ExactMatchArgs) -> str:
+    return _normalized(text, args.case_sensitive, args.normalize_whitespace, args.ignore_punctuation)
 
 
 @scorer("exact_match", ExactMatchArgs)

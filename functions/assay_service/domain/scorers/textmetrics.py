@@ -45,6 +45,20 @@ def _fmeasure(precision: float, recall: float) -> float:
 
 _ZERO = PRF(0, 0, 0)
 
+
+def _occurrences(grams) -> frozenset:
+    """A multiset as a set: the k-th repeat of ``g`` becomes ``g + "\\n" * k``. The size of
+    the intersection of two such sets is the multiset intersection (sum of min counts), and
+    computing it is one C-level ``frozenset.__and__`` — the hot path of every n-gram metric.
+    No gram contains whitespace (tokens are split on it, char n-grams drop it), so a repeat
+    key never equals a real gram; keys stay ``str`` so their hashes are cached."""
+    counts = Counter(grams)
+    out = list(counts)
+    for gram, count in counts.items():
+        if count > 1:
+            out.extend(gram + "\n" * k for k in range(1, count))
+    return frozenset(out)
+
 # ------------------------------------------------------------------ ROUGE (rouge-score)
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -60,22 +74,18 @@ def rouge_tokens(text: str, use_stemmer: bool = False) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=_CACHE)
-def _ngrams(tokens: tuple[str, ...], n: int) -> Counter:
+def _rouge_grams(text: str, use_stemmer: bool, n: int) -> frozenset:
+    tokens = rouge_tokens(text, use_stemmer)
     if n == 1:
-        return Counter(tokens)
-    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+        return _occurrences(tokens)
+    return _occurrences(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
 def rouge_n(target: str, prediction: str, n: int, use_stemmer: bool = False) -> PRF:
     """ROUGE-N of ``prediction`` against ``target`` (rouge-score ``_score_ngrams``)."""
     t_tokens = rouge_tokens(target, use_stemmer)
     p_tokens = rouge_tokens(prediction, use_stemmer)
-    t_ngrams = _ngrams(t_tokens, n)
-    p_ngrams = _ngrams(p_tokens, n)
-    if len(p_ngrams) < len(t_ngrams):
-        inter = sum(min(c, t_ngrams[g]) for g, c in p_ngrams.items() if g in t_ngrams)
-    else:
-        inter = sum(min(c, p_ngrams[g]) for g, c in t_ngrams.items() if g in p_ngrams)
+    inter = len(_rouge_grams(target, use_stemmer, n) & _rouge_grams(prediction, use_stemmer, n))
     precision = inter / max(len(p_tokens) - n + 1, 1)
     recall = inter / max(len(t_tokens) - n + 1, 1)
     return PRF(precision, recall, _fmeasure(precision, recall))
@@ -226,12 +236,16 @@ def tokenize_13a(line: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=_CACHE)
-def _bleu_ngrams(line: str) -> tuple[Counter, int]:
+def _bleu_ngrams(line: str) -> tuple[tuple[frozenset, ...], tuple[int, ...], int]:
+    """Per order 1-4: the n-gram multiset (as occurrence sets) and its size; the length."""
     tokens = tokenize_13a(line)
-    grams: Counter = Counter(tokens)
-    for n in (2, 3, 4):
-        grams.update(zip(*(tokens[i:] for i in range(n)), strict=False))
-    return grams, len(tokens)
+    size = len(tokens)
+    grams = tuple(
+        _occurrences(tokens) if n == 1 else
+        _occurrences(" ".join(tokens[i:i + n]) for i in range(size - n + 1))
+        for n in (1, 2, 3, 4)
+    )
+    return grams, tuple(max(size - n + 1, 0) for n in (1, 2, 3, 4)), size
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,15 +259,9 @@ class BleuScore:
 
 def bleu(hypothesis: str, reference: str) -> BleuScore:
     """``sacrebleu.sentence_bleu(hypothesis, [reference]).score / 100`` (defaults)."""
-    hyp, sys_len = _bleu_ngrams(hypothesis)
-    ref, ref_len = _bleu_ngrams(reference)
-    correct = [0, 0, 0, 0]
-    total = [0, 0, 0, 0]
-    for gram, count in hyp.items():
-        n = len(gram) - 1 if type(gram) is tuple else 0
-        total[n] += count
-        if gram in ref:
-            correct[n] += min(count, ref[gram])
+    hyp, total, sys_len = _bleu_ngrams(hypothesis)
+    ref, _, ref_len = _bleu_ngrams(reference)
+    correct = [len(h & r) for h, r in zip(hyp, ref, strict=True)]
     bp = 1.0
     if sys_len < ref_len:
         bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
@@ -282,11 +290,11 @@ _BETA = 2
 
 
 @lru_cache(maxsize=_CACHE)
-def _char_ngrams(line: str) -> tuple[tuple[Counter, int], ...]:
+def _char_ngrams(line: str) -> tuple[tuple[frozenset, int], ...]:
     line = "".join(line.split())
     size = len(line)
     return tuple(
-        (Counter([line[i:i + n] for i in range(size - n + 1)]), max(size - n + 1, 0))
+        (_occurrences([line[i:i + n] for i in range(size - n + 1)]), max(size - n + 1, 0))
         for n in range(1, _CHAR_ORDER + 1)
     )
 
@@ -306,19 +314,9 @@ def chrf(hypothesis: str, reference: str) -> ChrfScore:
     avg_prec = avg_rec = 0.0
     effective = 0
     for (h_grams, h_total), (r_grams, r_total) in zip(hyp, ref, strict=True):
-        if not r_grams or not h_total:
+        if not r_total or not h_total:
             continue  # the order contributes only when both sides have n-grams
-        match = 0
-        if len(h_grams) < len(r_grams):
-            for gram, count in h_grams.items():
-                if gram in r_grams:
-                    other = r_grams[gram]
-                    match += count if count < other else other
-        else:
-            for gram, count in r_grams.items():
-                if gram in h_grams:
-                    other = h_grams[gram]
-                    match += count if count < other else other
+        match = len(h_grams & r_grams)
         avg_prec += match / h_total
         avg_rec += match / r_total
         effective += 1
@@ -335,18 +333,52 @@ def chrf(hypothesis: str, reference: str) -> ChrfScore:
 
 
 # ------------------------------------------------------------------ Levenshtein (rapidfuzz)
+@lru_cache(maxsize=_CACHE)
+def _peq(pattern: str) -> dict[str, int]:
+    peq: dict[str, int] = {}
+    for i, ch in enumerate(pattern):
+        peq[ch] = peq.get(ch, 0) | (1 << i)
+    return peq
+
+
+def _common_affixes(a: str, b: str) -> tuple[int, int]:
+    limit = min(len(a), len(b))
+    lo, hi = 0, limit  # binary search on slice equality (C-speed compares)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    prefix = lo
+    lo, hi = 0, limit - prefix
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[len(a) - mid:] == b[len(b) - mid:]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return prefix, lo
+
+
 def levenshtein_distance(a: str, b: str) -> int:
-    """Unit-cost edit distance over code points, bit-parallel (Myers 1999 / Hyyrö 2001)."""
+    """Unit-cost edit distance over code points, bit-parallel (Myers 1999 / Hyyrö 2001).
+
+    Common prefix and suffix are stripped first (they never change the distance); the
+    longer string becomes the bit-vector pattern so the Python-level loop runs over the
+    shorter one."""
     if a == b:
         return 0
-    if len(a) < len(b):
+    prefix, suffix = _common_affixes(a, b)
+    if prefix or suffix:
+        a = a[prefix:len(a) - suffix]
+        b = b[prefix:len(b) - suffix]
+    if len(a) > len(b):
         a, b = b, a
     m = len(b)
-    if m == 0:
-        return len(a)
-    peq: dict[str, int] = {}
-    for i, ch in enumerate(b):
-        peq[ch] = peq.get(ch, 0) | (1 << i)
+    if not a:
+        return m
+    peq = _peq(b)
     full = (1 << m) - 1
     last = 1 << (m - 1)
     pv, mv, dist = full, 0, m
@@ -355,16 +387,15 @@ def levenshtein_distance(a: str, b: str) -> int:
         eq = get(ch, 0)
         xv = eq | mv
         xh = (((eq & pv) + pv) ^ pv) | eq
-        ph = mv | (~(xh | pv) & full)
+        ph = mv | ~(xh | pv)
         mh = pv & xh
         if ph & last:
             dist += 1
         elif mh & last:
             dist -= 1
-        ph = ((ph << 1) | 1) & full
-        mh = (mh << 1) & full
-        pv = mh | (~(xv | ph) & full)
-        mv = ph & xv
+        ph = (ph << 1) | 1
+        pv = ((mh << 1) | ~(xv | ph)) & full
+        mv = ph & xv & full
     return dist
 
 
@@ -389,21 +420,13 @@ def squad_tokens(text: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=_CACHE)
-def _squad_counts(text: str) -> Counter:
-    return Counter(squad_tokens(text))
+def _squad_bag(text: str) -> frozenset:
+    return _occurrences(squad_tokens(text))
 
 
 def token_f1(prediction: str, ground_truth: str) -> PRF:
     """SQuAD v1.1 ``f1_score`` (0 when nothing is shared, including both empty)."""
-    p_counts = _squad_counts(prediction)
-    g_counts = _squad_counts(ground_truth)
-    if len(p_counts) > len(g_counts):
-        p_counts, g_counts = g_counts, p_counts
-    num_same = 0
-    for token, count in p_counts.items():
-        other = g_counts.get(token)
-        if other:
-            num_same += count if count < other else other
+    num_same = len(_squad_bag(prediction) & _squad_bag(ground_truth))
     if num_same == 0:
         return _ZERO
     precision = 1.0 * num_same / len(squad_tokens(prediction))
@@ -413,6 +436,6 @@ def token_f1(prediction: str, ground_truth: str) -> PRF:
 
 def clear_caches() -> None:
     """Drop every memoised tokenization (benchmarks use it to measure cold costs)."""
-    for fn in (rouge_tokens, _ngrams, _match_masks, tokenize_13a, _bleu_ngrams, _char_ngrams,
-               squad_tokens, _squad_counts, stem):
+    for fn in (rouge_tokens, _rouge_grams, _match_masks, tokenize_13a, _bleu_ngrams, _char_ngrams,
+               squad_tokens, _squad_bag, _peq, stem):
         fn.cache_clear()

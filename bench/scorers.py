@@ -1,0 +1,214 @@
+"""Rule-scorer throughput, ours vs the reference libraries, on one core.
+
+    .venv/bin/python bench/scorers.py [--records 10000]
+
+Records are the parity corpus (tests/data/parity/pairs.jsonl, 1,200 real sentence pairs)
+cycled to --records. Each row calls the registered scorer the way a scoring batch does
+(``spec(record, args)``, ScoreResult and reasoning included) and, where one exists, the
+reference library on the same pairs in the same run; ``max |Δ|`` is the largest score
+difference between the two. Columns:
+
+- ``cycled/s``: items per second over the cycled records (the tokenization caches are warm
+  after the first pass over the 1,200 distinct pairs — as for a batch that repeats texts);
+- ``cold/s``: items per second over the 1,200 distinct pairs with every cache emptied first
+  (each text tokenized for the first time) — the floor for never-repeated texts.
+
+Not a timed test: it prints the table and the two targets (mix >= 20,000 records/s,
+ROUGE-L >= 3x rouge-score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+
+import jsonschema  # noqa: E402
+import sacrebleu  # noqa: E402
+from assay_service.domain.scorers import get_scorer, validate_args  # noqa: E402
+from assay_service.domain.scorers.textmetrics import clear_caches  # noqa: E402
+from rapidfuzz.distance import Levenshtein  # noqa: E402
+from rouge_score import rouge_scorer  # noqa: E402
+
+from tests.parity.references import squad_f1_score  # noqa: E402
+
+PAIRS = [json.loads(line) for line in
+         (ROOT / "tests/data/parity/pairs.jsonl").read_text("utf-8").splitlines()]
+
+Record = dict[str, str]
+
+
+def _records(kind: str) -> list[Record]:
+    out = []
+    for i, pair in enumerate(PAIRS):
+        cand, gold = pair["candidate"], pair["reference"]
+        if kind == "json":
+            cand = json.dumps({"answer": cand, "n": i}) if i % 5 else cand
+        elif kind == "numeric":
+            cand = f"{cand} The total is ${1000 + i:,}.50."
+            gold = f"{1000 + i + (i % 3) * 0.25}"
+        out.append({"output": cand, "golden_answer": gold})
+    return out
+
+
+SCHEMA = {"type": "object", "required": ["answer", "n"], "additionalProperties": False,
+          "properties": {"answer": {"type": "string", "minLength": 1},
+                         "n": {"type": "integer", "minimum": 0}}}
+_RS: dict[str, rouge_scorer.RougeScorer] = {}
+
+
+def _rouge_ref(variant: str) -> Callable[[Record], float]:
+    scorer = _RS.setdefault(variant, rouge_scorer.RougeScorer([variant]))
+    return lambda r: scorer.score(r["golden_answer"], r["output"])[variant].fmeasure
+
+
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def _json_schema_ref(r: Record) -> float:
+    try:
+        instance = json.loads(r["output"])
+    except ValueError:
+        return 0.0
+    return 1.0 if _VALIDATOR.is_valid(instance) else 0.0
+
+
+# name, scorer, args, record kind, reference label, reference fn
+ROWS: list[tuple[str, str, dict, str, str, Callable[[Record], float] | None]] = [
+    ("exact_match", "exact_match", {"case_sensitive": False, "normalize_whitespace": True,
+                                    "ignore_punctuation": True}, "text", "", None),
+    ("contains", "contains", {"substrings": ["the", "module"], "case_sensitive": False},
+     "text", "", None),
+    ("not_contains", "not_contains", {"substring": "deprecated"}, "text", "", None),
+    ("regex", "regex", {"pattern": r"\b(file|module)s?\b", "flags": ["i"]}, "text", "", None),
+    ("starts_with", "starts_with", {"prefix": "Return", "case_sensitive": False}, "text", "", None),
+    ("json_valid", "json_valid", {}, "json", "", None),
+    ("json_schema", "json_schema", {"schema": SCHEMA}, "json", "jsonschema", _json_schema_ref),
+    ("length", "length", {"min": 5, "max": 40, "unit": "words"}, "text", "", None),
+    ("numeric", "numeric", {"abs_tol": 0.3}, "numeric", "", None),
+    ("refusal", "refusal", {}, "text", "", None),
+    ("levenshtein", "levenshtein", {}, "text", "rapidfuzz",
+     lambda r: Levenshtein.normalized_similarity(r["output"], r["golden_answer"])),
+    ("rouge1", "rouge", {"variant": "rouge1"}, "text", "rouge-score", _rouge_ref("rouge1")),
+    ("rouge2", "rouge", {"variant": "rouge2"}, "text", "rouge-score", _rouge_ref("rouge2")),
+    ("rougeL", "rouge", {"variant": "rougeL"}, "text", "rouge-score", _rouge_ref("rougeL")),
+    ("rougeLsum", "rouge", {"variant": "rougeLsum"}, "text", "rouge-score", _rouge_ref("rougeLsum")),
+    ("bleu", "bleu", {}, "text", "sacrebleu",
+     lambda r: sacrebleu.sentence_bleu(r["output"], [r["golden_answer"]]).score / 100),
+    ("chrf", "chrf", {}, "text", "sacrebleu",
+     lambda r: sacrebleu.sentence_chrf(r["output"], [r["golden_answer"]]).score / 100),
+    ("token_f1", "token_f1", {}, "text", "squad v1.1",
+     lambda r: squad_f1_score(r["output"], r["golden_answer"])),
+]
+
+# The target mix: a reference-based QA/summarisation eval (exact answer, containment,
+# SQuAD F1, ROUGE-L, BLEU). The second mix swaps containment for character edit distance,
+# the one metric whose pure-Python cost (a Python-level loop per character) dominates.
+MIXES = {
+    "mix A (5)": ["exact_match", "contains", "token_f1", "rougeL", "bleu"],
+    "mix B (5)": ["exact_match", "token_f1", "levenshtein", "rougeL", "bleu"],
+}
+
+
+def _ours(name: str) -> Callable[[Record], float]:
+    _, scorer_name, args, *_ = next(row for row in ROWS if row[0] == name)
+    spec = get_scorer(scorer_name)
+    validated = validate_args(spec, args)
+    return lambda r: spec(r, validated).score
+
+
+def _rate(fn: Callable[[Record], float], records: list[Record], cold: bool = False) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        if cold:
+            clear_caches()
+        start = time.perf_counter()
+        for record in records:
+            fn(record)
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    return len(records) / elapsed
+
+
+def _best(fn, records, repeats: int = 3) -> float:
+    return max(_rate(fn, records) for _ in range(repeats))
+
+
+def _cold(fn, records, repeats: int = 3) -> float:
+    return max(_rate(fn, records, cold=True) for _ in range(repeats))
+
+
+def _fmt(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate:,.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    size = parser.parse_args().records
+    kinds = {k: _records(k) for k in ("text", "json", "numeric")}
+    cycled = {k: list(itertools.islice(itertools.cycle(v), size)) for k, v in kinds.items()}
+
+    version = sys.version.split()[0]
+    print(f"{size:,} records cycled from {len(PAIRS):,} parity pairs; Python {version}, one core\n")
+    header = (f"{'scorer':<13} {'ours cycled/s':>14} {'ours cold/s':>12}  {'reference':<12} "
+              f"{'ref/s':>10} {'speed-up':>9} {'max |Δ|':>9}")
+    print(header)
+    print("-" * len(header))
+    rates: dict[str, float] = {}
+    for name, _scorer, _args, kind, ref_label, ref_fn in ROWS:
+        ours = _ours(name)
+        rate = _best(ours, cycled[kind])
+        cold = _cold(ours, kinds[kind])
+        rates[name] = rate
+        ref_rate = delta = None
+        if ref_fn is not None:
+            ref_rate = _best(ref_fn, cycled[kind], repeats=1)
+            delta = max(abs(ours(r) - ref_fn(r)) for r in kinds[kind])
+        speedup = f"{rate / ref_rate:.1f}x" if ref_rate else ""
+        print(f"{name:<13} {_fmt(rate):>14} {_fmt(cold):>12}  {ref_label or '—':<12} "
+              f"{_fmt(ref_rate):>10} {speedup:>9} {'' if delta is None else f'{delta:.1e}':>9}")
+        if name == "rougeL":
+            rates["rougeL_ref"] = ref_rate
+
+    ref_fns = {row[0]: row[5] for row in ROWS}
+    print("-" * len(header))
+    mix_rates = {}
+    for label, names in MIXES.items():
+        fns = [_ours(n) for n in names]
+        refs = [ref_fns[n] or _ours(n) for n in names]
+
+        def mix(record: Record, fns=fns) -> float:
+            return sum(fn(record) for fn in fns)
+
+        def mix_reference(record: Record, refs=refs) -> float:
+            return sum(fn(record) for fn in refs)
+
+        rate = mix_rates[label] = _best(mix, cycled["text"])
+        cold = _cold(mix, kinds["text"])
+        ref_rate = _best(mix_reference, cycled["text"], repeats=1)
+        print(f"{label:<13} {_fmt(rate):>14} {_fmt(cold):>12}  {'references':<12} "
+              f"{_fmt(ref_rate):>10} {rate / ref_rate:>8.1f}x")
+    print()
+    for label, names in MIXES.items():
+        print(f"{label} = {' + '.join(names)} (records/s; reference side: the libraries, ours "
+              "where there is none)")
+    for label, rate in mix_rates.items():
+        print(f"target {label} >= 20,000 records/s/core: {rate:,.0f} -> "
+              f"{'OK' if rate >= 20_000 else 'MISSED'}")
+    ratio = rates["rougeL"] / rates["rougeL_ref"]
+    print(f"target ROUGE-L >= 3x rouge-score:    {ratio:.1f}x -> {'OK' if ratio >= 3 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
