@@ -117,3 +117,34 @@ def test_missing_field_is_the_records_fault():
 def test_unknown_args_are_rejected():
     with pytest.raises(ValidationError, match="case_sensitiv"):
         validate_args(get_scorer("exact_match"), {"case_sensitiv": False})
+
+
+def test_exact_match_ignore_punctuation_covers_unicode_punctuation():
+    record = {"output": "“Paris” — of course…", "golden_answer": "Paris of course"}
+    assert run("exact_match", record, ignore_punctuation=True).score == 1.0
+    assert run("exact_match", record, normalize_whitespace=True).score == 0.0
+
+
+def test_exact_match_casefold_handles_non_ascii_case():
+    assert run("exact_match", {"output": "STRASSE", "golden_answer": "straße"},
+               case_sensitive=False).score == 1.0
+
+
+def test_contains_rejects_empty_needles():
+    for args in ({"substring": ""}, {"substrings": ["a", ""]}, {"substrings": []}):
+        with pytest.raises(ValidationError):
+            validate_args(get_scorer("contains"), args)
+    with pytest.raises(InvalidRecordError, match="empty"):
+        run("contains", {"output": "anything", "golden_answer": ""})
+
+
+def test_contains_all_mode_names_what_is_missing():
+    result = run("contains", {"output": "red and green"}, substrings=["red", "blue"], mode="all")
+    assert result.score == 0.0 and "'blue'" in result.reasoning
+
+
+def test_not_contains_all_mode_passes_when_some_are_absent():
+    result = run("not_contains", {"output": "red and green"}, substrings=["red", "blue"], mode="all")
+    assert result.score == 1.0 and "'blue'" in result.reasoning
+    both = run("not_contains", {"output": "red and blue"}, substrings=["red", "blue"], mode="all")
+    assert both.score == 0.0 and both.label == "present"
