@@ -48,7 +48,7 @@ def _strip_punctuation(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PS")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _normalized(text: str, case_sensitive: bool, whitespace: bool, punctuation: bool) -> str:
     if punctuation:
         text = _strip_punctuation(text)

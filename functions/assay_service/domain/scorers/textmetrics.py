@@ -23,11 +23,48 @@ import re
 import string
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 
 from assay_service.domain.scorers.porter import stem
 
-_CACHE = 8192
+
+def _text_cache(budget: int):
+    """Memoise a function of (text, *options) for texts seen again (a reference scored by
+    several metrics, repeated golden answers). Bounded by the total length of the cached
+    texts, not their number — a few long outputs must not grow a Lambda's memory: when
+    ``budget`` characters are held, the cache starts afresh. Budgets are sized from the
+    measured bytes per character of each cache (tests/data/parity corpus) to stay under
+    ~150 MB in all."""
+
+    def decorate(fn):
+        store: dict = {}
+        held = 0
+
+        def cached(*args):
+            nonlocal held
+            try:
+                return store[args]
+            except KeyError:
+                pass
+            value = fn(*args)
+            size = len(args[0])
+            if held + size > budget:
+                store.clear()
+                held = 0
+            store[args] = value
+            held += size
+            return value
+
+        def cache_clear() -> None:
+            nonlocal held
+            store.clear()
+            held = 0
+
+        cached.cache_clear = cache_clear
+        cached.__doc__ = fn.__doc__
+        cached.__name__ = fn.__name__
+        return cached
+
+    return decorate
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +100,7 @@ def _occurrences(grams) -> frozenset:
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
-@lru_cache(maxsize=_CACHE)
+@_text_cache(1_000_000)
 def rouge_tokens(text: str, use_stemmer: bool = False) -> tuple[str, ...]:
     """rouge-score's default tokenizer: lowercase, non-[a-z0-9] runs split, stem words > 3."""
     tokens = _NON_ALNUM.sub(" ", text.lower()).split()
@@ -73,7 +110,7 @@ def rouge_tokens(text: str, use_stemmer: bool = False) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-@lru_cache(maxsize=_CACHE)
+@_text_cache(1_000_000)
 def _rouge_grams(text: str, use_stemmer: bool, n: int) -> frozenset:
     tokens = rouge_tokens(text, use_stemmer)
     if n == 1:
@@ -91,7 +128,7 @@ def rouge_n(target: str, prediction: str, n: int, use_stemmer: bool = False) -> 
     return PRF(precision, recall, _fmeasure(precision, recall))
 
 
-@lru_cache(maxsize=_CACHE)
+@_text_cache(200_000)
 def _match_masks(tokens: tuple[str, ...]) -> dict[str, int]:
     masks: dict[str, int] = {}
     for i, token in enumerate(tokens):
@@ -221,7 +258,7 @@ _13A = (
 )
 
 
-@lru_cache(maxsize=_CACHE)
+@_text_cache(1_000_000)
 def tokenize_13a(line: str) -> tuple[str, ...]:
     """sacrebleu's default ``13a`` tokenizer (mteval-v13a), as a token tuple."""
     line = line.rstrip()
@@ -235,7 +272,7 @@ def tokenize_13a(line: str) -> tuple[str, ...]:
     return tuple(line.split())
 
 
-@lru_cache(maxsize=_CACHE)
+@_text_cache(400_000)
 def _bleu_ngrams(line: str) -> tuple[tuple[frozenset, ...], tuple[int, ...], int]:
     """Per order 1-4: the n-gram multiset (as occurrence sets) and its size; the length."""
     tokens = tokenize_13a(line)
@@ -289,12 +326,14 @@ _CHAR_ORDER = 6
 _BETA = 2
 
 
-@lru_cache(maxsize=_CACHE)
-def _char_ngrams(line: str) -> tuple[tuple[frozenset, int], ...]:
+@_text_cache(100_000)
+def _char_ngrams(line: str) -> tuple[tuple[Counter, int], ...]:
+    # Counters, not occurrence sets: char n-grams are many and rarely reused, so the
+    # cheaper build wins over the faster intersection.
     line = "".join(line.split())
     size = len(line)
     return tuple(
-        (_occurrences([line[i:i + n] for i in range(size - n + 1)]), max(size - n + 1, 0))
+        (Counter([line[i:i + n] for i in range(size - n + 1)]), max(size - n + 1, 0))
         for n in range(1, _CHAR_ORDER + 1)
     )
 
@@ -316,7 +355,13 @@ def chrf(hypothesis: str, reference: str) -> ChrfScore:
     for (h_grams, h_total), (r_grams, r_total) in zip(hyp, ref, strict=True):
         if not r_total or not h_total:
             continue  # the order contributes only when both sides have n-grams
-        match = len(h_grams & r_grams)
+        match = 0
+        if len(h_grams) > len(r_grams):
+            h_grams, r_grams = r_grams, h_grams
+        for gram, count in h_grams.items():
+            other = r_grams.get(gram)
+            if other:
+                match += count if count < other else other
         avg_prec += match / h_total
         avg_rec += match / r_total
         effective += 1
@@ -333,7 +378,7 @@ def chrf(hypothesis: str, reference: str) -> ChrfScore:
 
 
 # ------------------------------------------------------------------ Levenshtein (rapidfuzz)
-@lru_cache(maxsize=_CACHE)
+@_text_cache(1_000_000)
 def _peq(pattern: str) -> dict[str, int]:
     peq: dict[str, int] = {}
     for i, ch in enumerate(pattern):
@@ -412,14 +457,14 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
 
 
-@lru_cache(maxsize=_CACHE)
+@_text_cache(1_000_000)
 def squad_tokens(text: str) -> tuple[str, ...]:
     """SQuAD v1.1 ``normalize_answer(text).split()``: lower, drop ASCII punctuation and
     the articles a/an/the, split on whitespace."""
     return tuple(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
 
 
-@lru_cache(maxsize=_CACHE)
+@_text_cache(1_000_000)
 def _squad_bag(text: str) -> frozenset:
     return _occurrences(squad_tokens(text))
 
