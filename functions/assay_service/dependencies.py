@@ -22,14 +22,20 @@ from assay_service.settings import get_settings
 
 
 @cache
-def client(service: str) -> Any:
+def session() -> Any:
     import boto3  # deferred: keeps module import cheap for cold starts
+
+    return boto3.session.Session()
+
+
+@cache
+def client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": 4},
                     connect_timeout=3, read_timeout=20,
                     signature_version="s3v4" if service == "s3" else None)
-    return boto3.session.Session().client(service, config=config)
+    return session().client(service, config=config)
 
 
 @lru_cache(maxsize=1)
@@ -78,10 +84,14 @@ def keyring() -> SecretsManagerKeyring:
     return SecretsManagerKeyring(client("secretsmanager"), arn)
 
 
-def reset() -> None:
-    """Forget every cached client, adapter and setting."""
+def reset(*, clients: bool = False) -> None:
+    """Forget cached settings and adapters (and, with ``clients``, the boto3 clients —
+    needed when the AWS endpoint changes, not when only the function's settings do)."""
     from assay_service.settings import get_settings as settings_getter
 
-    for getter in (client, table, tenants, datasets, evals, runs, artifacts, workflow, keyring,
+    for getter in (table, tenants, datasets, evals, runs, artifacts, workflow, keyring,
                    settings_getter):
         getter.cache_clear()
+    if clients:
+        client.cache_clear()
+        session.cache_clear()

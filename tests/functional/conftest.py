@@ -113,12 +113,13 @@ def workflow_event(name: str, **fields: Any) -> dict[str, Any]:
     return event
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
+    dependencies.reset(clients=True)
     try:
         with environment(env), mock_aws():
             template = translate(ROOT / "template.yaml")
@@ -130,5 +131,6 @@ def stack() -> Iterator[Stack]:
                 tenant = bootstrap_tenant(slug="functional", owner_key=OWNER_KEY)
             yield Stack(created, tenant_id=str(tenant.id))
     finally:
+        dependencies.reset(clients=True)  # they belonged to this mock
         if endpoint is not None:
             os.environ["AWS_ENDPOINT_URL"] = endpoint

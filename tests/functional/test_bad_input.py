@@ -18,7 +18,8 @@ ROUTES = {  # sample event → function (from template.yaml's routes)
     "get_eval_version": "EvalsFunction", "schedule_run": "ScheduleRunFunction",
     "get_run": "GetRunFunction", "list_runs": "ListRunsFunction",
     "get_evaluation": "GetEvaluationFunction", "export_run": "ExportRunFunction",
-    "export_run_link": "ExportRunFunction",
+    "export_run_link": "ExportRunFunction", "cancel_run": "CancelRunFunction",
+    "list_run_evaluations": "GetEvaluationFunction",
 }
 WITH_ID = [n for n in ROUTES if "pathParameters" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 WITH_BODY = [n for n in ROUTES if "body" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
@@ -66,6 +67,10 @@ def test_malformed_or_incomplete_bodies_are_400(stack, name, raw, needle):
     ("list_runs", {"limit": "ten"}, "query.limit"), ("list_datasets", {"cursor": "garbage"}, "cursor"),
     ("list_evals", {"limit": "-1"}, "query.limit"), ("export_run", {"format": "xml"}, "query.format"),
     ("export_run", {"delivery": "email"}, "query.delivery"),
+    ("list_runs", {"status": "done"}, "query.status"), ("list_runs", {"eval_id": "x"}, "query.eval_id"),
+    ("list_runs", {"offset": "-1"}, "query.offset"),
+    ("list_run_evaluations", {"passed": "maybe"}, "query.passed"),
+    ("list_run_evaluations", {"limit": "1001"}, "query.limit"),
 ])
 def test_bad_query_parameters_are_400(stack, name, query, field):
     status, body, _ = stack.call(ROUTES[name], api_event(name, query=query))

@@ -126,3 +126,119 @@ def test_mark_failed_records_the_error_and_freezes_the_run(stack):
     assert got["status"] == "failed" and got["error_message"] == "RuntimeError: boom"
     # A late finalize cannot resurrect it.
     assert stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))["status"] == "failed"
+
+
+def completed_run(stack, records=RECORDS, batch_size=2) -> dict:
+    dataset_id = create_dataset(stack, records=records)
+    version = eval_version(stack)
+    _, run, _ = stack.call("ScheduleRunFunction", api_event(
+        "schedule_run", path_id=dataset_id,
+        body={"eval_version_id": version["id"], "batch_size": batch_size}))
+    ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
+    prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    manifest = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
+                                        Key=prepared["manifest_key"])["Body"].read())
+    for batch in manifest:
+        stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
+    stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))
+    return run
+
+
+def test_run_evaluations_filtered_and_cursor_paged(stack):
+    run = completed_run(stack)
+    walked, cursor = [], None
+    while True:
+        query = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        status, page, _ = stack.call("GetEvaluationFunction", api_event(
+            "list_run_evaluations", path_id=run["id"], query=query))
+        assert status == 200, page
+        walked += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(walked) == 20 and len({e["id"] for e in walked}) == 20
+    assert [e["record_index"] for e in walked] == sorted(e["record_index"] for e in walked)
+    assert walked[0]["record"]["id"] == "r1"
+
+    status, failed, _ = stack.call("GetEvaluationFunction", api_event(
+        "list_run_evaluations", path_id=run["id"], query={"status": "failed"}))
+    assert {e["record_id"] for e in failed["items"]} == {"r4"} and failed["count"] == 2
+    status, exact_passed, _ = stack.call("GetEvaluationFunction", api_event(
+        "list_run_evaluations", path_id=run["id"], query={"metric": "exact", "passed": "true"}))
+    assert sorted(e["record_id"] for e in exact_passed["items"]) == ["r1", "r2", "r5"]
+
+
+def test_record_strings_are_truncated_to_100_chars_in_lists(stack):
+    long = "x" * 250
+    run = completed_run(stack, records=[{"id": "long", "input": long, "output": long,
+                                         "golden_answer": long}], batch_size=1)
+    _, page, _ = stack.call("GetEvaluationFunction", api_event("list_run_evaluations",
+                                                               path_id=run["id"], query={}))
+    record = page["items"][0]["record"]
+    assert len(record["input"]) == len(record["output"]) == len(record["golden_answer"]) == 100
+
+
+def test_idempotency_key_replays_the_same_run_and_rejects_another_body(stack):
+    dataset_id = create_dataset(stack, records=RECORDS)
+    version = eval_version(stack)
+    event = api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]})
+    event["headers"]["idempotency-key"] = "nightly-2026-11-22"
+    status1, first, _ = stack.call("ScheduleRunFunction", event)
+    status2, second, _ = stack.call("ScheduleRunFunction", event)
+    assert status1 == status2 == 202 and first["id"] == second["id"]
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    arn = stack.env("ScheduleRunFunction")["STATE_MACHINE_ARN"]
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
+    assert names.count(first["id"]) == 1
+    other = api_event("schedule_run", path_id=dataset_id,
+                      body={"eval_version_id": version["id"], "name": "different"})
+    other["headers"]["idempotency-key"] = "nightly-2026-11-22"
+    status, body, _ = stack.call("ScheduleRunFunction", other)
+    assert status == 409 and body["code"] == "resource.conflict"
+
+
+def test_cancel_freezes_counts_and_a_finished_run_cannot_be_cancelled(stack):
+    dataset_id = create_dataset(stack, records=RECORDS)
+    version = eval_version(stack)
+    _, run, _ = stack.call("ScheduleRunFunction", api_event(
+        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 2}))
+    ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
+    prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    manifest = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
+                                        Key=prepared["manifest_key"])["Body"].read())
+    stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=manifest[0]))
+    status, cancelled, _ = stack.call("CancelRunFunction", api_event("cancel_run", path_id=run["id"]))
+    assert status == 200 and cancelled["status"] == "cancelled"
+    frozen = cancelled["completed_count"] + cancelled["failed_count"]
+    assert frozen == 2
+    late = stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=manifest[1]))
+    assert late["outcome"] == "inactive"
+    assert stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))["status"] == "cancelled"
+    _, after, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
+    assert after["completed_count"] + after["failed_count"] == frozen
+    status, body, _ = stack.call("CancelRunFunction", api_event("cancel_run", path_id=run["id"]))
+    assert status == 409 and body["details"]["status"] == "cancelled"
+    done = completed_run(stack)
+    status, body, _ = stack.call("CancelRunFunction", api_event("cancel_run", path_id=done["id"]))
+    assert status == 409 and body["details"]["status"] == "completed"
+
+
+def test_list_runs_filters_and_counts(stack):
+    dataset_a = create_dataset(stack, records=RECORDS)
+    version = eval_version(stack)
+    made = []
+    for _ in range(3):
+        _, run, _ = stack.call("ScheduleRunFunction", api_event(
+            "schedule_run", path_id=dataset_a, body={"eval_version_id": version["id"]}))
+        made.append(run["id"])
+    status, page, _ = stack.call("ListRunsFunction", api_event(
+        "list_runs", query={"dataset_id": dataset_a, "limit": "2"}))
+    assert status == 200 and page["count"] == 3 and [r["id"] for r in page["items"]] == made[::-1][:2]
+    status, page, _ = stack.call("ListRunsFunction", api_event(
+        "list_runs", query={"eval_version_id": version["id"], "status": "pending", "offset": "1"}))
+    assert page["count"] == 3 and [r["id"] for r in page["items"]] == made[::-1][1:]
+    status, page, _ = stack.call("ListRunsFunction", api_event(
+        "list_runs", query={"dataset_id": dataset_a, "status": "completed"}))
+    assert page["count"] == 0 and page["items"] == []

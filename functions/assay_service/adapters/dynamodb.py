@@ -26,6 +26,7 @@ return the caller's items: isolation is in the key condition, not in a filter.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -175,12 +176,17 @@ class Table:
         return index, "RunCreated"  # the RunsBy* indexes are keyed by their own name
 
     def _condition(self, pk: str, sk_prefix: str | None, index: str | None,
-                   filters: Mapping[str, str] | None) -> dict[str, Any]:
+                   filters: Mapping[str, str] | None, sk_from: str | None = None
+                   ) -> dict[str, Any]:
         pk_name, sk_name = self._key_names(index)
         expression = "#pk = :pk"
         names = {"#pk": pk_name}
         values: dict[str, Any] = {":pk": pk}
-        if sk_prefix is not None:
+        if sk_prefix is not None and sk_from is not None:
+            expression += " AND #sk BETWEEN :from AND :to"
+            names["#sk"] = sk_name
+            values[":from"], values[":to"] = sk_from, sk_prefix + "\uffff"
+        elif sk_prefix is not None:
             expression += " AND begins_with(#sk, :sk)"
             names["#sk"] = sk_name
             values[":sk"] = sk_prefix
@@ -199,10 +205,11 @@ class Table:
 
     def query(self, *, pk: str, sk_prefix: str | None = None, index: str | None = None,
               forward: bool = True, limit: int | None = None,
-              start: Mapping[str, Any] | None = None, filters: Mapping[str, str] | None = None
-              ) -> tuple[list[dict[str, Any]], dict | None]:
-        """One page of a Query (after filters, so it may hold fewer than ``limit``)."""
-        kwargs = self._condition(pk, sk_prefix, index, filters)
+              start: Mapping[str, Any] | None = None, filters: Mapping[str, str] | None = None,
+              sk_from: str | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+        """One page of a Query (after filters, so it may hold fewer than ``limit``).
+        ``sk_from`` with ``sk_prefix`` reads sort keys in [sk_from, prefix-end]."""
+        kwargs = self._condition(pk, sk_prefix, index, filters, sk_from)
         kwargs["ScanIndexForward"] = forward
         if limit:
             kwargs["Limit"] = limit
@@ -447,6 +454,8 @@ class DynamoDBEvalRepository:
 
 
 # ====================================================================== runs
+IDEMPOTENCY_TTL_S = 24 * 3600
+
 RUN_INDEX_PRIORITY = (  # most selective first
     ("eval_version_id", "RunsByEvalVersion"), ("dataset_id", "RunsByDataset"),
     ("eval_id", "RunsByEval"), ("project_id", "RunsByProject"), ("status", "RunsByStatus"),
@@ -509,10 +518,36 @@ class DynamoDBRunRepository:
                 "RunsByStatus": f"T#{t}#{run.status}",
                 "RunCreated": f"{run.created_at.isoformat()}#{run.id}"}
 
-    def create(self, run: Run) -> None:
-        self.table.put(model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
-                                  **self.index_keys(run)),
-                       condition="attribute_not_exists(PK)")
+    def create(self, run: Run, *, idempotency: tuple[str, str] | None = None) -> UUID:
+        """Store a new run. With ``idempotency=(key, request_hash)`` the key is claimed in
+        the same transaction: a replay returns the run that key created (same hash) or
+        raises ConflictError (different hash). Returns the id of the run that stands."""
+        item = model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
+                          **self.index_keys(run))
+        if idempotency is None:
+            self.table.put(item, condition="attribute_not_exists(PK)")
+            return run.id
+        key, request_hash = idempotency
+        claim_pk = f"T#{run.tenant_id}#IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+        try:
+            self.table.transact([
+                self.table.put_op({"PK": claim_pk, "SK": "IDEM", "tenant_id": str(run.tenant_id),
+                                   "run_id": str(run.id), "request_hash": request_hash,
+                                   "ttl": int(run.created_at.timestamp()) + IDEMPOTENCY_TTL_S},
+                                  condition="attribute_not_exists(PK)"),
+                self.table.put_op(item, condition="attribute_not_exists(PK)"),
+            ])
+        except ClientError as exc:
+            if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
+                raise
+            claim = self.table.get(claim_pk, "IDEM")
+            if claim is None:  # expired between the two calls: treat as new next time
+                raise ConflictError("Idempotency-Key is being reused; retry") from exc
+            if claim["request_hash"] != request_hash:
+                raise ConflictError("Idempotency-Key was used with a different request",
+                                    details={"header": "Idempotency-Key"}) from exc
+            return UUID(claim["run_id"])
+        return run.id
 
     def get(self, tenant_id: UUID, run_id: UUID) -> Run | None:
         item = self.table.get(self._pk(tenant_id, run_key(run_id)), "RUN")
@@ -620,8 +655,8 @@ class DynamoDBRunRepository:
         item = self.table.get(self._pk(tenant_id, key), f"B#{index:07d}")
         return _unpack(item["data"]) if item else None
 
-    def iter_batches(self, run: Run) -> Iterator[dict[str, Any]]:
-        """Every recorded batch of the run, in order, one at a time."""
+    def iter_batches(self, run: Run, *, first: int = 0) -> Iterator[dict[str, Any]]:
+        """The recorded batches of the run from index ``first`` on, in order, one at a time."""
         for item in self.table.query_all(pk=self._pk(run.tenant_id, run_key(run.id)),
-                                         sk_prefix="B#"):
-            yield _unpack(item["data"])
+                                         sk_prefix="B#", sk_from=f"B#{first:07d}"):
+            yield {"batch": item["batch"], **_unpack(item["data"])}

@@ -35,3 +35,13 @@ class StepFunctionsWorkflow:
 
     def execution_arn(self, run_id: UUID) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+
+    def stop(self, run_id: UUID, *, cause: str) -> None:
+        """Stop the run's execution; one that already ended (or never started) is fine."""
+        try:
+            self.client.stop_execution(executionArn=self.execution_arn(run_id),
+                                       error="RunCancelled", cause=cause[:256])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"ExecutionDoesNotExist",
+                                                                 "ValidationException"}:
+                raise

@@ -205,6 +205,28 @@ class EvaluationResponse(BaseModel):
         return cls(**evaluation.model_dump())
 
 
+class TruncatedRecord(BaseModel):
+    """A record as lists show it: each text field cut to 100 characters."""
+
+    id: str
+    trace_id: UUID
+    prompt: str | None = None
+    input: str | None = None
+    context: str | None = None
+    output: str | None = None
+    golden_answer: str | None = None
+
+
+class RunEvaluationResponse(EvaluationResponse):
+    record: TruncatedRecord | None
+
+
+class RunEvaluationListResponse(BaseModel):
+    items: list[RunEvaluationResponse]
+    count: int = Field(description="Evaluations in this page.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
+
+
 class EvalRunExportResponse(BaseModel):
     run: EvalRunResponse
     items: list[EvaluationResponse]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -14,7 +16,14 @@ from assay_service.domain.ids import parse_evaluation_id
 from assay_service.domain.scoring import check_metrics
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import ScheduleEvalRunRequest
-from assay_service.models.domain import Evaluation, Metric, Principal, Run, utcnow
+from assay_service.models.domain import (
+    TERMINAL_STATUSES,
+    Evaluation,
+    Metric,
+    Principal,
+    Run,
+    utcnow,
+)
 from assay_service.services.catalog import get_dataset, get_eval_version
 from assay_service.services.pagination import decode_cursor, encode_cursor
 from assay_service.settings import get_settings
@@ -37,7 +46,14 @@ def apply_overrides(metrics: list[Metric], overrides: dict[str, dict[str, Any]] 
     return merged
 
 
-def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest) -> Run:
+def request_hash(dataset_id: UUID, req: ScheduleEvalRunRequest) -> str:
+    canonical = json.dumps({"dataset_id": str(dataset_id), **req.model_dump(mode="json")},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest,
+                 *, idempotency_key: str | None = None) -> Run:
     dataset = get_dataset(principal, dataset_id)
     version = get_eval_version(principal, req.eval_version_id)
     found = deps.datasets().get_version(principal.tenant_id, dataset.id, req.dataset_version)
@@ -60,8 +76,14 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
         threshold=req.threshold if req.threshold is not None else version.threshold,
         metrics=metrics, batch_size=req.batch_size or get_settings().default_batch_size,
         created_at=now, updated_at=now)
-    deps.runs().create(run)
+    idempotency = (idempotency_key, request_hash(dataset.id, req)) if idempotency_key else None
+    standing = deps.runs().create(run, idempotency=idempotency)
+    if standing != run.id:  # a replay of an earlier request: same run, no second run
+        run = get_run(principal, standing)
+        if run.status != "pending":
+            return run
     try:
+        # Idempotent too: the execution is named by the run id.
         deps.workflow().start(tenant_id=run.tenant_id, run_id=run.id)
     except Exception:
         # Never leave a run pending with no execution behind it.
@@ -117,3 +139,65 @@ def export_location(principal: Principal, run_id: UUID, fmt: str) -> tuple[Run, 
     if size is None:
         raise ConflictError("the run's export is not available", details={"format": fmt})
     return run, key, size
+
+
+def cancel_run(principal: Principal, run_id: UUID) -> Run:
+    """Stop a pending or running run; its counts stay as they were (batch writes require
+    ``running``). A finished run cannot be cancelled."""
+    run = get_run(principal, run_id)
+    now = utcnow().isoformat()
+    if run.status in TERMINAL_STATUSES or not deps.runs().set_status(
+            run, "cancelled", expect=["pending", "running"], fields={"completed_at": now}):
+        current = get_run(principal, run_id)
+        raise ConflictError(f"the run is already {current.status}",
+                            details={"status": current.status})
+    deps.workflow().stop(run.id, cause="cancelled through the API")
+    return get_run(principal, run_id)
+
+
+EVALUATION_FILTERS = ("metric", "status", "passed")
+MAX_BATCHES_PER_PAGE = 50
+
+
+def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
+                     status: str | None, passed: bool | None, limit: int, cursor: str | None
+                     ) -> tuple[list[tuple[Evaluation, dict[str, Any]]], str | None]:
+    """A page of a run's evaluations in record order, each with its truncated record.
+
+    Reads at most MAX_BATCHES_PER_PAGE batch items per request, so a very selective filter
+    may return a short page with a cursor to continue."""
+    run = get_run(principal, run_id)
+    position = decode_position(cursor, run_id)
+    first_batch, skip = position
+    out: list[tuple[Evaluation, dict[str, Any]]] = []
+    for read, batch in enumerate(deps.runs().iter_batches(run, first=first_batch)):
+        records = {r["id"]: r for r in batch["records"]}
+        rows = batch["evaluations"]
+        start = skip if batch["batch"] == first_batch else 0
+        for offset in range(start, len(rows)):
+            raw = rows[offset]
+            if (metric is None or raw["metric_name"] == metric) and (
+                    status is None or raw["status"] == status) and (
+                    passed is None or raw["is_passed"] is passed):
+                out.append((Evaluation.model_validate(raw), records.get(raw["record_id"], {})))
+                if len(out) == limit:
+                    nxt = (batch["batch"], offset + 1)
+                    return out, encode_position(run_id, nxt)
+        if read + 1 >= MAX_BATCHES_PER_PAGE:
+            return out, encode_position(run_id, (batch["batch"] + 1, 0))
+    return out, None
+
+
+def encode_position(run_id: UUID, position: tuple[int, int]) -> str:
+    return encode_cursor({"run": str(run_id), "batch": position[0], "offset": position[1]}) or ""
+
+
+def decode_position(cursor: str | None, run_id: UUID) -> tuple[int, int]:
+    if not cursor:
+        return 0, 0
+    value = decode_cursor(cursor, partition=("run", str(run_id)))
+    batch, offset = value.get("batch"), value.get("offset")
+    if not isinstance(batch, int) or not isinstance(offset, int) or batch < 0 or offset < 0:
+        raise InvalidRequestError("query.cursor: not a cursor of this list",
+                                  details={"field": "cursor"})
+    return batch, offset

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from assay_service.handlers.api import (
+    cancel_run,
     datasets,
     evals,
     export_run,
@@ -15,7 +16,8 @@ from assay_service.handlers.api import (
     schedule_run,
 )
 
-ROUTERS = [meta, datasets, evals, schedule_run, get_run, list_runs, get_evaluation, export_run]
+ROUTERS = [meta, datasets, evals, schedule_run, get_run, list_runs, get_evaluation, export_run,
+           cancel_run]
 
 
 def build_openapi_json() -> str:
