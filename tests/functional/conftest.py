@@ -64,17 +64,20 @@ class Stack:
     def env(self, logical_id: str) -> dict[str, str]:
         return self.created.functions[logical_id].environment
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Run the function's real handler in-process with its template environment."""
+    def invoke(self, logical_id: str, event: dict[str, Any],
+               env: dict[str, str] | None = None) -> Any:
+        """Run the function's real handler in-process with its template environment
+        (plus ``env``, e.g. a deployment parameter set differently)."""
         info = self.created.functions[logical_id]
-        with environment(info.environment):
+        with environment({**info.environment, **(env or {})}):
             module_name, func = info.handler.rsplit(".", 1)
             handler = getattr(importlib.import_module(module_name), func)
             return handler(copy.deepcopy(event), Context())
 
-    def call(self, logical_id: str, event: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    def call(self, logical_id: str, event: dict[str, Any], env: dict[str, str] | None = None
+             ) -> tuple[int, Any, dict[str, str]]:
         """Invoke an API function; returns (status, parsed body, headers)."""
-        out = self.invoke(logical_id, event)
+        out = self.invoke(logical_id, event, env)
         body = out.get("body") or ""
         try:
             parsed = json.loads(body) if body else None

@@ -242,3 +242,34 @@ def test_list_runs_filters_and_counts(stack):
     status, page, _ = stack.call("ListRunsFunction", api_event(
         "list_runs", query={"dataset_id": dataset_a, "status": "completed"}))
     assert page["count"] == 0 and page["items"] == []
+
+
+def test_export_formats_and_the_303_switch(stack):
+    import csv
+    import io
+
+    run = completed_run(stack)
+    documents = {}
+    for fmt in ("json", "jsonl", "csv"):
+        status, body, headers = stack.call("ExportRunFunction", api_event(
+            "export_run", path_id=run["id"], query={"format": fmt}))
+        assert status == 200
+        assert headers["Content-Disposition"] == f'attachment; filename="eval-run-{run["id"]}.{fmt}"'
+        documents[fmt] = body
+    items = documents["json"]["items"]
+    lines = documents["jsonl"] if isinstance(documents["jsonl"], list) else [
+        json.loads(line) for line in str(documents["jsonl"]).splitlines()]
+    assert lines == items
+    rows = list(csv.DictReader(io.StringIO(documents["csv"])))
+    assert [r["id"] for r in rows] == [i["id"] for i in items]
+    assert rows[0]["output"] == items[0]["record"]["output"]
+
+    small = {"EXPORT_INLINE_MAX_BYTES": "1024"}
+    status, body, headers = stack.call("ExportRunFunction", api_event(
+        "export_run", path_id=run["id"]), env=small)
+    assert status == 303 and "X-Amz-Expires=900" in headers["Location"]
+    assert headers["Content-Disposition"].startswith("attachment")
+    status, link, _ = stack.call("ExportRunFunction", api_event(
+        "export_run", path_id=run["id"], query={"format": "csv", "delivery": "link"}))
+    assert status == 200 and link["format"] == "csv"
+    assert link["size_bytes"] == len(documents["csv"].encode())

@@ -86,3 +86,47 @@ class S3ArtifactStore:
             HttpMethod="GET",
         )
         return url, datetime.now(UTC) + timedelta(seconds=expires_in)
+
+
+class MultipartWriter:
+    """Stream bytes into one S3 object: parts of ``part_size`` as they fill (memory stays
+    at one part), a plain PutObject when the whole thing fits in the first part."""
+
+    def __init__(self, store: S3ArtifactStore, key: str, content_type: str,
+                 part_size: int = 8 * 1024 * 1024) -> None:
+        self.store, self.key, self.content_type = store, key, content_type
+        self.part_size = max(part_size, 5 * 1024 * 1024)  # S3's minimum part size
+        self.size = 0
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self.size += len(data)
+        if len(self._buffer) >= self.part_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = self.store._call("create_multipart_upload", Key=self.key,
+                                               ContentType=self.content_type)["UploadId"]
+        number = len(self._parts) + 1
+        out = self.store._call("upload_part", Key=self.key, UploadId=self._upload_id,
+                               PartNumber=number, Body=bytes(self._buffer))
+        self._parts.append({"ETag": out["ETag"], "PartNumber": number})
+        self._buffer.clear()
+
+    def close(self) -> int:
+        if self._upload_id is None:
+            self.store.put_bytes(self.key, bytes(self._buffer), self.content_type)
+        else:
+            if self._buffer:
+                self._flush()
+            self.store._call("complete_multipart_upload", Key=self.key, UploadId=self._upload_id,
+                             MultipartUpload={"Parts": self._parts})
+        return self.size
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self.store._call("abort_multipart_upload", Key=self.key, UploadId=self._upload_id)

@@ -227,15 +227,19 @@ class RunEvaluationListResponse(BaseModel):
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
 
 
+class ExportItem(EvaluationResponse):
+    record: TruncatedRecord | None = None
+
+
 class EvalRunExportResponse(BaseModel):
     run: EvalRunResponse
-    items: list[EvaluationResponse]
+    items: list[ExportItem]
 
 
 class ExportLinkResponse(BaseModel):
     url: str
     expires_at: datetime
-    format: Literal["json"]
+    format: Literal["json", "jsonl", "csv"]
     size_bytes: int
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
 from assay_service import dependencies as deps
-from assay_service.adapters.s3 import export_key, manifest_key
+from assay_service.adapters.s3 import MultipartWriter, export_key, manifest_key
 from assay_service.domain.aggregation import Aggregator
+from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encode_jsonl
 from assay_service.domain.scoring import score_batch
 from assay_service.errors import NotFoundError
-from assay_service.models.api import EvalRunResponse
+from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, Record, Run, utcnow
 from assay_service.models.workflow import (
     BatchRef,
@@ -108,18 +109,51 @@ def score(event: ScoreBatchInput) -> ScoreBatchResult:
                             failed=outcome.failed, outcome=recorded)
 
 
+def _export_items(run: Run) -> Iterator[dict[str, Any]]:
+    """Every evaluation of the run as an export item (with its truncated record)."""
+    for batch in deps.runs().iter_batches(run):
+        records = {r["id"]: r for r in batch["records"]}
+        for raw in batch["evaluations"]:
+            item = EvaluationResponse.of(Evaluation.model_validate(raw)).model_dump(mode="json")
+            item["record"] = records.get(raw["record_id"])
+            yield item
+
+
+def write_exports(run: Run, run_document: dict[str, Any]) -> dict[str, int]:
+    """Write every export format in one streaming pass over the batches; returns sizes."""
+    store = deps.artifacts()
+    writers = {fmt: MultipartWriter(store, export_key(run.tenant_id, run.id, fmt), ctype)
+               for fmt, ctype in FORMATS.items()}
+    try:
+        json_chunks = encode_json(run_document, [])  # header now, items as they stream
+        writers["json"].write(next(json_chunks))
+        first = True
+        header = next(encode_csv([]))
+        writers["csv"].write(header)
+        for item in _export_items(run):
+            line = next(encode_jsonl([item]))
+            writers["jsonl"].write(line)
+            writers["json"].write((b"" if first else b",") + line[:-1])
+            writers["csv"].write(b"".join(encode_csv([item]))[len(header):])
+            first = False
+        writers["json"].write(b"]}")
+        return {fmt: writer.close() for fmt, writer in writers.items()}
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
 def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
     run = _run(tenant_id, run_id)
     if run.status != "running":
         return FinalizeResult(run_id=run_id, status=run.status)
+    # Pass 1: aggregates (streaming; nothing is held but the per-metric sums).
     aggregator = Aggregator(run.metrics)
-    items: list[dict[str, Any]] = []
     records_seen = 0
     for batch in deps.runs().iter_batches(run):
-        evaluations = [Evaluation.model_validate(e) for e in batch["evaluations"]]
-        aggregator.add(evaluations)
+        aggregator.add(Evaluation.model_validate(e) for e in batch["evaluations"])
         records_seen += len(batch["records"])
-        items.extend(e.model_dump(mode="json") for e in evaluations)
     if records_seen != run.item_count or run.completed_count + run.failed_count != run.item_count:
         raise RuntimeError(
             f"run incomplete: {records_seen} of {run.item_count} records recorded "
@@ -130,10 +164,8 @@ def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
         "status": "completed", "completed_at": now, "updated_at": now,
         "aggregates": aggregator.aggregates(), "result": result, "pass_rate": pass_rate,
         "is_gte_threshold": is_gte, "total_cost": round(aggregator.total_cost, 10)})
-    document = {"run": EvalRunResponse.of(final).model_dump(mode="json"), "items": [
-        {"context": "fresh", "source_action_id": None, "original_evaluation_id": None, **item}
-        for item in items]}
-    deps.artifacts().put_json(export_key(tenant_id, run_id, "json"), document)
+    # Pass 2: the export artifacts, written once, streamed.
+    write_exports(run, EvalRunResponse.of(final).model_dump(mode="json"))
     changed = deps.runs().set_status(run, "completed", expect=["running"], fields={
         "completed_at": now.isoformat(),
         "aggregates": [a.model_dump(mode="json") for a in final.aggregates or []],

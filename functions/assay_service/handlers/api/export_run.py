@@ -10,13 +10,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from assay_service import dependencies as deps
+from assay_service.domain.exports import FORMATS
 from assay_service.handlers.api.app import READ, create_app, json_response, lambda_entry, principal
 from assay_service.models.api import EvalRunExportResponse, ExportLinkResponse
 from assay_service.services import runs
 from assay_service.settings import get_settings
 
 router = APIGatewayHttpRouter()
-CONTENT_TYPES = {"json": "application/json"}
 
 
 @router.get("/v1/eval-runs/<id>/export", tags=["eval-runs"], summary="Export eval run results",
@@ -28,12 +28,12 @@ CONTENT_TYPES = {"json": "application/json"}
             })
 def export_run(
     id: UUID,  # noqa: A002
-    format: Annotated[Literal["json"], Query()] = "json",  # noqa: A002
+    format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",  # noqa: A002
     delivery: Annotated[Literal["inline", "link"], Query()] = "inline",
 ):  # the body is the stored artifact, served as is (validated when finalize wrote it)
     run, key, size = runs.export_location(principal(router, READ), id, format)
     filename = f"eval-run-{run.id}.{format}"
-    content_type = CONTENT_TYPES[format]
+    content_type = FORMATS[format]
     settings = get_settings()
     if delivery == "link" or size > settings.export_inline_max_bytes:
         url, expires_at = deps.artifacts().presign_get(
