@@ -92,14 +92,16 @@ def api_event(name: str, *, path_id: str | None = None, body: Any = SAMPLE_ID,
     """A sample event from events/api with the test's ids, key, body and query."""
     event = json.loads((EVENTS / "api" / f"{name}.json").read_text())
     if path_id is not None:
-        old = event["pathParameters"]["id"]
-        event["pathParameters"]["id"] = path_id
+        (name, old), = event["pathParameters"].items()
+        event["pathParameters"][name] = path_id
         event["rawPath"] = event["rawPath"].replace(old, path_id)
         event["requestContext"]["http"]["path"] = event["rawPath"]
     headers = event["headers"]
+    style = "x-api-key" if "x-api-key" in headers else "authorization"
     headers.pop("authorization", None)
+    headers.pop("x-api-key", None)
     if key is not None:
-        headers["authorization"] = f"Bearer {key}"
+        headers[style] = key if style == "x-api-key" else f"Bearer {key}"
     if raw_body is not None:
         event["body"] = raw_body
     elif body is not SAMPLE_ID:

@@ -19,7 +19,8 @@ ROUTES = {  # sample event → function (from template.yaml's routes)
     "get_run": "GetRunFunction", "list_runs": "ListRunsFunction",
     "get_evaluation": "GetEvaluationFunction", "export_run": "ExportRunFunction",
     "export_run_link": "ExportRunFunction", "cancel_run": "CancelRunFunction",
-    "list_run_evaluations": "GetEvaluationFunction",
+    "list_run_evaluations": "GetEvaluationFunction", "aegis_run": "CompatViewsFunction",
+    "aymara_list_runs": "CompatViewsFunction",
 }
 WITH_ID = [n for n in ROUTES if "pathParameters" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 WITH_BODY = [n for n in ROUTES if "body" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
@@ -47,7 +48,7 @@ def test_missing_or_wrong_key_is_401(stack, name):
 def test_invalid_uuid_in_path_is_400_naming_the_field(stack, name):
     status, body, _ = stack.call(ROUTES[name], api_event(name, path_id="not-a-uuid"))
     assert_envelope(status, body, 400, "validation.invalid_request")
-    assert "path.id" in body["error"]
+    assert "path." in body["error"]
 
 
 @pytest.mark.parametrize("name", sorted(WITH_BODY))
@@ -71,6 +72,9 @@ def test_malformed_or_incomplete_bodies_are_400(stack, name, raw, needle):
     ("list_runs", {"offset": "-1"}, "query.offset"),
     ("list_run_evaluations", {"passed": "maybe"}, "query.passed"),
     ("list_run_evaluations", {"limit": "1001"}, "query.limit"),
+    ("aymara_list_runs", {"limit": "0"}, "query.limit"),
+    ("aymara_list_runs", {"offset": "-5"}, "query.offset"),
+    ("aymara_list_runs", {"eval_uuid": "nope"}, "query.eval_uuid"),
 ])
 def test_bad_query_parameters_are_400(stack, name, query, field):
     status, body, _ = stack.call(ROUTES[name], api_event(name, query=query))

@@ -6,6 +6,7 @@ import json
 
 from assay_service.handlers.api import (
     cancel_run,
+    compat,
     datasets,
     evals,
     export_run,
@@ -17,7 +18,7 @@ from assay_service.handlers.api import (
 )
 
 ROUTERS = [meta, datasets, evals, schedule_run, get_run, list_runs, get_evaluation, export_run,
-           cancel_run]
+           cancel_run, compat]
 
 
 def build_openapi_json() -> str:
