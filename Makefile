@@ -15,7 +15,7 @@ SAM := $(TOOLS)/sam/bin/sam
 ASSAY_PORT ?= 3000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean
+.PHONY: openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -74,3 +74,6 @@ ci: test sam-validate sam-build ## What CI runs
 
 clean: ## Remove environments and build output
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
+
+openapi: install ## Regenerate docs/openapi.json from the route code (a test fails when it drifts)
+	$(PYTHON) -m assay_service.handlers.api.openapi > docs/openapi.json

@@ -85,3 +85,15 @@ def test_bad_query_parameters_are_400(stack, name, query, field):
 def test_health_needs_no_key_and_answers_from_the_handler(stack):
     status, body, _ = stack.call("ApiMetaFunction", api_event("health", key=None))
     assert status == 200 and body["status"] == "ok"
+
+
+def test_the_served_openapi_document_is_the_committed_one(stack):
+    from tests.functional.conftest import ROOT
+
+    out = stack.invoke("ApiMetaFunction", api_event("health", key=None) | {
+        "rawPath": "/v1/openapi.json", "routeKey": "GET /v1/openapi.json",
+        "requestContext": {**api_event("health")["requestContext"],
+                           "http": {"method": "GET", "path": "/v1/openapi.json",
+                                    "sourceIp": "203.0.113.10"}}})
+    assert out["statusCode"] == 200
+    assert json.loads(out["body"]) == json.loads((ROOT / "docs" / "openapi.json").read_text())
