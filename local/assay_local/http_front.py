@@ -125,8 +125,14 @@ def build_event(
     if match.path_parameters:
         event["pathParameters"] = {k: unquote(v) for k, v in match.path_parameters.items()}
     if request.body:
+        text = None
         if _is_text(headers.get("content-type"), request.body):
-            event["body"] = request.body.decode("utf-8")
+            try:
+                text = request.body.decode("utf-8")
+            except UnicodeDecodeError:  # declared text, but not UTF-8: sent on as binary
+                text = None
+        if text is not None:
+            event["body"] = text
         else:
             event["body"] = base64.b64encode(request.body).decode("ascii")
             event["isBase64Encoded"] = True

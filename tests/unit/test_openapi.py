@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from assay_service.handlers.api.openapi import build_openapi_json
 
 ROOT = Path(__file__).resolve().parents[2]

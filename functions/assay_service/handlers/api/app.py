@@ -6,6 +6,8 @@ try/except and no status-code logic beyond their success status.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
     RequestValidationError,
     ResponseValidationError,
 )
@@ -77,6 +80,11 @@ def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
         return envelope(app, 400, code, f"{first['loc']}: {first['msg']}",
                         {"errors": problems})
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_type(exc: RequestUnsupportedContentType) -> Response:
+        return envelope(app, 415, "validation.invalid_format",
+                        "headers.content-type: send the body as application/json")
+
     @app.exception_handler(AssayError)
     def _known(exc: AssayError) -> Response:
         if exc.status_code >= 500:
@@ -135,11 +143,44 @@ def json_response(status: int, model: Any, headers: dict[str, str] | None = None
                     headers=headers)
 
 
+def _body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
+    """Bodies are UTF-8 JSON: no Content-Type or a JSON one — never form/multipart parsing."""
+    body = event.get("body")
+    if not body:
+        return None
+    ctype = next((v for k, v in (event.get("headers") or {}).items()
+                  if k.lower() == "content-type"), "")
+    base = ctype.split(";", 1)[0].strip().lower()
+    if not (base in ("", "application/json") or base.endswith("+json")):
+        return 415, "headers.content-type: send the body as application/json"
+    if event.get("isBase64Encoded"):
+        try:
+            event["body"] = base64.b64decode(body, validate=True).decode("utf-8")
+            event["isBase64Encoded"] = False
+        except (binascii.Error, UnicodeDecodeError):
+            return 400, "body: not UTF-8 encoded JSON"
+    return None
+
+
+def _raw_envelope(event: dict[str, Any], status: int, code: str, message: str) -> dict[str, Any]:
+    body = {"error": message, "code": code, "details": {},
+            "request_id": (event.get("requestContext") or {}).get("requestId", "")}
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(body)}
+
+
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     logger = get_logger()
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return app.resolve(event, context)
+        problem = _body_problem(event)
+        if problem:
+            return _raw_envelope(event, problem[0], "validation.invalid_format", problem[1])
+        try:
+            return app.resolve(event, context)
+        except Exception:  # noqa: BLE001 — the last line: always the envelope, never a bare 502
+            logger.exception("request failed outside the resolver")
+            return _raw_envelope(event, 500, "server.internal_error", "internal error")
 
     return handler

@@ -29,9 +29,10 @@ from assay_service.services import catalog
 
 router = APIGatewayHttpRouter()
 TAGS = ["datasets"]
+CREATED = {201: {"description": "Created"}}
 
 
-@router.post("/v1/datasets", tags=TAGS, summary="Create a dataset")
+@router.post("/v1/datasets", tags=TAGS, summary="Create a dataset", responses=CREATED)
 def create_dataset(body: CreateDatasetRequest) -> Response[DatasetResponse]:
     dataset = catalog.create_dataset(principal(router, WRITE), body)
     return json_response(201, DatasetResponse(**dataset.model_dump()))
@@ -55,7 +56,7 @@ def get_dataset(id: UUID) -> Response[DatasetResponse]:  # noqa: A002 — the ro
 
 
 @router.post("/v1/datasets/<id>/versions", tags=TAGS,
-             summary="Create an immutable version from inline records")
+             summary="Create an immutable version from inline records", responses=CREATED)
 def create_version(id: UUID, body: CreateDatasetVersionRequest  # noqa: A002
                    ) -> Response[DatasetVersionResponse]:
     version = catalog.create_dataset_version(principal(router, WRITE), id, body.records)

@@ -29,9 +29,10 @@ from assay_service.services import catalog
 
 router = APIGatewayHttpRouter()
 TAGS = ["evals"]
+CREATED = {201: {"description": "Created"}}
 
 
-@router.post("/v1/evals", tags=TAGS, summary="Create an eval")
+@router.post("/v1/evals", tags=TAGS, summary="Create an eval", responses=CREATED)
 def create_eval(body: CreateEvalRequest) -> Response[EvalResponse]:
     ev = catalog.create_eval(principal(router, WRITE), body)
     return json_response(201, EvalResponse(**ev.model_dump()))
@@ -55,7 +56,7 @@ def get_eval(id: UUID) -> Response[EvalResponse]:  # noqa: A002
 
 
 @router.post("/v1/evals/<id>/versions", tags=TAGS,
-             summary="Create an immutable version: metrics, threshold, judge settings")
+             summary="Create an immutable version: metrics, threshold, judge settings", responses=CREATED)
 def create_version(id: UUID, body: CreateEvalVersionRequest  # noqa: A002
                    ) -> Response[EvalVersionResponse]:
     version = catalog.create_eval_version(principal(router, WRITE), id, body)

@@ -28,6 +28,7 @@ _ERRORS = {
     "403": "The key's role may not do this (`auth.insufficient_permissions`)",
     "404": "No such object in the caller's tenant (`resource.not_found`)",
     "409": "Conflicts with the object's state (`resource.conflict`)",
+    "415": "The body is not sent as application/json (`validation.invalid_format`)",
     "500": "Internal error (`server.internal_error`)",
     "503": "Temporarily unavailable; retry (`server.internal_error`)",
 }
@@ -58,6 +59,8 @@ def _document_errors(doc: dict) -> dict:
                 codes.append("404")
             if method == "post" or path.endswith("/export"):
                 codes.append("409")
+            if "requestBody" in op:
+                codes.append("415")
             for code in sorted(codes):
                 responses.setdefault(code, {"description": _ERRORS[code], "content": envelope})
     export = doc["paths"]["/v1/eval-runs/{id}/export"]["get"]["responses"]
@@ -76,16 +79,29 @@ def _document_errors(doc: dict) -> dict:
 
 def build_openapi_json() -> str:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    app = APIGatewayHttpResolver(enable_validation=True)
+    # include_router re-points a router's request state at the including resolver; give
+    # every router back to its own function's resolver afterwards.
+    owners = [(module.router, module.router.api_resolver) for module in ROUTERS]
+    try:
+        for module in ROUTERS:
+            app.include_router(module.router)
+        raw = _schema(app)
+    finally:
+        for router, owner in owners:
+            router.api_resolver = owner
+    return json.dumps(_document_errors(json.loads(raw)), indent=2, sort_keys=True) + "\n"
+
+
+def _schema(app: object) -> str:
     from aws_lambda_powertools.event_handler.openapi.models import (
         APIKey,
         APIKeyIn,
         HTTPBearer,
     )
 
-    app = APIGatewayHttpResolver(enable_validation=True)
-    for module in ROUTERS:
-        app.include_router(module.router)
-    raw = app.get_openapi_json_schema(
+    return app.get_openapi_json_schema(  # type: ignore[attr-defined]
         title="Assay API",
         version=meta.service_version(),
         openapi_version="3.1.0",
@@ -96,7 +112,6 @@ def build_openapi_json() -> str:
                           "ApiKeyHeader": APIKey(name="x-api-key", **{"in": APIKeyIn.header})},
         security=[{"BearerAuth": []}, {"ApiKeyHeader": []}],
     )
-    return json.dumps(_document_errors(json.loads(raw)), indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":
