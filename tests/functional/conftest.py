@@ -92,7 +92,7 @@ def api_event(name: str, *, path_id: str | None = None, body: Any = SAMPLE_ID,
     """A sample event from events/api with the test's ids, key, body and query."""
     event = json.loads((EVENTS / "api" / f"{name}.json").read_text())
     if path_id is not None:
-        (name, old), = event["pathParameters"].items()
+        name, old = next(iter(event["pathParameters"].items()))  # the id comes first
         event["pathParameters"][name] = path_id
         event["rawPath"] = event["rawPath"].replace(old, path_id)
         event["requestContext"]["http"]["path"] = event["rawPath"]

@@ -20,7 +20,8 @@ ROUTES = {  # sample event → function (from template.yaml's routes)
     "get_evaluation": "GetEvaluationFunction", "export_run": "ExportRunFunction",
     "export_run_link": "ExportRunFunction", "cancel_run": "CancelRunFunction",
     "list_run_evaluations": "GetEvaluationFunction", "aegis_run": "CompatViewsFunction",
-    "aymara_list_runs": "CompatViewsFunction",
+    "aymara_list_runs": "CompatViewsFunction", "create_upload": "DatasetsFunction",
+    "create_dataset_version_from_upload": "DatasetsFunction", "read_records": "DatasetsFunction",
 }
 WITH_ID = [n for n in ROUTES if "pathParameters" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 WITH_BODY = [n for n in ROUTES if "body" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
@@ -53,7 +54,7 @@ def test_invalid_uuid_in_path_is_400_naming_the_field(stack, name):
 
 @pytest.mark.parametrize("name", sorted(WITH_BODY))
 @pytest.mark.parametrize(("raw", "needle"), [
-    ("{not json", "malformed JSON"), ("[]", "body"), ('"text"', "body"), ("{}", "body."),
+    ("{not json", "malformed JSON"), ("[]", "body"), ('"text"', "body"), ("{}", "body"),
     ('{"unexpected_field": 1}', "body"),
 ])
 def test_malformed_or_incomplete_bodies_are_400(stack, name, raw, needle):
@@ -73,6 +74,7 @@ def test_malformed_or_incomplete_bodies_are_400(stack, name, raw, needle):
     ("list_run_evaluations", {"passed": "maybe"}, "query.passed"),
     ("list_run_evaluations", {"limit": "1001"}, "query.limit"),
     ("aymara_list_runs", {"limit": "0"}, "query.limit"),
+    ("read_records", {"limit": "0"}, "query.limit"),
     ("aymara_list_runs", {"offset": "-5"}, "query.offset"),
     ("aymara_list_runs", {"eval_uuid": "nope"}, "query.eval_uuid"),
 ])

@@ -23,6 +23,11 @@ def dataset_version_key(tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> 
     return f"tenants/{tenant_id}/datasets/{dataset_id}/versions/{version_id}.jsonl"
 
 
+def upload_key(tenant_id: UUID, dataset_id: UUID, upload_id: UUID) -> str:
+    """Uploads live apart from versions: the bucket expires ``uploads/`` after two days."""
+    return f"uploads/{tenant_id}/{dataset_id}/{upload_id}.jsonl"
+
+
 def run_prefix(tenant_id: UUID, run_id: UUID) -> str:
     return f"tenants/{tenant_id}/runs/{run_id}/"
 
@@ -74,6 +79,12 @@ class S3ArtifactStore:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return None
             raise
+
+    def presign_put(self, key: str, *, content_type: str, expires_in: int) -> tuple[str, datetime]:
+        url = self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_in, HttpMethod="PUT")
+        return url, datetime.now(UTC) + timedelta(seconds=expires_in)
 
     def presign_get(self, key: str, *, filename: str, content_type: str, expires_in: int
                     ) -> tuple[str, datetime]:

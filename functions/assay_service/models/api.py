@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assay_service.models.domain import (
     Dataset,
@@ -22,6 +22,7 @@ from assay_service.models.domain import (
     Metric,
     MetricAggregate,
     Name,
+    Record,
     RecordText,
     Run,
 )
@@ -53,7 +54,33 @@ class RecordIn(Strict):
 
 
 class CreateDatasetVersionRequest(Strict):
-    records: list[RecordIn] = Field(min_length=1, max_length=10_000)
+    """Either ``records`` inline, or the ``upload_id`` of a JSONL file PUT to an upload URL."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["records"]}, {"required": ["upload_id"]}]})
+
+    records: list[RecordIn] = Field(default=None, min_length=1, max_length=10_000)  # type: ignore[assignment]
+    upload_id: UUID = Field(default=None)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CreateDatasetVersionRequest:
+        if (self.records is None) == (self.upload_id is None):
+            raise ValueError("give either 'records' or 'upload_id'")
+        return self
+
+
+class UploadResponse(BaseModel):
+    upload_id: UUID
+    url: str = Field(description="PUT the JSONL file here (one record per line).")
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str] = Field(description="Headers the PUT must carry.")
+    expires_at: datetime
+
+
+class DatasetRecordListResponse(BaseModel):
+    items: list[Record]
+    count: int = Field(description="Records in this page.")
+    next_cursor: str | None = None
 
 
 class DatasetResponse(Dataset):

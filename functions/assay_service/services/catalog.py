@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from assay_service import dependencies as deps
-from assay_service.adapters.s3 import dataset_version_key
+from assay_service.adapters.s3 import MultipartWriter, dataset_version_key, upload_key
 from assay_service.domain.scoring import check_metrics
 from assay_service.errors import InvalidRequestError, NotFoundError
 from assay_service.models.api import (
@@ -26,8 +30,10 @@ from assay_service.models.domain import (
     utcnow,
 )
 from assay_service.services.pagination import decode_cursor, encode_cursor
+from assay_service.settings import get_settings
 
 MAX_REPORTED_RECORD_ERRORS = 20
+UPLOAD_CONTENT_TYPE = "application/x-ndjson"
 
 
 def default_project(tenant_id: UUID) -> UUID:
@@ -58,40 +64,150 @@ def list_datasets(principal: Principal, *, limit: int, cursor: str | None
     return items, encode_cursor(last)
 
 
-def normalize_records(records: list[RecordIn]) -> list[Record]:
-    """Assign missing ids; reject the whole version if ids repeat (record numbers are 1-based)."""
-    out: list[Record] = []
-    first_seen: dict[str, int] = {}
-    problems: list[str] = []
-    for number, rec in enumerate(records, start=1):
-        record_id = rec.id if rec.id is not None else f"rec-{number:06d}"
-        if record_id in first_seen:
-            problems.append(f"record {number}: id {record_id!r} repeats record {first_seen[record_id]}")
+class RecordNormalizer:
+    """Streams records in: assigns missing ids and trace ids, remembers what is wrong.
+
+    Record numbers are 1-based (the line number of an uploaded JSONL file)."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, int] = {}
+        self.problems: list[str] = []
+        self.count = 0
+
+    def add(self, number: int, record: RecordIn) -> Record:
+        self.count += 1
+        record_id = record.id if record.id is not None else f"rec-{number:06d}"
+        if record_id in self.first_seen:
+            self.problems.append(
+                f"record {number}: id {record_id!r} repeats record {self.first_seen[record_id]}")
         else:
-            first_seen[record_id] = number
-        out.append(Record(**rec.model_dump(exclude={"id", "trace_id"}), id=record_id,
-                          trace_id=rec.trace_id or uuid.uuid4()))
-    if problems:
-        raise InvalidRequestError(
-            f"{len(problems)} invalid record(s); the version was not created: {problems[0]}",
-            details={"records": problems[:MAX_REPORTED_RECORD_ERRORS]})
+            self.first_seen[record_id] = number
+        return Record(**record.model_dump(exclude={"id", "trace_id"}), id=record_id,
+                      trace_id=record.trace_id or uuid.uuid4())
+
+    def invalid(self, number: int, problem: str) -> None:
+        self.count += 1
+        self.problems.append(f"record {number}: {problem}")
+
+    def check(self) -> None:
+        if self.problems:
+            raise InvalidRequestError(
+                f"{len(self.problems)} invalid record(s); the version was not created: "
+                f"{self.problems[0]}", details={"records": self.problems[:MAX_REPORTED_RECORD_ERRORS],
+                                                "invalid_count": len(self.problems)})
+        if self.count == 0:
+            raise InvalidRequestError("the file holds no records", details={"records": []})
+
+
+def normalize_records(records: list[RecordIn]) -> list[Record]:
+    normalizer = RecordNormalizer()
+    out = [normalizer.add(number, rec) for number, rec in enumerate(records, start=1)]
+    normalizer.check()
     return out
 
 
-def create_dataset_version(principal: Principal, dataset_id: UUID, records: list[RecordIn]
-                           ) -> DatasetVersion:
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def _parse_upload(lines: Iterator[bytes], normalizer: RecordNormalizer) -> Iterator[bytes]:
+    """Validate an uploaded JSONL stream line by line; yield normalized lines."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            normalizer.invalid(number, "empty line")
+            continue
+        try:
+            record = RecordIn.model_validate_json(line)
+        except ValidationError as exc:
+            normalizer.invalid(number, _describe(exc))
+            continue
+        yield normalizer.add(number, record).model_dump_json().encode() + b"\n"
+
+
+def create_upload(principal: Principal, dataset_id: UUID) -> tuple[UUID, str, datetime]:
     dataset = get_dataset(principal, dataset_id)
-    normalized = normalize_records(records)
-    body = b"".join(r.model_dump_json().encode() + b"\n" for r in normalized)
-    version = DatasetVersion(id=uuid.uuid4(), dataset_id=dataset.id,
-                             version=dataset.version_count + 1, record_count=len(normalized),
-                             size_bytes=len(body), created_at=utcnow())
-    key = dataset_version_key(principal.tenant_id, dataset.id, version.id)
+    upload_id = uuid.uuid4()
+    url, expires_at = deps.artifacts().presign_put(
+        upload_key(principal.tenant_id, dataset.id, upload_id), content_type=UPLOAD_CONTENT_TYPE,
+        expires_in=get_settings().presign_expiry_seconds)
+    return upload_id, url, expires_at
+
+
+def create_dataset_version(principal: Principal, dataset_id: UUID,
+                           records: list[RecordIn] | None = None,
+                           upload_id: UUID | None = None) -> DatasetVersion:
+    """A new immutable version from inline records or an uploaded JSONL file.
+
+    The file is read streaming and written streaming; any invalid record rejects the whole
+    version (the first 20 problems are named) and nothing is stored."""
+    dataset = get_dataset(principal, dataset_id)
+    version_id = uuid.uuid4()
+    key = dataset_version_key(principal.tenant_id, dataset.id, version_id)
+    store = deps.artifacts()
+    normalizer = RecordNormalizer()
+    writer = MultipartWriter(store, key, "application/x-ndjson")
+    try:
+        if upload_id is not None:
+            source = upload_key(principal.tenant_id, dataset.id, upload_id)
+            if store.size(source) is None:
+                raise NotFoundError("upload")
+            lines = _parse_upload(store.iter_lines(source), normalizer)
+        else:
+            lines = (normalizer.add(n, r).model_dump_json().encode() + b"\n"
+                     for n, r in enumerate(records or [], start=1))
+        for line in lines:
+            if not normalizer.problems:  # once something is wrong, only keep validating
+                writer.write(line)
+        normalizer.check()
+    except BaseException:
+        writer.abort()
+        raise
+    size = writer.close()
+    version = DatasetVersion(id=version_id, dataset_id=dataset.id,
+                             version=dataset.version_count + 1, record_count=normalizer.count,
+                             size_bytes=size, created_at=utcnow())
     # The object first, then the item that makes it visible: a failure in between leaves
     # an unreachable object, never a version without records.
-    deps.artifacts().put_bytes(key, body, "application/x-ndjson")
     deps.datasets().add_version(principal.tenant_id, dataset, version, key)
     return version
+
+
+def read_records(principal: Principal, dataset_id: UUID, version: int, *, limit: int,
+                 cursor: str | None) -> tuple[list[Record], str | None]:
+    """A page of a version's records; the cursor is a byte offset into the version file."""
+    get_dataset(principal, dataset_id)
+    found = deps.datasets().get_version(principal.tenant_id, dataset_id, version)
+    if found is None:
+        raise NotFoundError("dataset version")
+    meta, key = found
+    offset = 0
+    if cursor:
+        value = decode_cursor(cursor, partition=("version", str(meta.id)))
+        offset = value.get("offset")
+        if not isinstance(offset, int) or not 0 <= offset <= meta.size_bytes:
+            raise InvalidRequestError("query.cursor: not a cursor of this list",
+                                      details={"field": "cursor"})
+    records: list[Record] = []
+    chunk = 256 * 1024
+    while len(records) < limit and offset < meta.size_bytes:
+        end = min(offset + chunk, meta.size_bytes) - 1
+        data = deps.artifacts().get_bytes(key, byte_range=(offset, end))
+        consumed = 0
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n") and end + 1 < meta.size_bytes:
+                break  # a partial line: read it whole next time
+            records.append(Record.model_validate_json(line))
+            consumed += len(line)
+            if len(records) == limit:
+                break
+        if consumed == 0:
+            chunk *= 4  # one record longer than the chunk
+            continue
+        offset += consumed
+    more = offset < meta.size_bytes
+    return records, encode_cursor({"version": str(meta.id), "offset": offset}) if more else None
 
 
 def list_dataset_versions(principal: Principal, dataset_id: UUID) -> list[DatasetVersion]:

@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from assay_service.handlers.api.app import (
@@ -21,9 +21,11 @@ from assay_service.models.api import (
     CreateDatasetRequest,
     CreateDatasetVersionRequest,
     DatasetListResponse,
+    DatasetRecordListResponse,
     DatasetResponse,
     DatasetVersionListResponse,
     DatasetVersionResponse,
+    UploadResponse,
 )
 from assay_service.services import catalog
 
@@ -59,8 +61,32 @@ def get_dataset(id: UUID) -> Response[DatasetResponse]:  # noqa: A002 — the ro
              summary="Create an immutable version from inline records", responses=CREATED)
 def create_version(id: UUID, body: CreateDatasetVersionRequest  # noqa: A002
                    ) -> Response[DatasetVersionResponse]:
-    version = catalog.create_dataset_version(principal(router, WRITE), id, body.records)
+    version = catalog.create_dataset_version(principal(router, WRITE), id, records=body.records,
+                                             upload_id=body.upload_id)
     return json_response(201, DatasetVersionResponse(**version.model_dump()))
+
+
+@router.post("/v1/datasets/<id>/uploads", tags=TAGS, responses=CREATED,
+             summary="Get a presigned URL to PUT a JSONL file, then create a version from it")
+def create_upload(id: UUID) -> Response[UploadResponse]:  # noqa: A002
+    upload_id, url, expires_at = catalog.create_upload(principal(router, WRITE), id)
+    return json_response(201, UploadResponse(
+        upload_id=upload_id, url=url, expires_at=expires_at,
+        headers={"Content-Type": catalog.UPLOAD_CONTENT_TYPE}))
+
+
+@router.get("/v1/datasets/<id>/versions/<version>/records", tags=TAGS,
+            summary="Read a version's records, paged")
+def read_records(
+    id: UUID,  # noqa: A002
+    version: Annotated[int, Path(ge=1)],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[DatasetRecordListResponse]:
+    records, next_cursor = catalog.read_records(principal(router, READ), id, version,
+                                                limit=limit, cursor=cursor)
+    return json_response(200, DatasetRecordListResponse(items=records, count=len(records),
+                                                        next_cursor=next_cursor))
 
 
 @router.get("/v1/datasets/<id>/versions", tags=TAGS, summary="List a dataset's versions")
