@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 REGION = "us-east-1"
 OWNER_KEY = "ask_functional-tests-owner-key-0123456789"
+OTHER_TENANT_KEY = "ask_functional-tests-other-tenant-key-987"
 SAMPLE_ID = "REPLACE"  # placeholder marker in helper calls
 
 
@@ -134,6 +135,7 @@ def stack() -> Iterator[Stack]:
             created = ResourceCreator(template, resolver, boto3.Session(region_name=REGION)).create_all()
             with environment(created.functions["DatasetsFunction"].environment):
                 tenant = bootstrap_tenant(slug="functional", owner_key=OWNER_KEY)
+                bootstrap_tenant(slug="functional-other", owner_key=OTHER_TENANT_KEY)
             yield Stack(created, tenant_id=str(tenant.id))
     finally:
         dependencies.reset(clients=True)  # they belonged to this mock

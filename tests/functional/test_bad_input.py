@@ -22,6 +22,8 @@ ROUTES = {  # sample event → function (from template.yaml's routes)
     "list_run_evaluations": "GetEvaluationFunction", "aegis_run": "CompatViewsFunction",
     "aymara_list_runs": "CompatViewsFunction", "create_upload": "DatasetsFunction",
     "create_dataset_version_from_upload": "DatasetsFunction", "read_records": "DatasetsFunction",
+    "create_api_key": "ApiKeysFunction", "list_api_keys": "ApiKeysFunction",
+    "revoke_api_key": "ApiKeysFunction",
 }
 WITH_ID = [n for n in ROUTES if "pathParameters" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 WITH_BODY = [n for n in ROUTES if "body" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
@@ -58,6 +60,8 @@ def test_invalid_uuid_in_path_is_400_naming_the_field(stack, name):
     ('{"unexpected_field": 1}', "body"),
 ])
 def test_malformed_or_incomplete_bodies_are_400(stack, name, raw, needle):
+    if raw == "{}" and name == "create_api_key":
+        pytest.skip("every field of this body is optional: {} creates a member key")
     status, body, _ = stack.call(ROUTES[name], api_event(name, raw_body=raw))
     assert status == 400, body
     assert_envelope(status, body, 400)

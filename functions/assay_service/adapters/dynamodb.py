@@ -160,9 +160,10 @@ class Table:
             "TableName": self.name,
             "Key": serialize({"PK": pk, "SK": sk}),
             "UpdateExpression": expression,
-            "ExpressionAttributeNames": dict(names),
             "ExpressionAttributeValues": serialize(values),
         }
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
         if condition:
             kwargs["ConditionExpression"] = condition
         self._call("update_item", **kwargs)
@@ -319,24 +320,48 @@ class DynamoDBTenantRepository:
         return tenant
 
     def put_key(self, *, key_hash: str, key_id: UUID, tenant_id: UUID, role: str, prefix: str,
-                created_at: str, expires_at: str | None) -> bool:
-        """Store a key by its keyed hash; False when that hash is already stored."""
-        try:
-            self.table.put({
-                "PK": f"APIKEY#{key_hash}", "SK": "APIKEY",
+                created_at: str, expires_at: str | None, name: str | None = None) -> bool:
+        """Store a key by its keyed hash, with a tenant-scoped pointer by id (one
+        transaction); False when that hash is already stored."""
+        item = {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY",
                 "GSI1PK": f"T#{tenant_id}#APIKEYS", "GSI1SK": f"{created_at}#{key_id}",
-                "key_id": str(key_id), "tenant_id": str(tenant_id), "role": role,
+                "key_id": str(key_id), "tenant_id": str(tenant_id), "role": role, "name": name,
                 "prefix": prefix, "created_at": created_at, "expires_at": expires_at,
-                "revoked": False,
-            }, condition="attribute_not_exists(PK)")
+                "revoked": False}
+        pointer = {"PK": f"T#{tenant_id}#APIKEYID#{key_id}", "SK": "APIKEYID",
+                   "tenant_id": str(tenant_id), "key_hash": key_hash}
+        try:
+            self.table.transact([self.table.put_op(item, condition="attribute_not_exists(PK)"),
+                                 self.table.put_op(pointer, condition="attribute_not_exists(PK)")])
         except ClientError as exc:
-            if is_condition_failure(exc):
+            if "ConditionalCheckFailed" in cancellation_codes(exc):
                 return False
             raise
         return True
 
     def get_key(self, key_hash: str) -> dict[str, Any] | None:
         return self.table.get(f"APIKEY#{key_hash}", "APIKEY")
+
+    def get_key_by_id(self, tenant_id: UUID, key_id: UUID) -> dict[str, Any] | None:
+        pointer = self.table.get(f"T#{tenant_id}#APIKEYID#{key_id}", "APIKEYID")
+        return self.get_key(pointer["key_hash"]) if pointer else None
+
+    def list_keys(self, tenant_id: UUID) -> list[dict[str, Any]]:
+        return list(self.table.query_all(pk=f"T#{tenant_id}#APIKEYS", index="GSI1", forward=False))
+
+    def revoke_key(self, key_hash: str) -> None:
+        self.table.update(f"APIKEY#{key_hash}", "APIKEY", expression="SET revoked = :t",
+                          names={}, values={":t": True})
+
+    def touch_key(self, key_hash: str, now: str, not_since: str) -> None:
+        """Record use at most once a minute (a conditional write; losing the race is fine)."""
+        try:
+            self.table.update(f"APIKEY#{key_hash}", "APIKEY", expression="SET #u = :now",
+                              names={"#u": "last_used_at"}, values={":now": now, ":since": not_since},
+                              condition="attribute_not_exists(#u) OR #u < :since")
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
 
 
 # ====================================================================== datasets

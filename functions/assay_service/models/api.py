@@ -24,6 +24,7 @@ from assay_service.models.domain import (
     Name,
     Record,
     RecordText,
+    Role,
     Run,
 )
 
@@ -268,6 +269,32 @@ class ExportLinkResponse(BaseModel):
     expires_at: datetime
     format: Literal["json", "jsonl", "csv"]
     size_bytes: int
+
+
+class CreateApiKeyRequest(Strict):
+    name: str | None = Field(default=None, max_length=200)
+    role: Role = Field(default="member", description="At most the caller's own role.")
+    expires_at: datetime | None = Field(default=None, description="In the future; none = never.")
+
+
+class ApiKeyResponse(BaseModel):
+    id: UUID
+    name: str | None
+    prefix: str = Field(description="The key's first characters, to recognise it.")
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked: bool
+
+
+class CreatedApiKeyResponse(ApiKeyResponse):
+    key: str = Field(description="The secret. Shown in this response only; store it now.")
+
+
+class ApiKeyListResponse(BaseModel):
+    items: list[ApiKeyResponse]
+    count: int
 
 
 class HealthResponse(BaseModel):

@@ -5,12 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from assay_service import dependencies as deps
-from assay_service.errors import ExpiredKeyError, InvalidKeyError
+from assay_service.errors import (
+    ConflictError,
+    ExpiredKeyError,
+    InsufficientPermissionsError,
+    InvalidKeyError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from assay_service.models.api import ApiKeyResponse, CreateApiKeyRequest
 from assay_service.models.domain import Principal, Role, utcnow
+from assay_service.observability import get_logger
 
 KEY_PREFIX = "ask_"
 MIN_KEY_LENGTH = 20
@@ -30,15 +40,63 @@ def display_prefix(raw: str) -> str:
     return raw[: len(KEY_PREFIX) + 4] if raw.startswith(KEY_PREFIX) else raw[:4]
 
 
-def store_key(*, tenant_id: UUID, role: Role, raw: str, expires_at: datetime | None = None
-              ) -> UUID | None:
+ROLE_RANK = {"viewer": 0, "member": 1, "owner": 2}
+MAX_KEY_LIFETIME = timedelta(days=366)
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def store_key(*, tenant_id: UUID, role: Role, raw: str, expires_at: datetime | None = None,
+              name: str | None = None, created_at: datetime | None = None) -> UUID | None:
     """Store ``raw`` for the tenant; returns the key id, or None if it is already stored."""
     key_id = UUID(bytes=secrets.token_bytes(16), version=4)
     stored = deps.tenants().put_key(
         key_hash=hash_key(raw, deps.keyring().hmac_key()), key_id=key_id, tenant_id=tenant_id,
-        role=role, prefix=display_prefix(raw), created_at=utcnow().isoformat(),
-        expires_at=expires_at.isoformat() if expires_at else None)
+        role=role, prefix=display_prefix(raw), created_at=(created_at or utcnow()).isoformat(),
+        expires_at=expires_at.isoformat() if expires_at else None, name=name)
     return key_id if stored else None
+
+
+def _view(item: dict[str, Any]) -> ApiKeyResponse:
+    """What may be shown of a stored key: never its hash, never the secret."""
+    return ApiKeyResponse(id=UUID(item["key_id"]), name=item.get("name"), prefix=item["prefix"],
+                          role=item["role"], created_at=item["created_at"],
+                          last_used_at=item.get("last_used_at"), expires_at=item.get("expires_at"),
+                          revoked=bool(item.get("revoked")))
+
+
+def _may_manage(caller: Principal, role: str) -> None:
+    if ROLE_RANK[role] > ROLE_RANK[caller.role]:
+        raise InsufficientPermissionsError(f"a {caller.role} key cannot manage {role} keys")
+
+
+def create_key(caller: Principal, req: CreateApiKeyRequest) -> tuple[ApiKeyResponse, str]:
+    _may_manage(caller, req.role)
+    now = utcnow()
+    if req.expires_at is not None:
+        expires = req.expires_at if req.expires_at.tzinfo else req.expires_at.replace(tzinfo=UTC)
+        if not now < expires <= now + MAX_KEY_LIFETIME:
+            raise InvalidRequestError("body.expires_at: must be in the future, within 366 days",
+                                      details={"field": "expires_at"})
+    raw = generate_key()
+    key_id = store_key(tenant_id=caller.tenant_id, role=req.role, raw=raw,
+                       expires_at=req.expires_at, name=req.name, created_at=now)
+    if key_id is None:  # 256 random bits collided: not in this universe
+        raise ConflictError("could not create a unique key; retry")
+    item = deps.tenants().get_key_by_id(caller.tenant_id, key_id)
+    return _view(item or {}), raw
+
+
+def list_keys(caller: Principal) -> list[ApiKeyResponse]:
+    return [_view(item) for item in deps.tenants().list_keys(caller.tenant_id)]
+
+
+def revoke_key(caller: Principal, key_id: UUID) -> ApiKeyResponse:
+    item = deps.tenants().get_key_by_id(caller.tenant_id, key_id)
+    if item is None:
+        raise NotFoundError("api key")
+    _may_manage(caller, item["role"])
+    deps.tenants().revoke_key(item["PK"].removeprefix("APIKEY#"))
+    return _view({**item, "revoked": True})
 
 
 def authenticate(raw: str | None) -> Principal:
@@ -49,7 +107,17 @@ def authenticate(raw: str | None) -> Principal:
     if not item or not hmac.compare_digest(item["PK"], f"APIKEY#{digest}") or item.get("revoked"):
         raise InvalidKeyError()
     expires = item.get("expires_at")
-    if expires and datetime.fromisoformat(expires) <= datetime.now(UTC):
+    now = datetime.now(UTC)
+    if expires and datetime.fromisoformat(expires) <= now:
         raise ExpiredKeyError()
+    _touch(digest, now)
     return Principal(tenant_id=UUID(item["tenant_id"]), key_id=UUID(item["key_id"]),
                      role=item["role"])
+
+
+def _touch(digest: str, now: datetime) -> None:
+    """Best effort: ``last_used_at`` is telemetry and must never fail a request."""
+    try:
+        deps.tenants().touch_key(digest, now.isoformat(), (now - TOUCH_INTERVAL).isoformat())
+    except Exception:  # noqa: BLE001
+        get_logger().warning("could not record the key's last use")

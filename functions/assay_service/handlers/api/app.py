@@ -119,10 +119,16 @@ def _authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Re
                   ) -> Response:
     from assay_service.services.keys import authenticate
 
+    logger = get_logger()
     try:
         principal = authenticate(_api_key(app))
     except AssayError as exc:
+        # Never the key, nor any part of it: only what failed and from where.
+        logger.info("authentication failed", extra={
+            "code": exc.code, "source_ip": app.current_event.request_context.http.source_ip})
         return envelope(app, exc.status_code, exc.code, exc.message)
+    logger.append_keys(tenant_id=str(principal.tenant_id), key_id=str(principal.key_id))
+    logger.debug("authenticated", extra={"role": principal.role})
     app.append_context(principal=principal)
     return next_middleware(app)
 

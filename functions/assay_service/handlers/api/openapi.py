@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from assay_service.handlers.api import (
+    api_keys,
     cancel_run,
     compat,
     datasets,
@@ -18,7 +19,7 @@ from assay_service.handlers.api import (
 )
 
 ROUTERS = [meta, datasets, evals, schedule_run, get_run, list_runs, get_evaluation, export_run,
-           cancel_run, compat]
+           cancel_run, compat, api_keys]
 
 
 PUBLIC = {("/v1/health", "get"), ("/v1/openapi.json", "get")}
