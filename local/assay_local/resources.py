@@ -29,6 +29,8 @@ NO_OP_TYPES: dict[str, str] = {
     "AWS::Lambda::LayerVersion": "dependencies come from the local virtual environment",
     # The front serves the single $default stage; throttling is not emulated.
     "AWS::ApiGatewayV2::Stage": "the local HTTP front serves the $default stage",
+    # Access logs: the local front and the workers log to the console.
+    "AWS::Logs::LogGroup": "the local stack logs to the console",
 }
 
 _IGNORED_EVERYWHERE = {
@@ -271,10 +273,10 @@ class ResourceCreator:
         statements = document["Statement"]
         if isinstance(statements, dict):
             statements = [statements]
-        # moto enforces bucket policies on object requests, and the local endpoint is
-        # plain HTTP by construction: a "deny insecure transport" statement would deny
-        # every request (as AWS would over HTTP). Only that statement is left out.
-        document["Statement"] = [s for s in statements if not _denies_plain_http(s)]
+        # moto enforces bucket policies on object requests but ignores their conditions,
+        # so a conditional Deny ("insecure transport", "signature too old"…) would deny
+        # every request. Conditional Deny statements are left out; nothing else is.
+        document["Statement"] = [s for s in statements if not _conditional_deny(s)]
         if document["Statement"]:
             self._client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))
         return bucket, {}
@@ -331,8 +333,9 @@ class ResourceCreator:
             kwargs["Description"] = p.get("Description")
         if p.get("Architectures"):
             kwargs["Architectures"] = p.get("Architectures")
-        # Code is the placeholder above; Layers are not published (see NO_OP_TYPES).
-        p.ignore("Code", "Layers")
+        # Code is the placeholder above; Layers are not published (see NO_OP_TYPES);
+        # concurrency is not emulated (each invocation gets a worker).
+        p.ignore("Code", "Layers", "ReservedConcurrentExecutions")
         arn = lam.create_function(**kwargs)["FunctionArn"]
         self.created.functions[logical_id] = FunctionInfo(
             logical_id, name, arn, kwargs["Handler"], environment
@@ -445,7 +448,5 @@ def _moto_compatible_asl(node: Any) -> Any:
     return node
 
 
-def _denies_plain_http(statement: dict[str, Any]) -> bool:
-    return statement.get("Effect") == "Deny" and statement.get("Condition") == {
-        "Bool": {"aws:SecureTransport": "false"}
-    }
+def _conditional_deny(statement: dict[str, Any]) -> bool:
+    return statement.get("Effect") == "Deny" and bool(statement.get("Condition"))
