@@ -27,6 +27,9 @@ REGION = "us-east-1"
 OWNER_KEY = "ask_functional-tests-owner-key-0123456789"
 OTHER_TENANT_KEY = "ask_functional-tests-other-tenant-key-987"
 SAMPLE_ID = "REPLACE"  # placeholder marker in helper calls
+# The suite leaves hundreds of runs pending in one tenant: it runs as a deployment with a
+# high in-flight limit; the limit itself is tested with a low one (test_security.py).
+SUITE_SETTINGS = {"MAX_RUNS_IN_FLIGHT": "10000"}
 
 
 class Context:
@@ -70,7 +73,7 @@ class Stack:
         """Run the function's real handler in-process with its template environment
         (plus ``env``, e.g. a deployment parameter set differently)."""
         info = self.created.functions[logical_id]
-        with environment({**info.environment, **(env or {})}):
+        with environment({**info.environment, **SUITE_SETTINGS, **(env or {})}):
             module_name, func = info.handler.rsplit(".", 1)
             handler = getattr(importlib.import_module(module_name), func)
             return handler(copy.deepcopy(event), Context())

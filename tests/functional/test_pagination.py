@@ -31,7 +31,7 @@ def many_runs(stack) -> list[str]:
             now = template.created_at + timedelta(milliseconds=i)  # strictly newer each time
             run = template.model_copy(update={"id": uuid.uuid4(), "created_at": now,
                                               "updated_at": now})
-            dependencies.runs().create(run)
+            dependencies.runs().create(run, max_in_flight=10_000)
             ids.append(str(run.id))
     return ids
 

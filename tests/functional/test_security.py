@@ -196,3 +196,45 @@ def _exercise_auth(stack) -> None:
         digest = key_service.hash_key(secret, dependencies.keyring().hmac_key())
         hmac_key = dependencies.keyring().hmac_key().decode()
     _EXERCISED[:] = [secret, secret[8:], digest, hmac_key, "ask_wrong-key-but-long-enough-000"]
+
+
+def test_runs_in_flight_limit_holds_at_the_limit_and_frees_on_finish(stack):
+    """Tenant B (fresh) with MaxRunsInFlight=2: two runs schedule, the third is 429
+    quota.limit_exceeded, and cancelling one frees its slot (exactly once)."""
+    from tests.functional.test_run_handlers import RECORDS
+
+    limit = {"MAX_RUNS_IN_FLIGHT": "2"}
+    _, ds, _ = stack.call("DatasetsFunction", api_event("create_dataset", key=OTHER_TENANT_KEY))
+    stack.call("DatasetsFunction", api_event("create_dataset_version", path_id=ds["id"],
+                                             key=OTHER_TENANT_KEY, body={"records": RECORDS}))
+    _, ev, _ = stack.call("EvalsFunction", api_event("create_eval", key=OTHER_TENANT_KEY))
+    _, version, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"],
+                                                          key=OTHER_TENANT_KEY))
+
+    def schedule():
+        return stack.call("ScheduleRunFunction", api_event(
+            "schedule_run", path_id=ds["id"], key=OTHER_TENANT_KEY,
+            body={"eval_version_id": version["id"]}), env=limit)
+
+    first, second = schedule(), schedule()
+    assert first[0] == second[0] == 202
+    status, body, _ = schedule()
+    assert status == 429 and body["code"] == "quota.limit_exceeded" and body["details"] == {"limit": 2}
+    cancel = api_event("cancel_run", path_id=first[1]["id"], key=OTHER_TENANT_KEY)
+    assert stack.call("CancelRunFunction", cancel)[0] == 200
+    assert stack.call("CancelRunFunction", cancel)[0] == 409  # a second cancel frees nothing
+    assert schedule()[0] == 202
+    assert schedule()[0] == 429
+
+
+def test_records_per_version_limit(stack):
+    dataset = stack.call("DatasetsFunction", api_event("create_dataset"))[1]["id"]
+    limit = {"MAX_RECORDS_PER_VERSION": "3"}
+    at = [{"output": str(i)} for i in range(3)]
+    status, _, _ = stack.call("DatasetsFunction", api_event(
+        "create_dataset_version", path_id=dataset, body={"records": at}), env=limit)
+    assert status == 201
+    status, body, _ = stack.call("DatasetsFunction", api_event(
+        "create_dataset_version", path_id=dataset, body={"records": [*at, {"output": "x"}]}),
+        env=limit)
+    assert status == 400 and "more than 3 records" in body["error"]

@@ -40,8 +40,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from assay_service.domain.ids import run_key
-from assay_service.errors import ConflictError, TransientStoreError
+from assay_service.errors import ConflictError, QuotaExceededError, TransientStoreError
 from assay_service.models.domain import (
+    TERMINAL_STATUSES,
     Dataset,
     DatasetVersion,
     Eval,
@@ -276,9 +277,10 @@ class Table:
             "TableName": self.name,
             "Key": serialize({"PK": pk, "SK": sk}),
             "UpdateExpression": expression,
-            "ExpressionAttributeNames": dict(names),
             "ExpressionAttributeValues": serialize(values),
         }
+        if names:
+            op["ExpressionAttributeNames"] = dict(names)
         if condition:
             op["ConditionExpression"] = condition
         return {"Update": op}
@@ -543,36 +545,59 @@ class DynamoDBRunRepository:
                 "RunsByStatus": f"T#{t}#{run.status}",
                 "RunCreated": f"{run.created_at.isoformat()}#{run.id}"}
 
-    def create(self, run: Run, *, idempotency: tuple[str, str] | None = None) -> UUID:
-        """Store a new run. With ``idempotency=(key, request_hash)`` the key is claimed in
-        the same transaction: a replay returns the run that key created (same hash) or
-        raises ConflictError (different hash). Returns the id of the run that stands."""
+    def _in_flight_op(self, tenant_id: UUID, delta: int, limit: int | None = None
+                      ) -> dict[str, Any]:
+        """Move the tenant's count of unfinished runs; with ``limit``, only below it."""
+        condition = ("attribute_not_exists(runs_in_flight) OR runs_in_flight < :limit"
+                     if limit is not None else None)
+        values: dict[str, Any] = {":d": delta}
+        if limit is not None:
+            values[":limit"] = limit
+        return self.table.update_op(f"TENANT#{tenant_id}", "TENANT",
+                                    expression="ADD runs_in_flight :d", names={}, values=values,
+                                    condition=condition)
+
+    def create(self, run: Run, *, max_in_flight: int,
+               idempotency: tuple[str, str] | None = None) -> UUID:
+        """Store a new run and count it against the tenant's runs in flight, in one
+        transaction (QuotaExceededError at the limit). With ``idempotency=(key, hash)``
+        the key is claimed in the same transaction: a replay returns the run that key
+        created (same hash) or raises ConflictError (another hash). Returns the id of the
+        run that stands."""
         item = model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
                           **self.index_keys(run))
-        if idempotency is None:
-            self.table.put(item, condition="attribute_not_exists(PK)")
-            return run.id
-        key, request_hash = idempotency
-        claim_pk = f"T#{run.tenant_id}#IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+        ops = [self.table.put_op(item, condition="attribute_not_exists(PK)"),
+               self._in_flight_op(run.tenant_id, +1, max_in_flight)]
+        claim_pk = None
+        if idempotency is not None:
+            key, request_hash = idempotency
+            claim_pk = f"T#{run.tenant_id}#IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
+            ops.insert(0, self.table.put_op(
+                {"PK": claim_pk, "SK": "IDEM", "tenant_id": str(run.tenant_id),
+                 "run_id": str(run.id), "request_hash": request_hash,
+                 "ttl": int(run.created_at.timestamp()) + IDEMPOTENCY_TTL_S},
+                condition="attribute_not_exists(PK)"))
         try:
-            self.table.transact([
-                self.table.put_op({"PK": claim_pk, "SK": "IDEM", "tenant_id": str(run.tenant_id),
-                                   "run_id": str(run.id), "request_hash": request_hash,
-                                   "ttl": int(run.created_at.timestamp()) + IDEMPOTENCY_TTL_S},
-                                  condition="attribute_not_exists(PK)"),
-                self.table.put_op(item, condition="attribute_not_exists(PK)"),
-            ])
+            self.table.transact(ops)
         except ClientError as exc:
-            if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
-                raise
-            claim = self.table.get(claim_pk, "IDEM")
-            if claim is None:  # expired between the two calls: treat as new next time
-                raise ConflictError("Idempotency-Key is being reused; retry") from exc
-            if claim["request_hash"] != request_hash:
-                raise ConflictError("Idempotency-Key was used with a different request",
-                                    details={"header": "Idempotency-Key"}) from exc
-            return UUID(claim["run_id"])
+            codes = cancellation_codes(exc)
+            if claim_pk and codes[:1] == ["ConditionalCheckFailed"]:
+                return self._replay(claim_pk, idempotency[1], exc)  # type: ignore[index]
+            if codes[-1:] == ["ConditionalCheckFailed"]:
+                raise QuotaExceededError(
+                    f"the tenant already has {max_in_flight} runs pending or running; wait "
+                    "for one to finish", details={"limit": max_in_flight}) from exc
+            raise
         return run.id
+
+    def _replay(self, claim_pk: str, request_hash: str, exc: ClientError) -> UUID:
+        claim = self.table.get(claim_pk, "IDEM")
+        if claim is None:  # expired between the two calls
+            raise ConflictError("Idempotency-Key is being reused; retry") from exc
+        if claim["request_hash"] != request_hash:
+            raise ConflictError("Idempotency-Key was used with a different request",
+                                details={"header": "Idempotency-Key"}) from exc
+        return UUID(claim["run_id"])
 
     def get(self, tenant_id: UUID, run_id: UUID) -> Run | None:
         item = self.table.get(self._pk(tenant_id, run_key(run_id)), "RUN")
@@ -616,8 +641,9 @@ class DynamoDBRunRepository:
         """Move the run to ``status`` (with ``fields``) if it is in one of ``expect``.
 
         Returns False when the run was not in an expected state: the transitions are
-        guarded in the write itself, so a cancel and a finalize cannot both win.
-        """
+        guarded in the write itself, so a cancel and a finalize cannot both win. A move
+        from an unfinished to a finished state frees the tenant's in-flight slot in the
+        same transaction, so the count can neither leak nor be released twice."""
         changes = {"status": status, "updated_at": utcnow().isoformat(),
                    "RunsByStatus": f"T#{run.tenant_id}#{status}", **(fields or {})}
         names, values, sets = {}, {}, []
@@ -628,12 +654,18 @@ class DynamoDBRunRepository:
             sets.append(f"#f{i} = :f{i}")
         for i, state in enumerate(expect):
             values[f":e{i}"] = state
+        update = self.table.update_op(
+            self._pk(run.tenant_id, run_key(run.id)), "RUN", expression="SET " + ", ".join(sets),
+            names=names, values=values,
+            condition=f"#f0 IN ({', '.join(f':e{i}' for i in range(len(expect)))})")
+        releases = status in TERMINAL_STATUSES and not set(expect) & TERMINAL_STATUSES
         try:
-            self.table.update(self._pk(run.tenant_id, run_key(run.id)), "RUN",
-                              expression="SET " + ", ".join(sets), names=names, values=values,
-                              condition=f"#f0 IN ({', '.join(f':e{i}' for i in range(len(expect)))})")
+            if releases:
+                self.table.transact([update, self._in_flight_op(run.tenant_id, -1)])
+            else:
+                self.table.transact([update])
         except ClientError as exc:
-            if is_condition_failure(exc):
+            if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
                 return False
             raise
         return True

@@ -70,12 +70,16 @@ class RecordNormalizer:
     Record numbers are 1-based (the line number of an uploaded JSONL file)."""
 
     def __init__(self) -> None:
+        self.limit = get_settings().max_records_per_version
         self.first_seen: dict[str, int] = {}
         self.problems: list[str] = []
         self.count = 0
 
     def add(self, number: int, record: RecordIn) -> Record:
         self.count += 1
+        if self.count == self.limit + 1:
+            self.problems.append(f"record {number}: more than {self.limit:,} records per version "
+                                 "(MaxRecordsPerVersion)")
         record_id = record.id if record.id is not None else f"rec-{number:06d}"
         if record_id in self.first_seen:
             self.problems.append(

@@ -77,7 +77,8 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
         metrics=metrics, batch_size=req.batch_size or get_settings().default_batch_size,
         created_at=now, updated_at=now)
     idempotency = (idempotency_key, request_hash(dataset.id, req)) if idempotency_key else None
-    standing = deps.runs().create(run, idempotency=idempotency)
+    standing = deps.runs().create(run, idempotency=idempotency,
+                                  max_in_flight=get_settings().max_runs_in_flight)
     if standing != run.id:  # a replay of an earlier request: same run, no second run
         run = get_run(principal, standing)
         if run.status != "pending":
