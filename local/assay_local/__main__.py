@@ -1,4 +1,4 @@
-"""``python -m assay_local serve [--port N]``: run the local stack in the foreground.
+"""``python -m assay_local serve`` (the local stack, foreground) and ``bootstrap`` (a tenant).
 
 Heavy imports (moto, boto3, samtranslator) happen inside ``main``: worker processes
 are spawned and re-import this module as their ``__main__``, and they must stay light.
@@ -7,6 +7,7 @@ are spawned and re-import this module as their ``__main__``, and they must stay 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -37,11 +38,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--template", default=None, help="template path (default: the repo's)")
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    from assay_local.bootstrap_cli import add_parser
+
+    add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "bootstrap":
+        from assay_local.bootstrap_cli import run
+
+        return run(args)
+    from assay_local.bootstrap_cli import STATE_FILE
     from assay_local.stack import BOOTSTRAP_KEY_MIN_LENGTH, DEFAULT_TEMPLATE, LocalStack
 
     key = os.environ.get("ASSAY_BOOTSTRAP_KEY") or None
@@ -72,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"assay-local failed to start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     try:
+        # For `python -m assay_local bootstrap --local` (and anything else that needs it).
+        STATE_FILE.write_text(json.dumps({"url": stack.url, "aws_env": stack.aws_env(),
+                                          "function_env": stack.shared_function_env()}))
         print(f"Assay local API on {stack.url} (moto at {stack.moto_endpoint}); "
               f"started in {stack.startup_seconds:.2f}s", flush=True)
         if key is not None:
@@ -79,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Ctrl-C to stop.", flush=True)
         stop.wait()
     finally:
+        STATE_FILE.unlink(missing_ok=True)
         stack.stop()
         print("assay-local stopped.", flush=True)
     return 0
