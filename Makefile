@@ -15,7 +15,7 @@ SAM := $(TOOLS)/sam/bin/sam
 ASSAY_PORT ?= 3000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean
+.PHONY: openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -77,3 +77,45 @@ clean: ## Remove environments and build output
 
 openapi: install ## Regenerate docs/openapi.json from the route code (a test fails when it drifts)
 	$(PYTHON) -m assay_service.handlers.api.openapi > docs/openapi.json
+
+# ------------------------------------------------------------------ security scanners
+# Each scanner lives in its own venv (.tools/<name>) from a hashed lock compiled from
+# requirements/scanners.txt; docs/security.md says what each one checks.
+SCANNERS := checkov cfn-lint bandit
+
+scanners-lock: $(UV) ## Recompile requirements/scan-*.txt (hashed) from requirements/scanners.txt
+	for venv in $(SCANNERS); do \
+	  grep -E "# venv: $$venv\$$" requirements/scanners.txt | sed 's/ *#.*//' | \
+	    $(UV) pip compile --quiet --python-version 3.11 --generate-hashes \
+	    --custom-compile-command "make scanners-lock" - \
+	    -o requirements/scan-$$venv.txt || exit 1; \
+	done
+
+$(addprefix $(TOOLS)/,$(addsuffix /.installed,$(SCANNERS))): $(TOOLS)/%/.installed: requirements/scan-%.txt
+	@test -n "$(BOOT_PY)" || { echo "python3 is required" >&2; exit 1; }
+	rm -rf $(TOOLS)/$*
+	$(BOOT_PY) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $<
+	@touch $@
+
+# checkov reads AWS::Serverless::* resources but not the IAM roles SAM generates from
+# `Policies:`, so it also scans the translated template (roles included). Skips: .checkov.yaml.
+checkov: $(TOOLS)/checkov/.installed install ## checkov on template.yaml and its SAM translation: 0 failed checks
+	$(PYTHON) -c 'import json, sys; from assay_local.template import translate; \
+	  t = translate("template.yaml"); json.dump({"AWSTemplateFormatVersion": "2010-09-09", \
+	  "Parameters": t.parameters, "Resources": t.resources, "Outputs": t.outputs}, sys.stdout, indent=1)' \
+	  > $(TOOLS)/checkov/translated.json
+	$(TOOLS)/checkov/bin/checkov --config-file .checkov.yaml --file template.yaml
+	$(TOOLS)/checkov/bin/checkov --config-file .checkov.yaml --file $(TOOLS)/checkov/translated.json
+
+cfn-lint: $(TOOLS)/cfn-lint/.installed ## cfn-lint on template.yaml (SAM transform expanded): 0 errors, 0 warnings
+	@$(TOOLS)/cfn-lint/bin/python -c 'import samtranslator' 2>/dev/null || \
+	  { echo "cfn-lint without aws-sam-translator lints nothing: reinstall from requirements/scan-cfn-lint.txt" >&2; exit 1; }
+	$(TOOLS)/cfn-lint/bin/cfn-lint --non-zero-exit-code warning -- template.yaml
+	@echo "cfn-lint: 0 errors, 0 warnings"
+
+bandit: $(TOOLS)/bandit/.installed ## bandit on functions/ and local/: 0 findings of medium severity or above
+	$(TOOLS)/bandit/bin/bandit --recursive --severity-level medium --quiet functions local
+	@echo "bandit: 0 findings of medium severity or above"
+
+scan: checkov cfn-lint bandit ## Every security scanner (checkov, cfn-lint, bandit)

@@ -75,7 +75,7 @@ def load_template(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a CloudFormation/SAM YAML template, understanding the short tags."""
     text = Path(path).read_text(encoding="utf-8")
     try:
-        data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 (a SafeLoader subclass)  # nosec B506
     except yaml.YAMLError as exc:
         raise TemplateError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or "Resources" not in data:
