@@ -8,7 +8,8 @@ import uuid
 
 from assay_service import dependencies as deps
 from assay_service.errors import InvalidRequestError
-from assay_service.models.domain import Tenant, utcnow
+from assay_service.models.domain import Project, Tenant, utcnow
+from assay_service.services.catalog import default_project
 from assay_service.services.keys import MAX_KEY_LENGTH, MIN_KEY_LENGTH, store_key
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -24,5 +25,7 @@ def bootstrap_tenant(*, slug: str, owner_key: str) -> Tenant:
     repo = deps.tenants()
     tenant = repo.get_by_slug(slug) or repo.create(
         Tenant(id=uuid.uuid4(), slug=slug, created_at=utcnow()))
+    deps.projects().create(Project(id=default_project(tenant.id), tenant_id=tenant.id,
+                                   name="default", created_at=tenant.created_at), exist_ok=True)
     store_key(tenant_id=tenant.id, role="owner", raw=owner_key)
     return tenant

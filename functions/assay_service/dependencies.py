@@ -11,6 +11,7 @@ from typing import Any
 from assay_service.adapters.dynamodb import (
     DynamoDBDatasetRepository,
     DynamoDBEvalRepository,
+    DynamoDBProjectRepository,
     DynamoDBRunRepository,
     DynamoDBTenantRepository,
     Table,
@@ -46,6 +47,11 @@ def table() -> Table:
 @lru_cache(maxsize=1)
 def tenants() -> DynamoDBTenantRepository:
     return DynamoDBTenantRepository(table())
+
+
+@lru_cache(maxsize=1)
+def projects() -> DynamoDBProjectRepository:
+    return DynamoDBProjectRepository(table())
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +95,7 @@ def reset(*, clients: bool = False) -> None:
     needed when the AWS endpoint changes, not when only the function's settings do)."""
     from assay_service.settings import get_settings as settings_getter
 
-    for getter in (table, tenants, datasets, evals, runs, artifacts, workflow, keyring,
+    for getter in (table, tenants, projects, datasets, evals, runs, artifacts, workflow, keyring,
                    settings_getter):
         getter.cache_clear()
     if clients:

@@ -23,7 +23,8 @@ ROUTES = {  # sample event → function (from template.yaml's routes)
     "aymara_list_runs": "CompatViewsFunction", "create_upload": "DatasetsFunction",
     "create_dataset_version_from_upload": "DatasetsFunction", "read_records": "DatasetsFunction",
     "create_api_key": "ApiKeysFunction", "list_api_keys": "ApiKeysFunction",
-    "revoke_api_key": "ApiKeysFunction",
+    "revoke_api_key": "ApiKeysFunction", "create_project": "ProjectsFunction",
+    "list_projects": "ProjectsFunction", "get_project": "ProjectsFunction",
 }
 WITH_ID = [n for n in ROUTES if "pathParameters" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 WITH_BODY = [n for n in ROUTES if "body" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]

@@ -112,7 +112,8 @@ def tenant_a_objects(stack) -> dict[str, str]:
     _, keys, _ = stack.call("ApiKeysFunction", api_event("list_api_keys"))
     return {"dataset": run["dataset_id"], "eval": run["eval_id"],
             "eval_version": run["eval_version_id"], "run": run["id"],
-            "evaluation": export["items"][0]["id"], "key": keys["items"][0]["id"]}
+            "evaluation": export["items"][0]["id"], "key": keys["items"][0]["id"],
+            "project": run["project_id"]}
 
 
 ID_ROUTES = {  # sample event → which id kind its path takes
@@ -122,7 +123,7 @@ ID_ROUTES = {  # sample event → which id kind its path takes
     "get_eval": "eval", "list_eval_versions": "eval", "create_eval_version": "eval",
     "get_eval_version": "eval_version", "get_run": "run", "list_run_evaluations": "run",
     "export_run": "run", "export_run_link": "run", "cancel_run": "run", "aegis_run": "run",
-    "get_evaluation": "evaluation", "revoke_api_key": "key",
+    "get_evaluation": "evaluation", "revoke_api_key": "key", "get_project": "project",
 }
 
 
@@ -144,7 +145,8 @@ def test_another_tenants_object_is_an_indistinguishable_404(stack, tenant_a_obje
 def test_foreign_objects_never_show_up_in_lists(stack, tenant_a_objects):
     for name, fn in [("list_datasets", "DatasetsFunction"), ("list_evals", "EvalsFunction"),
                      ("list_runs", "ListRunsFunction"), ("list_api_keys", "ApiKeysFunction"),
-                     ("aymara_list_runs", "CompatViewsFunction")]:
+                     ("aymara_list_runs", "CompatViewsFunction"),
+                     ("list_projects", "ProjectsFunction")]:
         status, body, _ = stack.call(fn, api_event(name, key=OTHER_TENANT_KEY))
         assert status == 200
         dumped = json.dumps(body)
@@ -238,3 +240,17 @@ def test_records_per_version_limit(stack):
         "create_dataset_version", path_id=dataset, body={"records": [*at, {"output": "x"}]}),
         env=limit)
     assert status == 400 and "more than 3 records" in body["error"]
+
+
+def test_projects_group_datasets_and_foreign_projects_are_refused(stack):
+    status, project, _ = stack.call("ProjectsFunction", api_event("create_project"))
+    assert status == 201
+    status, dataset, _ = stack.call("DatasetsFunction", api_event(
+        "create_dataset", body={"name": "grouped", "project_id": project["id"]}))
+    assert status == 201 and dataset["project_id"] == project["id"]
+    status, body, _ = stack.call("DatasetsFunction", api_event(
+        "create_dataset", key=OTHER_TENANT_KEY, body={"name": "x", "project_id": project["id"]}))
+    assert status == 404 and body["error"] == "project not found"
+    _, listed, _ = stack.call("ProjectsFunction", api_event("list_projects"))
+    names = [p["name"] for p in listed["items"]]
+    assert "default" in names and project["name"] in names  # bootstrap made the default

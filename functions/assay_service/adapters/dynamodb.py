@@ -48,6 +48,7 @@ from assay_service.models.domain import (
     Eval,
     Evaluation,
     EvalVersion,
+    Project,
     Run,
     Tenant,
     utcnow,
@@ -364,6 +365,32 @@ class DynamoDBTenantRepository:
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
+
+
+# ====================================================================== projects
+class DynamoDBProjectRepository:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def create(self, project: Project, *, exist_ok: bool = False) -> None:
+        try:
+            self.table.put(model_item(project, PK=f"T#{project.tenant_id}#PROJ#{project.id}",
+                                      SK="PROJ", GSI1PK=f"T#{project.tenant_id}#PROJ",
+                                      GSI1SK=f"{project.created_at.isoformat()}#{project.id}"),
+                           condition="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if not (exist_ok and is_condition_failure(exc)):
+                raise
+
+    def get(self, tenant_id: UUID, project_id: UUID) -> Project | None:
+        item = self.table.get(f"T#{tenant_id}#PROJ#{project_id}", "PROJ")
+        return item_model(Project, item) if item else None
+
+    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
+             ) -> tuple[list[Project], dict | None]:
+        items, last = self.table.query(pk=f"T#{tenant_id}#PROJ", index="GSI1", forward=False,
+                                       limit=limit, start=start)
+        return [item_model(Project, i) for i in items], last
 
 
 # ====================================================================== datasets

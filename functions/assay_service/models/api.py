@@ -22,6 +22,7 @@ from assay_service.models.domain import (
     Metric,
     MetricAggregate,
     Name,
+    Project,
     Record,
     RecordText,
     Role,
@@ -33,6 +34,22 @@ class Strict(BaseModel):
     """Request bodies: unknown fields are rejected (a typo must not be silently ignored)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- projects
+class CreateProjectRequest(Strict):
+    name: Name
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class ProjectResponse(Project):
+    pass
+
+
+class ProjectListResponse(BaseModel):
+    items: list[ProjectResponse]
+    count: int
+    next_cursor: str | None = None
 
 
 # ---------------------------------------------------------------- datasets

@@ -69,6 +69,16 @@ class Principal(Frozen):
     role: Role
 
 
+class Project(Frozen):
+    """A grouping inside a tenant (Aymara's workspace); datasets and evals belong to one."""
+
+    id: UUID
+    tenant_id: UUID
+    name: str
+    description: str | None = None
+    created_at: datetime
+
+
 class Dataset(Frozen):
     id: UUID
     tenant_id: UUID

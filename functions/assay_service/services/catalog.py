@@ -17,6 +17,7 @@ from assay_service.models.api import (
     CreateDatasetRequest,
     CreateEvalRequest,
     CreateEvalVersionRequest,
+    CreateProjectRequest,
     RecordIn,
 )
 from assay_service.models.domain import (
@@ -26,6 +27,7 @@ from assay_service.models.domain import (
     EvalVersion,
     Metric,
     Principal,
+    Project,
     Record,
     utcnow,
 )
@@ -41,10 +43,39 @@ def default_project(tenant_id: UUID) -> UUID:
     return uuid.uuid5(tenant_id, "default-project")
 
 
+# ---------------------------------------------------------------- projects
+def create_project(principal: Principal, req: CreateProjectRequest) -> Project:
+    project = Project(id=uuid.uuid4(), tenant_id=principal.tenant_id, name=req.name,
+                      description=req.description, created_at=utcnow())
+    deps.projects().create(project)
+    return project
+
+
+def get_project(principal: Principal, project_id: UUID) -> Project:
+    project = deps.projects().get(principal.tenant_id, project_id)
+    if project is None:
+        raise NotFoundError("project")
+    return project
+
+
+def list_projects(principal: Principal, *, limit: int, cursor: str | None
+                  ) -> tuple[list[Project], str | None]:
+    start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#PROJ"))
+    items, last = deps.projects().list(principal.tenant_id, limit=limit, start=start)
+    return items, encode_cursor(last)
+
+
+def project_for(principal: Principal, project_id: UUID | None) -> UUID:
+    """The project a new dataset or eval joins: one of the caller's, or the default."""
+    if project_id is None:
+        return default_project(principal.tenant_id)
+    return get_project(principal, project_id).id
+
+
 # ---------------------------------------------------------------- datasets
 def create_dataset(principal: Principal, req: CreateDatasetRequest) -> Dataset:
     dataset = Dataset(id=uuid.uuid4(), tenant_id=principal.tenant_id,
-                      project_id=req.project_id or default_project(principal.tenant_id),
+                      project_id=project_for(principal, req.project_id),
                       name=req.name, description=req.description, created_at=utcnow())
     deps.datasets().create(dataset)
     return dataset
@@ -222,7 +253,7 @@ def list_dataset_versions(principal: Principal, dataset_id: UUID) -> list[Datase
 # ---------------------------------------------------------------- evals
 def create_eval(principal: Principal, req: CreateEvalRequest) -> Eval:
     ev = Eval(id=uuid.uuid4(), tenant_id=principal.tenant_id,
-              project_id=req.project_id or default_project(principal.tenant_id),
+              project_id=project_for(principal, req.project_id),
               name=req.name, description=req.description, created_at=utcnow())
     deps.evals().create(ev)
     return ev

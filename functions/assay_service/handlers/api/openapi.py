@@ -15,11 +15,12 @@ from assay_service.handlers.api import (
     get_run,
     list_runs,
     meta,
+    projects,
     schedule_run,
 )
 
 ROUTERS = [meta, datasets, evals, schedule_run, get_run, list_runs, get_evaluation, export_run,
-           cancel_run, compat, api_keys]
+           cancel_run, compat, api_keys, projects]
 
 
 PUBLIC = {("/v1/health", "get"), ("/v1/openapi.json", "get")}
