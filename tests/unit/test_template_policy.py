@@ -76,6 +76,9 @@ def _merge(*grants: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 AUTH = _grant("secretsmanager:GetSecretValue", SECRET)  # every API function but meta
+# Authentication records a key's last use; read-only functions may update API-key items only.
+KEY_LAST_USE = _grant(
+    "dynamodb:UpdateItem", TABLE + " when ForAllValues:StringLike dynamodb:LeadingKeys=APIKEY#*")
 
 # Role (by the logical id it serves) -> action -> resources. Edit deliberately.
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
@@ -92,6 +95,10 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
                "dynamodb:ConditionCheckItem", TABLE, f"{TABLE}/index/GSI1"),
         AUTH),
+    "ProjectsFunction": _merge(
+        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query",
+               TABLE, f"{TABLE}/index/GSI1"),
+        AUTH),
     "ApiKeysFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query",
                TABLE, f"{TABLE}/index/GSI1"),
@@ -100,11 +107,12 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query", TABLE),
         _grant("states:StartExecution", MACHINE),
         AUTH),
-    "GetRunFunction": _merge(_grant("dynamodb:GetItem dynamodb:Query", TABLE), AUTH),
+    "GetRunFunction": _merge(_grant("dynamodb:GetItem dynamodb:Query", TABLE), KEY_LAST_USE, AUTH),
     "ListRunsFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query", TABLE, *RUN_INDEXES),
-        AUTH),
-    "GetEvaluationFunction": _merge(_grant("dynamodb:GetItem dynamodb:Query", TABLE), AUTH),
+        KEY_LAST_USE, AUTH),
+    "GetEvaluationFunction": _merge(
+        _grant("dynamodb:GetItem dynamodb:Query", TABLE), KEY_LAST_USE, AUTH),
     "CancelRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
         _grant("states:StopExecution", EXECUTIONS + "${AWS::StackName}-eval-run:*"),
@@ -113,12 +121,12 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         _grant("dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query", TABLE,
                f"{TABLE}/index/RunsByTenant", f"{TABLE}/index/RunsByEval",
                f"{TABLE}/index/RunsByProject"),
-        AUTH),
+        KEY_LAST_USE, AUTH),
     "ExportRunFunction": _merge(
         _grant("dynamodb:GetItem", TABLE),
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/runs/*"),
         _grant("s3:ListBucket", BUCKET),
-        AUTH),
+        KEY_LAST_USE, AUTH),
     "PrepareRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/datasets/*"),
