@@ -86,3 +86,26 @@ def test_aggregates_and_verdict():
     assert pass_rate == 0.0  # no record passed both metrics
     assert is_gte is False
     assert agg.verdict(threshold=0.2)[2] is True
+
+
+def test_a_transaction_cancelled_by_contention_is_transient_not_fatal():
+    """Concurrent batches update one run item: DynamoDB cancels with TransactionConflict.
+    That must surface as TransientStoreError (retried by the workflow), not a ClientError
+    (which fails the run); a failed condition must still reach the caller as is."""
+    from assay_service.adapters.dynamodb import Table
+    from assay_service.errors import TransientStoreError
+    from botocore.exceptions import ClientError
+
+    class Client:
+        def __init__(self, reasons):
+            self.reasons = reasons
+
+        def transact_write_items(self, **_):
+            raise ClientError({"Error": {"Code": "TransactionCanceledException"},
+                               "CancellationReasons": [{"Code": c} for c in self.reasons]},
+                              "TransactWriteItems")
+
+    with pytest.raises(TransientStoreError):
+        Table(Client(["None", "TransactionConflict"]), "t").transact([{}])
+    with pytest.raises(ClientError):
+        Table(Client(["ConditionalCheckFailed", "TransactionConflict"]), "t").transact([{}])

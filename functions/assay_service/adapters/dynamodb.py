@@ -66,6 +66,10 @@ TRANSIENT_CODES = frozenset({
     "TransactionInProgressException",
 })
 
+# Per-item reasons of a cancelled transaction that a retry can clear.
+TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError",
+                               "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -263,8 +267,17 @@ class Table:
                 return
 
     def transact(self, items: Sequence[Mapping[str, Any]]) -> None:
-        """TransactWriteItems; on cancellation raises the ClientError with its reasons."""
-        self._call("transact_write_items", TransactItems=list(items))
+        """TransactWriteItems. A cancellation for a condition raises the ClientError with its
+        reasons (callers decide what a failed condition means); one caused only by
+        contention or throttling (``TransactionConflict`` when concurrent batches update
+        one run, ``ThrottlingError``…) is TransientStoreError, which the workflow retries."""
+        try:
+            self._call("transact_write_items", TransactItems=list(items))
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if "ConditionalCheckFailed" not in codes and set(codes) & TRANSIENT_REASONS:
+                raise TransientStoreError(f"DynamoDB transaction cancelled: {codes}") from exc
+            raise
 
     def put_op(self, item: Mapping[str, Any], condition: str | None = None) -> dict[str, Any]:
         op: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}

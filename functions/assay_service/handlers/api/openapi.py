@@ -31,6 +31,7 @@ _ERRORS = {
     "404": "No such object in the caller's tenant (`resource.not_found`)",
     "409": "Conflicts with the object's state (`resource.conflict`)",
     "415": "The body is not sent as application/json (`validation.invalid_format`)",
+    "429": "Too many runs pending or running for the tenant (`quota.limit_exceeded`)",
     "500": "Internal error (`server.internal_error`)",
     "503": "Temporarily unavailable; retry (`server.internal_error`)",
 }
@@ -57,8 +58,10 @@ def _document_errors(doc: dict) -> dict:
                 op["security"] = []
             else:
                 codes += ["401", "403"]
-            if "{" in path:
+            if "{" in path or "requestBody" in op:  # bodies reference objects (project_id…)
                 codes.append("404")
+            if method == "post" and path.endswith("/runs"):
+                codes.append("429")
             if method == "post" or path.endswith("/export"):
                 codes.append("409")
             if "requestBody" in op:
