@@ -54,7 +54,8 @@ def main() -> None:
         wall = time.perf_counter() - t0
         workers = stack.worker_counts()
     print(f"records x metrics   {args.records:,} x {len(METRICS)}  (batch size {args.batch_size})")
-    print(f"status              {run["status"]}  {run.get("error_message") or ""}  completed {run["completed_count"]:,} "
+    print(f"status              {run['status']} {run.get('error_message') or ''} "
+          f"completed {run['completed_count']:,} "
           f"failed {run['failed_count']:,}")
     print(f"schedule->completed {wall:.1f} s   {args.records / wall:,.0f} records/s")
     print(f"peak RSS            {peak_rss_mb():,.0f} MB (stack process + largest worker)")

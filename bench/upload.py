@@ -13,7 +13,6 @@ import secrets
 import time
 
 import requests
-
 from assay_local.stack import LocalStack
 
 
@@ -34,7 +33,8 @@ def main() -> None:
                  json={"records": [{"output": "warm"}]}, timeout=30).raise_for_status()
         target = api.post(f"{stack.url}/v1/datasets/{dataset['id']}/uploads", timeout=30).json()
         t0 = time.perf_counter()
-        requests.put(target["url"], data=body, headers=target["headers"], timeout=300).raise_for_status()
+        put = requests.put(target["url"], data=body, headers=target["headers"], timeout=300)
+        put.raise_for_status()
         put_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         response = api.post(f"{stack.url}/v1/datasets/{dataset['id']}/versions",
