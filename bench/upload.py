@@ -43,7 +43,8 @@ def main() -> None:
         response.raise_for_status()
         version = response.json()
     print(f"records            {version['record_count']:,}")
-    print(f"file size          {len(body) / 1e6:.1f} MB (normalized version {version['size_bytes'] / 1e6:.1f} MB)")
+    print(f"file size          {len(body) / 1e6:.1f} MB "
+          f"(normalized version {version['size_bytes'] / 1e6:.1f} MB)")
     print(f"PUT to S3          {put_s:.2f} s")
     print(f"create version     {create_s:.2f} s   (API Gateway limit: 30 s)")
     print(f"throughput         {version['record_count'] / create_s:,.0f} records/s")
