@@ -79,7 +79,9 @@ class Project(Frozen):
     created_at: datetime
 
 
-class Dataset(Frozen):
+class Catalogued(Frozen):
+    """What datasets and evals share: a named, versioned object in a project."""
+
     id: UUID
     tenant_id: UUID
     project_id: UUID
@@ -87,6 +89,10 @@ class Dataset(Frozen):
     description: str | None = None
     version_count: int = 0
     created_at: datetime
+
+
+class Dataset(Catalogued):
+    """Records, in immutable versions (JSONL in S3)."""
 
 
 class DatasetVersion(Frozen):
@@ -98,14 +104,8 @@ class DatasetVersion(Frozen):
     created_at: datetime
 
 
-class Eval(Frozen):
-    id: UUID
-    tenant_id: UUID
-    project_id: UUID
-    name: str
-    description: str | None = None
-    version_count: int = 0
-    created_at: datetime
+class Eval(Catalogued):
+    """Metrics and thresholds, in immutable versions."""
 
 
 class EvalVersion(Frozen):

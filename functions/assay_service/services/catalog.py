@@ -31,7 +31,7 @@ from assay_service.models.domain import (
     Record,
     utcnow,
 )
-from assay_service.services.pagination import decode_cursor, encode_cursor
+from assay_service.services.pagination import decode_cursor, decode_position, encode_cursor
 from assay_service.settings import get_settings
 
 MAX_REPORTED_RECORD_ERRORS = 20
@@ -217,13 +217,8 @@ def read_records(principal: Principal, dataset_id: UUID, version: int, *, limit:
     if found is None:
         raise NotFoundError("dataset version")
     meta, key = found
-    offset = 0
-    if cursor:
-        value = decode_cursor(cursor, partition=("version", str(meta.id)))
-        offset = value.get("offset")
-        if not isinstance(offset, int) or not 0 <= offset <= meta.size_bytes:
-            raise InvalidRequestError("query.cursor: not a cursor of this list",
-                                      details={"field": "cursor"})
+    (offset,) = decode_position(cursor, partition=("version", str(meta.id)), fields=("offset",),
+                                maximum=meta.size_bytes)
     records: list[Record] = []
     chunk = 256 * 1024
     while len(records) < limit and offset < meta.size_bytes:

@@ -33,3 +33,17 @@ def decode_cursor(cursor: str | None, *, partition: tuple[str, str]) -> dict[str
         raise InvalidRequestError("query.cursor: not a cursor of this list",
                                   details={"field": "cursor"})
     return value
+
+
+def decode_position(cursor: str | None, *, partition: tuple[str, str], fields: tuple[str, ...],
+                    maximum: int | None = None) -> tuple[int, ...]:
+    """A cursor holding non-negative integer positions (byte offsets, batch indexes…)."""
+    if not cursor:
+        return tuple(0 for _ in fields)
+    value = decode_cursor(cursor, partition=partition) or {}
+    positions = tuple(value.get(name) for name in fields)
+    if not all(isinstance(p, int) and 0 <= p <= (maximum if maximum is not None else p)
+               for p in positions):
+        raise InvalidRequestError("query.cursor: not a cursor of this list",
+                                  details={"field": "cursor"})
+    return positions  # type: ignore[return-value]

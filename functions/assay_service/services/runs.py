@@ -25,7 +25,7 @@ from assay_service.models.domain import (
     utcnow,
 )
 from assay_service.services.catalog import get_dataset, get_eval_version
-from assay_service.services.pagination import decode_cursor, encode_cursor
+from assay_service.services.pagination import decode_cursor, decode_position, encode_cursor
 from assay_service.settings import get_settings
 
 
@@ -168,8 +168,8 @@ def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
     Reads at most MAX_BATCHES_PER_PAGE batch items per request, so a very selective filter
     may return a short page with a cursor to continue."""
     run = get_run(principal, run_id)
-    position = decode_position(cursor, run_id)
-    first_batch, skip = position
+    first_batch, skip = decode_position(cursor, partition=("run", str(run_id)),
+                                        fields=("batch", "offset"))
     out: list[tuple[Evaluation, dict[str, Any]]] = []
     for read, batch in enumerate(deps.runs().iter_batches(run, first=first_batch)):
         records = {r["id"]: r for r in batch["records"]}
@@ -191,14 +191,3 @@ def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
 
 def encode_position(run_id: UUID, position: tuple[int, int]) -> str:
     return encode_cursor({"run": str(run_id), "batch": position[0], "offset": position[1]}) or ""
-
-
-def decode_position(cursor: str | None, run_id: UUID) -> tuple[int, int]:
-    if not cursor:
-        return 0, 0
-    value = decode_cursor(cursor, partition=("run", str(run_id)))
-    batch, offset = value.get("batch"), value.get("offset")
-    if not isinstance(batch, int) or not isinstance(offset, int) or batch < 0 or offset < 0:
-        raise InvalidRequestError("query.cursor: not a cursor of this list",
-                                  details={"field": "cursor"})
-    return batch, offset
