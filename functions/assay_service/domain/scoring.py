@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from assay_service.domain.ids import evaluation_id
 from assay_service.domain.scorers import get_scorer, validate_args
+from assay_service.domain.scorers.judges import JudgeRuntime, judge_runtime
 from assay_service.errors import InvalidRecordError, InvalidRequestError, TransientScoringError
 from assay_service.models.domain import Evaluation, Metric, Record, utcnow
 
@@ -52,9 +53,23 @@ def score_batch(
     project_id: UUID,
     metrics: Sequence[Metric],
     records: Iterable[tuple[int, Record]],
+    judge: JudgeRuntime | None = None,
 ) -> BatchOutcome:
     """Score every (record, metric). A record a scorer cannot handle becomes a failed
-    evaluation; a transient judge failure propagates so the workflow retries the batch."""
+    evaluation; a transient judge failure propagates so the workflow retries the batch.
+    ``judge`` (client, settings, prices) is what the ``llm`` scorers call."""
+    with judge_runtime(judge):
+        return _score_batch(run_id=run_id, project_id=project_id, metrics=metrics,
+                            records=records)
+
+
+def _score_batch(
+    *,
+    run_id: UUID,
+    project_id: UUID,
+    metrics: Sequence[Metric],
+    records: Iterable[tuple[int, Record]],
+) -> BatchOutcome:
     prepared = []
     for metric in metrics:
         spec = get_scorer(metric.scorer)
@@ -70,18 +85,21 @@ def score_batch(
         for metric_index, (metric, spec, args) in enumerate(prepared):
             started = utcnow()
             score = label = reasoning = error = None
-            confidence = None
+            confidence = cost = passed = None
             metadata: dict | None = None
             try:
                 result = spec(row, args)
                 score, label, reasoning = result.score, result.label, result.reasoning
                 confidence, metadata = result.confidence, (result.metadata or None)
+                cost, passed = result.cost, result.passed
             except TransientScoringError:
                 raise
             except InvalidRecordError as exc:
                 error = exc.message
             except Exception as exc:  # noqa: BLE001 — one bad record must not fail the run
                 error = f"{type(exc).__name__}: {exc}"
+                # A judge that answered but could not be understood still spent tokens.
+                cost, metadata = getattr(exc, "cost", None), getattr(exc, "metadata", None)
             record_failed = record_failed or error is not None
             finished = utcnow()
             evaluations.append(Evaluation(
@@ -98,11 +116,13 @@ def score_batch(
                 score=score,
                 label=label,
                 reasoning=reasoning,
-                is_passed=score is not None and score >= metric.threshold,
+                is_passed=score is not None and (
+                    passed if passed is not None else score >= metric.threshold),
                 threshold=metric.threshold,
                 confidence=confidence,
                 metric_args=metric.args or None,
                 eval_metadata=metadata,
+                evaluation_cost=cost,
                 error_message=error,
                 created_at=finished,
                 started_at=started,

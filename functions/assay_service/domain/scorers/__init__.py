@@ -1,5 +1,6 @@
 """The scorer catalogue: each scorer is a pure function of (record, validated args)."""
 
+from assay_service.domain.scorers import judges as _judges  # noqa: F401  (LLM judges)
 from assay_service.domain.scorers import rules as _rules  # noqa: F401  (registers the rule scorers)
 from assay_service.domain.scorers import similarity as _similarity  # noqa: F401  (graded text scorers)
 from assay_service.domain.scorers.base import (

@@ -38,6 +38,8 @@ class ScoreResult:
     reasoning: str
     confidence: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    cost: float | None = None  # USD, for scorers that call a paid model (LLM judges)
+    passed: bool | None = None  # a scorer's own verdict (rubric pass mark); else score ≥ threshold
 
 
 @dataclass(frozen=True, slots=True)
