@@ -16,6 +16,7 @@ from assay_service.adapters.dynamodb import (
     DynamoDBTenantRepository,
     Table,
 )
+from assay_service.adapters.judges import BedrockJudgeClient, OpenAIJudgeClient, openai_credentials
 from assay_service.adapters.s3 import S3ArtifactStore
 from assay_service.adapters.secrets import SecretsManagerKeyring
 from assay_service.adapters.stepfunctions import StepFunctionsWorkflow
@@ -90,13 +91,39 @@ def keyring() -> SecretsManagerKeyring:
     return SecretsManagerKeyring(client("secretsmanager"), arn)
 
 
+@lru_cache(maxsize=2)
+def judge_client(provider: str) -> BedrockJudgeClient | OpenAIJudgeClient:
+    """The judge model client of a provider (``bedrock`` or ``openai``)."""
+    settings = get_settings()
+    if provider == "openai":
+        secret = None
+        if settings.judge_openai_secret_arn:
+            secret = client("secretsmanager").get_secret_value(
+                SecretId=settings.judge_openai_secret_arn)["SecretString"]
+        base_url, key = openai_credentials(secret, settings.judge_openai_base_url)
+        return OpenAIJudgeClient(base_url, key, timeout=settings.judge_timeout_seconds)
+    from botocore.config import Config
+
+    # Throttling is retried by the state machine (backoff + jitter), not here.
+    config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5,
+                    read_timeout=settings.judge_timeout_seconds)
+    return BedrockJudgeClient(session().client("bedrock-runtime", config=config))
+
+
+@lru_cache(maxsize=1)
+def judge_prices() -> dict:
+    from assay_service.domain.pricing import parse_overrides, price_table
+
+    return price_table(parse_overrides(get_settings().judge_prices))
+
+
 def reset(*, clients: bool = False) -> None:
     """Forget cached settings and adapters (and, with ``clients``, the boto3 clients —
     needed when the AWS endpoint changes, not when only the function's settings do)."""
     from assay_service.settings import get_settings as settings_getter
 
     for getter in (table, tenants, projects, datasets, evals, runs, artifacts, workflow, keyring,
-                   settings_getter):
+                   judge_client, judge_prices, settings_getter):
         getter.cache_clear()
     if clients:
         client.cache_clear()

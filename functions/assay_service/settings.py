@@ -18,6 +18,11 @@ class Settings(BaseModel):
     default_batch_size: int = Field(default=100, ge=1, le=1000)
     max_runs_in_flight: int = Field(default=20, ge=1, le=10_000)
     max_records_per_version: int = Field(default=1_000_000, ge=1, le=100_000_000)
+    # LLM judges (docs/judges.md)
+    judge_openai_base_url: str | None = None
+    judge_openai_secret_arn: str | None = None  # the key, or JSON {"base_url", "api_key"}
+    judge_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    judge_prices: str | None = None  # JSON {"model": {"input": usd/1M, "output": usd/1M}}
 
 
 @lru_cache(maxsize=1)

@@ -11,10 +11,12 @@ from assay_service import dependencies as deps
 from assay_service.adapters.s3 import MultipartWriter, export_key, manifest_key
 from assay_service.domain.aggregation import Aggregator
 from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encode_jsonl
+from assay_service.domain.scorers import get_scorer
+from assay_service.domain.scorers.judges import JudgeRuntime
 from assay_service.domain.scoring import score_batch
 from assay_service.errors import NotFoundError
 from assay_service.models.api import EvalRunResponse, EvaluationResponse
-from assay_service.models.domain import Evaluation, Record, Run, utcnow
+from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
 from assay_service.models.workflow import (
     BatchRef,
     FinalizeResult,
@@ -86,6 +88,17 @@ def truncated(record: Record) -> dict[str, Any]:
     return row
 
 
+def judge_for(run: Run) -> JudgeRuntime | None:
+    """The judge (client, the eval version's settings, prices) when a metric needs one."""
+    if not any((spec := get_scorer(m.scorer)) and spec.evaluator_type == "llm"
+               for m in run.metrics):
+        return None
+    version = deps.evals().get_version(run.tenant_id, run.eval_version_id)
+    settings = (version.judge if version else None) or JudgeSettings()
+    return JudgeRuntime(client=deps.judge_client(settings.provider), settings=settings,
+                        prices=deps.judge_prices())
+
+
 def score(event: ScoreBatchInput) -> ScoreBatchResult:
     run = _run(event.tenant_id, event.run_id)
     batch = event.batch
@@ -100,7 +113,8 @@ def score(event: ScoreBatchInput) -> ScoreBatchResult:
         raise ValueError(
             f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
     outcome = score_batch(run_id=run.id, project_id=run.project_id, metrics=run.metrics,
-                          records=enumerate(records, start=batch.first_record))
+                          records=enumerate(records, start=batch.first_record),
+                          judge=judge_for(run))
     recorded = deps.runs().record_batch(
         run, batch.index, completed=outcome.completed, failed=outcome.failed,
         records=[truncated(r) for r in records], evaluations=outcome.evaluations,
