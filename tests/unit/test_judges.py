@@ -1,0 +1,354 @@
+"""LLM judges: GIVEN a judge endpoint that answers as scripted (a real HTTP server on
+loopback for the OpenAI-compatible client, botocore's Stubber for Bedrock), WHEN a batch is
+scored, THEN the evaluation carries the judge's score/label/reasoning/confidence, its token
+usage and cost — or fails with the reply's excerpt, or raises TransientScoringError for the
+state machine to retry."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+from assay_service.adapters.judges import (
+    BedrockJudgeClient,
+    JudgeRequestError,
+    OpenAIJudgeClient,
+    openai_credentials,
+)
+from assay_service.domain.pricing import PRICES_AS_OF, Price, cost_usd, parse_overrides
+from assay_service.domain.scorers import get_scorer, validate_args
+from assay_service.domain.scorers.judges import JudgeReply, JudgeRuntime, parse_reply
+from assay_service.domain.scoring import check_metrics, score_batch
+from assay_service.errors import InvalidRequestError, TransientScoringError
+from assay_service.models.domain import JudgeSettings, Metric, Record
+from botocore.stub import ANY, Stubber
+
+OPENAI = JudgeSettings(provider="openai", model="gpt-4o-mini", max_tokens=256)
+BEDROCK = JudgeSettings()  # the default: Claude 3.5 Haiku on Bedrock
+GOOD = {"score": 0.9, "label": "correct", "reasoning": "Same fact as the reference.",
+        "confidence": 0.8}
+
+
+# ------------------------------------------------------------------ a scripted server
+class Script:
+    """Replies served in order; each is (status, body) or ("slow", seconds)."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple] = []
+        self.requests: list[dict] = []
+
+
+def completion(content: str, prompt_tokens: int = 120, completion_tokens: int = 30) -> dict:
+    return {"id": "c1", "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep the test output quiet
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 — http.server's name
+            length = int(self.headers.get("Content-Length", 0))
+            script.requests.append({"path": self.path,
+                                    "auth": self.headers.get("Authorization"),
+                                    "body": json.loads(self.rfile.read(length))})
+            kind, payload = script.replies.pop(0)
+            if kind == "slow":
+                time.sleep(payload)
+                kind, payload = 200, completion(json.dumps(GOOD))
+            body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+            try:
+                self.send_response(kind)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:  # the client gave up (the slow case)
+                pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", script
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+RECORD = Record(id="r1", trace_id=uuid.uuid4(), prompt="Capital of France?",
+                context="Paris is the capital of France.", output="Paris",
+                golden_answer="Paris")
+
+
+def score_one(runtime: JudgeRuntime, scorer: str = "answer_correctness", args: dict | None = None,
+              threshold: float = 0.5):
+    metric = Metric(name="ans_corr", scorer=scorer, args=args or {}, threshold=threshold)
+    outcome = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=[metric],
+                          records=[(0, RECORD)], judge=runtime)
+    return outcome.evaluations[0]
+
+
+def openai_runtime(base_url: str, *, timeout: float = 5.0) -> JudgeRuntime:
+    return JudgeRuntime(OpenAIJudgeClient(base_url, "sk-test", timeout=timeout), OPENAI)
+
+
+# ------------------------------------------------------------------ OpenAI-compatible
+def test_good_json_gives_score_label_reasoning_confidence_usage_and_cost(server):
+    url, script = server
+    script.replies.append((200, completion(json.dumps(GOOD))))
+    ev = score_one(openai_runtime(url))
+    assert ev.status == "complete" and ev.evaluator_type == "llm"
+    assert (ev.score, ev.label, ev.reasoning, ev.confidence) == (
+        0.9, "correct", "Same fact as the reference.", 0.8)
+    assert ev.is_passed
+    assert ev.eval_metadata["input_tokens"] == 120 and ev.eval_metadata["output_tokens"] == 30
+    assert ev.eval_metadata["model"] == "gpt-4o-mini"
+    # gpt-4o-mini: $0.15 / $0.60 per 1M tokens
+    assert ev.evaluation_cost == pytest.approx((120 * 0.15 + 30 * 0.60) / 1e6)
+    request = script.requests[0]
+    assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer sk-test"
+    body = request["body"]
+    assert body["model"] == "gpt-4o-mini" and body["max_tokens"] == 256
+    assert body["temperature"] == 0.0 and body["messages"][0]["role"] == "system"
+    assert "<reference>\nParis\n</reference>" in body["messages"][1]["content"]
+
+
+def test_malformed_then_good_is_retried_once_and_succeeds(server):
+    url, script = server
+    script.replies += [(200, completion("I think it is correct!", 100, 10)),
+                       (200, completion("```json\n" + json.dumps(GOOD) + "\n```", 110, 20))]
+    ev = score_one(openai_runtime(url))
+    assert ev.status == "complete" and ev.score == 0.9
+    assert len(script.requests) == 2
+    assert "not a single valid JSON object" in script.requests[1]["body"]["messages"][1]["content"]
+    assert ev.eval_metadata["attempts"] == 2
+    assert (ev.eval_metadata["input_tokens"], ev.eval_metadata["output_tokens"]) == (210, 30)
+
+
+def test_malformed_twice_fails_the_evaluation_with_a_reply_excerpt(server):
+    url, script = server
+    script.replies += [(200, completion("not json at all")),
+                       (200, completion('{"score": "high", "label": "ok"} and more words'))]
+    ev = score_one(openai_runtime(url))
+    assert ev.status == "failed" and ev.score is None and not ev.is_passed
+    assert "unparseable" in ev.error_message and "and more words" in ev.error_message
+    assert ev.evaluation_cost is not None and ev.eval_metadata["input_tokens"] == 240
+    assert len(script.requests) == 2
+
+
+def test_score_out_of_range_counts_as_unparseable(server):
+    url, script = server
+    script.replies += [(200, completion(json.dumps({**GOOD, "score": 7})))] * 2
+    ev = score_one(openai_runtime(url))
+    assert ev.status == "failed" and "from 0 to 1" in ev.error_message
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_throttling_and_5xx_are_transient(server, status):
+    url, script = server
+    script.replies.append((status, {"error": {"message": "slow down"}}))
+    with pytest.raises(TransientScoringError, match=str(status)):
+        score_one(openai_runtime(url))
+
+
+def test_other_4xx_fails_the_evaluation_not_the_batch(server):
+    url, script = server
+    script.replies.append((404, {"error": {"message": "model gpt-9 does not exist"}}))
+    ev = score_one(openai_runtime(url))
+    assert ev.status == "failed"
+    assert "JudgeRequestError" in ev.error_message and "does not exist" in ev.error_message
+
+
+def test_slow_reply_beyond_the_timeout_is_transient(server):
+    url, script = server
+    script.replies.append(("slow", 1.5))
+    started = time.monotonic()
+    with pytest.raises(TransientScoringError, match="timed out"):
+        score_one(openai_runtime(url, timeout=0.3))
+    assert time.monotonic() - started < 1.4
+
+
+def test_unreachable_endpoint_is_transient():
+    client = OpenAIJudgeClient("http://127.0.0.1:9/v1", timeout=1)  # discard port: refused
+    with pytest.raises(TransientScoringError):
+        client.complete("s", "u", OPENAI)
+
+
+def test_openai_credentials_from_a_bare_key_or_json():
+    assert openai_credentials("sk-1", "http://h/v1") == ("http://h/v1", "sk-1")
+    assert openai_credentials('{"base_url": "http://x/v1", "api_key": "k"}', None) == (
+        "http://x/v1", "k")
+    assert openai_credentials(None, "http://ollama:11434/v1") == ("http://ollama:11434/v1", None)
+    with pytest.raises(RuntimeError, match="JUDGE_OPENAI_BASE_URL"):
+        openai_credentials("sk-1", None)
+
+
+# ------------------------------------------------------------------ Bedrock
+@pytest.fixture
+def bedrock():
+    client = boto3.client("bedrock-runtime", region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")  # noqa: S106
+    with Stubber(client) as stub:
+        yield client, stub
+
+
+def converse_response(text: str, tokens_in: int = 400, tokens_out: int = 60) -> dict:
+    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "end_turn",
+            "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out,
+                      "totalTokens": tokens_in + tokens_out},
+            "metrics": {"latencyMs": 321}}
+
+
+def test_bedrock_converse_scores_with_usage_and_cost(bedrock):
+    client, stub = bedrock
+    reply = {"score": 1, "label": "faithful", "reasoning": "Stated in the context.",
+             "confidence": 0.95}
+    stub.add_response("converse", converse_response(json.dumps(reply)), {
+        "modelId": BEDROCK.model,
+        "system": [{"text": ANY}],
+        "messages": [{"role": "user", "content": [{"text": ANY}]}],
+        "inferenceConfig": {"maxTokens": 512, "temperature": 0.0}})
+    ev = score_one(JudgeRuntime(BedrockJudgeClient(client), BEDROCK), "faithfulness")
+    stub.assert_no_pending_responses()
+    assert (ev.status, ev.score, ev.label, ev.confidence) == ("complete", 1.0, "faithful", 0.95)
+    assert ev.eval_metadata["model"] == BEDROCK.model
+    assert (ev.eval_metadata["input_tokens"], ev.eval_metadata["output_tokens"]) == (400, 60)
+    # Claude 3.5 Haiku on Bedrock: $0.80 / $4.00 per 1M tokens
+    assert ev.evaluation_cost == pytest.approx((400 * 0.80 + 60 * 4.00) / 1e6)
+
+
+@pytest.mark.parametrize(("code", "status"), [
+    ("ThrottlingException", 429), ("ServiceUnavailableException", 503),
+    ("ModelNotReadyException", 429), ("InternalServerException", 500)])
+def test_bedrock_throttling_and_unavailability_are_transient(bedrock, code, status):
+    client, stub = bedrock
+    stub.add_client_error("converse", service_error_code=code, service_message="Too many",
+                          http_status_code=status)
+    with pytest.raises(TransientScoringError, match=code):
+        score_one(JudgeRuntime(BedrockJudgeClient(client), BEDROCK))
+
+
+def test_bedrock_validation_error_fails_the_evaluation(bedrock):
+    client, stub = bedrock
+    stub.add_client_error("converse", service_error_code="ValidationException",
+                          service_message="The provided model identifier is invalid.",
+                          http_status_code=400)
+    ev = score_one(JudgeRuntime(BedrockJudgeClient(client), BEDROCK))
+    assert ev.status == "failed" and "model identifier is invalid" in ev.error_message
+
+
+# ------------------------------------------------------------------ each judge, rubric
+class Fake:
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.prompts: list[str] = []
+
+    def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply:
+        self.prompts.append(user)
+        return JudgeReply(self.texts.pop(0), 10, 5)
+
+
+@pytest.mark.parametrize(("scorer", "label"), [
+    ("answer_correctness", "correct"), ("faithfulness", "faithful"),
+    ("answer_relevance", "relevant"), ("harmfulness", "harmless")])
+def test_each_builtin_judge_scores(scorer, label):
+    fake = Fake(json.dumps({"score": 1, "label": label, "reasoning": "fine", "confidence": 1}))
+    ev = score_one(JudgeRuntime(fake, OPENAI), scorer)
+    assert (ev.status, ev.score, ev.label) == ("complete", 1.0, label)
+
+
+def test_rubric_scale_normalises_and_passes_on_its_own_mark():
+    fake = Fake(json.dumps({"score": 4, "label": "whatever", "reasoning": "clear",
+                            "confidence": 0.7}))
+    args = {"criteria": "Is it concise?", "scale": {"min": 1, "max": 5, "pass": 4}}
+    ev = score_one(JudgeRuntime(fake, OPENAI), "rubric", args, threshold=0.9)
+    assert ev.score == 0.75 and ev.label == "pass" and ev.is_passed  # pass mark, not 0.9
+    assert "<criteria>\nIs it concise?\n</criteria>" in fake.prompts[0]
+
+
+def test_rubric_labels_pass_only_on_passing_labels():
+    args = {"criteria": "Tone", "labels": ["polite", "neutral", "rude"],
+            "passing_labels": ["polite", "neutral"]}
+    ev = score_one(JudgeRuntime(Fake(json.dumps({"label": "Rude", "score": 0})), OPENAI),
+                   "rubric", args)
+    assert (ev.score, ev.label, ev.is_passed) == (0.0, "rude", False)
+    ev = score_one(JudgeRuntime(Fake('{"label": "meh"}', '{"label": "neutral"}'), OPENAI),
+                   "rubric", args)
+    assert (ev.score, ev.label, ev.is_passed) == (1.0, "neutral", True)
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    ({}, "criteria"),
+    ({"criteria": "x"}, "scale"),
+    ({"criteria": "x", "scale": {"min": 1, "max": 5}}, "scale.pass"),
+    ({"criteria": "x", "scale": {"min": 5, "max": 1, "pass": 3}}, "scale.min"),
+    ({"criteria": "x", "scale": {"min": 1, "max": 5, "pass": 9}}, "scale.pass"),
+    ({"criteria": "x", "labels": ["a", "b"]}, "passing_labels"),
+    ({"criteria": "x", "labels": ["a", "b"], "passing_labels": ["c"]}, "passing_labels"),
+    ({"criteria": "x", "scale": {"min": 1, "max": 5, "pass": 3}, "labels": ["a", "b"],
+      "passing_labels": ["a"]}, "labels"),
+])
+def test_rubric_args_are_validated_at_version_creation_naming_the_field(args, named):
+    with pytest.raises(InvalidRequestError) as caught:
+        check_metrics([Metric(name="tone", scorer="rubric", args=args)])
+    assert "metrics[0] (tone)" in caught.value.message and named in caught.value.message
+
+
+def test_judge_args_reject_unknown_options():
+    with pytest.raises(InvalidRequestError, match="bogus"):
+        check_metrics([Metric(name="ans_corr", scorer="answer_correctness", args={"bogus": 1})])
+    validate_args(get_scorer("faithfulness"), {"context_field": "input"})
+
+
+def test_a_judge_without_a_runtime_fails_the_evaluation_not_the_batch():
+    metric = Metric(name="ans_corr", scorer="answer_correctness")
+    ev = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=[metric],
+                     records=[(0, RECORD)]).evaluations[0]
+    assert ev.status == "failed" and "no judge is configured" in ev.error_message
+
+
+def test_missing_record_field_is_the_records_fault():
+    record = Record(id="r2", trace_id=uuid.uuid4(), output="x")
+    ev = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(),
+                     metrics=[Metric(name="f", scorer="faithfulness")],
+                     records=[(0, record)], judge=JudgeRuntime(Fake(), OPENAI)).evaluations[0]
+    assert ev.status == "failed" and "context" in ev.error_message
+
+
+def test_parse_reply_tolerates_fences_and_prose():
+    assert parse_reply('Sure! {"score": 1}. Bye') == {"score": 1}
+    assert parse_reply('```json\n{"score": 0}\n```') == {"score": 0}
+
+
+# ------------------------------------------------------------------ prices
+def test_cost_from_the_table_unknown_model_none_overrides_and_profiles():
+    assert PRICES_AS_OF
+    assert cost_usd("gpt-4o", 1_000_000, 1_000_000) == pytest.approx(12.50)
+    assert cost_usd("us.anthropic.claude-3-5-haiku-20241022-v1:0", 1000, 0) == pytest.approx(0.0008)
+    assert cost_usd("llama3.1:8b", 1000, 1000) is None
+    assert cost_usd("gpt-4o", None, 10) is None
+    table = {"llama3.1:8b": Price(0.0, 0.0), **parse_overrides('{"gpt-4o": {"input": 1, "output": 2}}')}
+    assert cost_usd("llama3.1:8b", 10, 10, table) == 0.0
+    assert cost_usd("gpt-4o", 1_000_000, 0, table) == 1.0
+    with pytest.raises(ValueError, match="JUDGE_PRICES"):
+        parse_overrides("[1]")
+
+
+def test_judge_request_error_is_not_transient():
+    assert not issubclass(JudgeRequestError, TransientScoringError)
