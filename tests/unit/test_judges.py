@@ -352,3 +352,10 @@ def test_cost_from_the_table_unknown_model_none_overrides_and_profiles():
 
 def test_judge_request_error_is_not_transient():
     assert not issubclass(JudgeRequestError, TransientScoringError)
+
+
+def test_only_http_endpoints_are_accepted():
+    from assay_service.adapters.judges import OpenAIJudgeClient
+
+    with pytest.raises(ValueError, match="http"):
+        OpenAIJudgeClient("file:///etc/passwd")

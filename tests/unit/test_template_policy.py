@@ -134,7 +134,10 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "ScoreBatchFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem "
                "dynamodb:ConditionCheckItem", TABLE),
-        _grant("s3:GetObject", f"{BUCKET}/tenants/*/datasets/*")),
+        _grant("s3:GetObject", f"{BUCKET}/tenants/*/datasets/*"),
+        _grant("bedrock:InvokeModel", "arn:${AWS::Partition}:bedrock:${AWS::Region}::"
+               "foundation-model/${JudgeBedrockModelId}"),
+        _grant("secretsmanager:GetSecretValue", "${JudgeOpenAISecret}")),
     "FinalizeRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem dynamodb:Query", TABLE),
         _grant("s3:PutObject s3:AbortMultipartUpload", f"{BUCKET}/tenants/*/runs/*")),
@@ -340,9 +343,12 @@ def test_grants_match_the_expected_table(translated: TranslatedTemplate) -> None
 
 
 # Which adapter getter (``deps.<name>()``) needs which service.
-_GETTER_SERVICE = {"tenants": "dynamodb", "datasets": "dynamodb", "evals": "dynamodb",
-                   "runs": "dynamodb", "table": "dynamodb", "artifacts": "s3",
-                   "workflow": "states", "keyring": "secretsmanager"}
+_GETTER_SERVICE = {"tenants": {"dynamodb"}, "datasets": {"dynamodb"}, "evals": {"dynamodb"},
+                   "runs": {"dynamodb"}, "table": {"dynamodb"}, "artifacts": {"s3"},
+                   "workflow": {"states"}, "keyring": {"secretsmanager"},
+                   "projects": {"dynamodb"},
+                   # Bedrock Converse, or an OpenAI-compatible endpoint whose key is a secret.
+                   "judge_client": {"bedrock", "secretsmanager"}}
 
 
 def _module_file(module: str) -> Path | None:
@@ -376,7 +382,7 @@ def services_reachable(handler_module: str) -> set[str]:
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                   and isinstance(node.func.value, ast.Name) and node.func.value.id == "deps"
                   and node.func.attr in _GETTER_SERVICE):
-                services.add(_GETTER_SERVICE[node.func.attr])
+                services.update(_GETTER_SERVICE[node.func.attr])
     return services
 
 

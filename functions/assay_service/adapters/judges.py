@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -82,6 +83,8 @@ class OpenAIJudgeClient:
                  timeout: float = 60.0) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("the judge base URL must be http(s)")
+        if urllib.parse.urlsplit(base_url).scheme not in {"http", "https"}:
+            raise ValueError("the judge endpoint must be an http(s) URL")
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key
         self.timeout = timeout
@@ -98,10 +101,11 @@ class OpenAIJudgeClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers,  # noqa: S310 — http(s) checked
+        request = urllib.request.Request(self.url, data=body, headers=headers,  # noqa: S310
                                          method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            # nosec B310: the scheme is checked to be http(s) in __init__
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 # nosec B310
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             detail = _excerpt(exc.read() if exc.fp else b"")
