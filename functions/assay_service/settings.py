@@ -16,6 +16,7 @@ class Settings(BaseModel):
     presign_expiry_seconds: int = Field(default=900, ge=60, le=900)
     export_inline_max_bytes: int = Field(default=5_000_000, ge=1024, le=5_500_000)
     default_batch_size: int = Field(default=100, ge=1, le=1000)
+    map_max_concurrency: int = Field(default=40, ge=1, le=10_000)
     max_runs_in_flight: int = Field(default=20, ge=1, le=10_000)
     max_records_per_version: int = Field(default=1_000_000, ge=1, le=100_000_000)
     # LLM judges (docs/judges.md)

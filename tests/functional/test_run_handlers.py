@@ -273,3 +273,24 @@ def test_export_formats_and_the_303_switch(stack):
         "export_run", path_id=run["id"], query={"format": "csv", "delivery": "link"}))
     assert status == 200 and link["format"] == "csv"
     assert link["size_bytes"] == len(documents["csv"].encode())
+
+
+def test_max_concurrency_is_a_per_run_setting_bounded_by_the_deployment(stack):
+    # GIVEN the deployment's MapMaxConcurrency (the template default, 40)
+    dataset_id = create_dataset(stack, records=RECORDS)
+    version = eval_version(stack)
+    cap = int(stack.env("ScheduleRunFunction")["MAP_MAX_CONCURRENCY"])
+    # WHEN a run asks for more THEN 400 names the field and the bound; nothing is stored
+    status, body, _ = stack.call("ScheduleRunFunction", api_event(
+        "schedule_run", path_id=dataset_id,
+        body={"eval_version_id": version["id"], "max_concurrency": cap + 1}))
+    assert status == 400 and body["details"] == {"field": "max_concurrency", "max": cap}
+    # WHEN a run asks for fewer THEN prepare hands the Map that bound; else the default
+    for asked, expected in ((3, 3), (None, cap)):
+        status, run, _ = stack.call("ScheduleRunFunction", api_event(
+            "schedule_run", path_id=dataset_id,
+            body={"eval_version_id": version["id"], "batch_size": 2, "max_concurrency": asked}))
+        assert status == 202 and run["max_concurrency"] == asked and run["batch_size"] == 2
+        prepared = stack.invoke("PrepareRunFunction", workflow_event(
+            "prepare", tenant_id=run["tenant_id"], run_id=run["id"]))
+        assert prepared["max_concurrency"] == expected

@@ -167,7 +167,12 @@ class ScheduleEvalRunRequest(Strict):
     metric_args: dict[str, dict[str, Any]] | None = Field(
         default=None, description="Per-metric argument overrides, by metric name.")
     batch_size: int | None = Field(default=None, ge=1, le=1000,
-                                   description="Records per scoring invocation.")
+                                   description="Records per scoring invocation (default: the "
+                                               "deployment's DefaultBatchSize).")
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=10_000,
+        description="Batches of this run scored at once (default and upper bound: the "
+                    "deployment's MapMaxConcurrency). Keeps LLM-judge runs inside provider quotas.")
 
 
 class EvalRunResponse(BaseModel):
@@ -193,6 +198,9 @@ class EvalRunResponse(BaseModel):
     verdict: Literal["pass", "fail"] | None
     aggregate_results: dict[str, MetricAggregate] | None
     metrics: list[Metric]
+    batch_size: int = Field(description="Records per scoring invocation.")
+    max_concurrency: int | None = Field(
+        description="Batches scored at once; null means the deployment's default.")
     total_cost: float
     created_at: datetime
     updated_at: datetime

@@ -148,6 +148,7 @@ class Run(Frozen):
     threshold: float
     metrics: list[Metric]
     batch_size: int
+    max_concurrency: int | None = None  # None: the deployment's MapMaxConcurrency
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

@@ -40,6 +40,7 @@ class PrepareResult(Step):
     run_id: UUID
     manifest_key: str
     batch_count: int
+    max_concurrency: int = Field(ge=1, description="Batches of this run scored at once.")
 
 
 class ScoreBatchResult(Step):

@@ -67,6 +67,12 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
     if ev is None:
         raise NotFoundError("eval")
     metrics = apply_overrides(version.metrics, req.metric_args)
+    settings = get_settings()
+    if req.max_concurrency is not None and req.max_concurrency > settings.map_max_concurrency:
+        raise InvalidRequestError(
+            f"max_concurrency: at most {settings.map_max_concurrency} on this deployment "
+            f"(MapMaxConcurrency), got {req.max_concurrency}",
+            details={"field": "max_concurrency", "max": settings.map_max_concurrency})
     now = utcnow()
     run = Run(
         id=uuid.uuid4(), tenant_id=principal.tenant_id, project_id=dataset.project_id,
@@ -74,7 +80,8 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
         dataset_version=dataset_version.version, eval_id=ev.id, eval_version_id=version.id,
         name=req.name, status="pending", item_count=dataset_version.record_count,
         threshold=req.threshold if req.threshold is not None else version.threshold,
-        metrics=metrics, batch_size=req.batch_size or get_settings().default_batch_size,
+        metrics=metrics, batch_size=req.batch_size or settings.default_batch_size,
+        max_concurrency=req.max_concurrency,
         created_at=now, updated_at=now)
     idempotency = (idempotency_key, request_hash(dataset.id, req)) if idempotency_key else None
     standing = deps.runs().create(run, idempotency=idempotency,

@@ -24,6 +24,7 @@ from assay_service.models.workflow import (
     ScoreBatchInput,
     ScoreBatchResult,
 )
+from assay_service.settings import get_settings
 
 TRUNCATE = 100
 _TEXT_FIELDS = ("prompt", "input", "context", "output", "golden_answer")
@@ -76,7 +77,8 @@ def prepare(tenant_id: UUID, run_id: UUID) -> PrepareResult:
     deps.runs().set_status(run, "running", expect=["pending"],
                            fields={"started_at": utcnow().isoformat()})
     return PrepareResult(tenant_id=tenant_id, run_id=run_id, manifest_key=key,
-                         batch_count=len(batches))
+                         batch_count=len(batches),
+                         max_concurrency=run.max_concurrency or get_settings().map_max_concurrency)
 
 
 def truncated(record: Record) -> dict[str, Any]:
