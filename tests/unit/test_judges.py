@@ -359,3 +359,60 @@ def test_only_http_endpoints_are_accepted():
 
     with pytest.raises(ValueError, match="http"):
         OpenAIJudgeClient("file:///etc/passwd")
+
+
+# ------------------------------------------------------------------ parallel judge calls
+class CountingJudge:
+    """A fake JudgeClient that records how many calls are in flight at once."""
+
+    def __init__(self, delay: float = 0.05, fail_on: str | None = None) -> None:
+        self.delay, self.fail_on = delay, fail_on
+        self.lock = threading.Lock()
+        self.in_flight = self.peak = self.calls = 0
+
+    def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply:
+        with self.lock:
+            self.in_flight += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            if self.fail_on and self.fail_on in user:
+                raise TransientScoringError("throttled")
+            return JudgeReply(json.dumps(GOOD), 10, 5)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def _records(n: int) -> list[tuple[int, Record]]:
+    return [(i, Record(id=f"r{i}", trace_id=uuid.uuid4(), output=f"answer {i}",
+                       golden_answer="Paris")) for i in range(n)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3, 8])
+def test_judge_calls_of_a_batch_run_in_parallel_up_to_the_bound(concurrency):
+    # GIVEN 6 records × (one judge + one rule metric) and a judge bound of `concurrency`
+    judge = CountingJudge()
+    metrics = [Metric(name="ans", scorer="answer_correctness", threshold=0.5),
+               Metric(name="exact", scorer="exact_match", threshold=1.0)]
+    runtime = JudgeRuntime(judge, OPENAI.model_copy(update={"concurrency": concurrency}))
+    # WHEN the batch is scored
+    outcome = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics,
+                          records=_records(6), judge=runtime)
+    # THEN never more than the bound in flight, and the bound is used when it can be
+    assert judge.calls == 6 and judge.peak == min(concurrency, 6)
+    # AND the evaluations come back in (record, metric) order with their own results
+    assert [(e.record_id, e.metric_name) for e in outcome.evaluations] == [
+        (f"r{i}", m) for i in range(6) for m in ("ans", "exact")]
+    assert all(e.score == 0.9 for e in outcome.evaluations if e.metric_name == "ans")
+
+
+def test_a_transient_judge_failure_in_a_parallel_batch_fails_the_batch_whole():
+    judge = CountingJudge(fail_on="answer 3")
+    runtime = JudgeRuntime(judge, OPENAI.model_copy(update={"concurrency": 4}))
+    metrics = [Metric(name="ans", scorer="answer_correctness", threshold=0.5)]
+    with pytest.raises(TransientScoringError):
+        score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics,
+                    records=_records(20), judge=runtime)
+    assert judge.calls < 20  # calls not yet started were cancelled

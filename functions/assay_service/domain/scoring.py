@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from assay_service.domain.ids import evaluation_id
 from assay_service.domain.scorers import get_scorer, validate_args
+from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, ScorerSpec
 from assay_service.domain.scorers.judges import JudgeRuntime, judge_runtime
 from assay_service.errors import InvalidRecordError, InvalidRequestError, TransientScoringError
 from assay_service.models.domain import Evaluation, Metric, Record, utcnow
@@ -57,10 +61,68 @@ def score_batch(
 ) -> BatchOutcome:
     """Score every (record, metric). A record a scorer cannot handle becomes a failed
     evaluation; a transient judge failure propagates so the workflow retries the batch.
-    ``judge`` (client, settings, prices) is what the ``llm`` scorers call."""
+    ``judge`` (client, settings, prices) is what the ``llm`` scorers call; up to
+    ``judge.settings.concurrency`` judge calls of the batch are in flight at once."""
     with judge_runtime(judge):
         return _score_batch(run_id=run_id, project_id=project_id, metrics=metrics,
-                            records=records)
+                            records=records,
+                            parallelism=judge.settings.concurrency if judge else 1)
+
+
+@dataclass(slots=True)
+class _Cell:
+    """One (record, metric) scored: the scorer's result or the error that stopped it."""
+
+    started: datetime
+    finished: datetime
+    result: ScoreResult | None = None
+    error: Exception | None = None
+
+
+def _apply(spec: ScorerSpec, row: dict[str, Any], args: ScorerArgs) -> _Cell:
+    started = utcnow()
+    try:
+        result, error = spec(row, args), None
+    except Exception as exc:  # noqa: BLE001 — classified by the caller
+        result, error = None, exc
+    return _Cell(started=started, finished=utcnow(), result=result, error=error)
+
+
+def _judge_cells(prepared: list[tuple[Metric, ScorerSpec, ScorerArgs]],
+                 rows: list[tuple[int, Record, dict[str, Any]]], parallelism: int
+                 ) -> dict[tuple[int, int], _Cell]:
+    """Every ``llm`` (record, metric) of the batch, ``parallelism`` calls at a time. The
+    first transient failure cancels what has not started and propagates (the batch is
+    retried whole; nothing has been recorded)."""
+    jobs = [(position, metric_index, spec, row, args)
+            for position, (_, _, row) in enumerate(rows)
+            for metric_index, (_, spec, args) in enumerate(prepared)
+            if spec.evaluator_type == "llm"]
+    if not jobs:
+        return {}
+    if parallelism <= 1 or len(jobs) == 1:
+        cells = {}
+        for position, metric_index, spec, row, args in jobs:
+            cell = _apply(spec, row, args)
+            if isinstance(cell.error, TransientScoringError):
+                raise cell.error
+            cells[position, metric_index] = cell
+        return cells
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs)),
+                            thread_name_prefix="judge") as pool:
+        futures = {pool.submit(_apply, spec, row, args): (position, metric_index)
+                   for position, metric_index, spec, row, args in jobs}
+        cells = {}
+        try:
+            for future in as_completed(futures):
+                cell = future.result()
+                if isinstance(cell.error, TransientScoringError):
+                    raise cell.error
+                cells[futures[future]] = cell
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return cells
 
 
 def _score_batch(
@@ -69,6 +131,7 @@ def _score_batch(
     project_id: UUID,
     metrics: Sequence[Metric],
     records: Iterable[tuple[int, Record]],
+    parallelism: int = 1,
 ) -> BatchOutcome:
     prepared = []
     for metric in metrics:
@@ -77,31 +140,32 @@ def _score_batch(
             raise InvalidRequestError(f"unknown scorer {metric.scorer!r}")
         prepared.append((metric, spec, validate_args(spec, metric.args)))
 
+    rows = [(record_index, record, record.model_dump()) for record_index, record in records]
+    judged = _judge_cells(prepared, rows, parallelism)
     evaluations: list[Evaluation] = []
     completed = failed = 0
-    for record_index, record in records:
-        row = record.model_dump()
+    for position, (record_index, record, row) in enumerate(rows):
         record_failed = False
         for metric_index, (metric, spec, args) in enumerate(prepared):
-            started = utcnow()
+            cell = judged.get((position, metric_index)) or _apply(spec, row, args)
             score = label = reasoning = error = None
             confidence = cost = passed = None
             metadata: dict | None = None
-            try:
-                result = spec(row, args)
+            if cell.result is not None:
+                result = cell.result
                 score, label, reasoning = result.score, result.label, result.reasoning
                 confidence, metadata = result.confidence, (result.metadata or None)
                 cost, passed = result.cost, result.passed
-            except TransientScoringError:
-                raise
-            except InvalidRecordError as exc:
-                error = exc.message
-            except Exception as exc:  # noqa: BLE001 — one bad record must not fail the run
+            elif isinstance(cell.error, TransientScoringError):
+                raise cell.error
+            elif isinstance(cell.error, InvalidRecordError):
+                error = cell.error.message
+            else:  # one bad record must not fail the run
+                exc = cell.error
                 error = f"{type(exc).__name__}: {exc}"
                 # A judge that answered but could not be understood still spent tokens.
                 cost, metadata = getattr(exc, "cost", None), getattr(exc, "metadata", None)
             record_failed = record_failed or error is not None
-            finished = utcnow()
             evaluations.append(Evaluation(
                 id=evaluation_id(run_id, record_index, metric_index),
                 run_id=run_id,
@@ -124,9 +188,9 @@ def _score_batch(
                 eval_metadata=metadata,
                 evaluation_cost=cost,
                 error_message=error,
-                created_at=finished,
-                started_at=started,
-                completed_at=finished,
+                created_at=cell.finished,
+                started_at=cell.started,
+                completed_at=cell.finished,
             ))
         if record_failed:
             failed += 1

@@ -53,6 +53,10 @@ class JudgeSettings(Frozen):
     model: str = Field(default="anthropic.claude-3-5-haiku-20241022-v1:0", max_length=200)
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_tokens: int = Field(default=512, ge=1, le=8192)
+    concurrency: int = Field(
+        default=4, ge=1, le=32,
+        description="Judge calls in flight per scoring batch. A run makes at most "
+                    "max_concurrency × concurrency calls at once.")
 
 
 class Tenant(Frozen):
