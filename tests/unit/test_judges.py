@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -29,65 +28,16 @@ from assay_service.errors import InvalidRequestError, TransientScoringError
 from assay_service.models.domain import JudgeSettings, Metric, Record
 from botocore.stub import ANY, Stubber
 
+from tests.support.judge_server import GOOD, Script, completion, judge_server
+
 OPENAI = JudgeSettings(provider="openai", model="gpt-4o-mini", max_tokens=256)
 BEDROCK = JudgeSettings()  # the default: Claude 3.5 Haiku on Bedrock
-GOOD = {"score": 0.9, "label": "correct", "reasoning": "Same fact as the reference.",
-        "confidence": 0.8}
-
-
-# ------------------------------------------------------------------ a scripted server
-class Script:
-    """Replies served in order; each is (status, body) or ("slow", seconds)."""
-
-    def __init__(self) -> None:
-        self.replies: list[tuple] = []
-        self.requests: list[dict] = []
-
-
-def completion(content: str, prompt_tokens: int = 120, completion_tokens: int = 30) -> dict:
-    return {"id": "c1", "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}
 
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, Script]]:
-    script = Script()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:  # keep the test output quiet
-            pass
-
-        def do_POST(self) -> None:  # noqa: N802 — http.server's name
-            length = int(self.headers.get("Content-Length", 0))
-            script.requests.append({"path": self.path,
-                                    "auth": self.headers.get("Authorization"),
-                                    "body": json.loads(self.rfile.read(length))})
-            kind, payload = script.replies.pop(0)
-            if kind == "slow":
-                time.sleep(payload)
-                kind, payload = 200, completion(json.dumps(GOOD))
-            body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-            try:
-                self.send_response(kind)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except OSError:  # the client gave up (the slow case)
-                pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", script
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with judge_server() as served:
+        yield served
 
 
 RECORD = Record(id="r1", trace_id=uuid.uuid4(), prompt="Capital of France?",

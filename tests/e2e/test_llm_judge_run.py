@@ -1,0 +1,140 @@
+"""An eval run with LLM-judge metrics, end to end on the embedded local stack: the real
+template and state machine, the real scoring Lambda calling a real OpenAI-compatible HTTP
+endpoint on loopback (scripted), whose base URL and key come from the stack's
+JudgeOpenAISecret — as a deployment would be configured. The endpoint throttles the first
+calls (429): the state machine's Retry on TransientScoringError must absorb them without
+losing or double-counting an evaluation."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from assay_local.stack import LocalStack
+
+from tests.support.judge_server import completion, judge_server
+
+pytestmark = pytest.mark.e2e
+KEY = "ask_e2e-judge-owner-key-0123456789abcdef"
+THROTTLED_CALLS = 3
+RECORDS = [
+    {"id": f"q{i}", "prompt": f"Question {i}?", "output": answer, "golden_answer": "Paris"}
+    for i, answer in enumerate(["Paris", "It is Paris.", "Lyon", "paris", "Marseille", "Paris!",
+                                "I don't know", "Paris, France"])
+]
+METRICS = [
+    {"name": "ans_corr", "scorer": "answer_correctness", "threshold": 0.5},
+    {"name": "concise", "scorer": "rubric", "threshold": 0.5,
+     "args": {"criteria": "The answer is one short sentence.",
+              "scale": {"min": 1, "max": 5, "pass": 4}}},
+    {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False},
+     "threshold": 1.0},
+]
+
+
+class Judge:
+    """Grades by whether the answer block contains the reference; throttles at first."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict) -> tuple[int, Any]:
+        with self.lock:
+            self.calls += 1
+            if self.calls <= THROTTLED_CALLS:
+                return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}
+        user = body["messages"][1]["content"]
+        answer = re.search(r"<answer>\n(.*?)\n</answer>", user, re.S)
+        if "<reference>" not in user:  # the rubric (1–5): 5 for short answers
+            return 200, completion(json.dumps({"score": 5, "label": "pass",
+                                               "reasoning": "Short.", "confidence": 0.9}))
+        right = "paris" in answer.group(1).lower()
+        verdict = {"score": 1.0 if right else 0.0, "label": "correct" if right else "incorrect",
+                   "reasoning": "Names the reference city." if right else "Another city.",
+                   "confidence": 0.95}
+        return 200, completion(json.dumps(verdict), prompt_tokens=200, completion_tokens=40)
+
+
+@pytest.fixture(scope="module")
+def judged_run() -> Iterator[dict[str, Any]]:
+    judge = Judge()
+    with judge_server(judge) as (base_url, script), LocalStack(port=0, bootstrap_key=KEY) as stack:
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=stack.resources["JudgeOpenAISecret"],
+            SecretString=json.dumps({"base_url": base_url, "api_key": "sk-e2e"}))
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {KEY}"
+
+        def call(method: str, path: str, **kw: Any) -> requests.Response:
+            return http.request(method, stack.url + path, timeout=60, **kw)
+
+        dataset = call("POST", "/v1/datasets", json={"name": "judged"}).json()
+        assert call("POST", f"/v1/datasets/{dataset['id']}/versions",
+                    json={"records": RECORDS}).status_code == 201
+        ev = call("POST", "/v1/evals", json={"name": "judged-eval"}).json()
+        version = call("POST", f"/v1/evals/{ev['id']}/versions", json={
+            "metrics": METRICS, "threshold": 0.5,
+            "judge": {"provider": "openai", "model": "gpt-4o-mini", "concurrency": 3}})
+        assert version.status_code == 201, version.text
+        scheduled = call("POST", f"/v1/datasets/{dataset['id']}/runs", json={
+            "eval_version_id": version.json()["id"], "batch_size": 4, "max_concurrency": 2})
+        assert scheduled.status_code == 202, scheduled.text
+        run = scheduled.json()
+        deadline = time.monotonic() + 120
+        while run["status"] in {"pending", "running"} and time.monotonic() < deadline:
+            time.sleep(0.3)
+            run = call("GET", f"/v1/eval-runs/{run['id']}").json()
+        export = call("GET", f"/v1/eval-runs/{run['id']}/export", params={"format": "json"})
+        assert export.status_code == 200, export.text
+        yield {"run": run, "items": export.json()["items"], "judge": judge, "script": script}
+
+
+def test_llm_judge_run_completes_with_every_evaluation_once(judged_run):
+    run, items = judged_run["run"], judged_run["items"]
+    assert run["status"] == "completed", run.get("error_message")
+    assert run["completed_count"] + run["failed_count"] == run["item_count"] == len(RECORDS)
+    failed = [(i["record"]["id"], i["metric_name"], i["error_message"])
+              for i in items if i["status"] == "failed"]
+    assert run["failed_count"] == 0, failed
+    keys = [(i["record"]["id"], i["metric_name"]) for i in items]
+    assert len(keys) == len(set(keys)) == len(RECORDS) * len(METRICS)
+
+
+def test_judge_scores_labels_and_reasoning_come_from_the_endpoint(judged_run):
+    by_metric: dict[str, dict[str, dict]] = {}
+    for item in judged_run["items"]:
+        by_metric.setdefault(item["metric_name"], {})[item["record"]["id"]] = item
+    corr = by_metric["ans_corr"]
+    assert {rid for rid, i in corr.items() if i["is_passed"]} == {"q0", "q1", "q3", "q5", "q7"}
+    assert corr["q2"]["label"] == "incorrect" and corr["q2"]["reasoning"] == "Another city."
+    assert corr["q0"]["evaluator_type"] == "llm" and corr["q0"]["confidence"] == 0.95
+    assert all(i["score"] == 1.0 and i["is_passed"] for i in by_metric["concise"].values())
+    # Every judge request was authenticated with the secret's key and asked the version's model.
+    requests_seen = judged_run["script"].requests
+    assert {r["auth"] for r in requests_seen} == {"Bearer sk-e2e"}
+    assert {r["body"]["model"] for r in requests_seen} == {"gpt-4o-mini"}
+
+
+def test_throttled_batches_were_retried_and_counted_once(judged_run):
+    judge = judged_run["judge"]
+    judged_cells = len(RECORDS) * 2
+    # The throttled calls cost retries (more requests than cells) but no extra evaluations.
+    assert judge.calls >= judged_cells + THROTTLED_CALLS
+    assert len(judged_run["items"]) == len(RECORDS) * len(METRICS)
+
+
+def test_token_usage_and_cost_are_recorded_and_summed(judged_run):
+    run, items = judged_run["run"], judged_run["items"]
+    corr = [i for i in items if i["metric_name"] == "ans_corr"]
+    assert all(i["eval_metadata"]["input_tokens"] == 200 for i in corr)
+    assert all(i["eval_metadata"]["model"] == "gpt-4o-mini" for i in corr)
+    expected = sum(i["evaluation_cost"] or 0 for i in items)
+    assert expected > 0 and run["total_cost"] == pytest.approx(expected, rel=1e-6)
+    assert all(i["evaluation_cost"] is None for i in items if i["metric_name"] == "exact")
