@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-PRICES_AS_OF = "2025-05-01"
+PRICES_AS_OF = "2026-11-22"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +23,12 @@ class Price:
 
 
 DEFAULT_PRICES: dict[str, Price] = {
-    # Amazon Bedrock, on-demand, us-east-1
+    # Amazon Bedrock, on-demand, us-east-1 (regional endpoints)
+    "anthropic.claude-haiku-4-5-20251001-v1:0": Price(1.00, 5.00),
+    "anthropic.claude-sonnet-4-5-20250929-v1:0": Price(3.00, 15.00),
     "anthropic.claude-3-5-haiku-20241022-v1:0": Price(0.80, 4.00),
-    "anthropic.claude-3-5-sonnet-20241022-v2:0": Price(3.00, 15.00),
+    # Claude 3.5 Sonnet moved to extended-access pricing on Bedrock (twice the launch price).
+    "anthropic.claude-3-5-sonnet-20241022-v2:0": Price(6.00, 30.00),
     "anthropic.claude-3-7-sonnet-20250219-v1:0": Price(3.00, 15.00),
     "anthropic.claude-3-haiku-20240307-v1:0": Price(0.25, 1.25),
     "amazon.nova-micro-v1:0": Price(0.035, 0.14),
