@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,49 +52,74 @@ class Judge:
             if self.calls <= THROTTLED_CALLS:
                 return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}
         user = body["messages"][1]["content"]
+        scale = re.search(r"a number from ([\d.]+) to ([\d.]+)", user)
+        labels = re.search(r"exactly one of (\[.*?\])", user)
         answer = re.search(r"<answer>\n(.*?)\n</answer>", user, re.S)
-        if "<reference>" not in user:  # the rubric (1–5): 5 for short answers
-            return 200, completion(json.dumps({"score": 5, "label": "pass",
-                                               "reasoning": "Short.", "confidence": 0.9}))
-        right = "paris" in answer.group(1).lower()
-        verdict = {"score": 1.0 if right else 0.0, "label": "correct" if right else "incorrect",
-                   "reasoning": "Names the reference city." if right else "Another city.",
-                   "confidence": 0.95}
+        if scale:  # a rubric on a scale: the top mark
+            verdict = {"score": float(scale.group(2)), "label": "pass", "reasoning": "Short."}
+        elif labels:  # a rubric with labels: the first one
+            verdict = {"score": 1, "label": json.loads(labels.group(1))[0], "reasoning": "Fine."}
+        elif "<reference>" in user and answer:  # correctness: does it name the reference city?
+            right = "paris" in answer.group(1).lower()
+            verdict = {"score": 1.0 if right else 0.0,
+                       "label": "correct" if right else "incorrect",
+                       "reasoning": "Names the reference city." if right else "Another city."}
+        else:  # faithfulness, relevance, harmlessness
+            verdict = {"score": 1.0, "label": "ok", "reasoning": "Fine."}
+        verdict["confidence"] = 0.95
         return 200, completion(json.dumps(verdict), prompt_tokens=200, completion_tokens=40)
 
 
-@pytest.fixture(scope="module")
-def judged_run() -> Iterator[dict[str, Any]]:
-    judge = Judge()
-    with judge_server(judge) as (base_url, script), LocalStack(port=0, bootstrap_key=KEY) as stack:
-        stack.client("secretsmanager").put_secret_value(
-            SecretId=stack.resources["JudgeOpenAISecret"],
-            SecretString=json.dumps({"base_url": base_url, "api_key": "sk-e2e"}))
-        http = requests.Session()
-        http.headers["Authorization"] = f"Bearer {KEY}"
+class Deployment:
+    """The local stack with its judge secret pointing at the scripted endpoint."""
 
-        def call(method: str, path: str, **kw: Any) -> requests.Response:
-            return http.request(method, stack.url + path, timeout=60, **kw)
+    def __init__(self, stack: LocalStack, judge: Judge, script: Any) -> None:
+        self.stack, self.judge, self.script = stack, judge, script
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {KEY}"
 
-        dataset = call("POST", "/v1/datasets", json={"name": "judged"}).json()
-        assert call("POST", f"/v1/datasets/{dataset['id']}/versions",
-                    json={"records": RECORDS}).status_code == 201
-        ev = call("POST", "/v1/evals", json={"name": "judged-eval"}).json()
-        version = call("POST", f"/v1/evals/{ev['id']}/versions", json={
-            "metrics": METRICS, "threshold": 0.5,
-            "judge": {"provider": "openai", "model": "gpt-4o-mini", "concurrency": 3}})
-        assert version.status_code == 201, version.text
-        scheduled = call("POST", f"/v1/datasets/{dataset['id']}/runs", json={
-            "eval_version_id": version.json()["id"], "batch_size": 4, "max_concurrency": 2})
+    def call(self, method: str, path: str, **kw: Any) -> requests.Response:
+        return self.http.request(method, self.stack.url + path, timeout=60, **kw)
+
+    def run(self, records: list[dict], version: dict, **schedule: Any) -> dict[str, Any]:
+        """Create the dataset and eval version, schedule, wait, export: (run, items)."""
+        dataset = self.call("POST", "/v1/datasets", json={"name": "judged"}).json()
+        created = self.call("POST", f"/v1/datasets/{dataset['id']}/versions",
+                            json={"records": records})
+        assert created.status_code == 201, created.text
+        ev = self.call("POST", "/v1/evals", json={"name": "judged-eval"}).json()
+        made = self.call("POST", f"/v1/evals/{ev['id']}/versions", json=version)
+        assert made.status_code == 201, made.text
+        scheduled = self.call("POST", f"/v1/datasets/{dataset['id']}/runs",
+                              json={"eval_version_id": made.json()["id"], **schedule})
         assert scheduled.status_code == 202, scheduled.text
         run = scheduled.json()
         deadline = time.monotonic() + 120
         while run["status"] in {"pending", "running"} and time.monotonic() < deadline:
             time.sleep(0.3)
-            run = call("GET", f"/v1/eval-runs/{run['id']}").json()
-        export = call("GET", f"/v1/eval-runs/{run['id']}/export", params={"format": "json"})
+            run = self.call("GET", f"/v1/eval-runs/{run['id']}").json()
+        export = self.call("GET", f"/v1/eval-runs/{run['id']}/export", params={"format": "json"})
         assert export.status_code == 200, export.text
-        yield {"run": run, "items": export.json()["items"], "judge": judge, "script": script}
+        return {"run": run, "items": export.json()["items"], "judge": self.judge,
+                "script": self.script}
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[Deployment]:
+    judge = Judge()
+    with judge_server(judge) as (base_url, script), LocalStack(port=0, bootstrap_key=KEY) as stack:
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=stack.resources["JudgeOpenAISecret"],
+            SecretString=json.dumps({"base_url": base_url, "api_key": "sk-e2e"}))
+        yield Deployment(stack, judge, script)
+
+
+@pytest.fixture(scope="module")
+def judged_run(deployment: Deployment) -> dict[str, Any]:
+    return deployment.run(RECORDS, {
+        "metrics": METRICS, "threshold": 0.5,
+        "judge": {"provider": "openai", "model": "gpt-4o-mini", "concurrency": 3}},
+        batch_size=4, max_concurrency=2)
 
 
 def test_llm_judge_run_completes_with_every_evaluation_once(judged_run):
@@ -138,3 +164,43 @@ def test_token_usage_and_cost_are_recorded_and_summed(judged_run):
     expected = sum(i["evaluation_cost"] or 0 for i in items)
     assert expected > 0 and run["total_cost"] == pytest.approx(expected, rel=1e-6)
     assert all(i["evaluation_cost"] is None for i in items if i["metric_name"] == "exact")
+
+
+# ------------------------------------------------------------------ every documented scorer
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def documented_metrics() -> list[dict]:
+    """Every inline example of docs/scorers.md and the eval version of docs/judges.md."""
+    examples = [json.loads(m) for m in re.findall(r"`(\{\"scorer\": .*?\})`",
+                                                  (DOCS / "scorers.md").read_text())]
+    metrics = [{"name": f"{e['scorer']}_{i}", **e} for i, e in enumerate(examples)]
+    block = re.search(r"```json\n(\{\n  \"threshold\".*?)\n```", (DOCS / "judges.md").read_text(),
+                      re.S)
+    assert block, "docs/judges.md lost its eval-version example"
+    version = json.loads(block.group(1))
+    return metrics + version["metrics"]
+
+
+def test_every_scorer_is_usable_from_an_eval_version_as_documented(deployment):
+    # GIVEN every scorer example the docs show (the docs must cover every scorer)
+    from assay_service.domain.scorers import scorer_names
+
+    metrics = documented_metrics()
+    assert {m["scorer"] for m in metrics} == set(scorer_names())
+    records = [{"id": "ok", "prompt": "Capital of France, and 6 x 7?", "input": "Capital?",
+                "context": "Paris is the capital of France.",
+                "output": "Answer: Paris, France 42", "golden_answer": "Paris, France 42"},
+               {"id": "json", "prompt": "As JSON", "input": "JSON?", "context": "-",
+                "output": '{"answer": "Paris 42"}', "golden_answer": '{"answer": "Paris 42"}'}]
+    # WHEN one eval version holds them all and runs on the local stack
+    judged = deployment.run(records, {"metrics": metrics, "threshold": 0.5,
+                                      "judge": {"provider": "openai", "model": "gpt-4o-mini"}})
+    # THEN every (record, metric) was scored, none failed, every scorer produced a label
+    run, items = judged["run"], judged["items"]
+    assert run["status"] == "completed", run.get("error_message")
+    failed = [(i["metric_name"], i["error_message"]) for i in items if i["status"] == "failed"]
+    assert failed == []
+    assert len(items) == len(records) * len(metrics)
+    assert {i["metric_name"] for i in items} == {m["name"] for m in metrics}
+    assert all(i["label"] and 0 <= i["score"] <= 1 for i in items)
