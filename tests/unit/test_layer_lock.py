@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def runtime_closure() -> dict[str, str]:
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     packages = {p["name"]: p for p in lock["package"]}
-    todo = [d["name"] for d in packages["assay"]["dependencies"]]
+    todo = [d["name"] for d in packages["assay-service"]["dependencies"]]
     pinned: dict[str, str] = {}
     while todo:
         name = todo.pop()
@@ -31,3 +31,9 @@ def test_layer_requirements_match_the_lock():
 
 def test_boto3_is_left_to_the_lambda_runtime():
     assert "boto3" not in runtime_closure() and "botocore" not in runtime_closure()
+
+
+def test_the_client_stays_out_of_the_layer():
+    # The `assay` client/CLI (client/) is a workspace member for the dev/test groups only.
+    closure = runtime_closure()
+    assert "assay" not in closure and "pyyaml" not in closure

@@ -1,0 +1,49 @@
+"""Python client for Assay, the self-hosted serverless LLM-evaluation service.
+
+``Client()`` reads ``ASSAY_URL`` and ``ASSAY_API_KEY``; the ``assay`` command is built on it.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from assay.client import Client  # noqa: E402
+from assay.errors import (  # noqa: E402
+    ApiError,
+    AssayError,
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    ConnectionFailedError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RunTimeoutError,
+    ServerError,
+)
+from assay.models import Comparison, Dataset, DatasetVersion, Eval, EvalRun, Evaluation, EvalVersion  # noqa: E402
+
+__all__ = [
+    "ApiError",
+    "AssayError",
+    "AuthenticationError",
+    "Client",
+    "Comparison",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectionFailedError",
+    "Dataset",
+    "DatasetVersion",
+    "Eval",
+    "EvalRun",
+    "EvalVersion",
+    "Evaluation",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RunTimeoutError",
+    "ServerError",
+    "__version__",
+]

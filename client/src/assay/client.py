@@ -1,0 +1,456 @@
+"""``Client``: the Assay HTTP API as Python calls, typed results, paging iterators, retries."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from assay import __version__
+from assay._http import Response, RetryPolicy, Transport
+from assay.errors import ApiError, ConfigurationError, RunTimeoutError, error_from_response
+from assay.models import (
+    ApiKey,
+    Comparison,
+    Dataset,
+    DatasetVersion,
+    Eval,
+    EvalRun,
+    Evaluation,
+    EvalVersion,
+    ExportLink,
+    Project,
+    Upload,
+)
+from assay.records import detect_format, iter_records, write_jsonl
+
+DEFAULT_URL = "http://127.0.0.1:3000"
+INLINE_MAX_BYTES = 1_000_000  # smaller files go inline as JSON; larger ones through a presigned PUT
+INLINE_MAX_RECORDS = 10_000  # the API's cap for inline records
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class _ProgressReader:
+    """A file reader that reports bytes read (for the upload progress bar)."""
+
+    def __init__(self, handle: IO[bytes], total: int, progress: Progress | None) -> None:
+        self._handle, self._total, self._progress, self._done = handle, total, progress, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._handle.read(size if size and size > 0 else 1 << 16)
+        self._done += len(chunk)
+        if self._progress:
+            self._progress(self._done, self._total)
+        return chunk
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class Client:
+    """A client for one Assay deployment.
+
+    ``base_url`` defaults to ``$ASSAY_URL`` (else the local stack's ``http://127.0.0.1:3000``),
+    ``api_key`` to ``$ASSAY_API_KEY``. 429 and 503 are retried for every request; other 5xx
+    and broken connections only for idempotent ones (GET/PUT/DELETE, and POSTs that carry an
+    ``Idempotency-Key``, which ``schedule_run`` always sends); waits are exponential with full
+    jitter, and a ``Retry-After`` header is honoured. Errors raise ``assay.errors.ApiError``
+    subclasses carrying ``code`` and ``request_id``.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
+        if not self.base_url.lower().startswith(("http://", "https://")):
+            raise ConfigurationError(f"ASSAY_URL must start with http:// or https:// (got {self.base_url!r})")
+        self.api_key = api_key if api_key is not None else os.environ.get("ASSAY_API_KEY")
+        self.transport = Transport(
+            timeout=timeout,
+            retry=retry or RetryPolicy(max_retries=max_retries),
+            user_agent=f"assay-python/{__version__}",
+        )
+
+    # ------------------------------------------------------------------ plumbing
+    def _headers(self, auth: bool = True) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if auth:
+            if not self.api_key:
+                raise ConfigurationError("no API key: set ASSAY_API_KEY (or pass api_key=)")
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def _raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        retry_unsafe: bool = False,
+    ) -> Response:
+        sent = self._headers(auth)
+        data = None
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
+        sent.update(headers or {})
+        response = self.transport.request(
+            method, self.base_url + path, params=params, headers=sent, body=data, retry_unsafe=retry_unsafe
+        )
+        if response.status >= 400:
+            raise error_from_response(response.status, response.body, response.headers)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._raw(method, path, **kwargs).json()
+
+    def _pages(self, path: str, params: Mapping[str, Any], page_size: int) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            page = self._json("GET", path, params={**params, "limit": page_size, "cursor": cursor})
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    # ------------------------------------------------------------------ meta, projects
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/health", auth=False)
+
+    def iter_projects(self, page_size: int = 100) -> Iterator[Project]:
+        return (Project.from_api(p) for p in self._pages("/v1/projects", {}, page_size))
+
+    # ------------------------------------------------------------------ datasets
+    def create_dataset(
+        self, name: str, *, description: str | None = None, project_id: str | None = None
+    ) -> Dataset:
+        body = {"name": name, "description": description, "project_id": project_id}
+        return Dataset.from_api(self._json("POST", "/v1/datasets", body=_compact(body)))
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        return Dataset.from_api(self._json("GET", f"/v1/datasets/{dataset_id}"))
+
+    def iter_datasets(self, page_size: int = 100) -> Iterator[Dataset]:
+        """Every dataset, newest first, following ``next_cursor``."""
+        return (Dataset.from_api(d) for d in self._pages("/v1/datasets", {}, page_size))
+
+    def list_dataset_versions(self, dataset_id: str) -> list[DatasetVersion]:
+        page = self._json("GET", f"/v1/datasets/{dataset_id}/versions")
+        return [DatasetVersion.from_api(v) for v in page["items"]]
+
+    def create_dataset_version(self, dataset_id: str, records: list[dict[str, Any]]) -> DatasetVersion:
+        """An immutable version from records sent inline (at most 10,000)."""
+        return DatasetVersion.from_api(
+            self._json("POST", f"/v1/datasets/{dataset_id}/versions", body={"records": records})
+        )
+
+    def create_upload(self, dataset_id: str) -> Upload:
+        return Upload.from_api(self._json("POST", f"/v1/datasets/{dataset_id}/uploads"))
+
+    def upload_jsonl(
+        self, dataset_id: str, source: Path, *, progress: Progress | None = None
+    ) -> DatasetVersion:
+        """A version from a JSONL file of any size: presigned PUT, then a version from the upload."""
+        upload = self.create_upload(dataset_id)
+        size = source.stat().st_size
+        headers = {
+            **(upload.headers or {"Content-Type": "application/x-ndjson"}),
+            "Content-Length": str(size),
+        }
+        put = self.transport.request(
+            upload.method or "PUT",
+            upload.url,
+            headers=headers,
+            body=lambda: _ProgressReader(source.open("rb"), size, progress),
+        )
+        if put.status >= 300:
+            raise error_from_response(put.status, put.body, put.headers)
+        return DatasetVersion.from_api(
+            self._json("POST", f"/v1/datasets/{dataset_id}/versions", body={"upload_id": upload.upload_id})
+        )
+
+    def upload_file(
+        self,
+        dataset_id: str,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        via: str = "auto",
+        progress: Progress | None = None,
+    ) -> DatasetVersion:
+        """A new version of ``dataset_id`` from a JSONL, JSON or CSV file.
+
+        ``via``: ``inline`` (records in the request body; ≤ 10,000), ``upload`` (presigned PUT
+        of JSONL, any size) or ``auto`` (inline below 1 MB, else upload)."""
+        path = Path(path)
+        fmt = detect_format(path, fmt)
+        if via not in ("auto", "inline", "upload"):
+            raise ConfigurationError(f"via must be auto, inline or upload (got {via!r})")
+        if via == "auto":
+            via = "inline" if path.stat().st_size <= INLINE_MAX_BYTES else "upload"
+        if via == "inline":
+            records = list(iter_records(path, fmt))
+            if len(records) > INLINE_MAX_RECORDS:
+                return self.upload_file(dataset_id, path, fmt=fmt, via="upload", progress=progress)
+            version = self.create_dataset_version(dataset_id, records)
+            if progress:
+                progress(1, 1)
+            return version
+        if fmt == "jsonl":
+            return self.upload_jsonl(dataset_id, path, progress=progress)
+        with tempfile.TemporaryDirectory(prefix="assay-upload-") as tmp:
+            converted = Path(tmp) / "records.jsonl"
+            with converted.open("wb") as out:
+                write_jsonl(iter_records(path, fmt), out)
+            return self.upload_jsonl(dataset_id, converted, progress=progress)
+
+    def iter_records(self, dataset_id: str, version: int, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        return self._pages(f"/v1/datasets/{dataset_id}/versions/{version}/records", {}, page_size)
+
+    # ------------------------------------------------------------------ evals
+    def create_eval(
+        self, name: str, *, description: str | None = None, project_id: str | None = None
+    ) -> Eval:
+        body = {"name": name, "description": description, "project_id": project_id}
+        return Eval.from_api(self._json("POST", "/v1/evals", body=_compact(body)))
+
+    def get_eval(self, eval_id: str) -> Eval:
+        return Eval.from_api(self._json("GET", f"/v1/evals/{eval_id}"))
+
+    def iter_evals(self, page_size: int = 100) -> Iterator[Eval]:
+        return (Eval.from_api(e) for e in self._pages("/v1/evals", {}, page_size))
+
+    def create_eval_version(
+        self,
+        eval_id: str,
+        metrics: list[dict[str, Any]],
+        *,
+        threshold: float | None = None,
+        judge: dict[str, Any] | None = None,
+    ) -> EvalVersion:
+        body = _compact({"metrics": metrics, "threshold": threshold, "judge": judge})
+        return EvalVersion.from_api(self._json("POST", f"/v1/evals/{eval_id}/versions", body=body))
+
+    def get_eval_version(self, eval_version_id: str) -> EvalVersion:
+        return EvalVersion.from_api(self._json("GET", f"/v1/eval-versions/{eval_version_id}"))
+
+    def list_eval_versions(self, eval_id: str) -> list[EvalVersion]:
+        return [EvalVersion.from_api(v) for v in self._json("GET", f"/v1/evals/{eval_id}/versions")["items"]]
+
+    def create_eval_from_spec(self, spec: Mapping[str, Any]) -> tuple[Eval, EvalVersion, bool]:
+        """An eval version from a spec ``{name, description?, threshold?, judge?, metrics: [...]}``
+        (the shape of ``eval.yaml``; ``version: {threshold, metrics, judge}`` nesting is accepted too).
+
+        The version is added to the eval of the same name when one exists (``eval_id`` in the spec
+        picks one explicitly); returns ``(eval, version, created_eval)``."""
+        body = dict(spec.get("version") or {})
+        for key in ("metrics", "threshold", "judge"):
+            if key in spec:
+                body[key] = spec[key]
+        if not body.get("metrics"):
+            raise ConfigurationError("the eval spec declares no metrics")
+        name = spec.get("name")
+        if spec.get("eval_id"):
+            ev, created = self.get_eval(str(spec["eval_id"])), False
+        else:
+            if not name:
+                raise ConfigurationError("the eval spec needs a name (or an eval_id)")
+            existing = next((e for e in self.iter_evals() if e.name == name), None)
+            ev, created = (
+                (existing, False)
+                if existing
+                else (
+                    self.create_eval(
+                        name, description=spec.get("description"), project_id=spec.get("project_id")
+                    ),
+                    True,
+                )
+            )
+        version = self.create_eval_version(
+            ev.id, list(body["metrics"]), threshold=body.get("threshold"), judge=body.get("judge")
+        )
+        return ev, version, created
+
+    # ------------------------------------------------------------------ runs
+    def schedule_run(
+        self,
+        dataset_id: str,
+        eval_version_id: str,
+        *,
+        dataset_version: int | None = None,
+        name: str | None = None,
+        threshold: float | None = None,
+        metric_args: dict[str, dict[str, Any]] | None = None,
+        batch_size: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> EvalRun:
+        """Schedule a run (202, status ``pending``). An ``Idempotency-Key`` is always sent (a fresh one
+        unless given), so a retry after a lost answer returns the same run instead of a second one."""
+        body = _compact(
+            {
+                "eval_version_id": eval_version_id,
+                "dataset_version": dataset_version,
+                "name": name,
+                "threshold": threshold,
+                "metric_args": metric_args,
+                "batch_size": batch_size,
+            }
+        )
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return EvalRun.from_api(
+            self._json(
+                "POST", f"/v1/datasets/{dataset_id}/runs", body=body, headers=headers, retry_unsafe=True
+            )
+        )
+
+    def get_run(self, run_id: str) -> EvalRun:
+        return EvalRun.from_api(self._json("GET", f"/v1/eval-runs/{run_id}"))
+
+    def iter_runs(self, *, page_size: int = 100, **filters: Any) -> Iterator[EvalRun]:
+        """Runs, newest first; filters ``eval_id``, ``eval_version_id``, ``dataset_id``, ``project_id``,
+        ``status``."""
+        return (EvalRun.from_api(r) for r in self._pages("/v1/eval-runs", _compact(filters), page_size))
+
+    def list_runs(self, *, limit: int = 20, offset: int = 0, **filters: Any) -> tuple[list[EvalRun], int]:
+        """One page of runs and the number of runs matching the filters."""
+        page = self._json(
+            "GET", "/v1/eval-runs", params={**_compact(filters), "limit": limit, "offset": offset}
+        )
+        return [EvalRun.from_api(r) for r in page["items"]], page["count"]
+
+    def cancel_run(self, run_id: str) -> EvalRun:
+        return EvalRun.from_api(self._json("POST", f"/v1/eval-runs/{run_id}/cancel"))
+
+    def iter_evaluations(
+        self,
+        run_id: str,
+        *,
+        metric: str | None = None,
+        status: str | None = None,
+        passed: bool | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Evaluation]:
+        """A run's evaluations in record order (records' text fields cut to 100 characters)."""
+        params = _compact({"metric": metric, "status": status, "passed": passed})
+        return (
+            Evaluation.from_api(e)
+            for e in self._pages(f"/v1/eval-runs/{run_id}/evaluations", params, page_size)
+        )
+
+    def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        return Evaluation.from_api(self._json("GET", f"/v1/eval/{evaluation_id}"))
+
+    def wait_for_run(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = 600.0,
+        poll_interval: float = 1.0,
+        on_progress: Callable[[EvalRun], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> EvalRun:
+        """Poll until the run is ``completed``, ``failed`` or ``cancelled`` and return it.
+
+        ``on_progress(run)`` is called after every poll. Raises ``RunTimeoutError`` (with the
+        last ``run``) after ``timeout`` seconds (``None``: wait forever). Polls start at 0.25 s
+        and grow to ``poll_interval``."""
+        deadline = None if timeout is None else clock() + timeout
+        delay = min(0.25, poll_interval)
+        while True:
+            run = self.get_run(run_id)
+            if on_progress:
+                on_progress(run)
+            if run.finished:
+                return run
+            if deadline is not None and clock() >= deadline:
+                raise RunTimeoutError(
+                    f"run {run_id} still {run.status} after {timeout:g} s "
+                    f"({run.scored_count}/{run.item_count} records)",
+                    run,
+                )
+            sleep(delay if deadline is None else max(0.0, min(delay, deadline - clock())))
+            delay = min(poll_interval, delay * 2)
+
+    def export_link(self, run_id: str, fmt: str = "jsonl") -> ExportLink:
+        return ExportLink.from_api(
+            self._json("GET", f"/v1/eval-runs/{run_id}/export", params={"format": fmt, "delivery": "link"})
+        )
+
+    def download_export(
+        self, run_id: str, fmt: str = "jsonl", path: str | Path | None = None, *, delivery: str = "inline"
+    ) -> bytes | Path:
+        """The finished run's export (``json``, ``jsonl`` or ``csv``): its bytes, or written to ``path``.
+
+        ``inline`` asks the API and follows a ``303`` to the presigned S3 URL when the export is
+        too large to inline; ``link`` asks for the link first. The presigned URL is fetched
+        without the API key."""
+        if delivery == "link":
+            content = self._fetch_presigned(self.export_link(run_id, fmt).url)
+        else:
+            response = self._raw(
+                "GET", f"/v1/eval-runs/{run_id}/export", params={"format": fmt}, headers={"Accept": "*/*"}
+            )
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.headers.get("location")
+                if not location:
+                    raise ApiError(response.status, "http.redirect", "redirect without a Location")
+                content = self._fetch_presigned(location)
+            else:
+                content = response.body
+        if path is None:
+            return content
+        target = Path(path)
+        target.write_bytes(content)
+        return target
+
+    def _fetch_presigned(self, url: str) -> bytes:
+        response = self.transport.request("GET", url)
+        if response.status >= 300:
+            raise error_from_response(response.status, response.body, response.headers)
+        return response.body
+
+    def export_evaluations(self, run_id: str) -> list[Evaluation]:
+        """Every evaluation of a finished run, from its JSONL export (one request, any size)."""
+        content = self.download_export(run_id, "jsonl")
+        assert isinstance(content, bytes)
+        return [Evaluation.from_api(json.loads(line)) for line in content.splitlines() if line.strip()]
+
+    def compare_runs(self, run_id: str, baseline_run_id: str) -> Comparison:
+        """Per-metric deltas, significance and the records that regressed or improved vs a baseline."""
+        return Comparison.from_api(
+            self._json("GET", f"/v1/eval-runs/{run_id}/compare", params={"baseline": baseline_run_id})
+        )
+
+    # ------------------------------------------------------------------ API keys
+    def create_key(
+        self, *, name: str | None = None, role: str = "member", expires_at: str | None = None
+    ) -> ApiKey:
+        """A new API key; its secret (``.key``) is returned this once only."""
+        body = _compact({"name": name, "role": role, "expires_at": expires_at})
+        return ApiKey.from_api(self._json("POST", "/v1/api-keys", body=body))
+
+    def list_keys(self) -> list[ApiKey]:
+        return [ApiKey.from_api(k) for k in self._json("GET", "/v1/api-keys")["items"]]
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        return ApiKey.from_api(self._json("DELETE", f"/v1/api-keys/{key_id}"))
+
+
+def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,271 @@
+"""Typed views of the API's JSON: dataclasses built from the response, unknown fields kept in ``raw``.
+
+Built with ``Model.from_api(dict)``; fields the server adds later are ignored (and stay in
+``raw``), fields it omits are ``None``, so a newer server never breaks an older client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+M = TypeVar("M", bound="Model")
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass
+class Model:
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # field name -> (model class, "one" | "list" | "dict")
+    _nested: ClassVar[dict[str, tuple[type[Model], str]]] = {}
+
+    @classmethod
+    def from_api(cls: type[M], data: dict[str, Any]) -> M:
+        names = {f.name for f in dataclasses.fields(cls)} - {"raw"}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                continue
+            nested = cls._nested.get(key)
+            if nested and value is not None:
+                model, shape = nested
+                if shape == "list":
+                    value = [model.from_api(v) for v in value]
+                elif shape == "dict":
+                    value = {k: model.from_api(v) for k, v in value.items()}
+                else:
+                    value = model.from_api(value)
+            kwargs[key] = value
+        return cls(raw=data, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON the server sent (for ``--json`` output)."""
+        return self.raw
+
+
+@dataclass
+class Project(Model):
+    id: str = ""
+    name: str | None = None
+    description: str | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class Dataset(Model):
+    id: str = ""
+    name: str | None = None
+    description: str | None = None
+    project_id: str | None = None
+    version_count: int | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class DatasetVersion(Model):
+    id: str = ""
+    dataset_id: str | None = None
+    version: int | None = None
+    record_count: int | None = None
+    size_bytes: int | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class Upload(Model):
+    upload_id: str = ""
+    url: str = ""
+    method: str | None = None
+    headers: dict[str, str] | None = None
+    expires_at: str | None = None
+
+
+@dataclass
+class Metric(Model):
+    name: str = ""
+    scorer: str | None = None
+    args: dict[str, Any] | None = None
+    threshold: float | None = None
+    evaluator_type: str | None = None
+
+
+@dataclass
+class Eval(Model):
+    id: str = ""
+    name: str | None = None
+    description: str | None = None
+    project_id: str | None = None
+    version_count: int | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class EvalVersion(Model):
+    _nested: ClassVar[dict[str, tuple[type[Model], str]]] = {"metrics": (Metric, "list")}
+    id: str = ""
+    eval_id: str | None = None
+    version: int | None = None
+    metrics: list[Metric] = field(default_factory=list)
+    threshold: float | None = None
+    judge: dict[str, Any] | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class MetricAggregate(Model):
+    metric: str = ""
+    scorer: str | None = None
+    evaluator_type: str | None = None
+    threshold: float | None = None
+    mean: float | None = None
+    pass_rate: float | None = None
+    count: int | None = None
+    passed: int | None = None
+    failed: int | None = None
+    is_gte_threshold: bool | None = None
+
+
+@dataclass
+class EvalRun(Model):
+    _nested: ClassVar[dict[str, tuple[type[Model], str]]] = {"aggregate_results": (MetricAggregate, "dict")}
+    id: str = ""
+    name: str | None = None
+    status: str = ""
+    project_id: str | None = None
+    dataset_id: str | None = None
+    dataset_version_id: str | None = None
+    dataset_version: int | None = None
+    eval_id: str | None = None
+    eval_version_id: str | None = None
+    item_count: int = 0
+    completed_count: int = 0
+    failed_count: int = 0
+    threshold: float | None = None
+    result: float | None = None
+    pass_rate: float | None = None
+    is_gte_threshold: bool | None = None
+    verdict: str | None = None
+    aggregate_results: dict[str, MetricAggregate] | None = None
+    metrics: list[Any] | None = None
+    total_cost: float | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    error_message: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def scored_count(self) -> int:
+        """Records done so far (completed or failed)."""
+        return (self.completed_count or 0) + (self.failed_count or 0)
+
+
+@dataclass
+class Evaluation(Model):
+    id: str = ""
+    run_id: str | None = None
+    record_id: str | None = None
+    record_index: int | None = None
+    trace_id: str | None = None
+    project_id: str | None = None
+    metric_name: str | None = None
+    scorer: str | None = None
+    evaluator_type: str | None = None
+    status: str | None = None
+    score: float | None = None
+    label: str | None = None
+    reasoning: str | None = None
+    is_passed: bool | None = None
+    threshold: float | None = None
+    confidence: float | None = None
+    metric_args: dict[str, Any] | None = None
+    eval_metadata: dict[str, Any] | None = None
+    evaluation_cost: float | None = None
+    error_message: str | None = None
+    record: dict[str, Any] | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+
+
+@dataclass
+class ExportLink(Model):
+    url: str = ""
+    expires_at: str | None = None
+    format: str | None = None
+    size_bytes: int | None = None
+
+
+@dataclass
+class ApiKey(Model):
+    id: str = ""
+    name: str | None = None
+    prefix: str | None = None
+    role: str | None = None
+    created_at: str | None = None
+    last_used_at: str | None = None
+    expires_at: str | None = None
+    revoked: bool | None = None
+    key: str | None = None  # only on creation, once
+
+
+@dataclass
+class GroupStats(Model):
+    mean: float | None = None
+    pass_rate: float | None = None
+    count: int | None = None
+
+
+@dataclass
+class MetricComparison(Model):
+    _nested: ClassVar[dict[str, tuple[type[Model], str]]] = {
+        "run": (GroupStats, "one"),
+        "baseline": (GroupStats, "one"),
+    }
+    metric_name: str = ""
+    run: GroupStats | None = None
+    baseline: GroupStats | None = None
+    mean_delta: float | None = None
+    pass_rate_delta: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    paired_count: int | None = None
+    improved: int | None = None
+    regressed: int | None = None
+    unchanged: int | None = None
+
+
+@dataclass
+class RecordChange(Model):
+    record_id: str = ""
+    metric_name: str | None = None
+    score: float | None = None
+    baseline_score: float | None = None
+    delta: float | None = None
+    is_passed: bool | None = None
+    baseline_is_passed: bool | None = None
+
+
+@dataclass
+class Comparison(Model):
+    _nested: ClassVar[dict[str, tuple[type[Model], str]]] = {
+        "metrics": (MetricComparison, "list"),
+        "regressions": (RecordChange, "list"),
+        "improvements": (RecordChange, "list"),
+    }
+    run_id: str = ""
+    baseline_run_id: str | None = None
+    confidence_level: float | None = None
+    method: str | None = None
+    verdict: str | None = None  # regressed | improved | no_significant_change
+    metrics: list[MetricComparison] = field(default_factory=list)
+    regressions: list[RecordChange] = field(default_factory=list)
+    improvements: list[RecordChange] = field(default_factory=list)
+    unmatched: dict[str, int] | None = None
