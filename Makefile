@@ -33,13 +33,19 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed ## Create .venv from uv.lock (pinned)
 
+# Headless Chromium renders the HTML run report in a test (tests/e2e/test_cli.py); Debian's package.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E) apt-get install -y -qq chromium
+
 local: install ## Serve the API on http://127.0.0.1:$ASSAY_PORT from template.yaml (Ctrl-C stops)
 	$(PYTHON) -m assay_local serve --port $(ASSAY_PORT)
 
 demo: install ## Run a real eval run end to end on the embedded local stack and show its results
 	$(PYTHON) -m assay_local.demo
 
-test: install ## Every test: unit, functional (handlers under moto), end to end (local stack over HTTP)
+test: install $(CHROMIUM) ## Every test: unit, functional (handlers under moto), end to end (local stack over HTTP)
 	$(PYTHON) -m pytest -p no:cacheprovider; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$status
 
@@ -49,7 +55,7 @@ test-unit: install ## Unit tests only
 test-functional: install ## Functional tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/functional
 
-test-e2e: install ## End-to-end tests only
+test-e2e: install $(CHROMIUM) ## End-to-end tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/e2e
 
 lint: install ## ruff

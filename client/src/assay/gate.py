@@ -1,0 +1,284 @@
+"""The CI gate's decision and its reports: JUnit XML (one test case per metric) and Markdown.
+
+The gate passes when the run completed and **every metric's mean score reaches the gate
+threshold** (``--threshold``: one number for all metrics, or ``name=value`` per metric; by
+default each metric's own threshold from the eval version). Since the run's ``result`` is
+the mean of the metric means, a passing gate implies the run's verdict is ``pass`` too.
+With a baseline, a comparison whose verdict is ``regressed`` (a metric significantly worse)
+also fails the gate. Decision and rendering are pure: they take the run, its evaluations and
+the comparison, and never call the API.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from assay._format import num, pct, signed
+from assay.models import Comparison, EvalRun, Evaluation
+
+MAX_LISTED_RECORDS = 50
+
+
+@dataclass
+class MetricCheck:
+    name: str
+    scorer: str | None
+    mean: float | None
+    pass_rate: float | None
+    threshold: float
+    count: int
+    passed: bool
+    failing: list[Evaluation] = field(default_factory=list)
+    mean_delta: float | None = None
+    significant: bool | None = None
+
+
+@dataclass
+class GateResult:
+    run: EvalRun
+    metrics: list[MetricCheck]
+    comparison: Comparison | None = None
+    error: str | None = None
+
+    @property
+    def regressed(self) -> bool:
+        return self.comparison is not None and self.comparison.verdict == "regressed"
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(m.passed for m in self.metrics) and not self.regressed
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.error else (0 if self.passed else 1)
+
+
+def parse_thresholds(values: Sequence[str] | None) -> tuple[float | None, dict[str, float]]:
+    """``["0.8", "exact=0.9"]`` → (0.8, {"exact": 0.9}); raises ValueError naming the bad value."""
+    default: float | None = None
+    per_metric: dict[str, float] = {}
+    for value in values or ():
+        name, sep, number = value.rpartition("=")
+        try:
+            threshold = float(number)
+        except ValueError:
+            raise ValueError(f"--threshold {value!r}: expected a number or NAME=NUMBER") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"--threshold {value!r}: must be between 0 and 1")
+        if sep:
+            per_metric[name] = threshold
+        else:
+            default = threshold
+    return default, per_metric
+
+
+def decide(
+    run: EvalRun,
+    evaluations: Sequence[Evaluation],
+    *,
+    default_threshold: float | None = None,
+    per_metric: Mapping[str, float] | None = None,
+    comparison: Comparison | None = None,
+) -> GateResult:
+    if run.status != "completed":
+        return GateResult(
+            run,
+            [],
+            comparison,
+            error=f"run {run.id} ended {run.status}: {run.error_message or 'no error message'}",
+        )
+    per_metric = dict(per_metric or {})
+    unknown = set(per_metric) - set(run.aggregate_results or {})
+    if unknown:
+        return GateResult(
+            run, [], comparison, error=f"--threshold names unknown metric(s): {sorted(unknown)}"
+        )
+    deltas = {m.metric_name: m for m in (comparison.metrics if comparison else [])}
+    checks = []
+    for name, agg in (run.aggregate_results or {}).items():
+        threshold = per_metric.get(
+            name, default_threshold if default_threshold is not None else agg.threshold
+        )
+        threshold = 0.0 if threshold is None else threshold
+        failing = [e for e in evaluations if e.metric_name == name and not e.is_passed]
+        delta = deltas.get(name)
+        checks.append(
+            MetricCheck(
+                name=name,
+                scorer=agg.scorer,
+                mean=agg.mean,
+                pass_rate=agg.pass_rate,
+                threshold=threshold,
+                count=agg.count or 0,
+                passed=agg.mean is not None and agg.mean >= threshold,
+                failing=failing,
+                mean_delta=delta.mean_delta if delta else None,
+                significant=delta.significant if delta else None,
+            )
+        )
+    return GateResult(run, checks, comparison)
+
+
+def _record_line(e: Evaluation) -> str:
+    record = e.record or {}
+    why = e.reasoning or e.error_message or ""
+    output = record.get("output")
+    return (
+        f"{e.record_id}: score {num(e.score)}"
+        + (f" — {why}" if why else "")
+        + (f" — output={output!r}" if output is not None else "")
+    )
+
+
+def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
+    """JUnit XML: one ``testcase`` per metric (failing records in the failure text), one for the
+    baseline comparison when there is one, and an ``error`` test case when the run did not complete."""
+    run = result.run
+    cases: list[ET.Element] = []
+    for check in result.metrics:
+        case = ET.Element("testcase", classname=f"{suite_name}.metrics", name=check.name, time="0")
+        if not check.passed:
+            failure = ET.SubElement(
+                case,
+                "failure",
+                type="threshold",
+                message=f"mean {num(check.mean)} < threshold {num(check.threshold, 2)}",
+            )
+            lines = [
+                f"metric {check.name} ({check.scorer}): mean {num(check.mean)}, pass rate "
+                f"{pct(check.pass_rate)}, threshold {num(check.threshold, 2)}",
+                f"{len(check.failing)} failing record(s):",
+            ]
+            lines += [f"  {_record_line(e)}" for e in check.failing[:MAX_LISTED_RECORDS]]
+            if len(check.failing) > MAX_LISTED_RECORDS:
+                lines.append(f"  … and {len(check.failing) - MAX_LISTED_RECORDS} more")
+            failure.text = "\n".join(lines)
+        else:
+            ET.SubElement(case, "system-out").text = (
+                f"mean {num(check.mean)} ≥ threshold {num(check.threshold, 2)}; "
+                f"pass rate {pct(check.pass_rate)}; "
+                f"{len(check.failing)} record(s) below the metric's own threshold"
+            )
+        cases.append(case)
+    if result.comparison is not None:
+        comp = result.comparison
+        case = ET.Element(
+            "testcase", classname=f"{suite_name}.baseline", name="no significant regression", time="0"
+        )
+        if result.regressed:
+            failure = ET.SubElement(
+                case, "failure", type="regression", message=f"regressed vs baseline {comp.baseline_run_id}"
+            )
+            lines = [
+                f"{m.metric_name}: mean {signed(m.mean_delta)} (CI {num(m.ci_low)}..{num(m.ci_high)}, "
+                f"p={num(m.p_value, 4)})"
+                for m in comp.metrics
+                if m.significant and (m.mean_delta or 0) < 0
+            ]
+            lines += [
+                f"  {r.record_id} {r.metric_name}: {num(r.baseline_score)} → {num(r.score)}"
+                for r in comp.regressions[:MAX_LISTED_RECORDS]
+            ]
+            failure.text = "\n".join(lines)
+        cases.append(case)
+    if result.error:
+        case = ET.Element("testcase", classname=f"{suite_name}.run", name="run completed", time="0")
+        ET.SubElement(case, "error", type="run", message=result.error).text = result.error
+        cases.append(case)
+    failures = sum(1 for c in cases if c.find("failure") is not None)
+    errors = sum(1 for c in cases if c.find("error") is not None)
+    root = ET.Element(
+        "testsuites", name=suite_name, tests=str(len(cases)), failures=str(failures), errors=str(errors)
+    )
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=f"{suite_name} run {run.id}",
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped="0",
+        time="0",
+        timestamp=(run.completed_at or run.created_at or "")[:19],
+    )
+    props = ET.SubElement(suite, "properties")
+    for key in (
+        "id",
+        "dataset_id",
+        "dataset_version",
+        "eval_id",
+        "eval_version_id",
+        "status",
+        "verdict",
+        "result",
+        "threshold",
+        "total_cost",
+    ):
+        value = getattr(run, key)
+        if value is not None:
+            ET.SubElement(props, "property", name=f"run.{key}", value=str(value))
+    suite.extend(cases)
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _md(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(result: GateResult, *, title: str = "Assay eval gate") -> str:
+    """A summary for a pull-request comment: verdict, the metric table, failing records."""
+    run = result.run
+    head = ("✅ passed" if result.passed else "❌ failed") if not result.error else "⚠️ error"
+    out = [f"### {title}: {head}", ""]
+    if result.error:
+        out += [f"**{_md(result.error)}**", ""]
+    out.append(
+        f"Run `{run.id}` · {run.status} · {run.completed_count} completed, {run.failed_count} failed "
+        f"of {run.item_count} records · result {num(run.result)} vs run threshold {num(run.threshold, 2)} · "
+        f"judge cost ${run.total_cost or 0:.4f}"
+    )
+    if result.metrics:
+        baseline = result.comparison is not None
+        out += [
+            "",
+            "| metric | scorer | mean | pass rate | gate threshold | status |"
+            + (" Δ mean vs baseline |" if baseline else ""),
+            "|---|---|---:|---:|---:|---|" + ("---:|" if baseline else ""),
+        ]
+        for m in result.metrics:
+            row = (
+                f"| {_md(m.name)} | {_md(m.scorer)} | {num(m.mean)} | {pct(m.pass_rate)} | "
+                f"{num(m.threshold, 2)} | {'✅' if m.passed else '❌'} |"
+            )
+            if baseline:
+                row += f" {signed(m.mean_delta)}{' (significant)' if m.significant else ''} |"
+            out.append(row)
+    if result.comparison is not None:
+        comp = result.comparison
+        out += [
+            "",
+            f"Baseline `{comp.baseline_run_id}`: **{_md(comp.verdict)}** "
+            f"({_md(comp.method)}, {pct(comp.confidence_level, 0)} confidence); "
+            f"{len(comp.regressions)} record(s) regressed, {len(comp.improvements)} improved.",
+        ]
+    failing = [(m.name, e) for m in result.metrics if not m.passed for e in m.failing]
+    if failing:
+        out += [
+            "",
+            f"<details><summary>{len(failing)} failing evaluation(s) in failing metrics</summary>",
+            "",
+            "| metric | record | score | why |",
+            "|---|---|---:|---|",
+        ]
+        for name, e in failing[:MAX_LISTED_RECORDS]:
+            out.append(
+                f"| {_md(name)} | `{_md(e.record_id)}` | {num(e.score)} | "
+                f"{_md((e.reasoning or e.error_message or '')[:160])} |"
+            )
+        if len(failing) > MAX_LISTED_RECORDS:
+            out.append(f"| … | {len(failing) - MAX_LISTED_RECORDS} more | | |")
+        out += ["", "</details>"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,253 @@
+"""The ``assay`` client and CLI end to end on the embedded local stack: a CSV upload, an eval from
+YAML, ``runs schedule --wait``, the export through its 303, the CI gate's exit codes and JUnit,
+and the HTML report. One stack for the module; exports above 1 KiB are not inlined, so every
+export here goes through the presigned-S3 redirect."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from assay import Client, NotFoundError
+from assay.cli import main
+from assay.report import FAIL_COLOUR, PASS_COLOUR
+from assay_local.stack import LocalStack
+
+from tests.client.screenshots import count_colour, decode_png, hex_rgb, screenshot
+
+pytestmark = pytest.mark.e2e
+KEY = "ask_e2e-cli-owner-key-0123456789abcdef"
+
+# 8 records: exact_match passes on 5, contains on 6 (r6 contains the answer in a sentence).
+ROWS = [
+    ("r1", "Capital of France?", "Paris", "Paris"),
+    ("r2", "Capital of Italy?", "Rome", "Rome"),
+    ("r3", "Capital of Spain?", "Madrid", "Madrid"),
+    ("r4", "Capital of Germany?", "Berlin", "Berlin"),
+    ("r5", "Capital of Japan?", "Tokyo", "Tokyo"),
+    ("r6", "Capital of Canada?", "It is Ottawa.", "Ottawa"),
+    ("r7", "Capital of Australia?", "Sydney", "Canberra"),
+    ("r8", "6 x 7?", "41", "42"),
+]
+EVAL_YAML = """\
+name: cli-capitals
+description: exact and contains, declared in YAML
+threshold: 0.6
+metrics:
+  - name: exact
+    scorer: exact_match
+    args: {case_sensitive: false}
+    threshold: 1.0
+  - name: mentions
+    scorer: contains
+    args: {case_sensitive: false}
+    threshold: 1.0
+"""
+EXPECTED_MEANS = {"exact": 5 / 8, "mentions": 6 / 8}
+
+
+def cli(stack: LocalStack, *args: str) -> int:
+    return main(["--url", stack.url, "--api-key", KEY, "--quiet", *args])
+
+
+def cli_json(stack: LocalStack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    capsys.readouterr()
+    code = cli(stack, "--json", *args)
+    out = capsys.readouterr().out
+    return code, (json.loads(out) if out.strip() else None)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(port=0, bootstrap_key=KEY,
+                    parameters={"ExportInlineMaxBytes": "1024", "LogLevel": "WARNING"}) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def client(stack: LocalStack) -> Client:
+    return Client(stack.url, KEY)
+
+
+@pytest.fixture(scope="module")
+def setup(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A dataset from a CSV file (with an extra column → metadata) and an eval version from YAML."""
+    tmp = tmp_path_factory.mktemp("cli")
+    data = tmp / "capitals.csv"
+    with data.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "input", "output", "golden_answer", "topic"])
+        writer.writerows([(*row, "geo" if row[0] != "r8" else "math") for row in ROWS])
+    spec = tmp / "eval.yaml"
+    spec.write_text(EVAL_YAML)
+    with pytest.MonkeyPatch.context() as mp:
+        captured: list[str] = []
+        mp.setattr("builtins.print", lambda *a, **k: captured.append(" ".join(map(str, a))))
+        assert cli(stack, "--json", "datasets", "create", "cli-capitals", "--file", str(data)) == 0
+        created = json.loads(captured[-1])
+        assert cli(stack, "--json", "evals", "create", "--file", str(spec)) == 0
+        ev = json.loads(captured[-1])
+    return {"tmp": tmp, "dataset": created["dataset"], "version": created["version"], "eval": ev}
+
+
+@pytest.fixture(scope="module")
+def finished_run(stack: LocalStack, setup: dict[str, Any], client: Client) -> dict[str, Any]:
+    run = client.schedule_run(setup["dataset"]["id"], setup["eval"]["version"]["id"], batch_size=3)
+    return client.wait_for_run(run.id, timeout=120, poll_interval=0.3).to_dict()
+
+
+def test_cli_datasets_create_reads_the_csv_into_records(setup, client):
+    assert setup["version"]["record_count"] == len(ROWS)
+    records = list(client.iter_records(setup["dataset"]["id"], 1, page_size=3))  # 3 pages
+    assert [r["id"] for r in records] == [row[0] for row in ROWS]
+    assert records[6]["output"] == "Sydney" and records[6]["metadata"] == {"topic": "geo"}
+
+
+def test_cli_evals_create_declares_the_yaml_metrics_and_reuses_the_eval_by_name(stack, setup, capsys):
+    version = setup["eval"]["version"]
+    assert [m["name"] for m in version["metrics"]] == ["exact", "mentions"] and version["threshold"] == 0.6
+    code, again = cli_json(stack, capsys, "evals", "create", "--file", str(setup["tmp"] / "eval.yaml"))
+    assert code == 0 and again["created_eval"] is False
+    assert again["eval"]["id"] == setup["eval"]["eval"]["id"] and again["version"]["version"] == 2
+
+
+def test_cli_runs_schedule_wait_prints_the_summary_of_the_completed_run(stack, setup, capsys):
+    capsys.readouterr()
+    code = cli(stack, "runs", "schedule", "--dataset", setup["dataset"]["id"],
+               "--eval-version", setup["eval"]["version"]["id"], "--wait",
+               "--poll-interval", "0.3", "--timeout", "120")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "completed" in out and "8 completed, 0 failed of 8 records" in out
+    assert "exact" in out and "62.5%" in out and "75.0%" in out  # pass rates of the two metrics
+    assert "verdict PASS" in out  # result (0.625 + 0.75) / 2 = 0.6875 ≥ 0.6
+
+
+def test_client_run_details_match_the_known_scores(finished_run):
+    assert finished_run["status"] == "completed"
+    means = {name: agg["mean"] for name, agg in finished_run["aggregate_results"].items()}
+    assert means == pytest.approx(EXPECTED_MEANS)
+
+
+def test_cli_runs_export_follows_the_303_to_s3(stack, finished_run, tmp_path, client):
+    target = tmp_path / "run.jsonl"
+    assert cli(stack, "runs", "export", finished_run["id"], "--format", "jsonl", "-o", str(target)) == 0
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert len(lines) == len(ROWS) * 2
+    assert {(e["record_id"], e["metric_name"]) for e in lines} == {
+        (row[0], m) for row in ROWS for m in ("exact", "mentions")}
+    # The export is larger than ExportInlineMaxBytes (1 KiB): the API answered 303, not 200.
+    raw = client._raw("GET", f"/v1/eval-runs/{finished_run['id']}/export", params={"format": "jsonl"})
+    assert raw.status == 303 and "X-Amz-Expires" in raw.headers["location"]
+    linked = client.download_export(finished_run["id"], "jsonl", delivery="link")
+    assert linked == target.read_bytes()
+
+
+def test_cli_ci_gate_passes_with_exit_0_and_writes_valid_junit(stack, setup, tmp_path):
+    junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
+    code = cli(stack, "ci", "--dataset", setup["dataset"]["id"], "--eval-version",
+               setup["eval"]["version"]["id"], "--threshold", "0.6", "--junit", str(junit),
+               "--markdown", str(md), "--poll-interval", "0.3", "--timeout", "120")
+    assert code == 0
+    root = ET.parse(junit).getroot()  # noqa: S314 (our own file)
+    cases = root.findall("./testsuite/testcase")
+    assert [c.get("name") for c in cases] == ["exact", "mentions"]
+    assert root.get("failures") == "0" and all(c.find("failure") is None for c in cases)
+    assert md.read_text().startswith("### Assay eval gate: ✅ passed")
+
+
+def test_cli_ci_gate_fails_with_exit_1_and_lists_failing_records_in_junit(stack, setup, tmp_path):
+    junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
+    code = cli(stack, "ci", "--dataset", setup["dataset"]["id"], "--eval-version",
+               setup["eval"]["version"]["id"], "--threshold", "0.7", "--junit", str(junit),
+               "--markdown", str(md), "--poll-interval", "0.3", "--timeout", "120")
+    assert code == 1
+    root = ET.parse(junit).getroot()  # noqa: S314 (our own file)
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
+    failing = {c.get("name"): c.find("failure") for c in suite.findall("testcase")}
+    assert failing["mentions"] is None  # 0.75 ≥ 0.7
+    failure = failing["exact"]
+    assert failure is not None and failure.get("message") == "mean 0.625 < threshold 0.70"
+    for record_id in ("r6", "r7", "r8"):  # exactly the records exact_match failed
+        assert f"{record_id}: score 0.000" in (failure.text or "")
+    assert "r1:" not in (failure.text or "")
+    summary = md.read_text()
+    assert "❌ failed" in summary and "| exact | exact_match | 0.625 |" in summary
+
+
+def test_cli_ci_exits_2_on_an_api_error_and_names_code_and_request_id(stack, setup, capsys):
+    capsys.readouterr()
+    code = cli(stack, "ci", "--dataset", "00000000-0000-4000-8000-000000000000", "--eval-version",
+               setup["eval"]["version"]["id"])
+    err = capsys.readouterr().err
+    assert code == 2 and "code resource.not_found" in err and "request " in err
+
+
+def test_client_raises_typed_errors_with_code_and_request_id(client):
+    with pytest.raises(NotFoundError) as caught:
+        client.get_run("00000000-0000-4000-8000-000000000000")
+    assert caught.value.code == "resource.not_found" and caught.value.status == 404
+    assert caught.value.request_id
+
+
+def test_console_script_documents_exit_codes_and_fails_with_2(stack):
+    script = Path(sys.executable).with_name("assay")
+    helped = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert helped.returncode == 0 and "exit codes:" in helped.stdout and "1    `assay ci`" in helped.stdout
+    missing = subprocess.run([str(script), "runs", "get", "00000000-0000-4000-8000-000000000000"],
+                             capture_output=True, text=True, timeout=30,
+                             env={"ASSAY_URL": stack.url, "ASSAY_API_KEY": KEY, "PATH": "/usr/bin:/bin"})
+    assert missing.returncode == 2 and "resource.not_found" in missing.stderr
+
+
+def test_cli_keys_create_list_revoke(stack, capsys):
+    code, created = cli_json(stack, capsys, "keys", "create", "--name", "ci-bot", "--role", "viewer")
+    assert code == 0 and created["key"].startswith("ask_") and created["role"] == "viewer"
+    code, listed = cli_json(stack, capsys, "keys", "list")
+    assert code == 0 and created["id"] in {k["id"] for k in listed} and all("key" not in k for k in listed)
+    code, revoked = cli_json(stack, capsys, "keys", "revoke", created["id"])
+    assert code == 0 and revoked["revoked"] is True
+    with pytest.raises(Exception) as caught:
+        Client(stack.url, created["key"]).get_run("00000000-0000-4000-8000-000000000000")
+    assert getattr(caught.value, "code", None) == "auth.invalid_key"
+
+
+def test_cli_runs_list_get_and_evaluations(stack, finished_run, capsys):
+    code, listed = cli_json(stack, capsys, "runs", "list", "--dataset", finished_run["dataset_id"])
+    assert code == 0 and finished_run["id"] in {r["id"] for r in listed["items"]}
+    code, got = cli_json(stack, capsys, "runs", "get", finished_run["id"])
+    assert code == 0 and got["id"] == finished_run["id"] and got["status"] == "completed"
+    code, failed = cli_json(stack, capsys, "runs", "evaluations", finished_run["id"], "--failed",
+                            "--metric", "exact")
+    assert code == 0 and sorted(e["record_id"] for e in failed) == ["r6", "r7", "r8"]
+
+
+def test_cli_runs_report_is_self_contained_and_shows_the_verdict_in_chromium(stack, setup, client, tmp_path):
+    # GIVEN a run whose run-level threshold (0.9) is above its result (0.6875): verdict fail
+    run = client.schedule_run(setup["dataset"]["id"], setup["eval"]["version"]["id"], threshold=0.9)
+    run = client.wait_for_run(run.id, timeout=120, poll_interval=0.3)
+    assert run.verdict == "fail"
+    # WHEN the CLI writes its report
+    page = tmp_path / "report.html"
+    assert cli(stack, "runs", "report", run.id, "-o", str(page)) == 0
+    text = page.read_text()
+    # THEN nothing is fetched from elsewhere, and it holds histograms, the cost and the worst records
+    assert re.findall(r"\b(?:src|href)\s*=|url\(|@import|<link|<script", text) == []
+    assert text.count("<svg") >= 4 and "Judge cost" in text
+    assert all(f"<code>{rid}</code>" in text for rid in ("r6", "r7", "r8"))
+    # AND rendered by headless Chromium, the top of the page is the red verdict banner, not blank
+    width, height, rows = decode_png(screenshot(page, tmp_path / "report.png").read_bytes())
+    assert (width, height) == (1200, 1600)
+    banner = range(30, 120)
+    assert count_colour(rows, hex_rgb(FAIL_COLOUR), y_range=banner) > 40_000
+    assert count_colour(rows, hex_rgb(PASS_COLOUR), y_range=banner) == 0
+    assert len({rows[y][x:x + 3] for y in range(0, height, 8) for x in range(0, width * 3, 24)}) > 20
