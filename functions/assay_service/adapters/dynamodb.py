@@ -36,7 +36,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel
 
 from assay_service.domain.ids import run_key
@@ -147,6 +148,11 @@ class Table:
             if transient(exc):
                 raise TransientStoreError(f"DynamoDB {op}: {exc}") from exc
             raise
+        except (BotoConnectionError, HTTPClientError) as exc:
+            # The client's own retries are spent (no connection, connection dropped, read
+            # timeout — possibly after the write committed): the workflow retries the step,
+            # and conditional writes make that retry safe. Found by tests/faults.
+            raise TransientStoreError(f"DynamoDB {op}: {exc}") from exc
 
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
         out = self._call("get_item", TableName=self.name, Key=serialize({"PK": pk, "SK": sk}),
