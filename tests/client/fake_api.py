@@ -1,0 +1,101 @@
+"""A scripted HTTP server on loopback for the client's unit tests (a real socket, not a mock)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+Reply = tuple[int, dict[str, str], bytes]
+Handler = Callable[[Seen], Reply]
+
+
+def reply(status: int, body: Any = None, **headers: str) -> Reply:
+    data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    return (
+        status,
+        {"Content-Type": "application/json", **{k.replace("_", "-"): v for k, v in headers.items()}},
+        data,
+    )
+
+
+def envelope(status: int, code: str, message: str = "nope", request_id: str = "req-123") -> Reply:
+    return reply(status, {"error": message, "code": code, "details": {}, "request_id": request_id})
+
+
+@dataclass
+class FakeApi:
+    url: str
+    routes: dict[tuple[str, str], Handler | list[Reply]] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+
+    def on(self, method: str, path: str, handler: Handler | list[Reply] | Reply) -> None:
+        """A handler, or a list of replies served in order (the last one repeats)."""
+        self.routes[(method, path)] = [handler] if isinstance(handler, tuple) else handler
+
+    def calls(self, method: str, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.method == method and s.path == path]
+
+
+@contextmanager
+def fake_api() -> Iterator[FakeApi]:
+    api = FakeApi(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            seen = Seen(
+                self.command,
+                parts.path,
+                parse_qs(parts.query),
+                {k.lower(): v for k, v in self.headers.items()},
+                self.rfile.read(length),
+            )
+            api.seen.append(seen)
+            route = api.routes.get((self.command, parts.path))
+            if route is None:
+                status, headers, body = envelope(404, "resource.not_found", "no route")
+            elif isinstance(route, list):
+                status, headers, body = route.pop(0) if len(route) > 1 else route[0]
+            else:
+                status, headers, body = route(seen)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()
