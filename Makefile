@@ -15,7 +15,7 @@ SAM := $(TOOLS)/sam/bin/sam
 ASSAY_PORT ?= 3000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
+.PHONY: asl-validate openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ $(SAM): requirements/sam.txt
 
 sam-validate: $(SAM) ## sam validate --lint (SAM CLI in its own venv)
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template template.yaml
+
+asl-validate: ## asl-validator (npm, pinned in tools/asl) on the state machine: 0 errors
+	$(BOOT_PY) tools/asl/validate.py --install
 
 sam-build: $(SAM) ## sam build (no Docker; needs python3.12 for the runtime)
 	PATH="$(dir $(PY)):$$PATH" AWS_DEFAULT_REGION=us-east-1 $(SAM) build --template template.yaml
