@@ -251,3 +251,61 @@ def test_cli_runs_report_is_self_contained_and_shows_the_verdict_in_chromium(sta
     assert count_colour(rows, hex_rgb(FAIL_COLOUR), y_range=banner) > 40_000
     assert count_colour(rows, hex_rgb(PASS_COLOUR), y_range=banner) == 0
     assert len({rows[y][x:x + 3] for y in range(0, height, 8) for x in range(0, width * 3, 24)}) > 20
+
+
+CMP_SIZE, CMP_BROKEN = 24, 12
+
+
+@pytest.fixture(scope="module")
+def compared_runs(stack: LocalStack, client: Client, setup: dict[str, Any]) -> dict[str, Any]:
+    """A baseline on version 1 (every answer right) and a run on version 2 (the first 12 wrong),
+    version 2 uploaded through the CLI's presigned-PUT path."""
+    records = [{"id": f"c{i:02d}", "input": f"q{i}", "output": f"answer {i}", "golden_answer": f"answer {i}"}
+               for i in range(CMP_SIZE)]
+    dataset = client.create_dataset("cli-compare")
+    client.create_dataset_version(dataset.id, records)
+    worse = setup["tmp"] / "worse.jsonl"
+    worse.write_text("".join(json.dumps({**r, "output": "no idea"} if i < CMP_BROKEN else r) + "\n"
+                             for i, r in enumerate(records)))
+    assert cli(stack, "datasets", "upload", dataset.id, str(worse), "--via", "upload") == 0
+    ev_version = setup["eval"]["version"]["id"]
+    base = client.schedule_run(dataset.id, ev_version, dataset_version=1)
+    new = client.schedule_run(dataset.id, ev_version, dataset_version=2)
+    return {"dataset": dataset.id, "eval_version": ev_version,
+            "baseline": client.wait_for_run(base.id, timeout=120, poll_interval=0.3),
+            "run": client.wait_for_run(new.id, timeout=120, poll_interval=0.3)}
+
+
+def test_client_compare_runs_finds_exactly_the_records_that_regressed(client, compared_runs):
+    run, baseline = compared_runs["run"], compared_runs["baseline"]
+    assert run.dataset_version == 2 and run.item_count == CMP_SIZE
+    comp = client.compare_runs(run.id, baseline.id, limit=100)
+    assert comp.verdict == "regressed" and comp.confidence_level == 0.95
+    by_metric = {m.metric_name: m for m in comp.metrics}
+    assert by_metric["exact"].mean_delta == pytest.approx(-CMP_BROKEN / CMP_SIZE)
+    assert by_metric["exact"].significant and by_metric["exact"].regressed == CMP_BROKEN
+    assert {(r.record_id, r.metric_name) for r in comp.regressions} == {
+        (f"c{i:02d}", m) for i in range(CMP_BROKEN) for m in ("exact", "mentions")}
+    assert comp.improvements == [] and comp.unmatched == {"run_only": 0, "baseline_only": 0}
+    assert client.compare_runs(baseline.id, run.id).verdict == "improved"
+
+
+def test_cli_runs_compare_prints_the_delta_table(stack, compared_runs, capsys):
+    capsys.readouterr()
+    run, baseline = compared_runs["run"].id, compared_runs["baseline"].id
+    assert cli(stack, "runs", "compare", run, "--baseline", baseline) == 0
+    out = capsys.readouterr().out
+    assert "REGRESSED" in out and "-0.500" in out
+    assert f"{2 * CMP_BROKEN} record-metric pair(s) regressed; the 20 largest:" in out
+
+
+def test_cli_ci_with_a_baseline_fails_on_the_regression_even_above_the_threshold(
+        stack, compared_runs, tmp_path):
+    junit = tmp_path / "junit.xml"
+    args = ["ci", "--dataset", compared_runs["dataset"], "--eval-version", compared_runs["eval_version"],
+            "--threshold", "0.4", "--junit", str(junit), "--poll-interval", "0.3", "--timeout", "120"]
+    assert cli(stack, *args) == 0  # means 0.5 ≥ 0.4: passes without a baseline
+    assert cli(stack, *args, "--baseline", compared_runs["baseline"].id) == 1
+    root = ET.parse(junit).getroot()  # noqa: S314 (our own file)
+    case = root.find("./testsuite/testcase[@name='no significant regression']")
+    assert case is not None and "c00 exact: 1.000 → 0.000" in case.find("failure").text

@@ -154,15 +154,18 @@ def _comparison_text(comp: Comparison) -> str:
         ),
     ]
     for label, changes in (("regressed", comp.regressions), ("improved", comp.improvements)):
+        total = sum((m.regressed if label == "regressed" else m.improved) or 0 for m in comp.metrics)
         if changes:
-            lines += ["", f"{len(changes)} record(s) {label}:"]
+            lines += [
+                "",
+                f"{total} record-metric pair(s) {label}"
+                + (f"; the {len(changes)} largest:" if total > len(changes) else ":"),
+            ]
             lines += [
                 f"  {c.record_id:<20} {c.metric_name:<20} {num(c.baseline_score)} → {num(c.score)}"
                 f" ({signed(c.delta)})"
-                for c in changes[:20]
+                for c in changes
             ]
-            if len(changes) > 20:
-                lines.append(f"  … and {len(changes) - 20} more")
     unmatched = comp.unmatched or {}
     if unmatched.get("run_only") or unmatched.get("baseline_only"):
         lines += [
@@ -354,7 +357,9 @@ def cmd_runs_export(ctx: Ctx) -> int:
 
 
 def cmd_runs_compare(ctx: Ctx) -> int:
-    comp = ctx.client.compare_runs(ctx.args.run, ctx.args.baseline)
+    comp = ctx.client.compare_runs(
+        ctx.args.run, ctx.args.baseline, limit=ctx.args.limit, confidence=ctx.args.confidence
+    )
     ctx.out(_comparison_text(comp), comp)
     return EXIT_OK
 
@@ -367,7 +372,7 @@ def cmd_runs_report(ctx: Ctx) -> int:
         if run.status == "completed"
         else list(ctx.client.iter_evaluations(run.id))
     )
-    comparison = ctx.client.compare_runs(run.id, a.baseline) if a.baseline else None
+    comparison = ctx.client.compare_runs(run.id, a.baseline, limit=100) if a.baseline else None
     Path(a.output).write_text(render(run, evaluations, comparison=comparison), encoding="utf-8")
     ctx.out(
         f"wrote {a.output}  ({run.verdict or run.status}; {len(evaluations)} evaluations)",
@@ -451,7 +456,9 @@ def cmd_ci(ctx: Ctx) -> int:
         return EXIT_TIMEOUT
     evaluations = ctx.client.export_evaluations(run.id) if run.status == "completed" else []
     comparison = (
-        ctx.client.compare_runs(run.id, a.baseline) if a.baseline and run.status == "completed" else None
+        ctx.client.compare_runs(run.id, a.baseline, limit=100)
+        if a.baseline and run.status == "completed"
+        else None
     )
     result = decide(run, evaluations, default_threshold=default, per_metric=per_metric, comparison=comparison)
     if a.junit:
@@ -500,7 +507,7 @@ def cmd_ci(ctx: Ctx) -> int:
         if comparison:
             print(
                 f"\nbaseline {comparison.baseline_run_id}: {comparison.verdict} "
-                f"({len(comparison.regressions)} record(s) regressed)"
+                f"({sum(m.regressed or 0 for m in comparison.metrics)} record-metric pair(s) regressed)"
             )
         verdict = "ERROR: " + result.error if result.error else ("PASSED" if result.passed else "FAILED")
         print(f"\ngate {verdict}")
@@ -629,6 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(runs, "compare", cmd_runs_compare, "per-metric deltas and significance against a baseline run")
     p.add_argument("run")
     p.add_argument("--baseline", required=True, help="the baseline run id")
+    p.add_argument("--limit", type=int, default=20, help="records listed per direction (1-100; 20)")
+    p.add_argument("--confidence", type=float, help="confidence level (0.8-0.99; default 0.95)")
     p = leaf(runs, "report", cmd_runs_report, "write a self-contained HTML report of a run")
     p.add_argument("run")
     p.add_argument("-o", "--output", type=Path, required=True, help="report.html")

@@ -431,10 +431,19 @@ class Client:
         assert isinstance(content, bytes)
         return [Evaluation.from_api(json.loads(line)) for line in content.splitlines() if line.strip()]
 
-    def compare_runs(self, run_id: str, baseline_run_id: str) -> Comparison:
-        """Per-metric deltas, significance and the records that regressed or improved vs a baseline."""
+    def compare_runs(
+        self, run_id: str, baseline_run_id: str, *, limit: int | None = None, confidence: float | None = None
+    ) -> Comparison:
+        """Per-metric deltas, significance and the records that regressed or improved vs a baseline.
+
+        ``limit`` (1–100, server default 20) bounds the ``regressions``/``improvements`` lists (largest
+        changes first); the per-metric ``improved``/``regressed`` counts are always complete."""
         return Comparison.from_api(
-            self._json("GET", f"/v1/eval-runs/{run_id}/compare", params={"baseline": baseline_run_id})
+            self._json(
+                "GET",
+                f"/v1/eval-runs/{run_id}/compare",
+                params=_compact({"baseline": baseline_run_id, "limit": limit, "confidence": confidence}),
+            )
         )
 
     # ------------------------------------------------------------------ API keys

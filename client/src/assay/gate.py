@@ -262,7 +262,8 @@ def markdown(result: GateResult, *, title: str = "Assay eval gate") -> str:
             "",
             f"Baseline `{comp.baseline_run_id}`: **{_md(comp.verdict)}** "
             f"({_md(comp.method)}, {pct(comp.confidence_level, 0)} confidence); "
-            f"{len(comp.regressions)} record(s) regressed, {len(comp.improvements)} improved.",
+            f"{sum(m.regressed or 0 for m in comp.metrics)} record-metric pair(s) regressed, "
+            f"{sum(m.improved or 0 for m in comp.metrics)} improved.",
         ]
     failing = [(m.name, e) for m in result.metrics if not m.passed for e in m.failing]
     if failing:
