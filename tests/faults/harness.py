@@ -16,6 +16,8 @@ conn_after_write            ConnectionClosedError after the table applied   noth
                             the write (before-send, last)                   retries it
 timeout_after_commit        ReadTimeoutError after a committed write        TransientStoreError
                             (after-call)
+s3_read_error               ReadTimeoutError reading the batch's records    TransientStoreError
+                            from S3, the client's retries spent
 crash_before_write          the process dies after scoring, before writing  Lambda.Unknown
 crash_after_write           the process dies right after the write          Lambda.Unknown
 service_error_after_success the function ran; the Invoke call failed        Lambda.ServiceException
@@ -54,6 +56,7 @@ SCORE_FAULTS: dict[str, str | None] = {
     "throttle_read": "TransientStoreError",
     "conn_exhausted": "TransientStoreError",
     "timeout_after_commit": "TransientStoreError",
+    "s3_read_error": "TransientStoreError",
     "service_error_after_success": "Lambda.ServiceException",
     "crash_before_write": "Lambda.Unknown",
     "crash_after_write": "Lambda.Unknown",
@@ -66,9 +69,10 @@ SCORE_FAULTS: dict[str, str | None] = {
 class FaultInjector:
     """Registers on the client's events; fires the fault armed for the calling thread."""
 
-    def __init__(self, client: Any, armed: Armed, stats: Stats) -> None:
+    def __init__(self, client: Any, armed: Armed, stats: Stats, s3: Any) -> None:
         self.armed = armed
         self.stats = stats
+        s3.meta.events.register_first("before-call.s3.GetObject", self._s3_read)
         events = client.meta.events
         # Specific events run before moto's generic before-send handler (the table): a fault
         # there is "before the write"; register_last on the generic event runs after it.
@@ -113,6 +117,12 @@ class FaultInjector:
             fault.fired = True  # counted once, as timeout_race, by the simulator
             with contextlib.suppress(threading.BrokenBarrierError):
                 fault.barrier.wait()  # both invocations have scored; now both write
+
+    def _s3_read(self, **_: Any) -> None:
+        fault = self.armed.fault
+        if fault is not None and not fault.fired and fault.kind == "s3_read_error":
+            self._fire(fault)
+            raise ReadTimeoutError(endpoint_url="https://s3.us-east-1.amazonaws.com")
 
     def _before_send(self, event_name: str, **_: Any) -> None:
         fault, op = self._current(event_name)

@@ -36,6 +36,10 @@ from tests.faults.simulator import Armed, Simulator, Stats
 from tests.functional.conftest import api_event
 
 SEEDS = (11, 23, 37)
+WRITE_PATH = {"throttle_write", "conn_exhausted", "conn_before_write", "conn_after_write",
+              "timeout_after_commit", "crash_before_write", "crash_after_write", "timeout_race"}
+ALL_KINDS = WRITE_PATH | {"throttle_read", "s3_read_error", "service_error_after_success",
+                          "duplicate_delivery"}
 RECORDS = 300
 BATCH_SIZE = 3
 MIN_FAULTS = 250
@@ -85,7 +89,7 @@ class NaiveRunRepository(DynamoDBRunRepository):
 @pytest.fixture(scope="module")
 def injection(fault_stack: FaultStack) -> tuple[Armed, FaultInjector]:
     armed = Armed()
-    injector = FaultInjector(dependencies.client("dynamodb"), armed, Stats())
+    injector = FaultInjector(dependencies.client("dynamodb"), armed, Stats(), s3=dependencies.client("s3"))
     return armed, injector
 
 
@@ -190,11 +194,10 @@ def test_no_fault_loses_or_duplicates_an_evaluation(fault_stack, injection, seed
           f"outcomes {dict(stats.outcomes)}")
     assert found == [], (found, stats.child_errors)
     assert total >= MIN_FAULTS, stats.injected
-    # Every kind of fault was exercised, and the write path was actually contended.
-    assert set(stats.injected) >= {"throttle_write", "throttle_read", "conn_exhausted", "conn_before_write",
-                                   "conn_after_write", "timeout_after_commit", "crash_before_write",
-                                   "crash_after_write", "service_error_after_success", "timeout_race",
-                                   "duplicate_delivery"}, stats.injected
+    # Every kind of fault was exercised…
+    assert set(stats.injected) >= ALL_KINDS, stats.injected
+    # …and most are not the cheap ones on redeliveries: ≥ 100 hit the write path itself.
+    assert sum(stats.injected[k] for k in WRITE_PATH) >= 100, stats.injected
     assert stats.outcomes["duplicate"] > 0 and stats.map_failures == 0
     assert all(0 <= d <= 60 for d in stats.delays)
 

@@ -12,11 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from assay_service.errors import TransientStoreError
 
 _TRANSIENT = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"})
+# Network faults left once the client's own retries are spent (connection refused or
+# dropped, read timeout, a body cut short): the workflow retries the step.
+_NETWORK: tuple[type[BotoCoreError], ...] = (BotoConnectionError, HTTPClientError, IncompleteReadError)
 
 
 def dataset_version_key(tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> str:
@@ -52,6 +56,8 @@ class S3ArtifactStore:
             if exc.response.get("Error", {}).get("Code") in _TRANSIENT:
                 raise TransientStoreError(f"S3 {op}: {exc}") from exc
             raise
+        except _NETWORK as exc:
+            raise TransientStoreError(f"S3 {op}: {exc}") from exc
 
     def put_bytes(self, key: str, body: bytes, content_type: str) -> None:
         self._call("put_object", Key=key, Body=body, ContentType=content_type)
@@ -65,7 +71,11 @@ class S3ArtifactStore:
         kwargs: dict[str, Any] = {"Key": key}
         if byte_range:
             kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
-        return self._call("get_object", **kwargs)["Body"].read()
+        body = self._call("get_object", **kwargs)["Body"]
+        try:
+            return body.read()
+        except _NETWORK as exc:
+            raise TransientStoreError(f"S3 get_object {key}: {exc}") from exc
 
     def iter_lines(self, key: str) -> Iterator[bytes]:
         """Stream an object line by line (memory does not grow with its size)."""
