@@ -209,7 +209,8 @@ class Client:
                 return self.upload_file(dataset_id, path, fmt=fmt, via="upload", progress=progress)
             version = self.create_dataset_version(dataset_id, records)
             if progress:
-                progress(1, 1)
+                size = path.stat().st_size
+                progress(size, size)
             return version
         if fmt == "jsonl":
             return self.upload_jsonl(dataset_id, path, progress=progress)
