@@ -84,6 +84,9 @@ ci: test sam-validate sam-build ## What CI runs
 clean: ## Remove environments and build output
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
 
+cost: install ## Count a real run's AWS calls on the local stack and print the cost model (docs/cost.md)
+	$(PYTHON) -m assay_local.cost $(COST_ARGS)
+
 openapi: install ## Regenerate docs/openapi.json from the route code (a test fails when it drifts)
 	$(PYTHON) -m assay_service.handlers.api.openapi > docs/openapi.json
 

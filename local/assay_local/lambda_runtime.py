@@ -78,6 +78,7 @@ class _Worker:
         )
         self.process.start()
         child_conn.close()
+        self.invocations = 0  # the first one also waits for the handler's import (cold start)
 
     def invoke(self, event: Any, context: dict[str, Any], timeout_s: float) -> tuple[str, bool]:
         """Send one event; ``TimeoutError`` if no answer in time, ``EOFError`` if the
@@ -188,6 +189,10 @@ class LambdaRuntime:
         self._pools: dict[str, _WorkerPool] = {}
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._busy_seconds: Counter[str] = Counter()  # warm handler wall time, for the cost model
+        self._warm_counts: Counter[str] = Counter()
+        self._cold_seconds: Counter[str] = Counter()  # first invocation of each worker
+        self._memory_mb: dict[str, int] = {}
 
     # ------------------------------------------------------------------ hook
     def install(self) -> None:
@@ -212,6 +217,13 @@ class LambdaRuntime:
         """Invocations per function name since start (including failed ones)."""
         with self._lock:
             return dict(self._counts)
+
+    def invocation_seconds(self) -> dict[str, tuple[float, int, float, int]]:
+        """Per function name: (seconds in warm invocations, their number, seconds in each
+        worker's first invocation — the handler's import included —, memory in MB)."""
+        with self._lock:
+            return {n: (self._busy_seconds[n], self._warm_counts[n], self._cold_seconds[n], mb)
+                    for n, mb in self._memory_mb.items()}
 
     def worker_counts(self) -> dict[str, int]:
         """Live worker processes per function name."""
@@ -240,6 +252,8 @@ class LambdaRuntime:
             "log_stream_name": f"local/[$LATEST]{uuid.uuid4().hex}",
             "deadline_epoch_ms": deadline_ms,
         }
+        started, cold = time.perf_counter(), worker.invocations == 0
+        worker.invocations += 1
         try:
             payload, errored = worker.invoke(event, context, config.timeout_s)
         except TimeoutError:
@@ -253,6 +267,11 @@ class LambdaRuntime:
             message = f"worker process exited unexpectedly: {exc!r}"
             return error_payload("Runtime.ExitError", message, []), True, ""
         pool.release(worker)
+        with self._lock:
+            (self._cold_seconds if cold else self._busy_seconds)[config.name] += (
+                time.perf_counter() - started)
+            self._warm_counts[config.name] += not cold
+            self._memory_mb[config.name] = config.memory_mb
         return payload, errored, ""
 
     def _pool_for(self, config: FunctionConfig) -> _WorkerPool:

@@ -62,6 +62,7 @@ class LocalStack:
         bootstrap_key: str | None = None,
         max_workers_per_function: int = 4,
         access_log: bool = False,
+        metered: bool = False,
     ) -> None:
         if bootstrap_key is not None and len(bootstrap_key) < BOOTSTRAP_KEY_MIN_LENGTH:
             raise LocalStackError(
@@ -74,6 +75,8 @@ class LocalStack:
         self._bootstrap_key = bootstrap_key
         self._max_workers = max_workers_per_function
         self._access_log = access_log
+        self._metered = metered  # count billable requests (the cost model), see metering.py
+        self.meter: Any = None
         self._moto: ThreadedMotoServer | None = None
         self._runtime: LambdaRuntime | None = None
         self._front: HttpFront | None = None
@@ -183,6 +186,11 @@ class LocalStack:
         """Live worker processes per function name."""
         return self._require(self._runtime, "Lambda runtime").worker_counts()
 
+    def invocation_seconds(self) -> dict[str, tuple[float, int, float, int]]:
+        """Per function name: (warm seconds, warm invocations, first-invocation seconds,
+        memory MB) since start."""
+        return self._require(self._runtime, "Lambda runtime").invocation_seconds()
+
     def aws_env(self) -> dict[str, str]:
         """Variables that point an AWS SDK at this stack's moto."""
         return {
@@ -213,7 +221,13 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        if self._metered:
+            from assay_local.metering import Meter, MeteredMotoServer, moto_stored_item
+
+            self.meter = Meter(moto_stored_item(ACCOUNT_ID, REGION))
+            self._moto = MeteredMotoServer(self.meter, ip_address="127.0.0.1", port=0, verbose=False)
+        else:
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"

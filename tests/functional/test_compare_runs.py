@@ -106,3 +106,12 @@ def test_bad_baseline_or_options_are_400(stack, runs, query, field):
         "compare_runs", path_id=runs["worse"]["id"], query=params))
     assert status == 400 and body["code"] == "validation.invalid_request", body
     assert field in body["error"]
+
+
+def test_run_details_carry_the_aws_cost_estimate_beside_the_judge_cost(stack, runs):
+    from assay_service.domain.cost import estimated_aws_cost
+
+    status, run, _ = stack.call("GetRunFunction", api_event("get_run", path_id=runs["good"]["id"]))
+    assert status == 200 and run["total_cost"] == 0
+    # 60 records × 4 metrics of the sample eval version, batches of 25.
+    assert run["estimated_aws_cost"] == estimated_aws_cost(N, 4, 25) > 0

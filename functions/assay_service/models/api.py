@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from assay_service.domain.cost import estimated_aws_cost
 from assay_service.models.domain import (
     Dataset,
     DatasetVersion,
@@ -202,6 +203,10 @@ class EvalRunResponse(BaseModel):
     max_concurrency: int | None = Field(
         description="Batches scored at once; null means the deployment's default.")
     total_cost: float
+    estimated_aws_cost: float | None = Field(
+        default=None, description="Estimated AWS charges of the run in USD (Step Functions, Lambda, "
+        "DynamoDB, S3; us-east-1 list prices, rule-metric timings) beside the judge cost "
+        "`total_cost`; the model is in docs/cost.md.")
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -214,7 +219,9 @@ class EvalRunResponse(BaseModel):
         aggregates = {a.metric: a for a in run.aggregates} if run.aggregates is not None else None
         verdict = None if run.is_gte_threshold is None else (
             "pass" if run.is_gte_threshold else "fail")
-        return cls(**data, aggregate_results=aggregates, verdict=verdict)
+        return cls(**data, aggregate_results=aggregates, verdict=verdict,
+                   estimated_aws_cost=estimated_aws_cost(run.item_count, len(run.metrics),
+                                                         run.batch_size))
 
 
 class EvalRunListResponse(BaseModel):
