@@ -1,82 +1,108 @@
 """Cached getters for clients and adapters: built on first use, never at import.
 
+Clients come from a plain ``botocore`` session, not ``boto3``: boto3 adds nothing the
+adapters use, and importing it (with s3transfer) costs ~200 ms of every cold start.
+Endpoints still follow ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore
+resolves them), credentials and region the usual chain (``AWS_DEFAULT_REGION``).
+
 Tests reset them with ``reset()`` (e.g. after pointing the environment at moto).
 """
 
 from __future__ import annotations
 
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assay_service.adapters.dynamodb import (
-    DynamoDBDatasetRepository,
-    DynamoDBEvalRepository,
-    DynamoDBProjectRepository,
-    DynamoDBRunRepository,
-    DynamoDBTenantRepository,
-    Table,
-)
-from assay_service.adapters.judges import BedrockJudgeClient, OpenAIJudgeClient, openai_credentials
-from assay_service.adapters.s3 import S3ArtifactStore
-from assay_service.adapters.secrets import SecretsManagerKeyring
-from assay_service.adapters.stepfunctions import StepFunctionsWorkflow
 from assay_service.settings import get_settings
+
+if TYPE_CHECKING:  # adapters are imported by the getters: a handler pays only for its own
+    from assay_service.adapters.dynamodb import (
+        DynamoDBDatasetRepository,
+        DynamoDBEvalRepository,
+        DynamoDBProjectRepository,
+        DynamoDBRunRepository,
+        DynamoDBTenantRepository,
+        Table,
+    )
+    from assay_service.adapters.judges import BedrockJudgeClient, OpenAIJudgeClient
+    from assay_service.adapters.s3 import S3ArtifactStore
+    from assay_service.adapters.secrets import SecretsManagerKeyring
+    from assay_service.adapters.stepfunctions import StepFunctionsWorkflow
 
 
 @cache
 def session() -> Any:
-    import boto3  # deferred: keeps module import cheap for cold starts
+    from botocore.session import get_session  # deferred: keeps module import cheap
 
-    return boto3.session.Session()
+    return get_session()
+
+
+def _config(**overrides: Any) -> Any:
+    from botocore.config import Config
+
+    return Config(**{"retries": {"mode": "standard", "max_attempts": 4},
+                     "connect_timeout": 3, "read_timeout": 20, **overrides})
 
 
 @cache
 def client(service: str) -> Any:
-    from botocore.config import Config
-
-    config = Config(retries={"mode": "standard", "max_attempts": 4},
-                    connect_timeout=3, read_timeout=20,
-                    signature_version="s3v4" if service == "s3" else None)
-    return session().client(service, config=config)
+    config = _config(signature_version="s3v4" if service == "s3" else None)
+    return session().create_client(service, config=config)
 
 
 @lru_cache(maxsize=1)
 def table() -> Table:
+    from assay_service.adapters.dynamodb import Table
+
     return Table(client("dynamodb"), get_settings().table_name)
 
 
 @lru_cache(maxsize=1)
 def tenants() -> DynamoDBTenantRepository:
+    from assay_service.adapters.dynamodb import DynamoDBTenantRepository
+
     return DynamoDBTenantRepository(table())
 
 
 @lru_cache(maxsize=1)
 def projects() -> DynamoDBProjectRepository:
+    from assay_service.adapters.dynamodb import DynamoDBProjectRepository
+
     return DynamoDBProjectRepository(table())
 
 
 @lru_cache(maxsize=1)
 def datasets() -> DynamoDBDatasetRepository:
+    from assay_service.adapters.dynamodb import DynamoDBDatasetRepository
+
     return DynamoDBDatasetRepository(table())
 
 
 @lru_cache(maxsize=1)
 def evals() -> DynamoDBEvalRepository:
+    from assay_service.adapters.dynamodb import DynamoDBEvalRepository
+
     return DynamoDBEvalRepository(table())
 
 
 @lru_cache(maxsize=1)
 def runs() -> DynamoDBRunRepository:
+    from assay_service.adapters.dynamodb import DynamoDBRunRepository
+
     return DynamoDBRunRepository(table())
 
 
 @lru_cache(maxsize=1)
 def artifacts() -> S3ArtifactStore:
+    from assay_service.adapters.s3 import S3ArtifactStore
+
     return S3ArtifactStore(client("s3"), get_settings().bucket_name)
 
 
 @lru_cache(maxsize=1)
 def workflow() -> StepFunctionsWorkflow:
+    from assay_service.adapters.stepfunctions import StepFunctionsWorkflow
+
     arn = get_settings().state_machine_arn
     if not arn:
         raise RuntimeError("STATE_MACHINE_ARN is not set for this function")
@@ -85,6 +111,8 @@ def workflow() -> StepFunctionsWorkflow:
 
 @lru_cache(maxsize=1)
 def keyring() -> SecretsManagerKeyring:
+    from assay_service.adapters.secrets import SecretsManagerKeyring
+
     arn = get_settings().api_key_secret_arn
     if not arn:
         raise RuntimeError("API_KEY_SECRET_ARN is not set for this function")
@@ -94,6 +122,12 @@ def keyring() -> SecretsManagerKeyring:
 @lru_cache(maxsize=2)
 def judge_client(provider: str) -> BedrockJudgeClient | OpenAIJudgeClient:
     """The judge model client of a provider (``bedrock`` or ``openai``)."""
+    from assay_service.adapters.judges import (
+        BedrockJudgeClient,
+        OpenAIJudgeClient,
+        openai_credentials,
+    )
+
     settings = get_settings()
     if provider == "openai":
         secret = None
@@ -102,12 +136,10 @@ def judge_client(provider: str) -> BedrockJudgeClient | OpenAIJudgeClient:
                 SecretId=settings.judge_openai_secret_arn)["SecretString"]
         base_url, key = openai_credentials(secret, settings.judge_openai_base_url)
         return OpenAIJudgeClient(base_url, key, timeout=settings.judge_timeout_seconds)
-    from botocore.config import Config
-
     # Throttling is retried by the state machine (backoff + jitter), not here.
-    config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5,
-                    read_timeout=settings.judge_timeout_seconds)
-    return BedrockJudgeClient(session().client("bedrock-runtime", config=config))
+    config = _config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5,
+                     read_timeout=settings.judge_timeout_seconds)
+    return BedrockJudgeClient(session().create_client("bedrock-runtime", config=config))
 
 
 @lru_cache(maxsize=1)
@@ -118,7 +150,7 @@ def judge_prices() -> dict:
 
 
 def reset(*, clients: bool = False) -> None:
-    """Forget cached settings and adapters (and, with ``clients``, the boto3 clients —
+    """Forget cached settings and adapters (and, with ``clients``, the botocore clients —
     needed when the AWS endpoint changes, not when only the function's settings do)."""
     from assay_service.settings import get_settings as settings_getter
 

@@ -30,12 +30,12 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any, TypeVar
 from uuid import UUID
 
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel
@@ -71,38 +71,84 @@ TRANSIENT_CODES = frozenset({
 TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError",
                                "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+# DynamoDB attribute values are built here, not by boto3.dynamodb.types: importing that
+# module imports boto3 and s3transfer (~380 ms of every cold start, uncompiled) for two small
+# functions. Same wire format as boto3's TypeSerializer/TypeDeserializer (property-tested
+# against them in tests/unit/test_dynamodb_values.py), except: floats are accepted (stored
+# exactly as ``repr`` prints them), numbers come back as int or float rather than Decimal,
+# and binary values as ``bytes`` rather than boto3's ``Binary`` wrapper.
+_NUMBER_CONTEXT = Context(Emin=-128, Emax=126, prec=38,
+                          traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
 
 
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_dynamo(v) for v in value]
-    return value
+def _number(value: int | float | Decimal) -> str:
+    text = str(_NUMBER_CONTEXT.create_decimal(repr(value) if isinstance(value, float) else value))
+    if text in ("Infinity", "-Infinity", "NaN", "-NaN", "sNaN", "-sNaN"):
+        raise TypeError(f"DynamoDB cannot store the number {value!r}")
+    return text
 
 
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    if isinstance(value, Binary):
-        return value.value
-    return value
+def _attribute(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute value (``{"S": ...}``, ``{"M": ...}``, …)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": _number(value)}
+    if isinstance(value, bytes | bytearray):
+        return {"B": value}
+    if isinstance(value, Mapping):
+        return {"M": {k: _attribute(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [_attribute(v) for v in value]}
+    if isinstance(value, AbstractSet) and value:
+        if all(isinstance(v, str) for v in value):
+            return {"SS": list(value)}
+        if all(isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in value):
+            return {"NS": [_number(v) for v in value]}
+        if all(isinstance(v, bytes | bytearray) for v in value):
+            return {"BS": list(value)}
+    raise TypeError(f"DynamoDB cannot store a {type(value).__name__}: {value!r:.80}")
+
+
+def _python_number(text: str) -> int | float:
+    number = _NUMBER_CONTEXT.create_decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _value(attribute: Mapping[str, Any]) -> Any:
+    """A DynamoDB attribute value as Python (numbers as int or float, binary as bytes)."""
+    ((kind, raw),) = attribute.items()
+    if kind == "S":
+        return raw
+    if kind == "N":
+        return _python_number(raw)
+    if kind == "M":
+        return {k: _value(v) for k, v in raw.items()}
+    if kind == "L":
+        return [_value(v) for v in raw]
+    if kind in ("BOOL", "B"):
+        return raw
+    if kind == "NULL":
+        return None
+    if kind == "SS":
+        return set(raw)
+    if kind == "NS":
+        return {_python_number(v) for v in raw}
+    if kind == "BS":
+        return set(raw)
+    raise TypeError(f"unknown DynamoDB attribute type {kind!r}")
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    return {k: _attribute(v) for k, v in item.items() if v is not None}
 
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: _value(v) for k, v in item.items()}
 
 
 # Attributes holding nested data are stored as JSON text: cheaper to read and write
