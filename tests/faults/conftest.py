@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 import threading
@@ -91,6 +92,8 @@ def fault_stack() -> Iterator[FaultStack]:
             for name in WORKFLOW_FUNCTIONS:
                 workflow_env.update(created.functions[name].environment)
             workflow_env.update({"POWERTOOLS_LOG_LEVEL": "ERROR", "MAX_RUNS_IN_FLIGHT": "10000"})
+            # Thousands of "step done" INFO lines would only slow the harness down.
+            patch.setattr(logging.getLogger("assay"), "level", logging.ERROR)
             with environment(workflow_env):
                 tenant = bootstrap_tenant(slug="faults", owner_key=OWNER_KEY)
                 yield FaultStack(created, tenant_id=str(tenant.id),
