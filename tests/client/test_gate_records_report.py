@@ -183,6 +183,14 @@ def test_report_banner_colour_follows_the_verdict():
     assert banner_colour(make_run("failed", None)) == OTHER_COLOUR
 
 
+def test_report_shows_judge_cost_and_the_aws_estimate_when_present():
+    run = make_run()
+    run.total_cost, run.estimated_aws_cost = 0.0123, 0.00042
+    page = render(run, make_evals())
+    assert "$0.0123" in page and "AWS cost (est.)" in page and "$0.0004" in page
+    assert "AWS cost" not in render(make_run(), make_evals())
+
+
 def test_report_escapes_record_text_and_bins_scores():
     evals = make_evals()
     evals[1].record = {"output": "<script>alert(1)</script>"}

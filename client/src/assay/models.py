@@ -150,6 +150,7 @@ class EvalRun(Model):
     aggregate_results: dict[str, MetricAggregate] | None = None
     metrics: list[Any] | None = None
     total_cost: float | None = None
+    estimated_aws_cost: float | None = None  # USD, from the cost model (docs/cost.md)
     created_at: str | None = None
     updated_at: str | None = None
     started_at: str | None = None

@@ -131,6 +131,8 @@ def render(
         ("Completed / failed", f"{run.completed_count} / {run.failed_count}"),
         ("Judge cost", f"${run.total_cost or 0:.4f}"),
     ]
+    if run.estimated_aws_cost is not None:
+        cards.append(("AWS cost (est.)", f"${run.estimated_aws_cost:.4f}"))
     body = [
         f'<div class="banner" id="verdict" style="background:{colour}"><h1>{_e(headline)}</h1>'
         f"<p>{_e(name)} — {_e(detail)}</p></div>",
