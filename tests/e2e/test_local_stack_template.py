@@ -71,7 +71,7 @@ def test_state_machine_definition_is_fully_substituted(stack: LocalStack) -> Non
     assert prepare == stack.attributes["PrepareRunFunction"]["Arn"]
     score_map = definition["States"]["Score Batches"]
     assert score_map["ItemReader"]["Parameters"]["Bucket"] == stack.resources["ArtifactsBucket"]
-    assert isinstance(score_map["MaxConcurrency"], int)
+    assert score_map["MaxConcurrencyPath"] == "$.max_concurrency"  # per run, set by Prepare
 
 
 def test_health_is_served_by_the_real_handler_through_the_hook(stack: LocalStack) -> None:
