@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from assay_service import dependencies as deps
 from assay_service.adapters.s3 import MultipartWriter, dataset_version_key, upload_key
-from assay_service.domain.scoring import check_metrics
 from assay_service.errors import InvalidRequestError, NotFoundError
 from assay_service.models.api import (
     CreateDatasetRequest,
@@ -270,6 +269,8 @@ def list_evals(principal: Principal, *, limit: int, cursor: str | None
 
 def create_eval_version(principal: Principal, eval_id: UUID, req: CreateEvalVersionRequest
                         ) -> EvalVersion:
+    from assay_service.domain.scoring import check_metrics  # the scorers: ~80 ms to import
+
     ev = get_eval(principal, eval_id)
     metrics = [Metric(**m.model_dump()) for m in req.metrics]
     check_metrics(metrics)

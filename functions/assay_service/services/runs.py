@@ -13,7 +13,6 @@ from assay_service import dependencies as deps
 from assay_service.adapters.dynamodb import RunQuery
 from assay_service.adapters.s3 import export_key
 from assay_service.domain.ids import parse_evaluation_id
-from assay_service.domain.scoring import check_metrics
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import ScheduleEvalRunRequest
 from assay_service.models.domain import (
@@ -40,6 +39,8 @@ def apply_overrides(metrics: list[Metric], overrides: dict[str, dict[str, Any]] 
         raise InvalidRequestError(
             f"metric_args: unknown metric {unknown[0]!r} (the eval version has "
             f"{', '.join(sorted(known))})", details={"field": "metric_args", "metric": unknown[0]})
+    from assay_service.domain.scoring import check_metrics  # the scorers: ~80 ms to import
+
     merged = [m.model_copy(update={"args": {**m.args, **overrides.get(m.name, {})}})
               for m in metrics]
     check_metrics(merged)
