@@ -59,7 +59,7 @@ test-e2e: install $(CHROMIUM) ## End-to-end tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/e2e
 
 lint: install ## ruff
-	$(VENV)/bin/ruff check functions local tests bench
+	$(VENV)/bin/ruff check functions local client tests bench tools
 
 layer: $(UV) ## Regenerate layers/deps/requirements.txt from uv.lock (boto3 comes with the runtime)
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
