@@ -1,14 +1,17 @@
 """One eval run of N records × 3 rule metrics on the embedded local stack, schedule →
-completed: wall time, records/s, and peak memory (the stack process + its workers).
+completed: wall time, records/s, and peak memory (the stack process + its workers: the sum
+of their resident sizes sampled during the run, and the getrusage peaks).
 Usage: .venv/bin/python bench/run.py [--records 10000] [--batch-size 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import secrets
 import time
+from pathlib import Path
 
 import requests
 from assay_local.stack import LocalStack
@@ -24,6 +27,25 @@ def peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # largest finished child
     return (own + children) / 1024
+
+
+def tree_rss_mb() -> float:
+    """Resident memory now of this process and all its descendants (the stack's workers)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], rss[pid] = int(fields[1]), int(fields[21]) * resource.getpagesize()
+    tree, todo = set(), [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return sum(rss.get(pid, 0) for pid in tree) / 2**20
 
 
 def main() -> None:
@@ -48,8 +70,10 @@ def main() -> None:
         t0 = time.perf_counter()
         run = api.post(f"{base}/v1/datasets/{ds['id']}/runs", timeout=60, json={
             "eval_version_id": version["id"], "batch_size": args.batch_size}).json()
+        peak_tree = tree_rss_mb()
         while run["status"] in {"pending", "running"}:
             time.sleep(0.5)
+            peak_tree = max(peak_tree, tree_rss_mb())
             run = api.get(f"{base}/v1/eval-runs/{run['id']}", timeout=30).json()
         wall = time.perf_counter() - t0
         workers = stack.worker_counts()
@@ -58,7 +82,9 @@ def main() -> None:
           f"completed {run['completed_count']:,} "
           f"failed {run['failed_count']:,}")
     print(f"schedule->completed {wall:.1f} s   {args.records / wall:,.0f} records/s")
-    print(f"peak RSS            {peak_rss_mb():,.0f} MB (stack process + largest worker)")
+    print(f"peak RSS, all       {peak_tree:,.0f} MB (stack process + every worker, sampled "
+          "every 0.5 s during the run)")
+    print(f"peak RSS, max       {peak_rss_mb():,.0f} MB (stack process peak + largest worker peak)")
     print(f"workers per fn      {workers}")
 
 
