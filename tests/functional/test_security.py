@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from assay_service.bootstrap import bootstrap_tenant
 from assay_service.services import keys as key_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -202,28 +203,32 @@ def _exercise_auth(stack) -> None:
 
 
 def test_runs_in_flight_limit_holds_at_the_limit_and_frees_on_finish(stack):
-    """Tenant B (fresh) with MaxRunsInFlight=2: two runs schedule, the third is 429
+    """A fresh tenant with MaxRunsInFlight=2: two runs schedule, the third is 429
     quota.limit_exceeded, and cancelling one frees its slot (exactly once)."""
     from tests.functional.test_run_handlers import RECORDS
 
+    # Its own tenant: other tests leave runs in flight for the suite's tenants.
+    key = "ask_functional-tests-in-flight-tenant-key-4242"
+    with environment(stack.env("DatasetsFunction")):
+        bootstrap_tenant(slug="in-flight", owner_key=key)
     limit = {"MAX_RUNS_IN_FLIGHT": "2"}
-    _, ds, _ = stack.call("DatasetsFunction", api_event("create_dataset", key=OTHER_TENANT_KEY))
+    _, ds, _ = stack.call("DatasetsFunction", api_event("create_dataset", key=key))
     stack.call("DatasetsFunction", api_event("create_dataset_version", path_id=ds["id"],
-                                             key=OTHER_TENANT_KEY, body={"records": RECORDS}))
-    _, ev, _ = stack.call("EvalsFunction", api_event("create_eval", key=OTHER_TENANT_KEY))
+                                             key=key, body={"records": RECORDS}))
+    _, ev, _ = stack.call("EvalsFunction", api_event("create_eval", key=key))
     _, version, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"],
-                                                          key=OTHER_TENANT_KEY))
+                                                          key=key))
 
     def schedule():
         return stack.call("ScheduleRunFunction", api_event(
-            "schedule_run", path_id=ds["id"], key=OTHER_TENANT_KEY,
+            "schedule_run", path_id=ds["id"], key=key,
             body={"eval_version_id": version["id"]}), env=limit)
 
     first, second = schedule(), schedule()
     assert first[0] == second[0] == 202
     status, body, _ = schedule()
     assert status == 429 and body["code"] == "quota.limit_exceeded" and body["details"] == {"limit": 2}
-    cancel = api_event("cancel_run", path_id=first[1]["id"], key=OTHER_TENANT_KEY)
+    cancel = api_event("cancel_run", path_id=first[1]["id"], key=key)
     assert stack.call("CancelRunFunction", cancel)[0] == 200
     assert stack.call("CancelRunFunction", cancel)[0] == 409  # a second cancel frees nothing
     assert schedule()[0] == 202
