@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -23,14 +22,10 @@ from typing import Any
 
 import boto3
 import pytest
-from assay_local.resources import CreatedStack, ResourceCreator
-from assay_local.template import Resolver, parameter_values, translate
-from assay_service import dependencies
 from assay_service.bootstrap import bootstrap_tenant
-from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.functional.conftest import Context, Stack, environment
+from tests.functional.conftest import Context, Stack, environment, template_on_moto
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachine" / "eval_run.asl.json"
@@ -74,20 +69,10 @@ def _atomic(call_action: Any, lock: threading.RLock) -> Any:
 
 @pytest.fixture(scope="module")
 def fault_stack() -> Iterator[FaultStack]:
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-           "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
-    dependencies.reset(clients=True)
-    try:
-        with environment(env), mock_aws(), pytest.MonkeyPatch.context() as patch:
-            patch.setattr(DynamoHandler, "call_action",
-                          _atomic(DynamoHandler.call_action, threading.RLock()))
-            template = translate(ROOT / "template.yaml")
-            resolver = Resolver(stack_name="assay-faults", region=REGION, account_id="123456789012",
-                                parameters=parameter_values(template.parameters, {}))
-            created: CreatedStack = ResourceCreator(
-                template, resolver, boto3.Session(region_name=REGION)).create_all()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoHandler, "call_action",
+                      _atomic(DynamoHandler.call_action, threading.RLock()))
+        with template_on_moto("assay-faults") as created:
             workflow_env: dict[str, str] = {}
             for name in WORKFLOW_FUNCTIONS:
                 workflow_env.update(created.functions[name].environment)
@@ -98,7 +83,3 @@ def fault_stack() -> Iterator[FaultStack]:
                 tenant = bootstrap_tenant(slug="faults", owner_key=OWNER_KEY)
                 yield FaultStack(created, tenant_id=str(tenant.id),
                                  bucket=workflow_env["BUCKET_NAME"])
-    finally:
-        dependencies.reset(clients=True)
-        if endpoint is not None:
-            os.environ["AWS_ENDPOINT_URL"] = endpoint

@@ -122,8 +122,10 @@ def workflow_event(name: str, **fields: Any) -> dict[str, Any]:
     return event
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+@contextmanager
+def template_on_moto(stack_name: str) -> Iterator[CreatedStack]:
+    """Every resource of template.yaml created on an in-process moto (mock_aws), with
+    test credentials; the cached AWS clients belong to this mock while it lasts."""
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
@@ -132,15 +134,19 @@ def stack() -> Iterator[Stack]:
     try:
         with environment(env), mock_aws():
             template = translate(ROOT / "template.yaml")
-            resolver = Resolver(stack_name="assay-functional", region=REGION,
-                                account_id="123456789012",
+            resolver = Resolver(stack_name=stack_name, region=REGION, account_id="123456789012",
                                 parameters=parameter_values(template.parameters, {}))
-            created = ResourceCreator(template, resolver, boto3.Session(region_name=REGION)).create_all()
-            with environment(created.functions["DatasetsFunction"].environment):
-                tenant = bootstrap_tenant(slug="functional", owner_key=OWNER_KEY)
-                bootstrap_tenant(slug="functional-other", owner_key=OTHER_TENANT_KEY)
-            yield Stack(created, tenant_id=str(tenant.id))
+            yield ResourceCreator(template, resolver, boto3.Session(region_name=REGION)).create_all()
     finally:
         dependencies.reset(clients=True)  # they belonged to this mock
         if endpoint is not None:
             os.environ["AWS_ENDPOINT_URL"] = endpoint
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    with template_on_moto("assay-functional") as created:
+        with environment(created.functions["DatasetsFunction"].environment):
+            tenant = bootstrap_tenant(slug="functional", owner_key=OWNER_KEY)
+            bootstrap_tenant(slug="functional-other", owner_key=OTHER_TENANT_KEY)
+        yield Stack(created, tenant_id=str(tenant.id))
