@@ -221,6 +221,16 @@ def test_cli_keys_create_list_revoke(stack, capsys):
     assert getattr(caught.value, "code", None) == "auth.invalid_key"
 
 
+def test_cli_datasets_and_evals_list_up_to_the_limit(stack, finished_run, capsys):
+    for noun in ("datasets", "evals"):
+        code, listed = cli_json(stack, capsys, noun, "list", "--limit", "1")
+        assert code == 0 and len(listed) == 1 and listed[0]["id"] and listed[0]["name"]
+        code, more = cli_json(stack, capsys, noun, "list", "--limit", "100")
+        assert code == 0 and len(more) >= 1 and len({i["id"] for i in more}) == len(more)
+    code, datasets = cli_json(stack, capsys, "datasets", "list")
+    assert finished_run["dataset_id"] in {d["id"] for d in datasets}
+
+
 def test_cli_runs_list_get_and_evaluations(stack, finished_run, capsys):
     code, listed = cli_json(stack, capsys, "runs", "list", "--dataset", finished_run["dataset_id"])
     assert code == 0 and finished_run["id"] in {r["id"] for r in listed["items"]}

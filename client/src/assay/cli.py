@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import os
 import subprocess
@@ -213,20 +214,21 @@ def cmd_datasets_upload(ctx: Ctx) -> int:
     return EXIT_OK
 
 
-def cmd_datasets_list(ctx: Ctx) -> int:
-    items = []
-    for dataset in ctx.client.iter_datasets(page_size=min(100, ctx.args.limit)):
-        items.append(dataset)
-        if len(items) >= ctx.args.limit:
-            break
+def _list_named(ctx: Ctx, pages: Any) -> int:
+    """Datasets or evals, up to --limit, as an id/name/versions/created table."""
+    items = list(itertools.islice(pages(page_size=min(100, ctx.args.limit)), ctx.args.limit))
     ctx.out(
         table(
             ["id", "name", "versions", "created"],
-            [[d.id, d.name, d.version_count, d.created_at] for d in items],
+            [[i.id, i.name, i.version_count, i.created_at] for i in items],
         ),
         items,
     )
     return EXIT_OK
+
+
+def cmd_datasets_list(ctx: Ctx) -> int:
+    return _list_named(ctx, ctx.client.iter_datasets)
 
 
 def cmd_evals_create(ctx: Ctx) -> int:
@@ -243,19 +245,7 @@ def cmd_evals_create(ctx: Ctx) -> int:
 
 
 def cmd_evals_list(ctx: Ctx) -> int:
-    items = []
-    for ev in ctx.client.iter_evals(page_size=min(100, ctx.args.limit)):
-        items.append(ev)
-        if len(items) >= ctx.args.limit:
-            break
-    ctx.out(
-        table(
-            ["id", "name", "versions", "created"],
-            [[e.id, e.name, e.version_count, e.created_at] for e in items],
-        ),
-        items,
-    )
-    return EXIT_OK
+    return _list_named(ctx, ctx.client.iter_evals)
 
 
 def _schedule(ctx: Ctx) -> EvalRun:
