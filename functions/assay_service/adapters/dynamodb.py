@@ -14,11 +14,15 @@ eval                          T#{tid}#EVAL#{id} / EVAL        T#{tid}#EVAL / cre
 eval version                  T#{tid}#EVALVER#{id} / EVALVER  T#{tid}#EVAL#{eval}#V / {n:08}
 run                           T#{tid}#RUN#{key} / RUN         RunsBy* indexes (below)
 batch of evaluations          T#{tid}#RUN#{key} / B#{i:07}    —
+run counter                   T#{tid}#RUNCOUNT / {dim}#{v}    —
 ============================  ==============================  ==========================
 
 Runs are listed through six sparse indexes — ``RunsByTenant`` (``T#{tid}``) and
 ``RunsByEval``/``EvalVersion``/``Dataset``/``Project``/``Status`` (``T#{tid}#{value}``) —
 sorted by ``RunCreated`` (``{created_at}#{id}``), projecting only the filter attributes.
+How many runs match one criterion (or none) is an exact counter item (``ALL``,
+``status#{s}``, ``eval_id#{id}``…), moved in the transactions that create runs and change
+their status (docs/decisions/0007-run-counters.md).
 
 The tenant id is part of every key a request can reach, so a query can only ever
 return the caller's items: isolation is in the key condition, not in a filter.
@@ -575,6 +579,10 @@ class DynamoDBEvalRepository:
 # ====================================================================== runs
 IDEMPOTENCY_TTL_S = 24 * 3600
 
+# The single-criterion filters of GET /v1/eval-runs, each with an exact counter per value.
+RUN_COUNTERS = ("status", "eval_id", "eval_version_id", "dataset_id", "project_id")
+SET_STATUS_ATTEMPTS = 4  # pending → running → a finished state: at most two moves to chase
+
 RUN_INDEX_PRIORITY = (  # most selective first
     ("eval_version_id", "RunsByEvalVersion"), ("dataset_id", "RunsByDataset"),
     ("eval_id", "RunsByEval"), ("project_id", "RunsByProject"), ("status", "RunsByStatus"),
@@ -637,6 +645,19 @@ class DynamoDBRunRepository:
                 "RunsByStatus": f"T#{t}#{run.status}",
                 "RunCreated": f"{run.created_at.isoformat()}#{run.id}"}
 
+    @staticmethod
+    def _count_pk(tenant_id: UUID) -> str:
+        return f"T#{tenant_id}#RUNCOUNT"
+
+    @staticmethod
+    def counter_keys(run: Run) -> list[str]:
+        """The sort keys of the counters ``run`` is counted in."""
+        return ["ALL", *(f"{name}#{getattr(run, name)}" for name in RUN_COUNTERS)]
+
+    def _count_op(self, tenant_id: UUID, sk: str, delta: int) -> dict[str, Any]:
+        return self.table.update_op(self._count_pk(tenant_id), sk, expression="ADD runs :d",
+                                    names={}, values={":d": delta})
+
     def _in_flight_op(self, tenant_id: UUID, delta: int, limit: int | None = None
                       ) -> dict[str, Any]:
         """Move the tenant's count of unfinished runs; with ``limit``, only below it."""
@@ -659,7 +680,8 @@ class DynamoDBRunRepository:
         item = model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
                           **self.index_keys(run))
         ops = [self.table.put_op(item, condition="attribute_not_exists(PK)"),
-               self._in_flight_op(run.tenant_id, +1, max_in_flight)]
+               self._in_flight_op(run.tenant_id, +1, max_in_flight),
+               *(self._count_op(run.tenant_id, sk, +1) for sk in self.counter_keys(run))]
         claim_pk = None
         if idempotency is not None:
             key, request_hash = idempotency
@@ -675,7 +697,8 @@ class DynamoDBRunRepository:
             codes = cancellation_codes(exc)
             if claim_pk and codes[:1] == ["ConditionalCheckFailed"]:
                 return self._replay(claim_pk, idempotency[1], exc)  # type: ignore[index]
-            if codes[-1:] == ["ConditionalCheckFailed"]:
+            in_flight = 2 if claim_pk else 1  # (claim,) run, in-flight, counters (no condition)
+            if codes[in_flight:in_flight + 1] == ["ConditionalCheckFailed"]:
                 raise QuotaExceededError(
                     f"the tenant already has {max_in_flight} runs pending or running; wait "
                     "for one to finish", details={"limit": max_in_flight}) from exc
@@ -726,16 +749,59 @@ class DynamoDBRunRepository:
         return [item_model(Run, i) for i in items], last
 
     def count(self, query: RunQuery) -> int:
-        return self.table.count(pk=query.partition, index=query.index, filters=query.filters)
+        """How many runs match: one GetItem of a counter for no criterion or one; combined
+        criteria count the chosen index partition (Select=COUNT, filtered), so they cost
+        what that partition holds."""
+        if len(query.criteria) > 1 or not set(query.criteria) <= set(RUN_COUNTERS):
+            return self.table.count(pk=query.partition, index=query.index, filters=query.filters)
+        sk = next((f"{k}#{v}" for k, v in query.criteria.items()), "ALL")
+        item = self.table.get(self._count_pk(query.tenant_id), sk)
+        return int(item["runs"]) if item else 0
+
+    def backfill_counters(self, tenant_id: UUID) -> dict[str, int]:
+        """Recompute the tenant's run counters from its runs (data written before the
+        counters existed). Reads the tenant's RunsByTenant partition; run it while the tenant
+        schedules nothing, since it overwrites the counters with what it read."""
+        counts: dict[str, int] = {}
+        for row in self.table.query_all(pk=f"T#{tenant_id}", index="RunsByTenant"):
+            for sk in ["ALL", *(f"{name}#{row[name]}" for name in RUN_COUNTERS)]:
+                counts[sk] = counts.get(sk, 0) + 1
+        stale = self.table.query_all(pk=self._count_pk(tenant_id))
+        for item in stale:
+            counts.setdefault(item["SK"], 0)
+        for sk, n in counts.items():
+            self.table.put({"PK": self._count_pk(tenant_id), "SK": sk, "runs": n})
+        return counts
 
     def set_status(self, run: Run, status: str, *, expect: Sequence[str],
                    fields: Mapping[str, Any] | None = None) -> bool:
         """Move the run to ``status`` (with ``fields``) if it is in one of ``expect``.
 
         Returns False when the run was not in an expected state: the transitions are
-        guarded in the write itself, so a cancel and a finalize cannot both win. A move
-        from an unfinished to a finished state frees the tenant's in-flight slot in the
-        same transaction, so the count can neither leak nor be released twice."""
+        guarded in the write itself, so a cancel and a finalize cannot both win. The write
+        names the exact state it leaves (the run's known one, re-read when the guard says it
+        moved on while it is still expected), so the same transaction can move one run from
+        that state's counter to the new one's. A move from an unfinished to a finished state
+        frees the tenant's in-flight slot in that transaction too, so neither count can leak
+        nor be moved twice."""
+        current: Run | None = run
+        if run.status not in expect:
+            current = self.get(run.tenant_id, run.id)
+        for _ in range(SET_STATUS_ATTEMPTS):
+            if current is None or current.status not in expect:
+                return False
+            try:
+                self._move(current, status, fields)
+                return True
+            except ClientError as exc:
+                if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
+                    raise
+            current = self.get(run.tenant_id, run.id)
+        raise TransientStoreError(f"run {run.id} kept changing status; retry")
+
+    def _move(self, run: Run, status: str, fields: Mapping[str, Any] | None) -> None:
+        """One transaction: the run from exactly ``run.status`` to ``status``, its status
+        counters and (when it finishes) the tenant's in-flight count."""
         changes = {"status": status, "updated_at": utcnow().isoformat(),
                    "RunsByStatus": f"T#{run.tenant_id}#{status}", **(fields or {})}
         names, values, sets = {}, {}, []
@@ -744,23 +810,16 @@ class DynamoDBRunRepository:
             values[f":f{i}"] = (json.dumps(value, separators=(",", ":"))
                                 if name in _JSON_FIELDS else value)
             sets.append(f"#f{i} = :f{i}")
-        for i, state in enumerate(expect):
-            values[f":e{i}"] = state
-        update = self.table.update_op(
+        values[":old"] = run.status
+        ops = [self.table.update_op(
             self._pk(run.tenant_id, run_key(run.id)), "RUN", expression="SET " + ", ".join(sets),
-            names=names, values=values,
-            condition=f"#f0 IN ({', '.join(f':e{i}' for i in range(len(expect)))})")
-        releases = status in TERMINAL_STATUSES and not set(expect) & TERMINAL_STATUSES
-        try:
-            if releases:
-                self.table.transact([update, self._in_flight_op(run.tenant_id, -1)])
-            else:
-                self.table.transact([update])
-        except ClientError as exc:
-            if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
-                return False
-            raise
-        return True
+            names=names, values=values, condition="#f0 = :old")]
+        if status != run.status:
+            ops += [self._count_op(run.tenant_id, f"status#{run.status}", -1),
+                    self._count_op(run.tenant_id, f"status#{status}", +1)]
+        if status in TERMINAL_STATUSES and run.status not in TERMINAL_STATUSES:
+            ops.append(self._in_flight_op(run.tenant_id, -1))
+        self.table.transact(ops)
 
     def record_batch(self, run: Run, index: int, *, completed: int, failed: int,
                      records: list[dict[str, Any]], evaluations: Sequence[Evaluation],
