@@ -141,7 +141,7 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "FinalizeRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem dynamodb:Query", TABLE),
         _grant("s3:PutObject s3:AbortMultipartUpload", f"{BUCKET}/tenants/*/runs/*")),
-    "MarkRunFailedFunction": _grant("dynamodb:UpdateItem", TABLE),
+    "MarkRunFailedFunction": _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
     "EvalRunStateMachine": _merge(
         {"lambda:InvokeFunction": {_invoke(f) for f in (
             "PrepareRunFunction", "ScoreBatchFunction", "FinalizeRunFunction",

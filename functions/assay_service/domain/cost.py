@@ -54,7 +54,7 @@ COEFFICIENTS: dict[str, Coefficient] = {
     "transitions": Coefficient(3, 2, 0),
     "lambda_requests": Coefficient(3, 1, 0),
     "lambda_gb_seconds": Coefficient(0.0, 0.5, 0.0),
-    "dynamodb_wru": Coefficient(17, 5.3333, 0.075555556),
+    "dynamodb_wru": Coefficient(37, 5.3333, 0.075555556),
     "dynamodb_rru": Coefficient(7.5, 3.1667, 0.009444444),
     "s3_tier1": Coefficient(4, 0, 0),
     "s3_tier2": Coefficient(2, 1, 0),
