@@ -18,19 +18,15 @@ Local tooling only (the cost model's measurements); never part of the Lambda pac
 from __future__ import annotations
 
 import base64
-import io
 import json
 import math
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from assay_local.moto_requests import WsgiApp, read_body, service_and_operation
 
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([a-z0-9-]+)/aws4_request")
-_QUERY_SCOPE = re.compile(r"X-Amz-Credential=[^&]*?%2F([a-z0-9-]+)%2Faws4_request", re.I)
 _READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
@@ -158,29 +154,16 @@ class Meter:
         self.add(**{"s3.requests": 1, f"s3.{cls}": 1})
 
 
-def _service(environ: dict[str, Any]) -> tuple[str, str]:
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    if target.startswith("DynamoDB_"):
-        return "dynamodb", target.split(".", 1)[1]
-    if target.startswith("secretsmanager."):
-        return "secretsmanager", target.split(".", 1)[1]
-    if target.startswith("AWSStepFunctions."):
-        return "states", target.split(".", 1)[1]
-    found = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")) or _QUERY_SCOPE.search(
-        environ.get("QUERY_STRING", ""))
-    return (found.group(1) if found else "other"), ""
-
-
 class MeteringApp:
     """WSGI middleware: pass every request through, count the billable ones."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], meter: Meter) -> None:
+    def __init__(self, app: WsgiApp, meter: Meter) -> None:
         self.app = app
         self.meter = meter
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
-        service, op = _service(environ)
+        service, op = service_and_operation(environ)
         if service == "s3":
             self.meter.s3(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
                           environ.get("QUERY_STRING", ""))
@@ -190,9 +173,7 @@ class MeteringApp:
             self.meter.add(**{"lambda.invoke_requests": 1})
         if service != "dynamodb":
             return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
+        body = read_body(environ)
         status: list[str] = []
 
         def capture(code: str, headers: list[Any], exc_info: Any = None) -> Any:
@@ -220,25 +201,3 @@ def moto_stored_item(account_id: str, region: str) -> Callable[[str, dict[str, A
         return found.to_json()["Attributes"] if found is not None else None
 
     return stored
-
-
-class MeteredMotoServer(ThreadedMotoServer):
-    """moto's threaded server with a ``Meter`` in front of its WSGI app."""
-
-    def __init__(self, meter: Meter, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.meter = meter
-
-    def _server_entry(self) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-
-        app = MeteringApp(DomainDispatcherApplication(create_backend_app), self.meter)
-        self._server = make_server(self._ip_address, self._port, app, True,
-                                   request_handler=MotoRequestHandler)
-        self._server_ready_event.set()
-        self._server.serve_forever()

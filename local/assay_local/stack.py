@@ -20,10 +20,10 @@ import boto3
 import requests
 from botocore.config import Config
 from moto.core.config import default_user_config
-from moto.server import ThreadedMotoServer
 
 from assay_local.http_front import HttpFront
 from assay_local.lambda_runtime import LambdaRuntime
+from assay_local.moto_requests import Middleware, MiddlewareMotoServer
 from assay_local.resources import CreatedStack, FunctionInfo, ResourceCreator
 from assay_local.template import Resolver, parameter_values, translate
 
@@ -77,7 +77,7 @@ class LocalStack:
         self._access_log = access_log
         self._metered = metered  # count billable requests (the cost model), see metering.py
         self.meter: Any = None
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: MiddlewareMotoServer | None = None
         self._runtime: LambdaRuntime | None = None
         self._front: HttpFront | None = None
         self._created: CreatedStack | None = None
@@ -221,13 +221,14 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
+        middleware: list[Middleware] = []
         if self._metered:
-            from assay_local.metering import Meter, MeteredMotoServer, moto_stored_item
+            from assay_local.metering import Meter, MeteringApp, moto_stored_item
 
-            self.meter = Meter(moto_stored_item(ACCOUNT_ID, REGION))
-            self._moto = MeteredMotoServer(self.meter, ip_address="127.0.0.1", port=0, verbose=False)
-        else:
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            meter = self.meter = Meter(moto_stored_item(ACCOUNT_ID, REGION))
+            middleware.append(lambda app: MeteringApp(app, meter))
+        self._moto = MiddlewareMotoServer(middleware, ip_address="127.0.0.1", port=0,
+                                          verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"

@@ -1,0 +1,85 @@
+"""What a request to the embedded moto server is, for the WSGI middleware in front of it.
+
+Shared by ``metering`` (counts billable requests) and ``iam_enforcement`` (checks the
+signer's role): which service and operation a request is (``X-Amz-Target`` or the SigV4
+credential scope), which access key signed it (header or presigned query string), its body
+(read once, put back for the next app), and the moto server with middleware in front.
+
+Local tooling only; never part of the Lambda package.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from urllib.parse import unquote
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Middleware = Callable[[WsgiApp], WsgiApp]
+
+_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([a-z0-9-]+)/aws4_request")
+_QUERY_SCOPE = re.compile(
+    r"X-Amz-Credential=([^&%]+)%2F\d{8}%2F([^&%]+)%2F([a-z0-9-]+)%2Faws4_request", re.I)
+# JSON-protocol services name the operation in X-Amz-Target: "<prefix>.<Operation>".
+_TARGET_PREFIXES = {"DynamoDB_": "dynamodb", "secretsmanager.": "secretsmanager",
+                    "AWSStepFunctions.": "states"}
+
+
+def credential(environ: dict[str, Any]) -> tuple[str, str, str] | None:
+    """``(access key id, region, service)`` from the SigV4 credential scope of the
+    ``Authorization`` header or of a presigned URL's query string; None if unsigned."""
+    found = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if found is None:
+        found = _QUERY_SCOPE.search(environ.get("QUERY_STRING", ""))
+        if found is None:
+            return None
+        return unquote(found.group(1)), unquote(found.group(2)), found.group(3).lower()
+    return found.group(1), found.group(2), found.group(3)
+
+
+def service_and_operation(environ: dict[str, Any]) -> tuple[str, str]:
+    """``("dynamodb", "GetItem")``, ``("s3", "")`` (REST services: no operation name),
+    ``("other", "")`` when the request is neither targeted nor signed."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    for prefix, service in _TARGET_PREFIXES.items():
+        if target.startswith(prefix):
+            return service, target.split(".", 1)[1]
+    scope = credential(environ)
+    return (scope[2] if scope else "other"), ""
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, read once and put back so the wrapped app reads it again."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+class MiddlewareMotoServer(ThreadedMotoServer):
+    """moto's threaded server with WSGI middleware in front of its app; the first of
+    ``middleware`` sees each request first."""
+
+    def __init__(self, middleware: Sequence[Middleware], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.middleware = list(middleware)
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+        for wrap in reversed(self.middleware):
+            app = wrap(app)
+        self._server = make_server(self._ip_address, self._port, app, True,
+                                   request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
