@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Start moto in-process, create every template resource on it and serve the "
             "HTTP API. If ASSAY_BOOTSTRAP_KEY is set (20+ characters), the 'local' tenant "
-            "is bootstrapped with it as owner key."
+            "is bootstrapped with it as owner key. Each function's IAM role is enforced "
+            "unless ASSAY_LOCAL_IAM=off."
         ),
     )
     serve.add_argument(
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
               f"started in {stack.startup_seconds:.2f}s", flush=True)
         if key is not None:
             print("Tenant 'local' bootstrapped with ASSAY_BOOTSTRAP_KEY.", flush=True)
+        if stack.iam is not None:
+            print("Each function runs with its own IAM role; calls the role does not allow get "
+                  "AccessDenied, as on AWS (ASSAY_LOCAL_IAM=off to disable).", flush=True)
         print("Ctrl-C to stop.", flush=True)
         stop.wait()
     finally:

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -48,6 +49,7 @@ class FunctionConfig:
     memory_mb: int
     runtime: str
     region: str
+    role: str
     env: tuple[tuple[str, str], ...]
 
     @classmethod
@@ -60,6 +62,7 @@ class FunctionConfig:
             memory_mb=int(fn.memory_size),
             runtime=str(fn.run_time),
             region=fn.region,
+            role=str(fn.role),
             env=tuple(sorted((fn.environment_vars or {}).items())),
         )
 
@@ -176,15 +179,23 @@ class _WorkerPool:
             worker.process.kill()
 
 
+# (role ARN, function name) -> AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
+RoleCredentials = Callable[[str, str], dict[str, str]]
+
+
 class LambdaRuntime:
     """Dispatches moto Lambda invocations to per-function worker pools.
 
     ``install()`` replaces moto's hook; only one runtime can be installed per process
-    (moto's backends are process-global anyway).
+    (moto's backends are process-global anyway). With ``role_credentials``, each worker
+    runs with its function's execution-role credentials instead of ``aws_env``'s keys,
+    as on Lambda (``iam_enforcement``).
     """
 
-    def __init__(self, aws_env: dict[str, str], max_workers_per_function: int = 4) -> None:
+    def __init__(self, aws_env: dict[str, str], max_workers_per_function: int = 4,
+                 role_credentials: RoleCredentials | None = None) -> None:
         self._aws_env = dict(aws_env)
+        self._role_credentials = role_credentials
         self._max_workers = max_workers_per_function
         self._pools: dict[str, _WorkerPool] = {}
         self._lock = threading.Lock()
@@ -279,8 +290,13 @@ class LambdaRuntime:
             pool = self._pools.get(config.arn)
             if pool is not None and pool.config == config:
                 return pool
+        env = self._worker_env(config)  # may call STS AssumeRole: not under the lock
+        with self._lock:
+            pool = self._pools.get(config.arn)
+            if pool is not None and pool.config == config:
+                return pool  # another invocation built it meanwhile
             stale = pool
-            pool = _WorkerPool(config, self._worker_env(config), self._max_workers)
+            pool = _WorkerPool(config, env, self._max_workers)
             self._pools[config.arn] = pool
         if stale is not None:  # configuration changed: retire the old workers
             stale.close()
@@ -292,6 +308,9 @@ class LambdaRuntime:
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
         env.update(dict(config.env))
         env.update(self._aws_env)
+        if self._role_credentials is not None:
+            # Lambda hands each function its execution role's temporary credentials.
+            env.update(self._role_credentials(config.role, config.name))
         # Reserved variables the Lambda runtime sets (functions cannot override them).
         env.update(
             {

@@ -166,6 +166,10 @@ class ResourceCreator:
 
     # ------------------------------------------------------------------ IAM
     def _iam_role(self, logical_id: str, p: _Props) -> tuple[str, dict[str, str]]:
+        """The role and its policies, conditions included, exactly as written: moto enforces
+        none of it, but the local stack's ``iam_enforcement`` evaluates them for every request
+        a function makes with this role's credentials (docs/security.md lists what it does
+        and does not evaluate)."""
         iam = self._client("iam")
         name = p.get("RoleName") or f"{self.stack_name}-{logical_id}"[:64]
         kwargs: dict[str, Any] = {
@@ -275,7 +279,8 @@ class ResourceCreator:
             statements = [statements]
         # moto enforces bucket policies on object requests but ignores their conditions,
         # so a conditional Deny ("insecure transport", "signature too old"…) would deny
-        # every request. Conditional Deny statements are left out; nothing else is.
+        # every request. Conditional Deny statements are left out; nothing else is. (The
+        # functions' own roles are enforced separately, by iam_enforcement.)
         document["Statement"] = [s for s in statements if not _conditional_deny(s)]
         if document["Statement"]:
             self._client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -22,6 +23,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 
 from assay_local.http_front import HttpFront
+from assay_local.iam_enforcement import Denial, Enforcer, enabled_from_env, iam_middleware
 from assay_local.lambda_runtime import LambdaRuntime
 from assay_local.moto_requests import Middleware, MiddlewareMotoServer
 from assay_local.resources import CreatedStack, FunctionInfo, ResourceCreator
@@ -49,7 +51,9 @@ class LocalStack:
 
     ``port=0`` picks a free port (tests); ``None`` means ``$ASSAY_PORT`` or 3000.
     ``bootstrap_key`` (at least 20 characters) bootstraps the ``local`` tenant with
-    that owner key once the resources exist.
+    that owner key once the resources exist. ``iam`` (default: on unless
+    ``ASSAY_LOCAL_IAM=off``) runs each function with its own role's credentials and
+    refuses what the role's policies do not allow (``iam_enforcement``).
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class LocalStack:
         max_workers_per_function: int = 4,
         access_log: bool = False,
         metered: bool = False,
+        iam: bool | None = None,
     ) -> None:
         if bootstrap_key is not None and len(bootstrap_key) < BOOTSTRAP_KEY_MIN_LENGTH:
             raise LocalStackError(
@@ -77,6 +82,10 @@ class LocalStack:
         self._access_log = access_log
         self._metered = metered  # count billable requests (the cost model), see metering.py
         self.meter: Any = None
+        self._iam_enabled = enabled_from_env(os.environ) if iam is None else iam
+        self.iam: Enforcer | None = None  # the enforcer, when IAM is enforced
+        self._role_keys: dict[tuple[str, str], dict[str, str]] = {}
+        self._role_keys_lock = threading.Lock()
         self._moto: MiddlewareMotoServer | None = None
         self._runtime: LambdaRuntime | None = None
         self._front: HttpFront | None = None
@@ -93,7 +102,9 @@ class LocalStack:
         started = time.perf_counter()
         try:
             self._start_moto()
-            self._runtime = LambdaRuntime(self.aws_env(), self._max_workers)
+            self._runtime = LambdaRuntime(
+                self.aws_env(), self._max_workers,
+                role_credentials=self._role_credentials if self.iam is not None else None)
             self._runtime.install()
             self._create_resources()
             self._start_front()
@@ -116,6 +127,7 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        self._role_keys.clear()  # moto's next reset forgets the assumed roles
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -191,6 +203,15 @@ class LocalStack:
         memory MB) since start."""
         return self._require(self._runtime, "Lambda runtime").invocation_seconds()
 
+    def iam_denials(self) -> list[Denial]:
+        """Requests refused by the IAM enforcement since start (empty when it is off)."""
+        return self.iam.denials() if self.iam is not None else []
+
+    def iam_unmapped(self) -> list[str]:
+        """Requests signed by a function role that the enforcement could not map to IAM
+        actions (passed unchecked)."""
+        return self.iam.unmapped() if self.iam is not None else []
+
     def aws_env(self) -> dict[str, str]:
         """Variables that point an AWS SDK at this stack's moto."""
         return {
@@ -222,6 +243,9 @@ class LocalStack:
     def _start_moto(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
         middleware: list[Middleware] = []
+        if self._iam_enabled:  # outermost: a refused request is neither served nor billed
+            self.iam = Enforcer(ACCOUNT_ID, REGION, stack=str(self.template_path.resolve()))
+            middleware.append(iam_middleware(self.iam))
         if self._metered:
             from assay_local.metering import Meter, MeteringApp, moto_stored_item
 
@@ -248,6 +272,24 @@ class LocalStack:
         # the server runs in this process, so read the setting it really uses.
         if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
             raise LocalStackError("moto did not enable ASL execution")
+
+    def _role_credentials(self, role_arn: str, function_name: str) -> dict[str, str]:
+        """The function's execution-role credentials, as Lambda gives them: moto's STS
+        AssumeRole on the role (session name = the function's name), once per function."""
+        with self._role_keys_lock:
+            cached = self._role_keys.get((role_arn, function_name))
+            if cached is None:
+                sts = boto3.client("sts", endpoint_url=self.moto_endpoint, region_name=REGION,
+                                   aws_access_key_id="testing",
+                                   aws_secret_access_key="testing")  # noqa: S106 - moto's
+                keys = sts.assume_role(RoleArn=role_arn, RoleSessionName=function_name[:64],
+                                       DurationSeconds=43200)["Credentials"]
+                cached = self._role_keys[(role_arn, function_name)] = {
+                    "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+                    "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+                    "AWS_SESSION_TOKEN": keys["SessionToken"],
+                }
+            return dict(cached)
 
     def _create_resources(self) -> None:
         template = translate(self.template_path)
