@@ -1,10 +1,13 @@
 """Issue #2's path, over HTTP, on the embedded local stack: the real template, the real state
-machine executed by moto's ASL interpreter, the real handlers in worker processes."""
+machine executed by moto's ASL interpreter, the real handlers in worker processes — and the
+paths off it: a cancelled run, a run the workflow marks failed. Every function runs with its
+own IAM role enforced (conftest.py fails the session on any denial)."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +16,7 @@ import requests
 from assay_local.stack import LocalStack
 
 from tests.contracts import trulayer
+from tests.e2e.runs import Api, granted_calls
 
 pytestmark = pytest.mark.e2e
 KEY = "ask_e2e-owner-key-0123456789abcdef"
@@ -146,9 +150,29 @@ def test_export_inline_and_through_a_presigned_link_are_the_same_document(stack,
 
 
 def test_foreign_and_missing_ids_are_indistinguishable_404s(stack, http, finished_run):
-    import uuid
-
     response = call(http, stack, "GET", f"/v1/eval-runs/{uuid.uuid4()}")
     assert response.status_code == 404
     body = response.json()
     assert body["code"] == "resource.not_found" and body["error"] == "eval run not found"
+
+
+def test_a_cancelled_run_stops_its_execution(stack):
+    api = Api(stack, KEY)
+    # A warm CancelRun worker (a first call spawns it) and a run of 40 one-record batches:
+    # the cancel lands long before the run could finish.
+    assert api.call("POST", f"/v1/eval-runs/{uuid.uuid4()}/cancel").status_code == 404
+    run = api.schedule(*api.dataset_and_eval(records=40), batch_size=1)
+    cancelled = api.call("POST", f"/v1/eval-runs/{run['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert api.wait(run["id"], {"cancelled"}, 10)["status"] == "cancelled"
+    assert "states:StopExecution" in granted_calls(stack, "CancelRunFunction")
+
+
+def test_a_run_whose_records_cannot_be_read_is_marked_failed(stack):
+    api = Api(stack, KEY)
+    dataset, eval_version = api.dataset_and_eval()
+    api.corrupt_dataset(dataset)
+    run = api.wait(api.schedule(dataset, eval_version)["id"], {"failed", "completed"})
+    assert run["status"] == "failed", run
+    # The Catch path really ran MarkRunFailed, signed with its own role.
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= granted_calls(stack, "MarkRunFailedFunction")

@@ -1,107 +1,92 @@
-"""The local stack enforces each function's IAM role, like AWS (assay_local/iam_enforcement.py).
-
-With the real template, the paths the other end-to-end tests do not take — a cancelled run,
-a run the workflow marks failed — go through with no denial (the session-wide check in
-conftest.py covers every other test). A deliberately narrowed template:
-test_local_iam_narrowed.py."""
+"""The local stack's IAM enforcement has teeth: on a deliberately narrowed copy of the
+template, the call a role no longer allows fails with AccessDenied and is recorded.
+MarkRunFailed without ``dynamodb:GetItem`` — the permission once missing from the real
+template, unnoticed because moto enforces nothing — and ExportRun without ``s3:GetObject``."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
-from assay_local.stack import LocalStack
+from assay_local.stack import DEFAULT_TEMPLATE, REPO_ROOT, LocalStack
+
+from tests.e2e.runs import Api
 
 pytestmark = pytest.mark.e2e
 KEY = "ask_e2e-iam-owner-key-0123456789abcdef"
-RECORDS = [{"id": f"r{i}", "input": f"q{i}", "output": "a", "golden_answer": "a"} for i in range(4)]
-METRICS = [{"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0}]
 
 
-class Api:
-    def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {KEY}"
-
-    def call(self, method: str, path: str, **kw: Any) -> requests.Response:
-        return self.http.request(method, self.stack.url + path, timeout=60, **kw)
-
-    def dataset_and_eval(self) -> tuple[str, str]:
-        dataset = self.call("POST", "/v1/datasets", json={"name": "iam"}).json()["id"]
-        version = self.call("POST", f"/v1/datasets/{dataset}/versions", json={"records": RECORDS})
-        assert version.status_code == 201, version.text
-        ev = self.call("POST", "/v1/evals", json={"name": "iam"}).json()["id"]
-        ev_version = self.call("POST", f"/v1/evals/{ev}/versions",
-                               json={"metrics": METRICS, "threshold": 0.5})
-        assert ev_version.status_code == 201, ev_version.text
-        return dataset, ev_version.json()["id"]
-
-    def schedule(self, dataset: str, eval_version: str) -> dict[str, Any]:
-        scheduled = self.call("POST", f"/v1/datasets/{dataset}/runs",
-                              json={"eval_version_id": eval_version, "batch_size": 2})
-        assert scheduled.status_code == 202, scheduled.text
-        return scheduled.json()
-
-    def wait(self, run_id: str, until: set[str], seconds: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + seconds
-        while True:
-            run = self.call("GET", f"/v1/eval-runs/{run_id}").json()
-            if run["status"] in until or time.monotonic() > deadline:
-                return run
-            time.sleep(0.2)
-
-    def corrupt_dataset(self, dataset: str) -> None:
-        """Replace the version's records with lines no scorer can read (same line count): the
-        score step fails, and the workflow's Catch sends the run to MarkRunFailed."""
-        s3 = self.stack.client("s3")
-        bucket = self.stack.resources["ArtifactsBucket"]
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix="tenants/")["Contents"]
-        (key,) = [o["Key"] for o in listed if f"/datasets/{dataset}/" in o["Key"]]
-        s3.put_object(Bucket=bucket, Key=key, Body=b"not json\n" * len(RECORDS))
+def _narrowed(text: str, function: str, granted: str, replacement: str) -> str:
+    """``text`` with ``granted`` replaced inside ``function``'s resource block only."""
+    start = text.index(f"\n  {function}:\n")
+    following = re.search(r"\n  [A-Za-z0-9]+:\n", text[start + 1:])
+    end = start + 1 + following.start() if following else len(text)
+    at = text.index(granted, start, end)
+    return text[:at] + replacement + text[at + len(granted):]
 
 
-def _granted_calls(stack: LocalStack, function: str) -> set[str]:
-    assert stack.iam is not None
-    return {name.split(" ", 1)[1] for name in stack.iam.allowed_counts()
-            if name.split(" ", 1)[0].endswith(f"{function}Role")}
-
-
-# --------------------------------------------------------------------- the real template
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, bootstrap_key=KEY, iam=True) as running:
+def narrowed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    text = DEFAULT_TEMPLATE.read_text()
+    text = _narrowed(text, "MarkRunFailedFunction",
+                     "Action: [dynamodb:GetItem, dynamodb:UpdateItem]", "Action: [dynamodb:UpdateItem]")
+    text = _narrowed(text, "ExportRunFunction", """            - Effect: Allow
+              Action: [s3:GetObject]
+              Resource: !Sub "${ArtifactsBucket.Arn}/tenants/*/runs/*"
+""", "")
+    # The copy lives elsewhere: its state machine definition must still be found.
+    text = text.replace("DefinitionUri: statemachine/", f"DefinitionUri: {REPO_ROOT}/statemachine/")
+    template = tmp_path_factory.mktemp("iam") / "template.yaml"
+    template.write_text(text)
+    with LocalStack(port=0, bootstrap_key=KEY, template_path=template, iam=True) as running:
         yield running
 
 
-def test_a_cancelled_run_goes_through_with_no_denial(stack: LocalStack) -> None:
-    api = Api(stack)
-    run = api.schedule(*api.dataset_and_eval())
-    cancelled = api.call("POST", f"/v1/eval-runs/{run['id']}/cancel")
-    assert cancelled.status_code == 200, cancelled.text
-    assert api.wait(run["id"], {"cancelled"}, 10)["status"] == "cancelled"
-    assert "states:StopExecution" in _granted_calls(stack, "CancelRunFunction")
-    assert stack.iam_denials() == [] and stack.iam_unmapped() == []
+def _denials_of(stack: LocalStack, function: str, seconds: float = 60) -> list[Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        found = [d for d in stack.iam_denials() if d.role.endswith(f"{function}Role")]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
-def test_a_run_marked_failed_goes_through_with_no_denial(stack: LocalStack) -> None:
-    api = Api(stack)
+def test_mark_run_failed_without_getitem_is_denied_and_recorded(narrowed_stack: LocalStack) -> None:
+    api = Api(narrowed_stack, KEY)
     dataset, eval_version = api.dataset_and_eval()
     api.corrupt_dataset(dataset)
-    run = api.wait(api.schedule(dataset, eval_version)["id"], {"failed", "completed"})
-    assert run["status"] == "failed", run
-    # The workflow really reached MarkRunFailed, with its role's credentials.
-    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= _granted_calls(stack, "MarkRunFailedFunction")
-    assert stack.iam_denials() == [] and stack.iam_unmapped() == []
+    run = api.schedule(dataset, eval_version)
+    denials = _denials_of(narrowed_stack, "MarkRunFailedFunction")
+    # Stop the workflow, which would retry the failing step for minutes.
+    machine = narrowed_stack.resources["EvalRunStateMachine"]
+    narrowed_stack.client("stepfunctions").stop_execution(
+        executionArn=machine.replace(":stateMachine:", ":execution:") + f":{run['id']}")
+    table = narrowed_stack.attributes["AssayTable"]["Arn"]
+    assert denials, narrowed_stack.iam_denials()
+    denial = denials[0]
+    assert (denial.action, denial.resource, denial.explicit) == ("dynamodb:GetItem", table, False)
+    function = narrowed_stack.functions["MarkRunFailedFunction"].name
+    assert denial.message == (
+        f"User: arn:aws:sts::123456789012:assumed-role/{denial.role}/{function} is not authorized "
+        f"to perform: dynamodb:GetItem on resource: {table} because no identity-based policy "
+        "allows the dynamodb:GetItem action")
+    # So the run is never marked failed: exactly what AWS would have done.
+    assert api.wait(run["id"], {"failed"}, 2)["status"] == "running"
 
 
-def test_every_function_runs_with_its_own_role(stack: LocalStack) -> None:
-    """Each worker signs with its function's role (session = the function's name)."""
-    assert stack.iam is not None
-    roles = {name.split(" ", 1)[0] for name in stack.iam.allowed_counts()}
-    for logical_id in ("ScheduleRunFunction", "PrepareRunFunction", "ScoreBatchFunction",
-                       "MarkRunFailedFunction", "CancelRunFunction", "GetRunFunction"):
-        assert stack.resources[f"{logical_id}Role"] in roles
+def test_export_without_getobject_fails_with_access_denied(narrowed_stack: LocalStack) -> None:
+    api = Api(narrowed_stack, KEY)
+    run = api.wait(api.schedule(*api.dataset_and_eval())["id"], {"completed", "failed"})
+    assert run["status"] == "completed", run
+    export = api.call("GET", f"/v1/eval-runs/{run['id']}/export")
+    assert export.status_code == 500, export.text
+    (denial,) = _denials_of(narrowed_stack, "ExportRunFunction")
+    bucket = narrowed_stack.resources["ArtifactsBucket"]
+    assert denial.action == "s3:GetObject"
+    assert denial.resource.startswith(f"arn:aws:s3:::{bucket}/tenants/")
+    assert denial.resource.endswith(f"/runs/{run['id']}/export.json")
+    assert json.loads(export.text)["code"] == "server.internal_error"
