@@ -44,9 +44,10 @@ Enforced
     * Evaluation: an explicit Deny wins, then any Allow, else an implicit deny; Action /
       NotAction (case-insensitive), Resource / NotResource, ``*`` and ``?`` wildcards.
     * Conditions on the keys ``dynamodb:LeadingKeys`` (the partition key values of the
-      items the request names: Key/Item, every item of a batch, a Query's key condition;
-      none for a Scan), ``s3:prefix`` (ListBucket), ``aws:SecureTransport`` (true: the SDK
-      on Lambda talks TLS), ``aws:PrincipalArn``, ``aws:PrincipalAccount``,
+      items the request names: Key/Item, every item of a batch, a Query's key condition —
+      on an index, the index's partition key —; none for a Scan), ``s3:prefix``
+      (ListBucket), ``aws:SecureTransport`` (true: the SDK on Lambda talks TLS),
+      ``aws:PrincipalArn``, ``aws:PrincipalAccount``,
       ``aws:PrincipalType``, ``aws:RequestedRegion``; with the String*, Arn*, Bool and Null
       operators, ``ForAllValues:``/``ForAnyValue:`` and ``…IfExists``. A condition on any
       other key, or with another operator (Numeric*, Date*, IpAddress…), is not evaluated:
@@ -65,9 +66,15 @@ Not enforced
       and signatures (moto verifies none).
     * KMS: the template encrypts with AWS-managed keys (SSE-S3, DynamoDB's), which need no
       ``kms:`` permission.
-    * Services and operations with no mapping here pass, and are recorded
-      (``Enforcer.unmapped()``) so a test can insist there are none.
+    * Services and operations with no mapping here, and requests this module cannot
+      parse, pass — and are recorded (``Enforcer.unmapped()``) so a test can insist there
+      are none.
     * Policy variables (``${aws:username}``) in resources.
+
+moto's own evaluator (``moto.iam.access_control``) is not reused: it turns an Allow whose
+condition does not hold into an explicit Deny, matches actions case-sensitively and does not
+escape regex characters in patterns. Its models are: STS's assumed roles map a key to its
+role, IAM's roles hold the policies.
 
 On by default in every local stack; ``ASSAY_LOCAL_IAM=off`` (or ``LocalStack(iam=False)``)
 turns it off. Local tooling only; never part of the Lambda package.
@@ -759,8 +766,9 @@ class Enforcer:
         except Unmapped as exc:
             self._record_unmapped(str(exc))
             return Outcome(service, principal)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            # A malformed request: let the service answer it (its own validation error).
+        except Exception as exc:  # noqa: BLE001 — e.g. a body this module cannot parse
+            # Let the service answer it, but never silently: it went unchecked.
+            self._record_unmapped(f"{request} ({type(exc).__name__}: {exc})")
             return Outcome(service, principal)
         statements = self.statements(principal)
         for check in checks:
