@@ -333,3 +333,13 @@ def test_error_bodies_are_each_service_wire_format():
     assert json.loads(body)["__type"] == "AccessDeniedException"
     status, headers, body = error_response("bedrock", denial, "POST")
     assert status.startswith("403") and ("x-amzn-ErrorType", "AccessDeniedException") in headers
+
+
+def test_the_stack_enforces_unless_switched_off(monkeypatch):
+    from assay_local.stack import LocalStack
+
+    monkeypatch.delenv("ASSAY_LOCAL_IAM", raising=False)
+    assert LocalStack()._iam_enabled
+    monkeypatch.setenv("ASSAY_LOCAL_IAM", "off")
+    assert not LocalStack()._iam_enabled
+    assert LocalStack(iam=True)._iam_enabled
