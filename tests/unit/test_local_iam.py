@@ -257,6 +257,9 @@ def test_s3_bucket_operations():
     deleted = b"<Delete><Object><Key>a/1</Key></Object><Object><Key>a/2</Key></Object></Delete>"
     assert s3("POST", "/b", "delete", body=deleted) == [
         ("s3:DeleteObject", "arn:aws:s3:::b/a/1"), ("s3:DeleteObject", "arn:aws:s3:::b/a/2")]
+    namespaced = (b'<?xml version="1.0"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                  b"<Object><Key>a&amp;b/&lt;1&gt;</Key></Object><Quiet>true</Quiet></Delete>")
+    assert s3("POST", "/b", "delete", body=namespaced) == [("s3:DeleteObject", "arn:aws:s3:::b/a&b/<1>")]
     (listing,) = s3_checks("GET", "b", "", {"prefix": ["tenants/"]}, {}, lambda: b"")
     assert listing.context == {"s3:prefix": ("tenants/",)}
 

@@ -104,7 +104,7 @@ class OpenAIJudgeClient:
         request = urllib.request.Request(self.url, data=body, headers=headers,  # noqa: S310
                                          method="POST")
         try:
-            # nosec B310: the scheme is checked to be http(s) in __init__
+            # B310 (urlopen of a variable URL): __init__ admits only http and https.
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 # nosec B310
                 raw = response.read()
         except urllib.error.HTTPError as exc:
