@@ -56,7 +56,8 @@ class FakeApi:
 
 
 @contextmanager
-def fake_api() -> Iterator[FakeApi]:
+def fake_api(port: int = 0) -> Iterator[FakeApi]:
+    """A server on ``port`` of 127.0.0.1 (0: a free one)."""
     api = FakeApi(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -90,7 +91,7 @@ def fake_api() -> Iterator[FakeApi]:
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()

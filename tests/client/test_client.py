@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
+import threading
 import time
+import urllib.error
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -19,7 +24,7 @@ from assay import (
     RunTimeoutError,
     ServerError,
 )
-from assay._http import RetryPolicy, parse_retry_after
+from assay._http import RetryPolicy, connection_refused, parse_retry_after
 
 from tests.client.fake_api import Seen, envelope, fake_api, reply
 
@@ -149,6 +154,81 @@ def test_client_wraps_a_refused_connection_after_retrying_idempotent_requests():
     with pytest.raises(ConnectionFailedError):
         client_for(url, sleeps, max_retries=2).get_run(RUN_ID)
     assert len(sleeps) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_client_retries_a_refused_post_because_nothing_was_sent_and_succeeds_once_the_server_is_up():
+    # GIVEN nothing listening yet (a stack still starting) and a server that comes up during the backoff
+    port = _free_port()
+    servers = ExitStack()
+    sleeps: list[float] = []
+
+    def sleep_then_start(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:  # two refused attempts, then the server starts
+            api = servers.enter_context(fake_api(port))
+            api.on("POST", "/v1/datasets", reply(201, {"id": "d1", "name": "x"}))
+            started.append(api)
+
+    started: list = []
+    policy = RetryPolicy(max_retries=4, sleep=sleep_then_start)
+    with servers:
+        # WHEN a plain POST (not idempotent) is sent
+        dataset = Client(f"http://127.0.0.1:{port}", "ask_k", retry=policy).create_dataset("x")
+    # THEN it was retried after each refusal and reached the server exactly once
+    assert dataset.id == "d1" and len(sleeps) == 2
+    assert len(started[0].calls("POST", "/v1/datasets")) == 1
+
+
+def test_client_gives_up_on_a_refused_post_after_max_retries():
+    sleeps: list[float] = []
+    with pytest.raises(ConnectionFailedError, match="POST .*/v1/datasets"):
+        client_for(f"http://127.0.0.1:{_free_port()}", sleeps, max_retries=2).create_dataset("x")
+    assert len(sleeps) == 2
+
+
+def test_client_does_not_repeat_a_post_whose_connection_broke_after_sending():
+    # A server that reads the whole request, then hangs up without answering: the outcome is unknown.
+    seen: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                seen.append(conn.recv(65536))
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    sleeps: list[float] = []
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(ConnectionFailedError):
+            client_for(url, sleeps, max_retries=3).create_dataset("x")
+        assert sleeps == [] and len(seen) == 1 and seen[0].startswith(b"POST /v1/datasets")
+        # while a GET on the same broken server is repeated
+        with pytest.raises(ConnectionFailedError):
+            client_for(url, sleeps, max_retries=3).get_run(RUN_ID)
+        assert len(sleeps) == 3
+    finally:
+        listener.close()
+
+
+def test_connection_refused_is_recognised_wrapped_or_bare_and_nothing_else():
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    assert connection_refused(refused) and connection_refused(urllib.error.URLError(refused))
+    assert connection_refused(OSError(errno.ECONNREFUSED, "refused"))
+    for other in (ConnectionResetError(errno.ECONNRESET, "reset"), TimeoutError("timed out"),
+                  urllib.error.URLError("no host"), urllib.error.URLError(OSError(errno.EHOSTUNREACH, "x"))):
+        assert not connection_refused(other)
 
 
 def test_iterators_follow_next_cursor_until_it_is_null():

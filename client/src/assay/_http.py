@@ -8,6 +8,7 @@ request carrying two kinds of authentication). ``Client.download_export`` follow
 from __future__ import annotations
 
 import email.utils
+import errno
 import json
 import random
 import time
@@ -24,6 +25,8 @@ from assay.errors import ConnectionFailedError
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Statuses that say the request was not processed: safe to retry for any method.
 NOT_PROCESSED = frozenset({429, 503})
+# A refused connection is another "not processed": connect() failed, so no byte of the request
+# left this machine and repeating it is safe for any method (e.g. a POST while a server starts).
 RETRY_AFTER_CAP_S = 60.0
 
 
@@ -75,6 +78,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect())
 
 
+def connection_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is a refused TCP connection (ECONNREFUSED), i.e. nothing was sent.
+
+    urllib wraps the socket error in ``URLError.reason``; other failures (a reset, a timeout, a
+    broken pipe) may happen after the request was sent and are not included."""
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, ConnectionRefusedError) or (
+        isinstance(reason, OSError) and reason.errno == errno.ECONNREFUSED
+    )
+
+
 def _send(
     method: str, url: str, headers: Mapping[str, str], body: bytes | IO[bytes] | None, timeout: float
 ) -> Response:
@@ -108,7 +122,8 @@ class Transport:
         """One HTTP exchange with retries. ``body`` may be a factory of fresh readers (streamed PUTs).
 
         ``retry_unsafe``: the request is safe to repeat although its method is not idempotent
-        (a POST carrying an Idempotency-Key)."""
+        (a POST carrying an Idempotency-Key). A refused connection is retried for every method:
+        the request never reached the server."""
         if not url.lower().startswith(("http://", "https://")):
             raise ConnectionFailedError(f"not an http(s) URL: {url!r}")
         if params:
@@ -122,7 +137,7 @@ class Transport:
             try:
                 response = _send(method, url, sent_headers, payload, self.timeout)
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
-                if repeatable and attempt < self.retry.max_retries:
+                if (repeatable or connection_refused(exc)) and attempt < self.retry.max_retries:
                     self.retry.sleep(self.retry.backoff(attempt))
                     attempt += 1
                     continue

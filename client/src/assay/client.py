@@ -57,11 +57,11 @@ class Client:
     """A client for one Assay deployment.
 
     ``base_url`` defaults to ``$ASSAY_URL`` (else the local stack's ``http://127.0.0.1:3000``),
-    ``api_key`` to ``$ASSAY_API_KEY``. 429 and 503 are retried for every request; other 5xx
-    and broken connections only for idempotent ones (GET/PUT/DELETE, and POSTs that carry an
-    ``Idempotency-Key``, which ``schedule_run`` always sends); waits are exponential with full
-    jitter, and a ``Retry-After`` header is honoured. Errors raise ``assay.errors.ApiError``
-    subclasses carrying ``code`` and ``request_id``.
+    ``api_key`` to ``$ASSAY_API_KEY``. 429, 503 and refused connections (nothing was sent) are
+    retried for every request; other 5xx and broken connections only for idempotent ones
+    (GET/PUT/DELETE, and POSTs that carry an ``Idempotency-Key``, which ``schedule_run`` always
+    sends); waits are exponential with full jitter, and a ``Retry-After`` header is honoured.
+    Errors raise ``assay.errors.ApiError`` subclasses carrying ``code`` and ``request_id``.
     """
 
     def __init__(
