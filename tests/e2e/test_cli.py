@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -319,3 +321,39 @@ def test_cli_ci_with_a_baseline_fails_on_the_regression_even_above_the_threshold
     root = ET.parse(junit).getroot()  # noqa: S314 (our own file)
     case = root.find("./testsuite/testcase[@name='no significant regression']")
     assert case is not None and "c00 exact: 1.000 → 0.000" in case.find("failure").text
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_cli_local_up_waits_with_health_and_stops_on_sigterm_to_its_pid(tmp_path):
+    # GIVEN `assay local up` started as a background job would be, on a free port
+    script = Path(sys.executable).with_name("assay")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = "ask_e2e-local-up-key-0123456789"
+    env = {**os.environ, "ASSAY_PORT": str(port), "ASSAY_BOOTSTRAP_KEY": key,
+           "ASSAY_URL": f"http://127.0.0.1:{port}", "ASSAY_API_KEY": key}
+    server = subprocess.Popen([str(script), "local", "up"], cwd=tmp_path, env=env,  # noqa: S603
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # WHEN `assay health --wait` runs right away (the stack needs seconds to start)
+        ready = subprocess.run([str(script), "health", "--wait", "--timeout", "120"],  # noqa: S603
+                               env=env, capture_output=True, text=True, timeout=150)
+        assert ready.returncode == 0, ready.stderr
+        assert "API key accepted" in ready.stdout
+        # THEN it is ready: a POST right after works with the bootstrap key
+        assert subprocess.run([str(script), "datasets", "create", "after-health"],  # noqa: S603
+                              env=env, capture_output=True, timeout=60).returncode == 0
+        # AND SIGTERM to the pid we started (what `kill %1` does) stops the server itself
+        server.terminate()
+        out, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0 and "assay-local stopped." in out, out
+    assert _refused(port)

@@ -7,6 +7,7 @@ import importlib.util
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 from assay import __version__
 from assay._format import ProgressBar, num, pct, run_summary, signed, table
 from assay.client import Client
-from assay.errors import ApiError, AssayError, RunTimeoutError
+from assay.errors import ApiError, AssayError, NotReadyError, RunTimeoutError
 from assay.gate import decide, junit_xml, markdown, parse_thresholds
 from assay.models import Comparison, EvalRun, Model
 from assay.records import RecordFileError
@@ -34,7 +35,8 @@ exit codes:
   1    `assay ci`: the gate failed (a metric below its threshold, or a significant regression)
   2    error: bad arguments or files, an API error (its code and request id are printed), the
        service unreachable, or a run that ended failed/cancelled while waiting
-  3    `--wait` / `assay ci`: the run did not finish within --timeout
+  3    `--wait` / `assay ci`: the run did not finish within --timeout; `assay health --wait`:
+       the service did not answer (or accept the key) within --timeout
   130  interrupted (Ctrl-C)
 
 Human-readable output by default; --json prints the API's JSON (one document) on stdout.
@@ -407,6 +409,25 @@ def cmd_keys_revoke(ctx: Ctx) -> int:
     return EXIT_OK
 
 
+def cmd_health(ctx: Ctx) -> int:
+    a = ctx.args
+    client = ctx.client
+    if a.wait:
+        if not ctx.json:
+            print(f"waiting for {client.base_url} (up to {a.timeout:g} s)", file=sys.stderr)
+        health = client.wait_until_ready(timeout=a.timeout, poll_interval=a.poll_interval)
+    else:
+        health = client.health()
+        if client.api_key:
+            client.check_key()
+    key = "API key accepted" if client.api_key else "no API key set (ASSAY_API_KEY)"
+    ctx.out(
+        f"{client.base_url} is up (status {health.get('status')}, version {health.get('version')}); {key}",
+        {**health, "url": client.base_url, "key_checked": bool(client.api_key)},
+    )
+    return EXIT_OK
+
+
 def cmd_local_up(ctx: Ctx) -> int:
     if importlib.util.find_spec("assay_local") is None:
         print(
@@ -422,11 +443,31 @@ def cmd_local_up(ctx: Ctx) -> int:
     env = dict(os.environ)
     if ctx.args.bootstrap_key:
         env["ASSAY_BOOTSTRAP_KEY"] = ctx.args.bootstrap_key
-    print(f"starting the local stack: {' '.join(command)}", file=sys.stderr)
+    print(
+        f"starting the local stack: {' '.join(command)} (it prints its URL when ready; "
+        "`assay health --wait` waits for it)",
+        file=sys.stderr,
+        flush=True,
+    )
+    if os.name == "posix":
+        # Become the server (same pid): `kill PID`, `kill %1` or Ctrl-C reach it directly, and it
+        # stops its workers and moto cleanly on SIGTERM/SIGINT. A child would be left running.
+        sys.stdout.flush()
+        os.execve(sys.executable, command, env)  # noqa: S606 (our own interpreter and module)
+    return _run_forwarding_signals(command, env)
+
+
+def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
+    """Where exec is not the real thing (Windows): run the child, pass SIGTERM/SIGINT on to it."""
+    child = subprocess.Popen(command, env=env)  # noqa: S603 (our own interpreter and module)
+    forwarded = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in forwarded:
+        signal.signal(sig, lambda signum, frame: child.send_signal(signum))
     try:
-        return subprocess.call(command, env=env)  # noqa: S603 (our own interpreter and module)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return child.wait()
+    finally:
+        for sig, handler in forwarded.items():
+            signal.signal(sig, handler)
 
 
 def cmd_ci(ctx: Ctx) -> int:
@@ -642,8 +683,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = leaf(keys, "revoke", cmd_keys_revoke, "revoke an API key")
     p.add_argument("key_id")
 
+    p = leaf(
+        groups,
+        "health",
+        cmd_health,
+        "check that the API answers and accepts the API key (--wait: until it does, e.g. after "
+        "`assay local up &`); exit 0 ready, 2 error, 3 not ready within --timeout",
+    )
+    p.add_argument("--wait", action="store_true", help="poll until ready instead of one check")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (60)")
+    p.add_argument("--poll-interval", type=float, default=0.5, help="seconds between polls (0.5)")
+
     local = group("local", "the embedded local stack (needs the repository's environment)")
-    p = leaf(local, "up", cmd_local_up, "serve the API locally from template.yaml until Ctrl-C")
+    p = leaf(
+        local,
+        "up",
+        cmd_local_up,
+        "serve the API locally from template.yaml until Ctrl-C or SIGTERM (the command becomes "
+        "the server process: `kill PID` stops it)",
+    )
     p.add_argument("--port", type=int, help="HTTP port (default $ASSAY_PORT or 3000)")
     p.add_argument(
         "--bootstrap-key",
@@ -683,7 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except RunTimeoutError as exc:
+    except (RunTimeoutError, NotReadyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
     except ApiError as exc:

@@ -13,7 +13,17 @@ from typing import IO, Any
 
 from assay import __version__
 from assay._http import Response, RetryPolicy, Transport
-from assay.errors import ApiError, ConfigurationError, RunTimeoutError, error_from_response
+from assay.errors import (
+    ApiError,
+    AssayError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    NotReadyError,
+    RunTimeoutError,
+    ServerError,
+    error_from_response,
+)
 from assay.models import (
     ApiKey,
     Comparison,
@@ -131,6 +141,51 @@ class Client:
     # ------------------------------------------------------------------ meta, projects
     def health(self) -> dict[str, Any]:
         return self._json("GET", "/v1/health", auth=False)
+
+    def check_key(self) -> None:
+        """Raise ``AuthenticationError`` unless the API accepts the key (one cheap authenticated read)."""
+        self._json("GET", "/v1/projects", params={"limit": 1})
+
+    def wait_until_ready(
+        self,
+        *,
+        timeout: float = 60.0,
+        poll_interval: float = 0.5,
+        check_key: bool | None = None,
+        key_grace: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> dict[str, Any]:
+        """Poll ``GET /v1/health`` until the service answers, and return its answer.
+
+        With ``check_key`` (default: when an API key is set) the key must be accepted too; a
+        rejected key is retried for ``key_grace`` seconds after the service first answers,
+        because the local stack creates its bootstrap key just after it starts listening, then
+        raised. Refused or broken connections and 5xx answers are retried until ``timeout``,
+        then ``NotReadyError`` (with ``last_error``) is raised."""
+        check = bool(self.api_key) if check_key is None else check_key
+        probe = Client(self.base_url, self.api_key, timeout=min(self.transport.timeout, 10.0), max_retries=0)
+        deadline = clock() + timeout
+        healthy_since: float | None = None
+        while True:
+            try:
+                health = probe.health()
+                if healthy_since is None:
+                    healthy_since = clock()
+                if check:
+                    probe.check_key()
+                return health
+            except AuthenticationError as exc:
+                last: AssayError = exc
+                if healthy_since is not None and clock() - healthy_since >= key_grace:
+                    raise
+            except (ConnectionFailedError, ServerError) as exc:
+                last = exc
+            if clock() >= deadline:
+                raise NotReadyError(
+                    f"{self.base_url} not ready after {timeout:g} s: {last}", last_error=last
+                ) from last
+            sleep(max(0.0, min(poll_interval, deadline - clock())))
 
     def iter_projects(self, page_size: int = 100) -> Iterator[Project]:
         return (Project.from_api(p) for p in self._pages("/v1/projects", {}, page_size))

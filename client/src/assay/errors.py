@@ -31,6 +31,15 @@ class RunTimeoutError(AssayError):
         self.run = run
 
 
+class NotReadyError(AssayError):
+    """``wait_until_ready`` gave up: the service did not answer (or accept the key) in time.
+    ``last_error`` is the last failure seen."""
+
+    def __init__(self, message: str, last_error: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.last_error = last_error
+
+
 class ApiError(AssayError):
     """An error answer from the API: ``status``, ``code``, ``message``, ``details``, ``request_id``."""
 
