@@ -124,6 +124,8 @@ class ResourceCreator:
             "AWS::Lambda::Function": self._lambda_function,
             "AWS::Lambda::Permission": self._lambda_permission,
             "AWS::StepFunctions::StateMachine": self._state_machine,
+            "AWS::Events::Rule": self._events_rule,
+            "AWS::SQS::Queue": self._sqs_queue,
             "AWS::ApiGatewayV2::Api": self._http_api,
         }
 
@@ -338,6 +340,8 @@ class ResourceCreator:
             kwargs["Description"] = p.get("Description")
         if p.get("Architectures"):
             kwargs["Architectures"] = p.get("Architectures")
+        if p.get("DeadLetterConfig"):
+            kwargs["DeadLetterConfig"] = p.get("DeadLetterConfig")
         # Code is the placeholder above; Layers are not published (see NO_OP_TYPES);
         # concurrency is not emulated (each invocation gets a worker).
         p.ignore("Code", "Layers", "ReservedConcurrentExecutions")
@@ -388,6 +392,40 @@ class ResourceCreator:
         arn = self._client("stepfunctions").create_state_machine(**kwargs)["stateMachineArn"]
         self.created.state_machine_definitions[logical_id] = definition
         return arn, {"Name": name, "Arn": arn}
+
+    # ------------------------------------------------------------- EventBridge
+    def _events_rule(self, logical_id: str, p: _Props) -> tuple[str, dict[str, str]]:
+        """The rule and its targets in moto; ``eventbridge.py`` delivers to Lambda
+        targets, which moto does not."""
+        events = self._client("events")
+        name = p.get("Name") or f"{self.stack_name}-{logical_id}"[:64]
+        bus = p.get("EventBusName", "default")
+        kwargs: dict[str, Any] = {"Name": name, "EventBusName": bus,
+                                  "State": p.get("State", "ENABLED")}
+        if p.get("EventPattern") is not None:
+            kwargs["EventPattern"] = json.dumps(p.get("EventPattern"))
+        if p.get("ScheduleExpression"):
+            raise TemplateError(f"{logical_id}: scheduled rules are not run locally")
+        if p.get("Description"):
+            kwargs["Description"] = p.get("Description")
+        arn = events.put_rule(**kwargs)["RuleArn"]
+        targets = p.get("Targets") or []
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        return name, {"Arn": arn}
+
+    # ------------------------------------------------------------------- SQS
+    def _sqs_queue(self, logical_id: str, p: _Props) -> tuple[str, dict[str, str]]:
+        sqs = self._client("sqs")
+        name = p.get("QueueName") or f"{self.stack_name}-{logical_id}"[:80]
+        attributes = {key: str(p.get(key)).lower() if isinstance(p.get(key), bool) else str(p.get(key))
+                      for key in ("MessageRetentionPeriod", "SqsManagedSseEnabled",
+                                  "VisibilityTimeout", "KmsMasterKeyId")
+                      if p.get(key) is not None}
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        return url, {"Arn": arn, "QueueName": name, "QueueUrl": url}
 
     # ----------------------------------------------------------- HTTP API
     def _http_api(self, logical_id: str, p: _Props) -> tuple[str, dict[str, str]]:

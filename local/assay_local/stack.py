@@ -22,6 +22,7 @@ import requests
 from botocore.config import Config
 from moto.core.config import default_user_config
 
+from assay_local.eventbridge import ExecutionEvents
 from assay_local.http_front import HttpFront
 from assay_local.iam_enforcement import Denial, Enforcer, enabled_from_env, iam_middleware
 from assay_local.lambda_runtime import LambdaRuntime
@@ -88,6 +89,7 @@ class LocalStack:
         self._role_keys_lock = threading.Lock()
         self._moto: MiddlewareMotoServer | None = None
         self._runtime: LambdaRuntime | None = None
+        self.events: ExecutionEvents | None = None
         self._front: HttpFront | None = None
         self._created: CreatedStack | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -107,6 +109,8 @@ class LocalStack:
                 role_credentials=self._role_credentials if self.iam is not None else None)
             self._runtime.install()
             self._create_resources()
+            self.events = ExecutionEvents(self._invoke, ACCOUNT_ID, REGION)
+            self.events.install()
             self._start_front()
             if self._bootstrap_key is not None:
                 self._bootstrap(self._bootstrap_key)
@@ -121,6 +125,9 @@ class LocalStack:
         if self._front is not None:
             self._front.stop()
             self._front = None
+        if self.events is not None:
+            self.events.uninstall()
+            self.events = None
         if self._runtime is not None:
             self._runtime.shutdown()
             self._runtime.uninstall()

@@ -176,3 +176,57 @@ def test_a_run_whose_records_cannot_be_read_is_marked_failed(stack):
     assert run["status"] == "failed", run
     # The Catch path really ran MarkRunFailed, signed with its own role.
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= granted_calls(stack, "MarkRunFailedFunction")
+    # The execution then ended FAILED (the Fail state): the reconciler hears of it too and
+    # leaves the run as Mark Run Failed left it.
+    events = _reconciled(stack, run["id"])
+    assert [(e["detail"]["status"], e["detail"]["error"]) for e in events] == [("FAILED", "EvalRunFailed")]
+    again = api.call("GET", f"/v1/eval-runs/{run['id']}").json()
+    assert again["status"] == "failed" and again["error_message"] == run["error_message"]
+
+
+def _reconciled(stack: LocalStack, run_id: str, seconds: float = 30) -> list[dict[str, Any]]:
+    """The execution-ended events EventBridge delivered to ReconcileRunFunction for a run."""
+    assert stack.events is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        stack.events.drain()
+        found = [event for arn, event, ok in stack.events.delivered
+                 if ok and arn.endswith("ReconcileRunFunction") and event["detail"]["name"] == run_id]
+        if found:
+            return found
+        time.sleep(0.2)
+    return []
+
+
+def test_a_run_whose_execution_is_stopped_outside_assay_ends_cancelled(stack):
+    """GIVEN a running run WHEN its execution is stopped behind Assay's back (the console, the
+    CLI) THEN EventBridge's execution-ended event reaches ReconcileRunFunction, which ends
+    the run as cancelled and frees the tenant's in-flight slot: no run stays running."""
+    api = Api(stack, KEY)
+    run = api.schedule(*api.dataset_and_eval(records=40), batch_size=1)
+    api.wait(run["id"], {"running"}, 30)
+    table = stack.client("dynamodb")
+    name = stack.resources["AssayTable"]
+
+    def in_flight() -> int:
+        item = table.get_item(TableName=name, Key={
+            "PK": {"S": f"TENANT#{run['tenant_id']}"}, "SK": {"S": "TENANT"}})["Item"]
+        return int(item["runs_in_flight"]["N"])
+
+    before = in_flight()
+    machine = stack.outputs["StateMachineArn"]
+    stack.client("stepfunctions").stop_execution(
+        executionArn=machine.replace(":stateMachine:", ":execution:") + f":{run['id']}",
+        cause="stopped from the console")
+    ended = api.wait(run["id"], {"cancelled", "failed", "completed"}, 30)
+    assert ended["status"] == "cancelled", ended
+    assert "stopped outside Assay" in ended["error_message"]
+    assert [e["detail"]["status"] for e in _reconciled(stack, run["id"])] == ["ABORTED"]
+    assert in_flight() == before - 1
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= granted_calls(stack, "ReconcileRunFunction")
+
+
+
+def test_a_succeeded_execution_is_not_sent_to_the_reconciler(stack, finished_run):
+    assert finished_run["run"]["status"] == "completed"
+    assert _reconciled(stack, finished_run["run"]["id"], seconds=1) == []

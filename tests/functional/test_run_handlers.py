@@ -128,6 +128,61 @@ def test_mark_failed_records_the_error_and_freezes_the_run(stack):
     assert stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))["status"] == "failed"
 
 
+def execution_ended(run: dict, status: str, *, name: str | None = None, error: str | None = None,
+                    cause: str | None = None) -> dict:
+    """events/workflow/reconcile.json for ``run``'s execution (EventBridge's event)."""
+    event = workflow_event("reconcile")
+    detail = event["detail"]
+    detail.update(name=name or run["id"], status=status, error=error, cause=cause,
+                  input=json.dumps({"tenant_id": run["tenant_id"], "run_id": run["id"]}))
+    return event
+
+
+def tenant_in_flight(stack, tenant_id: str) -> int:
+    table = stack.env("ReconcileRunFunction")["TABLE_NAME"]
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(TableName=table, Key={
+        "PK": {"S": f"TENANT#{tenant_id}"}, "SK": {"S": "TENANT"}}).get("Item", {})
+    return int(item.get("runs_in_flight", {"N": "0"})["N"])
+
+
+@pytest.mark.parametrize(("status", "error", "cause", "ends", "message"), [
+    ("TIMED_OUT", None, None, "failed", "States.Timeout: the run's workflow execution timed out"),
+    ("FAILED", "States.Runtime", "An error occurred while executing the state 'Score Batches'",
+     "failed", "States.Runtime: An error occurred while executing the state 'Score Batches'"),
+    ("ABORTED", None, None, "cancelled", "the run's workflow execution was stopped outside Assay"),
+])
+def test_reconcile_ends_an_unfinished_run_and_frees_its_slot(stack, status, error, cause, ends,
+                                                             message):
+    """GIVEN a run left pending by an execution that ended without the Catch path WHEN the
+    execution-ended event arrives THEN the run ends, says why, and its in-flight slot is free;
+    a second delivery of the same event changes nothing."""
+    dataset_id = create_dataset(stack, records=RECORDS)
+    _, run, _ = stack.call("ScheduleRunFunction", api_event(
+        "schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}))
+    before = tenant_in_flight(stack, run["tenant_id"])
+    out = stack.invoke("ReconcileRunFunction", execution_ended(run, status, error=error, cause=cause))
+    assert out == {"reconciled": True, "run_id": run["id"], "status": ends}
+    _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
+    assert got["status"] == ends and got["error_message"] == message
+    assert tenant_in_flight(stack, run["tenant_id"]) == before - 1
+    again = stack.invoke("ReconcileRunFunction", execution_ended(run, "FAILED", error="X"))
+    assert again["status"] == ends and tenant_in_flight(stack, run["tenant_id"]) == before - 1
+
+
+def test_reconcile_leaves_finished_runs_and_other_executions_alone(stack):
+    run = completed_run(stack)
+    out = stack.invoke("ReconcileRunFunction", execution_ended(run, "ABORTED"))
+    assert out["status"] == "completed"
+    _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
+    assert got["status"] == "completed" and got["error_message"] is None
+    # A Distributed Map child execution (another name, a batch as input) is not a run's.
+    child = execution_ended(run, "ABORTED", name=str(uuid.uuid4()))
+    assert stack.invoke("ReconcileRunFunction", child) == {"reconciled": False}
+    unrelated = execution_ended(run, "FAILED")
+    unrelated["detail"]["input"] = "[1, 2]"
+    assert stack.invoke("ReconcileRunFunction", unrelated) == {"reconciled": False}
+
+
 def completed_run(stack, records=RECORDS, batch_size=2) -> dict:
     dataset_id = create_dataset(stack, records=records)
     version = eval_version(stack)

@@ -19,6 +19,7 @@ from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
 from assay_service.models.workflow import (
     BatchRef,
+    ExecutionEnded,
     FinalizeResult,
     PrepareResult,
     ScoreBatchInput,
@@ -206,10 +207,35 @@ def error_message(error: dict[str, Any] | None) -> str:
     return f"{name}: {cause}"[:2000] if cause else name
 
 
-def mark_failed(tenant_id: UUID, run_id: UUID, error: dict[str, Any] | None) -> FinalizeResult:
+def _end_unfinished(tenant_id: UUID, run_id: UUID, status: str, message: str) -> FinalizeResult:
+    """Move a pending or running run to ``status`` with ``message``; a finished run stays."""
     run = deps.runs().get(tenant_id, run_id)
     if run is None:
-        return FinalizeResult(run_id=run_id, status="failed")
-    changed = deps.runs().set_status(run, "failed", expect=["pending", "running"], fields={
-        "error_message": error_message(error), "completed_at": utcnow().isoformat()})
-    return FinalizeResult(run_id=run_id, status="failed" if changed else run.status)
+        return FinalizeResult(run_id=run_id, status=status)
+    changed = deps.runs().set_status(run, status, expect=["pending", "running"], fields={
+        "error_message": message, "completed_at": utcnow().isoformat()})
+    return FinalizeResult(run_id=run_id, status=status if changed else _run(
+        tenant_id, run_id).status)
+
+
+def mark_failed(tenant_id: UUID, run_id: UUID, error: dict[str, Any] | None) -> FinalizeResult:
+    return _end_unfinished(tenant_id, run_id, "failed", error_message(error))
+
+
+def reconcile(ended: ExecutionEnded) -> FinalizeResult | None:
+    """The backstop behind the Catch path: an execution that ended FAILED, TIMED_OUT or
+    ABORTED while its run is still pending or running (an error ``States.ALL`` does not
+    catch, the machine's timeout, Mark Run Failed out of retries, a stop from outside
+    Assay) ends the run too, so no run stays ``running`` and its in-flight slot is freed.
+    A run already finished (the usual case: the Catch path or a cancel got there first)
+    is left as it is. Executions that are not a run's are ignored (None)."""
+    if not ended.is_a_run or ended.tenant_id is None or ended.run_id is None:
+        return None
+    if ended.status == "ABORTED":
+        status, message = "cancelled", "the run's workflow execution was stopped outside Assay"
+    elif ended.status == "TIMED_OUT":
+        status, message = "failed", "States.Timeout: the run's workflow execution timed out"
+    else:
+        status = "failed"
+        message = error_message({"Error": ended.error or "States.Runtime", "Cause": ended.cause})
+    return _end_unfinished(ended.tenant_id, ended.run_id, status, message)

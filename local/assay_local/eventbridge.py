@@ -1,0 +1,151 @@
+"""EventBridge on the local stack, for the one kind of event the template subscribes to.
+
+moto keeps the template's rules and targets (``resources.py`` creates them through the
+Events API) and matches patterns, but it delivers only to SQS, logs and other buses, and
+its Step Functions interpreter emits no events at all. This module closes both gaps for
+what ``template.yaml`` uses, and nothing more:
+
+* when an execution of a state machine ends, it builds AWS's "Step Functions Execution
+  Status Change" event (the documented fields: ``executionArn``, ``stateMachineArn``,
+  ``name``, ``status``, ``startDate``, ``stopDate``, ``input``, ``output``, ``error``,
+  ``cause``);
+* it matches the event against the default bus's rules with moto's own pattern matcher;
+* it invokes each matching rule's Lambda targets asynchronously, as EventBridge does,
+  through moto's Lambda API (so the real handler runs in its worker, like every other
+  invocation), retrying a failed invocation twice, as Lambda's asynchronous invocation
+  does. What still fails is logged (on AWS it would go to the function's dead-letter queue).
+
+Only SUCCEEDED/FAILED/TIMED_OUT/ABORTED are emitted (RUNNING is not: nothing subscribes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.events.models import events_backends
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+LOG = logging.getLogger(__name__)
+DETAIL_TYPE = "Step Functions Execution Status Change"
+ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
+
+Invoke = Callable[[str, dict[str, Any]], tuple[bytes, bool]]  # (function ARN, event)
+
+_ORIGINAL_TERMINATED = BaseExecutionWorkerCommunication.terminated
+_ACTIVE: ExecutionEvents | None = None
+_LOCK = threading.Lock()
+
+
+def _millis(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def status_change_event(execution: Any, account_id: str, region: str) -> dict[str, Any]:
+    """AWS's event for a moto ``Execution`` that has just ended."""
+    status = getattr(execution.exec_status, "value", execution.exec_status)
+    output = execution.output
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": DETAIL_TYPE,
+        "source": "aws.states",
+        "account": account_id,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [execution.exec_arn],
+        "detail": {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": _millis(execution.start_date),
+            "stopDate": _millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": None if output is None else json.dumps(output),
+            "inputDetails": {"included": True},
+            "outputDetails": None if output is None else {"included": True},
+            "error": execution.error,
+            "cause": execution.cause,
+        },
+    }
+
+
+class ExecutionEvents:
+    """Delivers execution-ended events to the rules' Lambda targets (see the module)."""
+
+    def __init__(self, invoke: Invoke, account_id: str, region: str) -> None:
+        self._invoke = invoke
+        self._account_id = account_id
+        self._region = region
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="eventbridge")
+        self.delivered: list[tuple[str, dict[str, Any], bool]] = []  # (target, event, ok)
+        self._pending: list[Any] = []
+
+    def install(self) -> None:
+        global _ACTIVE
+        with _LOCK:
+            if _ACTIVE is not None:
+                raise RuntimeError("another local EventBridge is already installed")
+            if not callable(getattr(BaseExecutionWorkerCommunication, "terminated", None)):
+                raise RuntimeError("moto no longer has ExecutionWorkerCommunication.terminated")
+            _ACTIVE = self
+            BaseExecutionWorkerCommunication.terminated = _terminated_hook  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        global _ACTIVE
+        with _LOCK:
+            if _ACTIVE is self:
+                BaseExecutionWorkerCommunication.terminated = _ORIGINAL_TERMINATED  # type: ignore[method-assign]
+                _ACTIVE = None
+        self.drain()
+        self._pool.shutdown(wait=True)
+
+    def drain(self, timeout: float = 120.0) -> None:
+        """Wait for the deliveries started so far."""
+        for future in list(self._pending):
+            future.result(timeout=timeout)
+
+    def publish(self, event: dict[str, Any]) -> int:
+        """Match ``event`` against the default bus's rules; deliver to Lambda targets.
+        Returns the number of deliveries started."""
+        bus = events_backends[self._account_id][self._region].event_buses.get("default")
+        targets = [
+            target["Arn"]
+            for rule in (list(bus.rules.values()) if bus else [])
+            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event)
+            for target in rule.targets
+            if target["Arn"].startswith("arn:aws:lambda:")
+        ]
+        for arn in targets:
+            self._pending.append(self._pool.submit(self._deliver, arn, event))
+        return len(targets)
+
+    def _deliver(self, function_arn: str, event: dict[str, Any]) -> None:
+        for attempt in range(1, ASYNC_ATTEMPTS + 1):
+            payload, errored = self._invoke(function_arn, event)
+            if not errored:
+                self.delivered.append((function_arn, event, True))
+                return
+            LOG.warning("EventBridge target %s failed (attempt %d of %d): %s", function_arn,
+                        attempt, ASYNC_ATTEMPTS, payload[:500].decode("utf-8", "replace"))
+        self.delivered.append((function_arn, event, False))
+        LOG.error("EventBridge target %s failed %d times; the event is dropped (on AWS: the "
+                  "function's dead-letter queue)", function_arn, ASYNC_ATTEMPTS)
+
+
+def _terminated_hook(self: BaseExecutionWorkerCommunication) -> None:
+    _ORIGINAL_TERMINATED(self)
+    events = _ACTIVE
+    if events is None:
+        return
+    try:
+        events.publish(status_change_event(self.execution, events._account_id, events._region))
+    except Exception:  # an event that cannot be built must not break the execution's end
+        LOG.exception("could not publish the execution's status change")
