@@ -4,15 +4,19 @@ when it errors, and the progress bar."""
 
 from __future__ import annotations
 
+import io
+import json
 import socket
 import sys
 from contextlib import ExitStack
 
 import pytest
 from assay import Client, NotReadyError, cli
+from assay._format import ProgressBar
 from assay.errors import AuthenticationError
 
 from tests.client.fake_api import envelope, fake_api, reply
+from tests.client.junit import validate_junit
 
 KEY = "ask_cli_unit_key_0123456789abcdef"
 RUN_ID = "22222222-2222-4222-8222-222222222222"
@@ -125,3 +129,204 @@ def test_cli_local_up_becomes_the_server_process_so_a_kill_reaches_it(monkeypatc
     assert argv == [sys.executable, "-m", "assay_local", "serve", "--port", "3999"]
     assert env["ASSAY_BOOTSTRAP_KEY"] == "ask_local_dev_key_change_me"
     assert "assay health --wait" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- runs
+def run_json(status: str, done: int = 0, total: int = 4, **extra) -> dict:
+    return {"id": RUN_ID, "status": status, "completed_count": done, "failed_count": 0, "item_count": total,
+            "dataset_id": "d1", "eval_version_id": "ev1", **extra}
+
+
+def test_client_cancel_run_posts_to_cancel_and_returns_the_cancelled_run():
+    with fake_api() as api:
+        api.on("POST", f"/v1/eval-runs/{RUN_ID}/cancel", reply(200, run_json("cancelled", 1)))
+        run = Client(api.url, KEY).cancel_run(RUN_ID)
+    assert run.status == "cancelled" and run.completed_count == 1
+    [call] = api.calls("POST", f"/v1/eval-runs/{RUN_ID}/cancel")
+    assert call.headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_cli_runs_cancel_prints_the_status_and_exits_2_on_a_finished_run(capsys):
+    with fake_api() as api:
+        path = f"/v1/eval-runs/{RUN_ID}/cancel"
+        api.on("POST", path, reply(200, run_json("cancelled", 1)))
+        assert run_cli(api.url, "runs", "cancel", RUN_ID) == 0
+        assert capsys.readouterr().out.strip() == f"run {RUN_ID}  cancelled"
+        assert run_cli(api.url, "--json", "runs", "cancel", RUN_ID) == 0
+        assert json.loads(capsys.readouterr().out)["status"] == "cancelled"
+        api.on("POST", path, envelope(409, "resource.conflict", "run is completed", "req-409"))
+        assert run_cli(api.url, "runs", "cancel", RUN_ID) == 2
+        err = capsys.readouterr().err
+        assert "run is completed" in err and "code resource.conflict" in err and "request req-409" in err
+        assert len(api.calls("POST", path)) == 3  # a 409 is not retried
+
+
+def _schedule_then(api, *states: dict) -> None:
+    api.on("POST", "/v1/datasets/d1/runs", reply(202, run_json("pending")))
+    api.on("GET", f"/v1/eval-runs/{RUN_ID}", [reply(200, state) for state in states])
+
+
+@pytest.mark.parametrize("final", ["failed", "cancelled"])
+def test_cli_runs_schedule_wait_exits_2_when_the_run_ends_failed_or_cancelled(final, capsys):
+    with fake_api() as api:
+        _schedule_then(api, run_json("running", 2),
+                       run_json(final, 2, error_message="States.TaskFailed" if final == "failed" else None))
+        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", "d1", "--eval-version", "ev1",
+                       "--wait", "--poll-interval", "0.01")
+    out = capsys.readouterr().out
+    assert code == 2 and f"run {RUN_ID}  {final}" in out
+    assert ("error: States.TaskFailed" in out) == (final == "failed")
+
+
+def test_cli_runs_schedule_wait_exits_3_when_the_run_outlasts_the_timeout(capsys):
+    with fake_api() as api:
+        _schedule_then(api, run_json("running", 1))
+        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", "d1", "--eval-version", "ev1",
+                       "--wait", "--timeout", "0.2", "--poll-interval", "0.05")
+    err = capsys.readouterr().err
+    assert code == 3 and f"run {RUN_ID} still running after 0.2 s (1/4 records)" in err
+
+
+def test_cli_runs_schedule_wait_exits_0_and_draws_the_bar_on_stderr(capsys):
+    with fake_api() as api:
+        _schedule_then(api, run_json("running", 2), run_json("completed", 4, verdict="pass", result=1.0))
+        code = run_cli(api.url, "runs", "schedule", "--dataset", "d1", "--eval-version", "ev1", "--wait",
+                       "--poll-interval", "0.01")
+    captured = capsys.readouterr()
+    assert code == 0 and "verdict PASS" in captured.out
+    assert "[###############...............] 2/4" in captured.err and "] 4/4" in captured.err
+
+
+# ---------------------------------------------------------------------------- the CI gate when it errors
+def ci_args(url: str, tmp_path, *extra: str) -> list[str]:
+    return ["--url", url, "--api-key", KEY, "-q", "ci", "--dataset", "d1", "--eval-version", "ev1",
+            "--junit", str(tmp_path / "junit.xml"), "--markdown", str(tmp_path / "summary.md"),
+            "--report", str(tmp_path / "report.html"), *extra]
+
+
+def test_cli_ci_on_an_api_error_still_writes_junit_with_an_error_and_a_summary(tmp_path, capsys):
+    with fake_api() as api:
+        api.on("POST", "/v1/datasets/d1/runs",
+               envelope(404, "resource.not_found", "dataset not found", "req-7"))
+        code = cli.main(ci_args(api.url, tmp_path))
+    assert code == 2 and "code resource.not_found" in capsys.readouterr().err
+    root = validate_junit((tmp_path / "junit.xml").read_bytes())
+    error = root.find("./testsuite/testcase[@name='gate ran']/error")
+    assert root.get("errors") == "1" and error is not None and error.get("type") == "api"
+    assert error.get("message") == "dataset not found (code resource.not_found, HTTP 404, request req-7)"
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("### Assay eval gate: ⚠️ error")
+    assert "The gate could not decide (API error):** dataset not found" in summary and "req-7" in summary
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_cli_ci_on_an_api_error_after_the_run_names_the_run(tmp_path, capsys):
+    with fake_api() as api:
+        _schedule_then(api, run_json("completed", 4, verdict="pass"))
+        api.on("GET", f"/v1/eval-runs/{RUN_ID}/export", envelope(409, "resource.conflict", "not ready", "r5"))
+        code = cli.main(ci_args(api.url, tmp_path, "--poll-interval", "0.01"))
+    assert code == 2
+    root = validate_junit((tmp_path / "junit.xml").read_bytes())
+    assert {p.get("name"): p.get("value") for p in root.iter("property")}["run.id"] == RUN_ID
+    assert f"Run `{RUN_ID}` · completed" in (tmp_path / "summary.md").read_text()
+
+
+def test_cli_ci_when_the_service_is_unreachable_writes_the_error_reports(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "Client",
+                        lambda url, key, timeout: Client(url, key, timeout=timeout, max_retries=0))
+    code = cli.main(ci_args(f"http://127.0.0.1:{free_port()}", tmp_path))
+    assert code == 2
+    error = validate_junit((tmp_path / "junit.xml").read_bytes()).find(".//error")
+    assert error is not None and "refused" in error.get("message").lower()
+    assert "⚠️ error" in (tmp_path / "summary.md").read_text()
+
+
+def test_cli_ci_on_a_timeout_exits_3_and_writes_an_error_naming_the_unfinished_run(tmp_path, capsys):
+    with fake_api() as api:
+        _schedule_then(api, run_json("running", 1))
+        code = cli.main(ci_args(api.url, tmp_path, "--timeout", "0.2", "--poll-interval", "0.05"))
+    assert code == 3 and "still running after 0.2 s" in capsys.readouterr().err
+    root = validate_junit((tmp_path / "junit.xml").read_bytes())
+    error = root.find("./testsuite/testcase[@name='run completed']/error")
+    assert error is not None and error.get("type") == "timeout"
+    assert f"`assay runs cancel {RUN_ID}` stops it" in error.get("message")
+    summary = (tmp_path / "summary.md").read_text()
+    assert "(the run did not finish in time)" in summary and f"Run `{RUN_ID}` · running" in summary
+
+
+def test_cli_ci_with_a_bad_threshold_writes_the_error_reports_without_calling_the_api(tmp_path, capsys):
+    with fake_api() as api:
+        code = cli.main(ci_args(api.url, tmp_path, "--threshold", "abc"))
+        assert code == 2 and api.seen == []
+    assert "(bad gate settings):** --threshold 'abc'" in (tmp_path / "summary.md").read_text()
+    validate_junit((tmp_path / "junit.xml").read_bytes())
+
+
+def test_cli_ci_json_on_an_error_prints_the_result_too(tmp_path, capsys):
+    with fake_api() as api:
+        _schedule_then(api, run_json("running", 1))
+        code = cli.main(ci_args(api.url, tmp_path, "--json", "--timeout", "0.1", "--poll-interval", "0.05"))
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 3 and doc["exit_code"] == 3 and doc["error_kind"] == "timeout" and doc["passed"] is False
+
+
+def test_cli_ci_gates_on_the_dataset_version_it_is_given(tmp_path, capsys):
+    with fake_api() as api:
+        _schedule_then(api, run_json("completed", 4, verdict="pass", dataset_version=7, aggregate_results={
+            "exact": {"metric": "exact", "scorer": "exact_match", "mean": 1.0, "pass_rate": 1.0, "count": 4,
+                      "threshold": 1.0}}))
+        api.on("GET", f"/v1/eval-runs/{RUN_ID}/export", (200, {"Content-Type": "application/x-ndjson"}, b""))
+        code = cli.main(ci_args(api.url, tmp_path, "--dataset-version", "7", "--poll-interval", "0.01"))
+        [schedule] = api.calls("POST", "/v1/datasets/d1/runs")
+    assert code == 0 and schedule.json() == {"eval_version_id": "ev1", "dataset_version": 7}
+    root = validate_junit((tmp_path / "junit.xml").read_bytes())
+    assert {p.get("name"): p.get("value") for p in root.iter("property")}["run.dataset_version"] == "7"
+
+
+# ---------------------------------------------------------------------------- progress bar
+class Pipe(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_pipe_writes_a_line_per_tenth_with_counts():
+    stream = Pipe()
+    bar = ProgressBar("run 1234", stream=stream, width=10)
+    for done in range(0, 101):
+        bar.update(done, 100)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 11  # 0 %, 10 %, …, 100 %: not one line per update
+    assert lines[0].startswith("run 1234 [..........] 0/100")
+    assert lines[5].startswith("run 1234 [#####.....] 50/100")
+    assert lines[-1].startswith("run 1234 [##########] 100/100")
+    assert "\r" not in stream.getvalue()
+
+
+def test_progress_bar_on_a_terminal_redraws_in_place_and_ends_the_line():
+    stream = Terminal()
+    bar = ProgressBar("upload", stream=stream, width=4, unit="B")
+    bar.update(512, 2048)
+    bar.update(2048, 2048, label="upload done")
+    bar.close()
+    text = stream.getvalue()
+    assert text.startswith("\rupload [#...] 512B/2.0KB") and "\rupload done [####] 2.0KB/2.0KB" in text
+    assert text.endswith("\n") and text.count("\n") == 1
+
+
+def test_progress_bar_with_a_total_of_zero_draws_an_empty_bar_without_dividing_by_zero():
+    for stream in (Pipe(), Terminal()):
+        bar = ProgressBar("run", stream=stream, width=5)
+        bar.update(0, 0)
+        bar.update(0, 0)
+        bar.close()
+        assert "run [.....] 0/0" in stream.getvalue()
+    assert Pipe().getvalue() == ""
+    closed_unused = Terminal()
+    ProgressBar(stream=closed_unused).close()
+    assert closed_unused.getvalue() == ""  # nothing drawn, nothing to end

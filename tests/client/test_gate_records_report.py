@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 from assay import cli
-from assay.gate import decide, junit_xml, markdown, parse_thresholds
+from assay.gate import decide, error_result, junit_xml, markdown, parse_thresholds
 from assay.models import Comparison, EvalRun, Evaluation
 from assay.records import RecordFileError, iter_records
 from assay.report import FAIL_COLOUR, OTHER_COLOUR, PASS_COLOUR, banner_colour, histogram, render
+
+from tests.client.junit import validate_junit
 
 
 def make_run(status: str = "completed", verdict: str | None = "pass", **means: float) -> EvalRun:
@@ -71,7 +74,8 @@ def make_evals() -> list[Evaluation]:
 
 
 def parse(xml: bytes) -> ET.Element:
-    return ET.fromstring(xml)  # noqa: S314 (our own output)
+    """Our JUnit, checked for what a JUnit consumer needs (counts, names, messages)."""
+    return validate_junit(xml)
 
 
 def test_parse_thresholds_takes_a_default_and_per_metric_values():
@@ -146,6 +150,54 @@ def test_junit_has_one_testcase_per_metric_and_lists_failing_records():
 def test_junit_reports_an_unfinished_run_as_an_error():
     root = parse(junit_xml(decide(make_run("cancelled", None), [])))
     assert root.get("errors") == "1" and root.find("./testsuite/testcase/error") is not None
+
+
+def test_junit_and_markdown_of_a_gate_that_could_not_decide_say_why():
+    # an API error before any run exists
+    result = error_result("dataset not found (code resource.not_found, HTTP 404, request req-1)", kind="api")
+    assert result.exit_code == 2 and not result.passed
+    root = parse(junit_xml(result))
+    assert root.get("tests") == "1" and root.get("errors") == "1" and root.get("failures") == "0"
+    error = root.find("./testsuite/testcase[@name='gate ran']/error")
+    assert error is not None and error.get("type") == "api" and "req-1" in error.get("message")
+    assert root.find("./testsuite/properties") is not None and not list(root.iter("property"))
+    text = markdown(result)
+    assert text.startswith("### Assay eval gate: ⚠️ error")
+    assert "**The gate could not decide (API error):** dataset not found" in text
+    assert "No run was scheduled." in text
+    # a timeout: exit 3, and the run it waited for is named
+    timed_out = error_result("run run-1 still running after 5 s", make_run("running", None), kind="timeout")
+    assert timed_out.exit_code == 3
+    root = parse(junit_xml(timed_out))
+    case = root.find("./testsuite/testcase[@name='run completed']")
+    assert case is not None and case.find("error").get("type") == "timeout"
+    assert {p.get("name"): p.get("value") for p in root.iter("property")}["run.id"] == "run-1"
+    assert "(the run did not finish in time):** run run-1 still running" in markdown(timed_out)
+    with pytest.raises(ValueError, match="kind"):
+        error_result("x", kind="bogus")
+
+
+@pytest.mark.parametrize(
+    ("broken", "complaint"),
+    [
+        (b'<testsuites tests="2"><testsuite name="s" tests="1" failures="0" errors="0">'
+         b'<testcase name="a" classname="c"/></testsuite></testsuites>', "<testsuites> says tests=2"),
+        (b'<testsuites><testsuite name="s" tests="1" failures="0" errors="0">'
+         b'<testcase name="a" classname="c"><failure message="m"/></testcase></testsuite></testsuites>',
+         "failures=0, its test cases say 1"),
+        (b'<testsuites><testsuite name="s" tests="1" failures="0" errors="0">'
+         b'<testcase name="a"/></testsuite></testsuites>', "lacks classname"),
+        (b'<testsuites><testsuite name="s" tests="1" failures="1" errors="0">'
+         b'<testcase name="a" classname="c"><failure>why</failure></testcase></testsuite></testsuites>',
+         "has no message"),
+        (b'<testsuites><testsuite name="s" tests="1" errors="0">'
+         b'<testcase name="a" classname="c"/></testsuite></testsuites>', "lacks the failures attribute"),
+        (b'<results/>', "not <testsuites>"),
+    ],
+)
+def test_the_junit_validator_rejects_what_a_consumer_would_misread(broken, complaint):
+    with pytest.raises(AssertionError, match=re.escape(complaint)):
+        validate_junit(b'<?xml version="1.0" encoding="utf-8"?>\n' + broken)
 
 
 def test_markdown_summary_has_the_verdict_table_and_failing_records():

@@ -12,7 +12,6 @@ import re
 import socket
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from assay.cli import main
 from assay.report import FAIL_COLOUR, PASS_COLOUR
 from assay_local.stack import LocalStack
 
+from tests.client.junit import validate_junit
 from tests.client.screenshots import count_colour, decode_png, hex_rgb, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -159,7 +159,7 @@ def test_cli_ci_gate_passes_with_exit_0_and_writes_valid_junit(stack, setup, tmp
                setup["eval"]["version"]["id"], "--threshold", "0.6", "--junit", str(junit),
                "--markdown", str(md), "--poll-interval", "0.3", "--timeout", "120")
     assert code == 0
-    root = ET.parse(junit).getroot()  # noqa: S314 (our own file)
+    root = validate_junit(junit.read_bytes())
     cases = root.findall("./testsuite/testcase")
     assert [c.get("name") for c in cases] == ["exact", "mentions"]
     assert root.get("failures") == "0" and all(c.find("failure") is None for c in cases)
@@ -172,7 +172,7 @@ def test_cli_ci_gate_fails_with_exit_1_and_lists_failing_records_in_junit(stack,
                setup["eval"]["version"]["id"], "--threshold", "0.7", "--junit", str(junit),
                "--markdown", str(md), "--poll-interval", "0.3", "--timeout", "120")
     assert code == 1
-    root = ET.parse(junit).getroot()  # noqa: S314 (our own file)
+    root = validate_junit(junit.read_bytes())
     suite = root.find("testsuite")
     assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
     failing = {c.get("name"): c.find("failure") for c in suite.findall("testcase")}
@@ -186,12 +186,17 @@ def test_cli_ci_gate_fails_with_exit_1_and_lists_failing_records_in_junit(stack,
     assert "❌ failed" in summary and "| exact | exact_match | 0.625 |" in summary
 
 
-def test_cli_ci_exits_2_on_an_api_error_and_names_code_and_request_id(stack, setup, capsys):
+def test_cli_ci_exits_2_on_an_api_error_and_names_code_and_request_id(stack, setup, capsys, tmp_path):
     capsys.readouterr()
+    junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
     code = cli(stack, "ci", "--dataset", "00000000-0000-4000-8000-000000000000", "--eval-version",
-               setup["eval"]["version"]["id"])
+               setup["eval"]["version"]["id"], "--junit", str(junit), "--markdown", str(md))
     err = capsys.readouterr().err
     assert code == 2 and "code resource.not_found" in err and "request " in err
+    # the pull request still gets a test report and a comment saying why the gate errored
+    error = validate_junit(junit.read_bytes()).find("./testsuite/testcase/error")
+    assert error is not None and "code resource.not_found, HTTP 404, request " in error.get("message")
+    assert md.read_text().startswith("### Assay eval gate: ⚠️ error")
 
 
 def test_client_raises_typed_errors_with_code_and_request_id(client):
@@ -318,7 +323,7 @@ def test_cli_ci_with_a_baseline_fails_on_the_regression_even_above_the_threshold
             "--threshold", "0.4", "--junit", str(junit), "--poll-interval", "0.3", "--timeout", "120"]
     assert cli(stack, *args) == 0  # means 0.5 ≥ 0.4: passes without a baseline
     assert cli(stack, *args, "--baseline", compared_runs["baseline"].id) == 1
-    root = ET.parse(junit).getroot()  # noqa: S314 (our own file)
+    root = validate_junit(junit.read_bytes())
     case = root.find("./testsuite/testcase[@name='no significant regression']")
     assert case is not None and "c00 exact: 1.000 → 0.000" in case.find("failure").text
 

@@ -18,8 +18,8 @@ from assay import __version__
 from assay._format import ProgressBar, num, pct, run_summary, signed, table
 from assay.client import Client
 from assay.errors import ApiError, AssayError, NotReadyError, RunTimeoutError
-from assay.gate import decide, junit_xml, markdown, parse_thresholds
-from assay.models import Comparison, EvalRun, Model
+from assay.gate import GateResult, decide, error_result, junit_xml, markdown, parse_thresholds
+from assay.models import Comparison, EvalRun, Evaluation, Model
 from assay.records import RecordFileError
 from assay.report import render
 
@@ -471,33 +471,81 @@ def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
 
 
 def cmd_ci(ctx: Ctx) -> int:
+    """The gate. Whatever happens after the arguments are read, ``--junit`` and ``--markdown`` are
+    written: a gate that errored (API error, unreachable service, timeout) gets an ``error`` test
+    case and a summary saying why, so the pull request still shows what went wrong."""
     a = ctx.args
+    run: EvalRun | None = None
     try:
-        default, per_metric = parse_thresholds(a.threshold)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    run = ctx.client.schedule_run(
-        a.dataset, a.eval_version, dataset_version=a.dataset_version, name=a.name, batch_size=a.batch_size
-    )
-    print(f"assay ci: run {run.id} scheduled", file=sys.stderr)
-    try:
+        try:
+            default, per_metric = parse_thresholds(a.threshold)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        run = ctx.client.schedule_run(
+            a.dataset, a.eval_version, dataset_version=a.dataset_version, name=a.name, batch_size=a.batch_size
+        )
+        print(f"assay ci: run {run.id} scheduled", file=sys.stderr)
         run = _wait(ctx, run, a.timeout)
+        evaluations = ctx.client.export_evaluations(run.id) if run.status == "completed" else []
+        comparison = (
+            ctx.client.compare_runs(run.id, a.baseline, limit=100)
+            if a.baseline and run.status == "completed"
+            else None
+        )
     except RunTimeoutError as exc:
+        run = exc.run or run
+        hint = f"; it keeps running (`assay runs cancel {run.id}` stops it)" if run else ""
+        _ci_reports(ctx, error_result(f"{exc}{hint}", run, kind="timeout"))
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
-    evaluations = ctx.client.export_evaluations(run.id) if run.status == "completed" else []
-    comparison = (
-        ctx.client.compare_runs(run.id, a.baseline, limit=100)
-        if a.baseline and run.status == "completed"
-        else None
-    )
+    except (AssayError, CliError, RecordFileError) as exc:
+        kind = "usage" if isinstance(exc, CliError) else "api"
+        _ci_reports(ctx, error_result(_describe_error(exc), run, kind=kind))
+        raise  # main() prints it (with the code and request id) and exits 2
     result = decide(run, evaluations, default_threshold=default, per_metric=per_metric, comparison=comparison)
+    _ci_reports(ctx, result, evaluations)
+    if ctx.json:
+        return result.exit_code
+    rows = [
+        [
+            m.name,
+            num(m.mean),
+            pct(m.pass_rate),
+            num(m.threshold, 2),
+            "ok" if m.passed else "FAIL",
+            len(m.failing),
+        ]
+        + ([signed(m.mean_delta) + ("*" if m.significant else "")] if comparison else [])
+        for m in result.metrics
+    ]
+    headers = ["metric", "mean", "pass rate", "gate thr.", "status", "failing records"]
+    print(table(headers + (["Δ mean vs baseline"] if comparison else []), rows, right=(1, 2, 3, 5)))
+    if comparison:
+        print(
+            f"\nbaseline {comparison.baseline_run_id}: {comparison.verdict} "
+            f"({sum(m.regressed or 0 for m in comparison.metrics)} record-metric pair(s) regressed)"
+        )
+    verdict = "ERROR: " + result.error if result.error else ("PASSED" if result.passed else "FAILED")
+    print(f"\ngate {verdict}")
+    return result.exit_code
+
+
+def _describe_error(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        return f"{exc.message} (code {exc.code}, HTTP {exc.status}, request {exc.request_id or '-'})"
+    return str(exc)
+
+
+def _ci_reports(ctx: Ctx, result: GateResult, evaluations: Sequence[Evaluation] = ()) -> None:
+    """--junit, --markdown, --report (only for a run that finished) and, with --json, the result."""
+    a = ctx.args
     if a.junit:
         Path(a.junit).write_bytes(junit_xml(result))
     if a.markdown:
         Path(a.markdown).write_text(markdown(result), encoding="utf-8")
-    if a.report:
-        Path(a.report).write_text(render(run, evaluations, comparison=comparison), encoding="utf-8")
+    run, comparison = result.run, result.comparison
+    if a.report and run is not None and run.finished:
+        Path(a.report).write_text(render(run, list(evaluations), comparison=comparison), encoding="utf-8")
     if ctx.json:
         ctx.out(
             "",
@@ -505,7 +553,8 @@ def cmd_ci(ctx: Ctx) -> int:
                 "passed": result.passed,
                 "exit_code": result.exit_code,
                 "error": result.error,
-                "run": run.to_dict(),
+                "error_kind": result.error_kind if result.error else None,
+                "run": run.to_dict() if run else None,
                 "comparison": comparison.to_dict() if comparison else None,
                 "metrics": [
                     {
@@ -520,29 +569,6 @@ def cmd_ci(ctx: Ctx) -> int:
                 ],
             },
         )
-    else:
-        rows = [
-            [
-                m.name,
-                num(m.mean),
-                pct(m.pass_rate),
-                num(m.threshold, 2),
-                "ok" if m.passed else "FAIL",
-                len(m.failing),
-            ]
-            + ([signed(m.mean_delta) + ("*" if m.significant else "")] if comparison else [])
-            for m in result.metrics
-        ]
-        headers = ["metric", "mean", "pass rate", "gate thr.", "status", "failing records"]
-        print(table(headers + (["Δ mean vs baseline"] if comparison else []), rows, right=(1, 2, 3, 5)))
-        if comparison:
-            print(
-                f"\nbaseline {comparison.baseline_run_id}: {comparison.verdict} "
-                f"({sum(m.regressed or 0 for m in comparison.metrics)} record-metric pair(s) regressed)"
-            )
-        verdict = "ERROR: " + result.error if result.error else ("PASSED" if result.passed else "FAILED")
-        print(f"\ngate {verdict}")
-    return result.exit_code
 
 
 # ---------------------------------------------------------------------------- parser

@@ -35,12 +35,18 @@ class MetricCheck:
     significant: bool | None = None
 
 
+# Why a gate could not decide: the run ended failed/cancelled, it did not finish in time, the API
+# answered an error (or could not be reached), or the gate was misconfigured.
+ERROR_KINDS = ("run", "timeout", "api", "usage")
+
+
 @dataclass
 class GateResult:
-    run: EvalRun
+    run: EvalRun | None
     metrics: list[MetricCheck]
     comparison: Comparison | None = None
     error: str | None = None
+    error_kind: str = "run"
 
     @property
     def regressed(self) -> bool:
@@ -52,7 +58,17 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        return 2 if self.error else (0 if self.passed else 1)
+        if self.error:
+            return 3 if self.error_kind == "timeout" else 2
+        return 0 if self.passed else 1
+
+
+def error_result(message: str, run: EvalRun | None = None, *, kind: str = "api") -> GateResult:
+    """The gate's result when it could not decide (``kind`` in ``ERROR_KINDS``): its JUnit has an
+    ``error`` test case and its Markdown says why, so a pull request still gets both."""
+    if kind not in ERROR_KINDS:
+        raise ValueError(f"kind must be one of {ERROR_KINDS} (got {kind!r})")
+    return GateResult(run, [], None, error=message, error_kind=kind)
 
 
 def parse_thresholds(values: Sequence[str] | None) -> tuple[float | None, dict[str, float]]:
@@ -184,8 +200,14 @@ def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
             failure.text = "\n".join(lines)
         cases.append(case)
     if result.error:
-        case = ET.Element("testcase", classname=f"{suite_name}.run", name="run completed", time="0")
-        ET.SubElement(case, "error", type="run", message=result.error).text = result.error
+        on_run = result.error_kind in ("run", "timeout")
+        case = ET.Element(
+            "testcase",
+            classname=f"{suite_name}.{'run' if on_run else 'gate'}",
+            name="run completed" if on_run else "gate ran",
+            time="0",
+        )
+        ET.SubElement(case, "error", type=result.error_kind, message=result.error).text = result.error
         cases.append(case)
     failures = sum(1 for c in cases if c.find("failure") is not None)
     errors = sum(1 for c in cases if c.find("error") is not None)
@@ -195,13 +217,13 @@ def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
     suite = ET.SubElement(
         root,
         "testsuite",
-        name=f"{suite_name} run {run.id}",
+        name=f"{suite_name} run {run.id}" if run else suite_name,
         tests=str(len(cases)),
         failures=str(failures),
         errors=str(errors),
         skipped="0",
         time="0",
-        timestamp=(run.completed_at or run.created_at or "")[:19],
+        timestamp=((run.completed_at or run.created_at or "") if run else "")[:19],
     )
     props = ET.SubElement(suite, "properties")
     for key in (
@@ -216,7 +238,7 @@ def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
         "threshold",
         "total_cost",
     ):
-        value = getattr(run, key)
+        value = getattr(run, key) if run else None
         if value is not None:
             ET.SubElement(props, "property", name=f"run.{key}", value=str(value))
     suite.extend(cases)
@@ -228,18 +250,32 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+_ERROR_TITLES = {
+    "run": "the run did not complete",
+    "timeout": "the run did not finish in time",
+    "api": "API error",
+    "usage": "bad gate settings",
+}
+
+
 def markdown(result: GateResult, *, title: str = "Assay eval gate") -> str:
     """A summary for a pull-request comment: verdict, the metric table, failing records."""
     run = result.run
     head = ("✅ passed" if result.passed else "❌ failed") if not result.error else "⚠️ error"
     out = [f"### {title}: {head}", ""]
     if result.error:
-        out += [f"**{_md(result.error)}**", ""]
-    out.append(
-        f"Run `{run.id}` · {run.status} · {run.completed_count} completed, {run.failed_count} failed "
-        f"of {run.item_count} records · result {num(run.result)} vs run threshold {num(run.threshold, 2)} · "
-        f"judge cost ${run.total_cost or 0:.4f}"
-    )
+        out += [
+            f"**The gate could not decide ({_ERROR_TITLES[result.error_kind]}):** {_md(result.error)}",
+            "",
+        ]
+    if run is None:
+        out.append("No run was scheduled.")
+    else:
+        out.append(
+            f"Run `{run.id}` · {run.status} · {run.completed_count} completed, {run.failed_count} failed "
+            f"of {run.item_count} records · result {num(run.result)} vs run threshold "
+            f"{num(run.threshold, 2)} · judge cost ${run.total_cost or 0:.4f}"
+        )
     if result.metrics:
         baseline = result.comparison is not None
         out += [
