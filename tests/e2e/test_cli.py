@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from assay import Client, NotFoundError
 from assay.cli import main
 from assay.report import FAIL_COLOUR, PASS_COLOUR
@@ -362,3 +364,51 @@ def test_cli_local_up_waits_with_health_and_stops_on_sigterm_to_its_pid(tmp_path
             server.communicate()
     assert server.returncode == 0 and "assay-local stopped." in out, out
     assert _refused(port)
+
+
+def _github_expressions(script: str, values: dict[str, str]) -> str:
+    """The script with its ${{ … }} expressions replaced as GitHub would (only the ones we know)."""
+    def value(match: re.Match[str]) -> str:
+        expression = match.group(1).strip()
+        assert expression in values, f"the test does not know the workflow's expression {expression!r}"
+        return values[expression]
+    return re.sub(r"\$\{\{(.*?)\}\}", value, script)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the example workflow's upload step needs jq")
+def test_example_workflow_upload_and_gate_run_on_the_uploaded_version_even_after_another_upload(
+        stack, setup, client, tmp_path):
+    steps = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "ci" / "github-actions.yml")
+                           .read_text())["jobs"]["eval"]["steps"]
+    upload = next(s for s in steps if "datasets upload" in s.get("run", ""))
+    gate = next(s for s in steps if "assay ci" in s.get("run", ""))
+    dataset = client.create_dataset("cli-workflow").id  # shared by "pull requests", not by other tests
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "outputs.jsonl").write_text("".join(
+        json.dumps({"id": r, "input": i, "output": o, "golden_answer": g}) + "\n" for r, i, o, g in ROWS))
+    outputs = tmp_path / "github_output"
+    env = {**os.environ, "ASSAY_URL": stack.url, "ASSAY_API_KEY": KEY, "GITHUB_OUTPUT": str(outputs),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    values = {"vars.ASSAY_DATASET_ID": dataset, "vars.ASSAY_EVAL_VERSION_ID": setup["eval"]["version"]["id"],
+              "github.event.pull_request.number": "7", "github.sha": "abc123",
+              "vars.ASSAY_BASELINE_RUN_ID && format('--baseline {0}', vars.ASSAY_BASELINE_RUN_ID) || ''": ""}
+    # WHEN this pull request's upload step runs (with GitHub's `shell: bash`: -e, pipefail)
+    ran = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",  # noqa: S603, S607
+                          _github_expressions(upload["run"], values)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    output = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    ours = int(output["dataset_version"])
+    # AND another pull request uploads a version before this one's gate schedules its run
+    theirs = client.create_dataset_version(dataset, [{"id": "x", "input": "?", "output": "!"}]).version
+    assert (ours, theirs) == (1, 2)
+    values[f"steps.{upload['id']}.outputs.dataset_version"] = output["dataset_version"]
+    gated = subprocess.run(["bash", "-e", "-c", _github_expressions(gate["run"], values)],  # noqa: S603, S607
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    # THEN the gate ran on this pull request's version (exact 0.625 < 0.7: failed, exit 1)
+    assert gated.returncode == 1, gated.stderr
+    root = validate_junit((tmp_path / "assay-junit.xml").read_bytes())
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["run.dataset_version"] == str(ours) and props["run.status"] == "completed"
+    assert (tmp_path / "assay-summary.md").read_text().startswith("### Assay eval gate: ❌ failed")
+    assert (tmp_path / "assay-report.html").is_file()
