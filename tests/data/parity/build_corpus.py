@@ -78,7 +78,9 @@ def _edit(sentence: str, rng: random.Random, vocabulary: list[str]) -> str:
     return " ".join(words)
 
 
-def build() -> list[dict]:
+def build(target: int = TARGET) -> list[dict]:
+    """``target`` pairs; the first TARGET are the committed fixture's (same seed), more
+    are drawn the same way (bench/scorers.py uses 10,000)."""
     rng = random.Random(SEED)
     docs = _docstrings()
     vocabulary = sorted({w for _, ss in docs for s in ss for w in s.split() if w.isalpha()})
@@ -91,7 +93,7 @@ def build() -> list[dict]:
 
     plan = ["edited"] * 45 + ["related"] * 25 + ["multiline"] * 12 + ["identical"] * 8 + \
         ["unrelated"] * 8 + ["empty"] * 2
-    while len(pairs) < TARGET:
+    while len(pairs) < target:
         kind = rng.choice(plan)
         if kind in ("related", "multiline"):
             source, sentences = rng.choice(multi)
