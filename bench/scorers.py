@@ -35,9 +35,8 @@ from assay_service.domain.scorers.textmetrics import clear_caches  # noqa: E402
 from rapidfuzz.distance import Levenshtein  # noqa: E402
 from rouge_score import rouge_scorer  # noqa: E402
 
-from tests.parity.references import squad_f1_score  # noqa: E402
-
 from tests.data.parity.build_corpus import build  # noqa: E402
+from tests.parity.references import squad_f1_score  # noqa: E402
 
 Record = dict[str, str]
 

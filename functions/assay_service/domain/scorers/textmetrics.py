@@ -109,10 +109,10 @@ def _gram_set(tokens: tuple[str, ...], n: int) -> frozenset:
     # zip over shifted copies, as tuples: no string is built for an n-gram. Without a
     # repeat (the usual case) the set has one entry per position and is already exact.
     shifted = [tokens[i:] for i in range(n)]
-    unique = frozenset(zip(*shifted))
+    unique = frozenset(zip(*shifted, strict=False))
     if len(unique) == max(len(tokens) - n + 1, 0):
         return unique
-    return _occurrences(list(zip(*shifted)))
+    return _occurrences(list(zip(*shifted, strict=False)))
 
 
 # ------------------------------------------------------------------ ROUGE (rouge-score)
