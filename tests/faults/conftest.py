@@ -32,7 +32,7 @@ ASL = ROOT / "statemachine" / "eval_run.asl.json"
 REGION = "us-east-1"
 OWNER_KEY = "ask_fault-harness-owner-key-0123456789ab"
 WORKFLOW_FUNCTIONS = ("PrepareRunFunction", "ScoreBatchFunction", "FinalizeRunFunction",
-                      "MarkRunFailedFunction")
+                      "MarkRunFailedFunction", "ReconcileRunFunction")
 
 
 @dataclass

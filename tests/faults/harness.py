@@ -66,6 +66,23 @@ SCORE_FAULTS: dict[str, str | None] = {
 }
 
 
+OFF_WRITE_PATH = frozenset({"throttle_read", "service_error_after_success"})
+# Faults of the single-invocation steps; each is retried by that step's own Retry.
+STEP_FAULTS = ("throttle_read", "throttle_write", "timeout_after_commit", "conn_exhausted",
+               "crash_before_write", "crash_after_write")
+
+# The issue's five categories (and which kinds make each up); the service errors after a
+# successful run are injected on top and counted apart.
+CATEGORIES: dict[str, frozenset[str]] = {
+    "throttles before the write": frozenset({"throttle_write", "throttle_read"}),
+    "connection errors": frozenset({"conn_exhausted", "conn_before_write", "conn_after_write",
+                                    "s3_read_error"}),
+    "timeouts after the write": frozenset({"timeout_after_commit", "timeout_race"}),
+    "duplicate deliveries": frozenset({"duplicate_delivery"}),
+    "crashed handlers": frozenset({"crash_before_write", "crash_after_write"}),
+}
+
+
 class FaultInjector:
     """Registers on the client's events; fires the fault armed for the calling thread."""
 
@@ -183,11 +200,17 @@ class Plan:
                 kinds = [k for k in kinds if k in ("throttle_read", "service_error_after_success")]
             if not kinds:
                 return None
-            # A fault the client absorbs ends the attempt chain (the attempt succeeds): rarer.
-            weights = [0.4 if SCORE_FAULTS[k] is None else 1.0 for k in kinds]
+            # A fault the client absorbs ends the attempt chain (the attempt succeeds), and a
+            # read throttle or an Invoke error never reaches the write: both rarer than the
+            # write-path faults the issue names.
+            weights = [0.4 if SCORE_FAULTS[k] is None else 0.35 if k in OFF_WRITE_PATH else 1.0
+                       for k in kinds]
             kind = rng.choices(kinds, weights)[0]
-        elif attempt == 0:  # the other steps: one store fault on their first attempt
-            kind = rng.choice(["throttle_read", "timeout_after_commit", "conn_exhausted"])
+        elif attempt < 2:  # prepare, finalize, mark failed: up to two faults, crashes included
+            kinds = [k for k in STEP_FAULTS if budget(SCORE_FAULTS[k]) > 0]
+            if not kinds:
+                return None
+            kind = rng.choice(kinds)
         else:
             return None
         with self.lock:

@@ -31,8 +31,8 @@ from assay_service.domain.scoring import score_batch
 from assay_service.models.domain import Evaluation, Record, Run
 
 from tests.faults.conftest import OWNER_KEY, REGION, FaultStack
-from tests.faults.harness import FaultInjector, Plan, expected_ids
-from tests.faults.simulator import Armed, Simulator, Stats
+from tests.faults.harness import CATEGORIES, FaultInjector, Plan, expected_ids
+from tests.faults.simulator import Armed, Fault, Simulator, Stats
 from tests.functional.conftest import api_event
 
 SEEDS = (11, 23, 37)
@@ -43,6 +43,7 @@ ALL_KINDS = WRITE_PATH | {"throttle_read", "s3_read_error", "service_error_after
 RECORDS = 300
 BATCH_SIZE = 3
 MIN_FAULTS = 250
+MIN_PER_CATEGORY = 30
 METRICS = [
     {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1},
     {"name": "mentions", "scorer": "contains", "args": {"case_sensitive": False}, "threshold": 1},
@@ -114,17 +115,26 @@ def schedule(stack: FaultStack, seed: int) -> tuple[dict[str, Any], list[dict[st
     return run, records
 
 
-def run_with_faults(stack: FaultStack, injection: tuple[Armed, FaultInjector], seed: int
-                    ) -> tuple[dict[str, Any], Stats, list[str]]:
-    """Schedule, execute under faults, and return (run, stats, violated invariants)."""
+def run_with_faults(stack: FaultStack, injection: tuple[Armed, FaultInjector], seed: int,
+                    planner: Any = None) -> tuple[dict[str, Any], Stats, list[str]]:
+    """Schedule, execute under faults, and return (run, stats, violated invariants). An
+    execution that did not succeed is then reported to ReconcileRunFunction with the event
+    EventBridge would deliver (the backstop of decision 0008)."""
     run, records = schedule(stack, seed)
     armed, injector = injection
     stats = Stats()
     injector.stats = stats
     plan = Plan(seed)
     simulator = Simulator(stack.definition(), invoke=stack.invoke_workflow, read_items=stack.read_items,
-                          armed=armed, stats=stats, planner=plan, seed=seed, redeliver=plan.redeliver)
-    status, output = simulator.run({"tenant_id": run["tenant_id"], "run_id": run["id"]})
+                          armed=armed, stats=stats, planner=planner or plan, seed=seed,
+                          redeliver=plan.redeliver)
+    execution_input = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
+    status, output = simulator.run(execution_input)
+    if status != "SUCCEEDED":
+        stack.invoke_workflow("ReconcileRunFunction", {
+            "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+            "detail": {"name": run["id"], "status": status, "error": output, "cause": None,
+                       "input": json.dumps(execution_input)}})
     found = violations(stack, run, records, status, output)
     forget_batches(run)
     return run, stats, found
@@ -204,6 +214,11 @@ def test_no_fault_loses_or_duplicates_an_evaluation(fault_stack, injection, seed
     print(f"seed {seed}: {total} faults {dict(stats.injected)}; retries {dict(stats.retries)}; "
           f"outcomes {dict(stats.outcomes)}")
     assert found == [], (found, stats.child_errors)
+    by_category = {c: sum(stats.injected[k] for k in kinds) for c, kinds in CATEGORIES.items()}
+    print(f"seed {seed}: by category {by_category}")
+    # ≥ 250 faults of the issue's five categories alone, and every category well covered.
+    assert sum(by_category.values()) >= MIN_FAULTS, by_category
+    assert min(by_category.values()) >= MIN_PER_CATEGORY, by_category
     assert total >= MIN_FAULTS, stats.injected
     # Every kind of fault was exercised…
     assert set(stats.injected) >= ALL_KINDS, stats.injected
@@ -222,3 +237,22 @@ def test_the_harness_detects_a_naive_recorder(fault_stack, injection, seed, monk
     assert any("counters" in v or "failed_count" in v for v in found), found
     # Even then, the run does not stay running: the Catch path marked it failed.
     assert not any("stayed" in v for v in found), found
+
+
+def test_a_run_whose_failure_handler_dies_is_ended_by_the_reconciler(fault_stack, injection):
+    """GIVEN Finalize and then Mark Run Failed crashing on every attempt (their Retry runs
+    out, the execution fails with no Catch left) THEN the run did not stay running: the
+    execution-ended event made the reconciler mark it failed, with the execution's error."""
+    plan = Plan(41)
+
+    def planner(state: str, key: str, attempt: int, budget: Any) -> Any:
+        if state in ("Finalize Run", "Mark Run Failed"):
+            return Fault("crash_before_write")
+        return plan(state, key, attempt, budget)
+
+    run, stats, found = run_with_faults(fault_stack, injection, 41, planner=planner)
+    assert stats.injected["crash_before_write"] >= 3 + 9  # finalize 1 + 2 retries, mark failed 1 + 8
+    assert not any("stayed" in v for v in found), found
+    ended = dependencies.runs().get(UUID(run["tenant_id"]), UUID(run["id"]))
+    assert ended is not None and ended.status == "failed"
+    assert ended.error_message.startswith("Lambda.Unknown"), ended.error_message

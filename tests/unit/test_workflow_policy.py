@@ -39,7 +39,18 @@ from assay_service import errors
 from assay_service.models import workflow as models
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "eval_run.asl.json"
-SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.")
+# The error names Step Functions and its Lambda integration document (a misspelt one would
+# never match, so the Retry or Catch that names it would silently do nothing).
+SERVICE_ERRORS = frozenset({
+    "States.ALL", "States.Timeout", "States.TaskFailed", "States.Permissions",
+    "States.HeartbeatTimeout", "States.DataLimitExceeded", "States.Runtime",
+    "States.ExceedToleratedFailureThreshold", "States.ItemReaderFailed",
+    "States.ResultWriterFailed", "States.BranchFailed", "States.NoChoiceMatched",
+    "States.IntrinsicFailure", "States.QueryEvaluationError",
+    "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown", "Sandbox.Timedout",
+})
 RESULT_MODELS = {"PrepareRunFunction": models.PrepareResult, "ScoreBatchFunction": models.ScoreBatchResult,
                  "FinalizeRunFunction": models.FinalizeResult, "MarkRunFailedFunction": models.FinalizeResult}
 
@@ -91,7 +102,7 @@ def policy_problems(asl: dict[str, Any]) -> list[str]:
         kind = state.get("Type")
         for rule in state.get("Retry", []) + state.get("Catch", []):
             for error in rule.get("ErrorEquals", []):
-                if not error.startswith(SERVICE_PREFIXES) and error not in known:
+                if error not in SERVICE_ERRORS and error not in known:
                     problems.append(f"{name}: ErrorEquals {error!r} is neither a service error nor "
                                     "an exception of assay_service.errors")
         if kind == "Map":
@@ -195,6 +206,9 @@ MUTATIONS: dict[str, tuple[Callable[[dict], Any], str]] = {
                                    "explicit tolerated-failure bound"),
     "misspelt error": (lambda a: _score_task(a)["Retry"][0]["ErrorEquals"].append("TransientStorError"),
                        "'TransientStorError' is neither"),
+    "misspelt service error": (
+        lambda a: _score_task(a)["Retry"][0]["ErrorEquals"].append("Lambda.ServiceExeption"),
+        "'Lambda.ServiceExeption' is neither"),
     "missing payload field": (lambda a: a["States"]["Finalize Run"]["ResultSelector"].update(
         {"cost.$": "$.Payload.cost"}), "reads $.Payload.cost"),
     "failure handler without retry-all": (
