@@ -349,3 +349,78 @@ def test_max_concurrency_is_a_per_run_setting_bounded_by_the_deployment(stack):
         prepared = stack.invoke("PrepareRunFunction", workflow_event(
             "prepare", tenant_id=run["tenant_id"], run_id=run["id"]))
         assert prepared["max_concurrency"] == expected
+
+
+def test_a_batch_larger_than_a_dynamodb_item_is_recorded_in_parts(stack):
+    """GIVEN 1,000 records of incompressible text in one batch (the compressed batch is
+    well over DynamoDB's 400 KB item limit) THEN it is recorded in parts in one transaction,
+    read back whole by every reader, and a duplicate delivery still counts nothing."""
+    import random
+    import string
+
+    from assay_service.adapters.dynamodb import BATCH_PART_BYTES, DynamoDBRunRepository
+    from assay_service.domain.ids import run_key
+
+    rng = random.Random(7)
+
+    def text() -> str:
+        return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(100))
+
+    records = [{"id": f"big{i}", "prompt": text(), "input": text(), "context": text(),
+                "output": text(), "golden_answer": text()} for i in range(1000)]
+    dataset_id = create_dataset(stack, records=records)
+    _, run, _ = stack.call("ScheduleRunFunction", api_event(
+        "schedule_run", path_id=dataset_id,
+        body={"eval_version_id": eval_version(stack)["id"], "batch_size": 1000}))
+    ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
+    prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
+    assert prepared["batch_count"] == 1
+    s3 = boto3.client("s3", region_name="us-east-1")
+    (batch,) = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
+                                        Key=prepared["manifest_key"])["Body"].read())
+    event = workflow_event("score_batch", **ids, batch=batch)
+    assert stack.invoke("ScoreBatchFunction", event)["outcome"] == "recorded"
+    assert stack.invoke("ScoreBatchFunction", event)["outcome"] == "duplicate"
+
+    table = stack.env("ScoreBatchFunction")["TABLE_NAME"]
+    items = boto3.client("dynamodb", region_name="us-east-1").query(
+        TableName=table, KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
+        ExpressionAttributeValues={":pk": {"S": DynamoDBRunRepository._pk(
+                                       uuid.UUID(run["tenant_id"]), run_key(uuid.UUID(run["id"])))},
+                                   ":b": {"S": "B#"}})["Items"]
+    assert len(items) >= 2, "the batch should not fit one item"
+    assert all(len(i["data"]["B"]) <= BATCH_PART_BYTES for i in items)
+
+    assert stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))["status"] == "completed"
+    _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
+    assert got["completed_count"] + got["failed_count"] == got["item_count"] == 1000
+    from assay_service.adapters.s3 import export_key
+
+    status, _, headers = stack.call("ExportRunFunction", api_event(
+        "export_run", path_id=run["id"], query={"format": "json"}))
+    assert status == 303 and headers["Location"].startswith("http")  # too big to be inline
+    export = json.loads(s3.get_object(
+        Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
+        Key=export_key(uuid.UUID(run["tenant_id"]), uuid.UUID(run["id"]), "json"))["Body"].read())
+    assert len(export["items"]) == 1000 * len(got["aggregate_results"])
+    assert export["items"][-1]["record"]["output"] == records[-1]["output"]
+    status, one, _ = stack.call("GetEvaluationFunction",
+                                api_event("get_evaluation", path_id=export["items"][-1]["id"]))
+    assert status == 200 and one["id"] == export["items"][-1]["id"]
+
+
+def test_a_batch_size_past_the_eval_s_bound_is_a_400_and_stores_no_run(stack):
+    dataset_id = create_dataset(stack, records=RECORDS)
+    _, ev, _ = stack.call("EvalsFunction", api_event("create_eval"))
+    metrics = [{"name": f"m{i}", "scorer": "exact_match", "args": {}, "threshold": 1}
+               for i in range(50)]
+    status, version, _ = stack.call("EvalsFunction", api_event(
+        "create_eval_version", path_id=ev["id"], body={"metrics": metrics}))
+    assert status == 201, version
+    _, before, _ = stack.call("ListRunsFunction", api_event("list_runs"))
+    status, body, _ = stack.call("ScheduleRunFunction", api_event(
+        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 1000}))
+    assert status == 400 and body["code"] == "validation.invalid_request"
+    assert body["error"].startswith("batch_size: at most 400") and body["details"]["max"] == 400
+    _, after, _ = stack.call("ListRunsFunction", api_event("list_runs"))
+    assert after["count"] == before["count"]

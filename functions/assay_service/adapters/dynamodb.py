@@ -14,6 +14,7 @@ eval                          T#{tid}#EVAL#{id} / EVAL        T#{tid}#EVAL / cre
 eval version                  T#{tid}#EVALVER#{id} / EVALVER  T#{tid}#EVAL#{eval}#V / {n:08}
 run                           T#{tid}#RUN#{key} / RUN         RunsBy* indexes (below)
 batch of evaluations          T#{tid}#RUN#{key} / B#{i:07}    —
+ …its continuation parts      T#{tid}#RUN#{key} / B#{i:07}#{n} —
 run counter                   T#{tid}#RUNCOUNT / {dim}#{v}    —
 ============================  ==============================  ==========================
 
@@ -620,6 +621,11 @@ class RunQuery:
         return {k: v for k, v in self.criteria.items() if k != chosen}
 
 
+# DynamoDB items are at most 400 KB, keys and attribute names included: a batch's
+# compressed data goes in parts of this size.
+BATCH_PART_BYTES = 350_000
+
+
 def _pack(payload: Any) -> bytes:
     return zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 6)
 
@@ -829,24 +835,35 @@ class DynamoDBRunRepository:
         Returns ``"recorded"``, ``"duplicate"`` (this batch was already recorded: a retry
         or a duplicate delivery — nothing is counted twice) or ``"inactive"`` (the run is
         no longer running, e.g. cancelled: its counts stay frozen).
+
+        The compressed batch goes in the ``B#{index}`` item; past ``BATCH_PART_BYTES`` the
+        rest goes in continuation items ``B#{index}#{n}`` in the same transaction (each
+        conditional too), so no batch can exceed DynamoDB's 400 KB item limit and a batch
+        is either wholly there or not at all.
         """
         pk = self._pk(run.tenant_id, run_key(run.id))
         blob = _pack({"records": records,
                       "evaluations": [e.model_dump(mode="json") for e in evaluations]})
+        parts = [blob[i:i + BATCH_PART_BYTES] for i in range(0, len(blob), BATCH_PART_BYTES)]
+        base = {"PK": pk, "tenant_id": str(run.tenant_id), "run_id": str(run.id), "batch": index,
+                "created_at": now}
+        ops = [
+            self.table.put_op({**base, "SK": f"B#{index:07d}", "completed": completed,
+                               "failed": failed, "parts": len(parts), "data": parts[0]},
+                              condition="attribute_not_exists(PK)"),
+            self.table.update_op(pk, "RUN",
+                                 expression="ADD completed_count :c, failed_count :f "
+                                            "SET updated_at = :now",
+                                 names={"#status": "status"},
+                                 values={":c": completed, ":f": failed, ":now": now,
+                                         ":running": "running"},
+                                 condition="#status = :running"),
+        ]
+        ops += [self.table.put_op({**base, "SK": f"B#{index:07d}#{n}", "data": part},
+                                  condition="attribute_not_exists(PK)")
+                for n, part in enumerate(parts[1:], start=1)]
         try:
-            self.table.transact([
-                self.table.put_op({"PK": pk, "SK": f"B#{index:07d}", "tenant_id": str(run.tenant_id),
-                                   "run_id": str(run.id), "batch": index, "completed": completed,
-                                   "failed": failed, "data": blob, "created_at": now},
-                                  condition="attribute_not_exists(PK)"),
-                self.table.update_op(pk, "RUN",
-                                     expression="ADD completed_count :c, failed_count :f "
-                                                "SET updated_at = :now",
-                                     names={"#status": "status"},
-                                     values={":c": completed, ":f": failed, ":now": now,
-                                             ":running": "running"},
-                                     condition="#status = :running"),
-            ])
+            self.table.transact(ops)
         except ClientError as exc:
             codes = cancellation_codes(exc)
             if codes and codes[0] == "ConditionalCheckFailed":
@@ -860,11 +877,34 @@ class DynamoDBRunRepository:
         return self.table.get(self._pk(run.tenant_id, run_key(run.id)), f"B#{index:07d}") is not None
 
     def get_batch(self, tenant_id: UUID, key: str, index: int) -> dict[str, Any] | None:
-        item = self.table.get(self._pk(tenant_id, key), f"B#{index:07d}")
-        return _unpack(item["data"]) if item else None
+        pk = self._pk(tenant_id, key)
+        item = self.table.get(pk, f"B#{index:07d}")
+        if item is None:
+            return None
+        data = bytes(item["data"])
+        for n in range(1, int(item.get("parts", 1))):
+            part = self.table.get(pk, f"B#{index:07d}#{n}")
+            if part is None:  # written in one transaction with the first: cannot happen
+                raise RuntimeError(f"batch {index}: part {n} is missing")
+            data += bytes(part["data"])
+        return _unpack(data)
 
     def iter_batches(self, run: Run, *, first: int = 0) -> Iterator[dict[str, Any]]:
         """The recorded batches of the run from index ``first`` on, in order, one at a time."""
+        parts: list[bytes] = []
+        batch, expected = None, 0
+
+        def whole() -> dict[str, Any]:
+            if len(parts) != expected:  # all parts are written in one transaction
+                raise RuntimeError(f"batch {batch}: {len(parts)} of {expected} parts read")
+            return {"batch": batch, **_unpack(b"".join(parts))}
+
         for item in self.table.query_all(pk=self._pk(run.tenant_id, run_key(run.id)),
                                          sk_prefix="B#", sk_from=f"B#{first:07d}"):
-            yield {"batch": item["batch"], **_unpack(item["data"])}
+            if item["SK"].count("#") == 1:  # B#{index}: a batch's first item
+                if batch is not None:
+                    yield whole()
+                parts, batch, expected = [], item["batch"], int(item.get("parts", 1))
+            parts.append(bytes(item["data"]))  # continuation parts follow in key order
+        if batch is not None:
+            yield whole()

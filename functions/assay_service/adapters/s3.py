@@ -80,7 +80,10 @@ class S3ArtifactStore:
     def iter_lines(self, key: str) -> Iterator[bytes]:
         """Stream an object line by line (memory does not grow with its size)."""
         body = self._call("get_object", Key=key)["Body"]
-        yield from body.iter_lines(keepends=True)
+        try:
+            yield from body.iter_lines(keepends=True)
+        except _NETWORK as exc:  # the stream broke mid-object: the step is retried whole
+            raise TransientStoreError(f"S3 get_object {key}: {exc}") from exc
 
     def size(self, key: str) -> int | None:
         try:

@@ -13,6 +13,7 @@ from assay_service import dependencies as deps
 from assay_service.adapters.dynamodb import RunQuery
 from assay_service.adapters.s3 import export_key
 from assay_service.domain.ids import parse_evaluation_id
+from assay_service.domain.scorers import get_scorer
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import ScheduleEvalRunRequest
 from assay_service.models.domain import (
@@ -53,6 +54,32 @@ def request_hash(dataset_id: UUID, req: ScheduleEvalRunRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# A batch is recorded in one DynamoDB transaction (at most 4 MB): bound the evaluations it
+# holds. A rule evaluation packs to ~40-100 bytes; an LLM-judge one to ~1 KB (its reasoning
+# is cut at judges.REASONING_CHARS). Judge calls also take seconds, so judge-heavy batches
+# default to a few records, well inside ScoreBatchFunction's timeout.
+MAX_EVALUATIONS_PER_BATCH = 20_000
+MAX_JUDGED_PER_BATCH = 500
+JUDGE_BATCH_SIZE = 10
+
+
+def batch_size_for(metrics: list[Any], requested: int | None, default: int) -> int:
+    """The run's batch size: the request's, checked against the bounds above, or the
+    deployment's default reduced to fit them (and to JUDGE_BATCH_SIZE with LLM metrics)."""
+    judged = sum(1 for m in metrics if get_scorer(m.scorer).evaluator_type == "llm")
+    bound = min(MAX_EVALUATIONS_PER_BATCH // max(len(metrics), 1),
+                MAX_JUDGED_PER_BATCH // judged if judged else MAX_EVALUATIONS_PER_BATCH)
+    if requested is None:
+        return max(1, min(default, bound, JUDGE_BATCH_SIZE if judged else default))
+    if requested > bound:
+        raise InvalidRequestError(
+            f"batch_size: at most {bound} for this eval ({len(metrics)} metrics, {judged} LLM "
+            f"judges: a batch holds at most {MAX_EVALUATIONS_PER_BATCH:,} evaluations, "
+            f"{MAX_JUDGED_PER_BATCH} of them judged), got {requested}",
+            details={"field": "batch_size", "max": bound})
+    return requested
+
+
 def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest,
                  *, idempotency_key: str | None = None) -> Run:
     dataset = get_dataset(principal, dataset_id)
@@ -69,6 +96,7 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
         raise NotFoundError("eval")
     metrics = apply_overrides(version.metrics, req.metric_args)
     settings = get_settings()
+    batch_size = batch_size_for(metrics, req.batch_size, settings.default_batch_size)
     if req.max_concurrency is not None and req.max_concurrency > settings.map_max_concurrency:
         raise InvalidRequestError(
             f"max_concurrency: at most {settings.map_max_concurrency} on this deployment "
@@ -81,7 +109,7 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
         dataset_version=dataset_version.version, eval_id=ev.id, eval_version_id=version.id,
         name=req.name, status="pending", item_count=dataset_version.record_count,
         threshold=req.threshold if req.threshold is not None else version.threshold,
-        metrics=metrics, batch_size=req.batch_size or settings.default_batch_size,
+        metrics=metrics, batch_size=batch_size,
         max_concurrency=req.max_concurrency,
         created_at=now, updated_at=now)
     idempotency = (idempotency_key, request_hash(dataset.id, req)) if idempotency_key else None

@@ -177,9 +177,12 @@ def _confidence(data: Mapping[str, Any]) -> float | None:
     return None if value is None else min(1.0, max(0.0, value))
 
 
+REASONING_CHARS = 2_000  # a judge's reasoning is kept up to this many characters
+
+
 def _reasoning(data: Mapping[str, Any]) -> str:
     value = data.get("reasoning")
-    return value.strip() if isinstance(value, str) else ""
+    return value.strip()[:REASONING_CHARS] if isinstance(value, str) else ""
 
 
 # ------------------------------------------------------------------ the call
