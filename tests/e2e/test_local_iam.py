@@ -74,8 +74,11 @@ def test_mark_run_failed_without_getitem_is_denied_and_recorded(narrowed_stack: 
         f"User: arn:aws:sts::123456789012:assumed-role/{denial.role}/{function} is not authorized "
         f"to perform: dynamodb:GetItem on resource: {table} because no identity-based policy "
         "allows the dynamodb:GetItem action")
-    # So the run is never marked failed: exactly what AWS would have done.
-    assert api.wait(run["id"], {"failed"}, 2)["status"] == "running"
+    # So Mark Run Failed never marks the run failed, as on AWS; the stop then reaches the
+    # reconciler (decision 0008), which ends it cancelled instead of leaving it running.
+    ended = api.wait(run["id"], {"failed", "cancelled"}, 30)
+    assert ended["status"] == "cancelled", ended
+    assert "stopped outside Assay" in ended["error_message"]
 
 
 def test_export_without_getobject_fails_with_access_denied(narrowed_stack: LocalStack) -> None:

@@ -46,7 +46,9 @@ LAMBDA_BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExe
 ALLOWED_MANAGED_POLICIES = {
     LAMBDA_BASIC_EXECUTION: "CloudWatch Logs for the function's own log group",
 }
-S3_OBJECT_PREFIXES = ("tenants/", "uploads/")
+# tenants/: every tenant's data; uploads/: presigned dataset uploads (expired after 2 days);
+# map-results/: the Map's ResultWriter (batch indexes and counts only, expired after 7 days).
+S3_OBJECT_PREFIXES = ("tenants/", "uploads/", "map-results/")
 S3_BUCKET_LEVEL_ACTIONS = {"s3:ListBucket"}
 MAX_PRESIGN_SECONDS = 900
 
@@ -151,6 +153,8 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
             "PrepareRunFunction", "ScoreBatchFunction", "FinalizeRunFunction",
             "MarkRunFailedFunction")}},
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/runs/*/manifest.json"),
+        _grant("s3:PutObject s3:GetObject s3:ListMultipartUploadParts s3:AbortMultipartUpload",
+               f"{BUCKET}/map-results/*"),
         _grant("states:StartExecution",
                "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
                "${AWS::StackName}-eval-run"),

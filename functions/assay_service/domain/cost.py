@@ -56,7 +56,7 @@ COEFFICIENTS: dict[str, Coefficient] = {
     "lambda_gb_seconds": Coefficient(0.0, 0.5, 0.0),
     "dynamodb_wru": Coefficient(37, 5.3333, 0.075555556),
     "dynamodb_rru": Coefficient(7.5, 3.1667, 0.009444444),
-    "s3_tier1": Coefficient(4, 0, 0),
+    "s3_tier1": Coefficient(5, 0, 0),  # + the Map's ResultWriter manifest (2026-12-01)
     "s3_tier2": Coefficient(2, 1, 0),
     "secrets_calls": Coefficient(0, 0, 0),
 }
