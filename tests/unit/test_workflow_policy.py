@@ -110,6 +110,8 @@ def policy_problems(asl: dict[str, Any]) -> list[str]:
                 problems.append(f"{name}: Map without MaxConcurrency or MaxConcurrencyPath")
             if "ToleratedFailurePercentage" not in state and "ToleratedFailureCount" not in state:
                 problems.append(f"{name}: Map without an explicit tolerated-failure bound")
+            if "ResultWriter" not in state:  # else its output grows with the batch count
+                problems.append(f"{name}: Map without a ResultWriter")
         if kind not in ("Task", "Map"):
             continue
         if kind == "Task":
@@ -204,6 +206,8 @@ MUTATIONS: dict[str, tuple[Callable[[dict], Any], str]] = {
                              "Map without MaxConcurrency"),
     "no tolerated failure bound": (_del(lambda a: a["States"]["Score Batches"], "ToleratedFailurePercentage"),
                                    "explicit tolerated-failure bound"),
+    "no result writer": (_del(lambda a: a["States"]["Score Batches"], "ResultWriter"),
+                         "Map without a ResultWriter"),
     "misspelt error": (lambda a: _score_task(a)["Retry"][0]["ErrorEquals"].append("TransientStorError"),
                        "'TransientStorError' is neither"),
     "misspelt service error": (
@@ -226,3 +230,24 @@ def test_a_broken_definition_is_caught(mutation):
     change(broken)
     problems = policy_problems(broken)
     assert any(expected in p for p in problems), problems
+
+
+def test_step_payloads_stay_small_at_any_dataset_size():
+    """Every payload a step takes or returns is a fixed handful of ids and numbers: at
+    10,000,000 records (100,000 batches) the largest is far below Step Functions' 256 KB.
+    The batch list lives in S3 (the Map's ItemReader) and the Map's results go to S3."""
+    import uuid
+
+    big = 10_000_000
+    tenant, run = uuid.uuid4(), uuid.uuid4()
+    batch = models.BatchRef(index=big // 100, first_record=big - 100, count=1000,
+                            byte_start=10**12, byte_end=10**12 + 10**9)
+    payloads = [
+        models.PrepareResult(tenant_id=tenant, run_id=run, manifest_key="tenants/" + "x" * 200,
+                             batch_count=big // 100, max_concurrency=10_000),
+        models.ScoreBatchInput(tenant_id=tenant, run_id=run, batch=batch),
+        models.ScoreBatchResult(batch=big // 100, completed=1000, failed=1000, outcome="duplicate"),
+        models.FinalizeResult(run_id=run, status="completed"),
+    ]
+    sizes = [len(p.model_dump_json()) for p in payloads]
+    assert max(sizes) < 1024, sizes
