@@ -15,7 +15,8 @@ SAM := $(TOOLS)/sam/bin/sam
 ASSAY_PORT ?= 3000
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: asl-validate openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
+# bench-*: on demand, they print figures (bench/README.md); not part of make test.
+.PHONY: cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload asl-validate openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -84,6 +85,10 @@ sam-build: $(SAM) ## sam build, then ship bytecode (no Docker; needs python3.12 
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	@test -f .aws-sam/build/ListRunsFunction/assay_service/handlers/api/__pycache__/list_runs.cpython-312.pyc \
 	  || { echo "no bytecode in the build: is $(PY) Python 3.12?" >&2; exit 1; }
+	@# Issue #5's budget: the scoring function's unzipped code + layer (bytecode included).
+	@size=$$(du -sb .aws-sam/build/ScoreBatchFunction .aws-sam/build/DepsLayer | awk '{s += $$1} END {print s}'); \
+	  echo "ScoreBatchFunction unzipped, code + layer: $$((size / 1000000)) MB (budget 50 MB)"; \
+	  test "$$size" -le 50000000 || { echo "ScoreBatchFunction is over its 50 MB budget" >&2; exit 1; }
 
 ci: test sam-validate sam-build ## What CI runs
 
@@ -92,6 +97,24 @@ clean: ## Remove environments and build output
 
 cost: install ## Count a real run's AWS calls on the local stack and print the cost model (docs/cost.md)
 	$(PYTHON) -m assay_local.cost $(COST_ARGS)
+
+bench-scorers: install ## Benchmark: rule scorers vs their reference libraries (10,000 distinct pairs)
+	$(PYTHON) bench/scorers.py $(BENCH_ARGS)
+
+bench-run: install ## Benchmark: 10,000 records x 3 rule metrics on the local stack, schedule -> completed
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+bench-export: install ## Benchmark: finalize + export of 102,000 evaluations (time, peak memory)
+	$(PYTHON) bench/export.py $(BENCH_ARGS)
+
+bench-imports: install ## Benchmark: cold import of every handler in a Lambda-like tree (median of 5)
+	$(PYTHON) bench/imports.py $(BENCH_ARGS)
+
+bench-list: install ## Benchmark: GET /v1/eval-runs with 10 vs 10,000 runs in the table
+	$(PYTHON) bench/list_runs.py $(BENCH_ARGS)
+
+bench-upload: install ## Benchmark: a 100,000-record JSONL dataset upload on the local stack
+	$(PYTHON) bench/upload.py $(BENCH_ARGS)
 
 openapi: install ## Regenerate docs/openapi.json from the route code (a test fails when it drifts)
 	$(PYTHON) -m assay_service.handlers.api.openapi > docs/openapi.json

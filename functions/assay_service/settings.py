@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -24,6 +24,13 @@ class Settings(BaseModel):
     judge_openai_secret_arn: str | None = None  # the key, or JSON {"base_url", "api_key"}
     judge_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     judge_prices: str | None = None  # JSON {"model": {"input": usd/1M, "output": usd/1M}}
+
+    @field_validator("judge_openai_base_url", "judge_openai_secret_arn", "judge_prices",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """A template parameter left at its default "" means: not set."""
+        return None if value == "" else value
 
 
 @lru_cache(maxsize=1)

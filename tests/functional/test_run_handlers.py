@@ -20,10 +20,12 @@ RECORDS = [
 ]
 
 
-def eval_version(stack) -> dict:
+def eval_version(stack, metrics: list[dict] | None = None) -> dict:
     _, ev, _ = stack.call("EvalsFunction", api_event("create_eval"))
-    status, version, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"]))
-    assert status == 201
+    body = {} if metrics is None else {"body": {"metrics": metrics}}
+    status, version, _ = stack.call("EvalsFunction", api_event("create_eval_version",
+                                                               path_id=ev["id"], **body))
+    assert status == 201, version
     return version
 
 
@@ -183,9 +185,9 @@ def test_reconcile_leaves_finished_runs_and_other_executions_alone(stack):
     assert stack.invoke("ReconcileRunFunction", unrelated) == {"reconciled": False}
 
 
-def completed_run(stack, records=RECORDS, batch_size=2) -> dict:
+def completed_run(stack, records=RECORDS, batch_size=2, metrics: list[dict] | None = None) -> dict:
     dataset_id = create_dataset(stack, records=records)
-    version = eval_version(stack)
+    version = eval_version(stack, metrics)
     _, run, _ = stack.call("ScheduleRunFunction", api_event(
         "schedule_run", path_id=dataset_id,
         body={"eval_version_id": version["id"], "batch_size": batch_size}))

@@ -58,6 +58,7 @@ def test_rouge_equals_rouge_score(stemmer):
     ("bleu", ref.bleu),
     ("chrf", ref.chrf),
     ("levenshtein", ref.levenshtein),
+    ("levenshtein", ref.levenshtein_dp),
     ("token_f1", ref.token_f1),
 ])
 def test_metric_equals_reference(name, reference_fn):

@@ -63,6 +63,8 @@ def test_bleu_chrf_levenshtein_token_f1_property(candidate, reference):
     assert abs(score("chrf", candidate, reference) - ref.chrf(candidate, reference)) <= TOL
     assert abs(score("levenshtein", candidate, reference)
                - ref.levenshtein(candidate, reference)) <= TOL
+    assert abs(score("levenshtein", candidate, reference)
+               - ref.levenshtein_dp(candidate, reference)) <= TOL
     assert abs(score("token_f1", candidate, reference) - ref.token_f1(candidate, reference)) <= TOL
 
 

@@ -366,3 +366,29 @@ def test_a_transient_judge_failure_in_a_parallel_batch_fails_the_batch_whole():
         score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics,
                     records=_records(20), judge=runtime)
     assert judge.calls < 20  # calls not yet started were cancelled
+
+
+def test_the_deployment_s_price_overrides_reach_the_judge_cost(monkeypatch):
+    """GIVEN the template's JudgePrices parameter (JUDGE_PRICES) THEN the judge cost uses it;
+    left at its default "" it means the shipped table, as do the other empty parameters."""
+    import json as _json
+
+    from assay_service import dependencies
+    from assay_service.domain.pricing import DEFAULT_PRICES, Price
+    from assay_service.settings import get_settings
+
+    monkeypatch.setenv("TABLE_NAME", "t")
+    monkeypatch.setenv("BUCKET_NAME", "b")
+    monkeypatch.setenv("JUDGE_OPENAI_BASE_URL", "")
+    monkeypatch.setenv("JUDGE_PRICES", _json.dumps({"my-model": {"input": 1.5, "output": 6}}))
+    dependencies.reset()
+    try:
+        assert get_settings().judge_openai_base_url is None
+        prices = dependencies.judge_prices()
+        assert prices["my-model"] == Price(1.5, 6.0)
+        assert set(DEFAULT_PRICES) < set(prices)
+        monkeypatch.setenv("JUDGE_PRICES", "")
+        dependencies.reset()
+        assert dependencies.judge_prices() == DEFAULT_PRICES
+    finally:
+        dependencies.reset()
