@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,15 +31,14 @@ from typing import Any
 from moto.events.models import events_backends
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
+from assay_local.moto_hooks import MotoHook
+
 LOG = logging.getLogger(__name__)
 DETAIL_TYPE = "Step Functions Execution Status Change"
 ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
 
 Invoke = Callable[[str, dict[str, Any]], tuple[bytes, bool]]  # (function ARN, event)
 
-_ORIGINAL_TERMINATED = BaseExecutionWorkerCommunication.terminated
-_ACTIVE: ExecutionEvents | None = None
-_LOCK = threading.Lock()
 
 
 def _millis(moment: datetime | None) -> int | None:
@@ -89,21 +87,10 @@ class ExecutionEvents:
         self._pending: list[Any] = []
 
     def install(self) -> None:
-        global _ACTIVE
-        with _LOCK:
-            if _ACTIVE is not None:
-                raise RuntimeError("another local EventBridge is already installed")
-            if not callable(getattr(BaseExecutionWorkerCommunication, "terminated", None)):
-                raise RuntimeError("moto no longer has ExecutionWorkerCommunication.terminated")
-            _ACTIVE = self
-            BaseExecutionWorkerCommunication.terminated = _terminated_hook  # type: ignore[method-assign]
+        HOOK.install(self)
 
     def uninstall(self) -> None:
-        global _ACTIVE
-        with _LOCK:
-            if _ACTIVE is self:
-                BaseExecutionWorkerCommunication.terminated = _ORIGINAL_TERMINATED  # type: ignore[method-assign]
-                _ACTIVE = None
+        HOOK.uninstall(self)
         self.drain()
         self._pool.shutdown(wait=True)
 
@@ -141,11 +128,15 @@ class ExecutionEvents:
 
 
 def _terminated_hook(self: BaseExecutionWorkerCommunication) -> None:
-    _ORIGINAL_TERMINATED(self)
-    events = _ACTIVE
+    HOOK.original(self)
+    events: ExecutionEvents | None = HOOK.active
     if events is None:
         return
     try:
         events.publish(status_change_event(self.execution, events._account_id, events._region))
     except Exception:  # an event that cannot be built must not break the execution's end
         LOG.exception("could not publish the execution's status change")
+
+
+HOOK = MotoHook(BaseExecutionWorkerCommunication, "terminated", _terminated_hook,
+                "local EventBridge")

@@ -29,6 +29,7 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction
 
 from assay_local._worker import call_in_env, error_payload, worker_main
+from assay_local.moto_hooks import MotoHook
 
 # Parent variables a worker keeps; everything else comes from the function's own
 # configuration, so one function's variables never leak into another's.
@@ -207,21 +208,10 @@ class LambdaRuntime:
 
     # ------------------------------------------------------------------ hook
     def install(self) -> None:
-        global _ACTIVE
-        with _INSTALL_LOCK:
-            if _ACTIVE is not None:
-                raise RuntimeError("another local Lambda runtime is already installed")
-            if not callable(getattr(LambdaFunction, "_invoke_lambda", None)):
-                raise RuntimeError("moto no longer has LambdaFunction._invoke_lambda")
-            _ACTIVE = self
-            LambdaFunction._invoke_lambda = invoke_lambda_hook  # type: ignore[method-assign]
+        HOOK.install(self)
 
     def uninstall(self) -> None:
-        global _ACTIVE
-        with _INSTALL_LOCK:
-            if _ACTIVE is self:
-                LambdaFunction._invoke_lambda = _ORIGINAL_INVOKE_LAMBDA  # type: ignore[method-assign]
-                _ACTIVE = None
+        HOOK.uninstall(self)
 
     # ----------------------------------------------------------- invocation
     def invocation_counts(self) -> dict[str, int]:
@@ -361,15 +351,13 @@ class LambdaRuntime:
             pool.close()
 
 
-_INSTALL_LOCK = threading.Lock()
-_ACTIVE: LambdaRuntime | None = None
-_ORIGINAL_INVOKE_LAMBDA = LambdaFunction._invoke_lambda
-
-
 def invoke_lambda_hook(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     """Replacement for ``LambdaFunction._invoke_lambda``."""
-    runtime = _ACTIVE
+    runtime = HOOK.active
     if runtime is None:
         message = "no local Lambda runtime installed"
         return error_payload("Runtime.Unavailable", message, []), True, ""
     return runtime.invoke(self, event)
+
+
+HOOK = MotoHook(LambdaFunction, "_invoke_lambda", invoke_lambda_hook, "local Lambda runtime")

@@ -77,6 +77,12 @@ def test_state_machine_definition_is_fully_substituted(stack: LocalStack) -> Non
 def test_health_is_served_by_the_real_handler_through_the_hook(stack: LocalStack) -> None:
     # The hook is installed: moto's private method is ours (fails if moto renames it).
     assert moto.awslambda.models.LambdaFunction._invoke_lambda is lambda_runtime.invoke_lambda_hook
+    # …and so is the one that emits execution-ended events (decision 0008).
+    from assay_local import eventbridge
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    assert BaseExecutionWorkerCommunication.terminated is eventbridge.HOOK._replacement
+    assert eventbridge.HOOK.active is stack.events
     name = stack.resources["ApiMetaFunction"]
     before = stack.invocation_counts().get(name, 0)
 

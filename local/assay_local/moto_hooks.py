@@ -1,0 +1,39 @@
+"""One replaced moto method, owned by one object at a time.
+
+The local stack reaches into moto where it has no public extension point (its Lambda
+invocation, the end of a Step Functions execution). moto's backends are process-global, so
+each such patch is too: ``MotoHook`` installs the replacement for one owner, refuses a
+second owner, and fails loudly when the moto version no longer has the method (moto is
+pinned, and ``tests/e2e/test_local_stack_template.py`` checks the hooks are in use).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class MotoHook:
+    def __init__(self, owner_class: type, method: str, replacement: Callable[..., Any],
+                 what: str) -> None:
+        self._class, self._method, self._replacement, self._what = (
+            owner_class, method, replacement, what)
+        self.original: Callable[..., Any] = getattr(owner_class, method)
+        self.active: Any = None
+        self._lock = threading.Lock()
+
+    def install(self, owner: Any) -> None:
+        with self._lock:
+            if self.active is not None:
+                raise RuntimeError(f"another {self._what} is already installed")
+            if not callable(getattr(self._class, self._method, None)):
+                raise RuntimeError(f"moto no longer has {self._class.__name__}.{self._method}")
+            self.active = owner
+            setattr(self._class, self._method, self._replacement)
+
+    def uninstall(self, owner: Any) -> None:
+        with self._lock:
+            if self.active is owner:
+                setattr(self._class, self._method, self.original)
+                self.active = None
