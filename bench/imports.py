@@ -1,9 +1,11 @@
 """Cold import time of each Lambda handler module, in a directory tree laid out like the
-Lambda python3.12 runtime: a fresh interpreter per sample, no bytecode caches anywhere
-outside the standard library, median of 5 (what a cold start pays before the handler runs).
+Lambda python3.12 runtime: a fresh interpreter per sample, bytecode as `make sam-build`
+ships it (or none at all, as a bare `sam build` leaves it), median of 5 (what a cold start
+pays before the handler runs).
 
-Usage: .venv/bin/python bench/imports.py [--samples 5] [--rebuild] [--only meta,list_runs]
-       .venv/bin/python bench/imports.py --pyc shipped   # the same, bytecode shipped in the zips
+Usage: make bench-imports                    # = .venv/bin/python bench/imports.py
+       .venv/bin/python bench/imports.py [--samples 5] [--rebuild] [--only meta,list_runs]
+       .venv/bin/python bench/imports.py --pyc none   # no bytecode outside the stdlib
 
 What is measured and why it matches Lambda
 ------------------------------------------
@@ -17,9 +19,9 @@ What is measured and why it matches Lambda
                  pessimistic case).
   Search order as on Lambda: task root, then ``/opt/python`` (the layer), then
   ``$LAMBDA_RUNTIME_DIR`` (boto3) — on a bare CPython 3.12 venv (empty site-packages).
-  Only the standard library has bytecode, as ``/var/lang`` on Lambda does.
-* ``--pyc shipped`` measures the alternative build: every ``.py`` of the three trees compiled
-  with ``compileall --invalidation-mode unchecked-hash`` (hash-based ``.pyc`` stay valid
+  With ``--pyc none`` only the standard library has bytecode, as ``/var/lang`` on Lambda.
+* ``--pyc shipped`` (the default: what ``make sam-build`` deploys) has every ``.py`` of the
+  three trees compiled with ``compileall --invalidation-mode unchecked-hash`` (hash-based ``.pyc`` stay valid
   whatever mtimes the zip extraction leaves; Lambda can read them from its read-only disk).
 * Each sample is a new ``python -B`` process with ``PYTHONDONTWRITEBYTECODE=1`` (the Lambda
   file system is read-only, so nothing is ever cached between cold starts), and times
@@ -163,8 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the runtime-like tree")
-    parser.add_argument("--pyc", choices=("none", "shipped"), default="none",
-                        help="none: no bytecode outside the stdlib (default); shipped: all compiled")
+    parser.add_argument("--pyc", choices=("none", "shipped"), default="shipped",
+                        help="shipped: all compiled, as make sam-build deploys (default); none: "
+                             "no bytecode outside the stdlib, as a bare sam build leaves it")
     parser.add_argument("--only", default="", help="comma-separated module tails to measure")
     args = parser.parse_args()
     python = build_tree(args.rebuild)

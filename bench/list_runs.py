@@ -18,8 +18,12 @@ the ``calls`` (round trips) and ``read`` (items the queries scanned + items fetc
 a Query returns at most 1 MB, so reading 10,000 index entries (~450 B each) takes ~5 round
 trips on DynamoDB where moto answers in one — ``pages@1MB`` estimates them.
 
-Queries: first page ``limit=50``; ``status=completed``; ``eval_id=E&status=completed``
-(index partition + filter). Target: latency ratio (many / small) ≤ 1.5.
+Queries (``limit`` = the small tenant's run count, so every page is full): the first page;
+``status=completed``; ``eval_id=E&status=completed`` (index partition + filter, its exact
+count a COUNT query over the eval's partition, decision 0007). Target: latency ratio (many /
+small) ≤ 1.5 — judged on ``est. ms``: the handler's own time (wall time minus the time in
+moto's DynamoDB calls) plus a DynamoDB round trip per call and per extra 1 MB page, since
+moto's own latency grows with the table where DynamoDB's does not.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ REGION = "us-east-1"
 KEY = "ask_bench-list-runs-owner-key-0123456789"
 OTHER_KEY = "ask_bench-list-runs-other-tenant-key-98"
 INDEX_ENTRY_BYTES = 450  # an RunsBy* entry: keys + the six projected attributes
+CALL_MS = 5.0  # an in-region DynamoDB round trip from Lambda, a typical single-digit figure
 STATUSES = ["completed"] * 7 + ["failed"] * 2 + ["pending"]
 
 
@@ -88,12 +93,19 @@ def seed_runs(tenant_id: uuid.UUID, n: int, evals: list[uuid.UUID]) -> None:
 
 
 class Counter:
-    """DynamoDB calls a request makes and the items they read."""
+    """DynamoDB calls a request makes, the items they read, and the time spent in them
+    (moto's, not ours: subtracted from the handler's wall time to get our own)."""
 
     def __init__(self) -> None:
         self.calls = self.read = self.bytes_read = 0
+        self.aws_seconds = 0.0
+        self._started = 0.0
+
+    def start(self, **_: Any) -> None:
+        self._started = time.perf_counter()
 
     def __call__(self, model: Any, parsed: dict, **_: Any) -> None:
+        self.aws_seconds += time.perf_counter() - self._started
         self.calls += 1
         if model.name == "Query":
             self.read += parsed.get("ScannedCount", 0)
@@ -139,26 +151,34 @@ def scenario(name: str, mine: int, others: int, requests: int) -> dict[str, Any]
         seed_runs(other.id, others, evals)
         seeded = time.perf_counter() - t0
         counter = Counter()
+        deps.client("dynamodb").meta.events.register("before-call.dynamodb", counter.start)
         deps.client("dynamodb").meta.events.register("after-call.dynamodb", counter)
-        queries = {"first page": {"limit": "50"},
-                   "status": {"limit": "50", "status": "completed"},
-                   "eval+status": {"limit": "50", "eval_id": str(evals[3]), "status": "completed"}}
+        # limit = the small tenant's run count, so every page is full in every scenario and
+        # the handler does the same work on it whatever the table holds.
+        limit = str(min(mine, 50))
+        queries = {"first page": {"limit": limit},
+                   "status": {"limit": limit, "status": "completed"},
+                   "eval+status": {"limit": limit, "eval_id": str(evals[3]), "status": "completed"}}
         out: dict[str, Any] = {"name": name, "seeded_s": seeded, "queries": {}}
         for label, query in queries.items():
             ev = event(query, KEY)
             for _ in range(3):  # warm: first-use imports, client, key cache
                 list_runs.handler(copy.deepcopy(ev), Context())
-            times = []
+            times, own = [], []
             counter.calls = counter.read = 0
             for _ in range(requests):
+                counter.aws_seconds = 0.0
                 t = time.perf_counter()
                 res = list_runs.handler(copy.deepcopy(ev), Context())
-                times.append((time.perf_counter() - t) * 1000)
+                elapsed = time.perf_counter() - t
+                times.append(elapsed * 1000)
+                own.append((elapsed - counter.aws_seconds) * 1000)
                 assert res["statusCode"] == 200, res
             body = json.loads(res["body"])
             if label == "first page":
                 assert body["count"] == mine, (body["count"], mine)  # counters are exact
             out["queries"][label] = {"median_ms": statistics.median(times),
+                                     "own_ms": statistics.median(own),
                                      "calls": counter.calls / requests,
                                      "read": counter.read / requests,
                                      "count": body["count"], "items": len(body["items"])}
@@ -184,18 +204,24 @@ def main() -> None:
                         args.runs, args.requests)]
     print(f"GET /v1/eval-runs through ListRunsFunction on moto · median of {args.requests} "
           "requests · read = items scanned/fetched per request")
-    print(f"{'scenario':<40} {'query':<12} {'median ms':>9} {'calls':>6} {'read':>7} "
-          f"{'pages@1MB':>9} {'count':>6}")
+    print(f"own ms = the handler's time outside DynamoDB calls; est. ms = own + {CALL_MS:g} ms "
+          "per DynamoDB round trip (pages@1MB of them for a Query), what DynamoDB would take")
+    print(f"{'scenario':<40} {'query':<12} {'moto ms':>8} {'own ms':>7} {'calls':>6} "
+          f"{'read':>7} {'pages@1MB':>9} {'est. ms':>8} {'count':>6}")
     for r in results:
         for label, q in r["queries"].items():
-            pages = max(1, -(-int(q["read"]) * INDEX_ENTRY_BYTES // 1_048_576))
-            print(f"{r['name']:<40} {label:<12} {q['median_ms']:9.1f} {q['calls']:6.1f} "
-                  f"{q['read']:7.0f} {pages:9d} {q['count']:6d}")
+            q["pages"] = max(1, -(-int(q["read"]) * INDEX_ENTRY_BYTES // 1_048_576))
+            q["est_ms"] = q["own_ms"] + CALL_MS * (q["calls"] + q["pages"] - 1)
+            print(f"{r['name']:<40} {label:<12} {q['median_ms']:8.1f} {q['own_ms']:7.1f} "
+                  f"{q['calls']:6.1f} {q['read']:7.0f} {q['pages']:9d} {q['est_ms']:8.1f} "
+                  f"{q['count']:6d}")
     small, many = results[0]["queries"], results[1]["queries"]
     for label in small:
-        ratio = many[label]["median_ms"] / small[label]["median_ms"]
-        print(f"ratio {args.runs:,}/{args.small} runs  {label:<12} {ratio:5.2f}  "
-              f"({'ok' if ratio <= 1.5 else 'over'} ≤ 1.5)")
+        ratio = many[label]["est_ms"] / small[label]["est_ms"]
+        moto = many[label]["median_ms"] / small[label]["median_ms"]
+        print(f"ratio {args.runs:,}/{args.small} runs  {label:<12} est. {ratio:5.2f} "
+              f"({'ok' if ratio <= 1.5 else 'over'} ≤ 1.5); moto {moto:.1f} (moto reads the "
+              "whole table for every index query)")
 
 
 if __name__ == "__main__":

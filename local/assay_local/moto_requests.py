@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -58,6 +59,22 @@ def read_body(environ: dict[str, Any]) -> bytes:
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
+
+
+def one_dynamodb_request_at_a_time(app: WsgiApp) -> WsgiApp:
+    """Serialise moto's DynamoDB: it applies a TransactWriteItems by deep-copying whole
+    tables, and another thread writing meanwhile breaks the copy ("dictionary changed size
+    during iteration", a 500 DynamoDB never gives). One DynamoDB request at a time, as the
+    fault suite does in-process; the other services stay concurrent."""
+    lock = threading.Lock()
+
+    def serialised(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return app(environ, start_response)
+        with lock:
+            return list(app(environ, start_response))
+
+    return serialised
 
 
 class MiddlewareMotoServer(ThreadedMotoServer):

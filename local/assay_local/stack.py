@@ -26,7 +26,11 @@ from assay_local.eventbridge import ExecutionEvents
 from assay_local.http_front import HttpFront
 from assay_local.iam_enforcement import Denial, Enforcer, enabled_from_env, iam_middleware
 from assay_local.lambda_runtime import LambdaRuntime
-from assay_local.moto_requests import Middleware, MiddlewareMotoServer
+from assay_local.moto_requests import (
+    Middleware,
+    MiddlewareMotoServer,
+    one_dynamodb_request_at_a_time,
+)
 from assay_local.resources import CreatedStack, FunctionInfo, ResourceCreator
 from assay_local.template import Resolver, parameter_values, translate
 
@@ -258,6 +262,7 @@ class LocalStack:
 
             meter = self.meter = Meter(moto_stored_item(ACCOUNT_ID, REGION))
             middleware.append(lambda app: MeteringApp(app, meter))
+        middleware.append(one_dynamodb_request_at_a_time)  # innermost: around moto itself
         self._moto = MiddlewareMotoServer(middleware, ip_address="127.0.0.1", port=0,
                                           verbose=False)
         self._moto.start()
