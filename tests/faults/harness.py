@@ -21,6 +21,8 @@ s3_read_error               ReadTimeoutError reading the batch's records    Tran
 crash_before_write          the process dies after scoring, before writing  Lambda.Unknown
 crash_after_write           the process dies right after the write          Lambda.Unknown
 service_error_after_success the function ran; the Invoke call failed        Lambda.ServiceException
+lambda_throttle             the Invoke call is throttled; the function never  Lambda.TooManyRequests-
+                            runs                                            Exception
 timeout_race                the Task times out while the function runs on;  States.Timeout
                             its retry writes concurrently (two threads)
 duplicate_delivery          the Map item is delivered again after success   —
@@ -58,6 +60,7 @@ SCORE_FAULTS: dict[str, str | None] = {
     "timeout_after_commit": "TransientStoreError",
     "s3_read_error": "TransientStoreError",
     "service_error_after_success": "Lambda.ServiceException",
+    "lambda_throttle": "Lambda.TooManyRequestsException",
     "crash_before_write": "Lambda.Unknown",
     "crash_after_write": "Lambda.Unknown",
     "timeout_race": "States.Timeout",
@@ -74,7 +77,7 @@ STEP_FAULTS = ("throttle_read", "throttle_write", "timeout_after_commit", "conn_
 # The issue's five categories (and which kinds make each up); the service errors after a
 # successful run are injected on top and counted apart.
 CATEGORIES: dict[str, frozenset[str]] = {
-    "throttles before the write": frozenset({"throttle_write", "throttle_read"}),
+    "throttles before the write": frozenset({"throttle_write", "throttle_read", "lambda_throttle"}),
     "connection errors": frozenset({"conn_exhausted", "conn_before_write", "conn_after_write",
                                     "s3_read_error"}),
     "timeouts after the write": frozenset({"timeout_after_commit", "timeout_race"}),

@@ -271,6 +271,9 @@ class Simulator:
             orphan.start()
             self.orphans.append(orphan)
             raise _TimedOut(fault.barrier)
+        if fault is not None and fault.kind == "lambda_throttle":
+            self.stats.count(fault.kind)  # Lambda refused the Invoke: the function never ran
+            raise TaskFailure("Lambda.TooManyRequestsException", "Rate Exceeded.")
         result = self._call(function, payload, fault)
         if fault is not None and fault.kind == "service_error_after_success":
             self.stats.count(fault.kind)  # the function ran; the Invoke API call failed

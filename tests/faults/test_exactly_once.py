@@ -39,7 +39,7 @@ SEEDS = (11, 23, 37)
 WRITE_PATH = {"throttle_write", "conn_exhausted", "conn_before_write", "conn_after_write",
               "timeout_after_commit", "crash_before_write", "crash_after_write", "timeout_race"}
 ALL_KINDS = WRITE_PATH | {"throttle_read", "s3_read_error", "service_error_after_success",
-                          "duplicate_delivery"}
+                          "lambda_throttle", "duplicate_delivery"}
 RECORDS = 300
 BATCH_SIZE = 3
 MIN_FAULTS = 250
@@ -85,6 +85,13 @@ class NaiveRunRepository(DynamoDBRunRepository):
         self.table.update(pk, "RUN", expression="ADD completed_count :c, failed_count :f",
                           names={}, values={":c": completed, ":f": failed})
         return "recorded"
+
+
+class UnconditionalRunRepository(DynamoDBRunRepository):
+    """The real transaction, counters and all, minus the condition that makes the batch
+    write happen once: two deliveries racing past the "already recorded?" check both count."""
+
+    BATCH_ONCE = None
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +263,14 @@ def test_a_run_whose_failure_handler_dies_is_ended_by_the_reconciler(fault_stack
     ended = dependencies.runs().get(UUID(run["tenant_id"]), UUID(run["id"]))
     assert ended is not None and ended.status == "failed"
     assert ended.error_message.startswith("Lambda.Unknown"), ended.error_message
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_harness_detects_a_recorder_without_the_write_once_condition(fault_stack, injection,
+                                                                        seed, monkeypatch):
+    monkeypatch.setattr(dependencies, "runs", functools.lru_cache(maxsize=1)(
+        lambda: UnconditionalRunRepository(dependencies.table())))
+    run, stats, found = run_with_faults(fault_stack, injection, seed)
+    print(f"unconditional recorder, seed {seed}: {found}")
+    assert stats.injected["timeout_race"] > 0  # the concurrent deliveries that double-count
+    assert any("counters" in v for v in found), found
