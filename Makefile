@@ -86,6 +86,7 @@ sam-build: $(SAM) ## sam build, then ship bytecode (no Docker; needs python3.12 
 	@test -f .aws-sam/build/ListRunsFunction/assay_service/handlers/api/__pycache__/list_runs.cpython-312.pyc \
 	  || { echo "no bytecode in the build: is $(PY) Python 3.12?" >&2; exit 1; }
 	@# Issue #5's budget: the scoring function's unzipped code + layer (bytecode included).
+	@test -d .aws-sam/build/ScoreBatchFunction && test -d .aws-sam/build/DepsLayer
 	@size=$$(du -sb .aws-sam/build/ScoreBatchFunction .aws-sam/build/DepsLayer | awk '{s += $$1} END {print s}'); \
 	  echo "ScoreBatchFunction unzipped, code + layer: $$((size / 1000000)) MB (budget 50 MB)"; \
 	  test "$$size" -le 50000000 || { echo "ScoreBatchFunction is over its 50 MB budget" >&2; exit 1; }

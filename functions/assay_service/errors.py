@@ -84,3 +84,8 @@ class TransientScoringError(AssayError):
 
 class InvalidRecordError(AssayError):
     """A record cannot be scored by a metric; recorded as a failed evaluation."""
+
+
+class BatchTooLargeError(AssayError):
+    """A scored batch is too large to record in one DynamoDB transaction; not retried: the
+    run fails saying to schedule it with a smaller batch_size."""

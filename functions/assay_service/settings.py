@@ -22,7 +22,7 @@ class Settings(BaseModel):
     # LLM judges (docs/judges.md)
     judge_openai_base_url: str | None = None
     judge_openai_secret_arn: str | None = None  # the key, or JSON {"base_url", "api_key"}
-    judge_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    judge_timeout_seconds: float = Field(default=60.0, gt=0, le=240)  # < the 300 s batch
     judge_prices: str | None = None  # JSON {"model": {"input": usd/1M, "output": usd/1M}}
 
     @field_validator("judge_openai_base_url", "judge_openai_secret_arn", "judge_prices",

@@ -110,6 +110,7 @@ class ExecutionEvents:
             for target in rule.targets
             if target["Arn"].startswith("arn:aws:lambda:")
         ]
+        self._pending = [f for f in self._pending if not f.done()]
         for arn in targets:
             self._pending.append(self._pool.submit(self._deliver, arn, event))
         return len(targets)

@@ -442,7 +442,7 @@ def _copy_source(header: str) -> str:
     return f"arn:aws:s3:::{source}"
 
 
-_DELETE_KEY = re.compile(rb"<(?:[\w.-]+:)?Key>(.*?)</(?:[\w.-]+:)?Key>", re.DOTALL)
+_DELETE_KEY = re.compile(rb"<(?:[\w.-]+:)?Key\s*>(.*?)</(?:[\w.-]+:)?Key\s*>", re.DOTALL)
 
 
 def _deleted_keys(body: bytes) -> list[str]:
@@ -497,7 +497,10 @@ def s3_checks(method: str, bucket: str, key: str, query: Mapping[str, list[str]]
         prefix = query.get("prefix", [""])[0]
         return [Check("s3:ListBucket", bucket_arn, {"s3:prefix": (prefix,)} if prefix else {})]
     if method == "POST" and "delete" in query:
-        return [Check("s3:DeleteObject", f"{bucket_arn}/{k}") for k in _deleted_keys(body())]
+        keys = _deleted_keys(body())
+        if not keys:  # nothing recognised: refuse rather than check nothing
+            raise Unmapped("s3 DeleteObjects without a key the check can read")
+        return [Check("s3:DeleteObject", f"{bucket_arn}/{k}") for k in keys]
     if method in ("PUT", "DELETE"):
         if sub_name:
             action = _BUCKET_SUBRESOURCES[sub_name][1 if method == "PUT" else 2]

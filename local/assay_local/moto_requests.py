@@ -72,7 +72,13 @@ def one_dynamodb_request_at_a_time(app: WsgiApp) -> WsgiApp:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return app(environ, start_response)
         with lock:
-            return list(app(environ, start_response))
+            response = app(environ, start_response)
+            try:
+                return list(response)
+            finally:  # PEP 3333: a middleware that consumes the iterable closes it
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
 
     return serialised
 

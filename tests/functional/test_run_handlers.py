@@ -426,3 +426,59 @@ def test_a_batch_size_past_the_eval_s_bound_is_a_400_and_stores_no_run(stack):
     assert body["error"].startswith("batch_size: at most 400") and body["details"]["max"] == 400
     _, after, _ = stack.call("ListRunsFunction", api_event("list_runs"))
     assert after["count"] == before["count"]
+
+
+def test_a_batch_in_many_parts_is_read_back_in_part_order(stack, monkeypatch):
+    """Parts past the tenth sort after the ninth (zero-padded keys): a batch of 20+ parts
+    is joined in order by every reader."""
+    from assay_service.adapters import dynamodb
+    from assay_service.domain.ids import run_key
+
+    monkeypatch.setattr(dynamodb, "BATCH_PART_BYTES", 1_500)
+    records = [{"id": f"p{i}", "output": f"answer {uuid.uuid5(uuid.NAMESPACE_OID, str(i))}",
+                "golden_answer": f"{i}"} for i in range(200)]
+    run = completed_run(stack, records=records, batch_size=200)
+    items = boto3.client("dynamodb", region_name="us-east-1").query(
+        TableName=stack.env("ScoreBatchFunction")["TABLE_NAME"],
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
+        ExpressionAttributeValues={":pk": {"S": dynamodb.DynamoDBRunRepository._pk(
+            uuid.UUID(run["tenant_id"]), run_key(uuid.UUID(run["id"])))}, ":b": {"S": "B#"}})
+    assert len(items["Items"]) >= 12, len(items["Items"])  # parts #010, #011 sort after #009
+    _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
+    assert got["status"] == "completed" and got["completed_count"] + got["failed_count"] == 200
+    metrics = len(got["aggregate_results"])
+    seen: list[dict] = []
+    query = {"limit": "100"}
+    while True:  # every page of the run's evaluations, through the cursor
+        status, page, _ = stack.call("GetEvaluationFunction", api_event(
+            "list_run_evaluations", path_id=run["id"], query=query))
+        assert status == 200, page
+        seen += page["items"]
+        if not page.get("next_cursor"):
+            break
+        query = {"limit": "100", "cursor": page["next_cursor"]}
+    assert len(seen) == len({e["id"] for e in seen}) == 200 * metrics
+    # In record order, each with its own record: a misordered join would not decompress,
+    # and a join of the wrong parts would not give these records back.
+    assert [e["record"]["id"] for e in seen[::metrics]] == [r["id"] for r in records]
+    assert all(e["record"]["output"] == records[int(e["record"]["id"][1:])]["output"][:100]
+               for e in seen)
+
+
+def test_a_batch_over_one_transaction_fails_the_run_saying_why(stack, monkeypatch):
+    from assay_service.adapters import dynamodb
+    from assay_service.errors import BatchTooLargeError
+
+    monkeypatch.setattr(dynamodb, "BATCH_MAX_BYTES", 100)
+    dataset_id = create_dataset(stack, records=RECORDS)
+    _, run, _ = stack.call("ScheduleRunFunction", api_event(
+        "schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}))
+    ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
+    prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    (batch,) = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
+                                        Key=prepared["manifest_key"])["Body"].read())
+    with pytest.raises(BatchTooLargeError, match="smaller batch_size"):
+        stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
+    _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
+    assert got["completed_count"] == got["failed_count"] == 0  # nothing partial recorded

@@ -30,7 +30,7 @@ def test_judge_evals_default_to_small_batches():
 
 
 def test_a_requested_size_within_the_bounds_is_kept():
-    assert batch_size_for([RULE, JUDGE], 200, 100) == 200
+    assert batch_size_for([RULE, JUDGE], MAX_JUDGED_PER_BATCH, 100) == MAX_JUDGED_PER_BATCH
     assert batch_size_for([RULE] * 20, 1000, 100) == 1000
 
 

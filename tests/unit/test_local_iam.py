@@ -260,6 +260,10 @@ def test_s3_bucket_operations():
     namespaced = (b'<?xml version="1.0"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
                   b"<Object><Key>a&amp;b/&lt;1&gt;</Key></Object><Quiet>true</Quiet></Delete>")
     assert s3("POST", "/b", "delete", body=namespaced) == [("s3:DeleteObject", "arn:aws:s3:::b/a&b/<1>")]
+    spaced = b"<Delete><Object><Key >k/1</Key\n></Object></Delete>"
+    assert s3("POST", "/b", "delete", body=spaced) == [("s3:DeleteObject", "arn:aws:s3:::b/k/1")]
+    with pytest.raises(Unmapped):  # no key it can read: refused, not checked as nothing
+        s3("POST", "/b", "delete", body=b"<Delete><Quiet>true</Quiet></Delete>")
     (listing,) = s3_checks("GET", "b", "", {"prefix": ["tenants/"]}, {}, lambda: b"")
     assert listing.context == {"s3:prefix": ("tenants/",)}
 

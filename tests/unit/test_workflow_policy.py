@@ -251,3 +251,12 @@ def test_step_payloads_stay_small_at_any_dataset_size():
     ]
     sizes = [len(p.model_dump_json()) for p in payloads]
     assert max(sizes) < 1024, sizes
+    # …and the definition passes nothing else: the Map reads its items from S3, writes its
+    # results to S3, and each child's output is the three counts of ScoreBatchResult.
+    asl = definition()
+    score_map = asl["States"]["Score Batches"]
+    assert score_map["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert score_map["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert score_map["ResultPath"] is None
+    child = _score_task(asl)
+    assert set(child["ResultSelector"]) == {"batch.$", "completed.$", "failed.$"}

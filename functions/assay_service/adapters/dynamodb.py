@@ -14,7 +14,7 @@ eval                          T#{tid}#EVAL#{id} / EVAL        T#{tid}#EVAL / cre
 eval version                  T#{tid}#EVALVER#{id} / EVALVER  T#{tid}#EVAL#{eval}#V / {n:08}
 run                           T#{tid}#RUN#{key} / RUN         RunsBy* indexes (below)
 batch of evaluations          T#{tid}#RUN#{key} / B#{i:07}    —
- …its continuation parts      T#{tid}#RUN#{key} / B#{i:07}#{n} —
+ …its continuation parts      T#{tid}#RUN#{key} / B#{i:07}#{n:03} —
 run counter                   T#{tid}#RUNCOUNT / {dim}#{v}    —
 ============================  ==============================  ==========================
 
@@ -46,7 +46,12 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import BaseModel
 
 from assay_service.domain.ids import run_key
-from assay_service.errors import ConflictError, QuotaExceededError, TransientStoreError
+from assay_service.errors import (
+    BatchTooLargeError,
+    ConflictError,
+    QuotaExceededError,
+    TransientStoreError,
+)
 from assay_service.models.domain import (
     TERMINAL_STATUSES,
     Dataset,
@@ -622,8 +627,11 @@ class RunQuery:
 
 
 # DynamoDB items are at most 400 KB, keys and attribute names included: a batch's
-# compressed data goes in parts of this size.
+# compressed data goes in parts of this size; a transaction is at most 4 MB in all, so a
+# batch is at most this many bytes (its items' other attributes and the run update fit in
+# the rest).
 BATCH_PART_BYTES = 350_000
+BATCH_MAX_BYTES = 3_800_000
 
 
 def _pack(payload: Any) -> bytes:
@@ -632,6 +640,11 @@ def _pack(payload: Any) -> bytes:
 
 def _unpack(blob: bytes) -> Any:
     return json.loads(zlib.decompress(blob))
+
+
+def _part_key(index: int, n: int) -> str:
+    """A continuation part's sort key: zero-padded, so parts sort in number order."""
+    return f"B#{index:07d}#{n:03d}"
 
 
 class DynamoDBRunRepository:
@@ -848,6 +861,11 @@ class DynamoDBRunRepository:
         pk = self._pk(run.tenant_id, run_key(run.id))
         blob = _pack({"records": records,
                       "evaluations": [e.model_dump(mode="json") for e in evaluations]})
+        if len(blob) > BATCH_MAX_BYTES:
+            raise BatchTooLargeError(
+                f"batch {index} compresses to {len(blob) / 1e6:.1f} MB, over the "
+                f"{BATCH_MAX_BYTES / 1e6:.1f} MB one DynamoDB transaction can record: schedule "
+                "the run with a smaller batch_size")
         parts = [blob[i:i + BATCH_PART_BYTES] for i in range(0, len(blob), BATCH_PART_BYTES)]
         base = {"PK": pk, "tenant_id": str(run.tenant_id), "run_id": str(run.id), "batch": index,
                 "created_at": now}
@@ -863,7 +881,7 @@ class DynamoDBRunRepository:
                                          ":running": "running"},
                                  condition="#status = :running"),
         ]
-        ops += [self.table.put_op({**base, "SK": f"B#{index:07d}#{n}", "data": part},
+        ops += [self.table.put_op({**base, "SK": _part_key(index, n), "data": part},
                                   condition=self.BATCH_ONCE)
                 for n, part in enumerate(parts[1:], start=1)]
         try:
@@ -881,30 +899,26 @@ class DynamoDBRunRepository:
         return self.table.get(self._pk(run.tenant_id, run_key(run.id)), f"B#{index:07d}") is not None
 
     def get_batch(self, tenant_id: UUID, key: str, index: int) -> dict[str, Any] | None:
-        pk = self._pk(tenant_id, key)
-        item = self.table.get(pk, f"B#{index:07d}")
-        if item is None:
-            return None
-        data = bytes(item["data"])
-        for n in range(1, int(item.get("parts", 1))):
-            part = self.table.get(pk, f"B#{index:07d}#{n}")
-            if part is None:  # written in one transaction with the first: cannot happen
-                raise RuntimeError(f"batch {index}: part {n} is missing")
-            data += bytes(part["data"])
-        return _unpack(data)
+        return next(self._batches(self._pk(tenant_id, key), first=index, last=index), None)
 
     def iter_batches(self, run: Run, *, first: int = 0) -> Iterator[dict[str, Any]]:
-        """The recorded batches of the run from index ``first`` on, in order, one at a time."""
+        """The recorded batches of the run from index ``first`` on, in order, one at a time;
+        each with ``parts``, the items it was read from."""
+        return self._batches(self._pk(run.tenant_id, run_key(run.id)), first=first)
+
+    def _batches(self, pk: str, *, first: int, last: int | None = None
+                 ) -> Iterator[dict[str, Any]]:
+        """Batch items in key order (``B#{i}`` then its parts ``B#{i}#{n:03}``), joined."""
         parts: list[bytes] = []
         batch, expected = None, 0
 
         def whole() -> dict[str, Any]:
             if len(parts) != expected:  # all parts are written in one transaction
                 raise RuntimeError(f"batch {batch}: {len(parts)} of {expected} parts read")
-            return {"batch": batch, **_unpack(b"".join(parts))}
+            return {"batch": batch, "parts": expected, **_unpack(b"".join(parts))}
 
-        for item in self.table.query_all(pk=self._pk(run.tenant_id, run_key(run.id)),
-                                         sk_prefix="B#", sk_from=f"B#{first:07d}"):
+        prefix = "B#" if last is None else f"B#{last:07d}"
+        for item in self.table.query_all(pk=pk, sk_prefix=prefix, sk_from=f"B#{first:07d}"):
             if item["SK"].count("#") == 1:  # B#{index}: a batch's first item
                 if batch is not None:
                     yield whole()

@@ -13,7 +13,6 @@ from assay_service import dependencies as deps
 from assay_service.adapters.dynamodb import RunQuery
 from assay_service.adapters.s3 import export_key
 from assay_service.domain.ids import parse_evaluation_id
-from assay_service.domain.scorers import get_scorer
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import ScheduleEvalRunRequest
 from assay_service.models.domain import (
@@ -59,14 +58,17 @@ def request_hash(dataset_id: UUID, req: ScheduleEvalRunRequest) -> str:
 # is cut at judges.REASONING_CHARS). Judge calls also take seconds, so judge-heavy batches
 # default to a few records, well inside ScoreBatchFunction's timeout.
 MAX_EVALUATIONS_PER_BATCH = 20_000
-MAX_JUDGED_PER_BATCH = 500
+MAX_JUDGED_PER_BATCH = 60  # 15 rounds at judge.concurrency 4: ~10 s a call fits 300 s
 JUDGE_BATCH_SIZE = 10
 
 
 def batch_size_for(metrics: list[Any], requested: int | None, default: int) -> int:
     """The run's batch size: the request's, checked against the bounds above, or the
     deployment's default reduced to fit them (and to JUDGE_BATCH_SIZE with LLM metrics)."""
-    judged = sum(1 for m in metrics if get_scorer(m.scorer).evaluator_type == "llm")
+    from assay_service.domain.scorers import get_scorer  # deferred: the catalogue is heavy
+
+    judged = sum(1 for m in metrics
+                 if (spec := get_scorer(m.scorer)) is not None and spec.evaluator_type == "llm")
     bound = min(MAX_EVALUATIONS_PER_BATCH // max(len(metrics), 1),
                 MAX_JUDGED_PER_BATCH // judged if judged else MAX_EVALUATIONS_PER_BATCH)
     if requested is None:
@@ -193,7 +195,7 @@ def cancel_run(principal: Principal, run_id: UUID) -> Run:
 
 
 EVALUATION_FILTERS = ("metric", "status", "passed")
-MAX_BATCHES_PER_PAGE = 50
+MAX_ITEMS_PER_PAGE = 50  # batch items (a large batch is several) read per page: ≤ ~17 MB
 
 
 def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
@@ -201,13 +203,15 @@ def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
                      ) -> tuple[list[tuple[Evaluation, dict[str, Any]]], str | None]:
     """A page of a run's evaluations in record order, each with its truncated record.
 
-    Reads at most MAX_BATCHES_PER_PAGE batch items per request, so a very selective filter
+    Reads at most MAX_ITEMS_PER_PAGE batch items per request, so a very selective filter
     may return a short page with a cursor to continue."""
     run = get_run(principal, run_id)
     first_batch, skip = decode_position(cursor, partition=("run", str(run_id)),
                                         fields=("batch", "offset"))
     out: list[tuple[Evaluation, dict[str, Any]]] = []
-    for read, batch in enumerate(deps.runs().iter_batches(run, first=first_batch)):
+    read = 0
+    for batch in deps.runs().iter_batches(run, first=first_batch):
+        read += batch["parts"]
         records = {r["id"]: r for r in batch["records"]}
         rows = batch["evaluations"]
         start = skip if batch["batch"] == first_batch else 0
@@ -220,7 +224,7 @@ def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
                 if len(out) == limit:
                     nxt = (batch["batch"], offset + 1)
                     return out, encode_position(run_id, nxt)
-        if read + 1 >= MAX_BATCHES_PER_PAGE:
+        if read >= MAX_ITEMS_PER_PAGE:
             return out, encode_position(run_id, (batch["batch"] + 1, 0))
     return out, None
 
