@@ -40,7 +40,6 @@ ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two re
 Invoke = Callable[[str, dict[str, Any]], tuple[bytes, bool]]  # (function ARN, event)
 
 
-
 def _millis(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
@@ -99,6 +98,10 @@ class ExecutionEvents:
         for future in list(self._pending):
             future.result(timeout=timeout)
 
+    def execution_ended(self, execution: Any) -> int:
+        """Publish AWS's status-change event for a moto execution that has just ended."""
+        return self.publish(status_change_event(execution, self._account_id, self._region))
+
     def publish(self, event: dict[str, Any]) -> int:
         """Match ``event`` against the default bus's rules; deliver to Lambda targets.
         Returns the number of deliveries started."""
@@ -134,7 +137,7 @@ def _terminated_hook(self: BaseExecutionWorkerCommunication) -> None:
     if events is None:
         return
     try:
-        events.publish(status_change_event(self.execution, events._account_id, events._region))
+        events.execution_ended(self.execution)
     except Exception:  # an event that cannot be built must not break the execution's end
         LOG.exception("could not publish the execution's status change")
 

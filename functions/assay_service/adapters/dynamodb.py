@@ -642,9 +642,14 @@ def _unpack(blob: bytes) -> Any:
     return json.loads(zlib.decompress(blob))
 
 
+def _batch_key(index: int) -> str:
+    """A batch's (first) item's sort key: zero-padded, so batches sort in index order."""
+    return f"B#{index:07d}"
+
+
 def _part_key(index: int, n: int) -> str:
     """A continuation part's sort key: zero-padded, so parts sort in number order."""
-    return f"B#{index:07d}#{n:03d}"
+    return f"{_batch_key(index)}#{n:03d}"
 
 
 class DynamoDBRunRepository:
@@ -854,7 +859,7 @@ class DynamoDBRunRepository:
         no longer running, e.g. cancelled: its counts stay frozen).
 
         The compressed batch goes in the ``B#{index}`` item; past ``BATCH_PART_BYTES`` the
-        rest goes in continuation items ``B#{index}#{n}`` in the same transaction (each
+        rest goes in continuation items ``B#{index}#{n:03}`` in the same transaction (each
         conditional too), so no batch can exceed DynamoDB's 400 KB item limit and a batch
         is either wholly there or not at all.
         """
@@ -870,7 +875,7 @@ class DynamoDBRunRepository:
         base = {"PK": pk, "tenant_id": str(run.tenant_id), "run_id": str(run.id), "batch": index,
                 "created_at": now}
         ops = [
-            self.table.put_op({**base, "SK": f"B#{index:07d}", "completed": completed,
+            self.table.put_op({**base, "SK": _batch_key(index), "completed": completed,
                                "failed": failed, "parts": len(parts), "data": parts[0]},
                               condition=self.BATCH_ONCE),
             self.table.update_op(pk, "RUN",
@@ -896,7 +901,7 @@ class DynamoDBRunRepository:
         return "recorded"
 
     def batch_recorded(self, run: Run, index: int) -> bool:
-        return self.table.get(self._pk(run.tenant_id, run_key(run.id)), f"B#{index:07d}") is not None
+        return self.table.get(self._pk(run.tenant_id, run_key(run.id)), _batch_key(index)) is not None
 
     def get_batch(self, tenant_id: UUID, key: str, index: int) -> dict[str, Any] | None:
         return next(self._batches(self._pk(tenant_id, key), first=index, last=index), None)
@@ -917,8 +922,8 @@ class DynamoDBRunRepository:
                 raise RuntimeError(f"batch {batch}: {len(parts)} of {expected} parts read")
             return {"batch": batch, "parts": expected, **_unpack(b"".join(parts))}
 
-        prefix = "B#" if last is None else f"B#{last:07d}"
-        for item in self.table.query_all(pk=pk, sk_prefix=prefix, sk_from=f"B#{first:07d}"):
+        prefix = "B#" if last is None else _batch_key(last)
+        for item in self.table.query_all(pk=pk, sk_prefix=prefix, sk_from=_batch_key(first)):
             if item["SK"].count("#") == 1:  # B#{index}: a batch's first item
                 if batch is not None:
                     yield whole()
