@@ -32,7 +32,12 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PY) --quiet
 	@touch $@
 
-install: $(VENV)/.installed ## Create .venv from uv.lock (pinned)
+# The scorers' C extension for this machine (decision 0009), by the pinned zig (uv.lock).
+NATIVE := functions/assay_service/domain/scorers/_fastmetrics.abi3.so
+$(NATIVE): $(VENV)/.installed functions/assay_service/domain/scorers/_fastmetrics.c tools/native.py
+	$(PYTHON) tools/native.py
+
+install: $(VENV)/.installed $(NATIVE) ## Create .venv from uv.lock (pinned) and build the scorers' C extension
 
 # Headless Chromium renders the HTML run report in a test (tests/e2e/test_cli.py); Debian's package.
 CHROMIUM := /usr/bin/chromium
@@ -77,8 +82,10 @@ sam-validate: $(SAM) ## sam validate --lint (SAM CLI in its own venv)
 asl-validate: ## asl-validator (npm, pinned in tools/asl) on the state machine: 0 errors
 	$(BOOT_PY) tools/asl/validate.py --install
 
-sam-build: $(SAM) ## sam build, then ship bytecode (no Docker; needs python3.12 for the runtime)
+sam-build: $(SAM) install ## sam build, the scorers' C extension for arm64, then bytecode (no Docker)
 	PATH="$(dir $(PY)):$$PATH" AWS_DEFAULT_REGION=us-east-1 $(SAM) build --template template.yaml
+	@# sam build copied this machine's build of the extension: cross-compile the Lambda's.
+	$(PYTHON) tools/native.py --arch arm64 --into .aws-sam/build
 	@# /var/task and /opt are read-only: without shipped .pyc every cold start compiles the
 	@# sources (~2x the import time, bench/imports.py). Hash-checked-free .pyc stay valid
 	@# whatever mtimes the zip leaves. Compiled by the runtime's Python version (3.12).
@@ -94,7 +101,7 @@ sam-build: $(SAM) ## sam build, then ship bytecode (no Docker; needs python3.12 
 ci: test sam-validate sam-build ## What CI runs
 
 clean: ## Remove environments and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache $(NATIVE)
 
 cost: install ## Count a real run's AWS calls on the local stack and print the cost model (docs/cost.md)
 	$(PYTHON) -m assay_local.cost $(COST_ARGS)

@@ -8,7 +8,7 @@ run) and a pure function ``(record, args) -> ScoreResult``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,13 +31,15 @@ class ScorerArgs(BaseModel):
     )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, 5x the cost
+# of this one (~1 µs vs 0.2 µs), paid once per evaluation. Treat it as a value anyway.
+@dataclass(slots=True)
 class ScoreResult:
     score: float
     label: str
     reasoning: str
     confidence: float | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
     cost: float | None = None  # USD, for scorers that call a paid model (LLM judges)
     passed: bool | None = None  # a scorer's own verdict (rubric pass mark); else score ≥ threshold
 

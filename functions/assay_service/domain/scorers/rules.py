@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import string
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
@@ -15,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from assay_service.domain.scorers import jsonschema_lite
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, scorer, text_of
+from assay_service.domain.scorers.textmetrics import drop_ascii_punctuation
 from assay_service.errors import InvalidRecordError
 
 _WS = re.compile(r"\s+")
@@ -36,13 +36,10 @@ class ExactMatchArgs(ScorerArgs):
     ignore_punctuation: bool = False
 
 
-_ASCII_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]+")
-
-
 def _strip_punctuation(text: str) -> str:
     """Drop ASCII punctuation and every Unicode punctuation or symbol (curly quotes, dashes,
     ellipses, currency signs…), like ``string.punctuation`` does for ASCII."""
-    text = _ASCII_PUNCTUATION.sub("", text)
+    text = drop_ascii_punctuation(text)
     if text.isascii():
         return text
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PS")

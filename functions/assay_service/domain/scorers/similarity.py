@@ -66,10 +66,10 @@ def bleu(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     candidate, reference = _pair(record, args)
     result = tm.bleu(candidate, reference)
     score = _unit(result.score)
-    precisions = "/".join(f"{p:.1f}" for p in result.precisions)
+    p1, p2, p3, p4 = result.precisions
     return ScoreResult(score, _label(score),
-                       f"BLEU {score:.3f}: n-gram precisions {precisions}, brevity penalty "
-                       f"{result.bp:.3f} ({result.sys_len} vs {result.ref_len} tokens)")
+                       f"BLEU {score:.3f}: n-gram precisions {p1:.1f}/{p2:.1f}/{p3:.1f}/{p4:.1f}, "
+                       f"brevity penalty {result.bp:.3f} ({result.sys_len} vs {result.ref_len} tokens)")
 
 
 # ------------------------------------------------------------------ chrf
