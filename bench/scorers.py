@@ -1,6 +1,9 @@
 """Rule-scorer throughput, ours vs the reference libraries, on one core.
 
-    .venv/bin/python bench/scorers.py [--records 10000]     # or: make bench-scorers
+    .venv/bin/python bench/scorers.py [--records 10000] [--python]   # or: make bench-scorers
+
+Ours is the C extension's inner loops (decision 0009) unless ``--python`` measures the
+pure-Python fallback.
 
 Records: --records sentence pairs drawn by the parity corpus builder
 (tests/data/parity/build_corpus.py: CPython docstring sentences and edits of them; its
@@ -30,8 +33,7 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 import jsonschema  # noqa: E402
 import sacrebleu  # noqa: E402
-from assay_service.domain.scorers import get_scorer, validate_args  # noqa: E402
-from assay_service.domain.scorers.textmetrics import clear_caches  # noqa: E402
+from assay_service.domain.scorers import get_scorer, textmetrics, validate_args  # noqa: E402
 from rapidfuzz.distance import Levenshtein  # noqa: E402
 from rouge_score import rouge_scorer  # noqa: E402
 
@@ -142,7 +144,7 @@ def _rate(fn: Callable[[Record], float], records: list[Record]) -> float:
     gc.collect()
     gc.disable()
     try:
-        clear_caches()
+        textmetrics.clear_caches()
         start = time.perf_counter()
         for record in records:
             fn(record)
@@ -163,13 +165,18 @@ def _fmt(rate: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
-    size = parser.parse_args().records
+    parser.add_argument("--python", action="store_true",
+                        help="measure the pure-Python fallback, not the C extension")
+    options = parser.parse_args()
+    size = options.records
+    if options.python:
+        textmetrics._native = None
     pairs = distinct_pairs(size)
     kinds = {k: _records(k, pairs) for k in ("text", "json", "numeric")}
 
     version = sys.version.split()[0]
     print(f"{size:,} record pairs, {2 * size:,} distinct texts, caches emptied before each "
-          f"pass; Python {version}, one core\n")
+          f"pass; Python {version}, one core; text metrics: {textmetrics.implementation()}\n")
     header = (f"{'scorer':<13} {'ours/s':>10}  {'reference':<12} {'ref/s':>10} {'speed-up':>9} "
               f"{'max |Δ|':>9}")
     print(header)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 native = tm._native
 SETTINGS = settings(derandomize=True, max_examples=500, deadline=None, database=None)
-WORDS = st.sampled_from(["a", "b", "c", "the", "cat", "é", "猫", "", " ", "\x00", "\ud800"])
+WORDS = st.sampled_from(["a", "b", "c", "the", "cat", "é", "猫", "", " ", "\x00", "\ud800",
+                        1, 1.0, True, 2 << 40])  # 1 == 1.0 == True, as Counter counts them
 TOKENS = st.lists(WORDS, max_size=40).map(tuple)
 
 

@@ -79,7 +79,12 @@ static int interner_init(interner_t *in, Py_ssize_t items) {
 static Py_ssize_t interner_id(interner_t *in, PyObject *token, int insert) {
     Py_hash_t hash = PyObject_Hash(token);
     if (hash == -1 && PyErr_Occurred()) return -2;
-    size_t i = (size_t)hash & in->mask;
+    /* Mix before masking: hashes sharing their low bits (ints) must not share slots. */
+    uint64_t mixed = (uint64_t)hash;
+    mixed ^= mixed >> 33;
+    mixed *= 0xff51afd7ed558ccdULL;
+    mixed ^= mixed >> 33;
+    size_t i = (size_t)mixed & in->mask;
     for (;;) {
         slot_t *slot = &in->slots[i];
         if (slot->id < 0) {
@@ -295,6 +300,7 @@ static PyObject *pad_13a(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "U:pad_13a", &line)) return NULL;
     Py_ssize_t n = PyUnicode_GetLength(line);
     if (n < 0) return NULL;
+    if (n > (PY_SSIZE_T_MAX - 2) / 12) return PyErr_NoMemory(); /* 3n + 2 code points, x4 */
     Py_UCS4 *text = PyUnicode_AsUCS4Copy(line), *a = NULL, *b = NULL, *t;
     if (text == NULL) return NULL;
     size_t cap_a = 3 * (size_t)n + 2, cap_b = 0;
@@ -334,7 +340,7 @@ done:
 }
 
 /* ------------------------------------------------------------------ ASCII tokenizers */
-/* The ASCII bytes of an ASCII str (zero-copy); NULL with TypeError otherwise. */
+/* The ASCII bytes of an ASCII str (zero-copy); NULL with ValueError otherwise. */
 static const char *ascii_bytes(PyObject *line, Py_ssize_t *n) {
     const char *bytes = PyUnicode_AsUTF8AndSize(line, n);
     if (bytes == NULL) return NULL;
@@ -436,7 +442,8 @@ static PyObject *lcs_length(PyObject *self, PyObject *args) {
     PyObject *a, *b, *result = NULL;
     if (!PyArg_ParseTuple(args, "OO:lcs_length", &a, &b)) return NULL;
     if (check_tuples(a, b) < 0) return NULL;
-    if (PyTuple_Size(a) > PyTuple_Size(b)) { /* LCS is symmetric: bits over the shorter */
+    /* LCS is symmetric (for an == that is an equivalence): bits over the shorter tuple. */
+    if (PyTuple_Size(a) > PyTuple_Size(b)) {
         PyObject *t = a;
         a = b;
         b = t;

@@ -130,7 +130,7 @@ def _gram_set(tokens: tuple[str, ...], n: int) -> frozenset:
 def ngram_matches(a: tuple[str, ...], b: tuple[str, ...], max_n: int) -> tuple[int, ...]:
     """Per order n = 1..max_n: the size of the multiset intersection of the n-grams of
     ``a`` and ``b`` (sum of min counts, ``Counter & Counter``)."""
-    if _native is not None:
+    if _native is not None and max_n <= 64:  # the extension's bound
         return _native.ngram_matches(a, b, max_n)
     return tuple(len(_gram_set(a, n) & _gram_set(b, n)) for n in range(1, max_n + 1))
 
