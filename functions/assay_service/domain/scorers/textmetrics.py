@@ -143,10 +143,9 @@ _ALNUM_RUN = re.compile(r"[a-z0-9]+")
 def rouge_tokens(text: str, use_stemmer: bool = False) -> tuple[str, ...]:
     """rouge-score's default tokenizer: lowercase, non-[a-z0-9] runs split, stem words > 3."""
     line = text.lower()
-    if _native is not None and line.isascii():
-        tokens = _native.alnum_runs(line)
-    else:
-        tokens = _ALNUM_RUN.findall(line)  # = sub(r"[^a-z0-9]+", " ").split()
+    # Either way, = re.sub(r"[^a-z0-9]+", " ", line).split()
+    native = _native is not None and line.isascii()
+    tokens = _native.alnum_runs(line) if native else _ALNUM_RUN.findall(line)
     if use_stemmer:
         tokens = [stem(t) if len(t) > 3 else t for t in tokens]
         tokens = [t for t in tokens if t and t.isascii() and t.isalnum()]
