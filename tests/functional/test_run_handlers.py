@@ -7,6 +7,7 @@ import uuid
 
 import boto3
 import pytest
+from assay_service.observability import get_logger
 
 from tests.functional.conftest import api_event, workflow_event
 from tests.functional.test_catalog_handlers import create_dataset
@@ -72,6 +73,8 @@ def test_workflow_steps_complete_the_run_exactly_once(stack, scheduled):
     for batch in manifest:
         result = stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
         assert result["outcome"] == "recorded"
+        # What it logs says the scorers ran on the C extension (decision 0009).
+        assert get_logger().get_current_keys()["text_metrics"] == "native"
     # A duplicate delivery of a batch counts nothing.
     again = stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=manifest[0]))
     assert again["outcome"] == "duplicate"
