@@ -231,49 +231,33 @@ static int is_pad(Py_UCS4 c) {
            (c >= '(' && c <= '+') || (c >= ':' && c <= '@') || c == '/';
 }
 
-/* re.sub(r"([^0-9])([\.,])", r"\1 \2 ", s): leftmost, non-overlapping pairs. */
-static Py_ssize_t rule_point_after(const Py_UCS4 *s, Py_ssize_t n, Py_UCS4 *out) {
+static int not_digit(Py_UCS4 c) { return !is_digit(c); }
+static int is_dash(Py_UCS4 c) { return c == '-'; }
+
+/* The three later rules are one shape: re.sub(r"(X)(Y)", r"\1 \2 " or r" \1 \2", s),
+ * leftmost, non-overlapping pairs. */
+typedef struct {
+    int (*first)(Py_UCS4);
+    int (*second)(Py_UCS4);
+    int space_before; /* r" \1 \2" rather than r"\1 \2 " */
+} pair_rule_t;
+
+static const pair_rule_t PAIR_RULES[] = {
+    {not_digit, is_point, 0}, /* ([^0-9])([\.,]) -> \1 \2  */
+    {is_point, not_digit, 1}, /* ([\.,])([^0-9]) ->  \1 \2 */
+    {is_digit, is_dash, 0},   /* ([0-9])(-)      -> \1 \2  */
+};
+
+static Py_ssize_t apply_pair_rule(const pair_rule_t *rule, const Py_UCS4 *s, Py_ssize_t n,
+                                  Py_UCS4 *out) {
     Py_ssize_t o = 0, i = 0;
     while (i < n) {
-        if (i + 1 < n && !is_digit(s[i]) && is_point(s[i + 1])) {
+        if (i + 1 < n && rule->first(s[i]) && rule->second(s[i + 1])) {
+            if (rule->space_before) out[o++] = ' ';
             out[o++] = s[i];
             out[o++] = ' ';
             out[o++] = s[i + 1];
-            out[o++] = ' ';
-            i += 2;
-        } else {
-            out[o++] = s[i++];
-        }
-    }
-    return o;
-}
-
-/* re.sub(r"([\.,])([^0-9])", r" \1 \2", s) */
-static Py_ssize_t rule_point_before(const Py_UCS4 *s, Py_ssize_t n, Py_UCS4 *out) {
-    Py_ssize_t o = 0, i = 0;
-    while (i < n) {
-        if (i + 1 < n && is_point(s[i]) && !is_digit(s[i + 1])) {
-            out[o++] = ' ';
-            out[o++] = s[i];
-            out[o++] = ' ';
-            out[o++] = s[i + 1];
-            i += 2;
-        } else {
-            out[o++] = s[i++];
-        }
-    }
-    return o;
-}
-
-/* re.sub(r"([0-9])(-)", r"\1 \2 ", s) */
-static Py_ssize_t rule_dash(const Py_UCS4 *s, Py_ssize_t n, Py_UCS4 *out) {
-    Py_ssize_t o = 0, i = 0;
-    while (i < n) {
-        if (i + 1 < n && is_digit(s[i]) && s[i + 1] == '-') {
-            out[o++] = s[i];
-            out[o++] = ' ';
-            out[o++] = '-';
-            out[o++] = ' ';
+            if (!rule->space_before) out[o++] = ' ';
             i += 2;
         } else {
             out[o++] = s[i++];
@@ -322,16 +306,21 @@ static PyObject *pad_13a(PyObject *self, PyObject *args) {
         }
     }
     a[len++] = ' ';
-    if ((t = room(b, &cap_b, len)) == NULL) goto done;
-    b = t;
-    len = rule_point_after(a, len, b);
-    if ((t = room(a, &cap_a, len)) == NULL) goto done;
-    a = t;
-    len = rule_point_before(b, len, a);
-    if ((t = room(b, &cap_b, len)) == NULL) goto done;
-    b = t;
-    len = rule_dash(a, len, b);
-    result = PyUnicode_FromWideChar((const wchar_t *)b, len);
+    /* the pair rules, each from one buffer into the other */
+    Py_UCS4 **src = &a, **dst = &b;
+    size_t *dst_cap = &cap_b, *src_cap = &cap_a;
+    for (size_t r = 0; r < sizeof(PAIR_RULES) / sizeof(PAIR_RULES[0]); r++) {
+        if ((t = room(*dst, dst_cap, len)) == NULL) goto done;
+        *dst = t;
+        len = apply_pair_rule(&PAIR_RULES[r], *src, len, *dst);
+        Py_UCS4 **swap = src;
+        src = dst;
+        dst = swap;
+        size_t *swap_cap = src_cap;
+        src_cap = dst_cap;
+        dst_cap = swap_cap;
+    }
+    result = PyUnicode_FromWideChar((const wchar_t *)*src, len);
 done:
     PyMem_Free(text);
     PyMem_Free(a);
