@@ -169,8 +169,7 @@ def main() -> None:
                         help="measure the pure-Python fallback, not the C extension")
     options = parser.parse_args()
     size = options.records
-    if options.python:
-        textmetrics._native = None
+    textmetrics.use_native(not options.python)
     pairs = distinct_pairs(size)
     kinds = {k: _records(k, pairs) for k in ("text", "json", "numeric")}
 

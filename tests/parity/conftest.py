@@ -10,12 +10,7 @@ from assay_service.domain.scorers import textmetrics
 
 @pytest.fixture(autouse=True, scope="module", params=["native", "python"])
 def implementation(request):
-    native = textmetrics._native
-    if request.param == "native":
-        assert native is not None, "the _fastmetrics extension is not built (make install)"
-    else:
-        textmetrics._native = None
-    textmetrics.clear_caches()  # no token computed by the other implementation is reused
-    yield request.param
-    textmetrics._native = native
-    textmetrics.clear_caches()
+    in_use = textmetrics.use_native(request.param == "native")
+    assert in_use == request.param, "the _fastmetrics extension is not built (make install)"
+    yield in_use
+    textmetrics.use_native(True)

@@ -33,14 +33,25 @@ from typing import NamedTuple
 from assay_service.domain.scorers.porter import stem
 
 try:
-    from assay_service.domain.scorers import _fastmetrics as _native
+    from assay_service.domain.scorers import _fastmetrics as _loaded
 except ImportError:  # not built for this platform: the pure-Python twins below
-    _native = None
+    _loaded = None
+_native = _loaded  # what the metrics call; None: the pure-Python twins
 
 
 def implementation() -> str:
-    """``native`` when the C extension is loaded, else ``python``."""
+    """``native`` when the C extension is in use, else ``python``."""
     return "python" if _native is None else "native"
+
+
+def use_native(enabled: bool) -> str:
+    """Run on the C extension (if it is built) or on the pure-Python twins — tests and
+    benchmarks compare the two — with the caches emptied so that no tokenization from the
+    other path is reused. Returns the implementation now in use."""
+    global _native
+    _native = _loaded if enabled else None
+    clear_caches()
+    return implementation()
 
 
 def _text_cache(budget: int):
