@@ -248,8 +248,8 @@ static const pair_rule_t PAIR_RULES[] = {
     {is_digit, is_dash, 0},   /* ([0-9])(-)      -> \1 \2  */
 };
 
-static Py_ssize_t apply_pair_rule(const pair_rule_t *rule, const Py_UCS4 *s, Py_ssize_t n,
-                                  Py_UCS4 *out) {
+static inline __attribute__((always_inline)) Py_ssize_t
+apply_pair_rule(const pair_rule_t *rule, const Py_UCS4 *s, Py_ssize_t n, Py_UCS4 *out) {
     Py_ssize_t o = 0, i = 0;
     while (i < n) {
         if (i + 1 < n && rule->first(s[i]) && rule->second(s[i + 1])) {
@@ -309,6 +309,7 @@ static PyObject *pad_13a(PyObject *self, PyObject *args) {
     /* the pair rules, each from one buffer into the other */
     Py_UCS4 **src = &a, **dst = &b;
     size_t *dst_cap = &cap_b, *src_cap = &cap_a;
+#pragma clang loop unroll(full) /* constant rules: each pass compiles to its own loop */
     for (size_t r = 0; r < sizeof(PAIR_RULES) / sizeof(PAIR_RULES[0]); r++) {
         if ((t = room(*dst, dst_cap, len)) == NULL) goto done;
         *dst = t;
