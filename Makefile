@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload asl-validate openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
 
 help: ## Show the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(UV): requirements/uv.txt
 	@test -n "$(BOOT_PY)" || { echo "python3 is required" >&2; exit 1; }
@@ -98,7 +98,8 @@ sam-build: $(SAM) install ## sam build, the scorers' C extension for arm64, then
 	  echo "ScoreBatchFunction unzipped, code + layer: $$((size / 1000000)) MB (budget 50 MB)"; \
 	  test "$$size" -le 50000000 || { echo "ScoreBatchFunction is over its 50 MB budget" >&2; exit 1; }
 
-ci: test sam-validate sam-build ## What CI runs
+ci: ## What CI runs: .ci/run (tests, lint, security scanners, sam validate, sam build)
+	bash .ci/run
 
 clean: ## Remove environments and build output
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache $(NATIVE)
