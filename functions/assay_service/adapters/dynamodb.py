@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -157,6 +159,14 @@ def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _attribute(v) for k, v in item.items() if v is not None}
 
 
+def expression_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """ExpressionAttributeValues: every value named, None as NULL. (``serialize`` drops
+    None, which suits an item, but a value an expression names must be there, or DynamoDB
+    rejects the whole request: "An expression attribute value used in expression is not
+    defined".)"""
+    return {k: _attribute(v) for k, v in values.items()}
+
+
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _value(v) for k, v in item.items()}
 
@@ -228,7 +238,7 @@ class Table:
             "TableName": self.name,
             "Key": serialize({"PK": pk, "SK": sk}),
             "UpdateExpression": expression,
-            "ExpressionAttributeValues": serialize(values),
+            "ExpressionAttributeValues": expression_values(values),
         }
         if names:
             kwargs["ExpressionAttributeNames"] = dict(names)
@@ -353,7 +363,7 @@ class Table:
             "TableName": self.name,
             "Key": serialize({"PK": pk, "SK": sk}),
             "UpdateExpression": expression,
-            "ExpressionAttributeValues": serialize(values),
+            "ExpressionAttributeValues": expression_values(values),
         }
         if names:
             op["ExpressionAttributeNames"] = dict(names)
@@ -584,6 +594,23 @@ class DynamoDBEvalRepository:
 
 # ====================================================================== runs
 IDEMPOTENCY_TTL_S = 24 * 3600
+# A run's create transaction cancelled by contention alone (e.g. ``TransactionConflict``
+# while a concurrent request with the same Idempotency-Key commits its claim) is tried again
+# at most this many times in all, after full-jitter pauses of at most 20, 40, 80, 160 ms
+# (≤ 0.3 s in all).
+CREATE_ATTEMPTS = 5
+CREATE_BACKOFF_S = 0.02
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _contention_only(codes: Sequence[str]) -> bool:
+    """A cancellation that wrote nothing and that only contention or throttling caused."""
+    reasons = set(codes) - {"None"}
+    return bool(reasons) and reasons <= TRANSIENT_REASONS
+
 
 # The single-criterion filters of GET /v1/eval-runs, each with an exact counter per value.
 RUN_COUNTERS = ("status", "eval_id", "eval_version_id", "dataset_id", "project_id")
@@ -704,7 +731,12 @@ class DynamoDBRunRepository:
         transaction (QuotaExceededError at the limit). With ``idempotency=(key, hash)``
         the key is claimed in the same transaction: a replay returns the run that key
         created (same hash) or raises ConflictError (another hash). Returns the id of the
-        run that stands."""
+        run that stands.
+
+        A cancellation caused by contention alone (two requests with one key at once: the
+        second's claim conflicts with the first's commit) is tried again, a bounded few
+        times with jittered pauses; once the first has committed, the retry finds its claim
+        and replays its run."""
         item = model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
                           **self.index_keys(run))
         ops = [self.table.put_op(item, condition="attribute_not_exists(PK)"),
@@ -719,19 +751,40 @@ class DynamoDBRunRepository:
                  "run_id": str(run.id), "request_hash": request_hash,
                  "ttl": int(run.created_at.timestamp()) + IDEMPOTENCY_TTL_S},
                 condition="attribute_not_exists(PK)"))
-        try:
-            self.table.transact(ops)
-        except ClientError as exc:
-            codes = cancellation_codes(exc)
-            if claim_pk and codes[:1] == ["ConditionalCheckFailed"]:
-                return self._replay(claim_pk, idempotency[1], exc)  # type: ignore[index]
-            in_flight = 2 if claim_pk else 1  # (claim,) run, in-flight, counters (no condition)
-            if codes[in_flight:in_flight + 1] == ["ConditionalCheckFailed"]:
-                raise QuotaExceededError(
-                    f"the tenant already has {max_in_flight} runs pending or running; wait "
-                    "for one to finish", details={"limit": max_in_flight}) from exc
-            raise
-        return run.id
+        in_flight = 2 if claim_pk else 1  # (claim,) run, in-flight, counters (no condition)
+        last: Exception | None = None
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                self.table.transact(ops)
+                return run.id
+            except TransientStoreError as exc:
+                # Cancelled by contention alone, nothing written: the same transaction may
+                # be tried again (other transient faults, e.g. a dropped connection after a
+                # commit, are the caller's to retry).
+                cause = exc.__cause__
+                if not (isinstance(cause, ClientError)
+                        and _contention_only(cancellation_codes(cause))):
+                    raise
+                last = exc
+            except ClientError as exc:
+                codes = cancellation_codes(exc)
+                if claim_pk and codes[:1] == ["ConditionalCheckFailed"]:
+                    return self._replay(claim_pk, idempotency[1], exc)  # type: ignore[index]
+                if not (claim_pk and codes[:1] and codes[0] in TRANSIENT_REASONS):
+                    if codes[in_flight:in_flight + 1] == ["ConditionalCheckFailed"]:
+                        raise QuotaExceededError(
+                            f"the tenant already has {max_in_flight} runs pending or running; "
+                            "wait for one to finish", details={"limit": max_in_flight}) from exc
+                    raise
+                # The key's claim is in a concurrent request's transaction: whether this
+                # request replays that run or creates its own (or is over the quota) is
+                # known once that one has committed or not. Nothing was written.
+                last = exc
+            if attempt + 1 < CREATE_ATTEMPTS:
+                _pause(random.uniform(0, CREATE_BACKOFF_S * 2 ** attempt))  # noqa: S311
+        raise TransientStoreError(
+            f"DynamoDB kept cancelling the run's transaction for contention "
+            f"({CREATE_ATTEMPTS} attempts); retry") from last
 
     def _replay(self, claim_pk: str, request_hash: str, exc: ClientError) -> UUID:
         claim = self.table.get(claim_pk, "IDEM")
@@ -829,18 +882,28 @@ class DynamoDBRunRepository:
 
     def _move(self, run: Run, status: str, fields: Mapping[str, Any] | None) -> None:
         """One transaction: the run from exactly ``run.status`` to ``status``, its status
-        counters and (when it finishes) the tenant's in-flight count."""
+        counters and (when it finishes) the tenant's in-flight count.
+
+        A field set to None is REMOVEd, not SET: a stored run holds no attribute for an
+        unset field (``serialize`` drops None on a put too), and both read back as None."""
         changes = {"status": status, "updated_at": utcnow().isoformat(),
                    "RunsByStatus": f"T#{run.tenant_id}#{status}", **(fields or {})}
-        names, values, sets = {}, {}, []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets, removes = [], []
         for i, (name, value) in enumerate(changes.items()):
             names[f"#f{i}"] = name
-            values[f":f{i}"] = (json.dumps(value, separators=(",", ":"))
-                                if name in _JSON_FIELDS else value)
-            sets.append(f"#f{i} = :f{i}")
+            if name in _JSON_FIELDS:
+                value = json.dumps(value, separators=(",", ":"))
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":f{i}"] = value
+                sets.append(f"#f{i} = :f{i}")
         values[":old"] = run.status
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         ops = [self.table.update_op(
-            self._pk(run.tenant_id, run_key(run.id)), "RUN", expression="SET " + ", ".join(sets),
+            self._pk(run.tenant_id, run_key(run.id)), "RUN", expression=expression,
             names=names, values=values, condition="#f0 = :old")]
         if status != run.status:
             ops += [self._count_op(run.tenant_id, f"status#{run.status}", -1),
