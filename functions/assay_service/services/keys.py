@@ -45,6 +45,17 @@ MAX_KEY_LIFETIME = timedelta(days=366)
 TOUCH_INTERVAL = timedelta(minutes=1)
 
 
+def _aware(value: datetime) -> datetime:
+    """``value`` with an offset: a naive one (no timezone) is read as UTC."""
+    return value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+
+
+def _instant(text: str | None) -> datetime | None:
+    """A stored timestamp as an aware datetime. Keys stored before naive ``expires_at``
+    values were refused may hold one without an offset: it is read as UTC."""
+    return _aware(datetime.fromisoformat(text)) if text else None
+
+
 def store_key(*, tenant_id: UUID, role: Role, raw: str, expires_at: datetime | None = None,
               name: str | None = None, created_at: datetime | None = None) -> UUID | None:
     """Store ``raw`` for the tenant; returns the key id, or None if it is already stored."""
@@ -52,15 +63,18 @@ def store_key(*, tenant_id: UUID, role: Role, raw: str, expires_at: datetime | N
     stored = deps.tenants().put_key(
         key_hash=hash_key(raw, deps.keyring().hmac_key()), key_id=key_id, tenant_id=tenant_id,
         role=role, prefix=display_prefix(raw), created_at=(created_at or utcnow()).isoformat(),
-        expires_at=expires_at.isoformat() if expires_at else None, name=name)
+        expires_at=_aware(expires_at).astimezone(UTC).isoformat() if expires_at else None,
+        name=name)
     return key_id if stored else None
 
 
 def _view(item: dict[str, Any]) -> ApiKeyResponse:
-    """What may be shown of a stored key: never its hash, never the secret."""
+    """What may be shown of a stored key: never its hash, never the secret. Timestamps
+    are RFC 3339 with an offset, also those stored without one (read as UTC)."""
     return ApiKeyResponse(id=UUID(item["key_id"]), name=item.get("name"), prefix=item["prefix"],
-                          role=item["role"], created_at=item["created_at"],
-                          last_used_at=item.get("last_used_at"), expires_at=item.get("expires_at"),
+                          role=item["role"], created_at=_instant(item["created_at"]),
+                          last_used_at=_instant(item.get("last_used_at")),
+                          expires_at=_instant(item.get("expires_at")),
                           revoked=bool(item.get("revoked")))
 
 
@@ -73,8 +87,13 @@ def create_key(caller: Principal, req: CreateApiKeyRequest) -> tuple[ApiKeyRespo
     _may_manage(caller, req.role)
     now = utcnow()
     if req.expires_at is not None:
-        expires = req.expires_at if req.expires_at.tzinfo else req.expires_at.replace(tzinfo=UTC)
-        if not now < expires <= now + MAX_KEY_LIFETIME:
+        if req.expires_at.utcoffset() is None:
+            # A naive instant means a different moment in each reader's zone: refused.
+            example = (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S")
+            raise InvalidRequestError(
+                f"body.expires_at: give a timezone (an offset or Z), e.g. {example}Z or "
+                f"{example}+02:00", details={"field": "expires_at"})
+        if not now < req.expires_at <= now + MAX_KEY_LIFETIME:
             raise InvalidRequestError("body.expires_at: must be in the future, within 366 days",
                                       details={"field": "expires_at"})
     raw = generate_key()
@@ -106,9 +125,9 @@ def authenticate(raw: str | None) -> Principal:
     item = deps.tenants().get_key(digest)
     if not item or not hmac.compare_digest(item["PK"], f"APIKEY#{digest}") or item.get("revoked"):
         raise InvalidKeyError()
-    expires = item.get("expires_at")
     now = datetime.now(UTC)
-    if expires and datetime.fromisoformat(expires) <= now:
+    expires = _instant(item.get("expires_at"))
+    if expires is not None and expires <= now:
         raise ExpiredKeyError()
     _touch(digest, now)
     return Principal(tenant_id=UUID(item["tenant_id"]), key_id=UUID(item["key_id"]),
