@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from assay import __version__
-from assay._format import ProgressBar, num, pct, run_summary, signed, table
+from assay._format import ProgressBar, json_text, num, pct, run_summary, safe, signed, table
 from assay.client import Client
 from assay.errors import ApiError, AssayError, NotReadyError, RunTimeoutError
 from assay.gate import GateResult, decide, error_result, junit_xml, markdown, parse_thresholds
@@ -48,6 +48,12 @@ class CliError(Exception):
     """A usage problem the user can fix (exit 2)."""
 
 
+def _print(*values: Any, **kwargs: Any) -> None:
+    """``print``, each value through ``safe``: what the CLI writes to a terminal is never
+    a raw control character from the server (names, record text, error messages)."""
+    print(*(safe(v) for v in values), **kwargs)
+
+
 # ---------------------------------------------------------------------------- helpers
 class Ctx:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -63,9 +69,9 @@ class Ctx:
 
     def out(self, human: str, data: Any) -> None:
         if self.json:
-            print(json.dumps(_plain(data), indent=2, ensure_ascii=False))
+            _print(json_text(_plain(data)))
         elif human:
-            print(human)
+            _print(human)
 
     def progress(self, label: str, unit: str = "") -> ProgressBar | None:
         return None if self.args.quiet else ProgressBar(label, unit=unit)
@@ -165,7 +171,8 @@ def _comparison_text(comp: Comparison) -> str:
                 + (f"; the {len(changes)} largest:" if total > len(changes) else ":"),
             ]
             lines += [
-                f"  {c.record_id:<20} {c.metric_name:<20} {num(c.baseline_score)} → {num(c.score)}"
+                f"  {safe(c.record_id, multiline=False):<20} {safe(c.metric_name, multiline=False):<20} "
+                f"{num(c.baseline_score)} → {num(c.score)}"
                 f" ({signed(c.delta)})"
                 for c in changes
             ]
@@ -268,7 +275,7 @@ def cmd_runs_schedule(ctx: Ctx) -> int:
         ctx.out(f"run {run.id}  {run.status}  ({run.item_count} records)", run)
         return EXIT_OK
     if not ctx.json:
-        print(f"run {run.id} scheduled", file=sys.stderr)
+        _print(f"run {run.id} scheduled", file=sys.stderr)
     run = _wait(ctx, run, ctx.args.timeout)
     ctx.out(run_summary(run), run)
     return EXIT_OK if run.status == "completed" else EXIT_ERROR
@@ -340,11 +347,14 @@ def cmd_runs_export(ctx: Ctx) -> int:
     content = ctx.client.download_export(a.run, a.format, delivery=a.delivery)
     assert isinstance(content, bytes)
     if a.output in (None, "-"):
-        sys.stdout.buffer.write(content)
+        if sys.stdout.isatty():  # to be read, not parsed: no raw control characters
+            _print(content.decode("utf-8", errors="replace").replace("\r\n", "\n"), end="")
+        else:  # to a pipe or a file: the export's exact bytes
+            sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return EXIT_OK
     Path(a.output).write_bytes(content)
-    print(f"wrote {a.output} ({len(content):,} bytes, {a.format})", file=sys.stderr)
+    _print(f"wrote {a.output} ({len(content):,} bytes, {a.format})", file=sys.stderr)
     return EXIT_OK
 
 
@@ -414,7 +424,7 @@ def cmd_health(ctx: Ctx) -> int:
     client = ctx.client
     if a.wait:
         if not ctx.json:
-            print(f"waiting for {client.base_url} (up to {a.timeout:g} s)", file=sys.stderr)
+            _print(f"waiting for {client.base_url} (up to {a.timeout:g} s)", file=sys.stderr)
         health = client.wait_until_ready(timeout=a.timeout, poll_interval=a.poll_interval)
     else:
         health = client.health()
@@ -430,7 +440,7 @@ def cmd_health(ctx: Ctx) -> int:
 
 def cmd_local_up(ctx: Ctx) -> int:
     if importlib.util.find_spec("assay_local") is None:
-        print(
+        _print(
             "assay local up needs the embedded local stack (the assay_local package), which comes with the "
             "repository's environment: run `make install` in a clone and use .venv/bin/assay, "
             "or `make local`.",
@@ -443,7 +453,7 @@ def cmd_local_up(ctx: Ctx) -> int:
     env = dict(os.environ)
     if ctx.args.bootstrap_key:
         env["ASSAY_BOOTSTRAP_KEY"] = ctx.args.bootstrap_key
-    print(
+    _print(
         f"starting the local stack: {' '.join(command)} (it prints its URL when ready; "
         "`assay health --wait` waits for it)",
         file=sys.stderr,
@@ -484,7 +494,7 @@ def cmd_ci(ctx: Ctx) -> int:
         run = ctx.client.schedule_run(
             a.dataset, a.eval_version, dataset_version=a.dataset_version, name=a.name, batch_size=a.batch_size
         )
-        print(f"assay ci: run {run.id} scheduled", file=sys.stderr)
+        _print(f"assay ci: run {run.id} scheduled", file=sys.stderr)
         run = _wait(ctx, run, a.timeout)
         evaluations = ctx.client.export_evaluations(run.id) if run.status == "completed" else []
         comparison = (
@@ -496,7 +506,7 @@ def cmd_ci(ctx: Ctx) -> int:
         run = exc.run or run
         hint = f"; it keeps running (`assay runs cancel {run.id}` stops it)" if run else ""
         _ci_reports(ctx, error_result(f"{exc}{hint}", run, kind="timeout"))
-        print(f"error: {exc}", file=sys.stderr)
+        _print(f"error: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
     except (AssayError, CliError, RecordFileError) as exc:
         kind = "usage" if isinstance(exc, CliError) else "api"
@@ -519,14 +529,14 @@ def cmd_ci(ctx: Ctx) -> int:
         for m in result.metrics
     ]
     headers = ["metric", "mean", "pass rate", "gate thr.", "status", "failing records"]
-    print(table(headers + (["Δ mean vs baseline"] if comparison else []), rows, right=(1, 2, 3, 5)))
+    _print(table(headers + (["Δ mean vs baseline"] if comparison else []), rows, right=(1, 2, 3, 5)))
     if comparison:
-        print(
+        _print(
             f"\nbaseline {comparison.baseline_run_id}: {comparison.verdict} "
             f"({sum(m.regressed or 0 for m in comparison.metrics)} record-metric pair(s) regressed)"
         )
     verdict = "ERROR: " + result.error if result.error else ("PASSED" if result.passed else "FAILED")
-    print(f"\ngate {verdict}")
+    _print(f"\ngate {verdict}")
     return result.exit_code
 
 
@@ -765,19 +775,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(ctx)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (RunTimeoutError, NotReadyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print(f"error: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
     except ApiError as exc:
-        print(
+        _print(
             f"error: {exc.message}\n  code {exc.code} · HTTP {exc.status} · request {exc.request_id or '-'}",
             file=sys.stderr,
         )
         return EXIT_ERROR
     except (AssayError, CliError, RecordFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from assay._format import num, pct, signed
+from assay._format import num, pct, safe, signed
 from assay.models import Comparison, EvalRun, Evaluation
 
 MAX_LISTED_RECORDS = 50
@@ -242,12 +242,16 @@ def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
         if value is not None:
             ET.SubElement(props, "property", name=f"run.{key}", value=str(value))
     suite.extend(cases)
+    for element in root.iter():  # XML 1.0 allows no control character but tab, LF and CR
+        element.text = None if element.text is None else safe(element.text)
+        for name, value in element.attrib.items():
+            element.set(name, safe(value))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 def _md(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return safe(str(text).replace("|", "\\|").replace("\n", " "))
 
 
 _ERROR_TITLES = {
@@ -318,4 +322,4 @@ def markdown(result: GateResult, *, title: str = "Assay eval gate") -> str:
         if len(failing) > MAX_LISTED_RECORDS:
             out.append(f"| … | {len(failing) - MAX_LISTED_RECORDS} more | | |")
         out += ["", "</details>"]
-    return "\n".join(out) + "\n"
+    return safe("\n".join(out)) + "\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from assay._format import num, pct, signed
+from assay._format import num, pct, safe, signed
 from assay.models import Comparison, EvalRun, Evaluation
 
 PASS_COLOUR = "#1a7f37"  # noqa: S105 (a colour)
@@ -27,7 +27,8 @@ def banner_colour(run: EvalRun) -> str:
 
 
 def _e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for the page: control characters shown as escapes (``safe``), then HTML-escaped."""
+    return html.escape(safe(value), quote=True)
 
 
 def histogram(
