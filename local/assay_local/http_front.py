@@ -9,13 +9,16 @@ HTTP requests and Step Functions tasks reach the handler by the same path (the h
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -23,6 +26,14 @@ from urllib.parse import parse_qsl, unquote
 from assay_local.routes import RouteMatch, RouteTable
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
+# What http.server accepts before it gives up on a request (its send_error paths): one
+# request or header line of at most this many bytes, at most this many header lines.
+MAX_LINE_BYTES = int(getattr(http.client, "_MAXLINE", 65536))
+MAX_HEADERS = int(getattr(http.client, "_MAXHEADERS", 100))
+# After an early answer (413, 431…) the rest of the request is read and dropped for this
+# long, at most this much, so the client reads the answer instead of a connection reset.
+_LINGER_SECONDS = 5.0
+_LINGER_MAX_BYTES = 4 * MAX_BODY_BYTES
 _TEXT_TYPES = (
     "text/",
     "application/json",
@@ -50,12 +61,29 @@ class HttpResponse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # Sent as ``apigw-requestid``: the event's requestContext.requestId, as on AWS.
+    request_id: str | None = None
 
 
 def json_response(status: int, payload: Any) -> HttpResponse:
     return HttpResponse(
         status, [("Content-Type", "application/json")], json.dumps(payload).encode()
     )
+
+
+def new_request_id() -> str:
+    return base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+
+
+def error_response(status: int, code: str, message: str,
+                   details: dict[str, Any] | None = None) -> HttpResponse:
+    """An answer of the front itself, in the API's error envelope (as the handlers'
+    ``envelope()``): ``{error, code, details, request_id}``."""
+    request_id = new_request_id()
+    response = json_response(status, {"error": message, "code": code,
+                                      "details": details or {}, "request_id": request_id})
+    response.request_id = request_id
+    return response
 
 
 def _is_text(content_type: str | None, body: bytes) -> bool:
@@ -91,7 +119,7 @@ def build_event(
     query: dict[str, str] = {}
     for name, value in parse_qsl(request.raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
-    request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+    request_id = new_request_id()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": match.route.route_key,
@@ -178,17 +206,61 @@ def map_result(payload: bytes, function_errored: bool) -> HttpResponse:
 Invoker = Callable[[str, dict[str, Any]], tuple[bytes, bool]]
 
 
+def payload_too_large() -> HttpResponse:
+    return error_response(
+        413, "validation.invalid_request",
+        f"request body too large: at most 10 MB ({MAX_BODY_BYTES} bytes)",
+        {"max_body_bytes": MAX_BODY_BYTES})
+
+
+def _protocol_error(status: int, message: str | None) -> HttpResponse:
+    """The envelope for what ``BaseHTTPRequestHandler.send_error`` would answer in HTML."""
+    if status == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
+        return error_response(
+            status, "validation.invalid_request",
+            f"request headers too large: at most {MAX_LINE_BYTES} bytes per header line "
+            f"and {MAX_HEADERS} header lines",
+            {"max_header_line_bytes": MAX_LINE_BYTES, "max_headers": MAX_HEADERS})
+    if status == HTTPStatus.REQUEST_URI_TOO_LONG:
+        return error_response(
+            status, "validation.invalid_request",
+            f"request line too long: at most {MAX_LINE_BYTES} bytes",
+            {"max_request_line_bytes": MAX_LINE_BYTES})
+    try:
+        phrase = HTTPStatus(status).phrase.lower()
+    except ValueError:
+        phrase = "invalid request"
+    # 505 (an HTTP version it does not speak) is the client's doing despite its 5xx.
+    client_side = status < 500 or status == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED
+    code = "validation.invalid_request" if client_side else "server.internal_error"
+    return error_response(status, code, f"{phrase}: {message[:200]}" if message else phrase)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: HttpFrontServer
     protocol_version = "HTTP/1.1"
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server dispatches a method to ``do_<METHOD>`` and answers 501 when there is
+        # none; every method goes to the route table instead (the template's catch-all
+        # answers 405 or 404), as on API Gateway.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
         raw_path, _, raw_query = self.path.partition("?")
         try:
             body = self._read_body()
         except _PayloadTooLarge:
-            self.close_connection = True
-            self._send(json_response(413, {"message": "Request Entity Too Large"}))
+            self._send(payload_too_large(), close=True)
+            self._linger()
+            return
+        except ValueError:  # a Content-Length or chunk size that is not a number
+            self._send(error_response(400, "validation.invalid_request",
+                                      "malformed request body framing (Content-Length or "
+                                      "chunk size)"), close=True)
+            self._linger()
             return
         request = HttpRequest(
             method=self.command,
@@ -201,12 +273,22 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(self.server.front.handle_safely(request))
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None
+                   ) -> None:
+        """http.server's own refusals (headers too large, malformed request line…), in the
+        envelope instead of its HTML page; the connection is then closed."""
+        self.log_error("code %d, message %s", code, message)
+        if self.request_version == "HTTP/0.9":  # unparsed request line: still send a status
+            self.request_version = "HTTP/1.0"
+        self._send(_protocol_error(int(code), message), close=True)
+        self._linger()
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             return b"".join(self._read_chunks())
         length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
         if length > MAX_BODY_BYTES:
             raise _PayloadTooLarge
         return self.rfile.read(length) if length else b""
@@ -225,16 +307,39 @@ class _Handler(BaseHTTPRequestHandler):
             yield self.rfile.read(size)
             self.rfile.readline()
 
-    def _send(self, response: HttpResponse) -> None:
+    def _send(self, response: HttpResponse, *, close: bool = False) -> None:
         self.send_response(response.status)
         for name, value in response.headers:  # send_response already wrote Date
             if name.lower() not in ("content-length", "transfer-encoding", "connection", "date"):
                 self.send_header(name, value)
-        self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
+        self.send_header("apigw-requestid", response.request_id or new_request_id())
         self.send_header("Content-Length", str(len(response.body)))
+        if close:
+            self.send_header("Connection", "close")  # also sets close_connection
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _linger(self) -> None:
+        """Read and drop what the client still sends after an early answer, then let the
+        server close: closing with unread input resets the connection, and the client may
+        lose the answer it has not read yet."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + _LINGER_SECONDS
+            dropped = 0
+            while dropped < _LINGER_MAX_BYTES:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self.connection.settimeout(left)
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    return
+                dropped += len(chunk)
+        except OSError:
+            return
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
         if self.server.front.access_log:
@@ -284,21 +389,27 @@ class HttpFront:
     def handle(self, request: HttpRequest) -> HttpResponse:
         match = self.routes.match(request.method, request.raw_path)
         if match is None:
-            return json_response(404, {"message": "Not Found"})
+            # The template's catch-all route answers unknown paths itself; this is only for
+            # what matches no route at all (a target not starting with "/", or a template
+            # without the catch-all).
+            return error_response(404, "resource.not_found",
+                                  f"no such route: {request.method} {request.raw_path[:200]}")
         host = dict((k.lower(), v) for k, v in request.headers).get("host", f"127.0.0.1:{self.port}")
         event = build_event(
             request, match, api_id=self.api_id, account_id=self.account_id, domain_name=host
         )
         payload, errored = self._invoke(match.route.function_arn, event)
-        return map_result(payload, errored)
+        response = map_result(payload, errored)
+        response.request_id = event["requestContext"]["requestId"]
+        return response
 
     def handle_safely(self, request: HttpRequest) -> HttpResponse:
-        """``handle``, with any failure of the front itself answered like API Gateway."""
+        """``handle``, with any failure of the front itself answered in the envelope."""
         try:
             return self.handle(request)
         except Exception:
             traceback.print_exc()
-            return json_response(500, {"message": "Internal Server Error"})
+            return error_response(500, "server.internal_error", "internal error")
 
     def start(self) -> None:
         self._thread = threading.Thread(

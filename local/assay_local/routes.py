@@ -81,12 +81,15 @@ def _param_names(path: str) -> dict[str, str]:
 
 class RouteTable:
     """Matches a method and path the way API Gateway HTTP APIs do: the most specific
-    route wins (more literal segments first, then an explicit method over ANY)."""
+    route wins. A greedy ``{name+}`` route only takes what no other route matches (so a
+    catch-all ``ANY /{proxy+}`` never shadows a real route, whatever its method); then
+    more literal segments first (a full match before a path variable), then an explicit
+    method over ANY."""
 
     def __init__(self, routes: list[Route]) -> None:
         self.routes = sorted(
             routes,
-            key=lambda r: (-r.literal_segments, r.method == "ANY", "+}" in r.path, r.path),
+            key=lambda r: ("+}" in r.path, -r.literal_segments, r.method == "ANY", r.path),
         )
 
     @classmethod

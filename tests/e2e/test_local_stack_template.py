@@ -96,15 +96,46 @@ def test_health_is_served_by_the_real_handler_through_the_hook(stack: LocalStack
     assert body.get("status") == "ok", body
 
 
-def test_unknown_route_and_method_are_404(stack: LocalStack) -> None:
-    for method, path in [("GET", "/v1/nope"), ("DELETE", "/v1/health")]:
-        response = requests.request(method, f"{stack.url}{path}", timeout=10)
-        assert response.status_code == 404
-        assert response.json() == {"message": "Not Found"}
+def _envelope(response: requests.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error", "code", "details", "request_id"}, body
+    assert body["code"] == code and body["error"] and body["request_id"]
+    assert response.headers["apigw-requestid"] == body["request_id"]
+    return body
 
 
-def test_oversized_body_is_413(stack: LocalStack) -> None:
+def test_unknown_route_is_a_404_envelope_from_the_catch_all(stack: LocalStack) -> None:
+    name = stack.resources["ApiMetaFunction"]
+    before = stack.invocation_counts().get(name, 0)
+    response = requests.get(f"{stack.url}/v1/nope", timeout=60)
+    body = _envelope(response, 404, "resource.not_found")
+    assert body["error"] == "no such route: GET /v1/nope"
+    assert stack.invocation_counts()[name] == before + 1  # the template's route, not the front
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("DELETE", "/v1/datasets", "GET, POST"),
+    ("TRACE", "/v1/health", "GET"),
+])
+def test_another_method_on_a_known_path_is_a_405_envelope(stack: LocalStack, method: str,
+                                                           path: str, allow: str) -> None:
+    response = requests.request(method, f"{stack.url}{path}", timeout=60)
+    _envelope(response, 405, "validation.invalid_request")
+    assert response.headers["Allow"] == allow
+
+
+def test_oversized_body_is_a_413_envelope(stack: LocalStack) -> None:
     response = requests.post(
-        f"{stack.url}/v1/datasets", data=b"x" * (10 * 1024 * 1024 + 1), timeout=30
+        f"{stack.url}/v1/datasets", data=b"x" * (11 * 1024 * 1024), timeout=60
     )
-    assert response.status_code == 413
+    body = _envelope(response, 413, "validation.invalid_request")
+    assert "10 MB" in body["error"]
+
+
+def test_too_large_headers_are_a_431_envelope(stack: LocalStack) -> None:
+    response = requests.get(f"{stack.url}/v1/health", headers={"X-Big": "a" * 70_000},
+                            timeout=60)
+    body = _envelope(response, 431, "validation.invalid_request")
+    assert "header" in body["error"]

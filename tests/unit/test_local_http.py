@@ -178,3 +178,211 @@ def test_map_errors_are_500_like_api_gateway() -> None:
         response = map_result(payload, function_errored=errored)
         assert response.status == 500
         assert json.loads(response.body) == {"message": "Internal Server Error"}
+
+
+# ---------------------------------------------------------------- the catch-all route
+
+CATCH_ALL = RouteTable.from_openapi(
+    {
+        "paths": {
+            "/v1/datasets": {"get": _op("List"), "post": _op("Create")},
+            "/v1/datasets/{id}": {"get": _op("Get")},
+            "/v1/datasets/latest": {"get": _op("Latest")},
+            "/{proxy+}": {"x-amazon-apigateway-any-method": _op("NoRoute")},
+            "/": {"x-amazon-apigateway-any-method": _op("NoRoute")},
+        }
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "function"),
+    [
+        ("GET", "/v1/datasets", "List"),
+        ("POST", "/v1/datasets", "Create"),
+        ("GET", "/v1/datasets/d1", "Get"),
+        ("GET", "/v1/datasets/latest", "Latest"),
+        ("DELETE", "/v1/datasets", "NoRoute"),  # a known path, another method
+        ("TRACE", "/v1/datasets/d1", "NoRoute"),
+        ("GET", "/v1/datasets/", "NoRoute"),
+        ("GET", "/v1/nope", "NoRoute"),
+        ("GET", "/", "NoRoute"),
+    ],
+)
+def test_a_catch_all_takes_only_what_no_route_takes(method: str, path: str, function: str) -> None:
+    match = CATCH_ALL.match(method, path)
+    assert match is not None and match.route.function_arn == FN.format(function)
+
+
+def test_a_path_variable_beats_a_greedy_route_with_more_literals() -> None:
+    # API Gateway: full match, then path variables, then greedy path variables.
+    table = RouteTable.from_openapi({"paths": {"/v1/{proxy+}": {"get": _op("Greedy")},
+                                               "/{a}/{b}": {"get": _op("Vars")}}})
+    match = table.match("GET", "/v1/x")
+    assert match is not None and match.route.function_arn == FN.format("Vars")
+    match = table.match("GET", "/v1/x/y")
+    assert match is not None and match.route.function_arn == FN.format("Greedy")
+
+
+# ---------------------------------------------------------------- the front over HTTP
+
+def _assert_envelope(status: int, body: bytes, headers: dict[str, str], expected: int,
+                     code: str) -> dict:
+    assert status == expected, body
+    payload = json.loads(body)
+    assert set(payload) == {"error", "code", "details", "request_id"}, payload
+    assert payload["code"] == code and payload["error"] and payload["request_id"]
+    assert headers["apigw-requestid"] == payload["request_id"]
+    assert headers["content-type"] == "application/json"
+    return payload
+
+
+@pytest.fixture
+def front():
+    """A front on a free port whose functions echo what they received."""
+    from assay_local.http_front import HttpFront
+
+    calls: list[dict] = []
+
+    def invoke(arn: str, event: dict) -> tuple[bytes, bool]:
+        if arn == FN.format("Broken"):
+            raise RuntimeError("the front itself fails")
+        calls.append(event)
+        body = {"arn": arn, "method": event["requestContext"]["http"]["method"],
+                "routeKey": event["routeKey"]}
+        return json.dumps({"statusCode": 200, "body": json.dumps(body)}).encode(), False
+
+    table = RouteTable.from_openapi({"paths": {
+        "/v1/health": {"get": _op("Meta")},
+        "/v1/broken": {"get": _op("Broken")},
+        "/{proxy+}": {"x-amazon-apigateway-any-method": _op("NoRoute")},
+    }})
+    http = HttpFront(table, invoke, api_id="unit", account_id="123456789012")
+    http.start()
+    http.calls = calls  # type: ignore[attr-defined]
+    yield http
+    http.stop()
+
+
+def _raw(front, data: bytes, *, then: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read one response (the front closes after an error)."""
+    import socket
+    from http.client import HTTPResponse
+
+    with socket.create_connection(("127.0.0.1", front.port), timeout=30) as sock:
+        sock.sendall(data)
+        if then:
+            sock.sendall(then)
+        response = HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def _http(front, method: str, path: str, body=None, headers: dict[str, str] | None = None,
+          **options):
+    from http.client import HTTPConnection
+
+    conn = HTTPConnection("127.0.0.1", front.port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {}, **options)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def test_front_answers_an_oversized_body_with_a_413_envelope(front) -> None:
+    status, headers, body = _http(front, "POST", "/v1/health",
+                                     body=b"x" * (10 * 1024 * 1024 + 1))
+    payload = _assert_envelope(status, body, headers, 413, "validation.invalid_request")
+    assert "10 MB" in payload["error"]
+    assert headers["connection"] == "close"
+    assert front.calls == []  # refused before any function
+
+
+def test_front_answers_an_oversized_chunked_body_with_a_413_envelope(front) -> None:
+    chunk = b"x" * (1024 * 1024)
+    status, headers, body = _http(front, "POST", "/v1/health",
+                                     body=iter([chunk] * 11), encode_chunked=True,
+                                     headers={"Transfer-Encoding": "chunked"})
+    _assert_envelope(status, body, headers, 413, "validation.invalid_request")
+    assert front.calls == []
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: ten\r\n\r\n",
+    b"Content-Length: -5\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
+])
+def test_front_answers_a_malformed_body_framing_with_a_400_envelope(front, framing: bytes) -> None:
+    status, headers, body = _raw(front, b"POST /v1/health HTTP/1.1\r\nHost: x\r\n" + framing)
+    _assert_envelope(status, body, headers, 400, "validation.invalid_request")
+    assert front.calls == []
+
+
+def test_front_answers_too_large_headers_with_a_431_envelope(front) -> None:
+    status, headers, body = _http(front, "GET", "/v1/health", headers={"X-Big": "a" * 70_000})
+    payload = _assert_envelope(status, body, headers, 431, "validation.invalid_request")
+    assert "header" in payload["error"] and "65536" in payload["error"]
+    many = "".join(f"X-H{i}: v\r\n" for i in range(101)).encode()
+    status, headers, body = _raw(front, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    _assert_envelope(status, body, headers, 431, "validation.invalid_request")
+    assert front.calls == []
+
+
+def test_front_answers_a_too_long_request_line_and_a_malformed_one_in_the_envelope(front) -> None:
+    status, headers, body = _raw(front, b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n")
+    _assert_envelope(status, body, headers, 414, "validation.invalid_request")
+    status, headers, body = _raw(front, b"GET /v1/health HTTP/1.1 extra\r\n\r\n")
+    _assert_envelope(status, body, headers, 400, "validation.invalid_request")
+    assert front.calls == []
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "DELETE"])
+def test_front_routes_every_method_instead_of_501(front, method: str) -> None:
+    status, _, body = _http(front, method, "/v1/health")
+    assert status == 200, body
+    assert json.loads(body) == {"arn": FN.format("NoRoute"), "method": method,
+                                "routeKey": "ANY /{proxy+}"}
+
+
+def test_front_without_a_matching_route_answers_a_404_envelope(front) -> None:
+    status, headers, body = _raw(front, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+    payload = _assert_envelope(status, body, headers, 404, "resource.not_found")
+    assert payload["error"] == "no such route: OPTIONS *"
+
+
+def test_front_failure_is_a_500_envelope(front) -> None:
+    status, headers, body = _http(front, "GET", "/v1/broken")
+    _assert_envelope(status, body, headers, 500, "server.internal_error")
+
+
+def test_front_sends_the_events_request_id_as_apigw_requestid(front) -> None:
+    status, headers, _ = _http(front, "GET", "/v1/health")
+    assert status == 200
+    assert headers["apigw-requestid"] == front.calls[-1]["requestContext"]["requestId"]
+
+
+def test_wsgi_adapter_refuses_an_oversized_body_in_the_envelope() -> None:
+    import io
+
+    from assay_local.http_front import HttpFront
+    from assay_local.wsgi import wsgi_app
+
+    def invoke(arn: str, event: dict) -> tuple[bytes, bool]:
+        raise AssertionError("no function may be called")
+
+    front = HttpFront(RouteTable([]), invoke, api_id="unit", account_id="1")
+    try:
+        started: list = []
+        body = b"".join(wsgi_app(front)(
+            {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/datasets",
+             "CONTENT_LENGTH": str(10 * 1024 * 1024 + 1), "wsgi.input": io.BytesIO(b"")},
+            lambda status, headers: started.append((status, dict(headers)))))
+    finally:
+        front._server.server_close()
+    status, headers = started[0]
+    assert status == "413 Request Entity Too Large"
+    _assert_envelope(413, body, {k.lower(): v for k, v in headers.items()}, 413,
+                     "validation.invalid_request")

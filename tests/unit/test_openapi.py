@@ -15,18 +15,40 @@ def test_committed_document_matches_the_code():
     assert committed == build_openapi_json(), "run `make openapi` and commit docs/openapi.json"
 
 
-def test_every_template_route_is_documented_and_nothing_else():
+def _template_routes() -> dict[tuple[str, str], str]:
     from assay_local.template import load_template
 
     template = load_template(ROOT / "template.yaml")
-    routes = set()
-    for resource in template["Resources"].values():
+    routes = {}
+    for logical_id, resource in template["Resources"].items():
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             if event["Type"] == "HttpApi":
-                routes.add((event["Properties"]["Path"], event["Properties"]["Method"].lower()))
+                props = event["Properties"]
+                routes[(props["Path"], props["Method"].lower())] = logical_id
+    return routes
+
+
+def test_every_template_route_is_documented_and_nothing_else():
+    routes = _template_routes()
+    # The catch-all (ANY /{proxy+} and ANY /) answers what no route takes: not an operation.
+    catch_all = {route for route in routes if route[1] == "any"}
+    assert catch_all == {("/{proxy+}", "any"), ("/", "any")}
+    assert {routes[route] for route in catch_all} == {"ApiMetaFunction"}
     document = json.loads(build_openapi_json())
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
-    assert documented == routes
+    assert documented == set(routes) - catch_all
+
+
+def test_bodies_may_be_413_and_every_path_405_with_allow():
+    document = json.loads(build_openapi_json())
+    envelope = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            responses = op["responses"]
+            assert ("413" in responses) == ("requestBody" in op), (method, path)
+            for code in ("405", "413") if "requestBody" in op else ("405",):
+                assert responses[code]["content"]["application/json"]["schema"] == envelope
+            assert "Allow" in responses["405"]["headers"], (method, path)
 
 
 def test_no_operation_advertises_a_status_the_api_never_sends():

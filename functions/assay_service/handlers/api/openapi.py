@@ -29,7 +29,11 @@ _ERRORS = {
     "401": "Missing, invalid or expired API key (`auth.invalid_key`, `auth.expired_key`)",
     "403": "The key's role may not do this (`auth.insufficient_permissions`)",
     "404": "No such object in the caller's tenant (`resource.not_found`)",
+    "405": "Another method than this path's (`validation.invalid_request`); `Allow` lists "
+           "the path's methods",
     "409": "Conflicts with the object's state (`resource.conflict`)",
+    "413": "The body is over 10 MB (`validation.invalid_request`; on AWS, API Gateway "
+           "answers it before the API, outside the envelope)",
     "415": "The body is not sent as application/json (`validation.invalid_format`)",
     "429": "Too many runs pending or running for the tenant (`quota.limit_exceeded`)",
     "500": "Internal error (`server.internal_error`)",
@@ -49,11 +53,13 @@ def _document_errors(doc: dict) -> dict:
     for name in _DROP_SCHEMAS:
         schemas.pop(name, None)
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    allow = {"Allow": {"description": "The path's methods, e.g. `GET, POST`",
+                       "schema": {"type": "string"}}}
     for path, item in doc["paths"].items():
         for method, op in item.items():
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
-            codes = ["400", "500", "503"]
+            codes = ["400", "405", "500", "503"]  # 405: every path refuses other methods
             if (path, method) in PUBLIC:
                 op["security"] = []
             else:
@@ -65,9 +71,10 @@ def _document_errors(doc: dict) -> dict:
             if method == "post" or path.endswith("/export"):
                 codes.append("409")
             if "requestBody" in op:
-                codes.append("415")
+                codes += ["413", "415"]
             for code in sorted(codes):
                 responses.setdefault(code, {"description": _ERRORS[code], "content": envelope})
+            responses["405"].setdefault("headers", allow)
     export = doc["paths"]["/v1/eval-runs/{id}/export"]["get"]["responses"]
     export["200"]["content"] = {
         "application/json": {"schema": {"anyOf": [
