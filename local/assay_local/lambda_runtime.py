@@ -8,6 +8,16 @@ server. moto serves each request on its own thread, so concurrent Map children a
 here concurrently; each function gets a small pool of worker processes, grown on demand.
 
 The hook is private API: moto is pinned, and the e2e tests fail if it stops being used.
+
+A worker that dies mid-invocation (SIGKILL, out of memory, ``os._exit``) is answered as
+Lambda answers a runtime that exited: ``FunctionError`` with ``{"errorType":
+"Runtime.ExitError", "errorMessage": "RequestId: … Error: Runtime exited with error: signal:
+killed"}``. moto's Step Functions interpreter names every function error after the payload's
+``errorType``, where Step Functions reports such a crash as ``Lambda.Unknown``
+(docs: "Unhandled errors in Lambda are reported as Lambda.Unknown … out-of-memory errors");
+``SFN_CRASH_HOOKS`` renames it there — and only there: a direct Invoke still sees Lambda's
+payload. A worker found dead before it was sent anything is replaced, and the event, which
+never ran, is sent once more to a fresh worker.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import uuid
@@ -27,6 +38,17 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (  # noqa: E501
+    StateTaskServiceLambda,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+    StateTaskLambda,
+)
 
 from assay_local._worker import call_in_env, error_payload, worker_main
 from assay_local.moto_hooks import MotoHook
@@ -68,6 +90,11 @@ class FunctionConfig:
         )
 
 
+class _NotDelivered(Exception):
+    """The event could not be sent: the worker's pipe was already broken, so the worker never
+    read it and the handler never ran (safe to send again, to another worker)."""
+
+
 class _Worker:
     """One warm process serving one function, one invocation at a time."""
 
@@ -84,13 +111,32 @@ class _Worker:
         child_conn.close()
         self.invocations = 0  # the first one also waits for the handler's import (cold start)
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
     def invoke(self, event: Any, context: dict[str, Any], timeout_s: float) -> tuple[str, bool]:
-        """Send one event; ``TimeoutError`` if no answer in time, ``EOFError`` if the
-        process died."""
-        self.conn.send((event, context))
+        """Send one event; ``_NotDelivered`` if it could not be sent, ``TimeoutError`` if no
+        answer in time, ``EOFError`` (or ``OSError``) if the process died meanwhile."""
+        try:
+            self.conn.send((event, context))
+        except OSError as exc:  # BrokenPipeError, ConnectionResetError: nobody reads
+            raise _NotDelivered(repr(exc)) from exc
         if not self.conn.poll(timeout_s):
             raise TimeoutError
         return self.conn.recv()
+
+    def exit_reason(self) -> str:
+        """How the process ended, worded as the Lambda runtime words it (call once the pipe
+        said EOF: the process is gone or going)."""
+        self.process.join(timeout=1)  # reap it, to read its exit code
+        code = self.process.exitcode
+        if code is None or code == 0:
+            return "Runtime exited without providing a reason"
+        if code < 0:
+            name = signal.strsignal(-code) or f"signal {-code}"
+            return f"Runtime exited with error: signal: {name[:1].lower()}{name[1:]}"
+        return f"Runtime exited with error: exit status {code}"
 
     def kill(self) -> None:
         self.process.kill()
@@ -126,10 +172,14 @@ class _WorkerPool:
             while True:
                 if self._closed:
                     raise RuntimeError("the local Lambda runtime is shutting down")
-                if self._idle:
+                while self._idle:
                     worker = self._idle.pop()
-                    self._busy.add(worker)
-                    return worker
+                    if worker.process.is_alive():
+                        self._busy.add(worker)
+                        return worker
+                    # Died while idle (killed, out of memory): never hand it out.
+                    self._spawned -= 1
+                    worker.conn.close()
                 if self._spawned < self._max:
                     self._spawned += 1
                     break
@@ -165,6 +215,14 @@ class _WorkerPool:
     def size(self) -> int:
         with self._cond:
             return len(self._idle) + len(self._busy)
+
+    def pids(self, busy: bool | None = None) -> list[int]:
+        """Process ids of the busy workers (``busy=True``), the idle ones (``False``) or
+        all (``None``)."""
+        with self._cond:
+            workers = ([] if busy is False else list(self._busy)) + (
+                [] if busy is True else list(self._idle))
+        return sorted(w.pid for w in workers if w.pid is not None)
 
     def close(self) -> None:
         """Stop idle workers and kill busy ones (their callers get an error payload)."""
@@ -209,8 +267,16 @@ class LambdaRuntime:
     # ------------------------------------------------------------------ hook
     def install(self) -> None:
         HOOK.install(self)
+        try:
+            for hook in SFN_CRASH_HOOKS:
+                hook.install(self)
+        except BaseException:
+            self.uninstall()
+            raise
 
     def uninstall(self) -> None:
+        for hook in SFN_CRASH_HOOKS:
+            hook.uninstall(self)
         HOOK.uninstall(self)
 
     # ----------------------------------------------------------- invocation
@@ -232,6 +298,13 @@ class LambdaRuntime:
             pools = list(self._pools.values())
         return {pool.config.name: pool.size for pool in pools}
 
+    def worker_pids(self, busy: bool | None = None) -> dict[str, list[int]]:
+        """Worker process ids per function name: those serving an invocation now
+        (``busy=True``), the idle ones (``False``) or all (``None``)."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return {pool.config.name: pool.pids(busy) for pool in pools}
+
     def invoke(self, fn: LambdaFunction, event: Any) -> tuple[str, bool, str]:
         """Run ``fn``'s handler on ``event`` in a warm worker: (payload, errored, logs)."""
         config = FunctionConfig.from_moto(fn)
@@ -241,32 +314,45 @@ class LambdaRuntime:
             # moto hands over the literal "{}" when the Invoke had no payload.
             event = json.loads(event or "{}")
         pool = self._pool_for(config)
-        worker = pool.acquire()
-        deadline_ms = int(time.time() * 1000) + config.timeout_s * 1000
-        context = {
-            "function_name": config.name,
-            "function_version": "$LATEST",
-            "invoked_function_arn": config.arn,
-            "memory_limit_in_mb": config.memory_mb,
-            "aws_request_id": str(uuid.uuid4()),
-            "log_group_name": f"/aws/lambda/{config.name}",
-            "log_stream_name": f"local/[$LATEST]{uuid.uuid4().hex}",
-            "deadline_epoch_ms": deadline_ms,
-        }
-        started, cold = time.perf_counter(), worker.invocations == 0
-        worker.invocations += 1
-        try:
-            payload, errored = worker.invoke(event, context, config.timeout_s)
-        except TimeoutError:
-            worker.kill()
-            pool.discard(worker)
-            message = f"Task timed out after {config.timeout_s:.2f} seconds"
-            return error_payload("Sandbox.Timedout", message, []), True, ""
-        except (EOFError, OSError) as exc:
-            worker.kill()
-            pool.discard(worker)
-            message = f"worker process exited unexpectedly: {exc!r}"
-            return error_payload("Runtime.ExitError", message, []), True, ""
+        request_id = str(uuid.uuid4())
+        for attempt in (1, 2):
+            worker = pool.acquire()
+            deadline_ms = int(time.time() * 1000) + config.timeout_s * 1000
+            context = {
+                "function_name": config.name,
+                "function_version": "$LATEST",
+                "invoked_function_arn": config.arn,
+                "memory_limit_in_mb": config.memory_mb,
+                "aws_request_id": request_id,
+                "log_group_name": f"/aws/lambda/{config.name}",
+                "log_stream_name": f"local/[$LATEST]{uuid.uuid4().hex}",
+                "deadline_epoch_ms": deadline_ms,
+            }
+            started, cold = time.perf_counter(), worker.invocations == 0
+            worker.invocations += 1
+            try:
+                payload, errored = worker.invoke(event, context, config.timeout_s)
+            except _NotDelivered:
+                # The worker died before it read the event, so nothing ran: resend once.
+                reason = worker.exit_reason()
+                worker.kill()
+                pool.discard(worker)
+                if attempt == 1:
+                    continue
+                return crash_payload(request_id, reason), True, ""
+            except TimeoutError:
+                worker.kill()
+                pool.discard(worker)
+                message = (f"RequestId: {request_id} Error: Task timed out after "
+                           f"{config.timeout_s:.2f} seconds")  # Lambda's wording
+                return error_payload("Sandbox.Timedout", message, []), True, ""
+            except (EOFError, OSError):
+                # Died mid-invocation: the handler may have done part of its work.
+                reason = worker.exit_reason()
+                worker.kill()
+                pool.discard(worker)
+                return crash_payload(request_id, reason), True, ""
+            break
         pool.release(worker)
         with self._lock:
             (self._cold_seconds if cold else self._busy_seconds)[config.name] += (
@@ -351,6 +437,14 @@ class LambdaRuntime:
             pool.close()
 
 
+def crash_payload(request_id: str, reason: str) -> str:
+    """Lambda's answer for an invocation whose runtime process exited (``FunctionError``
+    set): ``{"errorType": "Runtime.ExitError", "errorMessage": "RequestId: … Error: Runtime
+    exited with error: signal: killed"}``, with no stack trace."""
+    return json.dumps({"errorType": RUNTIME_EXIT_ERROR,
+                       "errorMessage": f"RequestId: {request_id} Error: {reason}"})
+
+
 def invoke_lambda_hook(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     """Replacement for ``LambdaFunction._invoke_lambda``."""
     runtime = HOOK.active
@@ -361,3 +455,49 @@ def invoke_lambda_hook(self: LambdaFunction, event: Any = None) -> tuple[str, bo
 
 
 HOOK = MotoHook(LambdaFunction, "_invoke_lambda", invoke_lambda_hook, "local Lambda runtime")
+
+
+# --------------------------------------------- how Step Functions names a crashed function
+RUNTIME_EXIT_ERROR = "Runtime.ExitError"
+LAMBDA_UNKNOWN = "Lambda.Unknown"
+
+
+def _crash_as_lambda_unknown(owner: type) -> Any:
+    """A ``_from_error`` for ``owner`` (a Lambda Task state class of moto's interpreter) that
+    reports a function whose runtime exited as ``Lambda.Unknown``.
+
+    moto (5.2.5) names a function error after its payload's ``errorType`` (and ``Exception``
+    when there is none); a crash's payload says ``Runtime.ExitError``. Step Functions reports
+    unhandled errors such as a crashed or out-of-memory function as ``Lambda.Unknown`` instead,
+    which is what the state machine's Retry names. The cause stays the function's payload (it
+    says ``Runtime.ExitError`` and how the process ended). Every other error is moto's."""
+
+    def from_error(self: Any, env: Any, ex: Exception) -> FailureEvent:
+        failure: FailureEvent = _SFN_HOOKS[owner].original(self, env, ex)
+        if _SFN_HOOKS[owner].active is None or not _is_crash(ex):
+            return failure
+        failure.error_name = CustomErrorName(LAMBDA_UNKNOWN)  # type: ignore[misc]
+        for details in (failure.event_details or {}).values():
+            if isinstance(details, dict) and "error" in details:
+                details["error"] = LAMBDA_UNKNOWN
+        return failure
+
+    return from_error
+
+
+def _is_crash(ex: Exception) -> bool:
+    if not isinstance(ex, lambda_eval_utils.LambdaFunctionErrorException):
+        return False
+    try:
+        payload = json.loads(ex.payload)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("errorType") == RUNTIME_EXIT_ERROR
+
+
+_SFN_HOOKS: dict[type, MotoHook] = {
+    owner: MotoHook(owner, "_from_error", _crash_as_lambda_unknown(owner),
+                    f"crash naming of {owner.__name__}")
+    for owner in (StateTaskServiceLambda, StateTaskLambda)  # lambda:invoke, a function ARN
+}
+SFN_CRASH_HOOKS = tuple(_SFN_HOOKS.values())

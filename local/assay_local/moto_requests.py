@@ -1,9 +1,10 @@
 """What a request to the embedded moto server is, for the WSGI middleware in front of it.
 
-Shared by ``metering`` (counts billable requests) and ``iam_enforcement`` (checks the
-signer's role): which service and operation a request is (``X-Amz-Target`` or the SigV4
-credential scope), which access key signed it (header or presigned query string), its body
-(read once, put back for the next app), and the moto server with middleware in front.
+Shared by ``metering`` (counts billable requests), ``iam_enforcement`` (checks the
+signer's role) and ``presign`` (checks presigned URLs): which service and operation a request
+is (``X-Amz-Target`` or the SigV4 credential scope), which access key signed it (header or
+presigned query string), its body (read once, put back for the next app), requests whose
+body never fully arrived (dropped), and the moto server with middleware in front.
 
 Local tooling only; never part of the Lambda package.
 """
@@ -11,6 +12,7 @@ Local tooling only; never part of the Lambda package.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +20,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+log = logging.getLogger("assay_local.requests")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Middleware = Callable[[WsgiApp], WsgiApp]
@@ -59,6 +63,42 @@ def read_body(environ: dict[str, Any]) -> bytes:
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
+
+
+def drop_incomplete_requests(app: WsgiApp) -> WsgiApp:
+    """A request whose body stops short of its ``Content-Length`` goes no further.
+
+    Its client hung up mid-request — typically a Lambda worker killed while calling AWS
+    (botocore sends the headers, then the body). An AWS service never authorizes nor acts on
+    a request that did not fully arrive; without this, moto (and the IAM check in front of
+    it) would take the missing body for an empty one. Answered as S3 answers it, 400
+    ``IncompleteBody``, though nobody is listening any more. Outermost, before anything
+    reads the request."""
+
+    def complete_only(environ: dict[str, Any], start_response: Callable[..., Any]
+                      ) -> Iterable[bytes]:
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared <= 0:
+            return app(environ, start_response)
+        try:
+            arrived = len(read_body(environ))
+        except OSError:  # reset by the departing client
+            arrived = -1
+        if arrived >= declared:
+            return app(environ, start_response)
+        log.info("dropped %s %s: the client hung up before its body arrived",
+                 environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        body = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>IncompleteBody</Code>'
+                b"<Message>You did not provide the number of bytes specified by the "
+                b"Content-Length HTTP header</Message></Error>")
+        start_response("400 Bad Request", [("Content-Type", "application/xml"),
+                                           ("Content-Length", str(len(body)))])
+        return [body]
+
+    return complete_only
 
 
 def one_dynamodb_request_at_a_time(app: WsgiApp) -> WsgiApp:

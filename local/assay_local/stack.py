@@ -29,8 +29,10 @@ from assay_local.lambda_runtime import LambdaRuntime
 from assay_local.moto_requests import (
     Middleware,
     MiddlewareMotoServer,
+    drop_incomplete_requests,
     one_dynamodb_request_at_a_time,
 )
+from assay_local.presign import PresignVerifier, moto_secrets, presign_middleware
 from assay_local.resources import CreatedStack, FunctionInfo, ResourceCreator
 from assay_local.template import Resolver, parameter_values, translate
 
@@ -89,6 +91,7 @@ class LocalStack:
         self.meter: Any = None
         self._iam_enabled = enabled_from_env(os.environ) if iam is None else iam
         self.iam: Enforcer | None = None  # the enforcer, when IAM is enforced
+        self.presign: PresignVerifier | None = None  # checks presigned S3 URLs, as S3 does
         self._role_keys: dict[tuple[str, str], dict[str, str]] = {}
         self._role_keys_lock = threading.Lock()
         self._moto: MiddlewareMotoServer | None = None
@@ -209,6 +212,11 @@ class LocalStack:
         """Live worker processes per function name."""
         return self._require(self._runtime, "Lambda runtime").worker_counts()
 
+    def worker_pids(self, busy: bool | None = None) -> dict[str, list[int]]:
+        """Worker process ids per function name: busy (serving an invocation now), idle,
+        or all (``None``) — e.g. to kill one, as Lambda may lose an execution environment."""
+        return self._require(self._runtime, "Lambda runtime").worker_pids(busy)
+
     def invocation_seconds(self) -> dict[str, tuple[float, int, float, int]]:
         """Per function name: (warm seconds, warm invocations, first-invocation seconds,
         memory MB) since start."""
@@ -253,8 +261,13 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
-        middleware: list[Middleware] = []
-        if self._iam_enabled:  # outermost: a refused request is neither served nor billed
+        # Outermost: a request cut short by its client's death is never served (nor judged).
+        middleware: list[Middleware] = [drop_incomplete_requests]
+        # Then S3 authenticates a presigned URL (signature, expiry) before anything else.
+        harness_keys = {"testing": "testing"}  # aws_env()'s (moto's dummy) credentials
+        self.presign = PresignVerifier(moto_secrets(ACCOUNT_ID, harness_keys), region=REGION)
+        middleware.append(presign_middleware(self.presign))
+        if self._iam_enabled:  # then IAM: a refused request is neither served nor billed
             self.iam = Enforcer(ACCOUNT_ID, REGION, stack=str(self.template_path.resolve()))
             middleware.append(iam_middleware(self.iam))
         if self._metered:
