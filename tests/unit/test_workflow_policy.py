@@ -50,6 +50,10 @@ SERVICE_ERRORS = frozenset({
     "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException",
     "Lambda.Unknown", "Sandbox.Timedout",
+    # A crashed runtime (killed, out of memory) as the function's own errorType: AWS's docs
+    # name such a failure Lambda.Unknown, and an Invoke payload names it Runtime.ExitError;
+    # the crash retries list both, so they hold whichever the service reports.
+    "Runtime.ExitError",
 })
 RESULT_MODELS = {"PrepareRunFunction": models.PrepareResult, "ScoreBatchFunction": models.ScoreBatchResult,
                  "FinalizeRunFunction": models.FinalizeResult, "MarkRunFailedFunction": models.FinalizeResult}
