@@ -7,22 +7,28 @@ the fields those pages mark required are always present, and what Assay adds is 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from assay_service.domain import jsondoc
 from assay_service.domain.cost import estimated_aws_cost
 from assay_service.models.domain import (
+    JSON_NUMBER,
     Dataset,
     DatasetVersion,
+    Description,
     Eval,
     Evaluation,
     EvalVersion,
     JudgeSettings,
+    Label,
     Metric,
     MetricAggregate,
     Name,
+    Number,
     Project,
     Record,
     RecordText,
@@ -40,7 +46,7 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- projects
 class CreateProjectRequest(Strict):
     name: Name
-    description: str | None = Field(default=None, max_length=2000)
+    description: Description | None = None
 
 
 class ProjectResponse(Project):
@@ -56,7 +62,7 @@ class ProjectListResponse(BaseModel):
 # ---------------------------------------------------------------- datasets
 class CreateDatasetRequest(Strict):
     name: Name
-    description: str | None = Field(default=None, max_length=2000)
+    description: Description | None = None
     project_id: UUID | None = Field(default=None, description="Defaults to the tenant's default project.")
 
 
@@ -69,7 +75,23 @@ class RecordIn(Strict):
     context: RecordText | None = None
     output: RecordText | None = None
     golden_answer: RecordText | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"Any JSON object: at most {jsondoc.MAX_METADATA_CHARS:,} characters as "
+                    f"compact JSON, nested at most {jsondoc.MAX_VALUE_DEPTH} levels.")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value
+        jsondoc.checked_value(value)
+        size = jsondoc.json_size(value)
+        if size > jsondoc.MAX_METADATA_CHARS:
+            raise PydanticCustomError(
+                "metadata_too_long", "at most {limit} characters as compact JSON, not {size}",
+                {"limit": f"{jsondoc.MAX_METADATA_CHARS:,}", "size": f"{size:,}"})
+        return value
 
 
 class CreateDatasetVersionRequest(Strict):
@@ -124,18 +146,21 @@ class DatasetVersionListResponse(BaseModel):
 # ---------------------------------------------------------------- evals
 class CreateEvalRequest(Strict):
     name: Name
-    description: str | None = Field(default=None, max_length=2000)
+    description: Description | None = None
     project_id: UUID | None = None
 
 
 class MetricIn(Metric):
-    pass
+    @field_validator("args")
+    @classmethod
+    def _args_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return jsondoc.checked_value(value) if value else value
 
 
 class CreateEvalVersionRequest(Strict):
     metrics: list[MetricIn] = Field(min_length=1, max_length=50)
-    threshold: float = Field(default=0.7, ge=0, le=1,
-                             description="Run-level pass mark for the mean of the metric means.")
+    threshold: Number = Field(default=0.7, ge=0, le=1,
+                              description="Run-level pass mark for the mean of the metric means.")
     judge: JudgeSettings | None = None
 
 
@@ -161,19 +186,27 @@ class EvalVersionListResponse(BaseModel):
 # ---------------------------------------------------------------- runs
 class ScheduleEvalRunRequest(Strict):
     eval_version_id: UUID
-    dataset_version: int | None = Field(default=None, ge=1, description="Defaults to the latest.")
-    name: str | None = Field(default=None, max_length=200)
-    threshold: float | None = Field(default=None, ge=0, le=1,
-                                    description="Overrides the eval version's threshold.")
+    # Bounds before JSON_NUMBER: see models.domain.Integer.
+    dataset_version: Annotated[int, Field(ge=1), JSON_NUMBER] | None = Field(
+        default=None, description="Defaults to the latest.")
+    name: Label | None = None
+    threshold: Annotated[float, Field(ge=0, le=1), JSON_NUMBER] | None = Field(
+        default=None, description="Overrides the eval version's threshold.")
     metric_args: dict[str, dict[str, Any]] | None = Field(
         default=None, description="Per-metric argument overrides, by metric name.")
-    batch_size: int | None = Field(default=None, ge=1, le=1000,
-                                   description="Records per scoring invocation (default: the "
-                                               "deployment's DefaultBatchSize).")
-    max_concurrency: int | None = Field(
-        default=None, ge=1, le=10_000,
+    batch_size: Annotated[int, Field(ge=1, le=1000), JSON_NUMBER] | None = Field(
+        default=None, description="Records per scoring invocation (default: the deployment's "
+                                  "DefaultBatchSize).")
+    max_concurrency: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] | None = Field(
+        default=None,
         description="Batches of this run scored at once (default and upper bound: the "
                     "deployment's MapMaxConcurrency). Keeps LLM-judge runs inside provider quotas.")
+
+    @field_validator("metric_args")
+    @classmethod
+    def _args_limits(cls, value: dict[str, dict[str, Any]] | None
+                     ) -> dict[str, dict[str, Any]] | None:
+        return jsondoc.checked_entries(value) if value else value
 
 
 class EvalRunResponse(BaseModel):
@@ -304,7 +337,7 @@ class ExportLinkResponse(BaseModel):
 
 
 class CreateApiKeyRequest(Strict):
-    name: str | None = Field(default=None, max_length=200)
+    name: Label | None = None
     role: Role = Field(default="member", description="At most the caller's own role.")
     expires_at: datetime | None = Field(default=None, description="In the future; none = never.")
 

@@ -2,19 +2,61 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 Role = Literal["owner", "member", "viewer"]
 
+# Control characters: C0 (U+0000-U+001F), DEL and C1 (U+007F-U+009F). Names hold none;
+# descriptions may hold tabs and line breaks (U+0009, U+000A, U+000D). Record text fields
+# are free text: not checked. Each rule is also a JSON Schema pattern in the OpenAPI document.
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f"
+_CONTROLS_BUT_LINES = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+
+
+def _refusing(controls: str) -> tuple[AfterValidator, Any]:
+    """A readable error (which character, where) plus the rule as a JSON Schema pattern."""
+    pattern = re.compile(f"[{controls}]")
+
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found:
+            raise PydanticCustomError(
+                "control_character", "must not contain control characters "
+                "({char} at character {index})",
+                {"char": f"U+{ord(found.group()):04X}", "index": found.start() + 1})
+        return value
+    return AfterValidator(check), Field(json_schema_extra={"pattern": f"^[^{controls}]*$"})
+
+
+def _json_number(value: Any) -> Any:
+    """Numbers are JSON numbers: a string or a boolean is not silently converted."""
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("number_type", "Input should be a JSON number, not {kind}",
+                                  {"kind": "a boolean" if isinstance(value, bool) else "a string"})
+    return value
+
+
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+                 *_refusing(_CONTROLS)]
+Label = Annotated[str, StringConstraints(max_length=200), *_refusing(_CONTROLS)]
+Description = Annotated[str, StringConstraints(max_length=2000), *_refusing(_CONTROLS_BUT_LINES)]
 RecordText = Annotated[str, StringConstraints(max_length=100_000)]
+# Request numbers: an integer field takes 10 or 10.0 (JSON Schema's integer), never "10",
+# true or 10.5; a number field takes 1 or 0.5, never "0.5" or true. For ``X | None`` with
+# bounds, write ``Annotated[int, Field(ge=…), JSON_NUMBER] | None``: bounds placed after the
+# validator are still enforced but reach the JSON schema as "ge"/"le" instead of minimum/maximum.
+JSON_NUMBER = BeforeValidator(_json_number)
+Integer = Annotated[int, JSON_NUMBER]
+Number = Annotated[float, JSON_NUMBER]
 
 
 def utcnow() -> datetime:
@@ -44,16 +86,16 @@ class Metric(Frozen):
     name: MetricName = Field(description="Shortname of the metric, e.g. `ans_corr`.")
     scorer: str = Field(description="A scorer from the catalogue, e.g. `exact_match`.")
     args: dict[str, Any] = Field(default_factory=dict)
-    threshold: float = Field(default=0.5, ge=0, le=1,
-                             description="An evaluation passes when score ≥ threshold.")
+    threshold: Number = Field(default=0.5, ge=0, le=1,
+                              description="An evaluation passes when score ≥ threshold.")
 
 
 class JudgeSettings(Frozen):
     provider: Literal["bedrock", "openai"] = "bedrock"
     model: str = Field(default="anthropic.claude-3-5-haiku-20241022-v1:0", max_length=200)
-    temperature: float = Field(default=0.0, ge=0, le=2)
-    max_tokens: int = Field(default=512, ge=1, le=8192)
-    concurrency: int = Field(
+    temperature: Number = Field(default=0.0, ge=0, le=2)
+    max_tokens: Integer = Field(default=512, ge=1, le=8192)
+    concurrency: Integer = Field(
         default=4, ge=1, le=32,
         description="Judge calls in flight per scoring batch. A run makes at most "
                     "max_concurrency × concurrency calls at once.")

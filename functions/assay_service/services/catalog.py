@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from assay_service import dependencies as deps
 from assay_service.adapters.s3 import MultipartWriter, dataset_version_key, upload_key
+from assay_service.domain import jsondoc
 from assay_service.errors import InvalidRequestError, NotFoundError
 from assay_service.models.api import (
     CreateDatasetRequest,
@@ -116,8 +117,11 @@ class RecordNormalizer:
                 f"record {number}: id {record_id!r} repeats record {self.first_seen[record_id]}")
         else:
             self.first_seen[record_id] = number
-        return Record(**record.model_dump(exclude={"id", "trace_id"}), id=record_id,
-                      trace_id=record.trace_id or uuid.uuid4())
+        # Field by field: the same record as through model_dump(), for less of an upload's time.
+        return Record(id=record_id, trace_id=record.trace_id or uuid.uuid4(),
+                      prompt=record.prompt, input=record.input, context=record.context,
+                      output=record.output, golden_answer=record.golden_answer,
+                      metadata=record.metadata)
 
     def invalid(self, number: int, problem: str) -> None:
         self.count += 1
@@ -142,8 +146,15 @@ def normalize_records(records: list[RecordIn]) -> list[Record]:
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
+    where = ".".join(str(p) for p in first["loc"]) + jsondoc.error_suffix(first)
     return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def parse_record_line(line: bytes) -> RecordIn:
+    """One line of an uploaded JSONL file as a record: decoded by jsondoc and validated like
+    an inline record of a request body (pydantic's Python mode, as Powertools does), so that
+    both ways in give the same verdict on the same record."""
+    return RecordIn.model_validate(jsondoc.decode(line, where=""))
 
 
 def _parse_upload(lines: Iterator[bytes], normalizer: RecordNormalizer) -> Iterator[bytes]:
@@ -153,7 +164,10 @@ def _parse_upload(lines: Iterator[bytes], normalizer: RecordNormalizer) -> Itera
             normalizer.invalid(number, "empty line")
             continue
         try:
-            record = RecordIn.model_validate_json(line)
+            record = parse_record_line(line)
+        except jsondoc.JSONDocumentError as exc:
+            normalizer.invalid(number, exc.message if exc.where else exc.problem)
+            continue
         except ValidationError as exc:
             normalizer.invalid(number, _describe(exc))
             continue

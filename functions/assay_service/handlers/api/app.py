@@ -21,7 +21,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.router import Router
 
-from assay_service.errors import AssayError, InsufficientPermissionsError, InvalidKeyError
+from assay_service.domain import jsondoc
+from assay_service.errors import (
+    AssayError,
+    InsufficientPermissionsError,
+    InvalidKeyError,
+    InvalidRequestError,
+)
 from assay_service.models.domain import Principal
 from assay_service.observability import get_logger
 
@@ -55,7 +61,7 @@ def _location(loc: tuple[Any, ...]) -> str:
 def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     problems = []
     for err in errors[:MAX_REPORTED_ERRORS]:
-        loc = _location(tuple(err.get("loc", ())))
+        loc = _location(tuple(err.get("loc", ()))) + jsondoc.error_suffix(err)
         message = err.get("msg", "invalid")
         if err.get("type") == "json_invalid":
             loc, message = "body", "malformed JSON: " + str(err.get("ctx", {}).get("error", message))
@@ -64,7 +70,10 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    # Bodies are decoded by jsondoc (one parser and one set of limits for bodies and uploaded
+    # JSONL lines); what it refuses is a JSONDocumentError, a 400 through _known below.
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500,
+                                 json_body_deserializer=jsondoc.decode)
 
     @app.exception_handler(ResponseValidationError)
     def _bad_response(exc: ResponseValidationError) -> Response:
@@ -112,7 +121,8 @@ def _api_key(app: APIGatewayHttpResolver) -> str | None:
     bearer = headers.get("authorization") or headers.get("Authorization")
     if bearer and bearer[:7].lower() == "bearer ":
         return bearer[7:].strip()
-    return headers.get("x-api-key") or headers.get("X-Api-Key")
+    key = headers.get("x-api-key") or headers.get("X-Api-Key")
+    return key.strip() if key is not None else None  # trimmed, as a Bearer value is
 
 
 def _authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]
@@ -147,6 +157,21 @@ def json_response(status: int, model: Any, headers: dict[str, str] | None = None
     """A JSON response whose body the resolver validates against the route's declared model."""
     return Response(status_code=status, content_type="application/json", body=model,
                     headers=headers)
+
+
+def no_body(app: APIGatewayHttpResolver | Router) -> None:
+    """For a route that takes no body: none, or an empty JSON object; anything else is a 400
+    (a body sent by mistake must not be silently ignored)."""
+    raw = app.current_event.decoded_body
+    if not raw or not raw.strip():
+        return
+    try:
+        empty = jsondoc.decode(raw) == {}
+    except jsondoc.JSONDocumentError:
+        empty = False
+    if not empty:
+        raise InvalidRequestError("body: this route takes no body (send none, or {})",
+                                  details={"errors": [{"loc": "body", "msg": "takes no body"}]})
 
 
 def _body_problem(event: dict[str, Any]) -> tuple[int, str] | None:

@@ -15,6 +15,7 @@ from assay_service.handlers.api.app import (
     create_app,
     json_response,
     lambda_entry,
+    no_body,
     principal,
 )
 from assay_service.models.api import (
@@ -67,8 +68,10 @@ def create_version(id: UUID, body: CreateDatasetVersionRequest  # noqa: A002
 
 
 @router.post("/v1/datasets/<id>/uploads", tags=TAGS, responses=CREATED,
-             summary="Get a presigned URL to PUT a JSONL file, then create a version from it")
+             summary="Get a presigned URL to PUT a JSONL file, then create a version from it",
+             description="Takes no body (none, or `{}`).")
 def create_upload(id: UUID) -> Response[UploadResponse]:  # noqa: A002
+    no_body(router)
     upload_id, url, expires_at = catalog.create_upload(principal(router, WRITE), id)
     return json_response(201, UploadResponse(
         upload_id=upload_id, url=url, expires_at=expires_at,
