@@ -1,8 +1,16 @@
-"""Scoring a batch of records against a run's metrics — pure, no I/O."""
+"""Scoring a batch of records against a run's metrics — pure, no I/O.
+
+What a tenant writes into an eval (a regex, a JSON Schema) runs under budgets
+(``scorers/budgets.py``): an evaluation over its budget is a failed evaluation saying so,
+and a batch bounds what such scorers may cost it in all — after ``BREAKER_OVERRUNS``
+overruns of one metric its remaining evaluations in the batch fail at once, and past
+``BATCH_BUDGET_S`` of budgeted scoring every remaining budgeted evaluation does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +20,9 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from assay_service.domain.ids import evaluation_id
-from assay_service.domain.scorers import get_scorer, validate_args
+from assay_service.domain.scorers import budgets, get_scorer, validate_args
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, ScorerSpec
+from assay_service.domain.scorers.budgets import BudgetExceededError
 from assay_service.domain.scorers.judges import JudgeRuntime, judge_runtime
 from assay_service.errors import InvalidRecordError, InvalidRequestError, TransientScoringError
 from assay_service.models.domain import Evaluation, Metric, Record, utcnow
@@ -24,6 +33,60 @@ class BatchOutcome:
     evaluations: list[Evaluation]
     completed: int  # records whose every metric was scored
     failed: int  # records with at least one evaluation that could not be scored
+    stopped: bool = False  # ``should_continue`` said no: nothing to record
+
+
+# How often (seconds) the scoring loop asks ``should_continue``, e.g. whether the run is
+# still running: a cancelled run's batches stop within about this, plus one evaluation.
+CONTINUE_CHECK_S = 1.0
+
+
+class _Stopped(Exception):  # noqa: N818 — control flow, never leaves this module
+    pass
+
+
+class _Continue:
+    """Calls ``should_continue`` at most once every CONTINUE_CHECK_S."""
+
+    def __init__(self, should_continue: Callable[[], bool] | None) -> None:
+        self._ask = should_continue
+        self._next = time.monotonic() + CONTINUE_CHECK_S
+
+    def check(self) -> None:
+        if self._ask is None or time.monotonic() < self._next:
+            return
+        if not self._ask():
+            raise _Stopped
+        self._next = time.monotonic() + CONTINUE_CHECK_S
+
+
+class _Breaker:
+    """The batch's bounds on budgeted scorers (``ScorerSpec.budgeted``): after
+    ``overruns`` budget overruns of one metric its further evaluations are not run, nor
+    any budgeted evaluation once ``batch_seconds`` (wall clock: what ScoreBatchFunction's
+    timeout counts) have been spent in them."""
+
+    def __init__(self, metrics: int, overruns: int, batch_seconds: float) -> None:
+        self.overruns = [0] * metrics
+        self.limit = overruns
+        self.batch_seconds = batch_seconds
+        self.spent = 0.0
+
+    def refusal(self, index: int, spec: ScorerSpec) -> BudgetExceededError | None:
+        if self.overruns[index] >= self.limit:
+            return BudgetExceededError(
+                f"{spec.name}: not evaluated: this metric exceeded its budget on "
+                f"{self.overruns[index]} records of this batch (circuit breaker)")
+        if self.spent >= self.batch_seconds:
+            return BudgetExceededError(
+                f"{spec.name}: not evaluated: this batch spent its {self.batch_seconds:g} s "
+                "budget for regex and json_schema metrics (use a smaller batch_size)")
+        return None
+
+    def account(self, index: int, cell: _Cell) -> None:
+        self.spent += (cell.finished - cell.started).total_seconds()
+        if isinstance(cell.error, BudgetExceededError):
+            self.overruns[index] += 1
 
 
 def check_metrics(metrics: Sequence[Metric]) -> None:
@@ -58,15 +121,28 @@ def score_batch(
     metrics: Sequence[Metric],
     records: Iterable[tuple[int, Record]],
     judge: JudgeRuntime | None = None,
+    should_continue: Callable[[], bool] | None = None,
+    breaker_overruns: int | None = None,
+    batch_budget_s: float | None = None,
 ) -> BatchOutcome:
     """Score every (record, metric). A record a scorer cannot handle becomes a failed
     evaluation; a transient judge failure propagates so the workflow retries the batch.
     ``judge`` (client, settings, prices) is what the ``llm`` scorers call; up to
-    ``judge.settings.concurrency`` judge calls of the batch are in flight at once."""
-    with judge_runtime(judge):
-        return _score_batch(run_id=run_id, project_id=project_id, metrics=metrics,
-                            records=records,
-                            parallelism=judge.settings.concurrency if judge else 1)
+    ``judge.settings.concurrency`` judge calls of the batch are in flight at once.
+    ``should_continue`` is asked about once a second; when it says no, scoring stops and
+    the outcome is ``stopped`` (no evaluations). The circuit breaker's bounds default to
+    ``budgets.BREAKER_OVERRUNS`` and ``budgets.BATCH_BUDGET_S``."""
+    breaker = _Breaker(len(metrics),
+                       budgets.BREAKER_OVERRUNS if breaker_overruns is None else breaker_overruns,
+                       budgets.BATCH_BUDGET_S if batch_budget_s is None else batch_budget_s)
+    try:
+        with judge_runtime(judge):
+            return _score_batch(run_id=run_id, project_id=project_id, metrics=metrics,
+                                records=records,
+                                parallelism=judge.settings.concurrency if judge else 1,
+                                breaker=breaker, keep_going=_Continue(should_continue))
+    except _Stopped:
+        return BatchOutcome(evaluations=[], completed=0, failed=0, stopped=True)
 
 
 @dataclass(slots=True)
@@ -88,21 +164,41 @@ def _apply(spec: ScorerSpec, row: dict[str, Any], args: ScorerArgs) -> _Cell:
     return _Cell(started=started, finished=utcnow(), result=result, error=error)
 
 
-def _judge_cells(prepared: list[tuple[Metric, ScorerSpec, ScorerArgs]],
-                 rows: list[tuple[int, Record, dict[str, Any]]], parallelism: int
-                 ) -> dict[tuple[int, int], _Cell]:
+def _refused(error: Exception) -> _Cell:
+    now = utcnow()
+    return _Cell(started=now, finished=now, error=error)
+
+
+def _rule_cell(index: int, spec: ScorerSpec, row: dict[str, Any], args: ScorerArgs | Exception,
+               breaker: _Breaker) -> _Cell:
+    if isinstance(args, Exception):
+        return _refused(args)
+    if not spec.budgeted:
+        return _apply(spec, row, args)
+    refusal = breaker.refusal(index, spec)
+    if refusal is not None:
+        return _refused(refusal)
+    cell = _apply(spec, row, args)
+    breaker.account(index, cell)
+    return cell
+
+
+def _judge_cells(prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception]],
+                 rows: list[tuple[int, Record, dict[str, Any]]], parallelism: int,
+                 keep_going: _Continue) -> dict[tuple[int, int], _Cell]:
     """Every ``llm`` (record, metric) of the batch, ``parallelism`` calls at a time. The
     first transient failure cancels what has not started and propagates (the batch is
-    retried whole; nothing has been recorded)."""
+    retried whole; nothing has been recorded); so does a stop (``keep_going``)."""
     jobs = [(position, metric_index, spec, row, args)
             for position, (_, _, row) in enumerate(rows)
             for metric_index, (_, spec, args) in enumerate(prepared)
-            if spec.evaluator_type == "llm"]
+            if spec.evaluator_type == "llm" and not isinstance(args, Exception)]
     if not jobs:
         return {}
     if parallelism <= 1 or len(jobs) == 1:
         cells = {}
         for position, metric_index, spec, row, args in jobs:
+            keep_going.check()
             cell = _apply(spec, row, args)
             if isinstance(cell.error, TransientScoringError):
                 raise cell.error
@@ -115,6 +211,7 @@ def _judge_cells(prepared: list[tuple[Metric, ScorerSpec, ScorerArgs]],
         cells = {}
         try:
             for future in as_completed(futures):
+                keep_going.check()
                 cell = future.result()
                 if isinstance(cell.error, TransientScoringError):
                     raise cell.error
@@ -132,22 +229,34 @@ def _score_batch(
     metrics: Sequence[Metric],
     records: Iterable[tuple[int, Record]],
     parallelism: int = 1,
+    breaker: _Breaker,
+    keep_going: _Continue,
 ) -> BatchOutcome:
-    prepared = []
+    prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception]] = []
     for metric in metrics:
         spec = get_scorer(metric.scorer)
         if spec is None:  # versions are validated at creation; this is a corrupted run
             raise InvalidRequestError(f"unknown scorer {metric.scorer!r}")
-        prepared.append((metric, spec, validate_args(spec, metric.args)))
+        try:
+            args: ScorerArgs | Exception = validate_args(spec, metric.args)
+        except ValidationError as exc:
+            # Valid when the version was created, not under today's rules (e.g. a pattern
+            # past budgets.PATTERN_EXPANSION_LIMIT): that metric's evaluations fail.
+            problems = "; ".join(err["msg"] for err in exc.errors())
+            args = InvalidRecordError(f"{metric.scorer}: the metric's args are no longer "
+                                      f"valid: {problems}")
+        prepared.append((metric, spec, args))
 
     rows = [(record_index, record, record.model_dump()) for record_index, record in records]
-    judged = _judge_cells(prepared, rows, parallelism)
+    judged = _judge_cells(prepared, rows, parallelism, keep_going)
     evaluations: list[Evaluation] = []
     completed = failed = 0
     for position, (record_index, record, row) in enumerate(rows):
+        keep_going.check()
         record_failed = False
         for metric_index, (metric, spec, args) in enumerate(prepared):
-            cell = judged.get((position, metric_index)) or _apply(spec, row, args)
+            cell = judged.get((position, metric_index)) or _rule_cell(
+                metric_index, spec, row, args, breaker)
             score = label = reasoning = error = None
             confidence = cost = passed = None
             metadata: dict | None = None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encod
 from assay_service.domain.scorers import get_scorer
 from assay_service.domain.scorers.judges import JudgeRuntime
 from assay_service.domain.scoring import score_batch
-from assay_service.errors import NotFoundError
+from assay_service.errors import NotFoundError, TransientStoreError
 from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
 from assay_service.models.workflow import (
@@ -102,6 +103,19 @@ def judge_for(run: Run) -> JudgeRuntime | None:
                         prices=deps.judge_prices())
 
 
+def _still_running(run: Run) -> Callable[[], bool]:
+    """Whether the run is still ``running`` (one GetItem; score_batch asks about once a
+    second). A store that cannot answer now is no reason to stop: record_batch's own
+    condition has the last word."""
+    def ask() -> bool:
+        try:
+            current = deps.runs().get(run.tenant_id, run.id)
+        except TransientStoreError:
+            return True
+        return current is not None and current.status == "running"
+    return ask
+
+
 def score(event: ScoreBatchInput) -> ScoreBatchResult:
     run = _run(event.tenant_id, event.run_id)
     batch = event.batch
@@ -117,7 +131,9 @@ def score(event: ScoreBatchInput) -> ScoreBatchResult:
             f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
     outcome = score_batch(run_id=run.id, project_id=run.project_id, metrics=run.metrics,
                           records=enumerate(records, start=batch.first_record),
-                          judge=judge_for(run))
+                          judge=judge_for(run), should_continue=_still_running(run))
+    if outcome.stopped:  # cancelled (or ended) while scoring: nothing to record
+        return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
     recorded = deps.runs().record_batch(
         run, batch.index, completed=outcome.completed, failed=outcome.failed,
         records=[truncated(r) for r in records], evaluations=outcome.evaluations,
@@ -192,8 +208,20 @@ def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
         tenant_id, run_id).status)
 
 
-def error_message(error: dict[str, Any] | None) -> str:
-    """A readable message from a Step Functions Catch result ``{Error, Cause}``."""
+BATCH_NOT_SCORED = "a batch of records could not be scored after its retries"
+_TIMEOUTS = ("Sandbox.Timedout", "States.Timeout")
+_LAMBDA_TIMEOUT = re.compile(r"timed out after (\d+(?:\.\d+)?) seconds")
+SCORE_BATCH_TIMEOUT_S = 300  # template.yaml, ScoreBatchFunction's Timeout
+
+
+def error_message(error: dict[str, Any] | None, run_status: str | None = None) -> str:
+    """A readable message from a Step Functions Catch result ``{Error, Cause}``.
+
+    A Distributed Map fails with ``States.ExceedToleratedFailureThreshold`` when a batch
+    (a child execution) failed after its retries: the message says so first, since the
+    error name alone does not. A Lambda timeout of ScoreBatchFunction's length while the
+    run is ``running`` (``run_status``: prepare sets it last, finalize's timeout is longer)
+    is a batch that timed out."""
     if not error:
         return "the run failed"
     name, cause = error.get("Error") or "Error", error.get("Cause") or ""
@@ -204,14 +232,28 @@ def error_message(error: dict[str, Any] | None) -> str:
             cause = parsed.get("errorMessage") or cause
     except ValueError:
         pass
-    return f"{name}: {cause}"[:2000] if cause else name
+    raw = f"{name}: {cause}" if cause else name
+    if name == "States.ExceedToleratedFailureThreshold":
+        raw = (f"{BATCH_NOT_SCORED}, so the Map stopped the run: a batch timed out "
+               f"(ScoreBatchFunction's {SCORE_BATCH_TIMEOUT_S} s) or kept failing; the "
+               f"batch's own error is in the Map Run's failed child execution ({raw})")
+    elif name in _TIMEOUTS and run_status == "running":
+        seconds = _LAMBDA_TIMEOUT.search(cause)
+        if seconds and float(seconds.group(1)) == SCORE_BATCH_TIMEOUT_S:
+            raw = (f"{BATCH_NOT_SCORED}: a batch timed out (ScoreBatchFunction's "
+                   f"{SCORE_BATCH_TIMEOUT_S} s) ({raw})")
+    return raw[:2000]
 
 
-def _end_unfinished(tenant_id: UUID, run_id: UUID, status: str, message: str) -> FinalizeResult:
-    """Move a pending or running run to ``status`` with ``message``; a finished run stays."""
+def _end_unfinished(tenant_id: UUID, run_id: UUID, status: str,
+                    message: str | Callable[[Run], str]) -> FinalizeResult:
+    """Move a pending or running run to ``status`` with ``message`` (or the message made
+    from the run); a finished run stays."""
     run = deps.runs().get(tenant_id, run_id)
     if run is None:
         return FinalizeResult(run_id=run_id, status=status)
+    if callable(message):
+        message = message(run)
     changed = deps.runs().set_status(run, status, expect=["pending", "running"], fields={
         "error_message": message, "completed_at": utcnow().isoformat()})
     return FinalizeResult(run_id=run_id, status=status if changed else _run(
@@ -219,7 +261,8 @@ def _end_unfinished(tenant_id: UUID, run_id: UUID, status: str, message: str) ->
 
 
 def mark_failed(tenant_id: UUID, run_id: UUID, error: dict[str, Any] | None) -> FinalizeResult:
-    return _end_unfinished(tenant_id, run_id, "failed", error_message(error))
+    return _end_unfinished(tenant_id, run_id, "failed",
+                           lambda run: error_message(error, run.status))
 
 
 def reconcile(ended: ExecutionEnded) -> FinalizeResult | None:
@@ -231,11 +274,15 @@ def reconcile(ended: ExecutionEnded) -> FinalizeResult | None:
     is left as it is. Executions that are not a run's are ignored (None)."""
     if not ended.is_a_run or ended.tenant_id is None or ended.run_id is None:
         return None
+    message: str | Callable[[Run], str]
     if ended.status == "ABORTED":
         status, message = "cancelled", "the run's workflow execution was stopped outside Assay"
     elif ended.status == "TIMED_OUT":
         status, message = "failed", "States.Timeout: the run's workflow execution timed out"
     else:
         status = "failed"
-        message = error_message({"Error": ended.error or "States.Runtime", "Cause": ended.cause})
+        error = {"Error": ended.error or "States.Runtime", "Cause": ended.cause}
+
+        def message(run: Run) -> str:
+            return error_message(error, run.status)
     return _end_unfinished(ended.tenant_id, ended.run_id, status, message)

@@ -51,6 +51,10 @@ class ScorerSpec:
     args_model: type[ScorerArgs]
     fn: Callable[[Mapping[str, Any], Any], ScoreResult]
     summary: str
+    # Runs something the tenant wrote (a regex, a JSON Schema) under a budget: its time
+    # counts toward the batch's budget and its overruns toward the circuit breaker
+    # (domain/scoring.py, budgets.py).
+    budgeted: bool = False
 
     def __call__(self, record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
         return self.fn(record, args)
@@ -60,13 +64,14 @@ _REGISTRY: dict[str, ScorerSpec] = {}
 
 
 def scorer(
-    name: str, args_model: type[ScorerArgs], *, evaluator_type: EvaluatorType = "rule"
+    name: str, args_model: type[ScorerArgs], *, evaluator_type: EvaluatorType = "rule",
+    budgeted: bool = False,
 ) -> Callable[[Callable[[Mapping[str, Any], Any], ScoreResult]], ScorerSpec]:
     def register(fn: Callable[[Mapping[str, Any], Any], ScoreResult]) -> ScorerSpec:
         if name in _REGISTRY:
             raise RuntimeError(f"scorer {name!r} registered twice")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        spec = ScorerSpec(name, evaluator_type, args_model, fn, summary)
+        spec = ScorerSpec(name, evaluator_type, args_model, fn, summary, budgeted)
         _REGISTRY[name] = spec
         return spec
 

@@ -12,16 +12,32 @@ oneOf, not, if/then/else, ``$ref`` to a local JSON pointer (``#``, ``#/$defs/x``
 ``definitions``/``$defs``; annotations (title, description, format, default, examples…)
 are ignored as in ``jsonschema``'s default. Anything else that changes validation
 (``$dynamicRef``, ``unevaluated*``, remote refs) is rejected when the args are validated.
+
+Budgets (``budgets.py``): one validation makes at most ``SCHEMA_STEP_BUDGET`` steps (a
+keyword applied to a value; an item compared by ``enum`` or ``uniqueItems``)
+and runs at most ``SCHEMA_TIME_BUDGET_MS``; its ``pattern``/``patternProperties`` regexes
+share one ``REGEX_BUDGET_MS``. Past any of them ``first_violation`` raises
+``BudgetExceededError``: a schema can be small and still ask for 2**32 steps
+(``{"$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"$ref": "#/$defs/a"}]}},
+"$ref": "#/$defs/a"}``).
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Iterator
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
+
+from assay_service.domain.scorers.budgets import (
+    REGEX_BUDGET_MS,
+    SCHEMA_STEP_BUDGET,
+    SCHEMA_TIME_BUDGET_MS,
+    BudgetExceededError,
+    PatternError,
+    compile_pattern,
+)
 
 _TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 _SCHEMA_KEYS = ("additionalProperties", "propertyNames", "items", "contains", "not", "if", "then",
@@ -95,9 +111,57 @@ def _equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-@lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _frozen(value: Any) -> Any:
+    """A hashable form of a JSON value, equal for values ``_equal`` says are equal (so
+    uniqueItems is one pass, not a comparison of every pair)."""
+    if isinstance(value, bool):
+        return ("bool", value)  # true == 1 in Python, not in JSON
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((key, _frozen(item)) for key, item in value.items()))
+    return value  # null, numbers (1 == 1.0, as in JSON), strings
+
+
+class _Walk:
+    """One validation: the root schema (for ``$ref``) and what is left of its budgets."""
+
+    __slots__ = ("budgets", "deadline", "regex_left", "root", "steps")
+
+    def __init__(self, root: Any, steps: int, time_ms: float, regex_ms: float) -> None:
+        self.root = root
+        self.budgets = (steps, time_ms, regex_ms)
+        self.steps = steps
+        self.deadline = time.process_time() + time_ms / 1000
+        self.regex_left = regex_ms / 1000
+
+    def step(self, count: int = 1) -> None:
+        """Spend ``count`` steps; the clock is read about every 256 of them."""
+        self.steps -= count
+        if self.steps < 0:
+            raise BudgetExceededError(
+                f"validation exceeded its {self.budgets[0]:,}-step budget")
+        if self.steps & 0xFF < count and time.process_time() > self.deadline:
+            raise BudgetExceededError(
+                f"validation exceeded its {self.budgets[1]:g} ms budget")
+
+    def search(self, pattern: str, text: str) -> bool:
+        """``pattern`` found in ``text``, within what is left of the regex budget."""
+        self.step()
+        started = time.process_time()
+        try:
+            found = _regex(pattern).search(text, timeout=max(self.regex_left, 1e-6))
+        except TimeoutError:
+            raise BudgetExceededError(
+                f"pattern {_short(pattern)} exceeded the {self.budgets[2]:g} ms regex "
+                "budget") from None
+        finally:
+            self.regex_left -= time.process_time() - started
+        return found is not None
+
+
+def _regex(pattern: str):  # noqa: ANN202 — a regex.Pattern
+    return compile_pattern(pattern)
 
 
 def _pointer(root: Any, ref: str) -> Any:
@@ -163,7 +227,7 @@ def check_schema(schema: Any, root: Any = None, where: str = "schema") -> None:
                 raise SchemaError(f"{at}: must be a string")
             try:
                 _regex(value)
-            except re.error as exc:
+            except PatternError as exc:
                 raise SchemaError(f"{at}: invalid regular expression: {exc}") from None
         elif key == "uniqueItems":
             if not isinstance(value, bool):
@@ -188,7 +252,7 @@ def check_schema(schema: Any, root: Any = None, where: str = "schema") -> None:
                 if key == "patternProperties":
                     try:
                         _regex(name)
-                    except re.error as exc:
+                    except PatternError as exc:
                         raise SchemaError(f"{at}: invalid regular expression {name!r}: {exc}") from None
                 check_schema(sub, root, f"{at}.{name}")
         elif key in _SCHEMA_LISTS:
@@ -199,10 +263,12 @@ def check_schema(schema: Any, root: Any = None, where: str = "schema") -> None:
         # Unknown keywords are annotations in 2020-12: ignored, as jsonschema does.
 
 
-def iter_violations(instance: Any, schema: Any, root: Any = None,
+def iter_violations(instance: Any, schema: Any, walk: _Walk | None = None,
                     path: tuple[str | int, ...] = (), depth: int = 0) -> Iterator[Violation]:
-    """Every violation of ``schema`` by ``instance``, in schema keyword order."""
-    root = schema if root is None else root
+    """Every violation of ``schema`` by ``instance``, in schema keyword order; raises
+    BudgetExceededError past the budgets."""
+    if walk is None:
+        walk = _Walk(schema, SCHEMA_STEP_BUDGET, SCHEMA_TIME_BUDGET_MS, REGEX_BUDGET_MS)
     if schema is True:
         return
     if schema is False:
@@ -212,15 +278,19 @@ def iter_violations(instance: Any, schema: Any, root: Any = None,
         yield Violation(path, "schema recursion too deep")
         return
     for key, value in schema.items():
-        yield from _KEYWORDS.get(key, _noop)(instance, value, schema, root, path, depth)
+        keyword = _KEYWORDS.get(key)
+        if keyword is not None:
+            walk.step()
+            yield from keyword(instance, value, schema, walk, path, depth)
 
 
-def first_violation(instance: Any, schema: Any) -> Violation | None:
-    return next(iter_violations(instance, schema), None)
-
-
-def _noop(*_args: Any) -> Iterator[Violation]:
-    return iter(())
+def first_violation(instance: Any, schema: Any, *, steps: int = SCHEMA_STEP_BUDGET,
+                    time_budget_ms: float = SCHEMA_TIME_BUDGET_MS,
+                    regex_budget_ms: float = REGEX_BUDGET_MS) -> Violation | None:
+    """The first violation, or None; BudgetExceededError when the validation exceeds one
+    of its budgets."""
+    walk = _Walk(schema, steps, time_budget_ms, regex_budget_ms)
+    return next(iter_violations(instance, schema, walk), None)
 
 
 def _short(value: Any, limit: int = 40) -> str:
@@ -228,34 +298,35 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _k_ref(instance, value, schema, root, path, depth):
-    yield from iter_violations(instance, _pointer(root, value), root, path, depth + 1)
+def _k_ref(instance, value, schema, walk, path, depth):
+    yield from iter_violations(instance, _pointer(walk.root, value), walk, path, depth + 1)
 
 
-def _k_type(instance, value, schema, root, path, depth):
+def _k_type(instance, value, schema, walk, path, depth):
     names = value if isinstance(value, list) else [value]
     if not any(_type_ok(instance, n) for n in names):
         yield Violation(path, f"{_short(instance)} is not of type {' or '.join(map(repr, names))}")
 
 
-def _k_enum(instance, value, schema, root, path, depth):
+def _k_enum(instance, value, schema, walk, path, depth):
+    walk.step(len(value))
     if not any(_equal(instance, v) for v in value):
         yield Violation(path, f"{_short(instance)} is not one of {_short(value, 60)}")
 
 
-def _k_const(instance, value, schema, root, path, depth):
+def _k_const(instance, value, schema, walk, path, depth):
     if not _equal(instance, value):
         yield Violation(path, f"{_short(value)} was expected")
 
 
 def _numeric(check, describe):
-    def keyword(instance, value, schema, root, path, depth):
+    def keyword(instance, value, schema, walk, path, depth):
         if _is_number(instance) and not check(instance, value):
             yield Violation(path, f"{_short(instance)} {describe} {value}")
     return keyword
 
 
-def _multiple_of(instance, value, schema, root, path, depth):
+def _multiple_of(instance, value, schema, walk, path, depth):
     if not _is_number(instance):
         return
     if isinstance(value, float):
@@ -271,34 +342,32 @@ def _multiple_of(instance, value, schema, root, path, depth):
 
 
 def _sized(kind, measure, check, describe):
-    def keyword(instance, value, schema, root, path, depth):
+    def keyword(instance, value, schema, walk, path, depth):
         if _type_ok(instance, kind) and not check(measure(instance), value):
             yield Violation(path, f"{_short(instance)} {describe} {value}")
     return keyword
 
 
-def _k_pattern(instance, value, schema, root, path, depth):
-    if isinstance(instance, str) and not _regex(value).search(instance):
+def _k_pattern(instance, value, schema, walk, path, depth):
+    if isinstance(instance, str) and not walk.search(value, instance):
         yield Violation(path, f"{_short(instance)} does not match {value!r}")
 
 
-def _k_unique(instance, value, schema, root, path, depth):
+def _k_unique(instance, value, schema, walk, path, depth):
     if value and isinstance(instance, list):
-        for i, a in enumerate(instance):
-            for b in instance[i + 1:]:
-                if _equal(a, b):
-                    yield Violation(path, f"{_short(instance)} has non-unique elements")
-                    return
+        walk.step(len(instance))
+        if len({_frozen(item) for item in instance}) < len(instance):
+            yield Violation(path, f"{_short(instance)} has non-unique elements")
 
 
-def _k_required(instance, value, schema, root, path, depth):
+def _k_required(instance, value, schema, walk, path, depth):
     if isinstance(instance, dict):
         for name in value:
             if name not in instance:
                 yield Violation(path, f"{name!r} is a required property")
 
 
-def _k_dependent_required(instance, value, schema, root, path, depth):
+def _k_dependent_required(instance, value, schema, walk, path, depth):
     if isinstance(instance, dict):
         for name, needs in value.items():
             if name in instance:
@@ -307,68 +376,69 @@ def _k_dependent_required(instance, value, schema, root, path, depth):
                         yield Violation(path, f"{need!r} is a dependency of {name!r}")
 
 
-def _k_dependent_schemas(instance, value, schema, root, path, depth):
+def _k_dependent_schemas(instance, value, schema, walk, path, depth):
     if isinstance(instance, dict):
         for name, sub in value.items():
             if name in instance:
-                yield from iter_violations(instance, sub, root, path, depth + 1)
+                yield from iter_violations(instance, sub, walk, path, depth + 1)
 
 
-def _k_properties(instance, value, schema, root, path, depth):
+def _k_properties(instance, value, schema, walk, path, depth):
     if isinstance(instance, dict):
         for name, sub in value.items():
             if name in instance:
-                yield from iter_violations(instance[name], sub, root, (*path, name), depth + 1)
+                yield from iter_violations(instance[name], sub, walk, (*path, name), depth + 1)
 
 
-def _k_pattern_properties(instance, value, schema, root, path, depth):
+def _k_pattern_properties(instance, value, schema, walk, path, depth):
     if isinstance(instance, dict):
         for pattern, sub in value.items():
             for name, item in instance.items():
-                if _regex(pattern).search(name):
-                    yield from iter_violations(item, sub, root, (*path, name), depth + 1)
+                if walk.search(pattern, name):
+                    yield from iter_violations(item, sub, walk, (*path, name), depth + 1)
 
 
-def _k_additional(instance, value, schema, root, path, depth):
+def _k_additional(instance, value, schema, walk, path, depth):
     if not isinstance(instance, dict):
         return
     known = schema.get("properties", {})
-    patterns = [_regex(p) for p in schema.get("patternProperties", {})]
-    extras = [n for n in instance if n not in known and not any(p.search(n) for p in patterns)]
+    patterns = list(schema.get("patternProperties", {}))
+    extras = [n for n in instance
+              if n not in known and not any(walk.search(p, n) for p in patterns)]
     if value is False and extras:
         yield Violation(path, "additional properties are not allowed "
                               f"({', '.join(map(repr, extras[:3]))} unexpected)")
         return
     for name in extras:
-        yield from iter_violations(instance[name], value, root, (*path, name), depth + 1)
+        yield from iter_violations(instance[name], value, walk, (*path, name), depth + 1)
 
 
-def _k_property_names(instance, value, schema, root, path, depth):
+def _k_property_names(instance, value, schema, walk, path, depth):
     if isinstance(instance, dict):
         for name in instance:
-            yield from iter_violations(name, value, root, path, depth + 1)
+            yield from iter_violations(name, value, walk, path, depth + 1)
 
 
-def _k_prefix_items(instance, value, schema, root, path, depth):
+def _k_prefix_items(instance, value, schema, walk, path, depth):
     if isinstance(instance, list):
         for index, (item, sub) in enumerate(zip(instance, value, strict=False)):
-            yield from iter_violations(item, sub, root, (*path, index), depth + 1)
+            yield from iter_violations(item, sub, walk, (*path, index), depth + 1)
 
 
-def _k_items(instance, value, schema, root, path, depth):
+def _k_items(instance, value, schema, walk, path, depth):
     if isinstance(instance, list):
         start = len(schema.get("prefixItems", ()))
         if value is False and len(instance) > start:
             yield Violation(path, f"expected at most {start} items, got {len(instance)}")
             return
         for index in range(start, len(instance)):
-            yield from iter_violations(instance[index], value, root, (*path, index), depth + 1)
+            yield from iter_violations(instance[index], value, walk, (*path, index), depth + 1)
 
 
-def _k_contains(instance, value, schema, root, path, depth):
+def _k_contains(instance, value, schema, walk, path, depth):
     if not isinstance(instance, list):
         return
-    matches = sum(1 for item in instance if first_match(item, value, root, depth) is None)
+    matches = sum(1 for item in instance if first_match(item, value, walk, depth) is None)
     low = schema.get("minContains", 1)
     high = schema.get("maxContains")
     if matches < low:
@@ -379,39 +449,39 @@ def _k_contains(instance, value, schema, root, path, depth):
         yield Violation(path, f"{_short(instance)} contains {matches} matching items, more than {high}")
 
 
-def first_match(instance: Any, schema: Any, root: Any, depth: int) -> Violation | None:
-    return next(iter_violations(instance, schema, root, (), depth + 1), None)
+def first_match(instance: Any, schema: Any, walk: _Walk, depth: int) -> Violation | None:
+    return next(iter_violations(instance, schema, walk, (), depth + 1), None)
 
 
-def _k_all_of(instance, value, schema, root, path, depth):
+def _k_all_of(instance, value, schema, walk, path, depth):
     for sub in value:
-        yield from iter_violations(instance, sub, root, path, depth + 1)
+        yield from iter_violations(instance, sub, walk, path, depth + 1)
 
 
-def _k_any_of(instance, value, schema, root, path, depth):
-    if all(first_match(instance, sub, root, depth) is not None for sub in value):
+def _k_any_of(instance, value, schema, walk, path, depth):
+    if all(first_match(instance, sub, walk, depth) is not None for sub in value):
         yield Violation(path, f"{_short(instance)} is not valid under any of the given schemas")
 
 
-def _k_one_of(instance, value, schema, root, path, depth):
-    passed = sum(1 for sub in value if first_match(instance, sub, root, depth) is None)
+def _k_one_of(instance, value, schema, walk, path, depth):
+    passed = sum(1 for sub in value if first_match(instance, sub, walk, depth) is None)
     if passed == 0:
         yield Violation(path, f"{_short(instance)} is not valid under any of the given schemas")
     elif passed > 1:
         yield Violation(path, f"{_short(instance)} is valid under {passed} of the oneOf schemas")
 
 
-def _k_not(instance, value, schema, root, path, depth):
-    if first_match(instance, value, root, depth) is None:
+def _k_not(instance, value, schema, walk, path, depth):
+    if first_match(instance, value, walk, depth) is None:
         yield Violation(path, f"{_short(instance)} should not be valid under {_short(value)}")
 
 
-def _k_if(instance, value, schema, root, path, depth):
-    if first_match(instance, value, root, depth) is None:
+def _k_if(instance, value, schema, walk, path, depth):
+    if first_match(instance, value, walk, depth) is None:
         if "then" in schema:
-            yield from iter_violations(instance, schema["then"], root, path, depth + 1)
+            yield from iter_violations(instance, schema["then"], walk, path, depth + 1)
     elif "else" in schema:
-        yield from iter_violations(instance, schema["else"], root, path, depth + 1)
+        yield from iter_violations(instance, schema["else"], walk, path, depth + 1)
 
 
 _KEYWORDS = {

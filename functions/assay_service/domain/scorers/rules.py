@@ -14,6 +14,12 @@ from pydantic import Field, field_validator, model_validator
 
 from assay_service.domain.scorers import jsonschema_lite
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, scorer, text_of
+from assay_service.domain.scorers.budgets import (
+    REGEX_BUDGET_MS,
+    BudgetExceededError,
+    PatternError,
+    compile_pattern,
+)
 from assay_service.domain.scorers.textmetrics import drop_ascii_punctuation
 from assay_service.errors import InvalidRecordError
 
@@ -156,9 +162,6 @@ def starts_with(record: Mapping[str, Any], args: StartsWithArgs) -> ScoreResult:
 
 
 # ------------------------------------------------------------------ regex
-_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
-
-
 class RegexArgs(ScorerArgs):
     pattern: str = Field(min_length=1, max_length=1000)
     mode: Literal["search", "fullmatch"] = "search"
@@ -168,35 +171,38 @@ class RegexArgs(ScorerArgs):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
+            compile_pattern(value)
+        except PatternError as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
         return value
 
-    def compiled(self) -> re.Pattern[str]:
-        flags = 0
-        for flag in self.flags:
-            flags |= _FLAGS[flag]
-        return _compile(self.pattern, flags)
+    @model_validator(mode="after")
+    def _compiles_with_flags(self) -> RegexArgs:
+        # Under ``x``, whitespace and ``#`` comments change what the pattern is.
+        if self.flags:
+            try:
+                self.compiled()
+            except PatternError as exc:
+                raise ValueError(f"invalid regular expression with flags "
+                                 f"{''.join(self.flags)}: {exc}") from None
+        return self
+
+    def compiled(self):  # noqa: ANN201 — a regex.Pattern (budgets.compile_pattern)
+        return compile_pattern(self.pattern, "".join(sorted(set(self.flags))))
 
 
-_PATTERNS: dict[tuple[str, int], re.Pattern[str]] = {}
-
-
-def _compile(pattern: str, flags: int) -> re.Pattern[str]:
-    key = (pattern, flags)
-    compiled = _PATTERNS.get(key)
-    if compiled is None:
-        compiled = _PATTERNS[key] = re.compile(pattern, flags)
-    return compiled
-
-
-@scorer("regex", RegexArgs)
+@scorer("regex", RegexArgs, budgeted=True)
 def regex(record: Mapping[str, Any], args: RegexArgs) -> ScoreResult:
     """1 when the pattern matches the field (search anywhere, or the whole field)."""
     text = text_of(record, args.field)
     pattern = args.compiled()
-    match = pattern.search(text) if args.mode == "search" else pattern.fullmatch(text)
+    try:
+        match = (pattern.search if args.mode == "search" else pattern.fullmatch)(
+            text, timeout=REGEX_BUDGET_MS / 1000)
+    except TimeoutError:
+        raise BudgetExceededError(
+            f"regex: pattern exceeded its {REGEX_BUDGET_MS} ms budget on this record's "
+            f"{args.field} ({len(text):,} characters)") from None
     if match:
         return _binary(True, ("match", "no_match"),
                        f"/{_excerpt(args.pattern, 40)}/ matched {_excerpt(match.group(0), 30)!r}")
@@ -257,7 +263,7 @@ class JsonSchemaArgs(ScorerArgs):
         return value
 
 
-@scorer("json_schema", JsonSchemaArgs)
+@scorer("json_schema", JsonSchemaArgs, budgeted=True)
 def json_schema(record: Mapping[str, Any], args: JsonSchemaArgs) -> ScoreResult:
     """1 when the field is JSON that validates against the schema (draft 2020-12)."""
     text = text_of(record, args.field)
@@ -265,7 +271,11 @@ def json_schema(record: Mapping[str, Any], args: JsonSchemaArgs) -> ScoreResult:
         instance = json.loads(text)
     except ValueError as exc:
         return ScoreResult(0.0, "not_json", f"{args.field} is not JSON: {exc}")
-    violation = jsonschema_lite.first_violation(instance, args.json_schema)
+    try:
+        violation = jsonschema_lite.first_violation(instance, args.json_schema)
+    except BudgetExceededError as exc:
+        raise BudgetExceededError(
+            f"json_schema: {exc.message} on this record's {args.field}") from None
     if violation is None:
         return ScoreResult(1.0, "valid", f"{args.field} matches the schema")
     return ScoreResult(0.0, "invalid", f"first violation at {violation}")
