@@ -198,7 +198,9 @@ def violations(stack: FaultStack, scheduled: dict[str, Any], records: list[dict[
     for ev in reference.evaluations:
         got = stored.get(ev.id)
         if got is None or (got.status, got.score, got.is_passed) != (ev.status, ev.score, ev.is_passed):
-            found.append(f"evaluation {ev.id} differs from a fault-free scoring")
+            found.append(f"evaluation {ev.id} differs from a fault-free scoring: "
+                         f"{got and (got.status, got.score, got.error_message)} vs "
+                         f"{(ev.status, ev.score, ev.error_message)}")
             break
     if run.status == "completed":
         expected = [a.model_dump() for a in aggregator.aggregates()]

@@ -326,3 +326,34 @@ def test_should_continue_is_not_asked_by_a_quick_batch():
 def test_budget_errors_are_record_errors():
     # The scoring loop records InvalidRecordError as a failed evaluation with its message.
     assert issubclass(BudgetExceededError, InvalidRecordError)
+
+
+class _StarvedOnce:
+    """A pattern whose first match times out without this thread computing: what regex's
+    process-wide clock does when other threads spend the budget meanwhile."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def search(self, text: str, **_: object) -> str:
+        self.calls += 1
+        if self.calls == 1:
+            raise TimeoutError("regex timed out")
+        return text
+
+
+def test_bounded_search_retries_a_timeout_this_thread_did_not_compute():
+    # GIVEN a match that times out once while this thread spent no CPU on it
+    pattern = _StarvedOnce()
+    # WHEN it is run under a budget THEN the starved attempt is not an overrun
+    assert budgets.bounded_search(pattern, "42", 0.1) == "42"  # type: ignore[arg-type]
+    assert pattern.calls == 2
+
+
+def test_bounded_search_fails_a_pattern_that_spends_its_budget_at_the_first_attempt():
+    # GIVEN a catastrophic pattern WHEN it runs on a hostile text
+    started = time.thread_time()
+    with pytest.raises(TimeoutError):
+        budgets.bounded_search(budgets.compile_pattern("(a|a)+$"), "a" * 40 + "!", 0.05)
+    # THEN it is refused after one budget of this thread's CPU, not MATCH_ATTEMPTS of them
+    assert time.thread_time() - started < 0.05 * 2

@@ -36,6 +36,7 @@ from assay_service.domain.scorers.budgets import (
     SCHEMA_TIME_BUDGET_MS,
     BudgetExceededError,
     PatternError,
+    bounded_search,
     compile_pattern,
 )
 
@@ -132,7 +133,7 @@ class _Walk:
         self.root = root
         self.budgets = (steps, time_ms, regex_ms)
         self.steps = steps
-        self.deadline = time.process_time() + time_ms / 1000
+        self.deadline = time.thread_time() + time_ms / 1000
         self.regex_left = regex_ms / 1000
 
     def step(self, count: int = 1) -> None:
@@ -141,22 +142,22 @@ class _Walk:
         if self.steps < 0:
             raise BudgetExceededError(
                 f"validation exceeded its {self.budgets[0]:,}-step budget")
-        if self.steps & 0xFF < count and time.process_time() > self.deadline:
+        if self.steps & 0xFF < count and time.thread_time() > self.deadline:
             raise BudgetExceededError(
                 f"validation exceeded its {self.budgets[1]:g} ms budget")
 
     def search(self, pattern: str, text: str) -> bool:
         """``pattern`` found in ``text``, within what is left of the regex budget."""
         self.step()
-        started = time.process_time()
+        started = time.thread_time()
         try:
-            found = _regex(pattern).search(text, timeout=max(self.regex_left, 1e-6))
+            found = bounded_search(_regex(pattern), text, self.regex_left)
         except TimeoutError:
             raise BudgetExceededError(
                 f"pattern {_short(pattern)} exceeded the {self.budgets[2]:g} ms regex "
                 "budget") from None
         finally:
-            self.regex_left -= time.process_time() - started
+            self.regex_left -= time.thread_time() - started
         return found is not None
 
 

@@ -18,6 +18,7 @@ from assay_service.domain.scorers.budgets import (
     REGEX_BUDGET_MS,
     BudgetExceededError,
     PatternError,
+    bounded_search,
     compile_pattern,
 )
 from assay_service.domain.scorers.textmetrics import drop_ascii_punctuation
@@ -197,8 +198,8 @@ def regex(record: Mapping[str, Any], args: RegexArgs) -> ScoreResult:
     text = text_of(record, args.field)
     pattern = args.compiled()
     try:
-        match = (pattern.search if args.mode == "search" else pattern.fullmatch)(
-            text, timeout=REGEX_BUDGET_MS / 1000)
+        match = bounded_search(pattern, text, REGEX_BUDGET_MS / 1000,
+                               fullmatch=args.mode == "fullmatch")
     except TimeoutError:
         raise BudgetExceededError(
             f"regex: pattern exceeded its {REGEX_BUDGET_MS} ms budget on this record's "
