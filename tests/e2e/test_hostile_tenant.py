@@ -41,6 +41,13 @@ HOSTILE_METRICS = [
     {"name": "recursive", "scorer": "json_schema", "args": {"schema": RECURSIVE_SCHEMA},
      "threshold": 1},
 ]
+# The control: the same shape and scorers with patterns and a schema that cost nothing.
+BENIGN_METRICS = [
+    {"name": "reported", "scorer": "regex", "args": {"pattern": "a+!"}, "threshold": 1},
+    {"name": "backtracks", "scorer": "regex", "args": {"pattern": "^a+"}, "threshold": 1},
+    {"name": "recursive", "scorer": "json_schema", "args": {"schema": {"type": "string"}},
+     "threshold": 1},
+]
 # One batch: what the budgets bound is a batch's cost (3 overruns of each hostile metric,
 # then the circuit breaker). Every local worker shares this machine's few cores, so more
 # hostile batches at once would measure how the OS shares CPUs, not the budgets.
@@ -115,36 +122,50 @@ def test_a_hostile_tenant_costs_its_own_run_bounded_budgets_and_not_the_others(s
     evil = dataset_and_eval(
         hostile, [{"id": f"h{i}", "input": "q", "output": HOSTILE_OUTPUT}
                   for i in range(HOSTILE_RECORDS)], HOSTILE_METRICS)
+    benign = dataset_and_eval(
+        hostile, [{"id": f"g{i}", "input": "q", "output": HOSTILE_OUTPUT}
+                  for i in range(HOSTILE_RECORDS)], BENIGN_METRICS)
     normal = dataset_and_eval(
         bystander, [{"id": f"n{i}", "input": f"q{i}", "output": f"{i}", "golden_answer": f"{i}"}
                     for i in range(10)], NORMAL_METRICS)
 
-    # B alone, then B scheduled right after A; each the mean of two runs, as one ~1 s run
-    # varies by half on a shared machine. First one run of each, together, so that no
-    # cold start (a worker process, a first hostile run) lands in a measurement.
+    # B alone, B beside a benign run of A's of the same shape (the control), and B beside
+    # the hostile run; each the mean of two runs, as one ~1 s run varies by half on a shared
+    # machine. First one run of each, together, so that no cold start (a worker process, a
+    # first hostile run) lands in a measurement.
     warm_attack = schedule(hostile, *evil, batch_size=HOSTILE_BATCH)
     warm, _ = timed_run(bystander, *normal, batch_size=1)  # every scoring worker
     assert warm["status"] == "completed", warm
     assert hostile.wait(warm_attack["id"], {"completed", "failed"}, 90)["status"] == "completed"
     alone = [timed_run(bystander, *normal, **NORMAL) for _ in range(2)]
-    beside, attacks = [], []
-    for _ in range(2):
-        started = time.monotonic()
-        attack = schedule(hostile, *evil, batch_size=HOSTILE_BATCH)
-        beside.append(timed_run(bystander, *normal, **NORMAL))
-        attacked = hostile.wait(attack["id"], {"completed", "failed", "cancelled"}, seconds=90)
-        attacks.append((attacked, time.monotonic() - started))
-    alone_s = sum(seconds for _, seconds in alone) / len(alone)
-    beside_s = sum(seconds for _, seconds in beside) / len(beside)
-    print(f"\nB alone {[round(s, 1) for _, s in alone]} s, B beside A "
-          f"{[round(s, 1) for _, s in beside]} s, A {[round(s, 1) for _, s in attacks]} s")
+
+    def beside(a_run: tuple[str, str]) -> tuple[list, list]:
+        b_runs, a_runs = [], []
+        for _ in range(2):
+            started = time.monotonic()
+            attack = schedule(hostile, *a_run, batch_size=HOSTILE_BATCH)
+            b_runs.append(timed_run(bystander, *normal, **NORMAL))
+            done = hostile.wait(attack["id"], {"completed", "failed", "cancelled"}, seconds=90)
+            a_runs.append((done, time.monotonic() - started))
+        return b_runs, a_runs
+
+    control, _ = beside(benign)
+    attacked_b, attacks = beside(evil)
+    mean = lambda runs: sum(seconds for _, seconds in runs) / len(runs)  # noqa: E731
+    print(f"\nB alone {[round(s, 1) for _, s in alone]} s, B beside a benign A "
+          f"{[round(s, 1) for _, s in control]} s, B beside the hostile A "
+          f"{[round(s, 1) for _, s in attacked_b]} s, hostile A {[round(s, 1) for _, s in attacks]}"
+          f" s; hostile/alone {mean(attacked_b) / mean(alone):.2f}x, "
+          f"hostile/benign {mean(attacked_b) / mean(control):.2f}x")
 
     for attacked, attack_s in attacks:
         assert_hostile_run_completed(hostile, attacked, attack_s)
-    for run, _ in alone + beside:
+    for run, _ in alone + control + attacked_b:
         assert run["status"] == "completed", run
         assert run["aggregate_results"]["exact"]["passed"] == 10
-    assert beside_s <= 2 * alone_s, (alone_s, beside_s)
+    # What the hostile patterns cost B, beyond sharing this machine's two cores with any
+    # run of A's size: at most 2x (before the budgets: 283 s against 5-8 s).
+    assert mean(attacked_b) <= 2 * mean(control), (mean(control), mean(attacked_b))
 
 
 def assert_hostile_run_completed(hostile: Api, attacked: dict[str, Any], attack_s: float) -> None:
