@@ -39,14 +39,14 @@ def test_every_template_route_is_documented_and_nothing_else():
     assert documented == set(routes) - catch_all
 
 
-def test_bodies_may_be_413_and_every_path_405_with_allow():
+def test_bodies_may_be_413_and_every_operation_405_with_allow_and_431():
     document = json.loads(build_openapi_json())
     envelope = {"$ref": "#/components/schemas/ErrorResponse"}
     for path, item in document["paths"].items():
         for method, op in item.items():
             responses = op["responses"]
             assert ("413" in responses) == ("requestBody" in op), (method, path)
-            for code in ("405", "413") if "requestBody" in op else ("405",):
+            for code in ("405", "413", "431") if "requestBody" in op else ("405", "431"):
                 assert responses[code]["content"]["application/json"]["schema"] == envelope
             assert "Allow" in responses["405"]["headers"], (method, path)
 

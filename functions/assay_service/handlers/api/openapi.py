@@ -35,6 +35,8 @@ _ERRORS = {
     "413": "The body is over 10 MB (`validation.invalid_request`; on AWS, API Gateway "
            "answers it before the API, outside the envelope)",
     "415": "The body is not sent as application/json (`validation.invalid_format`)",
+    "431": "The request's headers are too large (`validation.invalid_request`; on AWS, API "
+           "Gateway answers it before the API, outside the envelope)",
     "429": "Too many runs pending or running for the tenant (`quota.limit_exceeded`)",
     "500": "Internal error (`server.internal_error`)",
     "503": "Temporarily unavailable; retry (`server.internal_error`)",
@@ -59,7 +61,8 @@ def _document_errors(doc: dict) -> dict:
         for method, op in item.items():
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
-            codes = ["400", "405", "500", "503"]  # 405: every path refuses other methods
+            # 405: every path refuses other methods; 431: any request can carry too much
+            codes = ["400", "405", "431", "500", "503"]
             if (path, method) in PUBLIC:
                 op["security"] = []
             else:
