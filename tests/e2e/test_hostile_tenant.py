@@ -78,29 +78,10 @@ def second_tenant(stack: LocalStack, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
 
 
-def dataset_and_eval(api: Api, records: list[dict[str, Any]], metrics: list[dict[str, Any]]
-                     ) -> tuple[str, str]:
-    dataset = api.call("POST", "/v1/datasets", json={"name": "hostile"}).json()["id"]
-    version = api.call("POST", f"/v1/datasets/{dataset}/versions", json={"records": records})
-    assert version.status_code == 201, version.text
-    ev = api.call("POST", "/v1/evals", json={"name": "hostile"}).json()["id"]
-    ev_version = api.call("POST", f"/v1/evals/{ev}/versions",
-                          json={"metrics": metrics, "threshold": 0.5})
-    assert ev_version.status_code == 201, ev_version.text  # every pattern passes validation
-    return dataset, ev_version.json()["id"]
-
-
-def schedule(api: Api, dataset: str, eval_version: str, **options: Any) -> dict[str, Any]:
-    scheduled = api.call("POST", f"/v1/datasets/{dataset}/runs",
-                         json={"eval_version_id": eval_version, **options})
-    assert scheduled.status_code == 202, scheduled.text
-    return scheduled.json()
-
-
 def timed_run(api: Api, dataset: str, eval_version: str, **options: Any
               ) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
-    run = schedule(api, dataset, eval_version, **options)
+    run = api.schedule(dataset, eval_version, **options)
     done = api.wait(run["id"], {"completed", "failed", "cancelled"}, seconds=90)
     return done, time.monotonic() - started
 
@@ -119,21 +100,21 @@ def evaluations(api: Api, run_id: str) -> list[dict[str, Any]]:
 def test_a_hostile_tenant_costs_its_own_run_bounded_budgets_and_not_the_others(stack, tmp_path):
     second_tenant(stack, tmp_path)
     hostile, bystander = Api(stack, KEY_A), Api(stack, KEY_B)
-    evil = dataset_and_eval(
-        hostile, [{"id": f"h{i}", "input": "q", "output": HOSTILE_OUTPUT}
+    evil = hostile.dataset_and_eval(
+        [{"id": f"h{i}", "input": "q", "output": HOSTILE_OUTPUT}
                   for i in range(HOSTILE_RECORDS)], HOSTILE_METRICS)
-    benign = dataset_and_eval(
-        hostile, [{"id": f"g{i}", "input": "q", "output": HOSTILE_OUTPUT}
+    benign = hostile.dataset_and_eval(
+        [{"id": f"g{i}", "input": "q", "output": HOSTILE_OUTPUT}
                   for i in range(HOSTILE_RECORDS)], BENIGN_METRICS)
-    normal = dataset_and_eval(
-        bystander, [{"id": f"n{i}", "input": f"q{i}", "output": f"{i}", "golden_answer": f"{i}"}
+    normal = bystander.dataset_and_eval(
+        [{"id": f"n{i}", "input": f"q{i}", "output": f"{i}", "golden_answer": f"{i}"}
                     for i in range(10)], NORMAL_METRICS)
 
     # B alone, B beside a benign run of A's of the same shape (the control), and B beside
     # the hostile run; each the mean of two runs, as one ~1 s run varies by half on a shared
     # machine. First one run of each, together, so that no cold start (a worker process, a
     # first hostile run) lands in a measurement.
-    warm_attack = schedule(hostile, *evil, batch_size=HOSTILE_BATCH)
+    warm_attack = hostile.schedule(*evil, batch_size=HOSTILE_BATCH)
     warm, _ = timed_run(bystander, *normal, batch_size=1)  # every scoring worker
     assert warm["status"] == "completed", warm
     assert hostile.wait(warm_attack["id"], {"completed", "failed"}, 90)["status"] == "completed"
@@ -143,7 +124,7 @@ def test_a_hostile_tenant_costs_its_own_run_bounded_budgets_and_not_the_others(s
         b_runs, a_runs = [], []
         for _ in range(2):
             started = time.monotonic()
-            attack = schedule(hostile, *a_run, batch_size=HOSTILE_BATCH)
+            attack = hostile.schedule(*a_run, batch_size=HOSTILE_BATCH)
             b_runs.append(timed_run(bystander, *normal, **NORMAL))
             done = hostile.wait(attack["id"], {"completed", "failed", "cancelled"}, seconds=90)
             a_runs.append((done, time.monotonic() - started))

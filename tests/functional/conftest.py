@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from assay_local.http_front import HttpFront
 from assay_local.resources import CreatedStack, ResourceCreator
 from assay_local.template import Resolver, parameter_values, translate
 from assay_service import dependencies
@@ -150,3 +151,18 @@ def stack() -> Iterator[Stack]:
             tenant = bootstrap_tenant(slug="functional", owner_key=OWNER_KEY)
             bootstrap_tenant(slug="functional-other", owner_key=OTHER_TENANT_KEY)
         yield Stack(created, tenant_id=str(tenant.id))
+
+
+@pytest.fixture(scope="module")
+def http_front(stack: Stack) -> Iterator[HttpFront]:
+    """The template's routes behind the local HTTP front (API Gateway's events and result
+    mapping), each route invoking its function's real handler in-process on this moto."""
+    by_arn = {info.arn: logical for logical, info in stack.created.functions.items()}
+
+    def invoke(arn: str, event: dict) -> tuple[bytes, bool]:
+        return json.dumps(stack.invoke(by_arn[arn], event)).encode(), False
+
+    front = HttpFront(stack.created.routes, invoke, api_id="functional",
+                      account_id="123456789012")
+    yield front
+    front._server.server_close()

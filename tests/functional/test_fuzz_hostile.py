@@ -11,13 +11,11 @@ must be readable back (the object's GET answers 200 and conforms too).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import pytest
-from assay_local.http_front import HttpFront
 from assay_local.wsgi import wsgi_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -179,15 +177,8 @@ def conformance_problem(template: str, method: str, status: int, headers: dict[s
 
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def client(stack) -> Iterator[Client]:
-    by_arn = {info.arn: logical for logical, info in stack.created.functions.items()}
-
-    def invoke(arn: str, event: dict) -> tuple[bytes, bool]:
-        return json.dumps(stack.invoke(by_arn[arn], event)).encode(), False
-
-    front = HttpFront(stack.created.routes, invoke, api_id="hostile", account_id="123456789012")
-    yield Client(wsgi_app(front))
-    front._server.server_close()
+def client(http_front) -> Client:
+    return Client(wsgi_app(http_front))
 
 
 def _call(client: Client, method: str, path: str, body: bytes | None = None,

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from assay_local.http_front import HttpFront
 from assay_local.wsgi import wsgi_app
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -20,24 +18,12 @@ CASES_PER_OPERATION = 60
 CASES: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module")
-def front(stack) -> Iterator[HttpFront]:
-    by_arn = {info.arn: logical for logical, info in stack.created.functions.items()}
-
-    def invoke(arn: str, event: dict) -> tuple[bytes, bool]:
-        return json.dumps(stack.invoke(by_arn[arn], event)).encode(), False
-
-    http = HttpFront(stack.created.routes, invoke, api_id="fuzz", account_id="123456789012")
-    yield http
-    http._server.server_close()
-
-
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @pytest.fixture(scope="module")
-def api_schema(front):
-    loaded = schemathesis.openapi.from_wsgi("/v1/openapi.json", wsgi_app(front))
+def api_schema(http_front):
+    loaded = schemathesis.openapi.from_wsgi("/v1/openapi.json", wsgi_app(http_front))
     # A body over 10 MB (a huge array the schema forbids) is refused with 413 before any
     # function, as API Gateway does: a rejection too.
     rejection = loaded.config.checks.negative_data_rejection
