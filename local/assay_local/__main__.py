@@ -12,7 +12,17 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assay_local.stack import LocalStack
+
+# Where `serve` keeps the stack's state unless told otherwise: relative to the current
+# directory, like the state file, so `make local` (the repository's root) and `assay local
+# up` run from a project each find their own. Git ignores it (.gitignore).
+DEFAULT_DATA_DIR = Path(".assay-local") / "data"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
             "Start moto in-process, create every template resource on it and serve the "
             "HTTP API. If ASSAY_BOOTSTRAP_KEY is set (20+ characters), the 'local' tenant "
             "is bootstrapped with it as owner key. Each function's IAM role is enforced "
-            "unless ASSAY_LOCAL_IAM=off."
+            "unless ASSAY_LOCAL_IAM=off. The state (datasets, evals, runs, API keys: the "
+            "table's items, the bucket's objects, the secrets' values) is kept in --data-dir "
+            "across restarts and crashes; runs in flight when it stopped are resumed."
         ),
     )
     serve.add_argument(
@@ -39,6 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--template", default=None, help="template path (default: the repo's)")
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    keep = serve.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="PATH",
+        help=f"keep the state in PATH across restarts (default: ./{DEFAULT_DATA_DIR}); one "
+        "running stack per directory",
+    )
+    keep.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep nothing: start empty, forget everything at stop",
+    )
     from assay_local.bootstrap_cli import add_parser
 
     add_parser(commands)
@@ -75,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         template_path=args.template or DEFAULT_TEMPLATE,
         bootstrap_key=key,
         access_log=args.access_log,
+        data_dir=None if args.ephemeral else args.data_dir,
     )
     try:
         stack.start()
@@ -87,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "function_env": stack.shared_function_env()}))
         print(f"Assay local API on {stack.url} (moto at {stack.moto_endpoint}); "
               f"started in {stack.startup_seconds:.2f}s", flush=True)
+        _print_durability(stack)
         if key is not None:
             print("Tenant 'local' bootstrapped with ASSAY_BOOTSTRAP_KEY.", flush=True)
         if stack.iam is not None:
@@ -99,6 +127,29 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         print("assay-local stopped.", flush=True)
     return 0
+
+
+def _print_durability(stack: LocalStack) -> None:
+    """Where the state is kept (or that it is not), what was restored, which runs resumed."""
+    if stack.data_dir is None:
+        print("Ephemeral: nothing is kept after it stops (--data-dir to keep the state).",
+              flush=True)
+        return
+    restored = stack.restored
+    replayed = (f"restored {restored.rows} journal rows in {restored.seconds:.2f}s"
+                if restored is not None and restored.rows else "empty: a new data directory")
+    print(f"State kept in {stack.data_dir} ({replayed}; --ephemeral to keep nothing).",
+          flush=True)
+    if restored is not None and restored.failed:
+        print(f"WARNING: {restored.failed} journal rows could not be replayed (the journal "
+              f"is kept as it is): {'; '.join(restored.errors[:3])}", file=sys.stderr,
+              flush=True)
+    if stack.resumed_runs:
+        print(f"Resumed {len(stack.resumed_runs)} run(s) in flight when the stack stopped: "
+              f"{', '.join(stack.resumed_runs)}", flush=True)
+    if stack.failed_runs:
+        print(f"Ended {len(stack.failed_runs)} run(s) failed that could not be resumed: "
+              f"{', '.join(stack.failed_runs)}", flush=True)
 
 
 if __name__ == "__main__":

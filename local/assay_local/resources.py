@@ -12,7 +12,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,9 @@ class CreatedStack:
     routes: RouteTable | None = None
     api_id: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    secret_names: dict[str, str] = field(default_factory=dict)  # logical id -> name
+    # logical id -> the value the secret was created with (when the template gives one)
+    secret_values: dict[str, str | bytes] = field(default_factory=dict)
 
 
 class _Props:
@@ -108,8 +111,12 @@ def _bucket_name(stack_name: str, logical_id: str) -> str:
 class ResourceCreator:
     """Creates resources in dependency order with boto3 clients pointed at moto."""
 
-    def __init__(self, template: TranslatedTemplate, resolver: Resolver, session: boto3.Session):
+    def __init__(self, template: TranslatedTemplate, resolver: Resolver, session: boto3.Session,
+                 secret_values: Mapping[str, str | bytes] | None = None):
         self.template = template
+        # Logical id -> a value kept from an earlier start (persistence.py): the secret is
+        # created with it instead of a new one, so what was derived from it still holds.
+        self.secret_values = dict(secret_values or {})
         self.resolver = resolver
         self.stack_name = resolver.stack_name
         self._session = session
@@ -300,11 +307,18 @@ class ResourceCreator:
         generate = p.get("GenerateSecretString")
         if generate is not None and p.get("SecretString") is not None:
             raise TemplateError(f"{logical_id}: SecretString and GenerateSecretString together")
-        if generate is not None:
+        kept = self.secret_values.get(logical_id)
+        if kept is not None:
+            kwargs["SecretBinary" if isinstance(kept, bytes) else "SecretString"] = kept
+        elif generate is not None:
             kwargs["SecretString"] = self._generated_secret(dict(generate))
         elif p.get("SecretString") is not None:
             kwargs["SecretString"] = p.get("SecretString")
         arn = sm.create_secret(**kwargs)["ARN"]
+        self.created.secret_names[logical_id] = name
+        value = kwargs.get("SecretString", kwargs.get("SecretBinary"))
+        if value is not None:
+            self.created.secret_values[logical_id] = value
         return arn, {"Id": arn}
 
     def _generated_secret(self, spec: dict[str, Any]) -> str:

@@ -32,6 +32,14 @@ from assay_local.moto_requests import (
     drop_incomplete_requests,
     one_dynamodb_request_at_a_time,
 )
+from assay_local.persistence import (
+    DataDirError,
+    DurableStore,
+    ReplayReport,
+    StackResources,
+    stopped_run_event,
+    unfinished_runs,
+)
 from assay_local.presign import PresignVerifier, moto_secrets, presign_middleware
 from assay_local.resources import CreatedStack, FunctionInfo, ResourceCreator
 from assay_local.template import Resolver, parameter_values, translate
@@ -61,6 +69,9 @@ class LocalStack:
     that owner key once the resources exist. ``iam`` (default: on unless
     ``ASSAY_LOCAL_IAM=off``) runs each function with its own role's credentials and
     refuses what the role's policies do not allow (``iam_enforcement``).
+    ``data_dir`` keeps the state (items, objects, secret values) there across restarts
+    and crashes, and resumes the runs a stop cut short (``persistence``); ``None`` (the
+    default: tests, the demo) keeps everything in memory and forgets it at stop.
     """
 
     def __init__(
@@ -75,6 +86,7 @@ class LocalStack:
         access_log: bool = False,
         metered: bool = False,
         iam: bool | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if bootstrap_key is not None and len(bootstrap_key) < BOOTSTRAP_KEY_MIN_LENGTH:
             raise LocalStackError(
@@ -103,6 +115,11 @@ class LocalStack:
         self._lambda_client: Any = None
         self.moto_endpoint = ""
         self.startup_seconds = 0.0
+        self.data_dir = None if data_dir is None else Path(data_dir).expanduser().resolve()
+        self.durable: DurableStore | None = None  # the journal, when data_dir is set
+        self.restored: ReplayReport | None = None  # what the start replayed from data_dir
+        self.resumed_runs: list[str] = []  # runs in flight at the last stop, started again
+        self.failed_runs: list[str] = []  # … and those that could not be: ended failed
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> LocalStack:
@@ -110,17 +127,24 @@ class LocalStack:
             raise LocalStackError("this local stack is already started")
         started = time.perf_counter()
         try:
+            if self.data_dir is not None:
+                try:
+                    self.durable = DurableStore(self.data_dir, stack_name=self.stack_name)
+                except DataDirError as exc:
+                    raise LocalStackError(str(exc)) from exc
             self._start_moto()
             self._runtime = LambdaRuntime(
                 self.aws_env(), self._max_workers,
                 role_credentials=self._role_credentials if self.iam is not None else None)
             self._runtime.install()
             self._create_resources()
+            self._restore_state()
             self.events = ExecutionEvents(self._invoke, ACCOUNT_ID, REGION)
             self.events.install()
             self._start_front()
             if self._bootstrap_key is not None:
                 self._bootstrap(self._bootstrap_key)
+            self._resume_unfinished_runs()
         except BaseException:
             self.stop()
             raise
@@ -132,9 +156,14 @@ class LocalStack:
         if self._front is not None:
             self._front.stop()
             self._front = None
+        durable, self.durable = self.durable, None
+        if durable is not None:  # keep the state as it is now, before the teardown
+            durable.close()
         if self.events is not None:
             self.events.uninstall()
             self.events = None
+        if durable is not None and self._moto is not None:
+            self._stop_executions()
         if self._runtime is not None:
             self._runtime.shutdown()
             self._runtime.uninstall()
@@ -276,6 +305,8 @@ class LocalStack:
             meter = self.meter = Meter(moto_stored_item(ACCOUNT_ID, REGION))
             middleware.append(lambda app: MeteringApp(app, meter))
         middleware.append(one_dynamodb_request_at_a_time)  # innermost: around moto itself
+        if self.durable is not None:  # … but for the journal: it records what moto applied
+            middleware.append(self.durable.middleware)
         self._moto = MiddlewareMotoServer(middleware, ip_address="127.0.0.1", port=0,
                                           verbose=False)
         self._moto.start()
@@ -325,7 +356,8 @@ class LocalStack:
             parameters=parameter_values(template.parameters, self._parameter_overrides),
         )
         session = boto3.Session(region_name=REGION)
-        self._created = ResourceCreator(template, resolver, session).create_all()
+        kept = self.durable.secret_values() if self.durable is not None else None
+        self._created = ResourceCreator(template, resolver, session, kept).create_all()
         # Long read timeout: an HTTP request waits for the function's own Timeout.
         self._lambda_client = session.client(
             "lambda",
@@ -356,6 +388,74 @@ class LocalStack:
             traceback.print_exc()
             return b"", True
         return response["Payload"].read(), "FunctionError" in response
+
+    def _restore_state(self) -> None:
+        """Durable: give the journal the template's resources, replay it, then record."""
+        if self.durable is None:
+            return
+        created = self._require(self._created, "resources")
+        physical = [(created.types[lid], ref) for lid, ref in created.resources.items()]
+        secrets = {name: lid for lid, name in created.secret_names.items()}
+        secrets.update({created.resources[lid]: lid for lid in created.secret_names})
+        self.durable.attach(
+            self.moto_endpoint.removeprefix("http://"),
+            StackResources(
+                tables=tuple(ref for kind, ref in physical if kind == "AWS::DynamoDB::Table"),
+                buckets=tuple(ref for kind, ref in physical if kind == "AWS::S3::Bucket"),
+                secrets=secrets),
+            created.secret_values)
+        self.restored = self.durable.restore()
+        self.durable.start_recording()
+
+    def _resume_unfinished_runs(self) -> None:
+        """Durable: moto's executions do not outlive the process, so a run that was
+        ``pending`` or ``running`` when the stack stopped gets its execution started again
+        (same name, same input): the workflow is idempotent (prepare moves it to running
+        once, a batch already recorded counts nothing, finalize completes it once). A run
+        whose execution cannot be started is ended ``failed`` by the reconciler, through
+        the execution-ended event AWS would send."""
+        if self.durable is None:
+            return
+        created = self._require(self._created, "resources")
+        machines = [ref for lid, ref in created.resources.items()
+                    if created.types[lid] == "AWS::StepFunctions::StateMachine"]
+        machine = created.outputs.get("StateMachineArn") or (machines[0] if machines else None)
+        tables = [ref for lid, ref in created.resources.items()
+                  if created.types[lid] == "AWS::DynamoDB::Table"]
+        if machine is None or len(tables) != 1:
+            return
+        sfn = self.client("stepfunctions")
+        for run in unfinished_runs(self.durable, tables[0]):
+            try:
+                sfn.start_execution(stateMachineArn=machine, name=run.run_id, input=json.dumps(
+                    {"tenant_id": run.tenant_id, "run_id": run.run_id}))
+                self.resumed_runs.append(run.run_id)
+            except Exception as exc:
+                events = self._require(self.events, "EventBridge")
+                events.publish(stopped_run_event(run, machine, ACCOUNT_ID, REGION,
+                                                 f"{type(exc).__name__}: {exc}"))
+                self.failed_runs.append(run.run_id)
+
+    def _stop_executions(self) -> None:
+        """Stop what still runs on the state machines. moto's backends are process-global:
+        an execution left running would go on against the next stack started in this
+        process, after its replay, and write into the state that stack restored."""
+        created = self._created
+        if created is None:
+            return
+        try:
+            sfn = self.client("stepfunctions")
+            for lid, ref in created.resources.items():
+                if created.types[lid] != "AWS::StepFunctions::StateMachine":
+                    continue
+                for page in sfn.get_paginator("list_executions").paginate(
+                        stateMachineArn=ref, statusFilter="RUNNING"):
+                    for execution in page["executions"]:
+                        sfn.stop_execution(executionArn=execution["executionArn"],
+                                           error="LocalStackStopped",
+                                           cause="the local stack stopped")
+        except Exception:  # best effort: the stop goes on
+            logging.getLogger(__name__).exception("could not stop the running executions")
 
     def _bootstrap(self, owner_key: str) -> None:
         """Create the ``local`` tenant with ``owner_key`` as its owner key.

@@ -450,6 +450,10 @@ def cmd_local_up(ctx: Ctx) -> int:
     command = [sys.executable, "-m", "assay_local", "serve"]
     if ctx.args.port is not None:
         command += ["--port", str(ctx.args.port)]
+    if ctx.args.data_dir is not None:
+        command += ["--data-dir", ctx.args.data_dir]
+    if ctx.args.ephemeral:
+        command += ["--ephemeral"]
     env = dict(os.environ)
     if ctx.args.bootstrap_key:
         env["ASSAY_BOOTSTRAP_KEY"] = ctx.args.bootstrap_key
@@ -736,9 +740,19 @@ def build_parser() -> argparse.ArgumentParser:
         "up",
         cmd_local_up,
         "serve the API locally from template.yaml until Ctrl-C or SIGTERM (the command becomes "
-        "the server process: `kill PID` stops it)",
+        "the server process: `kill PID` stops it); its state (datasets, evals, runs, API keys) is "
+        "kept in --data-dir across restarts and crashes, and runs cut short are resumed",
     )
     p.add_argument("--port", type=int, help="HTTP port (default $ASSAY_PORT or 3000)")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--data-dir",
+        metavar="PATH",
+        help="where the state is kept (default ./.assay-local/data); one running stack per directory",
+    )
+    keep.add_argument(
+        "--ephemeral", action="store_true", help="keep nothing: start empty, forget everything at stop"
+    )
     p.add_argument(
         "--bootstrap-key",
         default=os.environ.get("ASSAY_BOOTSTRAP_KEY"),
