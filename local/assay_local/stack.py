@@ -52,6 +52,13 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 BOOTSTRAP_KEY_MIN_LENGTH = 20
 
 
+def _not_the_documented_map_warning(record: logging.LogRecord) -> bool:
+    """moto warns on every run that ToleratedFailurePercentage has no effect in its Map;
+    docs/local-stack-differences.md ("A batch that exhausts its retries") says so and what
+    it changes, so the warning is dropped. Any other warning of moto's passes."""
+    return "ToleratedFailurePercentage" not in record.getMessage()
+
+
 class LocalStackError(Exception):
     """The local stack could not start (the message says why, for the CLI)."""
 
@@ -290,6 +297,9 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
+        preprocessor = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
+        if _not_the_documented_map_warning not in preprocessor.filters:
+            preprocessor.addFilter(_not_the_documented_map_warning)
         # Outermost: a request cut short by its client's death is never served (nor judged).
         middleware: list[Middleware] = [drop_incomplete_requests]
         # Then S3 authenticates a presigned URL (signature, expiry) before anything else.
