@@ -1,4 +1,5 @@
-"""``python -m assay_local serve`` (the local stack, foreground) and ``bootstrap`` (a tenant).
+"""``python -m assay_local serve`` (the local stack, foreground), ``bootstrap`` (a tenant)
+and ``invoke`` (one function's handler, once, against the running stack).
 
 Heavy imports (moto, boto3, samtranslator) happen inside ``main``: worker processes
 are spawned and re-import this module as their ``__main__``, and they must stay light.
@@ -7,7 +8,6 @@ are spawned and re-import this module as their ``__main__``, and they must stay 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -65,9 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep nothing: start empty, forget everything at stop",
     )
-    from assay_local.bootstrap_cli import add_parser
+    from assay_local import bootstrap_cli, invoke_cli
 
-    add_parser(commands)
+    bootstrap_cli.add_parser(commands)
+    invoke_cli.add_parser(commands)
     return parser
 
 
@@ -77,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         from assay_local.bootstrap_cli import run
 
         return run(args)
+    if args.command == "invoke":
+        from assay_local.invoke_cli import run as invoke
+
+        return invoke(args)
     from assay_local.bootstrap_cli import STATE_FILE
+    from assay_local.invoke_cli import write_state_file
     from assay_local.stack import BOOTSTRAP_KEY_MIN_LENGTH, DEFAULT_TEMPLATE, LocalStack
 
     key = os.environ.get("ASSAY_BOOTSTRAP_KEY") or None
@@ -109,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"assay-local failed to start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     try:
-        # For `python -m assay_local bootstrap --local` (and anything else that needs it).
-        STATE_FILE.write_text(json.dumps({"url": stack.url, "aws_env": stack.aws_env(),
-                                          "function_env": stack.shared_function_env()}))
+        # For `python -m assay_local bootstrap --local` and `invoke` (endpoints, and each
+        # function's configuration as created).
+        write_state_file(stack, STATE_FILE)
         print(f"Assay local API on {stack.url} (moto at {stack.moto_endpoint}); "
               f"started in {stack.startup_seconds:.2f}s", flush=True)
         _print_durability(stack)

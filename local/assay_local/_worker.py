@@ -45,6 +45,39 @@ class HandlerLoadError(Exception):
         self.error_type = error_type
 
 
+# Parent variables a worker keeps; everything else comes from the function's own
+# configuration, so one function's variables never leak into another's.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV")
+
+
+def lambda_environment(*, name: str, region: str, memory_mb: int, runtime: str, handler: str,
+                       function_env: dict[str, str], aws_env: dict[str, str],
+                       role_credentials: dict[str, str] | None) -> dict[str, str]:
+    """The environment of a function's process, as Lambda builds it: the inherited basics,
+    the function's variables, the stack's AWS endpoint (and the role's credentials), then the
+    reserved variables the runtime sets (functions cannot override them). One recipe for the
+    stack's warm workers and ``assay local invoke``."""
+    env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+    # X-Ray has no daemon locally; the function's own setting wins if it has one.
+    env["POWERTOOLS_TRACE_DISABLED"] = "true"
+    env.update(function_env)
+    env.update(aws_env)
+    if role_credentials is not None:
+        # Lambda hands each function its execution role's temporary credentials.
+        env.update(role_credentials)
+    env.update({
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "_HANDLER": handler,
+    })
+    return env
+
+
 def error_payload(error_type: str, message: str, stack: list[str]) -> str:
     return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": stack})
 

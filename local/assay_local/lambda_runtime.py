@@ -50,12 +50,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
     StateTaskLambda,
 )
 
-from assay_local._worker import call_in_env, error_payload, worker_main
+from assay_local._worker import (
+    INHERITED_ENV,
+    call_in_env,
+    error_payload,
+    lambda_environment,
+    worker_main,
+)
 from assay_local.moto_hooks import MotoHook
-
-# Parent variables a worker keeps; everything else comes from the function's own
-# configuration, so one function's variables never leak into another's.
-_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV")
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -379,34 +381,18 @@ class LambdaRuntime:
         return pool
 
     def _worker_env(self, config: FunctionConfig) -> dict[str, str]:
-        env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
-        # X-Ray has no daemon locally; the function's own setting wins if it has one.
-        env["POWERTOOLS_TRACE_DISABLED"] = "true"
-        env.update(dict(config.env))
-        env.update(self._aws_env)
-        if self._role_credentials is not None:
-            # Lambda hands each function its execution role's temporary credentials.
-            env.update(self._role_credentials(config.role, config.name))
-        # Reserved variables the Lambda runtime sets (functions cannot override them).
-        env.update(
-            {
-                "AWS_REGION": config.region,
-                "AWS_DEFAULT_REGION": config.region,
-                "AWS_LAMBDA_FUNCTION_NAME": config.name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
-                "_HANDLER": config.handler,
-            }
-        )
-        return env
+        credentials = (self._role_credentials(config.role, config.name)
+                       if self._role_credentials is not None else None)
+        return lambda_environment(
+            name=config.name, region=config.region, memory_mb=config.memory_mb,
+            runtime=config.runtime, handler=config.handler, function_env=dict(config.env),
+            aws_env=self._aws_env, role_credentials=credentials)
 
     def call(self, target: str, kwargs: dict[str, Any], env: dict[str, str], timeout_s: float) -> str:
         """Run ``target(**kwargs)`` once in a fresh process whose environment is ``env``
         plus this runtime's AWS variables; its repr, or ``RuntimeError`` with the
         error it raised."""
-        full_env = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
+        full_env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         full_env.update(env)
         full_env.update(self._aws_env)
         parent_conn, child_conn = _SPAWN.Pipe()

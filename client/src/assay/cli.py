@@ -471,6 +471,23 @@ def cmd_local_up(ctx: Ctx) -> int:
     return _run_forwarding_signals(command, env)
 
 
+def cmd_local_invoke(ctx: Ctx) -> int:
+    if importlib.util.find_spec("assay_local") is None:
+        _print(
+            "assay local invoke needs the embedded local stack (the assay_local package), which comes with "
+            "the repository's environment: run `make install` in a clone and use .venv/bin/assay.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    command = [sys.executable, "-m", "assay_local", "invoke", ctx.args.function]
+    if ctx.args.event is not None:
+        command += ["--event", ctx.args.event]
+    if ctx.args.state_file is not None:
+        command += ["--state-file", ctx.args.state_file]
+    # Same streams (stdin for `-e -`): the result on stdout, logs on stderr, its exit code.
+    return subprocess.run(command, check=False).returncode  # noqa: S603 (our own interpreter and module)
+
+
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
     """Where exec is not the real thing (Windows): run the child, pass SIGTERM/SIGINT on to it."""
     child = subprocess.Popen(command, env=env)  # noqa: S603 (our own interpreter and module)
@@ -758,6 +775,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("ASSAY_BOOTSTRAP_KEY"),
         help="owner key of the 'local' tenant (default $ASSAY_BOOTSTRAP_KEY; ≥ 20 characters)",
     )
+    p = leaf(
+        local,
+        "invoke",
+        cmd_local_invoke,
+        "run one function's handler once against the running local stack (`sam local invoke` "
+        "without Docker): the function's environment from template.yaml, its IAM role; the result "
+        "on stdout, logs on stderr; exit 0 returned, 1 raised (Lambda's error payload), 2 usage error",
+    )
+    p.add_argument(
+        "function", metavar="FUNCTION", help="the template's logical id (e.g. GetRunFunction) or name"
+    )
+    p.add_argument(
+        "-e",
+        "--event",
+        metavar="PATH",
+        help="event JSON file (e.g. events/api/health.json), - for stdin; default {}",
+    )
+    p.add_argument("--state-file", help="the running stack's state file (default ./.assay-local.json)")
 
     p = leaf(
         groups,
