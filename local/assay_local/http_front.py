@@ -352,6 +352,11 @@ class _PayloadTooLarge(Exception):
 
 class HttpFrontServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: a burst of more simultaneous connects than that
+    # (a thread pool of clients starting together) overflows the accept queue before the
+    # serving thread accepts them, and the kernel resets the extra ones. 128 (Linux's
+    # SOMAXCONN before 5.4) absorbs any burst a local client makes.
+    request_queue_size = 128
     front: HttpFront
 
 
