@@ -44,10 +44,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import requests
+from proctree import process_tree
 
 METRICS = [
     {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1},
@@ -193,21 +193,8 @@ def serve(conn: Any, key: str, profile: bool) -> None:
 # ------------------------------------------------------------------ the clients
 def cpu_ticks(root: int) -> tuple[int, int]:
     """(ticks of ``root`` itself, ticks of all its descendants), utime + stime."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        parents[pid], ticks[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
-    tree, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        tree.add(pid)
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return ticks.get(root, 0), sum(ticks.get(pid, 0) for pid in tree - {root})
+    ticks = {pid: int(f[11]) + int(f[12]) for pid, f in process_tree(root).items()}
+    return ticks.get(root, 0), sum(n for pid, n in ticks.items() if pid != root)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -11,10 +11,10 @@ import os
 import resource
 import secrets
 import time
-from pathlib import Path
 
 import requests
 from assay_local.stack import LocalStack
+from proctree import process_tree
 
 METRICS = [
     {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1},
@@ -31,21 +31,8 @@ def peak_rss_mb() -> float:
 
 def tree_rss_mb() -> float:
     """Resident memory now of this process and all its descendants (the stack's workers)."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        parents[pid], rss[pid] = int(fields[1]), int(fields[21]) * resource.getpagesize()
-    tree, todo = set(), [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        tree.add(pid)
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return sum(rss.get(pid, 0) for pid in tree) / 2**20
+    pages = sum(int(fields[21]) for fields in process_tree(os.getpid()).values())
+    return pages * resource.getpagesize() / 2**20
 
 
 def main() -> None:
