@@ -144,19 +144,39 @@ def template_on_moto(stack_name: str) -> Iterator[CreatedStack]:
             os.environ["AWS_ENDPOINT_URL"] = endpoint
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    with template_on_moto("assay-functional") as created:
+@contextmanager
+def bootstrapped_stack(stack_name: str) -> Iterator[Stack]:
+    """The template on moto under ``stack_name`` (its own table, bucket and functions), with
+    the two tenants the tests call as (OWNER_KEY, OTHER_TENANT_KEY)."""
+    with template_on_moto(stack_name) as created:
         with environment(created.functions["DatasetsFunction"].environment):
             tenant = bootstrap_tenant(slug="functional", owner_key=OWNER_KEY)
             bootstrap_tenant(slug="functional-other", owner_key=OTHER_TENANT_KEY)
         yield Stack(created, tenant_id=str(tenant.id))
 
 
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    with bootstrapped_stack("assay-functional") as created:
+        yield created
+
+
+@pytest.fixture(scope="session")
+def fuzz_stack() -> Iterator[Stack]:
+    """A stack of the fuzzers' own: they create thousands of objects, and moto copies a whole
+    table on every transaction, so in the shared table they would slow every later test."""
+    with bootstrapped_stack("assay-fuzz") as created:
+        yield created
+
+
 @pytest.fixture(scope="module")
-def http_front(stack: Stack) -> Iterator[HttpFront]:
+def http_front(fuzz_stack: Stack) -> Iterator[HttpFront]:
     """The template's routes behind the local HTTP front (API Gateway's events and result
-    mapping), each route invoking its function's real handler in-process on this moto."""
+    mapping), each route invoking its function's real handler in-process on moto."""
+    yield from _front(fuzz_stack)
+
+
+def _front(stack: Stack) -> Iterator[HttpFront]:
     by_arn = {info.arn: logical for logical, info in stack.created.functions.items()}
 
     def invoke(arn: str, event: dict) -> tuple[bytes, bool]:
