@@ -27,7 +27,7 @@ from typing import Any
 
 from assay_local.moto_requests import WsgiApp, read_body, service_and_operation
 
-_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
 # ------------------------------------------------------------------ item sizes
@@ -100,7 +100,7 @@ class Meter:
     # ----------------------------------------------------------- DynamoDB
     def dynamodb(self, op: str, request: dict[str, Any], response: dict[str, Any]) -> None:
         self.add(**{"dynamodb.requests": 1, f"dynamodb.{op}": 1})
-        if op in _READS:
+        if op in READS:
             self.add(**{"dynamodb.rru": self._read_units(op, request, response)})
         else:
             self.add(**{"dynamodb.wru": self._write_units(op, request)})

@@ -62,10 +62,16 @@ COEFFICIENTS: dict[str, Coefficient] = {
     "s3_tier2": Coefficient(2, 1, 0),
     "secrets_calls": Coefficient(0, 0, 0),
 }
-# Quantities that are counts of requests the code makes (deterministic for given records);
-# the rest (Lambda durations) depend on the machine that measured them.
+# Quantities that are counts of requests the code makes; the rest (Lambda durations)
+# depend on the machine that measured them.
 COUNTED = ("transitions", "lambda_requests", "dynamodb_wru", "dynamodb_rru", "s3_tier1",
            "s3_tier2", "secrets_calls")
+# How far a measured count may be from the model. Request counts and transitions are exact
+# for given records; request units are billed per started KB of an item, and a batch item
+# is compressed evaluations whose ids and timestamps differ on every run: the same 1,000 ×
+# 3 run at batch size 250 measured 285-293 WRU here (2.8 % spread), so units get 5 %.
+TOLERANCE = {"dynamodb_wru": 0.05, "dynamodb_rru": 0.05}
+EXACT = 0.001
 
 
 @dataclass(frozen=True, slots=True)
