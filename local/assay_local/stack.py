@@ -54,7 +54,7 @@ BOOTSTRAP_KEY_MIN_LENGTH = 20
 
 def _not_the_documented_map_warning(record: logging.LogRecord) -> bool:
     """moto warns on every run that ToleratedFailurePercentage has no effect in its Map;
-    docs/local-stack-differences.md ("A batch that exhausts its retries") says so and what
+    docs/local-stack.md ("A batch that exhausts its retries") says so and what
     it changes, so the warning is dropped. Any other warning of moto's passes."""
     return "ToleratedFailurePercentage" not in record.getMessage()
 

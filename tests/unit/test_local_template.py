@@ -165,11 +165,11 @@ def test_local_stack_drops_only_moto_s_documented_map_warning():
     def record(message: str) -> logging.LogRecord:
         return logging.LogRecord("moto", logging.WARNING, __file__, 1, message, None, None)
 
-    # GIVEN moto's warning, documented in docs/local-stack-differences.md, and another one
+    # GIVEN moto's warning, documented in docs/local-stack.md, and another one
     documented = record("ToleratedFailurePercentage declarations currently have no effect")
     other = record("JSONata is not supported")
     # THEN only the documented one is dropped
     assert not _not_the_documented_map_warning(documented)
     assert _not_the_documented_map_warning(other)
     assert "ToleratedFailurePercentage" in (
-        Path(__file__).resolve().parents[2] / "docs" / "local-stack-differences.md").read_text()
+        Path(__file__).resolve().parents[2] / "docs" / "local-stack.md").read_text()
