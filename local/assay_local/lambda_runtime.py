@@ -60,6 +60,10 @@ from assay_local._worker import (
 from assay_local.moto_hooks import MotoHook
 
 _SPAWN = multiprocessing.get_context("spawn")
+# Idle workers beyond one per function are stopped after this long (Lambda reclaims idle
+# execution environments after minutes; the exact time is not documented).
+WORKER_IDLE_S = 120.0
+REAP_EVERY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class _Worker:
         self.process.start()
         child_conn.close()
         self.invocations = 0  # the first one also waits for the handler's import (cold start)
+        self.idle_since = time.monotonic()
 
     @property
     def pid(self) -> int | None:
@@ -201,10 +206,29 @@ class _WorkerPool:
         with self._cond:
             self._busy.discard(worker)
             if not self._closed:
+                worker.idle_since = time.monotonic()
                 self._idle.append(worker)
                 self._cond.notify()
                 return
         worker.stop()
+
+    def reap(self, idle_s: float, keep: int) -> int:
+        """Stop the workers idle for longer than ``idle_s``, but the ``keep`` most recently
+        used; how many were stopped."""
+        now = time.monotonic()
+        with self._cond:
+            if self._closed:
+                return 0
+            by_recency = sorted(self._idle, key=lambda w: w.idle_since, reverse=True)
+            stale = [w for w in by_recency[keep:] if now - w.idle_since > idle_s]
+            for worker in stale:
+                self._idle.remove(worker)
+                self._spawned -= 1
+            if stale:
+                self._cond.notify_all()
+        for worker in stale:
+            worker.stop()
+        return len(stale)
 
     def discard(self, worker: _Worker) -> None:
         """Forget a worker that was killed (timeout) or died."""
@@ -254,8 +278,12 @@ class LambdaRuntime:
     """
 
     def __init__(self, aws_env: dict[str, str], max_workers_per_function: int = 4,
-                 role_credentials: RoleCredentials | None = None) -> None:
+                 role_credentials: RoleCredentials | None = None,
+                 idle_s: float = WORKER_IDLE_S) -> None:
         self._aws_env = dict(aws_env)
+        self._idle_s = idle_s
+        self._stopping = threading.Event()
+        self._reaper: threading.Thread | None = None
         self._role_credentials = role_credentials
         self._max_workers = max_workers_per_function
         self._pools: dict[str, _WorkerPool] = {}
@@ -268,6 +296,10 @@ class LambdaRuntime:
 
     # ------------------------------------------------------------------ hook
     def install(self) -> None:
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap_idle, name="lambda-reaper",
+                                            daemon=True)
+            self._reaper.start()
         HOOK.install(self)
         try:
             for hook in SFN_CRASH_HOOKS:
@@ -415,8 +447,19 @@ class LambdaRuntime:
             raise RuntimeError(text)
         return text
 
+    def _reap_idle(self) -> None:
+        """Like Lambda, which reclaims execution environments left idle, stop the workers
+        idle for ``idle_s``: a run's burst of ScoreBatch workers (4 × ~100 MB) does not stay
+        resident for the rest of the day. One per function stays warm."""
+        while not self._stopping.wait(min(self._idle_s, REAP_EVERY_S)):
+            with self._lock:
+                pools = list(self._pools.values())
+            for pool in pools:
+                pool.reap(self._idle_s, keep=1)
+
     def shutdown(self) -> None:
         """Stop every worker process."""
+        self._stopping.set()
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:

@@ -59,6 +59,9 @@ def _not_the_documented_map_warning(record: logging.LogRecord) -> bool:
     return "ToleratedFailurePercentage" not in record.getMessage()
 
 
+S3_OBJECT_IN_MEMORY_BYTES = 256 * 1024
+
+
 class LocalStackError(Exception):
     """The local stack could not start (the message says why, for the CLI)."""
 
@@ -328,6 +331,10 @@ class LocalStack:
         # SAM attaches AWSLambdaBasicExecutionRole; moto only knows AWS-managed
         # policies when asked to load them (POST /moto-api/config ignores "iam").
         self._set_env({"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+        # S3 keeps an object in memory up to this size and spills the rest to a temporary
+        # file (moto's default is ~5 MB): exports and uploads would otherwise stay resident
+        # for as long as the stack runs.
+        self._set_env({"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(S3_OBJECT_IN_MEMORY_BYTES)})
         # moto's backends are process-global: start from a clean slate every time.
         requests.post(f"{self.moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         config = {"stepfunctions": {"execute_state_machine": True}}

@@ -323,3 +323,24 @@ def test_unfinished_runs_are_the_pending_and_running_ones(moto_app, tmp_path):
     found = unfinished_runs(store, TABLE)
     assert [(r.run_id, r.status) for r in found] == [("r1", "pending"), ("r2", "running")]
     store.close(compact=False)
+
+
+def test_a_stop_leaves_a_big_journal_to_the_next_start(moto_app, tmp_path, monkeypatch):
+    """A stop must end within seconds: past STOP_COMPACT_MAX_BYTES the journal is kept as
+    it is, and the next start's replay compacts it — nothing is lost either way."""
+    import assay_local.persistence as persistence
+
+    monkeypatch.setattr(persistence, "COMPACT_MIN_BYTES", 1000)
+    monkeypatch.setattr(persistence, "STOP_COMPACT_MAX_BYTES", 2000)
+    arn = create_resources(moto_app)
+    store, front = open_store(tmp_path / "data", moto_app, arn)
+    store.restore()
+    store.start_recording()
+    some_writes(front, arn)
+    assert store.compaction_due() and store.journal.write_bytes > 2000
+    before = state(moto_app)
+    assert store.close() is None  # not compacted at the stop
+    store = restart(tmp_path / "data", moto_app)  # replays, then compacts: it was due
+    assert store.journal.write_bytes == 0 and store.journal.snapshot_bytes > 0
+    assert state(moto_app) == before
+    store.close()
