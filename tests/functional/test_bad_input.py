@@ -29,7 +29,8 @@ ROUTES = {  # sample event → function (from template.yaml's routes)
     "create_api_key": "ApiKeysFunction", "list_api_keys": "ApiKeysFunction",
     "revoke_api_key": "ApiKeysFunction", "create_project": "ProjectsFunction",
     "list_projects": "ProjectsFunction", "get_project": "ProjectsFunction",
-    "compare_runs": "GetRunFunction",
+    "compare_runs": "GetRunFunction", "delete_dataset": "DatasetsFunction",
+    "delete_eval": "EvalsFunction", "delete_run": "DeleteRunFunction",
 }
 WITH_ID = [n for n in ROUTES if "pathParameters" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 WITH_BODY = [n for n in ROUTES if "body" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]

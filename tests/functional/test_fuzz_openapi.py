@@ -44,6 +44,12 @@ def test_api_conforms_to_its_document(case):
         # Two constraints JSON Schema cannot state: a cursor is an opaque token the server
         # issued, and a key's expiry must lie in the future. Both are rightly a 400.
         excluded.append(positive_data_acceptance)
+    elif case.operation.label in ("POST /v1/datasets", "POST /v1/evals") and any(
+            body.get(f) is not None for f in ("records", "strict", "metrics", "threshold", "judge")):
+        # Version 1 inside a create passes the checks of a version, which JSON Schema cannot
+        # state either (unique record ids, known scorers and their args; its fields only
+        # with records or metrics): a 400 naming the problem is right.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(headers={"Authorization": f"Bearer {OWNER_KEY}"},
                            excluded_checks=excluded)
 

@@ -125,7 +125,7 @@ ID_ROUTES = {  # sample event → which id kind its path takes
     "get_eval_version": "eval_version", "get_run": "run", "list_run_evaluations": "run",
     "export_run": "run", "export_run_link": "run", "cancel_run": "run", "aegis_run": "run",
     "get_evaluation": "evaluation", "revoke_api_key": "key", "get_project": "project",
-    "compare_runs": "run",
+    "compare_runs": "run", "delete_dataset": "dataset", "delete_eval": "eval", "delete_run": "run",
 }
 
 

@@ -19,8 +19,10 @@ from assay_service.adapters.dynamodb import (
     CREATE_ATTEMPTS,
     DynamoDBRunRepository,
     Table,
+    model_item,
     serialize,
 )
+from assay_service.domain.ids import run_key
 from assay_service.errors import QuotaExceededError, TransientStoreError
 from assay_service.models.domain import Metric, Run
 from botocore.stub import Stubber
@@ -79,6 +81,12 @@ def claim_found(stubber: Stubber, run: Run, standing: uuid.UUID, request_hash: s
         "PK": claim_pk, "SK": "IDEM", "tenant_id": str(run.tenant_id),
         "run_id": str(standing), "request_hash": request_hash, "ttl": 1})},
         expected_params={"TableName": TABLE, "Key": serialize({"PK": claim_pk, "SK": "IDEM"}),
+                         "ConsistentRead": True})
+    # The replay checks the claimed run still exists (a deleted run's key is a 409).
+    run_pk = f"T#{run.tenant_id}#RUN#{run_key(standing)}"
+    stubber.add_response("get_item", {"Item": serialize(model_item(
+        run.model_copy(update={"id": standing}), PK=run_pk, SK="RUN"))},
+        expected_params={"TableName": TABLE, "Key": serialize({"PK": run_pk, "SK": "RUN"}),
                          "ConsistentRead": True})
 
 

@@ -89,14 +89,16 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "DatasetsFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
                "dynamodb:ConditionCheckItem", TABLE, f"{TABLE}/index/GSI1"),
-        _grant("s3:PutObject s3:AbortMultipartUpload s3:GetObject",
+        _grant("dynamodb:DeleteItem dynamodb:BatchWriteItem", TABLE),
+        _grant("s3:PutObject s3:AbortMultipartUpload s3:GetObject s3:DeleteObject",
                f"{BUCKET}/tenants/*/datasets/*"),
-        _grant("s3:PutObject s3:GetObject", f"{BUCKET}/uploads/*"),
+        _grant("s3:PutObject s3:GetObject s3:DeleteObject", f"{BUCKET}/uploads/*"),
         _grant("s3:ListBucket", BUCKET),
         AUTH),
     "EvalsFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
                "dynamodb:ConditionCheckItem", TABLE, f"{TABLE}/index/GSI1"),
+        _grant("dynamodb:DeleteItem dynamodb:BatchWriteItem", TABLE),
         AUTH),
     "ProjectsFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query",
@@ -119,6 +121,11 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "CancelRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
         _grant("states:StopExecution", EXECUTIONS + "${AWS::StackName}-eval-run:*"),
+        AUTH),
+    "DeleteRunFunction": _merge(
+        _grant("dynamodb:GetItem dynamodb:Query dynamodb:DeleteItem dynamodb:UpdateItem "
+               "dynamodb:BatchWriteItem", TABLE),
+        _grant("s3:DeleteObject", f"{BUCKET}/tenants/*/runs/*"),
         AUTH),
     "CompatViewsFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query", TABLE,

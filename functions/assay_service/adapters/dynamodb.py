@@ -371,6 +371,55 @@ class Table:
             op["ConditionExpression"] = condition
         return {"Update": op}
 
+    def _keyed_op(self, kind: str, pk: str, sk: str, condition: str,
+                  values: Mapping[str, Any] | None, names: Mapping[str, str] | None
+                  ) -> dict[str, Any]:
+        op: dict[str, Any] = {"TableName": self.name, "Key": serialize({"PK": pk, "SK": sk}),
+                              "ConditionExpression": condition}
+        if values:
+            op["ExpressionAttributeValues"] = expression_values(values)
+        if names:
+            op["ExpressionAttributeNames"] = dict(names)
+        return {kind: op}
+
+    def delete_op(self, pk: str, sk: str, *, condition: str = "attribute_exists(PK)",
+                  values: Mapping[str, Any] | None = None,
+                  names: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return self._keyed_op("Delete", pk, sk, condition, values, names)
+
+    def check_op(self, pk: str, sk: str, *, condition: str,
+                 values: Mapping[str, Any] | None = None,
+                 names: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return self._keyed_op("ConditionCheck", pk, sk, condition, values, names)
+
+    def keys(self, *, pk: str, sk_prefix: str | None = None, index: str | None = None
+             ) -> Iterator[dict[str, Any]]:
+        """The table keys (PK, SK) of a partition's items, page by page; attributes the
+        index projects are not read (a batch item's data is never transferred)."""
+        kwargs = self._condition(pk, sk_prefix, index, None)
+        kwargs["ProjectionExpression"] = "PK, SK"
+        while True:
+            out = self._call("query", **kwargs)
+            yield from (deserialize(i) for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                return
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def batch_delete(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete items by key, 25 per BatchWriteItem; unprocessed ones are sent again
+        (a missing item is no error: a repeated delete is harmless)."""
+        for start in range(0, len(keys), 25):
+            request = {self.name: [{"DeleteRequest": {"Key": serialize({"PK": pk, "SK": sk})}}
+                                   for pk, sk in keys[start:start + 25]]}
+            for attempt in range(8):
+                out = self._call("batch_write_item", RequestItems=request)
+                request = out.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                _pause(min(0.05 * 2 ** attempt, 1.0))
+            else:
+                raise TransientStoreError("DynamoDB BatchWriteItem left items unprocessed")
+
 
 def cancellation_codes(error: ClientError) -> list[str]:
     """The per-item reasons of a cancelled transaction (``None`` for items that were fine)."""
@@ -540,6 +589,20 @@ class DynamoDBDatasetRepository:
                 self.table.query_all(pk=self._pk(tenant_id, dataset_id), sk_prefix="V#",
                                      forward=False)]
 
+    def version_objects(self, tenant_id: UUID, dataset_id: UUID) -> list[tuple[str, str]]:
+        """(sort key, object key) of every version of the dataset."""
+        return [(i["SK"], i["object_key"]) for i in
+                self.table.query_all(pk=self._pk(tenant_id, dataset_id), sk_prefix="V#")]
+
+    def delete(self, dataset: Dataset, version_keys: Sequence[str]) -> None:
+        """Delete the version items named, then the dataset item — the latter only while
+        no run counts the dataset and nobody added a version meanwhile (ConflictError
+        otherwise; the versions already deleted stay deleted, a retry finishes)."""
+        pk = self._pk(dataset.tenant_id, dataset.id)
+        self.table.batch_delete([(pk, sk) for sk in version_keys])
+        _delete_unreferenced(self.table, pk, "DS", dataset.tenant_id, f"dataset_id#{dataset.id}",
+                             dataset.version_count, "dataset")
+
 
 # ====================================================================== evals
 class DynamoDBEvalRepository:
@@ -590,6 +653,61 @@ class DynamoDBEvalRepository:
         return [item_model(EvalVersion, i) for i in
                 self.table.query_all(pk=f"T#{tenant_id}#EVAL#{eval_id}#V", index="GSI1",
                                      forward=False)]
+
+    def create_with_version(self, ev: Eval, version: EvalVersion) -> None:
+        """The eval and its version 1 in one transaction: both or neither."""
+        tenant_id = ev.tenant_id
+        self.table.transact([
+            self.table.put_op(model_item(ev, PK=f"T#{tenant_id}#EVAL#{ev.id}", SK="EVAL",
+                                         GSI1PK=f"T#{tenant_id}#EVAL",
+                                         GSI1SK=f"{ev.created_at.isoformat()}#{ev.id}"),
+                              condition="attribute_not_exists(PK)"),
+            self.table.put_op(model_item(version, PK=f"T#{tenant_id}#EVALVER#{version.id}",
+                                         SK="EVALVER", tenant_id=str(tenant_id),
+                                         project_id=str(ev.project_id),
+                                         GSI1PK=f"T#{tenant_id}#EVAL#{ev.id}#V",
+                                         GSI1SK=f"{version.version:08d}"),
+                              condition="attribute_not_exists(PK)"),
+        ])
+
+    def delete(self, ev: Eval) -> None:
+        """Delete the eval's versions, then the eval — the latter only while no run counts
+        it and nobody added a version meanwhile (ConflictError otherwise; a retry finishes)."""
+        tenant_id = ev.tenant_id
+        versions = [(k["PK"], k["SK"]) for k in
+                    self.table.keys(pk=f"T#{tenant_id}#EVAL#{ev.id}#V", index="GSI1")]
+        if len(versions) < ev.version_count:
+            # Versions are found through GSI1, which lags its writes: never leave one behind.
+            raise TransientStoreError(f"eval {ev.id}: {len(versions)} of {ev.version_count} "
+                                      "versions indexed yet; retry")
+        self.table.batch_delete(versions)
+        _delete_unreferenced(self.table, f"T#{tenant_id}#EVAL#{ev.id}", "EVAL", tenant_id,
+                             f"eval_id#{ev.id}", ev.version_count, "eval")
+
+
+def _delete_unreferenced(table: Table, pk: str, sk: str, tenant_id: UUID, counter: str,
+                         version_count: int, kind: str) -> None:
+    """Delete a dataset or eval item in one transaction with two guards: the tenant's run
+    counter for it is zero (a run scheduled since the caller looked makes this a 409, not
+    a dangling reference), and its version count is still the one whose versions were
+    deleted (a version added meanwhile would otherwise be orphaned)."""
+    try:
+        table.transact([
+            table.check_op(f"T#{tenant_id}#RUNCOUNT", counter,
+                           condition="attribute_not_exists(runs) OR runs = :zero",
+                           values={":zero": 0}),
+            table.delete_op(pk, sk, condition="attribute_exists(PK) AND #n = :n",
+                            names={"#n": "version_count"}, values={":n": version_count}),
+        ])
+    except ClientError as exc:
+        codes = cancellation_codes(exc)
+        if codes[:1] == ["ConditionalCheckFailed"]:
+            raise ConflictError(f"a run of this {kind} was scheduled while it was being "
+                                "deleted; delete the run first, then retry") from exc
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            raise ConflictError(f"the {kind} changed while it was being deleted (a version "
+                                "was added, or it was deleted meanwhile); retry") from exc
+        raise
 
 
 # ====================================================================== runs
@@ -793,6 +911,10 @@ class DynamoDBRunRepository:
         if claim["request_hash"] != request_hash:
             raise ConflictError("Idempotency-Key was used with a different request",
                                 details={"header": "Idempotency-Key"}) from exc
+        if self.get(UUID(claim["tenant_id"]), UUID(claim["run_id"])) is None:
+            raise ConflictError("Idempotency-Key created a run that has since been deleted; "
+                                "send a new key to schedule again",
+                                details={"header": "Idempotency-Key"}) from exc
         return UUID(claim["run_id"])
 
     def get(self, tenant_id: UUID, run_id: UUID) -> Run | None:
@@ -911,6 +1033,26 @@ class DynamoDBRunRepository:
         if status in TERMINAL_STATUSES and run.status not in TERMINAL_STATUSES:
             ops.append(self._in_flight_op(run.tenant_id, -1))
         self.table.transact(ops)
+
+    def delete(self, run: Run) -> bool:
+        """Delete a run: its batch items, then in one transaction the run item (only while
+        it is still in ``run.status``) and its place in every run counter, so a counter
+        moves exactly once (an unfinished run would free its in-flight slot too; the API
+        only deletes finished ones). False when the run changed status or is gone."""
+        pk = self._pk(run.tenant_id, run_key(run.id))
+        self.table.batch_delete([(k["PK"], k["SK"]) for k in self.table.keys(pk=pk, sk_prefix="B#")])
+        ops = [self.table.delete_op(pk, "RUN", condition="#s = :s", names={"#s": "status"},
+                                    values={":s": run.status}),
+               *(self._count_op(run.tenant_id, sk, -1) for sk in self.counter_keys(run))]
+        if run.status not in TERMINAL_STATUSES:
+            ops.append(self._in_flight_op(run.tenant_id, -1))
+        try:
+            self.table.transact(ops)
+        except ClientError as exc:
+            if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
 
     def record_batch(self, run: Run, index: int, *, completed: int, failed: int,
                      records: list[dict[str, Any]], evaluations: Sequence[Evaluation],

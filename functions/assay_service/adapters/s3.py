@@ -29,7 +29,11 @@ def dataset_version_key(tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> 
 
 def upload_key(tenant_id: UUID, dataset_id: UUID, upload_id: UUID) -> str:
     """Uploads live apart from versions: the bucket expires ``uploads/`` after two days."""
-    return f"uploads/{tenant_id}/{dataset_id}/{upload_id}.jsonl"
+    return f"{upload_prefix(tenant_id, dataset_id)}{upload_id}.jsonl"
+
+
+def upload_prefix(tenant_id: UUID, dataset_id: UUID) -> str:
+    return f"uploads/{tenant_id}/{dataset_id}/"
 
 
 def run_prefix(tenant_id: UUID, run_id: UUID) -> str:
@@ -92,6 +96,30 @@ class S3ArtifactStore:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return None
             raise
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix`` (the caller's own tenant's prefix: keys are ids)."""
+        kwargs: dict[str, Any] = {"Prefix": prefix}
+        while True:
+            out = self._call("list_objects_v2", **kwargs)
+            yield from (obj["Key"] for obj in out.get("Contents", []))
+            if not out.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = out["NextContinuationToken"]
+
+    def delete_keys(self, keys: list[str]) -> None:
+        """Delete objects, 1,000 per DeleteObjects; a missing key is no error. With bucket
+        versioning, S3 keeps the data as a noncurrent version until the lifecycle rule
+        expires it (30 days): the API can no longer reach it."""
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start:start + 1000]
+            out = self._call("delete_objects", Delete={
+                "Objects": [{"Key": k} for k in chunk], "Quiet": True})
+            errors = out.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise TransientStoreError(f"S3 delete_objects: {len(errors)} not deleted, "
+                                          f"first {first.get('Key')}: {first.get('Code')}")
 
     def presign_put(self, key: str, *, content_type: str, expires_in: int) -> tuple[str, datetime]:
         url = self.client.generate_presigned_url(

@@ -21,6 +21,7 @@ from assay_service.handlers.api.app import (
 from assay_service.models.api import (
     CreateDatasetRequest,
     CreateDatasetVersionRequest,
+    CreatedDatasetResponse,
     DatasetListResponse,
     DatasetRecordListResponse,
     DatasetResponse,
@@ -33,12 +34,20 @@ from assay_service.services import catalog
 router = APIGatewayHttpRouter()
 TAGS = ["datasets"]
 CREATED = {201: {"description": "Created"}}
+DELETED = {204: {"description": "Deleted (no body)"}}
 
 
-@router.post("/v1/datasets", tags=TAGS, summary="Create a dataset", responses=CREATED)
-def create_dataset(body: CreateDatasetRequest) -> Response[DatasetResponse]:
-    dataset = catalog.create_dataset(principal(router, WRITE), body)
-    return json_response(201, DatasetResponse(**dataset.model_dump()))
+@router.post("/v1/datasets", tags=TAGS, responses=CREATED,
+             summary="Create a dataset (with `records`: and its version 1, atomically)",
+             description="Without `records`: an empty dataset (`version` is null). With "
+                         "`records`: the dataset and version 1 together — any bad record is a "
+                         "400 naming it and nothing is created; the response's `version` is "
+                         "version 1.")
+def create_dataset(body: CreateDatasetRequest) -> Response[CreatedDatasetResponse]:
+    dataset, version = catalog.create_dataset(principal(router, WRITE), body)
+    return json_response(201, CreatedDatasetResponse(
+        **dataset.model_dump(),
+        version=DatasetVersionResponse(**version.model_dump()) if version else None))
 
 
 @router.get("/v1/datasets", tags=TAGS, summary="List datasets, newest first")
@@ -58,12 +67,23 @@ def get_dataset(id: UUID) -> Response[DatasetResponse]:  # noqa: A002 — the ro
         **catalog.get_dataset(principal(router, READ), id).model_dump()))
 
 
+@router.delete("/v1/datasets/<id>", tags=TAGS, responses=DELETED,
+               summary="Delete a dataset: its versions, their records and pending uploads",
+               description="Takes no body. 409 while runs use the dataset (`details.runs` "
+                           "says how many): delete those runs first. Another tenant's or a "
+                           "deleted dataset is a 404.")
+def delete_dataset(id: UUID) -> Response[None]:  # noqa: A002
+    no_body(router)
+    catalog.delete_dataset(principal(router, WRITE), id)
+    return Response(status_code=204)
+
+
 @router.post("/v1/datasets/<id>/versions", tags=TAGS,
              summary="Create an immutable version from inline records", responses=CREATED)
 def create_version(id: UUID, body: CreateDatasetVersionRequest  # noqa: A002
                    ) -> Response[DatasetVersionResponse]:
     version = catalog.create_dataset_version(principal(router, WRITE), id, records=body.records,
-                                             upload_id=body.upload_id)
+                                             upload_id=body.upload_id, strict=body.strict)
     return json_response(201, DatasetVersionResponse(**version.model_dump()))
 
 

@@ -15,9 +15,11 @@ from assay_service.handlers.api.app import (
     create_app,
     json_response,
     lambda_entry,
+    no_body,
     principal,
 )
 from assay_service.models.api import (
+    CreatedEvalResponse,
     CreateEvalRequest,
     CreateEvalVersionRequest,
     EvalListResponse,
@@ -32,10 +34,18 @@ TAGS = ["evals"]
 CREATED = {201: {"description": "Created"}}
 
 
-@router.post("/v1/evals", tags=TAGS, summary="Create an eval", responses=CREATED)
-def create_eval(body: CreateEvalRequest) -> Response[EvalResponse]:
-    ev = catalog.create_eval(principal(router, WRITE), body)
-    return json_response(201, EvalResponse(**ev.model_dump()))
+@router.post("/v1/evals", tags=TAGS, responses=CREATED,
+             summary="Create an eval (with `metrics`: and its version 1, atomically)",
+             description="Without `metrics`: an eval with no version (`version` is null). "
+                         "With `metrics` (and optionally `threshold`, `judge`: the body of "
+                         "`POST /v1/evals/{id}/versions`): the eval and version 1 in one write "
+                         "— a bad metric is a 400 naming it and nothing is created; the "
+                         "response's `version` is version 1.")
+def create_eval(body: CreateEvalRequest) -> Response[CreatedEvalResponse]:
+    ev, version = catalog.create_eval(principal(router, WRITE), body)
+    return json_response(201, CreatedEvalResponse(
+        **ev.model_dump(),
+        version=EvalVersionResponse(**version.model_dump()) if version else None))
 
 
 @router.get("/v1/evals", tags=TAGS, summary="List evals, newest first")
@@ -53,6 +63,17 @@ def list_evals(
 def get_eval(id: UUID) -> Response[EvalResponse]:  # noqa: A002
     return json_response(200, EvalResponse(
         **catalog.get_eval(principal(router, READ), id).model_dump()))
+
+
+@router.delete("/v1/evals/<id>", tags=TAGS, responses={204: {"description": "Deleted (no body)"}},
+               summary="Delete an eval and all its versions",
+               description="Takes no body. 409 while runs use the eval (`details.runs` says "
+                           "how many): delete those runs first. Another tenant's or a deleted "
+                           "eval is a 404.")
+def delete_eval(id: UUID) -> Response[None]:  # noqa: A002
+    no_body(router)
+    catalog.delete_eval(principal(router, WRITE), id)
+    return Response(status_code=204)
 
 
 @router.post("/v1/evals/<id>/versions", tags=TAGS,

@@ -9,6 +9,7 @@ from assay_service.handlers.api import (
     cancel_run,
     compat,
     datasets,
+    delete_run,
     evals,
     export_run,
     get_evaluation,
@@ -20,7 +21,7 @@ from assay_service.handlers.api import (
 )
 
 ROUTERS = [meta, datasets, evals, schedule_run, get_run, list_runs, get_evaluation, export_run,
-           cancel_run, compat, api_keys, projects]
+           cancel_run, delete_run, compat, api_keys, projects]
 
 
 PUBLIC = {("/v1/health", "get"), ("/v1/openapi.json", "get")}
@@ -71,13 +72,16 @@ def _document_errors(doc: dict) -> dict:
                 codes.append("404")
             if method == "post" and path.endswith("/runs"):
                 codes.append("429")
-            if method == "post" or path.endswith("/export"):
+            if method == "post" or path.endswith("/export") or (
+                    method == "delete" and not path.startswith("/v1/api-keys")):
                 codes.append("409")
             if "requestBody" in op:
                 codes += ["413", "415"]
             for code in sorted(codes):
                 responses.setdefault(code, {"description": _ERRORS[code], "content": envelope})
             responses["405"].setdefault("headers", allow)
+            if "204" in responses:  # No Content: no body to describe
+                responses["204"].pop("content", None)
     export = doc["paths"]["/v1/eval-runs/{id}/export"]["get"]["responses"]
     export["200"]["content"] = {
         "application/json": {"schema": {"anyOf": [
