@@ -9,7 +9,7 @@ from assay_service.domain import scoring
 from assay_service.domain.aggregation import Aggregator
 from assay_service.domain.scorers.base import ScoreResult
 from assay_service.errors import InvalidRequestError, TransientScoringError
-from assay_service.models.domain import Metric, Record
+from assay_service.models.domain import Metric, MetricAggregate, Record
 
 METRICS = [
     Metric(name="em", scorer="exact_match", args={"case_sensitive": False}, threshold=1.0),
@@ -68,6 +68,19 @@ def test_check_metrics_names_the_metric_at_fault(metrics, message):
     assert message in caught.value.message
 
 
+def test_an_unknown_scorer_lists_the_catalogue_and_the_closest_name():
+    # The user's fix is in the message: a typo gets the nearest name, and every scorer is
+    # listed (the catalogue is short), so nobody has to go looking for docs/scorers.md.
+    from assay_service.domain.scorers import scorer_names
+
+    with pytest.raises(InvalidRequestError) as caught:
+        scoring.check_metrics([Metric(name="a", scorer="exact_mtch")])
+    message = caught.value.message
+    assert "unknown scorer 'exact_mtch'; did you mean 'exact_match'?" in message
+    assert f"(known: {', '.join(scorer_names())})" in message
+    assert caught.value.details["known_scorers"] == scorer_names()
+
+
 def test_aggregates_and_verdict():
     run_id = uuid.uuid4()
     outcome = scoring.score_batch(
@@ -76,16 +89,46 @@ def test_aggregates_and_verdict():
     agg = Aggregator(METRICS)
     agg.add(outcome.evaluations)
     em, js = agg.aggregates()
-    # em: r0 pass, r1 fail, r2 failed to score, r3 fail
-    assert (em.count, em.passed, em.failed) == (3, 1, 1)
+    # em: r0 pass, r1 below threshold, r2 could not be scored, r3 below threshold
+    assert (em.count, em.passed, em.unscored) == (3, 1, 1)
     assert em.mean == pytest.approx(1 / 3) and em.pass_rate == pytest.approx(1 / 4)
-    # json: only r3 ("[]") parses
-    assert (js.count, js.passed, js.failed) == (4, 1, 0)
+    # json: only r3 ("[]") parses; the others are scored 0, below threshold, not unscored
+    assert (js.count, js.passed, js.unscored) == (4, 1, 0)
     result, pass_rate, is_gte = agg.verdict(threshold=0.3)
     assert result == pytest.approx((1 / 3 + 1 / 4) / 2)
     assert pass_rate == 0.0  # no record passed both metrics
     assert is_gte is False
     assert agg.verdict(threshold=0.2)[2] is True
+
+
+def test_the_run_level_and_the_metric_level_are_independent():
+    # A run passes on the mean of its metric means, whatever each metric does against its
+    # own threshold (docs/concepts.md): here the run passes with one metric below its own.
+    metrics = [Metric(name="hi", scorer="json_valid", threshold=0.5),
+               Metric(name="lo", scorer="exact_match", threshold=0.9)]
+    outcome = scoring.score_batch(
+        run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics,
+        records=[record(0, "[]", golden="[]"), record(1, "[1]", golden="[1]"), record(2, "{}")])
+    agg = Aggregator(metrics)
+    agg.add(outcome.evaluations)
+    hi, lo = agg.aggregates()
+    assert (hi.mean, hi.is_gte_threshold) == (1.0, True)
+    assert lo.mean == pytest.approx(2 / 3) and lo.is_gte_threshold is False
+    result, _, is_gte = agg.verdict(threshold=0.7)
+    assert result == pytest.approx(5 / 6) and is_gte is True
+
+
+def test_an_aggregate_stored_before_the_rename_loads_its_failed_count_as_unscored():
+    # Runs finalized before ``failed`` became ``unscored`` keep the old key in DynamoDB's
+    # ``aggregates`` JSON; reading them must not fail (extra="forbid") nor lose the count.
+    stored = {"metric": "em", "scorer": "exact_match", "evaluator_type": "rule", "threshold": 0.5,
+              "mean": 0.5, "pass_rate": 0.25, "count": 2, "passed": 1, "failed": 2,
+              "is_gte_threshold": True}
+    old = MetricAggregate.model_validate(stored)
+    assert old.unscored == 2
+    assert "failed" not in old.model_dump() and old.model_dump()["unscored"] == 2
+    new = {**{k: v for k, v in stored.items() if k != "failed"}, "unscored": 3}
+    assert MetricAggregate.model_validate(new).unscored == 3
 
 
 def test_a_transaction_cancelled_by_contention_is_transient_not_fatal():

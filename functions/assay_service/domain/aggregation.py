@@ -3,9 +3,12 @@
 Definitions (documented in docs/concepts.md):
 * a metric's ``mean`` is over the evaluations that were scored; its ``pass_rate`` is
   passed / all evaluations of the metric (an evaluation that could not be scored did
-  not pass);
-* the run's ``result`` is the mean of the metric means, ``pass_rate`` the share of
-  records that passed every metric, and ``is_gte_threshold`` is ``result ≥ threshold``.
+  not pass); ``unscored`` counts those that could not be scored; its
+  ``is_gte_threshold`` (the metric level) is ``mean ≥ the metric's threshold``;
+* the run's ``result`` is the mean of the metric means (metrics with nothing scored
+  left out), ``pass_rate`` the share of records that passed every metric, and
+  ``is_gte_threshold`` (the run level, ``verdict`` pass) is ``result ≥ the run's
+  threshold``. The two levels are independent: a run can pass with metrics below theirs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class _Acc:
     total: float = 0.0
     count: int = 0
     passed: int = 0
-    failed: int = 0
+    unscored: int = 0
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Aggregator:
                 acc.count += 1
                 acc.passed += ev.is_passed
             else:
-                acc.failed += 1
+                acc.unscored += 1
             self._record_ok[ev.record_index] = self._record_ok.get(ev.record_index, True) and ev.is_passed
             self.total_cost += ev.evaluation_cost or 0.0
 
@@ -55,7 +58,7 @@ class Aggregator:
             acc = self._acc[metric.name]
             spec = get_scorer(metric.scorer)
             mean = acc.total / acc.count if acc.count else None
-            attempts = acc.count + acc.failed
+            attempts = acc.count + acc.unscored
             out.append(MetricAggregate(
                 metric=metric.name,
                 scorer=metric.scorer,
@@ -65,7 +68,7 @@ class Aggregator:
                 pass_rate=round(acc.passed / attempts, 12) if attempts else None,
                 count=acc.count,
                 passed=acc.passed,
-                failed=acc.failed,
+                unscored=acc.unscored,
                 is_gte_threshold=None if mean is None else mean >= metric.threshold,
             ))
         return out

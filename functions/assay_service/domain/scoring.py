@@ -9,6 +9,7 @@ overruns of one metric its remaining evaluations in the batch fail at once, and 
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,7 +21,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from assay_service.domain.ids import evaluation_id
-from assay_service.domain.scorers import budgets, get_scorer, validate_args
+from assay_service.domain.scorers import budgets, get_scorer, scorer_names, validate_args
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, ScorerSpec
 from assay_service.domain.scorers.budgets import BudgetExceededError
 from assay_service.domain.scorers.judges import JudgeRuntime, judge_runtime
@@ -100,8 +101,13 @@ def check_metrics(metrics: Sequence[Metric]) -> None:
         seen.add(metric.name)
         spec = get_scorer(metric.scorer)
         if spec is None:
-            raise InvalidRequestError(f"{where}: unknown scorer {metric.scorer!r}",
-                                      details={"metric": metric.name, "index": index})
+            # The catalogue is short (~20 names): list it, so the fix is in the message.
+            known = scorer_names()
+            close = difflib.get_close_matches(metric.scorer, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidRequestError(
+                f"{where}: unknown scorer {metric.scorer!r}{hint} (known: {', '.join(known)})",
+                details={"metric": metric.name, "index": index, "known_scorers": known})
         try:
             validate_args(spec, metric.args)
         except ValidationError as exc:

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from assay_service.domain import jsondoc
+from assay_service.domain import coverage, jsondoc
 from assay_service.domain.cost import estimated_aws_cost
 from assay_service.models.domain import (
     JSON_NUMBER,
@@ -64,6 +64,22 @@ class CreateDatasetRequest(Strict):
     name: Name
     description: Description | None = None
     project_id: UUID | None = Field(default=None, description="Defaults to the tenant's default project.")
+    records: list[RecordIn] | None = Field(
+        default=None, min_length=1, max_length=10_000,
+        description="Optional: the records of version 1, created with the dataset. Any bad "
+                    "record rejects the request whole and nothing is created (no dataset, no "
+                    "version). Larger files: create the dataset, then upload "
+                    "(`POST /v1/datasets/{id}/uploads`).")
+    strict: StrictBool = Field(
+        default=False,
+        description="With `records`: as `strict` of `POST /v1/datasets/{id}/versions` (records "
+                    "that draw `warnings` are refused, and then nothing is created).")
+
+    @model_validator(mode="after")
+    def _strict_needs_records(self) -> CreateDatasetRequest:
+        if self.strict and self.records is None:
+            raise ValueError("'strict' applies to version 1's records: give 'records' too")
+        return self
 
 
 class RecordIn(Strict):
@@ -95,13 +111,21 @@ class RecordIn(Strict):
 
 
 class CreateDatasetVersionRequest(Strict):
-    """Either ``records`` inline, or the ``upload_id`` of a JSONL file PUT to an upload URL."""
+    """Either ``records`` inline, or the ``upload_id`` of a JSONL file PUT to an upload URL.
+
+    The response's ``warnings`` say what in the records looks wrong (a field no record has,
+    a metadata key that looks like a misnamed field); with ``strict`` such records are
+    refused instead."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "oneOf": [{"required": ["records"]}, {"required": ["upload_id"]}]})
 
     records: list[RecordIn] = Field(default=None, min_length=1, max_length=10_000)  # type: ignore[assignment]
     upload_id: UUID = Field(default=None)  # type: ignore[assignment]
+    strict: StrictBool = Field(
+        default=False,
+        description="Refuse the records (400, `validation.invalid_request`, nothing stored) "
+                    "when they draw any `warnings`; `details.warnings` lists them.")
 
     @model_validator(mode="after")
     def _one_source(self) -> CreateDatasetVersionRequest:
@@ -128,14 +152,48 @@ class DatasetResponse(Dataset):
     pass
 
 
+class DataWarning(BaseModel):
+    """Something in the data that will likely keep metrics from scoring: the request
+    succeeded, but the records may not be what was meant."""
+
+    code: Literal["unknown_field", "missing_field", "partial_field"] = Field(
+        description="`unknown_field`: a metadata key that looks like a misnamed record field "
+                    "(a CSV column such as `Output` or `golden`); `missing_field`: no record has "
+                    "the field; `partial_field`: some records lack it.")
+    message: str
+    field: str = Field(description="The unknown key, or the record field concerned.")
+    count: int = Field(description="Records concerned: those holding the unknown key, or "
+                                   "those lacking the field.")
+    suggestion: str | None = Field(default=None,
+                                   description="The record field an unknown key likely meant.")
+    metric: str | None = Field(default=None,
+                               description="The metric that needs the field (run warnings).")
+
+
 class DatasetVersionResponse(DatasetVersion):
-    pass
+    warnings: list[DataWarning] = Field(
+        default_factory=list,
+        description="What the version's field coverage says is likely wrong; computed from "
+                    "`fields` and `unknown_fields` (empty when they are null).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _warnings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "warnings" not in data:
+            data = {**data, "warnings": coverage.warnings(
+                data.get("record_count", 0), data.get("fields"), data.get("unknown_fields"))}
+        return data
 
 
 class DatasetListResponse(BaseModel):
     items: list[DatasetResponse]
     count: int
     next_cursor: str | None = None
+
+
+class CreatedDatasetResponse(DatasetResponse):
+    version: DatasetVersionResponse | None = Field(
+        default=None, description="Version 1, when the request carried `records`; else null.")
 
 
 class DatasetVersionListResponse(BaseModel):
@@ -145,9 +203,37 @@ class DatasetVersionListResponse(BaseModel):
 
 # ---------------------------------------------------------------- evals
 class CreateEvalRequest(Strict):
+    """An eval; with ``metrics`` (and optionally ``threshold``, ``judge``: the body of
+    ``POST /v1/evals/{id}/versions``) its version 1 too, in the same write."""
+
     name: Name
     description: Description | None = None
     project_id: UUID | None = None
+    metrics: list[MetricIn] | None = Field(
+        default=None, min_length=1, max_length=50,
+        description="Optional: the metrics of version 1, created with the eval. A bad metric "
+                    "rejects the request whole and nothing is created.")
+    threshold: Number | None = Field(
+        default=None, ge=0, le=1,
+        description="Version 1's run-level pass mark (default 0.7); only with `metrics`.")
+    judge: JudgeSettings | None = Field(default=None,
+                                        description="Version 1's judge settings; only with `metrics`.")
+
+    @model_validator(mode="after")
+    def _version_fields_need_metrics(self) -> CreateEvalRequest:
+        if self.metrics is None:
+            extra = [f for f in ("threshold", "judge") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"'{extra[0]}' belongs to version 1: give 'metrics' too")
+        return self
+
+    def first_version(self) -> CreateEvalVersionRequest | None:
+        if self.metrics is None:
+            return None
+        fields: dict[str, Any] = {"metrics": self.metrics, "judge": self.judge}
+        if self.threshold is not None:
+            fields["threshold"] = self.threshold
+        return CreateEvalVersionRequest(**fields)
 
 
 class MetricIn(Metric):
@@ -178,6 +264,11 @@ class EvalListResponse(BaseModel):
     next_cursor: str | None = None
 
 
+class CreatedEvalResponse(EvalResponse):
+    version: EvalVersionResponse | None = Field(
+        default=None, description="Version 1, when the request carried `metrics`; else null.")
+
+
 class EvalVersionListResponse(BaseModel):
     items: list[EvalVersionResponse]
     count: int
@@ -191,7 +282,8 @@ class ScheduleEvalRunRequest(Strict):
         default=None, description="Defaults to the latest.")
     name: Label | None = None
     threshold: Annotated[float, Field(ge=0, le=1), JSON_NUMBER] | None = Field(
-        default=None, description="Overrides the eval version's threshold.")
+        default=None, description="Overrides the eval version's run threshold (0–1) for this "
+                                  "run's verdict; metric thresholds are unchanged.")
     metric_args: dict[str, dict[str, Any]] | None = Field(
         default=None, description="Per-metric argument overrides, by metric name.")
     batch_size: Annotated[int, Field(ge=1, le=1000), JSON_NUMBER] | None = Field(
@@ -222,15 +314,28 @@ class EvalRunResponse(BaseModel):
     eval_version_id: UUID
     name: str | None
     status: Literal["pending", "running", "completed", "failed", "cancelled"]
-    item_count: int
-    completed_count: int
-    failed_count: int
-    threshold: float
-    result: float | None = Field(description="Mean of the per-metric mean scores (0–1).")
-    pass_rate: float | None = Field(description="Share of records that passed every metric.")
-    is_gte_threshold: bool | None
-    verdict: Literal["pass", "fail"] | None
-    aggregate_results: dict[str, MetricAggregate] | None
+    item_count: int = Field(description="Records in the run.")
+    completed_count: int = Field(
+        description="Records whose every evaluation was scored (whatever the scores).")
+    failed_count: int = Field(
+        description="Records with at least one evaluation that could not be scored (see each "
+                    "metric's `unscored`); not records below a threshold. After a run, "
+                    "`completed_count + failed_count == item_count`.")
+    threshold: float = Field(description="The run threshold (0–1 scale): the verdict is `pass` "
+                                         "when `result` ≥ it.")
+    result: float | None = Field(description="Mean of the per-metric mean scores (0–1 scale); "
+                                             "metrics with nothing scored are left out.")
+    pass_rate: float | None = Field(description="Share of records that passed every metric, as "
+                                                "a fraction 0–1.")
+    is_gte_threshold: bool | None = Field(description="`result` ≥ `threshold`; null when no "
+                                                      "metric scored anything.")
+    verdict: Literal["pass", "fail"] | None = Field(
+        description="The run verdict: `pass` when `result` ≥ `threshold` (the run level). Each "
+                    "metric is judged separately against its own threshold in "
+                    "`aggregate_results` (the metric level): a run can pass with metrics below "
+                    "theirs. Definitions: docs/concepts.md.")
+    aggregate_results: dict[str, MetricAggregate] | None = Field(
+        description="Per metric, by name: the metric level of the verdict.")
     metrics: list[Metric]
     batch_size: int = Field(description="Records per scoring invocation.")
     max_concurrency: int | None = Field(
@@ -245,16 +350,24 @@ class EvalRunResponse(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
     error_message: str | None
+    warnings: list[DataWarning] | None = Field(
+        default=None,
+        description="Only in the response that schedules the run (null elsewhere): metrics "
+                    "whose record fields some records of the dataset version lack (those "
+                    "evaluations will fail as not scorable). Empty when none lack them, and for "
+                    "dataset versions created before field coverage was recorded (`fields` "
+                    "null: not checked).")
 
     @classmethod
-    def of(cls, run: Run) -> EvalRunResponse:
+    def of(cls, run: Run, warnings: list[dict[str, Any]] | None = None) -> EvalRunResponse:
         data = run.model_dump(exclude={"aggregates"})
         aggregates = {a.metric: a for a in run.aggregates} if run.aggregates is not None else None
         verdict = None if run.is_gte_threshold is None else (
             "pass" if run.is_gte_threshold else "fail")
         return cls(**data, aggregate_results=aggregates, verdict=verdict,
                    estimated_aws_cost=estimated_aws_cost(run.item_count, len(run.metrics),
-                                                         run.batch_size))
+                                                         run.batch_size),
+                   warnings=None if warnings is None else [DataWarning(**w) for w in warnings])
 
 
 class EvalRunListResponse(BaseModel):

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
@@ -148,6 +156,19 @@ class DatasetVersion(Frozen):
     record_count: int
     size_bytes: int
     created_at: datetime
+    # Counted while the version is written (domain/coverage.py); None on versions created
+    # before coverage was recorded.
+    fields: dict[str, int] | None = Field(
+        default=None,
+        description="Records that have each record field (`prompt`, `input`, `context`, "
+                    "`output`, `golden_answer`): not null; an empty string counts. Null for "
+                    "versions created before field coverage was recorded.")
+    unknown_fields: dict[str, int] | None = Field(
+        default=None,
+        description="Metadata keys that look like a misnamed record field (`Output`, "
+                    "`golden`, `expected`…), with the number of records holding each: where a "
+                    "CSV column that is not a record field ends up. At most 50 names of at "
+                    "most 64 characters.")
 
 
 class Eval(Catalogued):
@@ -165,16 +186,27 @@ class EvalVersion(Frozen):
 
 
 class MetricAggregate(Frozen):
+    """One metric over a run: the *metric level* of the verdict (docs/concepts.md)."""
+
     metric: str
     scorer: str
     evaluator_type: Literal["rule", "llm"]
-    threshold: float
-    mean: float | None = Field(description="Mean score over scored evaluations (0–1).")
-    pass_rate: float | None = Field(description="Passed / all evaluations of the metric.")
+    threshold: float = Field(description="The metric's own threshold (0–1 scale): an evaluation "
+                             "passes when its score ≥ it, the metric when its mean ≥ it.")
+    mean: float | None = Field(description="Mean score over the scored evaluations (0–1 scale); "
+                               "null when none could be scored.")
+    pass_rate: float | None = Field(description="Share of all the metric's evaluations that passed, "
+                                    "as a fraction 0–1 (unscored ones did not pass).")
     count: int = Field(description="Evaluations scored.")
-    passed: int
-    failed: int = Field(description="Evaluations that could not be scored.")
-    is_gte_threshold: bool | None
+    passed: int = Field(description="Evaluations scored with score ≥ the metric's threshold.")
+    # Called ``failed`` until it was mistaken for "below threshold": run items stored before
+    # the rename still carry ``failed`` and must keep loading, hence the alias choices.
+    unscored: int = Field(validation_alias=AliasChoices("unscored", "failed"),
+                          description="Evaluations that could not be scored (status `failed`, "
+                                      "e.g. a missing field or a judge error): not the ones "
+                                      "below the threshold, which are `count - passed`.")
+    is_gte_threshold: bool | None = Field(description="Metric level: mean ≥ the metric's "
+                                          "threshold; null when nothing was scored.")
 
 
 class Run(Frozen):

@@ -5,14 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from assay_service import dependencies as deps
-from assay_service.adapters.s3 import MultipartWriter, dataset_version_key, upload_key
-from assay_service.domain import jsondoc
-from assay_service.errors import InvalidRequestError, NotFoundError
+from assay_service.adapters.s3 import (
+    MultipartWriter,
+    dataset_version_key,
+    upload_key,
+    upload_prefix,
+)
+from assay_service.domain import coverage, jsondoc
+from assay_service.domain.coverage import Coverage
+from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import (
     CreateDatasetRequest,
     CreateEvalRequest,
@@ -31,6 +38,7 @@ from assay_service.models.domain import (
     Record,
     utcnow,
 )
+from assay_service.observability import get_logger
 from assay_service.services.pagination import decode_cursor, decode_position, encode_cursor
 from assay_service.settings import get_settings
 
@@ -73,12 +81,33 @@ def project_for(principal: Principal, project_id: UUID | None) -> UUID:
 
 
 # ---------------------------------------------------------------- datasets
-def create_dataset(principal: Principal, req: CreateDatasetRequest) -> Dataset:
-    dataset = Dataset(id=uuid.uuid4(), tenant_id=principal.tenant_id,
-                      project_id=project_for(principal, req.project_id),
+def create_dataset(principal: Principal, req: CreateDatasetRequest
+                   ) -> tuple[Dataset, DatasetVersion | None]:
+    """A dataset, and with ``req.records`` its version 1: both, or nothing.
+
+    The records are checked before anything is written (any bad record: 400 and no
+    dataset). Version 1 is then written by ``create_dataset_version`` — the one path every
+    version takes, with all its checks — and if that still fails, the dataset item is
+    deleted again before the error is answered."""
+    project_id = project_for(principal, req.project_id)
+    if req.records is not None:
+        normalize_records(req.records)
+    dataset = Dataset(id=uuid.uuid4(), tenant_id=principal.tenant_id, project_id=project_id,
                       name=req.name, description=req.description, created_at=utcnow())
     deps.datasets().create(dataset)
-    return dataset
+    if req.records is None:
+        return dataset, None
+    try:
+        version = create_dataset_version(principal, dataset.id, records=req.records,
+                                         strict=req.strict)
+    except BaseException:
+        try:
+            deps.datasets().delete(dataset, [])
+        except Exception:  # noqa: BLE001 — the version's error is the one to answer
+            get_logger().exception("could not remove a dataset whose version 1 failed",
+                                   extra={"dataset_id": str(dataset.id)})
+        raise
+    return dataset.model_copy(update={"version_count": version.version}), version
 
 
 def get_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
@@ -105,6 +134,7 @@ class RecordNormalizer:
         self.first_seen: dict[str, int] = {}
         self.problems: list[str] = []
         self.count = 0
+        self.coverage = Coverage()
 
     def add(self, number: int, record: RecordIn) -> Record:
         self.count += 1
@@ -118,10 +148,12 @@ class RecordNormalizer:
         else:
             self.first_seen[record_id] = number
         # Field by field: the same record as through model_dump(), for less of an upload's time.
-        return Record(id=record_id, trace_id=record.trace_id or uuid.uuid4(),
-                      prompt=record.prompt, input=record.input, context=record.context,
-                      output=record.output, golden_answer=record.golden_answer,
-                      metadata=record.metadata)
+        out = Record(id=record_id, trace_id=record.trace_id or uuid.uuid4(),
+                     prompt=record.prompt, input=record.input, context=record.context,
+                     output=record.output, golden_answer=record.golden_answer,
+                     metadata=record.metadata)
+        self.coverage.add(out)
+        return out
 
     def invalid(self, number: int, problem: str) -> None:
         self.count += 1
@@ -185,11 +217,14 @@ def create_upload(principal: Principal, dataset_id: UUID) -> tuple[UUID, str, da
 
 def create_dataset_version(principal: Principal, dataset_id: UUID,
                            records: list[RecordIn] | None = None,
-                           upload_id: UUID | None = None) -> DatasetVersion:
+                           upload_id: UUID | None = None, *, strict: bool = False
+                           ) -> DatasetVersion:
     """A new immutable version from inline records or an uploaded JSONL file.
 
     The file is read streaming and written streaming; any invalid record rejects the whole
-    version (the first 20 problems are named) and nothing is stored."""
+    version (the first 20 problems are named) and nothing is stored. The records' field
+    coverage is stored on the version; with ``strict``, records that draw coverage warnings
+    are refused the same way."""
     dataset = get_dataset(principal, dataset_id)
     version_id = uuid.uuid4()
     key = dataset_version_key(principal.tenant_id, dataset.id, version_id)
@@ -209,17 +244,30 @@ def create_dataset_version(principal: Principal, dataset_id: UUID,
             if not normalizer.problems:  # once something is wrong, only keep validating
                 writer.write(line)
         normalizer.check()
+        fields, unknown = normalizer.coverage.fields, normalizer.coverage.unknown_fields()
+        if strict:
+            _refuse_on_warnings(coverage.warnings(normalizer.count, fields, unknown))
     except BaseException:
         writer.abort()
         raise
     size = writer.close()
     version = DatasetVersion(id=version_id, dataset_id=dataset.id,
                              version=dataset.version_count + 1, record_count=normalizer.count,
-                             size_bytes=size, created_at=utcnow())
+                             size_bytes=size, created_at=utcnow(), fields=fields,
+                             unknown_fields=unknown)
     # The object first, then the item that makes it visible: a failure in between leaves
     # an unreachable object, never a version without records.
     deps.datasets().add_version(principal.tenant_id, dataset, version, key)
     return version
+
+
+def _refuse_on_warnings(warnings: list[dict[str, Any]]) -> None:
+    """``strict``: a version whose records draw warnings is not created."""
+    if warnings:
+        named = ", ".join(sorted({w["field"] for w in warnings}, key=str))
+        raise InvalidRequestError(
+            f"strict: the records do not fit the record fields ({named}); the version was not "
+            f"created: {warnings[0]['message']}", details={"warnings": warnings})
 
 
 def read_records(principal: Principal, dataset_id: UUID, version: int, *, limit: int,
@@ -259,12 +307,31 @@ def list_dataset_versions(principal: Principal, dataset_id: UUID) -> list[Datase
 
 
 # ---------------------------------------------------------------- evals
-def create_eval(principal: Principal, req: CreateEvalRequest) -> Eval:
-    ev = Eval(id=uuid.uuid4(), tenant_id=principal.tenant_id,
-              project_id=project_for(principal, req.project_id),
+def create_eval(principal: Principal, req: CreateEvalRequest
+                ) -> tuple[Eval, EvalVersion | None]:
+    """An eval, and with ``req.metrics`` its version 1, checked first and written in one
+    transaction with the eval: both, or nothing."""
+    project_id = project_for(principal, req.project_id)
+    first = req.first_version()
+    ev = Eval(id=uuid.uuid4(), tenant_id=principal.tenant_id, project_id=project_id,
               name=req.name, description=req.description, created_at=utcnow())
-    deps.evals().create(ev)
-    return ev
+    if first is None:
+        deps.evals().create(ev)
+        return ev, None
+    metrics = _checked_metrics(first)
+    ev = ev.model_copy(update={"version_count": 1})
+    version = EvalVersion(id=uuid.uuid4(), eval_id=ev.id, version=1, metrics=metrics,
+                          threshold=first.threshold, judge=first.judge, created_at=ev.created_at)
+    deps.evals().create_with_version(ev, version)
+    return ev, version
+
+
+def _checked_metrics(req: CreateEvalVersionRequest) -> list[Metric]:
+    from assay_service.domain.scoring import check_metrics  # the scorers: ~80 ms to import
+
+    metrics = [Metric(**m.model_dump()) for m in req.metrics]
+    check_metrics(metrics)
+    return metrics
 
 
 def get_eval(principal: Principal, eval_id: UUID) -> Eval:
@@ -305,3 +372,42 @@ def get_eval_version(principal: Principal, version_id: UUID) -> EvalVersion:
 def list_eval_versions(principal: Principal, eval_id: UUID) -> list[EvalVersion]:
     get_eval(principal, eval_id)
     return deps.evals().list_versions(principal.tenant_id, eval_id)
+
+
+# ---------------------------------------------------------------- deletes
+def _refuse_if_runs(principal: Principal, kind: str, field: str, object_id: UUID) -> None:
+    """Runs point at their dataset and eval (and are listed by them): a dataset or eval
+    that runs still reference is not deleted (docs/decisions/0012-deletes.md)."""
+    from assay_service.adapters.dynamodb import RunQuery
+
+    count = deps.runs().count(RunQuery(tenant_id=principal.tenant_id,
+                                       criteria={field: str(object_id)}))
+    if count:
+        raise ConflictError(
+            f"{count} run(s) use this {kind}; delete them first (list them with "
+            f"GET /v1/eval-runs?{field}={object_id}, delete each with "
+            "DELETE /v1/eval-runs/{id}), then delete the " + kind,
+            details={"runs": count, field: str(object_id)})
+
+
+def delete_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
+    """The dataset, its versions' items and objects, and its pending uploads."""
+    dataset = get_dataset(principal, dataset_id)
+    _refuse_if_runs(principal, "dataset", "dataset_id", dataset.id)
+    versions = deps.datasets().version_objects(principal.tenant_id, dataset.id)
+    store = deps.artifacts()
+    # Objects first, items last: an interrupted delete leaves the dataset visible, and
+    # deleting it again finishes the job (never an unreachable object).
+    uploads = list(store.list_keys(upload_prefix(principal.tenant_id, dataset.id)))
+    store.delete_keys([key for _, key in versions] + uploads)
+    deps.datasets().delete(dataset, [sk for sk, _ in versions])
+    return dataset
+
+
+def delete_eval(principal: Principal, eval_id: UUID) -> Eval:
+    """The eval and its versions (runs keep their own copy of the metrics, but a run's
+    eval must exist while the run does: see _refuse_if_runs)."""
+    ev = get_eval(principal, eval_id)
+    _refuse_if_runs(principal, "eval", "eval_id", ev.id)
+    deps.evals().delete(ev)
+    return ev

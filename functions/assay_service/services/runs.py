@@ -9,14 +9,18 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from assay_service import dependencies as deps
 from assay_service.adapters.dynamodb import RunQuery
-from assay_service.adapters.s3 import export_key
+from assay_service.adapters.s3 import export_key, manifest_key
+from assay_service.domain import coverage
 from assay_service.domain.ids import parse_evaluation_id
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import ScheduleEvalRunRequest
 from assay_service.models.domain import (
     TERMINAL_STATUSES,
+    DatasetVersion,
     Evaluation,
     Metric,
     Principal,
@@ -82,8 +86,63 @@ def batch_size_for(metrics: list[Any], requested: int | None, default: int) -> i
     return requested
 
 
+def check_fields(metrics: list[Metric], dataset_version: DatasetVersion
+                 ) -> list[dict[str, Any]]:
+    """The eval's metrics against the version's stored field coverage: a metric that needs a
+    field no record has is a 400 (the run could score nothing of it); one that some records
+    lack is a warning, as ``DataWarning`` dicts (those evaluations will fail as not
+    scorable).
+
+    Versions created before coverage was recorded have none (``fields`` is None) and are
+    not checked: finding out would mean reading every record of the version here."""
+    if dataset_version.fields is None:
+        return []
+    from assay_service.domain.scorers import get_scorer, required_fields, validate_args
+
+    total = dataset_version.record_count
+    unknown = dataset_version.unknown_fields or {}
+    problems: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    for metric in metrics:
+        spec = get_scorer(metric.scorer)
+        if spec is None:  # check_metrics refused it when the eval version was created
+            continue
+        try:
+            args = validate_args(spec, metric.args)
+        except ValidationError:  # likewise; the scoring reports it per evaluation
+            continue
+        for field in required_fields(spec, args):
+            have = dataset_version.fields.get(field, 0)
+            if have >= total:
+                continue
+            named = f"metric {metric.name!r} ({metric.scorer}) needs the record field {field!r}"
+            if have == 0:
+                lookalikes = [k for k in unknown if coverage.suggestion(k) == field]
+                hint = (f" ({', '.join(map(repr, lookalikes))} in their metadata looks like it)"
+                        if lookalikes else "")
+                problems.append({
+                    "metric": metric.name, "scorer": metric.scorer, "field": field,
+                    "records_with_field": 0, "record_count": total,
+                    "message": f"{named}, but 0 of {total:,} records of dataset version "
+                               f"{dataset_version.version} have it{hint}"})
+            else:
+                warnings.append({
+                    "code": "partial_field", "metric": metric.name, "field": field,
+                    "count": total - have, "suggestion": None,
+                    "message": f"{named}: {total - have:,} of {total:,} records lack it; "
+                               "those evaluations will fail as not scorable"})
+    if problems:
+        raise InvalidRequestError(
+            f"{problems[0]['message']}; the run was not scheduled"
+            + (f" ({len(problems) - 1} more problem(s) in details.fields)"
+               if len(problems) > 1 else ""),
+            details={"fields": problems})
+    return warnings
+
+
 def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest,
-                 *, idempotency_key: str | None = None) -> Run:
+                 *, idempotency_key: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
+    """The scheduled run, and the warnings of ``check_fields`` about its data."""
     dataset = get_dataset(principal, dataset_id)
     version = get_eval_version(principal, req.eval_version_id)
     found = deps.datasets().get_version(principal.tenant_id, dataset.id, req.dataset_version)
@@ -97,6 +156,7 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
     if ev is None:
         raise NotFoundError("eval")
     metrics = apply_overrides(version.metrics, req.metric_args)
+    warnings = check_fields(metrics, dataset_version)
     settings = get_settings()
     batch_size = batch_size_for(metrics, req.batch_size, settings.default_batch_size)
     if req.max_concurrency is not None and req.max_concurrency > settings.map_max_concurrency:
@@ -120,7 +180,7 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
     if standing != run.id:  # a replay of an earlier request: same run, no second run
         run = get_run(principal, standing)
         if run.status != "pending":
-            return run
+            return run, warnings
     try:
         # Idempotent too: the execution is named by the run id.
         deps.workflow().start(tenant_id=run.tenant_id, run_id=run.id)
@@ -130,7 +190,7 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
                                fields={"error_message": "the workflow could not be started",
                                        "completed_at": utcnow().isoformat()})
         raise
-    return run
+    return run, warnings
 
 
 def get_run(principal: Principal, run_id: UUID) -> Run:
@@ -192,6 +252,26 @@ def cancel_run(principal: Principal, run_id: UUID) -> Run:
                             details={"status": current.status})
     deps.workflow().stop(run.id, cause="cancelled through the API")
     return get_run(principal, run_id)
+
+
+def delete_run(principal: Principal, run_id: UUID) -> Run:
+    """A finished run: its S3 objects (manifest, exports), its batches of evaluations and
+    the run item, which leaves the run counters in the same transaction. A pending or
+    running run is refused: its execution would go on writing (cancel it first)."""
+    from assay_service.domain.exports import FORMATS
+
+    run = get_run(principal, run_id)
+    if run.status not in TERMINAL_STATUSES:
+        raise ConflictError(
+            f"the run is {run.status}; cancel it first (POST /v1/eval-runs/{run.id}/cancel), "
+            "then delete it", details={"status": run.status})
+    deps.artifacts().delete_keys([manifest_key(run.tenant_id, run.id),
+                                  *(export_key(run.tenant_id, run.id, fmt) for fmt in FORMATS)])
+    if not deps.runs().delete(run):
+        current = get_run(principal, run_id)  # deleted meanwhile: 404
+        raise ConflictError(f"the run changed while it was being deleted (now {current.status}); "
+                            "retry", details={"status": current.status})
+    return run
 
 
 EVALUATION_FILTERS = ("metric", "status", "passed")

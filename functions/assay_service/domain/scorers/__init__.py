@@ -6,9 +6,12 @@ from assay_service.domain.scorers import similarity as _similarity  # noqa: F401
 from assay_service.domain.scorers.base import (
     ScoreResult,
     ScorerSpec,
+    describe_requires,
     get_scorer,
+    required_fields,
     scorer_names,
     validate_args,
 )
 
-__all__ = ["ScoreResult", "ScorerSpec", "get_scorer", "scorer_names", "validate_args"]
+__all__ = ["ScoreResult", "ScorerSpec", "describe_requires", "get_scorer", "required_fields",
+           "scorer_names", "validate_args"]

@@ -45,6 +45,27 @@ class ScoreResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Needs:
+    """A record field a scorer reads and cannot score without: the one its argument ``arg``
+    names (``field`` → ``output`` by default). ``unless``: not needed when one of these
+    arguments is set (a literal ``substring`` instead of the reference); ``when``: only
+    needed when this boolean argument is true (``rubric``'s ``include_context``).
+
+    Declared per scorer at registration (``requires=``) and read by ``required_fields``:
+    scheduling checks a dataset version's field coverage against it, and a test checks the
+    table of docs/scorers.md ("What each scorer needs") against it. A field a scorer only
+    uses when present (a judge's question) is not declared."""
+
+    arg: str
+    when: str | None = None
+    unless: tuple[str, ...] = ()
+
+
+FIELD = Needs("field")
+REFERENCE = Needs("reference_field")
+
+
+@dataclass(frozen=True, slots=True)
 class ScorerSpec:
     name: str
     evaluator_type: EvaluatorType
@@ -55,6 +76,7 @@ class ScorerSpec:
     # counts toward the batch's budget and its overruns toward the circuit breaker
     # (domain/scoring.py, budgets.py).
     budgeted: bool = False
+    requires: tuple[Needs, ...] = ()
 
     def __call__(self, record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
         return self.fn(record, args)
@@ -64,14 +86,22 @@ _REGISTRY: dict[str, ScorerSpec] = {}
 
 
 def scorer(
-    name: str, args_model: type[ScorerArgs], *, evaluator_type: EvaluatorType = "rule",
-    budgeted: bool = False,
+    name: str, args_model: type[ScorerArgs], *, requires: tuple[Needs, ...],
+    evaluator_type: EvaluatorType = "rule", budgeted: bool = False,
 ) -> Callable[[Callable[[Mapping[str, Any], Any], ScoreResult]], ScorerSpec]:
+    # ``requires`` has no default: a scorer that forgot to say what it reads would slip
+    # past the check at schedule time.
     def register(fn: Callable[[Mapping[str, Any], Any], ScoreResult]) -> ScorerSpec:
         if name in _REGISTRY:
             raise RuntimeError(f"scorer {name!r} registered twice")
+        fields = args_model.model_fields
+        for need in requires:
+            for arg in (need.arg, *([need.when] if need.when else []), *need.unless):
+                if arg not in fields:
+                    raise RuntimeError(f"scorer {name!r} requires argument {arg!r}, which "
+                                       f"{args_model.__name__} does not have")
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        spec = ScorerSpec(name, evaluator_type, args_model, fn, summary, budgeted)
+        spec = ScorerSpec(name, evaluator_type, args_model, fn, summary, budgeted, requires)
         _REGISTRY[name] = spec
         return spec
 
@@ -91,6 +121,35 @@ def validate_args(spec: ScorerSpec, args: Mapping[str, Any] | None) -> ScorerArg
     return spec.args_model.model_validate(dict(args or {}))
 
 
+def required_fields(spec: ScorerSpec, args: ScorerArgs) -> list[str]:
+    """The record fields a metric cannot be scored without, given its validated args."""
+    out: list[str] = []
+    for need in spec.requires:
+        if need.when is not None and not getattr(args, need.when):
+            continue
+        if any(getattr(args, name) is not None for name in need.unless):
+            continue
+        name = getattr(args, need.arg)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def describe_requires(spec: ScorerSpec) -> str:
+    """``requires`` as docs/scorers.md shows it, with the default fields: "`output` (`field`),
+    `golden_answer` (`reference_field`, unless `prefix`)"."""
+    defaults = spec.args_model.model_fields
+    parts = []
+    for need in spec.requires:
+        text = f"`{defaults[need.arg].default}` (`{need.arg}`"
+        if need.when:
+            text += f", when `{need.when}`"
+        if need.unless:
+            text += ", unless " + " or ".join(f"`{u}`" for u in need.unless)
+        parts.append(text + ")")
+    return ", ".join(parts)
+
+
 def text_of(record: Mapping[str, Any], name: str) -> str:
     """The record's field as text; a missing field is the record's fault, not the run's."""
     value = record.get(name)
@@ -104,12 +163,17 @@ def text_of(record: Mapping[str, Any], name: str) -> str:
 
 
 __all__ = [
+    "FIELD",
     "RECORD_TEXT_FIELDS",
+    "REFERENCE",
+    "Needs",
     "ScoreResult",
     "ScorerArgs",
     "ScorerSpec",
     "ValidationError",
+    "describe_requires",
     "get_scorer",
+    "required_fields",
     "scorer",
     "scorer_names",
     "text_of",

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from assay_service.domain.scorers import jsonschema_lite
-from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, scorer, text_of
+from assay_service.domain.scorers.base import (
+    FIELD,
+    REFERENCE,
+    Needs,
+    ScorerArgs,
+    ScoreResult,
+    scorer,
+    text_of,
+)
 from assay_service.domain.scorers.budgets import (
     REGEX_BUDGET_MS,
     BudgetExceededError,
@@ -67,7 +75,7 @@ def _normalize(text: str, args: ExactMatchArgs) -> str:
     return _normalized(text, args.case_sensitive, args.normalize_whitespace, args.ignore_punctuation)
 
 
-@scorer("exact_match", ExactMatchArgs)
+@scorer("exact_match", ExactMatchArgs, requires=(FIELD, REFERENCE))
 def exact_match(record: Mapping[str, Any], args: ExactMatchArgs) -> ScoreResult:
     """1 when the field equals the reference after the chosen normalizations."""
     got = _normalize(text_of(record, args.field), args)
@@ -105,6 +113,9 @@ class ContainsArgs(ScorerArgs):
         return [reference]
 
 
+_CONTAINS_NEEDS = (FIELD, Needs("reference_field", unless=("substring", "substrings")))
+
+
 def _find(record: Mapping[str, Any], args: ContainsArgs) -> tuple[list[str], list[str]]:
     hay = text_of(record, args.field)
     needles = args.needles(record)
@@ -117,7 +128,7 @@ def _find(record: Mapping[str, Any], args: ContainsArgs) -> tuple[list[str], lis
     return found, missing
 
 
-@scorer("contains", ContainsArgs)
+@scorer("contains", ContainsArgs, requires=_CONTAINS_NEEDS)
 def contains(record: Mapping[str, Any], args: ContainsArgs) -> ScoreResult:
     """1 when the field contains any (or all) of the substrings (default: the reference)."""
     found, missing = _find(record, args)
@@ -129,7 +140,7 @@ def contains(record: Mapping[str, Any], args: ContainsArgs) -> ScoreResult:
                    f"{args.field} lacks {', '.join(repr(_excerpt(m, 30)) for m in shown[:3])}")
 
 
-@scorer("not_contains", ContainsArgs)
+@scorer("not_contains", ContainsArgs, requires=_CONTAINS_NEEDS)
 def not_contains(record: Mapping[str, Any], args: ContainsArgs) -> ScoreResult:
     """1 when the field contains none (mode any) or not all (mode all) of the substrings."""
     found, missing = _find(record, args)
@@ -149,7 +160,8 @@ class StartsWithArgs(ScorerArgs):
     case_sensitive: bool = True
 
 
-@scorer("starts_with", StartsWithArgs)
+@scorer("starts_with", StartsWithArgs,
+        requires=(FIELD, Needs("reference_field", unless=("prefix",))))
 def starts_with(record: Mapping[str, Any], args: StartsWithArgs) -> ScoreResult:
     """1 when the field starts with the prefix (default: the reference)."""
     text = text_of(record, args.field)
@@ -192,7 +204,7 @@ class RegexArgs(ScorerArgs):
         return compile_pattern(self.pattern, "".join(sorted(set(self.flags))))
 
 
-@scorer("regex", RegexArgs, budgeted=True)
+@scorer("regex", RegexArgs, budgeted=True, requires=(FIELD,))
 def regex(record: Mapping[str, Any], args: RegexArgs) -> ScoreResult:
     """1 when the pattern matches the field (search anywhere, or the whole field)."""
     text = text_of(record, args.field)
@@ -212,7 +224,7 @@ def regex(record: Mapping[str, Any], args: RegexArgs) -> ScoreResult:
 
 
 # ------------------------------------------------------------------ json_valid
-@scorer("json_valid", ScorerArgs)
+@scorer("json_valid", ScorerArgs, requires=(FIELD,))
 def json_valid(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """1 when the field parses as JSON."""
     text = text_of(record, args.field)
@@ -238,7 +250,7 @@ class LengthArgs(ScorerArgs):
         return self
 
 
-@scorer("length", LengthArgs)
+@scorer("length", LengthArgs, requires=(FIELD,))
 def length(record: Mapping[str, Any], args: LengthArgs) -> ScoreResult:
     """1 when the field's length in chars or words is within [min, max]."""
     text = text_of(record, args.field)
@@ -264,7 +276,7 @@ class JsonSchemaArgs(ScorerArgs):
         return value
 
 
-@scorer("json_schema", JsonSchemaArgs, budgeted=True)
+@scorer("json_schema", JsonSchemaArgs, budgeted=True, requires=(FIELD,))
 def json_schema(record: Mapping[str, Any], args: JsonSchemaArgs) -> ScoreResult:
     """1 when the field is JSON that validates against the schema (draft 2020-12)."""
     text = text_of(record, args.field)
@@ -310,7 +322,7 @@ class NumericArgs(ScorerArgs):
     pick: Literal["last", "first"] = "last"
 
 
-@scorer("numeric", NumericArgs)
+@scorer("numeric", NumericArgs, requires=(FIELD, REFERENCE))
 def numeric(record: Mapping[str, Any], args: NumericArgs) -> ScoreResult:
     """1 when the number in the field equals the reference's within abs_tol/rel_tol."""
     got_all = parse_numbers(text_of(record, args.field))
@@ -361,7 +373,7 @@ class RefusalArgs(ScorerArgs):
     expect_refusal: bool = False
 
 
-@scorer("refusal", RefusalArgs)
+@scorer("refusal", RefusalArgs, requires=(FIELD,))
 def refusal(record: Mapping[str, Any], args: RefusalArgs) -> ScoreResult:
     """1 when the model answered (0 when it refused); expect_refusal=true flips the score."""
     text = text_of(record, args.field)

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from assay_service.domain.scorers import textmetrics as tm
-from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, scorer, text_of
+from assay_service.domain.scorers.base import (
+    FIELD,
+    REFERENCE,
+    ScorerArgs,
+    ScoreResult,
+    scorer,
+    text_of,
+)
 
 
 def _unit(score: float) -> float:
@@ -32,7 +39,7 @@ def _pair(record: Mapping[str, Any], args: ScorerArgs) -> tuple[str, str]:
 
 
 # ------------------------------------------------------------------ levenshtein
-@scorer("levenshtein", ScorerArgs)
+@scorer("levenshtein", ScorerArgs, requires=(FIELD, REFERENCE))
 def levenshtein(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """Normalized Levenshtein similarity: 1 - edit distance / length of the longer text."""
     candidate, reference = _pair(record, args)
@@ -48,7 +55,7 @@ class RougeArgs(ScorerArgs):
     stemmer: bool = False
 
 
-@scorer("rouge", RougeArgs)
+@scorer("rouge", RougeArgs, requires=(FIELD, REFERENCE))
 def rouge(record: Mapping[str, Any], args: RougeArgs) -> ScoreResult:
     """ROUGE F-measure (rouge1, rouge2, rougeL, rougeLsum), optionally Porter-stemmed."""
     candidate, reference = _pair(record, args)
@@ -60,7 +67,7 @@ def rouge(record: Mapping[str, Any], args: RougeArgs) -> ScoreResult:
 
 
 # ------------------------------------------------------------------ bleu
-@scorer("bleu", ScorerArgs)
+@scorer("bleu", ScorerArgs, requires=(FIELD, REFERENCE))
 def bleu(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """Sentence BLEU (sacrebleu defaults: 13a tokens, exp smoothing, effective order) / 100."""
     candidate, reference = _pair(record, args)
@@ -73,7 +80,7 @@ def bleu(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
 
 
 # ------------------------------------------------------------------ chrf
-@scorer("chrf", ScorerArgs)
+@scorer("chrf", ScorerArgs, requires=(FIELD, REFERENCE))
 def chrf(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """Sentence chrF (sacrebleu defaults: char 6-grams, beta 2, whitespace ignored) / 100."""
     candidate, reference = _pair(record, args)
@@ -85,7 +92,7 @@ def chrf(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
 
 
 # ------------------------------------------------------------------ token_f1
-@scorer("token_f1", ScorerArgs)
+@scorer("token_f1", ScorerArgs, requires=(FIELD, REFERENCE))
 def token_f1(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """SQuAD v1.1 token F1 after normalization (lowercase, no punctuation/articles)."""
     candidate, reference = _pair(record, args)

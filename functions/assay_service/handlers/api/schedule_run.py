@@ -18,6 +18,11 @@ router = APIGatewayHttpRouter()
 
 @router.post("/v1/datasets/<id>/runs", tags=["eval-runs"],
              summary="Schedule an eval run against a dataset version",
+             description="The metrics are checked against the version's field coverage "
+                         "(docs/scorers.md, \"What each scorer needs\"): a metric needing a "
+                         "record field no record has is a 400 naming the metric, the field and "
+                         "0 of N records (`details.fields`), and nothing is scheduled; one that "
+                         "only some records lack is scheduled, with `warnings`.",
              responses={202: {"description": "Run scheduled"}})
 def schedule(
     id: UUID,  # noqa: A002
@@ -26,8 +31,9 @@ def schedule(
                                                   description="Same key + same body → the same run; "
                                                   "same key + another body → 409.")] = None,
 ) -> Response[EvalRunResponse]:
-    run = runs.schedule_run(principal(router, WRITE), id, body, idempotency_key=idempotency_key)
-    return json_response(202, EvalRunResponse.of(run))
+    run, warnings = runs.schedule_run(principal(router, WRITE), id, body,
+                                      idempotency_key=idempotency_key)
+    return json_response(202, EvalRunResponse.of(run, warnings=warnings))
 
 
 app = create_app()
