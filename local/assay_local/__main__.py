@@ -8,8 +8,10 @@ are spawned and re-import this module as their ``__main__``, and they must stay 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -82,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         from assay_local.invoke_cli import run as invoke
 
         return invoke(args)
+    # Before anything is imported or built (moto, the template's resources: seconds): a port
+    # in use would otherwise only be found when the HTTP front binds, at the very end.
+    busy = port_problem(args.port)
+    if busy:
+        print(f"assay-local: {busy}", file=sys.stderr)
+        return 2
     from assay_local.bootstrap_cli import STATE_FILE
     from assay_local.invoke_cli import write_state_file
     from assay_local.stack import BOOTSTRAP_KEY_MIN_LENGTH, DEFAULT_TEMPLATE, LocalStack
@@ -111,9 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         stack.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            print(f"assay-local failed to start: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        # taken between the check above and the bind
+        print(f"assay-local: {port_problem(args.port) or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         print(f"assay-local failed to start: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return 2
     try:
         # For `python -m assay_local bootstrap --local` and `invoke` (endpoints, and each
         # function's configuration as created).
@@ -133,6 +148,33 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         print("assay-local stopped.", flush=True)
     return 0
+
+
+def port_problem(port: int | None) -> str | None:
+    """Why ``serve`` cannot listen on its port (``--port``, else ``$ASSAY_PORT``, else 3000), in
+    one line naming the setting to change, or ``None``. The probe binds as the HTTP front does
+    (127.0.0.1 with SO_REUSEADDR, so a just-stopped stack's TIME_WAIT sockets do not count)."""
+    source = "--port"
+    if port is None:
+        raw = os.environ.get("ASSAY_PORT") or "3000"
+        source = "ASSAY_PORT" if os.environ.get("ASSAY_PORT") else "the default"
+        try:
+            port = int(raw)
+        except ValueError:
+            return f"ASSAY_PORT={raw!r} is not a port number: set ASSAY_PORT=3001 (or pass --port 3001)"
+    if port == 0:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OverflowError:
+            return f"port {port} ({source}) is not a port number (0-65535)"
+        except OSError as exc:
+            other = 3001 if port != 3001 else 3002
+            return (f"port {port} ({source}) is not free ({exc.strerror}): choose another with "
+                    f"ASSAY_PORT={other} or --port {other} (then ASSAY_URL=http://127.0.0.1:{other})")
+    return None
 
 
 def _print_durability(stack: LocalStack) -> None:

@@ -41,6 +41,10 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
 
 
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def _pct(value: float | None) -> str:
     return "   –  " if value is None else f"{100 * value:5.1f}%"
 
@@ -83,16 +87,24 @@ def run_demo(stack_url: str, key: str, out_dir: Path, *, timeout_s: float = 300)
     if run["status"] != "completed":
         raise SystemExit(f"the run ended {run['status']}: {run.get('error_message')}")
 
-    print(f"\nRun {run['id']} completed in {elapsed:.1f} s — "
-          f"{run['completed_count']} scored, {run['failed_count']} failed of {run['item_count']}")
-    print(f"\n  {'metric':<16} {'scorer':<13} {'mean':>7} {'pass rate':>10} {'threshold':>10}")
+    # Both levels, labelled as on every other surface (docs/concepts.md): scores 0–1, rates %.
+    print(f"\nRun {run['id']} completed in {elapsed:.1f} s — {run['item_count']} records: "
+          f"{run['completed_count']} fully scored, {run['failed_count']} with evaluations that "
+          "could not be scored")
+    print("\n  metric level (each metric's mean vs its own threshold):")
+    print(f"  {'metric':<16} {'scorer':<13} {'mean':>6} {'threshold':>9} {'':>6} {'pass rate':>9}"
+          f" {'unscored':>8}")
     for name, agg in run["aggregate_results"].items():
-        print(f"  {name:<16} {agg['scorer']:<13} {_pct(agg['mean']):>7} {_pct(agg['pass_rate']):>10}"
-              f" {agg['threshold']:>10.2f}")
-    verdict = "PASS" if run["verdict"] == "pass" else "FAIL"
-    print(f"\n  result {_pct(run['result']).strip()} (mean of metric means) vs threshold "
-          f"{100 * run['threshold']:.0f}% → {verdict};  records passing every metric: "
-          f"{_pct(run['pass_rate']).strip()}")
+        below = {True: "ok", False: "BELOW", None: "–"}[agg["is_gte_threshold"]]
+        print(f"  {name:<16} {agg['scorer']:<13} {_score(agg['mean']):>6} {agg['threshold']:>9.2f}"
+              f" {below:>6} {_pct(agg['pass_rate']):>9} {agg['unscored']:>8}")
+    if run["verdict"] is None:
+        print("\n  no run verdict (no metric could be scored)")
+    else:
+        op = "≥" if run["verdict"] == "pass" else "<"
+        print(f"\n  run verdict {run['verdict'].upper()}: result {_score(run['result'])} (mean of the "
+              f"metric means) {op} run threshold {run['threshold']:.2f};  records passing every "
+              f"metric: {_pct(run['pass_rate']).strip()}")
 
     link = api("GET", f"/v1/eval-runs/{run['id']}/export", params={"delivery": "link"})
     download = requests.get(link["url"], timeout=60)

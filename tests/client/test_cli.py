@@ -20,6 +20,9 @@ from tests.client.junit import validate_junit
 
 KEY = "ask_cli_unit_key_0123456789abcdef"
 RUN_ID = "22222222-2222-4222-8222-222222222222"
+# The CLI takes a name where an id is expected (it looks names up): ids here are real UUIDs.
+DS_ID = "11111111-1111-4111-8111-111111111111"
+EVV_ID = "33333333-3333-4333-8333-333333333333"
 HEALTH = {"status": "ok", "version": "0.1.0"}
 PROJECTS = {"items": [], "count": 0, "next_cursor": None}
 
@@ -134,7 +137,7 @@ def test_cli_local_up_becomes_the_server_process_so_a_kill_reaches_it(monkeypatc
 # ---------------------------------------------------------------------------- runs
 def run_json(status: str, done: int = 0, total: int = 4, **extra) -> dict:
     return {"id": RUN_ID, "status": status, "completed_count": done, "failed_count": 0, "item_count": total,
-            "dataset_id": "d1", "eval_version_id": "ev1", **extra}
+            "dataset_id": DS_ID, "eval_version_id": EVV_ID, **extra}
 
 
 def test_client_cancel_run_posts_to_cancel_and_returns_the_cancelled_run():
@@ -162,7 +165,7 @@ def test_cli_runs_cancel_prints_the_status_and_exits_2_on_a_finished_run(capsys)
 
 
 def _schedule_then(api, *states: dict) -> None:
-    api.on("POST", "/v1/datasets/d1/runs", reply(202, run_json("pending")))
+    api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, run_json("pending")))
     api.on("GET", f"/v1/eval-runs/{RUN_ID}", [reply(200, state) for state in states])
 
 
@@ -171,7 +174,7 @@ def test_cli_runs_schedule_wait_exits_2_when_the_run_ends_failed_or_cancelled(fi
     with fake_api() as api:
         _schedule_then(api, run_json("running", 2),
                        run_json(final, 2, error_message="States.TaskFailed" if final == "failed" else None))
-        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", "d1", "--eval-version", "ev1",
+        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID,
                        "--wait", "--poll-interval", "0.01")
     out = capsys.readouterr().out
     assert code == 2 and f"run {RUN_ID}  {final}" in out
@@ -181,7 +184,7 @@ def test_cli_runs_schedule_wait_exits_2_when_the_run_ends_failed_or_cancelled(fi
 def test_cli_runs_schedule_wait_exits_3_when_the_run_outlasts_the_timeout(capsys):
     with fake_api() as api:
         _schedule_then(api, run_json("running", 1))
-        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", "d1", "--eval-version", "ev1",
+        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID,
                        "--wait", "--timeout", "0.2", "--poll-interval", "0.05")
     err = capsys.readouterr().err
     assert code == 3 and f"run {RUN_ID} still running after 0.2 s (1/4 records)" in err
@@ -190,7 +193,7 @@ def test_cli_runs_schedule_wait_exits_3_when_the_run_outlasts_the_timeout(capsys
 def test_cli_runs_schedule_wait_exits_0_and_draws_the_bar_on_stderr(capsys):
     with fake_api() as api:
         _schedule_then(api, run_json("running", 2), run_json("completed", 4, verdict="pass", result=1.0))
-        code = run_cli(api.url, "runs", "schedule", "--dataset", "d1", "--eval-version", "ev1", "--wait",
+        code = run_cli(api.url, "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID, "--wait",
                        "--poll-interval", "0.01")
     captured = capsys.readouterr()
     assert code == 0 and "verdict PASS" in captured.out
@@ -199,14 +202,14 @@ def test_cli_runs_schedule_wait_exits_0_and_draws_the_bar_on_stderr(capsys):
 
 # ---------------------------------------------------------------------------- the CI gate when it errors
 def ci_args(url: str, tmp_path, *extra: str) -> list[str]:
-    return ["--url", url, "--api-key", KEY, "-q", "ci", "--dataset", "d1", "--eval-version", "ev1",
+    return ["--url", url, "--api-key", KEY, "-q", "ci", "--dataset", DS_ID, "--eval-version", EVV_ID,
             "--junit", str(tmp_path / "junit.xml"), "--markdown", str(tmp_path / "summary.md"),
             "--report", str(tmp_path / "report.html"), *extra]
 
 
 def test_cli_ci_on_an_api_error_still_writes_junit_with_an_error_and_a_summary(tmp_path, capsys):
     with fake_api() as api:
-        api.on("POST", "/v1/datasets/d1/runs",
+        api.on("POST", f"/v1/datasets/{DS_ID}/runs",
                envelope(404, "resource.not_found", "dataset not found", "req-7"))
         code = cli.main(ci_args(api.url, tmp_path))
     assert code == 2 and "code resource.not_found" in capsys.readouterr().err
@@ -277,8 +280,8 @@ def test_cli_ci_gates_on_the_dataset_version_it_is_given(tmp_path, capsys):
                       "threshold": 1.0}}))
         api.on("GET", f"/v1/eval-runs/{RUN_ID}/export", (200, {"Content-Type": "application/x-ndjson"}, b""))
         code = cli.main(ci_args(api.url, tmp_path, "--dataset-version", "7", "--poll-interval", "0.01"))
-        [schedule] = api.calls("POST", "/v1/datasets/d1/runs")
-    assert code == 0 and schedule.json() == {"eval_version_id": "ev1", "dataset_version": 7}
+        [schedule] = api.calls("POST", f"/v1/datasets/{DS_ID}/runs")
+    assert code == 0 and schedule.json() == {"eval_version_id": EVV_ID, "dataset_version": 7}
     root = validate_junit((tmp_path / "junit.xml").read_bytes())
     assert {p.get("name"): p.get("value") for p in root.iter("property")}["run.dataset_version"] == "7"
 

@@ -28,7 +28,7 @@ def make_run(status: str = "completed", verdict: str | None = "pass", **means: f
             "pass_rate": mean,
             "count": 4,
             "passed": int(4 * mean),
-            "failed": 0,
+            "unscored": 0,
             "is_gte_threshold": mean >= 1.0,
         }
         for name, mean in means.items()
@@ -141,10 +141,11 @@ def test_junit_has_one_testcase_per_metric_and_lists_failing_records():
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     assert set(cases) == {"exact", "f1"} and cases["f1"].find("failure") is None
     failure = cases["exact"].find("failure")
-    assert failure.get("message") == "mean 0.500 < threshold 0.60"
+    assert failure.get("message") == "metric 'exact' mean 0.500 < 0.60 (--threshold 0.6)"
     assert "r2: score 0.000 — why r2 <&> — output='out r2'" in failure.text and "r1:" not in failure.text
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["run.id"] == "run-1" and props["run.verdict"] == "pass"
+    assert props["gate.verdict"] == "fail"
 
 
 def test_junit_reports_an_unfinished_run_as_an_error():
@@ -160,7 +161,10 @@ def test_junit_and_markdown_of_a_gate_that_could_not_decide_say_why():
     assert root.get("tests") == "1" and root.get("errors") == "1" and root.get("failures") == "0"
     error = root.find("./testsuite/testcase[@name='gate ran']/error")
     assert error is not None and error.get("type") == "api" and "req-1" in error.get("message")
-    assert root.find("./testsuite/properties") is not None and not list(root.iter("property"))
+    # no run, so no run.* property; the gate's own verdict is there, and says it could not decide
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert set(props) == {"gate.verdict", "gate.summary"} and props["gate.verdict"] == "error"
+    assert props["gate.summary"].startswith("gate ERROR: dataset not found")
     text = markdown(result)
     assert text.startswith("### Assay eval gate: ⚠️ error")
     assert "**The gate could not decide (API error):** dataset not found" in text
@@ -203,7 +207,7 @@ def test_the_junit_validator_rejects_what_a_consumer_would_misread(broken, compl
 def test_markdown_summary_has_the_verdict_table_and_failing_records():
     text = markdown(decide(make_run(), make_evals(), default_threshold=0.6))
     assert text.startswith("### Assay eval gate: ❌ failed")
-    assert "| exact | exact_match | 0.500 | 50.0% | 0.60 | ❌ |" in text
+    assert "| exact | exact_match | 0.500 | 50.0% | 0.60 | --threshold 0.6 | ❌ |" in text
     assert "| exact | `r2` | 0.000 | why r2 <&> |" in text
     assert markdown(decide(make_run(), make_evals(), default_threshold=0.5)).startswith(
         "### Assay eval gate: ✅"

@@ -16,7 +16,7 @@ from assay._format import ProgressBar, json_text, safe, table
 
 from tests.client.fake_api import envelope, fake_api, reply
 from tests.client.junit import validate_junit
-from tests.client.test_cli import KEY, RUN_ID, Terminal, ci_args, run_cli, run_json
+from tests.client.test_cli import DS_ID, EVV_ID, KEY, RUN_ID, Terminal, ci_args, run_cli, run_json
 
 # Every C0 control but LF and TAB, DEL, every C1 control.
 RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -108,7 +108,7 @@ def test_datasets_list_shows_hostile_names_escaped_and_json_keeps_them(capsys):
         assert run_cli(api.url, "--json", "datasets", "list") == 0
         out = capsys.readouterr().out
         assert_clean(out.replace("\n", ""))
-        assert [d["name"] for d in json.loads(out)] == [f"ds {HOSTILE}", "plain"]
+        assert [d["name"] for d in json.loads(out)["items"]] == [f"ds {HOSTILE}", "plain"]
 
 
 def test_runs_get_and_list_escape_names_metrics_and_error_messages(capsys):
@@ -147,10 +147,10 @@ def test_an_api_error_message_is_escaped_on_stderr(capsys):
 
 def test_schedule_wait_escapes_what_it_prints_on_both_streams(capsys):
     with fake_api() as api:
-        api.on("POST", "/v1/datasets/d1/runs", reply(202, run_json("pending")))
+        api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, run_json("pending")))
         api.on("GET", f"/v1/eval-runs/{RUN_ID}", [reply(200, run_json("running\x1b[2J", 1)),
                                                  reply(200, hostile_run())])
-        code = run_cli(api.url, "runs", "schedule", "--dataset", "d1", "--eval-version", "ev1",
+        code = run_cli(api.url, "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID,
                        "--wait", "--poll-interval", "0.01")
     captured = capsys.readouterr()
     assert code == 2
@@ -166,7 +166,7 @@ def test_ci_escapes_its_table_and_keeps_junit_and_markdown_valid(tmp_path, capsy
         f"m{HOSTILE}": {"metric": f"m{HOSTILE}", "scorer": "exact_match", "mean": 0.0,
                         "pass_rate": 0.0, "count": 1, "threshold": 1.0}})
     with fake_api() as api:
-        api.on("POST", "/v1/datasets/d1/runs", reply(202, run_json("pending")))
+        api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, run_json("pending")))
         api.on("GET", f"/v1/eval-runs/{RUN_ID}", reply(200, run))
         api.on("GET", f"/v1/eval-runs/{RUN_ID}/export",
                (200, {"Content-Type": "application/x-ndjson"}, json.dumps(failing).encode() + b"\n"))

@@ -130,9 +130,11 @@ def test_cli_runs_schedule_wait_prints_the_summary_of_the_completed_run(stack, s
                "--poll-interval", "0.3", "--timeout", "120")
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "completed" in out and "8 completed, 0 failed of 8 records" in out
+    assert "completed" in out
+    assert "8 records: 8 fully scored, 0 with evaluations that could not be scored" in out
     assert "exact" in out and "62.5%" in out and "75.0%" in out  # pass rates of the two metrics
-    assert "verdict PASS" in out  # result (0.625 + 0.75) / 2 = 0.6875 ≥ 0.6
+    # result (0.625 + 0.75) / 2 = 0.6875 ≥ 0.6, named as the run level
+    assert "run verdict PASS: result 0.688 (mean of the metric means) ≥ run threshold 0.60" in out
 
 
 def test_client_run_details_match_the_known_scores(finished_run):
@@ -180,7 +182,11 @@ def test_cli_ci_gate_fails_with_exit_1_and_lists_failing_records_in_junit(stack,
     failing = {c.get("name"): c.find("failure") for c in suite.findall("testcase")}
     assert failing["mentions"] is None  # 0.75 ≥ 0.7
     failure = failing["exact"]
-    assert failure is not None and failure.get("message") == "mean 0.625 < threshold 0.70"
+    assert failure is not None
+    assert failure.get("message") == "metric 'exact' mean 0.625 < 0.70 (--threshold 0.7)"
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    # the gate failed while the run's own verdict (0.6875 ≥ 0.6) passed: JUnit keeps both
+    assert (props["gate.verdict"], props["run.verdict"]) == ("fail", "pass")
     for record_id in ("r6", "r7", "r8"):  # exactly the records exact_match failed
         assert f"{record_id}: score 0.000" in (failure.text or "")
     assert "r1:" not in (failure.text or "")
@@ -222,7 +228,9 @@ def test_cli_keys_create_list_revoke(stack, capsys):
     code, created = cli_json(stack, capsys, "keys", "create", "--name", "ci-bot", "--role", "viewer")
     assert code == 0 and created["key"].startswith("ask_") and created["role"] == "viewer"
     code, listed = cli_json(stack, capsys, "keys", "list")
-    assert code == 0 and created["id"] in {k["id"] for k in listed} and all("key" not in k for k in listed)
+    keys = listed["items"]  # every list's --json shape: {"items", "count", "next_cursor"}
+    assert code == 0 and listed["count"] == len(keys) and listed["next_cursor"] is None
+    assert created["id"] in {k["id"] for k in keys} and all("key" not in k for k in keys)
     code, revoked = cli_json(stack, capsys, "keys", "revoke", created["id"])
     assert code == 0 and revoked["revoked"] is True
     with pytest.raises(Exception) as caught:
@@ -233,11 +241,16 @@ def test_cli_keys_create_list_revoke(stack, capsys):
 def test_cli_datasets_and_evals_list_up_to_the_limit(stack, finished_run, capsys):
     for noun in ("datasets", "evals"):
         code, listed = cli_json(stack, capsys, noun, "list", "--limit", "1")
-        assert code == 0 and len(listed) == 1 and listed[0]["id"] and listed[0]["name"]
+        [first] = listed["items"]
+        assert code == 0 and listed["count"] == 1 and first["id"] and first["name"]
         code, more = cli_json(stack, capsys, noun, "list", "--limit", "100")
-        assert code == 0 and len(more) >= 1 and len({i["id"] for i in more}) == len(more)
+        items = more["items"]
+        assert code == 0 and len(items) >= 1 and len({i["id"] for i in items}) == len(items)
+        if listed["next_cursor"]:  # the cursor continues after the first page, as the hint says
+            code, rest = cli_json(stack, capsys, noun, "list", "--cursor", listed["next_cursor"])
+            assert code == 0 and [i["id"] for i in rest["items"]] == [i["id"] for i in items[1:]]
     code, datasets = cli_json(stack, capsys, "datasets", "list")
-    assert finished_run["dataset_id"] in {d["id"] for d in datasets}
+    assert finished_run["dataset_id"] in {d["id"] for d in datasets["items"]}
 
 
 def test_cli_runs_list_get_and_evaluations(stack, finished_run, capsys):
@@ -247,7 +260,8 @@ def test_cli_runs_list_get_and_evaluations(stack, finished_run, capsys):
     assert code == 0 and got["id"] == finished_run["id"] and got["status"] == "completed"
     code, failed = cli_json(stack, capsys, "runs", "evaluations", finished_run["id"], "--failed",
                             "--metric", "exact")
-    assert code == 0 and sorted(e["record_id"] for e in failed) == ["r6", "r7", "r8"]
+    assert code == 0 and sorted(e["record_id"] for e in failed["items"]) == ["r6", "r7", "r8"]
+    assert failed["count"] == 3 and failed["next_cursor"] is None
 
 
 def test_cli_runs_report_is_self_contained_and_shows_the_verdict_in_chromium(stack, setup, client, tmp_path):
@@ -328,6 +342,34 @@ def test_cli_ci_with_a_baseline_fails_on_the_regression_even_above_the_threshold
     root = validate_junit(junit.read_bytes())
     case = root.find("./testsuite/testcase[@name='no significant regression']")
     assert case is not None and "c00 exact: 1.000 → 0.000" in case.find("failure").text
+
+
+def test_cli_takes_names_for_ids_and_checks_the_gate_before_it_schedules(stack, setup, client, capsys,
+                                                                          tmp_path):
+    # the dataset and the eval by name ("cli-capitals" each): the same run as by id
+    code, run = cli_json(stack, capsys, "runs", "schedule", "--dataset", "cli-capitals",
+                         "--eval-version", "cli-capitals@1")
+    assert code == 0 and run["dataset_id"] == setup["dataset"]["id"]
+    assert run["eval_version_id"] == setup["eval"]["version"]["id"]
+    before = client.list_runs(dataset_id=setup["dataset"]["id"])[1]
+    # a mistyped metric in a per-metric threshold: exit 2 at once, nothing scheduled
+    code = cli(stack, "ci", "--dataset", "cli-capitals", "--eval-version", "cli-capitals@1",
+               "--threshold", "exactt=0.9", "--junit", str(tmp_path / "junit.xml"))
+    err = capsys.readouterr().err
+    assert code == 2 and "has no metric 'exactt' (did you mean 'exact'? its metrics: exact, mentions)" in err
+    assert client.list_runs(dataset_id=setup["dataset"]["id"])[1] == before
+    assert cli(stack, "runs", "list", "--dataset", "no-such-dataset") == 2
+    assert "no dataset named 'no-such-dataset' — see `assay datasets list`" in capsys.readouterr().err
+
+
+def test_cli_evals_create_with_an_unknown_scorer_lists_the_known_ones(stack, capsys, tmp_path):
+    spec = tmp_path / "typo.yaml"
+    spec.write_text("name: cli-typo\nmetrics:\n  - {name: exact, scorer: exact_mtch}\n")
+    capsys.readouterr()
+    assert cli(stack, "evals", "create", "--file", str(spec)) == 2
+    err = capsys.readouterr().err
+    assert "unknown scorer 'exact_mtch'; did you mean 'exact_match'? (known: " in err
+    assert "token_f1" in err and "code validation." in err
 
 
 def _refused(port: int) -> bool:

@@ -129,8 +129,9 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
     failures = {c.get("name"): c.find("failure") for c in junit.iter("testcase")}
     failure = failures[failing_metric]
     assert failure is not None, context
-    mean, threshold = map(float, re.fullmatch(r"mean ([\d.]+) < threshold ([\d.]+)",
-                                              failure.get("message")).groups())
+    mean, threshold = map(float, re.fullmatch(
+        rf"metric '{failing_metric}' mean ([\d.]+) < ([\d.]+) \(--threshold [\d.]+\)",
+        failure.get("message")).groups())
     assert round(mean, 2) == failing_mean and threshold == gate_threshold
     assert [name for name, f in failures.items() if f is not None] == [failing_metric]
     assert (tmp_path / "summary.md").read_text().startswith("### Assay eval gate: ❌ failed")
@@ -150,4 +151,4 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
     assert wrote, context
     report = (tmp_path / "report.html").read_text()
     assert run_id in report and int(wrote.group(2)) == len(lines)
-    assert re.search(rf'id="verdict"[^>]*><h1>{wrote.group(1).upper()}</h1>', report)
+    assert re.search(rf'id="verdict"[^>]*><h1>Run verdict: {wrote.group(1).upper()} <span', report)

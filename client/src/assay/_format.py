@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from assay.models import EvalRun
+from assay.models import EvalRun, MetricAggregate
 
 # C0 controls, DEL and C1 controls (U+0080-U+009F: a terminal may read U+009B as CSI).
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -54,6 +54,13 @@ def num(value: float | None, digits: int = 3) -> str:
 
 def signed(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:+.{digits}f}"
+
+
+def clip(value: object, width: int) -> str:
+    """``value`` as one line of at most ``width`` characters: longer text is cut and ends with
+    "…", so a reader can tell a truncated cell (reasoning, record text) from a complete one."""
+    text = safe(value, multiline=False)
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()) -> str:
@@ -122,12 +129,50 @@ def _count(value: int, unit: str) -> str:
     return str(value)
 
 
+# One verdict story on every surface (docs/concepts.md): the *run level* (``verdict``:
+# result = mean of the metric means vs the run threshold) and the *metric level* (each
+# metric's mean vs its own threshold) are different questions, and a run can pass with
+# metrics below theirs. Every surface names the level it shows, in the words below, so
+# the terminal, the report, the gate and JUnit never seem to contradict each other.
+# Scores, means, results and thresholds are on the 0–1 scale; rates carry a % sign.
+# Where the definitions are; a bare path means little once the client is pip-installed alone.
+CONCEPTS = "docs/concepts.md in the Assay repository"
+
+
+def run_verdict(run: EvalRun) -> str:
+    """``run verdict pass (result 0.738 ≥ run threshold 0.70)``; says why there is none."""
+    if run.verdict in ("pass", "fail"):
+        op = "≥" if run.verdict == "pass" else "<"
+        return (f"run verdict {run.verdict} (result {num(run.result)} {op} run threshold "
+                f"{num(run.threshold, 2)})")
+    why = "no metric could be scored" if run.status == "completed" else f"the run is {run.status}"
+    return f"no run verdict ({why})"
+
+
+def metric_level(agg: MetricAggregate) -> str:
+    """``metric mean 0.410 < metric threshold 0.50``: the metric level, always labelled so."""
+    if agg.mean is None:
+        return f"metric mean – (nothing scored), metric threshold {num(agg.threshold, 2)}"
+    below = agg.is_gte_threshold is False or (
+        agg.is_gte_threshold is None and agg.threshold is not None and agg.mean < agg.threshold)
+    return f"metric mean {num(agg.mean)} {'<' if below else '≥'} metric threshold {num(agg.threshold, 2)}"
+
+
+def metrics_below(run: EvalRun) -> list[str]:
+    """The metrics whose mean is below their own threshold (the metric level)."""
+    return [name for name, agg in (run.aggregate_results or {}).items() if agg.is_gte_threshold is False]
+
+
+def record_counts(run: EvalRun) -> str:
+    """``120 records: 118 fully scored, 2 with evaluations that could not be scored``
+    (``completed_count`` / ``failed_count``: neither says anything about thresholds)."""
+    return (f"{run.item_count} records: {run.completed_count} fully scored, {run.failed_count} "
+            "with evaluations that could not be scored")
+
+
 def run_summary(run: EvalRun) -> str:
-    """The per-metric table, the verdict line and the counts of a run."""
-    lines = [
-        f"run {run.id}  {run.status}  {run.completed_count} completed, {run.failed_count} failed "
-        f"of {run.item_count} records" + (f"  ({run.name})" if run.name else "")
-    ]
+    """The counts, the per-metric table (metric level) and the run verdict (run level)."""
+    lines = [f"run {run.id}  {run.status}" + (f"  ({run.name})" if run.name else ""), record_counts(run)]
     if run.error_message:
         lines.append(f"error: {run.error_message}")
     rows = []
@@ -137,26 +182,36 @@ def run_summary(run: EvalRun) -> str:
                 name,
                 agg.scorer,
                 num(agg.mean),
-                pct(agg.pass_rate),
-                f"{agg.passed}/{agg.count}",
                 num(agg.threshold, 2),
-                {True: "ok", False: "below", None: "–"}[agg.is_gte_threshold],
+                {True: "ok", False: "BELOW", None: "–"}[agg.is_gte_threshold],
+                pct(agg.pass_rate),
+                f"{agg.passed}/{agg.evaluations}",
+                agg.unscored if agg.unscored is not None else "–",
             ]
         )
     if rows:
         lines += [
             "",
+            "metric level (each metric's mean vs its own threshold; scores 0–1, rates in %):",
             table(
-                ["metric", "scorer", "mean", "pass rate", "passed", "threshold", "mean ≥ thr."],
+                ["metric", "scorer", "mean", "metric thr.", "mean ≥ thr.", "pass rate", "passed",
+                 "unscored"],
                 rows,
-                right=(2, 3, 4, 5),
+                right=(2, 3, 5, 6, 7),
             ),
         ]
     if run.verdict:
+        below = metrics_below(run)
         lines += [
             "",
-            f"verdict {run.verdict.upper()}: result {num(run.result)} (mean of metric means) vs "
-            f"threshold {num(run.threshold, 2)}; records passing every metric {pct(run.pass_rate)}; "
-            f"judge cost ${run.total_cost or 0:.4f}",
+            f"run verdict {run.verdict.upper()}: result {num(run.result)} (mean of the metric means) "
+            f"{'≥' if run.verdict == 'pass' else '<'} run threshold {num(run.threshold, 2)}",
+            f"metric level: {len(below)} of {len(run.aggregate_results or {})} metric means below "
+            "their own thresholds" + (f" ({', '.join(below)})" if below else "")
+            + (" — not part of the run verdict; `assay ci` gates on them by default" if below else ""),
+            f"records passing every metric {pct(run.pass_rate)}; judge cost ${run.total_cost or 0:.4f}",
+            f"definitions: {CONCEPTS}",
         ]
+    elif run.status == "completed":
+        lines += ["", f"{run_verdict(run)}; definitions: {CONCEPTS}"]
     return safe("\n".join(lines))

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import importlib.util
-import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from assay import __version__
-from assay._format import ProgressBar, json_text, num, pct, run_summary, safe, signed, table
+from assay._format import (
+    CONCEPTS,
+    ProgressBar,
+    clip,
+    json_text,
+    num,
+    pct,
+    run_summary,
+    safe,
+    signed,
+    table,
+)
 from assay.client import Client
-from assay.errors import ApiError, AssayError, NotReadyError, RunTimeoutError
+from assay.errors import ApiError, AssayError, MissingApiKeyError, NotReadyError, RunTimeoutError
 from assay.gate import GateResult, decide, error_result, junit_xml, markdown, parse_thresholds
-from assay.models import Comparison, EvalRun, Evaluation, Model
+from assay.models import Comparison, Dataset, Eval, EvalRun, Evaluation, Model
 from assay.records import RecordFileError
 from assay.report import render
 
@@ -32,16 +46,42 @@ environment:
 
 exit codes:
   0    success (for `assay ci`: the gate passed)
-  1    `assay ci`: the gate failed (a metric below its threshold, or a significant regression)
+  1    `assay ci`: the gate failed (a metric below its threshold, or a significant regression);
+       `assay local invoke`: the function's handler raised
   2    error: bad arguments or files, an API error (its code and request id are printed), the
-       service unreachable, or a run that ended failed/cancelled while waiting
+       service unreachable, a run that ended failed/cancelled while waiting, or (`assay local
+       up`) a port in use
   3    `--wait` / `assay ci`: the run did not finish within --timeout; `assay health --wait`:
        the service did not answer (or accept the key) within --timeout
   130  interrupted (Ctrl-C)
 
-Human-readable output by default; --json prints the API's JSON (one document) on stdout.
-Progress bars go to stderr. Docs: docs/cli.md
+Human-readable output by default; --json prints the API's JSON (one document) on stdout, and
+every list as {"items": [...], "count": N, "next_cursor": ...}. Progress bars, info lines and
+hints of the next command go to stderr; -q hides them (results and errors stay).
 """
+
+
+def _docs_pointer() -> str:
+    """Where the docs are: the package's documentation URL when its metadata declares one
+    (``[project.urls]``), else the file in the repository (a bare path means nothing after
+    ``pip install``)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        urls = metadata("assay").get_all("Project-URL") or []
+    except (ImportError, PackageNotFoundError):
+        urls = []
+    found = {label.strip().lower(): url.strip() for label, _, url in (e.partition(",") for e in urls)}
+    for label in ("documentation", "docs", "homepage", "repository", "source"):
+        if found.get(label):
+            return f"Docs: {found[label]}"
+    return "Docs: see docs/cli.md in the Assay repository."
+
+
+NO_API_KEY = (
+    "no API key: pass --api-key KEY or set ASSAY_API_KEY (an owner's `assay keys create` makes "
+    "one; on the local stack it is the ASSAY_BOOTSTRAP_KEY it was started with)"
+)
 
 
 class CliError(Exception):
@@ -60,6 +100,7 @@ class Ctx:
         self.args = args
         self.json: bool = args.json
         self._client: Client | None = None
+        self.result: Any = None  # what the command printed last (for the next-command hint)
 
     @property
     def client(self) -> Client:
@@ -68,6 +109,7 @@ class Ctx:
         return self._client
 
     def out(self, human: str, data: Any) -> None:
+        self.result = data
         if self.json:
             _print(json_text(_plain(data)))
         elif human:
@@ -75,6 +117,95 @@ class Ctx:
 
     def progress(self, label: str, unit: str = "") -> ProgressBar | None:
         return None if self.args.quiet else ProgressBar(label, unit=unit)
+
+    def info(self, message: str) -> None:
+        """A progress or info line on stderr ("run … scheduled"): -q hides it; results (stdout)
+        and errors are never hidden."""
+        if not self.args.quiet:
+            _print(message, file=sys.stderr, flush=True)
+
+    def hint(self, message: str) -> None:
+        """What to run next, on stderr: hidden by -q, and by --json (a script reads stdout and
+        needs no advice)."""
+        if not (self.args.quiet or self.json):
+            _print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- names and lists
+def _is_id(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(ctx: Ctx, kind: str, value: str | None) -> str | None:
+    """A dataset's or an eval's id, given its id or its exact name. A name is looked up in the
+    list (the API takes ids only): one match is its id; none or several is a one-line error
+    saying what to do, before anything is created or scheduled."""
+    if value is None or _is_id(value):
+        return value
+    pages = {"dataset": ctx.client.iter_datasets, "eval": ctx.client.iter_evals}[kind]
+    matches = [item.id for item in pages() if item.name == value]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise CliError(f"no {kind} named {value!r} — see `assay {kind}s list`")
+    raise CliError(f"{len(matches)} {kind}s are named {value!r}: {', '.join(matches)} — pass one id instead")
+
+
+def _resolve_eval_version(ctx: Ctx, value: str | None) -> str | None:
+    """An eval version's id, given its id, an eval's name (its latest version) or NAME@N
+    (version N of that eval)."""
+    if value is None or _is_id(value):
+        return value
+    name, at, number = value.rpartition("@")
+    if not (at and number.isdigit()):
+        name, number = value, ""
+    eval_id = _resolve(ctx, "eval", name)
+    assert eval_id is not None
+    versions = ctx.client.list_eval_versions(eval_id)
+    if not versions:
+        raise CliError(f"eval {name!r} has no version yet — `assay evals create --file eval.yaml` adds one")
+    if number:
+        picked = next((v for v in versions if v.version == int(number)), None)
+        if picked is None:
+            have = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version))
+            raise CliError(f"eval {name!r} has no version {number} (it has {have})")
+        return picked.id
+    latest = max(versions, key=lambda v: v.version)
+    ctx.info(f"eval {name!r}: its latest version, v{latest.version} ({latest.id})")
+    return latest.id
+
+
+def _listing(items: Sequence[Any], next_cursor: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Every list's --json shape: ``{"items": [...], "count": N, "next_cursor": ...}`` — ``count``
+    the number of items in this document, ``next_cursor`` (``--cursor``) where the next page
+    starts, ``null`` at the end."""
+    return {"items": _plain(list(items)), "count": len(items), "next_cursor": next_cursor, **extra}
+
+
+def _page_through(
+    ctx: Ctx, path: str, params: dict[str, Any], limit: int, page_max: int
+) -> tuple[list[dict[str, Any]], str | None, dict[str, Any]]:
+    """Up to ``limit`` items of a cursor-paged list from ``--cursor`` on (``params`` are sent
+    with the first page; the cursor carries them on), the cursor after the last one returned
+    (``None``: nothing more), and the first page as the API sent it."""
+    items: list[dict[str, Any]] = []
+    cursor = getattr(ctx.args, "cursor", None)
+    first: dict[str, Any] | None = None
+    while len(items) < limit:
+        sent = {**(params if first is None else {k: v for k, v in params.items() if k != "offset"})}
+        page = ctx.client._json(
+            "GET", path, params={**sent, "limit": min(page_max, limit - len(items)), "cursor": cursor}
+        )
+        first = first or page
+        items += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    return items[:limit], cursor, first or {}
 
 
 def _plain(data: Any) -> Any:
@@ -189,33 +320,101 @@ def _comparison_text(comp: Comparison) -> str:
 # ---------------------------------------------------------------------------- commands
 def cmd_datasets_create(ctx: Ctx) -> int:
     a = ctx.args
-    dataset = ctx.client.create_dataset(a.name, description=a.description, project_id=a.project)
-    result: dict[str, Any] = {"dataset": dataset.to_dict()}
-    human = f"dataset {dataset.id}  {dataset.name}"
-    if a.file:
-        version = _upload(ctx, dataset.id, a.file, a.format, a.via)
-        result["version"] = version.to_dict()
-        human += f"\nversion {version.version}  {version.record_count} records  ({version.id})"
-    ctx.out(human, result)
+    if a.strict and a.file is None:
+        raise CliError("--strict checks the records of --file: give --file too")
+    if a.file is None:
+        dataset = ctx.client.create_dataset(a.name, description=a.description, project_id=a.project)
+        ctx.out(f"dataset {dataset.id}  {dataset.name}", {"dataset": dataset.to_dict()})
+        return EXIT_OK
+    if not a.file.is_file():  # checked before anything is created
+        raise CliError(f"{a.file}: no such file")
+    # The file is parsed locally first; then one request creates the dataset with version 1
+    # (a bad record creates nothing). A file too large to send inline goes through a presigned
+    # upload, which needs the dataset first: the client deletes the dataset again if that fails.
+    bar = ctx.progress(f"upload {a.file.name}", unit="B")
+    try:
+        with _strict_refusal():
+            dataset, version = ctx.client.create_dataset_from_file(
+                a.name, a.file, description=a.description, project_id=a.project, fmt=a.format, via=a.via,
+                progress=(lambda d, t: bar.update(d, t)) if bar else None, strict=a.strict,
+            )
+    finally:
+        if bar:
+            bar.close()
+    _data_warnings(version.warnings)
+    ctx.out(
+        f"dataset {dataset.id}  {dataset.name}\n"
+        f"version {version.version}  {version.record_count} records  ({version.id})",
+        {"dataset": dataset.to_dict(), "version": version.to_dict()},
+    )
     return EXIT_OK
 
 
-def _upload(ctx: Ctx, dataset_id: str, path: Path, fmt: str | None, via: str) -> Any:
+def _deleted(ctx: Ctx, kind: str, object_id: str) -> int:
+    ctx.out(f"deleted {kind} {object_id}", {"deleted": {"kind": kind, "id": object_id}})
+    return EXIT_OK
+
+
+def cmd_datasets_delete(ctx: Ctx) -> int:
+    dataset_id = _resolve(ctx, "dataset", ctx.args.dataset)
+    assert dataset_id is not None
+    ctx.client.delete_dataset(dataset_id)
+    return _deleted(ctx, "dataset", dataset_id)
+
+
+def cmd_evals_delete(ctx: Ctx) -> int:
+    eval_id = _resolve(ctx, "eval", ctx.args.eval)
+    assert eval_id is not None
+    ctx.client.delete_eval(eval_id)
+    return _deleted(ctx, "eval", eval_id)
+
+
+def cmd_runs_delete(ctx: Ctx) -> int:
+    ctx.client.delete_run(ctx.args.run)
+    return _deleted(ctx, "run", ctx.args.run)
+
+
+def _upload(ctx: Ctx, dataset_id: str, path: Path, fmt: str | None, via: str, *, strict: bool = False) -> Any:
     if not path.is_file():
         raise CliError(f"{path}: no such file")
     bar = ctx.progress(f"upload {path.name}", unit="B")
     try:
-        return ctx.client.upload_file(
-            dataset_id, path, fmt=fmt, via=via, progress=(lambda d, t: bar.update(d, t)) if bar else None
-        )
+        with _strict_refusal():
+            return ctx.client.upload_file(
+                dataset_id,
+                path,
+                fmt=fmt,
+                via=via,
+                progress=(lambda d, t: bar.update(d, t)) if bar else None,
+                strict=strict,
+            )
     finally:
         if bar:
             bar.close()
 
 
+def _data_warnings(warnings: Sequence[dict[str, Any]] | None) -> None:
+    """The server's warnings about the records (a CSV column ``Output`` stored in metadata, no
+    ``output`` anywhere), one line each on stderr: stdout stays the result (or its JSON)."""
+    for warning in warnings or ():
+        _print(f"warning: {warning.get('message') or warning}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _strict_refusal() -> Iterator[None]:
+    """A ``--strict`` refusal names one problem in its message; print them all first."""
+    try:
+        yield
+    except ApiError as exc:
+        _data_warnings((exc.details or {}).get("warnings"))
+        raise
+
+
 def cmd_datasets_upload(ctx: Ctx) -> int:
     a = ctx.args
-    version = _upload(ctx, a.dataset, a.file, a.format, a.via)
+    a.dataset = _resolve(ctx, "dataset", a.dataset)  # an id, or a dataset's exact name
+    version = _upload(ctx, a.dataset, a.file, a.format, a.via, strict=a.strict)
+    _data_warnings(version.warnings)
     ctx.out(
         f"dataset {a.dataset}  version {version.version}  {version.record_count} records  ({version.id})",
         version,
@@ -223,21 +422,39 @@ def cmd_datasets_upload(ctx: Ctx) -> int:
     return EXIT_OK
 
 
-def _list_named(ctx: Ctx, pages: Any) -> int:
+def _more(ctx: Ctx, command: str, cursor: str | None, *filters: tuple[str, Any]) -> None:
+    """The command that shows the next page (the same filters, from ``cursor``)."""
+    if cursor:
+        options = "".join(
+            f" {flag}" if value is True else f" {flag} {value}" for flag, value in filters if value
+        )
+        ctx.hint(f"more: assay {command}{options} --limit {ctx.args.limit} --cursor {cursor}")
+
+
+def _list_named(ctx: Ctx, noun: str, model: type[Dataset] | type[Eval]) -> int:
     """Datasets or evals, up to --limit, as an id/name/versions/created table."""
-    items = list(itertools.islice(pages(page_size=min(100, ctx.args.limit)), ctx.args.limit))
+    raw, cursor, _ = _page_through(ctx, f"/v1/{noun}", {}, ctx.args.limit, 100)
+    items = [model.from_api(i) for i in raw]
     ctx.out(
         table(
             ["id", "name", "versions", "created"],
             [[i.id, i.name, i.version_count, i.created_at] for i in items],
         ),
-        items,
+        _listing(items, cursor),
     )
+    if not items and not ctx.args.cursor:
+        first = (
+            "assay datasets create NAME --file records.jsonl"
+            if noun == "datasets"
+            else "assay evals create --file eval.yaml"
+        )
+        ctx.hint(f"no {noun} yet: {first}")
+    _more(ctx, f"{noun} list", cursor)
     return EXIT_OK
 
 
 def cmd_datasets_list(ctx: Ctx) -> int:
-    return _list_named(ctx, ctx.client.iter_datasets)
+    return _list_named(ctx, "datasets", Dataset)
 
 
 def cmd_evals_create(ctx: Ctx) -> int:
@@ -254,11 +471,13 @@ def cmd_evals_create(ctx: Ctx) -> int:
 
 
 def cmd_evals_list(ctx: Ctx) -> int:
-    return _list_named(ctx, ctx.client.iter_evals)
+    return _list_named(ctx, "evals", Eval)
 
 
 def _schedule(ctx: Ctx) -> EvalRun:
     a = ctx.args
+    a.dataset = _resolve(ctx, "dataset", a.dataset)
+    a.eval_version = _resolve_eval_version(ctx, a.eval_version)
     return ctx.client.schedule_run(
         a.dataset,
         a.eval_version,
@@ -275,7 +494,7 @@ def cmd_runs_schedule(ctx: Ctx) -> int:
         ctx.out(f"run {run.id}  {run.status}  ({run.item_count} records)", run)
         return EXIT_OK
     if not ctx.json:
-        _print(f"run {run.id} scheduled", file=sys.stderr)
+        ctx.info(f"run {run.id} scheduled")
     run = _wait(ctx, run, ctx.args.timeout)
     ctx.out(run_summary(run), run)
     return EXIT_OK if run.status == "completed" else EXIT_ERROR
@@ -289,14 +508,15 @@ def cmd_runs_get(ctx: Ctx) -> int:
 
 def cmd_runs_list(ctx: Ctx) -> int:
     a = ctx.args
-    runs, count = ctx.client.list_runs(
-        limit=a.limit,
-        offset=a.offset,
-        dataset_id=a.dataset,
-        eval_id=a.eval,
-        eval_version_id=a.eval_version,
-        status=a.status,
-    )
+    filters = {
+        "dataset_id": _resolve(ctx, "dataset", a.dataset),
+        "eval_id": _resolve(ctx, "eval", a.eval),
+        "eval_version_id": _resolve_eval_version(ctx, a.eval_version),
+        "status": a.status,
+        "offset": a.offset or None,
+    }
+    raw, cursor, first = _page_through(ctx, "/v1/eval-runs", filters, a.limit, 100)
+    runs, count = [EvalRun.from_api(r) for r in raw], first.get("count", len(raw))
     rows = [
         [
             r.id,
@@ -310,29 +530,45 @@ def cmd_runs_list(ctx: Ctx) -> int:
         for r in runs
     ]
     human = table(["id", "status", "name", "scored", "result", "verdict", "created"], rows, right=(3, 4))
-    ctx.out(f"{human}\n\n{len(runs)} of {count} run(s)", {"items": _plain(runs), "count": count})
+    # "total": the runs matching the filters (the API's count), beyond this page
+    ctx.out(f"{human}\n\n{len(runs)} of {count} run(s)", _listing(runs, cursor, total=count))
+    _more(
+        ctx,
+        "runs list",
+        cursor,
+        ("--dataset", a.dataset),
+        ("--eval", a.eval),
+        ("--eval-version", a.eval_version),
+        ("--status", a.status),
+    )
     return EXIT_OK
 
 
 def cmd_runs_evaluations(ctx: Ctx) -> int:
     a = ctx.args
     passed = False if a.failed else (True if a.passed else None)
-    items = []
-    for e in ctx.client.iter_evaluations(a.run, metric=a.metric, passed=passed, page_size=min(1000, a.limit)):
-        items.append(e)
-        if len(items) >= a.limit:
-            break
+    params = {"metric": a.metric, "passed": passed}
+    raw, cursor, _ = _page_through(ctx, f"/v1/eval-runs/{a.run}/evaluations", params, a.limit, 1000)
+    items = [Evaluation.from_api(e) for e in raw]
     rows = [
         [
             e.record_id,
             e.metric_name,
             num(e.score),
             "pass" if e.is_passed else "FAIL",
-            (e.reasoning or e.error_message or "")[:70],
+            clip(e.reasoning or e.error_message or "", 70),
         ]
         for e in items
     ]
-    ctx.out(table(["record", "metric", "score", "", "why"], rows, right=(2,)), items)
+    ctx.out(table(["record", "metric", "score", "", "why"], rows, right=(2,)), _listing(items, cursor))
+    _more(
+        ctx,
+        f"runs evaluations {a.run}",
+        cursor,
+        ("--metric", a.metric),
+        ("--failed", a.failed),
+        ("--passed", a.passed),
+    )
     return EXIT_OK
 
 
@@ -354,7 +590,7 @@ def cmd_runs_export(ctx: Ctx) -> int:
         sys.stdout.flush()
         return EXIT_OK
     Path(a.output).write_bytes(content)
-    _print(f"wrote {a.output} ({len(content):,} bytes, {a.format})", file=sys.stderr)
+    ctx.info(f"wrote {a.output} ({len(content):,} bytes, {a.format})")
     return EXIT_OK
 
 
@@ -408,7 +644,7 @@ def cmd_keys_list(ctx: Ctx) -> int:
                 for k in keys
             ],
         ),
-        keys,
+        _listing(keys),
     )
     return EXIT_OK
 
@@ -424,7 +660,7 @@ def cmd_health(ctx: Ctx) -> int:
     client = ctx.client
     if a.wait:
         if not ctx.json:
-            _print(f"waiting for {client.base_url} (up to {a.timeout:g} s)", file=sys.stderr)
+            ctx.info(f"waiting for {client.base_url} (up to {a.timeout:g} s)")
         health = client.wait_until_ready(timeout=a.timeout, poll_interval=a.poll_interval)
     else:
         health = client.health()
@@ -447,6 +683,10 @@ def cmd_local_up(ctx: Ctx) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    busy = _busy_port(ctx.args.port)
+    if busy:
+        _print(f"error: {busy}", file=sys.stderr)
+        return EXIT_ERROR
     command = [sys.executable, "-m", "assay_local", "serve"]
     if ctx.args.port is not None:
         command += ["--port", str(ctx.args.port)]
@@ -457,11 +697,9 @@ def cmd_local_up(ctx: Ctx) -> int:
     env = dict(os.environ)
     if ctx.args.bootstrap_key:
         env["ASSAY_BOOTSTRAP_KEY"] = ctx.args.bootstrap_key
-    _print(
+    ctx.info(
         f"starting the local stack: {' '.join(command)} (it prints its URL when ready; "
-        "`assay health --wait` waits for it)",
-        file=sys.stderr,
-        flush=True,
+        "`assay health --wait` waits for it)"
     )
     if os.name == "posix":
         # Become the server (same pid): `kill PID`, `kill %1` or Ctrl-C reach it directly, and it
@@ -469,6 +707,36 @@ def cmd_local_up(ctx: Ctx) -> int:
         sys.stdout.flush()
         os.execve(sys.executable, command, env)  # noqa: S606 (our own interpreter and module)
     return _run_forwarding_signals(command, env)
+
+
+def _busy_port(port: int | None) -> str | None:
+    """Why the local stack cannot listen on its port, or ``None``. Checked before anything is
+    built: the stack takes seconds to create its resources, and a port in use would only be
+    found at the very end. The probe binds as the server will (127.0.0.1, SO_REUSEADDR: a
+    just-stopped stack's TIME_WAIT sockets do not count)."""
+    source = "--port"
+    if port is None:
+        raw = os.environ.get("ASSAY_PORT") or "3000"
+        source = "ASSAY_PORT" if os.environ.get("ASSAY_PORT") else "the default"
+        try:
+            port = int(raw)
+        except ValueError:
+            return f"ASSAY_PORT={raw!r} is not a port number: set ASSAY_PORT=3001 (or pass --port 3001)"
+    if port == 0:
+        return None  # any free port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OverflowError:
+            return f"port {port} ({source}) is not a port number (0-65535)"
+        except OSError as exc:
+            other = 3001 if port != 3001 else 3002
+            return (
+                f"port {port} ({source}) is not free ({exc.strerror}): choose another with "
+                f"ASSAY_PORT={other} or --port {other} (then ASSAY_URL=http://127.0.0.1:{other})"
+            )
+    return None
 
 
 def cmd_local_invoke(ctx: Ctx) -> int:
@@ -512,10 +780,11 @@ def cmd_ci(ctx: Ctx) -> int:
             default, per_metric = parse_thresholds(a.threshold)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+        _check_ci_options(ctx, per_metric)
         run = ctx.client.schedule_run(
             a.dataset, a.eval_version, dataset_version=a.dataset_version, name=a.name, batch_size=a.batch_size
         )
-        _print(f"assay ci: run {run.id} scheduled", file=sys.stderr)
+        ctx.info(f"assay ci: run {run.id} scheduled")
         run = _wait(ctx, run, a.timeout)
         evaluations = ctx.client.export_evaluations(run.id) if run.status == "completed" else []
         comparison = (
@@ -537,31 +806,66 @@ def cmd_ci(ctx: Ctx) -> int:
     _ci_reports(ctx, result, evaluations)
     if ctx.json:
         return result.exit_code
+    # The gate judges each metric's mean (the metric level); the run verdict (the run level) is
+    # printed beside it by ``summary`` so a passing run and a failing gate never look contradictory.
     rows = [
         [
             m.name,
             num(m.mean),
             pct(m.pass_rate),
             num(m.threshold, 2),
+            m.source,
             "ok" if m.passed else "FAIL",
             len(m.failing),
         ]
         + ([signed(m.mean_delta) + ("*" if m.significant else "")] if comparison else [])
         for m in result.metrics
     ]
-    headers = ["metric", "mean", "pass rate", "gate thr.", "status", "failing records"]
-    _print(table(headers + (["Δ mean vs baseline"] if comparison else []), rows, right=(1, 2, 3, 5)))
+    headers = ["metric", "mean", "pass rate", "gate thr.", "threshold from", "gate", "failing records"]
+    _print("gate: each metric's mean vs its gate threshold (scores 0–1, rates in %)")
+    _print(table(headers + (["Δ mean vs baseline"] if comparison else []), rows, right=(1, 2, 3, 6)))
     if comparison:
         _print(
             f"\nbaseline {comparison.baseline_run_id}: {comparison.verdict} "
             f"({sum(m.regressed or 0 for m in comparison.metrics)} record-metric pair(s) regressed)"
         )
-    verdict = "ERROR: " + result.error if result.error else ("PASSED" if result.passed else "FAILED")
-    _print(f"\ngate {verdict}")
+    _print(f"\n{safe(result.summary(), multiline=False)}\ndefinitions: {CONCEPTS}")
     return result.exit_code
 
 
+def _check_ci_options(ctx: Ctx, per_metric: dict[str, float]) -> None:
+    """Every gate setting checked before the run is scheduled: a typo must cost seconds, not
+    the whole run's wait. Names become ids; a per-metric threshold must name a metric of the
+    eval version; the baseline run must exist."""
+    a = ctx.args
+    for flag, value in (("--timeout", a.timeout), ("--poll-interval", a.poll_interval)):
+        if value <= 0:
+            raise CliError(f"{flag} must be more than 0 seconds (got {value:g})")
+    for flag, count in (("--batch-size", a.batch_size), ("--dataset-version", a.dataset_version)):
+        if count is not None and count < 1:
+            raise CliError(f"{flag} must be 1 or more (got {count})")
+    a.dataset = _resolve(ctx, "dataset", a.dataset)
+    a.eval_version = _resolve_eval_version(ctx, a.eval_version)
+    if per_metric:
+        version = ctx.client.get_eval_version(a.eval_version)
+        known = [m.name for m in version.metrics]
+        for name in per_metric:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise CliError(
+                    f"--threshold {name}=…: eval version {a.eval_version} has no metric {name!r} "
+                    f"({hint}its metrics: {', '.join(known) or 'none'})"
+                )
+    if a.baseline:
+        if not _is_id(a.baseline):
+            raise CliError(f"--baseline {a.baseline!r} is not a run id (runs have no names: assay runs list)")
+        ctx.client.get_run(a.baseline)  # a mistyped baseline: a 404 now, not after the run
+
+
 def _describe_error(exc: Exception) -> str:
+    if isinstance(exc, MissingApiKeyError):
+        return NO_API_KEY
     if isinstance(exc, ApiError):
         return f"{exc.message} (code {exc.code}, HTTP {exc.status}, request {exc.request_id or '-'})"
     return str(exc)
@@ -585,6 +889,8 @@ def _ci_reports(ctx: Ctx, result: GateResult, evaluations: Sequence[Evaluation] 
                 "exit_code": result.exit_code,
                 "error": result.error,
                 "error_kind": result.error_kind if result.error else None,
+                "gate_verdict": result.verdict,
+                "summary": result.summary(),
                 "run": run.to_dict() if run else None,
                 "comparison": comparison.to_dict() if comparison else None,
                 "metrics": [
@@ -593,6 +899,7 @@ def _ci_reports(ctx: Ctx, result: GateResult, evaluations: Sequence[Evaluation] 
                         "mean": m.mean,
                         "pass_rate": m.pass_rate,
                         "threshold": m.threshold,
+                        "threshold_from": m.source,
                         "passed": m.passed,
                         "failing_records": [e.record_id for e in m.failing],
                     }
@@ -609,8 +916,120 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     parser.add_argument("--url", default=d(None), help="API base URL (default: $ASSAY_URL)")
     parser.add_argument("--api-key", default=d(None), help="API key (default: $ASSAY_API_KEY)")
     parser.add_argument("--json", action="store_true", default=d(False), help="print the API's JSON")
-    parser.add_argument("-q", "--quiet", action="store_true", default=d(False), help="no progress bars")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=d(False),
+        help="no progress bars, info lines or hints (results and errors stay)",
+    )
     parser.add_argument("--http-timeout", type=float, default=d(60.0), help="seconds per HTTP request (60)")
+
+
+def _run_id(value: str) -> str:
+    """A run argument: runs have ids, not names — say so at once instead of the API's
+    "Input should be a valid UUID"."""
+    if not _is_id(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a run id (runs have no names: `assay runs list`)")
+    return value
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (got {number})")
+    return number
+
+
+# Each command's "examples:" (what `assay COMMAND --help` ends with). They are real commands:
+# tests/client/test_cli_help.py parses every one with this parser. $DS, $EVV and $RUN stand for
+# ids, as in the README's tour (e.g. RUN=$(assay --json runs list --limit 1 | jq -r '.items[0].id')).
+EXAMPLES: dict[str, list[str]] = {
+    "": [
+        "assay health --wait --timeout 120",
+        "assay datasets create support-qa --file docs/ci/support_qa.csv",
+        "assay evals create --file docs/ci/eval.yaml",
+        "assay ci --dataset support-qa --eval-version support-assistant-quality --threshold 0.7",
+    ],
+    "datasets": ["assay datasets list", "assay datasets upload support-qa outputs.jsonl"],
+    "datasets create": [
+        "assay datasets create support-qa --file docs/ci/support_qa.csv",
+        "assay datasets create support-qa --description 'answers from the help centre'",
+    ],
+    "datasets upload": [
+        "assay datasets upload support-qa outputs.jsonl",
+        "assay --json datasets upload $DS big.csv --via upload | jq -r .version",
+    ],
+    "datasets delete": ["assay datasets delete $DS", "assay datasets delete support-qa"],
+    "datasets list": ["assay datasets list --limit 10", "assay --json datasets list | jq -r '.items[].name'"],
+    "evals": ["assay evals create --file docs/ci/eval.yaml", "assay evals list"],
+    "evals create": ["assay evals create --file docs/ci/eval.yaml"],
+    "evals delete": ["assay evals delete support-assistant-quality", "assay evals delete $EVAL --json"],
+    "evals list": ["assay evals list --limit 10", "assay --json evals list | jq -r '.items[].id'"],
+    "runs": ["assay runs list --status running", "assay runs get $RUN"],
+    "runs schedule": [
+        "assay runs schedule --dataset support-qa --eval-version support-assistant-quality --wait",
+        "assay runs schedule --dataset $DS --eval-version $EVV --dataset-version 2 --name nightly",
+    ],
+    "runs get": ["assay runs get $RUN", "assay --json runs get $RUN | jq .aggregate_results"],
+    "runs list": [
+        "assay runs list --status running",
+        "assay runs list --dataset support-qa --limit 5",
+        "assay --json runs list --limit 1 | jq -r '.items[0].id'",
+    ],
+    "runs evaluations": [
+        "assay runs evaluations $RUN --failed",
+        "assay runs evaluations $RUN --metric exact --limit 20",
+    ],
+    "runs cancel": ["assay runs cancel $RUN"],
+    "runs delete": ["assay runs delete $RUN", "assay runs delete $RUN --json"],
+    "runs export": [
+        "assay runs export $RUN --format jsonl -o run.jsonl",
+        "assay runs export $RUN --format csv > run.csv",
+    ],
+    "runs compare": ["assay runs compare $RUN --baseline $BASELINE"],
+    "runs report": [
+        "assay runs report $RUN -o report.html",
+        "assay runs report $RUN -o report.html --baseline $BASELINE",
+    ],
+    "keys": ["assay keys create --name ci-bot --role member", "assay keys list"],
+    "keys create": [
+        "assay keys create --name ci-bot --role member",
+        "assay keys create --name dashboard --role viewer --expires-at 2027-01-01T00:00:00Z",
+    ],
+    "keys list": ["assay keys list", "assay --json keys list | jq -r '.items[] | select(.revoked) | .id'"],
+    "keys revoke": ["assay keys revoke $KEY_ID"],
+    "health": ["assay health", "assay health --wait --timeout 120"],
+    "local": ["ASSAY_BOOTSTRAP_KEY=ask_local_dev_key_change_me assay local up"],
+    "local up": [
+        "ASSAY_BOOTSTRAP_KEY=ask_local_dev_key_change_me assay local up",
+        "ASSAY_PORT=3001 assay local up --ephemeral",
+        "assay local up --port 3001 --data-dir /tmp/assay-data",
+    ],
+    "local invoke": [
+        "assay local invoke ApiMetaFunction -e events/api/health.json",
+        "assay local invoke ListRunsFunction -e events/api/list_runs.json",
+    ],
+    "ci": [
+        "assay ci --dataset support-qa --eval-version support-assistant-quality --threshold 0.7",
+        "assay ci --dataset $DS --eval-version $EVV --threshold exact=0.9 --baseline $RUN "
+        "--junit junit.xml --markdown summary.md",
+    ],
+}
+
+
+def _add_examples(parser: argparse.ArgumentParser, path: str = "") -> None:
+    """Every parser's help ends with its examples, then the exit codes and where the docs are."""
+    examples = EXAMPLES.get(path, [])
+    head = "examples:\n" + "".join(f"  {line}\n" for line in examples) + "\n" if examples else ""
+    parser.epilog = f"{head}{EPILOG}{_docs_pointer()}\n"
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                _add_examples(sub, f"{path} {name}".strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -626,10 +1045,13 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
     def leaf(
-        sub: Any, name: str, func: Callable[[Ctx], int], help_: str, **kw: Any
+        sub: Any, name: str, func: Callable[[Ctx], int], help_: str, *, api: bool = True, **kw: Any
     ) -> argparse.ArgumentParser:
+        """A command. ``api=False`` (the local stack's commands): only -q, not the API's options
+        (--url, --api-key, --json, --http-timeout), which would do nothing there."""
         p = sub.add_parser(name, help=help_, description=help_, formatter_class=fmt, epilog=EPILOG, **kw)
-        _common(p, top=False)
+        if api:
+            _common(p, top=False)
         p.set_defaults(func=func)
         return p
 
@@ -648,14 +1070,25 @@ def build_parser() -> argparse.ArgumentParser:
             help="inline JSON (≤ 10,000 records), presigned upload (any size), or auto: "
             "inline below 1 MB (default)",
         )
+        p.add_argument(
+            "--strict",
+            action="store_true",
+            help="refuse the records, storing nothing, when the server warns about them (a column "
+            "such as Output or golden that is not a record field, no output in any record); "
+            "without it the warnings are printed to stderr and the version is created",
+        )
 
     def wait_opts(p: argparse.ArgumentParser, timeout: float) -> None:
         p.add_argument("--timeout", type=float, default=timeout, help=f"seconds to wait ({timeout:g})")
         p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls (1)")
 
     def schedule_opts(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", required=True, help="dataset id")
-        p.add_argument("--eval-version", required=True, help="eval version id")
+        p.add_argument("--dataset", required=True, help="dataset id or exact name")
+        p.add_argument(
+            "--eval-version",
+            required=True,
+            help="eval version id, or an eval's exact name (its latest version), or NAME@N (version N)",
+        )
         p.add_argument("--dataset-version", type=int, help="dataset version number (default: latest)")
         p.add_argument("--name", help="run name")
         p.add_argument("--batch-size", type=int, help="records per scoring batch (default 100)")
@@ -665,14 +1098,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--description")
     p.add_argument("--project", help="project id (default: the tenant's default project)")
-    p.add_argument("--file", type=Path, help="JSONL, JSON or CSV records for version 1")
+    p.add_argument("--file", type=Path, help="JSONL, JSON or CSV records for version 1 (checked before "
+                   "anything is created; a bad record creates nothing)")
     upload_opts(p)
+    p = leaf(ds, "delete", cmd_datasets_delete,
+             "delete a dataset with its versions and records (refused while runs use it)")
+    p.add_argument("dataset", help="dataset id or exact name")
     p = leaf(ds, "upload", cmd_datasets_upload, "add a version from a JSONL, JSON or CSV file")
-    p.add_argument("dataset", help="dataset id")
+    p.add_argument("dataset", help="dataset id or exact name")
     p.add_argument("file", type=Path)
     upload_opts(p)
     p = leaf(ds, "list", cmd_datasets_list, "list datasets, newest first")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--cursor", help="start here (a previous --json output's next_cursor)")
 
     ev = group("evals", "evals and their versions")
     p = leaf(
@@ -681,9 +1119,14 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_evals_create,
         "create an eval version from a YAML (or JSON) file; adds a version to the eval of the same name",
     )
-    p.add_argument("--file", type=Path, required=True, help="eval.yaml: name, threshold, metrics, judge")
+    p.add_argument("--file", type=Path, required=True, help="eval.yaml: name, threshold, metrics, judge "
+                   "(a new eval is created with its version 1 in one request: a bad spec creates nothing)")
+    p = leaf(ev, "delete", cmd_evals_delete,
+             "delete an eval and all its versions (refused while runs use it)")
+    p.add_argument("eval", help="eval id or exact name")
     p = leaf(ev, "list", cmd_evals_list, "list evals, newest first")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--cursor", help="start here (a previous --json output's next_cursor)")
 
     runs = group("runs", "eval runs")
     p = leaf(
@@ -694,25 +1137,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="show a progress bar until the run finishes")
     wait_opts(p, 600)
     p = leaf(runs, "get", cmd_runs_get, "a run's status, per-metric table and verdict")
-    p.add_argument("run")
+    p.add_argument("run", type=_run_id, help="run id")
     p = leaf(runs, "list", cmd_runs_list, "list runs, newest first")
-    p.add_argument("--dataset")
-    p.add_argument("--eval")
-    p.add_argument("--eval-version")
+    p.add_argument("--dataset", help="only this dataset's runs (id or exact name)")
+    p.add_argument("--eval", help="only this eval's runs (id or exact name)")
+    p.add_argument("--eval-version", help="only this eval version's runs (id, eval name, or NAME@N)")
     p.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive, default=20)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--cursor", help="start here (a previous --json output's next_cursor)")
     p = leaf(runs, "evaluations", cmd_runs_evaluations, "a run's evaluations in record order")
-    p.add_argument("run")
+    p.add_argument("run", type=_run_id, help="run id")
     p.add_argument("--metric")
     passed = p.add_mutually_exclusive_group()
     passed.add_argument("--failed", action="store_true", help="only evaluations that did not pass")
     passed.add_argument("--passed", action="store_true", help="only evaluations that passed")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=_positive, default=100)
+    p.add_argument("--cursor", help="start here (a previous --json output's next_cursor)")
     p = leaf(runs, "cancel", cmd_runs_cancel, "cancel a pending or running run")
-    p.add_argument("run")
+    p.add_argument("run", type=_run_id, help="run id")
+    p = leaf(runs, "delete", cmd_runs_delete,
+             "delete a finished run with its evaluations and exports (cancel a running one first)")
+    p.add_argument("run", type=_run_id, help="run id")
     p = leaf(runs, "export", cmd_runs_export, "download a finished run's export (follows the presigned link)")
-    p.add_argument("run")
+    p.add_argument("run", type=_run_id, help="run id")
     p.add_argument("--format", choices=["json", "jsonl", "csv"], default="jsonl")
     p.add_argument("-o", "--output", help="file to write (default: stdout)")
     p.add_argument(
@@ -722,14 +1170,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="inline (follows a 303 for large exports) or link (always through S3)",
     )
     p = leaf(runs, "compare", cmd_runs_compare, "per-metric deltas and significance against a baseline run")
-    p.add_argument("run")
-    p.add_argument("--baseline", required=True, help="the baseline run id")
+    p.add_argument("run", type=_run_id, help="run id")
+    p.add_argument("--baseline", required=True, type=_run_id, help="the baseline run id")
     p.add_argument("--limit", type=int, default=20, help="records listed per direction (1-100; 20)")
     p.add_argument("--confidence", type=float, help="confidence level (0.8-0.99; default 0.95)")
     p = leaf(runs, "report", cmd_runs_report, "write a self-contained HTML report of a run")
-    p.add_argument("run")
+    p.add_argument("run", type=_run_id, help="run id")
     p.add_argument("-o", "--output", type=Path, required=True, help="report.html")
-    p.add_argument("--baseline", help="also compare with this run")
+    p.add_argument("--baseline", type=_run_id, help="also compare with this run (id)")
 
     keys = group("keys", "API keys")
     p = leaf(keys, "create", cmd_keys_create, "create an API key (the secret is printed once)")
@@ -759,6 +1207,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve the API locally from template.yaml until Ctrl-C or SIGTERM (the command becomes "
         "the server process: `kill PID` stops it); its state (datasets, evals, runs, API keys) is "
         "kept in --data-dir across restarts and crashes, and runs cut short are resumed",
+        api=False,
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no 'starting …' line"
     )
     p.add_argument("--port", type=int, help="HTTP port (default $ASSAY_PORT or 3000)")
     keep = p.add_mutually_exclusive_group()
@@ -782,6 +1234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run one function's handler once against the running local stack (`sam local invoke` "
         "without Docker): the function's environment from template.yaml, its IAM role; the result "
         "on stdout, logs on stderr; exit 0 returned, 1 raised (Lambda's error payload), 2 usage error",
+        api=False,
     )
     p.add_argument(
         "function", metavar="FUNCTION", help="the template's logical id (e.g. GetRunFunction) or name"
@@ -814,6 +1267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, help="write a Markdown summary here (for a PR comment)")
     p.add_argument("--report", type=Path, help="write the HTML report here")
     wait_opts(p, 1800)
+    _add_examples(parser)
     return parser
 
 
@@ -822,7 +1276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = Ctx(args)
     try:
-        return args.func(ctx)
+        code = args.func(ctx)
+        if code == EXIT_OK:
+            _next_hint(ctx)
+        return code
     except KeyboardInterrupt:
         _print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -835,9 +1292,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    except MissingApiKeyError:  # the client's message speaks Python (api_key=); say it the CLI's way
+        _print(f"error: {NO_API_KEY}", file=sys.stderr)
+        return EXIT_ERROR
     except (AssayError, CliError, RecordFileError) as exc:
         _print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _next_hint(ctx: Ctx) -> None:
+    """After a command that succeeded, the command a user most likely runs next (stderr; not with
+    -q or --json). Read from what the command printed, so each command stays as it is."""
+    a, result = ctx.args, ctx.result
+    command = f"{a.group} {getattr(a, 'command', '') or ''}".strip()
+    schedule = "assay runs schedule --dataset {ds} --eval-version {ev} --wait"
+    hint = None
+    if command == "datasets create" and isinstance(result, dict):
+        dataset = result.get("dataset") or {}
+        if not result.get("version"):
+            hint = f"assay datasets upload {dataset.get('id')} records.jsonl   (JSONL, JSON or CSV)"
+        else:
+            hint = schedule.format(ds=dataset.get("id"), ev="EVAL_VERSION")
+    elif command == "datasets upload" and result is not None:
+        hint = schedule.format(ds=a.dataset, ev="EVAL_VERSION")
+    elif command == "evals create" and isinstance(result, dict):
+        hint = schedule.format(ds="DATASET", ev=(result.get("version") or {}).get("id"))
+    elif command == "runs schedule" and isinstance(result, EvalRun):
+        hint = (
+            f"assay runs evaluations {result.id} --failed   or   assay runs report {result.id} -o report.html"
+            if result.finished
+            else f"assay runs get {result.id}   (or schedule with --wait to follow it)"
+        )
+    elif command == "keys create" and result is not None:
+        hint = "export ASSAY_API_KEY=…   (the secret above; it is not shown again)"
+    if hint:
+        ctx.hint(f"next: {hint}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -19,6 +20,7 @@ from assay.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
+    MissingApiKeyError,
     NotReadyError,
     RunTimeoutError,
     ServerError,
@@ -98,7 +100,7 @@ class Client:
         headers = {"Accept": "application/json"}
         if auth:
             if not self.api_key:
-                raise ConfigurationError("no API key: set ASSAY_API_KEY (or pass api_key=)")
+                raise MissingApiKeyError("no API key: set ASSAY_API_KEY (or pass api_key=)")
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
@@ -192,10 +194,70 @@ class Client:
 
     # ------------------------------------------------------------------ datasets
     def create_dataset(
-        self, name: str, *, description: str | None = None, project_id: str | None = None
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        project_id: str | None = None,
+        records: list[dict[str, Any]] | None = None,
+        strict: bool | None = None,
     ) -> Dataset:
-        body = {"name": name, "description": description, "project_id": project_id}
+        """A dataset; with ``records`` (≤ 10,000) its version 1 too, in one request: a bad record
+        creates nothing. Version 1 is ``DatasetVersion.from_api(dataset.raw["version"])``."""
+        body = {"name": name, "description": description, "project_id": project_id,
+                "records": records, "strict": strict}
         return Dataset.from_api(self._json("POST", "/v1/datasets", body=_compact(body)))
+
+    def create_dataset_from_file(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        description: str | None = None,
+        project_id: str | None = None,
+        fmt: str | None = None,
+        via: str = "auto",
+        progress: Progress | None = None,
+        strict: bool = False,
+    ) -> tuple[Dataset, DatasetVersion]:
+        """A dataset whose version 1 holds the records of a JSONL, JSON or CSV file; nothing is left
+        behind when it fails.
+
+        The file is read (and parsed) before any request. Inline (``via`` as in ``upload_file``):
+        one request creates both. Through a presigned upload the dataset must exist first (the
+        upload URL is the dataset's), so that path cannot be one request: when the upload or the
+        version fails, the dataset is deleted again before the error is raised."""
+        path = Path(path)
+        fmt = detect_format(path, fmt)
+        if via not in ("auto", "inline", "upload"):
+            raise ConfigurationError(f"via must be auto, inline or upload (got {via!r})")
+        if via == "auto":
+            via = "inline" if path.stat().st_size <= INLINE_MAX_BYTES else "upload"
+        # A bad file fails here, before anything is created. Kept in memory only to send inline.
+        records: list[dict[str, Any]] = []
+        for record in iter_records(path, fmt):
+            if via == "inline" and len(records) <= INLINE_MAX_RECORDS:
+                records.append(record)
+        if via == "inline" and len(records) <= INLINE_MAX_RECORDS:
+            dataset = self.create_dataset(name, description=description, project_id=project_id,
+                                          records=records, strict=strict or None)
+            if progress:
+                size = path.stat().st_size
+                progress(size, size)
+            return dataset, DatasetVersion.from_api(dataset.raw["version"])
+        dataset = self.create_dataset(name, description=description, project_id=project_id)
+        try:
+            version = self.upload_file(dataset.id, path, fmt=fmt, via="upload", progress=progress,
+                                       strict=strict)
+        except BaseException:
+            with contextlib.suppress(AssayError):  # the version's error is the one to raise
+                self.delete_dataset(dataset.id)
+            raise
+        return Dataset.from_api({**dataset.raw, "version_count": 1}), version
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset with its versions and their records (409 while runs use it)."""
+        self._raw("DELETE", f"/v1/datasets/{dataset_id}")
 
     def get_dataset(self, dataset_id: str) -> Dataset:
         return Dataset.from_api(self._json("GET", f"/v1/datasets/{dataset_id}"))
@@ -208,17 +270,19 @@ class Client:
         page = self._json("GET", f"/v1/datasets/{dataset_id}/versions")
         return [DatasetVersion.from_api(v) for v in page["items"]]
 
-    def create_dataset_version(self, dataset_id: str, records: list[dict[str, Any]]) -> DatasetVersion:
-        """An immutable version from records sent inline (at most 10,000)."""
-        return DatasetVersion.from_api(
-            self._json("POST", f"/v1/datasets/{dataset_id}/versions", body={"records": records})
-        )
+    def create_dataset_version(
+        self, dataset_id: str, records: list[dict[str, Any]], *, strict: bool = False
+    ) -> DatasetVersion:
+        """An immutable version from records sent inline (at most 10,000). Its ``warnings`` say
+        what looks wrong in the records; ``strict`` makes the server refuse them instead (400)."""
+        body: dict[str, Any] = {"records": records, **({"strict": True} if strict else {})}
+        return DatasetVersion.from_api(self._json("POST", f"/v1/datasets/{dataset_id}/versions", body=body))
 
     def create_upload(self, dataset_id: str) -> Upload:
         return Upload.from_api(self._json("POST", f"/v1/datasets/{dataset_id}/uploads"))
 
     def upload_jsonl(
-        self, dataset_id: str, source: Path, *, progress: Progress | None = None
+        self, dataset_id: str, source: Path, *, progress: Progress | None = None, strict: bool = False
     ) -> DatasetVersion:
         """A version from a JSONL file of any size: presigned PUT, then a version from the upload."""
         upload = self.create_upload(dataset_id)
@@ -235,9 +299,8 @@ class Client:
         )
         if put.status >= 300:
             raise error_from_response(put.status, put.body, put.headers)
-        return DatasetVersion.from_api(
-            self._json("POST", f"/v1/datasets/{dataset_id}/versions", body={"upload_id": upload.upload_id})
-        )
+        body: dict[str, Any] = {"upload_id": upload.upload_id, **({"strict": True} if strict else {})}
+        return DatasetVersion.from_api(self._json("POST", f"/v1/datasets/{dataset_id}/versions", body=body))
 
     def upload_file(
         self,
@@ -247,11 +310,14 @@ class Client:
         fmt: str | None = None,
         via: str = "auto",
         progress: Progress | None = None,
+        strict: bool = False,
     ) -> DatasetVersion:
         """A new version of ``dataset_id`` from a JSONL, JSON or CSV file.
 
         ``via``: ``inline`` (records in the request body; ≤ 10,000), ``upload`` (presigned PUT
-        of JSONL, any size) or ``auto`` (inline below 1 MB, else upload)."""
+        of JSONL, any size) or ``auto`` (inline below 1 MB, else upload). ``strict``: the server
+        refuses records that draw warnings (a CSV column ``Output`` stored in metadata, no
+        ``output`` anywhere) instead of storing them with ``warnings``."""
         path = Path(path)
         fmt = detect_format(path, fmt)
         if via not in ("auto", "inline", "upload"):
@@ -261,29 +327,46 @@ class Client:
         if via == "inline":
             records = list(iter_records(path, fmt))
             if len(records) > INLINE_MAX_RECORDS:
-                return self.upload_file(dataset_id, path, fmt=fmt, via="upload", progress=progress)
-            version = self.create_dataset_version(dataset_id, records)
+                return self.upload_file(
+                    dataset_id, path, fmt=fmt, via="upload", progress=progress, strict=strict
+                )
+            version = self.create_dataset_version(dataset_id, records, strict=strict)
             if progress:
                 size = path.stat().st_size
                 progress(size, size)
             return version
         if fmt == "jsonl":
-            return self.upload_jsonl(dataset_id, path, progress=progress)
+            return self.upload_jsonl(dataset_id, path, progress=progress, strict=strict)
         with tempfile.TemporaryDirectory(prefix="assay-upload-") as tmp:
             converted = Path(tmp) / "records.jsonl"
             with converted.open("wb") as out:
                 write_jsonl(iter_records(path, fmt), out)
-            return self.upload_jsonl(dataset_id, converted, progress=progress)
+            return self.upload_jsonl(dataset_id, converted, progress=progress, strict=strict)
 
     def iter_records(self, dataset_id: str, version: int, page_size: int = 1000) -> Iterator[dict[str, Any]]:
         return self._pages(f"/v1/datasets/{dataset_id}/versions/{version}/records", {}, page_size)
 
     # ------------------------------------------------------------------ evals
     def create_eval(
-        self, name: str, *, description: str | None = None, project_id: str | None = None
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        project_id: str | None = None,
+        metrics: list[dict[str, Any]] | None = None,
+        threshold: float | None = None,
+        judge: dict[str, Any] | None = None,
     ) -> Eval:
-        body = {"name": name, "description": description, "project_id": project_id}
+        """An eval; with ``metrics`` (and ``threshold``, ``judge``) its version 1 too, in one
+        request: a bad metric creates nothing. Version 1 is
+        ``EvalVersion.from_api(ev.raw["version"])``."""
+        body = {"name": name, "description": description, "project_id": project_id,
+                "metrics": metrics, "threshold": threshold, "judge": judge}
         return Eval.from_api(self._json("POST", "/v1/evals", body=_compact(body)))
+
+    def delete_eval(self, eval_id: str) -> None:
+        """Delete an eval and all its versions (409 while runs use it)."""
+        self._raw("DELETE", f"/v1/evals/{eval_id}")
 
     def get_eval(self, eval_id: str) -> Eval:
         return Eval.from_api(self._json("GET", f"/v1/evals/{eval_id}"))
@@ -327,16 +410,17 @@ class Client:
             if not name:
                 raise ConfigurationError("the eval spec needs a name (or an eval_id)")
             existing = next((e for e in self.iter_evals() if e.name == name), None)
-            ev, created = (
-                (existing, False)
-                if existing
-                else (
-                    self.create_eval(
-                        name, description=spec.get("description"), project_id=spec.get("project_id")
-                    ),
-                    True,
+            if existing is None:  # the eval and version 1 in one request: a bad spec creates nothing
+                ev = self.create_eval(
+                    name,
+                    description=spec.get("description"),
+                    project_id=spec.get("project_id"),
+                    metrics=list(body["metrics"]),
+                    threshold=body.get("threshold"),
+                    judge=body.get("judge"),
                 )
-            )
+                return ev, EvalVersion.from_api(ev.raw["version"]), True
+            ev, created = existing, False
         version = self.create_eval_version(
             ev.id, list(body["metrics"]), threshold=body.get("threshold"), judge=body.get("judge")
         )
@@ -391,6 +475,11 @@ class Client:
 
     def cancel_run(self, run_id: str) -> EvalRun:
         return EvalRun.from_api(self._json("POST", f"/v1/eval-runs/{run_id}/cancel"))
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a finished run with its evaluations and exports (409 while it is pending or
+        running: cancel it first)."""
+        self._raw("DELETE", f"/v1/eval-runs/{run_id}")
 
     def iter_evaluations(
         self,

@@ -19,6 +19,10 @@ class ConfigurationError(AssayError):
     """The client is missing its base URL or API key, or a setting is malformed."""
 
 
+class MissingApiKeyError(ConfigurationError):
+    """A request needs an API key and none was given (``api_key=`` or ``$ASSAY_API_KEY``)."""
+
+
 class ConnectionFailedError(AssayError):
     """The service could not be reached (after retries, for idempotent requests)."""
 

@@ -2,11 +2,17 @@
 
 The gate passes when the run completed and **every metric's mean score reaches the gate
 threshold** (``--threshold``: one number for all metrics, or ``name=value`` per metric; by
-default each metric's own threshold from the eval version). Since the run's ``result`` is
-the mean of the metric means, a passing gate implies the run's verdict is ``pass`` too.
-With a baseline, a comparison whose verdict is ``regressed`` (a metric significantly worse)
-also fails the gate. Decision and rendering are pure: they take the run, its evaluations and
-the comparison, and never call the API.
+default each metric's own threshold from the eval version) — the *metric level* of
+docs/concepts.md. With a baseline, a comparison whose verdict is ``regressed`` (a metric
+significantly worse) also fails the gate.
+
+The gate does not judge the run's own verdict (the *run level*: the mean of the metric means
+against the run threshold), and the two can differ either way: a run with verdict ``pass``
+fails the gate when one metric's mean is below its threshold, and a run with verdict ``fail``
+passes it when every metric reaches a threshold lower than the run's. So every report of the
+gate names the rule that decided it and shows the run verdict beside it (``summary``).
+Decision and rendering are pure: they take the run, its evaluations and the comparison, and
+never call the API.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from assay._format import num, pct, safe, signed
+from assay._format import num, pct, run_verdict, safe, signed
 from assay.models import Comparison, EvalRun, Evaluation
 
 MAX_LISTED_RECORDS = 50
@@ -33,6 +39,18 @@ class MetricCheck:
     failing: list[Evaluation] = field(default_factory=list)
     mean_delta: float | None = None
     significant: bool | None = None
+    # Where the gate threshold came from: "--threshold NAME=X", "--threshold X" or the
+    # metric's own threshold in the eval version (the default).
+    source: str = "the metric's own threshold"
+
+    @property
+    def reason(self) -> str:
+        """``metric 'exact' mean 0.410 < 0.50 (--threshold exact=0.5)``: what the gate judged."""
+        if self.mean is None:
+            return (f"metric '{self.name}' has no mean (nothing scored) to compare with "
+                    f"{num(self.threshold, 2)} ({self.source})")
+        op = "≥" if self.passed else "<"
+        return f"metric '{self.name}' mean {num(self.mean)} {op} {num(self.threshold, 2)} ({self.source})"
 
 
 # Why a gate could not decide: the run ended failed/cancelled, it did not finish in time, the API
@@ -61,6 +79,32 @@ class GateResult:
         if self.error:
             return 3 if self.error_kind == "timeout" else 2
         return 0 if self.passed else 1
+
+    @property
+    def verdict(self) -> str:
+        """The gate's own verdict: ``pass``, ``fail`` or ``error`` (it could not decide)."""
+        return "error" if self.error else ("pass" if self.passed else "fail")
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the gate failed: each metric below its gate threshold, and a regression."""
+        out = [m.reason for m in self.metrics if not m.passed]
+        if self.regressed and self.comparison is not None:
+            out.append(f"significant regression vs baseline {self.comparison.baseline_run_id} (--baseline)")
+        return out
+
+    def summary(self) -> str:
+        """One line naming the rule that decided and, beside it, the run verdict, e.g.
+        ``gate FAILED: metric 'exact' mean 0.410 < 0.50 (--threshold 0.5); run verdict pass
+        (result 0.738 ≥ run threshold 0.70)``."""
+        if self.error:
+            head = f"gate ERROR: {self.error}"
+        elif self.passed:
+            head = (f"gate PASSED: all {len(self.metrics)} metric means ≥ their gate thresholds"
+                    + ("; no significant regression" if self.comparison is not None else ""))
+        else:
+            head = "gate FAILED: " + "; ".join(self.reasons)
+        return head + ("" if self.run is None else f"; {run_verdict(self.run)}")
 
 
 def error_result(message: str, run: EvalRun | None = None, *, kind: str = "api") -> GateResult:
@@ -114,9 +158,12 @@ def decide(
     deltas = {m.metric_name: m for m in (comparison.metrics if comparison else [])}
     checks = []
     for name, agg in (run.aggregate_results or {}).items():
-        threshold = per_metric.get(
-            name, default_threshold if default_threshold is not None else agg.threshold
-        )
+        if name in per_metric:
+            threshold, source = per_metric[name], f"--threshold {name}={per_metric[name]:g}"
+        elif default_threshold is not None:
+            threshold, source = default_threshold, f"--threshold {default_threshold:g}"
+        else:
+            threshold, source = agg.threshold, "the metric's own threshold"
         threshold = 0.0 if threshold is None else threshold
         failing = [e for e in evaluations if e.metric_name == name and not e.is_passed]
         delta = deltas.get(name)
@@ -132,6 +179,7 @@ def decide(
                 failing=failing,
                 mean_delta=delta.mean_delta if delta else None,
                 significant=delta.significant if delta else None,
+                source=source,
             )
         )
     return GateResult(run, checks, comparison)
@@ -150,21 +198,19 @@ def _record_line(e: Evaluation) -> str:
 
 def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
     """JUnit XML: one ``testcase`` per metric (failing records in the failure text), one for the
-    baseline comparison when there is one, and an ``error`` test case when the run did not complete."""
+    baseline comparison when there is one, and an ``error`` test case when the run did not complete.
+    The properties keep the two levels apart: ``gate.verdict`` (what decided the exit code) and
+    ``run.verdict`` (the run's own result vs run threshold), with ``gate.summary`` naming both."""
     run = result.run
     cases: list[ET.Element] = []
     for check in result.metrics:
         case = ET.Element("testcase", classname=f"{suite_name}.metrics", name=check.name, time="0")
         if not check.passed:
-            failure = ET.SubElement(
-                case,
-                "failure",
-                type="threshold",
-                message=f"mean {num(check.mean)} < threshold {num(check.threshold, 2)}",
-            )
+            failure = ET.SubElement(case, "failure", type="threshold", message=check.reason)
             lines = [
-                f"metric {check.name} ({check.scorer}): mean {num(check.mean)}, pass rate "
-                f"{pct(check.pass_rate)}, threshold {num(check.threshold, 2)}",
+                f"gate: {check.reason}",
+                f"metric {check.name} ({check.scorer}): mean {num(check.mean)} (0–1), pass rate "
+                f"{pct(check.pass_rate)} of its evaluations",
                 f"{len(check.failing)} failing record(s):",
             ]
             lines += [f"  {_record_line(e)}" for e in check.failing[:MAX_LISTED_RECORDS]]
@@ -173,8 +219,7 @@ def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
             failure.text = "\n".join(lines)
         else:
             ET.SubElement(case, "system-out").text = (
-                f"mean {num(check.mean)} ≥ threshold {num(check.threshold, 2)}; "
-                f"pass rate {pct(check.pass_rate)}; "
+                f"gate: {check.reason}; pass rate {pct(check.pass_rate)} of its evaluations; "
                 f"{len(check.failing)} record(s) below the metric's own threshold"
             )
         cases.append(case)
@@ -226,6 +271,8 @@ def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
         timestamp=((run.completed_at or run.created_at or "") if run else "")[:19],
     )
     props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="gate.verdict", value=result.verdict)
+    ET.SubElement(props, "property", name="gate.summary", value=result.summary())
     for key in (
         "id",
         "dataset_id",
@@ -272,26 +319,35 @@ def markdown(result: GateResult, *, title: str = "Assay eval gate") -> str:
             f"**The gate could not decide ({_ERROR_TITLES[result.error_kind]}):** {_md(result.error)}",
             "",
         ]
+    if not result.error:
+        gate = "passed" if result.passed else "failed: " + "; ".join(result.reasons)
+        out.append(f"**Gate** (each metric's mean vs its gate threshold): {_md(gate)}")
+        out.append("")
     if run is None:
         out.append("No run was scheduled.")
     else:
         out.append(
-            f"Run `{run.id}` · {run.status} · {run.completed_count} completed, {run.failed_count} failed "
-            f"of {run.item_count} records · result {num(run.result)} vs run threshold "
-            f"{num(run.threshold, 2)} · judge cost ${run.total_cost or 0:.4f}"
+            f"**Run verdict** (result = mean of the metric means, vs the run threshold; not what "
+            f"the gate judges): {_md(run_verdict(run))}"
+        )
+        out.append("")
+        out.append(
+            f"Run `{run.id}` · {run.status} · {run.item_count} records, {run.failed_count} with "
+            f"evaluations that could not be scored · judge cost ${run.total_cost or 0:.4f} · "
+            "scores on a 0–1 scale"
         )
     if result.metrics:
         baseline = result.comparison is not None
         out += [
             "",
-            "| metric | scorer | mean | pass rate | gate threshold | status |"
+            "| metric | scorer | mean | pass rate | gate threshold | threshold from | gate |"
             + (" Δ mean vs baseline |" if baseline else ""),
-            "|---|---|---:|---:|---:|---|" + ("---:|" if baseline else ""),
+            "|---|---|---:|---:|---:|---|---|" + ("---:|" if baseline else ""),
         ]
         for m in result.metrics:
             row = (
                 f"| {_md(m.name)} | {_md(m.scorer)} | {num(m.mean)} | {pct(m.pass_rate)} | "
-                f"{num(m.threshold, 2)} | {'✅' if m.passed else '❌'} |"
+                f"{num(m.threshold, 2)} | {_md(m.source)} | {'✅' if m.passed else '❌'} |"
             )
             if baseline:
                 row += f" {signed(m.mean_delta)}{' (significant)' if m.significant else ''} |"

@@ -71,6 +71,11 @@ class DatasetVersion(Model):
     record_count: int | None = None
     size_bytes: int | None = None
     created_at: str | None = None
+    # Field coverage: records that have each record field, metadata keys that look like a
+    # misnamed field, and what the server warns about them ({code, message, field, count, …}).
+    fields: dict[str, int] | None = None
+    unknown_fields: dict[str, int] | None = None
+    warnings: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -115,16 +120,32 @@ class EvalVersion(Model):
 
 @dataclass
 class MetricAggregate(Model):
+    """One metric over a run: the metric level of the verdict (docs/concepts.md). Scores,
+    ``mean`` and ``threshold`` are on the 0–1 scale; ``pass_rate`` is a fraction 0–1."""
+
     metric: str = ""
     scorer: str | None = None
     evaluator_type: str | None = None
-    threshold: float | None = None
-    mean: float | None = None
-    pass_rate: float | None = None
-    count: int | None = None
-    passed: int | None = None
-    failed: int | None = None
-    is_gte_threshold: bool | None = None
+    threshold: float | None = None  # the metric's own threshold
+    mean: float | None = None  # over the scored evaluations
+    pass_rate: float | None = None  # passed / all evaluations, unscored ones included
+    count: int | None = None  # evaluations scored
+    passed: int | None = None  # evaluations with score ≥ threshold
+    unscored: int | None = None  # evaluations that could not be scored (not: below threshold)
+    is_gte_threshold: bool | None = None  # metric level: mean ≥ threshold
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> MetricAggregate:
+        # Servers before the rename send ``failed`` for what is now ``unscored``.
+        model = super().from_api(data)
+        if model.unscored is None and "unscored" not in data:
+            model.unscored = data.get("failed")
+        return model
+
+    @property
+    def evaluations(self) -> int:
+        """All the metric's evaluations: scored and unscored (``pass_rate``'s denominator)."""
+        return (self.count or 0) + (self.unscored or 0)
 
 
 @dataclass
@@ -156,6 +177,8 @@ class EvalRun(Model):
     started_at: str | None = None
     completed_at: str | None = None
     error_message: str | None = None
+    # Only on the response that scheduled the run: metrics whose fields some records lack.
+    warnings: list[dict[str, Any]] | None = None
 
     @property
     def finished(self) -> bool:
@@ -163,7 +186,8 @@ class EvalRun(Model):
 
     @property
     def scored_count(self) -> int:
-        """Records done so far (completed or failed)."""
+        """Records done so far: ``completed_count`` (every evaluation scored) plus
+        ``failed_count`` (at least one evaluation could not be scored)."""
         return (self.completed_count or 0) + (self.failed_count or 0)
 
 

@@ -3,7 +3,9 @@
 CSV columns named like record fields (``id``, ``trace_id``, ``prompt``, ``input``,
 ``context``, ``output``, ``golden_answer``) fill those fields; a ``metadata`` column holds a
 JSON object; every other column goes into ``metadata`` under its own name. Empty cells are
-left out.
+left out. Nothing is renamed: a column ``Output`` stays ``Output`` in ``metadata``, and the
+server's answer warns about it with the field it likely meant (``warnings`` of the version;
+``--strict`` refuses it), so one rule serves every client, not only this reader.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """``assay runs report``: one self-contained HTML page for a run (inline CSS and SVG, no requests).
 
-The verdict banner, summary figures (result, pass rate, records, judge cost), per metric a
-histogram of scores (10 bins over [0, 1]) and its pass rate, an optional comparison with a
-baseline, and the worst records. Pure: takes the run, its evaluations and the comparison.
+The run verdict banner (the run level: result vs run threshold), summary figures (result,
+pass rate, records, judge cost), per metric its own verdict (the metric level: mean vs the
+metric's threshold), a histogram of scores (10 bins over [0, 1]) and its pass rate, an
+optional comparison with a baseline, and the worst records. Both levels are labelled as such
+(docs/concepts.md): a run can pass while metrics are below their thresholds, and the page
+says so in the banner rather than letting a green PASS sit above red metric cards.
+Pure: takes the run, its evaluations and the comparison.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from assay._format import num, pct, safe, signed
+from assay._format import CONCEPTS, metric_level, metrics_below, num, pct, safe, signed
 from assay.models import Comparison, EvalRun, Evaluation
 
 PASS_COLOUR = "#1a7f37"  # noqa: S105 (a colour)
@@ -85,6 +89,7 @@ main{max-width:1100px;margin:0 auto;padding:24px}
 .banner{color:#fff;padding:22px 28px;border-radius:10px;margin-bottom:20px}
 .banner h1{margin:0;font-size:30px;letter-spacing:.5px}
 .banner p{margin:6px 0 0;font-size:15px;opacity:.95}
+.banner .why{font-size:20px;font-weight:500}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px;margin-bottom:20px}
 .card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 14px}
 .card .k{color:#57606a;font-size:12px;text-transform:uppercase;letter-spacing:.4px}
@@ -114,29 +119,43 @@ def render(
     worst: int = WORST,
 ) -> str:
     colour = banner_colour(run)
+    below = metrics_below(run)
     if run.status == "completed" and run.verdict:
-        headline = f"{run.verdict.upper()}"
-        detail = (
-            f"result {num(run.result)} {'≥' if run.verdict == 'pass' else '<'} threshold "
-            f"{num(run.threshold, 2)} · records passing every metric {pct(run.pass_rate)}"
-        )
+        headline = f"Run verdict: {run.verdict.upper()}"
+        why = (f"(result {num(run.result)} {'≥' if run.verdict == 'pass' else '<'} run threshold "
+               f"{num(run.threshold, 2)})")
+        detail = f"result = mean of the metric means · records passing every metric {pct(run.pass_rate)}"
+    elif run.status == "completed":
+        headline, why = "No run verdict", ""
+        detail = run.error_message or "no metric could be scored"
     else:
-        headline = run.status.upper() or "UNKNOWN"
+        headline, why = f"Run {run.status.upper() or 'UNKNOWN'}", ""
         detail = run.error_message or "the run has no verdict"
+    # The metric level, in the banner too: a green run verdict must not read as "every metric passed".
+    metric_note = (
+        f"Metric level: {len(below)} of {len(run.aggregate_results or {})} metric means below their "
+        f"own thresholds ({', '.join(below)}) — judged separately from the run verdict, see Metrics"
+        if below
+        else ""
+    )
     name = title or run.name or f"Eval run {run.id}"
     cards = [
-        ("Result", num(run.result)),
-        ("Threshold", num(run.threshold, 2)),
-        ("Pass rate", pct(run.pass_rate)),
+        ("Result (0–1)", num(run.result)),
+        ("Run threshold", num(run.threshold, 2)),
+        ("Records passing every metric", pct(run.pass_rate)),
         ("Records", f"{run.item_count}"),
-        ("Completed / failed", f"{run.completed_count} / {run.failed_count}"),
+        ("Records with unscored evaluations", f"{run.failed_count}"),
         ("Judge cost", f"${run.total_cost or 0:.4f}"),
     ]
     if run.estimated_aws_cost is not None:
         cards.append(("AWS cost (est.)", f"${run.estimated_aws_cost:.4f}"))
     body = [
-        f'<div class="banner" id="verdict" style="background:{colour}"><h1>{_e(headline)}</h1>'
-        f"<p>{_e(name)} — {_e(detail)}</p></div>",
+        f'<div class="banner" id="verdict" style="background:{colour}"><h1>{_e(headline)}'
+        + (f' <span class="why">{_e(why)}</span>' if why else "")
+        + "</h1>"
+        + f"<p>{_e(name)} — {_e(detail)}</p>"
+        + (f'<p id="metric-level">{_e(metric_note)}</p>' if metric_note else "")
+        + "</div>",
         '<div class="cards">'
         + "".join(
             f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div></div>'
@@ -144,22 +163,25 @@ def render(
         )
         + "</div>",
         "<h2>Metrics</h2>",
+        '<p class="sub">Metric level: each metric\'s mean against its own threshold, independent of '
+        f"the run verdict. Scores, means and thresholds on a 0–1 scale. Definitions: {CONCEPTS}.</p>",
         '<div class="metrics">',
     ]
     for metric, agg in (run.aggregate_results or {}).items():
         scores = [e.score for e in evaluations if e.metric_name == metric and e.score is not None]
+        css = "ok" if agg.is_gte_threshold else ("bad" if agg.is_gte_threshold is False else "")
         state = (
-            '<span class="ok">mean ≥ threshold</span>'
-            if agg.is_gte_threshold
-            else '<span class="bad">mean below threshold</span>'
-            if agg.is_gte_threshold is False
-            else ""
+            f'<span class="{css}">{_e(metric_level(agg))}</span>' if css else _e(metric_level(agg))
         )
+        unscored = agg.unscored or 0
         body.append(
             f'<section class="metric"><h3>{_e(metric)}</h3><div class="sub">{_e(agg.scorer)} · '
-            f"{_e(agg.evaluator_type)} · threshold {num(agg.threshold, 2)} · {state}</div>"
-            f"<div>mean <b>{num(agg.mean)}</b> · pass rate <b>{pct(agg.pass_rate)}</b> "
-            f"({agg.passed}/{agg.count}, {agg.failed} failed)</div>{_rate_bar(agg.pass_rate)}"
+            f"{_e(agg.evaluator_type)}</div>"
+            f'<div class="level">Metric level: {state}</div>'
+            f"<div>pass rate <b>{pct(agg.pass_rate)}</b> ({agg.passed} of {agg.evaluations} "
+            "evaluations ≥ metric threshold"
+            + (f"; {unscored} could not be scored" if unscored else "; all scored")
+            + f")</div>{_rate_bar(agg.pass_rate)}"
             f'<div class="sub" style="margin-top:8px">score distribution ({len(scores)} scored)</div>'
             f"{histogram(scores, agg.threshold)}</section>"
         )
