@@ -333,3 +333,15 @@ def test_progress_bar_with_a_total_of_zero_draws_an_empty_bar_without_dividing_b
     closed_unused = Terminal()
     ProgressBar(stream=closed_unused).close()
     assert closed_unused.getvalue() == ""  # nothing drawn, nothing to end
+
+
+def test_cli_runs_schedule_prints_the_runs_field_warnings_on_stderr(capsys):
+    warning = {"code": "partial_field", "metric": "exact", "field": "golden_answer", "count": 3,
+               "message": "metric 'exact' needs 'golden_answer': 3 of 4 records lack it"}
+    with fake_api() as api:
+        api.on("POST", f"/v1/datasets/{DS_ID}/runs",
+               reply(202, {**run_json("pending"), "warnings": [warning]}))
+        assert run_cli(api.url, "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID) == 0
+    captured = capsys.readouterr()
+    assert f"warning: {warning['message']}" in captured.err.splitlines()
+    assert "warning" not in captured.out

@@ -114,7 +114,8 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
         left_running = wait_until_gone(shell.pid, 15)  # the session's pgid is the shell's pid
         if left_running:
             os.killpg(shell.pid, signal.SIGKILL)
-    log = (tmp_path / "assay-local.log").read_text() if (tmp_path / "assay-local.log").exists() else ""
+    log_file = tmp_path / "out" / "assay-local.log"
+    log = log_file.read_text() if log_file.exists() else ""
     context = f"\n--- stdout\n{out[-4000:]}\n--- stderr\n{err[-4000:]}\n--- assay-local.log\n{log[-3000:]}"
 
     # THEN every step worked, and `kill %1` stopped the stack and everything it started
@@ -122,10 +123,14 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
     assert "Traceback" not in err and not re.search(r"^error:", err, re.MULTILINE), context
     assert left_running == [], f"still running after the tour ended: {left_running}" + context
     assert refused(port) and "assay-local stopped." in log, context
+    # AND it wrote only into out/ and the (gitignored) local stack's state: a user who pastes
+    # it in a clone is not left with untracked files in the repository's root
+    written = {p.name for p in tmp_path.iterdir()} - {".venv", "docs", "tour.sh"}
+    assert written <= {"out", ".assay-local", ".assay-local.json"}, written
 
     # AND the gate failed as documented: exit 1, on the named metric's mean below the threshold
     assert re.search(r"^exit 1$", out, re.MULTILINE), context
-    junit = validate_junit((tmp_path / "junit.xml").read_bytes())
+    junit = validate_junit((tmp_path / "out" / "junit.xml").read_bytes())
     failures = {c.get("name"): c.find("failure") for c in junit.iter("testcase")}
     failure = failures[failing_metric]
     assert failure is not None, context
@@ -134,21 +139,22 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
         failure.get("message")).groups())
     assert round(mean, 2) == failing_mean and threshold == gate_threshold
     assert [name for name, f in failures.items() if f is not None] == [failing_metric]
-    assert (tmp_path / "summary.md").read_text().startswith("### Assay eval gate: ❌ failed")
+    assert (tmp_path / "out" / "summary.md").read_text().startswith("### Assay eval gate: ❌ failed")
 
     # AND run.jsonl holds one evaluation per record and metric of the documented dataset and eval
     with (ROOT / "docs" / "ci" / "support_qa.csv").open(newline="") as handle:
         record_ids = {row["id"] for row in csv.DictReader(handle)}
     metrics = {m["name"] for m in yaml.safe_load((ROOT / "docs" / "ci" / "eval.yaml").read_text())["metrics"]}
-    lines = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (tmp_path / "out" / "run.jsonl").read_text().splitlines()]
     assert len(record_ids) == 120 and len(lines) == len(record_ids) * len(metrics)
     pairs = {(r, m) for r in record_ids for m in metrics}
     assert {(e["record_id"], e["metric_name"]) for e in lines} == pairs
     [run_id] = {e["run_id"] for e in lines}
 
     # AND report.html is that run's report, its banner showing the run's verdict
-    wrote = re.search(r"^wrote report\.html\s+\((pass|fail); (\d+) evaluations\)$", out, re.MULTILINE)
+    wrote = re.search(r"^wrote out/report\.html\s+\(run verdict (pass|fail); (\d+) evaluations\)$",
+                      out, re.MULTILINE)
     assert wrote, context
-    report = (tmp_path / "report.html").read_text()
+    report = (tmp_path / "out" / "report.html").read_text()
     assert run_id in report and int(wrote.group(2)) == len(lines)
     assert re.search(rf'id="verdict"[^>]*><h1>Run verdict: {wrote.group(1).upper()} <span', report)

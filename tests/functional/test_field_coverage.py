@@ -191,3 +191,21 @@ def test_some_records_lacking_a_field_schedule_with_warnings(stack):
     # The warnings belong to the schedule response; reading the run later does not repeat them.
     status, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
     assert status == 200 and got["warnings"] is None
+
+
+def test_a_misnamed_top_level_key_is_refused_with_the_same_suggestion_both_ways(stack):
+    """A JSONL/inline record with ``Output`` (not in metadata) is refused — records take only
+    their fields — and the 400 says which field was meant, inline and uploaded alike."""
+    dataset_id = create_dataset(stack, records=False)
+    record = {"id": "a", "input": "q", "Output": "x"}
+    status, body = new_version(stack, dataset_id, [record])
+    assert status == 400 and body["error"].endswith("; did you mean 'output'?"), body
+    assert "records[0].Output" in body["error"]
+    upload_id = upload(stack, dataset_id, jsonl([record]))
+    status, body, _ = stack.call("DatasetsFunction", api_event(
+        "create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}))
+    assert status == 400 and "did you mean 'output'?" in body["error"], body
+    assert versions(stack, dataset_id) == []
+    # a key that looks like no field gets no guess
+    status, body = new_version(stack, dataset_id, [{"id": "a", "zzz_unrelated": 1}])
+    assert status == 400 and "did you mean" not in body["error"], body

@@ -478,7 +478,7 @@ def _schedule(ctx: Ctx) -> EvalRun:
     a = ctx.args
     a.dataset = _resolve(ctx, "dataset", a.dataset)
     a.eval_version = _resolve_eval_version(ctx, a.eval_version)
-    return ctx.client.schedule_run(
+    run = ctx.client.schedule_run(
         a.dataset,
         a.eval_version,
         dataset_version=a.dataset_version,
@@ -486,6 +486,8 @@ def _schedule(ctx: Ctx) -> EvalRun:
         threshold=getattr(a, "run_threshold", None),
         batch_size=a.batch_size,
     )
+    _data_warnings(run.warnings)  # e.g. records without the field a metric needs
+    return run
 
 
 def cmd_runs_schedule(ctx: Ctx) -> int:
@@ -613,7 +615,7 @@ def cmd_runs_report(ctx: Ctx) -> int:
     comparison = ctx.client.compare_runs(run.id, a.baseline, limit=100) if a.baseline else None
     Path(a.output).write_text(render(run, evaluations, comparison=comparison), encoding="utf-8")
     ctx.out(
-        f"wrote {a.output}  ({run.verdict or run.status}; {len(evaluations)} evaluations)",
+        f"wrote {a.output}  (run verdict {run.verdict or run.status}; {len(evaluations)} evaluations)",
         {"path": str(a.output), "run_id": run.id, "verdict": run.verdict},
     )
     return EXIT_OK

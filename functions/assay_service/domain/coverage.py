@@ -61,6 +61,20 @@ def suggestion(name: str) -> str | None:
     return close[0] if close else None
 
 
+def unknown_field_hint(error: dict[str, Any]) -> str:
+    """``; did you mean 'output'?`` for a record's unknown top-level key (pydantic's
+    ``extra_forbidden`` at ``records[i].KEY`` in a body, or ``KEY`` of an uploaded line),
+    else ``""``: the inline and the upload path answer the same misnamed key alike."""
+    loc = tuple(error.get("loc", ()))
+    if error.get("type") != "extra_forbidden" or not loc or not isinstance(loc[-1], str):
+        return ""
+    in_records = len(loc) >= 3 and isinstance(loc[-2], int) and loc[-3] == "records"
+    if not (in_records or len(loc) == 1):
+        return ""
+    target = suggestion(loc[-1])
+    return f"; did you mean {target!r}?" if target else ""
+
+
 class Coverage:
     """Counts, record by record, which fields are present and which metadata keys look
     like misnamed record fields."""

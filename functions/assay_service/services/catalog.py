@@ -179,7 +179,8 @@ def normalize_records(records: list[RecordIn]) -> list[Record]:
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) + jsondoc.error_suffix(first)
-    return f"{where}: {first['msg']}" if where else first["msg"]
+    message = first["msg"] + coverage.unknown_field_hint(first)
+    return f"{where}: {message}" if where else message
 
 
 def parse_record_line(line: bytes) -> RecordIn:

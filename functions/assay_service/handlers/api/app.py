@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.router import Router
 
-from assay_service.domain import jsondoc
+from assay_service.domain import coverage, jsondoc
 from assay_service.errors import (
     AssayError,
     InsufficientPermissionsError,
@@ -62,7 +62,7 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     problems = []
     for err in errors[:MAX_REPORTED_ERRORS]:
         loc = _location(tuple(err.get("loc", ()))) + jsondoc.error_suffix(err)
-        message = err.get("msg", "invalid")
+        message = err.get("msg", "invalid") + coverage.unknown_field_hint(err)
         if err.get("type") == "json_invalid":
             loc, message = "body", "malformed JSON: " + str(err.get("ctx", {}).get("error", message))
         problems.append({"loc": loc, "msg": message})
