@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import moto.awslambda.models
 import pytest
 import requests
-from assay_local import lambda_runtime
+from assay_local import lambda_runtime, moto_transactions
 from assay_local.stack import LocalStack
 from assay_local.template import translate
 
@@ -77,6 +77,7 @@ def test_state_machine_definition_is_fully_substituted(stack: LocalStack) -> Non
 def test_health_is_served_by_the_real_handler_through_the_hook(stack: LocalStack) -> None:
     # The hook is installed: moto's private method is ours (fails if moto renames it).
     assert moto.awslambda.models.LambdaFunction._invoke_lambda is lambda_runtime.invoke_lambda_hook
+    assert moto_transactions.installed()  # DynamoDB transactions copy items, not tables
     # …and so is the one that emits execution-ended events (decision 0008).
     from assay_local import eventbridge
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
