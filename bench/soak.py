@@ -8,8 +8,9 @@ them, one after the other, each waited for. After each run: the resident memory 
 process and of every worker (``/proc``, the whole process tree), the Step Functions
 executions moto still holds (parent and Distributed Map children) and the events in their
 histories. At the end: the growth per run (least squares over the second half, after the
-workers have warmed up), the extrapolation to a day at that pace, and the wall time of the
-stop (SIGTERM-equivalent: ``LocalStack.stop()``, the clean stop with its compaction).
+workers have warmed up), the extrapolation to a day at that pace, the memory after
+``--idle`` seconds without requests, and the wall time of the stop (SIGTERM-equivalent:
+``LocalStack.stop()``, the clean stop with its compaction).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--records", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--idle", type=float, default=150,
+                        help="seconds to leave the stack idle after the runs, then measure again "
+                             "(idle workers beyond one per function are stopped after 120 s)")
     args = parser.parse_args()
     key = "ask_bench_" + secrets.token_urlsafe(24)
     records = [{"id": f"r{i}", "input": f"What is {i} + {i}?", "output": f"It is {2 * i}.",
@@ -125,8 +129,13 @@ def main() -> None:
     print(f"growth per run      tree {per_run:+.1f} MB, stack {slope(xs[half:], own_ys[half:]):+.1f}"
           f" MB (runs {half + 1}-{len(xs)})")
     print(f"a day at this pace  {86_400 / statistics.mean(seconds):,.0f} runs: tree "
-          f"{tree_ys[-1] + per_day * (1 - len(xs) * statistics.mean(seconds) / 86_400):,.0f} MB "
-          "(linear extrapolation)")
+          f"{tree_ys[-1] + per_day:,.0f} MB (linear extrapolation of the growth per run)")
+    if args.idle:
+        time.sleep(args.idle)
+        own, tree = rss_mb()
+        workers = sum(stack.worker_counts().values())
+        print(f"after {args.idle:.0f} s idle   stack {own:,.0f} MB, tree {tree:,.0f} MB "
+              f"({workers} workers)")
     t0 = time.perf_counter()
     stack.stop()
     print(f"stop                {time.perf_counter() - t0:.1f} s")

@@ -63,6 +63,7 @@ _SPAWN = multiprocessing.get_context("spawn")
 # Idle workers beyond one per function are stopped after this long (Lambda reclaims idle
 # execution environments after minutes; the exact time is not documented).
 WORKER_IDLE_S = 120.0
+LAST_WORKER_IDLE_S = 900.0  # … and the last one of a function after this long
 REAP_EVERY_S = 15.0
 
 
@@ -450,12 +451,14 @@ class LambdaRuntime:
     def _reap_idle(self) -> None:
         """Like Lambda, which reclaims execution environments left idle, stop the workers
         idle for ``idle_s``: a run's burst of ScoreBatch workers (4 × ~100 MB) does not stay
-        resident for the rest of the day. One per function stays warm."""
+        resident for the rest of the day. One per function stays warm for
+        ``LAST_WORKER_IDLE_S`` (its next request after that is a cold start, as on Lambda)."""
         while not self._stopping.wait(min(self._idle_s, REAP_EVERY_S)):
             with self._lock:
                 pools = list(self._pools.values())
             for pool in pools:
                 pool.reap(self._idle_s, keep=1)
+                pool.reap(max(self._idle_s, LAST_WORKER_IDLE_S), keep=0)
 
     def shutdown(self) -> None:
         """Stop every worker process."""
