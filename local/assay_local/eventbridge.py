@@ -29,12 +29,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moto.events.models import events_backends
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from assay_local.moto_hooks import MotoHook
 
 LOG = logging.getLogger(__name__)
 DETAIL_TYPE = "Step Functions Execution Status Change"
+KEPT_EXECUTIONS = 100  # ended executions kept per state machine (history, DescribeExecution)
 ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
 
 Invoke = Callable[[str, dict[str, Any]], tuple[bytes, bool]]  # (function ARN, event)
@@ -99,8 +102,11 @@ class ExecutionEvents:
             future.result(timeout=timeout)
 
     def execution_ended(self, execution: Any) -> int:
-        """Publish AWS's status-change event for a moto execution that has just ended."""
-        return self.publish(status_change_event(execution, self._account_id, self._region))
+        """Publish AWS's status-change event for a moto execution that has just ended, then
+        forget the state machine's oldest ended executions past ``KEPT_EXECUTIONS``."""
+        started = self.publish(status_change_event(execution, self._account_id, self._region))
+        forget_old_executions(execution.state_machine_arn, self._account_id, self._region)
+        return started
 
     def publish(self, event: dict[str, Any]) -> int:
         """Match ``event`` against the default bus's rules; deliver to Lambda targets.
@@ -129,6 +135,27 @@ class ExecutionEvents:
         self.delivered.append((function_arn, event, False))
         LOG.error("EventBridge target %s failed %d times; the event is dropped (on AWS: the "
                   "function's dead-letter queue)", function_arn, ASYNC_ATTEMPTS)
+
+
+def forget_old_executions(state_machine_arn: str, account_id: str, region: str,
+                          keep: int | None = None) -> int:
+    """moto keeps every execution with its whole interpreter state (inputs, outputs, the
+    Distributed Map's records) for as long as the process lives: ~1 MB a run, the largest
+    part of what a long-running local stack gained per run. Step Functions keeps history
+    90 days; the local stack keeps the newest ``KEPT_EXECUTIONS`` ended executions of each
+    state machine (running ones always). Returns how many were forgotten."""
+    keep = KEPT_EXECUTIONS if keep is None else keep
+    backend = stepfunctions_parser_backends[account_id][region]
+    for machine in backend.state_machines:
+        if machine.arn != state_machine_arn:
+            continue
+        ended = [e for e in machine.executions if e.exec_status is not None
+                 and e.exec_status != ExecutionStatus.RUNNING]
+        old = {id(e) for e in ended[:max(0, len(ended) - keep)]}
+        if old:
+            machine.executions[:] = [e for e in machine.executions if id(e) not in old]
+        return len(old)
+    return 0
 
 
 def _terminated_hook(self: BaseExecutionWorkerCommunication) -> None:
