@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -685,7 +684,11 @@ def cmd_local_up(ctx: Ctx) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    busy = _busy_port(ctx.args.port)
+    # Checked before anything is built (the stack takes seconds to create its resources, and a
+    # port in use would only be found at the very end), the way `serve` itself checks it.
+    from assay_local.__main__ import port_problem
+
+    busy = port_problem(ctx.args.port)
     if busy:
         _print(f"error: {busy}", file=sys.stderr)
         return EXIT_ERROR
@@ -709,36 +712,6 @@ def cmd_local_up(ctx: Ctx) -> int:
         sys.stdout.flush()
         os.execve(sys.executable, command, env)  # noqa: S606 (our own interpreter and module)
     return _run_forwarding_signals(command, env)
-
-
-def _busy_port(port: int | None) -> str | None:
-    """Why the local stack cannot listen on its port, or ``None``. Checked before anything is
-    built: the stack takes seconds to create its resources, and a port in use would only be
-    found at the very end. The probe binds as the server will (127.0.0.1, SO_REUSEADDR: a
-    just-stopped stack's TIME_WAIT sockets do not count)."""
-    source = "--port"
-    if port is None:
-        raw = os.environ.get("ASSAY_PORT") or "3000"
-        source = "ASSAY_PORT" if os.environ.get("ASSAY_PORT") else "the default"
-        try:
-            port = int(raw)
-        except ValueError:
-            return f"ASSAY_PORT={raw!r} is not a port number: set ASSAY_PORT=3001 (or pass --port 3001)"
-    if port == 0:
-        return None  # any free port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OverflowError:
-            return f"port {port} ({source}) is not a port number (0-65535)"
-        except OSError as exc:
-            other = 3001 if port != 3001 else 3002
-            return (
-                f"port {port} ({source}) is not free ({exc.strerror}): choose another with "
-                f"ASSAY_PORT={other} or --port {other} (then ASSAY_URL=http://127.0.0.1:{other})"
-            )
-    return None
 
 
 def cmd_local_invoke(ctx: Ctx) -> int:
