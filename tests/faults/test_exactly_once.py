@@ -36,6 +36,9 @@ from tests.faults.simulator import Armed, Fault, Simulator, Stats
 from tests.functional.conftest import api_event
 
 SEEDS = (11, 23, 37)
+# The harness's own power (it catches a broken recorder) is shown on one fault plan; the
+# guarantee itself is checked on all of them.
+DETECTION_SEEDS = SEEDS[:1]
 WRITE_PATH = {"throttle_write", "conn_exhausted", "conn_before_write", "conn_after_write",
               "timeout_after_commit", "crash_before_write", "crash_after_write", "timeout_race"}
 ALL_KINDS = WRITE_PATH | {"throttle_read", "s3_read_error", "service_error_after_success",
@@ -237,7 +240,7 @@ def test_no_fault_loses_or_duplicates_an_evaluation(fault_stack, injection, seed
     assert all(0 <= d <= 60 for d in stats.delays)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", DETECTION_SEEDS)
 def test_the_harness_detects_a_naive_recorder(fault_stack, injection, seed, monkeypatch):
     monkeypatch.setattr(dependencies, "runs",
                         functools.lru_cache(maxsize=1)(lambda: NaiveRunRepository(dependencies.table())))
@@ -267,7 +270,7 @@ def test_a_run_whose_failure_handler_dies_is_ended_by_the_reconciler(fault_stack
     assert ended.error_message.startswith("Lambda.Unknown"), ended.error_message
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", DETECTION_SEEDS)
 def test_the_harness_detects_a_recorder_without_the_write_once_condition(fault_stack, injection,
                                                                         seed, monkeypatch):
     monkeypatch.setattr(dependencies, "runs", functools.lru_cache(maxsize=1)(

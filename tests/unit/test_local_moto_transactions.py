@@ -3,6 +3,8 @@ moto's own does — and as DynamoDB does: all or nothing, reasons per item in or
 
 from __future__ import annotations
 
+import uuid
+
 import boto3
 import pytest
 from assay_local import moto_transactions
@@ -11,6 +13,7 @@ from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
 ORIGINAL = DynamoDBBackend.transact_write_items
+TABLE = "t"
 
 
 @pytest.fixture(params=["moto", "ours"])
@@ -21,13 +24,17 @@ def ddb(request, monkeypatch):
                         ORIGINAL if request.param == "moto" else moto_transactions.transact_write_items)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
+        # A name of its own: under the full suite another mock_aws is active (the functional
+        # tests' session stack), so the backend is not reset between these tests.
+        global TABLE
+        TABLE = f"t-{uuid.uuid4().hex}"
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                             KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
                                        {"AttributeName": "SK", "KeyType": "RANGE"}],
                             AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
                                                   {"AttributeName": "SK", "AttributeType": "S"}])
-        client.put_item(TableName="t", Item={"PK": {"S": "run"}, "SK": {"S": "RUN"},
+        client.put_item(TableName=TABLE, Item={"PK": {"S": "run"}, "SK": {"S": "RUN"},
                                              "n": {"N": "0"}, "status": {"S": "running"}})
         yield client
 
@@ -37,16 +44,16 @@ def key(pk: str, sk: str) -> dict:
 
 
 def items(client) -> list[dict]:
-    return sorted(client.scan(TableName="t")["Items"], key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
+    return sorted(client.scan(TableName=TABLE)["Items"], key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
 
 
 def put(pk: str, sk: str, condition: str | None = "attribute_not_exists(PK)") -> dict:
-    op = {"TableName": "t", "Item": {**key(pk, sk), "v": {"S": "x"}}}
+    op = {"TableName": TABLE, "Item": {**key(pk, sk), "v": {"S": "x"}}}
     return {"Put": {**op, "ConditionExpression": condition} if condition else op}
 
 
 def add(n: int, status: str = "running") -> dict:
-    return {"Update": {"TableName": "t", "Key": key("run", "RUN"),
+    return {"Update": {"TableName": TABLE, "Key": key("run", "RUN"),
                        "UpdateExpression": "ADD n :n", "ConditionExpression": "#s = :s",
                        "ExpressionAttributeNames": {"#s": "status"},
                        "ExpressionAttributeValues": {":n": {"N": str(n)}, ":s": {"S": status}}}}
@@ -93,23 +100,23 @@ def test_two_writes_to_one_item_are_refused(ddb):
 def test_a_write_that_fails_after_others_were_applied_puts_them_back(ddb):
     # The first two writes pass their checks and are applied; the third's update expression
     # is refused only when applied (ADD of a number to a string): all three are undone.
-    bad = {"Update": {"TableName": "t", "Key": key("run", "RUN"),
+    bad = {"Update": {"TableName": TABLE, "Key": key("run", "RUN"),
                       "UpdateExpression": "ADD #s :n", "ExpressionAttributeNames": {"#s": "status"},
                       "ExpressionAttributeValues": {":n": {"N": "1"}}}}
-    ddb.put_item(TableName="t", Item={**key("run", "OLD"), "v": {"S": "before"}})
+    ddb.put_item(TableName=TABLE, Item={**key("run", "OLD"), "v": {"S": "before"}})
     before = items(ddb)
-    replace = {"Put": {"TableName": "t", "Item": {**key("run", "OLD"), "v": {"S": "after"}}}}
+    replace = {"Put": {"TableName": TABLE, "Item": {**key("run", "OLD"), "v": {"S": "after"}}}}
     with pytest.raises(ClientError):
         ddb.transact_write_items(TransactItems=[put("run", "B#9"), replace, bad])
     assert items(ddb) == before
 
 
 def test_a_delete_and_a_condition_check(ddb):
-    ddb.put_item(TableName="t", Item={**key("run", "B#1"), "v": {"S": "x"}})
-    check = {"ConditionCheck": {"TableName": "t", "Key": key("run", "RUN"),
+    ddb.put_item(TableName=TABLE, Item={**key("run", "B#1"), "v": {"S": "x"}})
+    check = {"ConditionCheck": {"TableName": TABLE, "Key": key("run", "RUN"),
                                 "ConditionExpression": "n = :z",
                                 "ExpressionAttributeValues": {":z": {"N": "0"}}}}
-    delete = {"Delete": {"TableName": "t", "Key": key("run", "B#1")}}
+    delete = {"Delete": {"TableName": TABLE, "Key": key("run", "B#1")}}
     ddb.transact_write_items(TransactItems=[check, delete])
     assert [i["SK"]["S"] for i in items(ddb)] == ["RUN"]
 
