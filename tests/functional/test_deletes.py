@@ -274,8 +274,8 @@ def test_a_dataset_or_eval_that_runs_use_is_409_saying_how_many(stack, finished_
 def cancel(stack, run_id: str) -> int:
     """Cancel a run just scheduled. In-process moto builds an execution's interpreter on a
     thread of its own, and a StopExecution that arrives before it has raises AttributeError
-    straight through the SDK (over HTTP, the local stack's moto answers 500 and the SDK's
-    retry gets through; AWS has no such window): wait for the execution's history first."""
+    straight through the SDK (AWS has no such window): wait for the execution's history
+    first."""
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
     arn = stack.env("CancelRunFunction")["STATE_MACHINE_ARN"].replace(
         ":stateMachine:", ":execution:") + f":{run_id}"
