@@ -632,18 +632,22 @@ class DynamoDBEvalRepository:
                                      expression="SET #n = :new", names={"#n": "version_count"},
                                      values={":new": version.version, ":old": ev.version_count},
                                      condition="#n = :old"),
-                self.table.put_op(model_item(version, PK=f"T#{tenant_id}#EVALVER#{version.id}",
-                                             SK="EVALVER", tenant_id=str(tenant_id),
-                                             project_id=str(ev.project_id),
-                                             GSI1PK=f"T#{tenant_id}#EVAL#{ev.id}#V",
-                                             GSI1SK=f"{version.version:08d}"),
-                                  condition="attribute_not_exists(PK)"),
+                self._version_op(tenant_id, ev, version),
             ])
         except ClientError as exc:
             if "ConditionalCheckFailed" in cancellation_codes(exc):
                 raise ConflictError("another version of this eval was created at the same "
                                     "time; retry") from exc
             raise
+
+    def _version_op(self, tenant_id: UUID, ev: Eval, version: EvalVersion) -> dict[str, Any]:
+        """A version's item (listed through GSI1 under its eval), written once."""
+        return self.table.put_op(model_item(version, PK=f"T#{tenant_id}#EVALVER#{version.id}",
+                                            SK="EVALVER", tenant_id=str(tenant_id),
+                                            project_id=str(ev.project_id),
+                                            GSI1PK=f"T#{tenant_id}#EVAL#{ev.id}#V",
+                                            GSI1SK=f"{version.version:08d}"),
+                                 condition="attribute_not_exists(PK)")
 
     def get_version(self, tenant_id: UUID, version_id: UUID) -> EvalVersion | None:
         item = self.table.get(f"T#{tenant_id}#EVALVER#{version_id}", "EVALVER")
@@ -662,12 +666,7 @@ class DynamoDBEvalRepository:
                                          GSI1PK=f"T#{tenant_id}#EVAL",
                                          GSI1SK=f"{ev.created_at.isoformat()}#{ev.id}"),
                               condition="attribute_not_exists(PK)"),
-            self.table.put_op(model_item(version, PK=f"T#{tenant_id}#EVALVER#{version.id}",
-                                         SK="EVALVER", tenant_id=str(tenant_id),
-                                         project_id=str(ev.project_id),
-                                         GSI1PK=f"T#{tenant_id}#EVAL#{ev.id}#V",
-                                         GSI1SK=f"{version.version:08d}"),
-                              condition="attribute_not_exists(PK)"),
+            self._version_op(tenant_id, ev, version),
         ])
 
     def delete(self, ev: Eval) -> None:
