@@ -22,7 +22,7 @@ import requests
 from botocore.config import Config
 from moto.core.config import default_user_config
 
-from assay_local import moto_transactions
+from assay_local import moto_executions, moto_transactions
 from assay_local.eventbridge import ExecutionEvents
 from assay_local.http_front import HttpFront
 from assay_local.iam_enforcement import Denial, Enforcer, enabled_from_env, iam_middleware
@@ -301,6 +301,7 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         moto_transactions.install()  # TransactWriteItems without a copy of the whole table
+        moto_executions.install()  # StopExecution as soon as StartExecution returns
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
         preprocessor = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
         if _not_the_documented_map_warning not in preprocessor.filters:

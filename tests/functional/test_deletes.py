@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import boto3
@@ -272,20 +271,6 @@ def test_a_dataset_or_eval_that_runs_use_is_409_saying_how_many(stack, finished_
 
 
 def cancel(stack, run_id: str) -> int:
-    """Cancel a run just scheduled. In-process moto builds an execution's interpreter on a
-    thread of its own, and a StopExecution that arrives before it has raises AttributeError
-    straight through the SDK (AWS has no such window): wait for the execution's history
-    first."""
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    arn = stack.env("CancelRunFunction")["STATE_MACHINE_ARN"].replace(
-        ":stateMachine:", ":execution:") + f":{run_id}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            sfn.get_execution_history(executionArn=arn)
-            break
-        except AttributeError:
-            time.sleep(0.05)
     return call(stack, "CancelRunFunction", "cancel_run", path_id=run_id)[0]
 
 
