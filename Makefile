@@ -52,8 +52,7 @@ demo: install ## Run a real eval run end to end on the embedded local stack and 
 	$(PYTHON) -m assay_local.demo
 
 test: install $(CHROMIUM) ## Every test: unit, functional (handlers under moto), end to end (local stack over HTTP)
-	$(PYTHON) -m pytest -p no:cacheprovider --durations=15; status=$$?; \
-	if [ $$status -eq 5 ]; then echo "no tests were collected" >&2; exit 1; fi; exit $$status
+	PYTHON=$(PYTHON) tools/run_tests.sh
 
 test-unit: install ## Unit tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/unit
