@@ -129,7 +129,9 @@ def authenticate(raw: str | None) -> Principal:
     expires = _instant(item.get("expires_at"))
     if expires is not None and expires <= now:
         raise ExpiredKeyError()
-    _touch(digest, now)
+    used = _instant(item.get("last_used_at"))
+    if used is None or used < now - TOUCH_INTERVAL:  # the conditional write would refuse it
+        _touch(digest, now)
     return Principal(tenant_id=UUID(item["tenant_id"]), key_id=UUID(item["key_id"]),
                      role=item["role"])
 
