@@ -19,10 +19,10 @@ from typing import Any
 
 import boto3
 import requests
-from botocore.config import Config
+from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
 
-from assay_local import moto_executions, moto_transactions
+from assay_local import moto_dynamodb_json, moto_executions, moto_transactions
 from assay_local.eventbridge import ExecutionEvents
 from assay_local.http_front import HttpFront
 from assay_local.iam_enforcement import Denial, Enforcer, enabled_from_env, iam_middleware
@@ -123,7 +123,6 @@ class LocalStack:
         self._front: HttpFront | None = None
         self._created: CreatedStack | None = None
         self._saved_env: dict[str, str | None] = {}
-        self._lambda_client: Any = None
         self.moto_endpoint = ""
         self.startup_seconds = 0.0
         self.data_dir = None if data_dir is None else Path(data_dir).expanduser().resolve()
@@ -302,6 +301,7 @@ class LocalStack:
     def _start_moto(self) -> None:
         moto_transactions.install()  # TransactWriteItems without a copy of the whole table
         moto_executions.install()  # StopExecution as soon as StartExecution returns
+        moto_dynamodb_json.install()  # item responses without walking the output model
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
         preprocessor = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
         if _not_the_documented_map_warning not in preprocessor.filters:
@@ -378,11 +378,6 @@ class LocalStack:
         session = boto3.Session(region_name=REGION)
         kept = self.durable.secret_values() if self.durable is not None else None
         self._created = ResourceCreator(template, resolver, session, kept).create_all()
-        # Long read timeout: an HTTP request waits for the function's own Timeout.
-        self._lambda_client = session.client(
-            "lambda",
-            config=Config(read_timeout=960, retries={"max_attempts": 1}),
-        )
 
     def _start_front(self) -> None:
         created = self._require(self._created, "resources")
@@ -399,15 +394,20 @@ class LocalStack:
         self._front.start()
 
     def _invoke(self, function_arn: str, event: dict[str, Any]) -> tuple[bytes, bool]:
-        """Invoke through moto's Lambda API, so the hook serves HTTP and workflow alike."""
+        """Invoke as API Gateway and EventBridge do: straight into the Lambda runtime, with
+        the function moto holds (its configuration, the same hook the Step Functions Task
+        states reach through moto's Invoke). Not through moto's Invoke API: that signed HTTP
+        round trip to the stack's own interpreter cost more of it than the handler's work."""
         try:
-            response = self._lambda_client.invoke(
-                FunctionName=function_arn, Payload=json.dumps(event).encode()
-            )
+            function = lambda_backends[ACCOUNT_ID][REGION].get_function(function_arn)
+            payload, errored, _ = self._require(self._runtime, "Lambda runtime").invoke(
+                function, event)
         except Exception:
             traceback.print_exc()
             return b"", True
-        return response["Payload"].read(), "FunctionError" in response
+        if self.meter is not None:
+            self.meter.add(**{"lambda.invoke_requests": 1})
+        return payload.encode(), errored
 
     def _restore_state(self) -> None:
         """Durable: give the journal the template's resources, replay it, then record."""

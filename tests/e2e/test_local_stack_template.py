@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import moto.awslambda.models
 import pytest
 import requests
-from assay_local import lambda_runtime, moto_executions, moto_transactions
+from assay_local import lambda_runtime, moto_dynamodb_json, moto_executions, moto_transactions
 from assay_local.stack import LocalStack
 from assay_local.template import translate
 
@@ -79,6 +79,7 @@ def test_health_is_served_by_the_real_handler_through_the_hook(stack: LocalStack
     assert moto.awslambda.models.LambdaFunction._invoke_lambda is lambda_runtime.invoke_lambda_hook
     assert moto_transactions.installed()  # DynamoDB transactions copy items, not tables
     assert moto_executions.installed()  # an execution can be stopped as soon as it starts
+    assert moto_dynamodb_json.installed()  # item responses as JSON, not through the model
     # …and so is the one that emits execution-ended events (decision 0008).
     from assay_local import eventbridge
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication

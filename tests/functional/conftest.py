@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from assay_local import moto_executions, moto_transactions
+from assay_local import moto_dynamodb_json, moto_executions, moto_transactions
 from assay_local.http_front import HttpFront
 from assay_local.resources import CreatedStack, ResourceCreator
 from assay_local.template import Resolver, parameter_values, translate
@@ -135,6 +135,7 @@ def template_on_moto(stack_name: str) -> Iterator[CreatedStack]:
     dependencies.reset(clients=True)
     moto_transactions.install()  # what the local stack runs: no whole-table copy per transaction
     moto_executions.install()  # and a run cancelled just after it was scheduled stops, as on AWS
+    moto_dynamodb_json.install()  # and DynamoDB item responses written as the stack writes them
     try:
         with environment(env), mock_aws():
             template = translate(ROOT / "template.yaml")

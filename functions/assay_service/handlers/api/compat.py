@@ -19,8 +19,8 @@ router = APIGatewayHttpRouter()
 @router.get("/runs/<run_id>", tags=["compatibility"],
             summary="Aegis: run details (0–100 scale, evaluations with truncated records)")
 def aegis_run(run_id: UUID) -> Response[AegisRun]:
-    return json_response(200, AegisRun.model_validate(compat.aegis_run(principal(router, READ),
-                                                                       run_id)))
+    # A plain dict: the resolver validates it against AegisRun once, on the way out.
+    return json_response(200, compat.aegis_run(principal(router, READ), run_id))
 
 
 @router.get("/v2/eval-runs", tags=["compatibility"], summary="Aymara: list eval runs")
@@ -35,7 +35,7 @@ def aymara_runs(
     body: dict[str, Any] = compat.aymara_runs(
         principal(router, READ), eval_uuid=eval_uuid, workspace_uuid=workspace_uuid,
         limit=limit, offset=offset, with_responses=include_responses)
-    return json_response(200, AymaraEvalRunList.model_validate(body))
+    return json_response(200, body)
 
 
 app = create_app()
