@@ -25,3 +25,19 @@ def process_tree(root: int) -> dict[int, list[str]]:
         tree.add(pid)
         todo += [child for child, parent in parents.items() if parent == pid]
     return {pid: stats[pid] for pid in tree if pid in stats}
+
+
+def proportional_mb(pids: list[int]) -> float:
+    """The processes' proportional set size in MB (``Pss`` of ``/proc/<pid>/smaps_rollup``):
+    each shared page (the interpreter, shared libraries, the C extension) counted once across
+    them, not once per process as a sum of resident sizes counts it."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
+        except OSError:
+            continue  # the process ended meanwhile
+    return total_kb / 1024

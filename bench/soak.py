@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 from assay_local.stack import LocalStack
-from proctree import process_tree
+from proctree import process_tree, proportional_mb
 
 METRICS = [
     {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1},
@@ -36,11 +36,13 @@ METRICS = [
 ]
 
 
-def rss_mb() -> tuple[float, float]:
-    """(the stack process, the whole tree) resident MB."""
+def rss_mb() -> tuple[float, float, float]:
+    """(the stack process, the whole tree) resident MB, and the tree's proportional MB (a
+    shared page counted once)."""
     tree = process_tree(os.getpid())
     page = resource.getpagesize() / 2**20
-    return int(tree[os.getpid()][21]) * page, sum(int(f[21]) for f in tree.values()) * page
+    return (int(tree[os.getpid()][21]) * page, sum(int(f[21]) for f in tree.values()) * page,
+            proportional_mb(list(tree)))
 
 
 def held_executions() -> tuple[int, int]:
@@ -97,9 +99,9 @@ def main() -> None:
         post(f"/v1/datasets/{ds['id']}/versions", {"records": records[start:start + 10_000]})
     ev = post("/v1/evals", {"name": "soak"})
     version = post(f"/v1/evals/{ev['id']}/versions", {"metrics": METRICS})
-    own0, tree0 = rss_mb()
-    print(f"before the runs     stack {own0:,.0f} MB, tree {tree0:,.0f} MB")
-    print(f"{'run':>4} {'status':>10} {'s':>6} {'stack MB':>9} {'tree MB':>8} "
+    own0, tree0, pss0 = rss_mb()
+    print(f"before the runs     stack {own0:,.0f} MB, tree {tree0:,.0f} MB (PSS {pss0:,.0f} MB)")
+    print(f"{'run':>4} {'status':>10} {'s':>6} {'stack MB':>9} {'tree MB':>8} {'tree PSS':>8} "
           f"{'executions':>10} {'events':>8}")
     xs, own_ys, tree_ys, seconds = [], [], [], []
     for n in range(1, args.runs + 1):
@@ -116,10 +118,10 @@ def main() -> None:
                 continue
             run = answer.json()
         seconds.append(time.perf_counter() - t0)
-        own, tree = rss_mb()
+        own, tree, pss = rss_mb()
         executions, events = held_executions()
         print(f"{n:>4} {run['status']:>10} {seconds[-1]:>6.1f} {own:>9,.0f} {tree:>8,.0f} "
-              f"{executions:>10,} {events:>8,}", flush=True)
+              f"{pss:>8,.0f} {executions:>10,} {events:>8,}", flush=True)
         xs.append(n)
         own_ys.append(own)
         tree_ys.append(tree)
@@ -132,10 +134,10 @@ def main() -> None:
           f"{tree_ys[-1] + per_day:,.0f} MB (linear extrapolation of the growth per run)")
     if args.idle:
         time.sleep(args.idle)
-        own, tree = rss_mb()
+        own, tree, pss = rss_mb()
         workers = sum(stack.worker_counts().values())
         print(f"after {args.idle:.0f} s idle   stack {own:,.0f} MB, tree {tree:,.0f} MB "
-              f"({workers} workers)")
+              f"(PSS {pss:,.0f} MB; {workers} workers)")
     t0 = time.perf_counter()
     stack.stop()
     print(f"stop                {time.perf_counter() - t0:.1f} s")
