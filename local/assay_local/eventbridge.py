@@ -115,7 +115,7 @@ class ExecutionEvents:
         targets = [
             target["Arn"]
             for rule in (list(bus.rules.values()) if bus else [])
-            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event)
+            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event)  # type: ignore[arg-type]
             for target in rule.targets
             if target["Arn"].startswith("arn:aws:lambda:")
         ]
@@ -149,8 +149,10 @@ def forget_old_executions(state_machine_arn: str, account_id: str, region: str,
     for machine in backend.state_machines:
         if machine.arn != state_machine_arn:
             continue
-        ended = [e for e in machine.executions if e.exec_status is not None
-                 and e.exec_status != ExecutionStatus.RUNNING]
+        # The parser backend's executions (typed as moto's older model) carry exec_status.
+        statuses = [(e, getattr(e, "exec_status", None)) for e in machine.executions]
+        ended = [e for e, status in statuses
+                 if status is not None and status != ExecutionStatus.RUNNING]
         old = {id(e) for e in ended[:max(0, len(ended) - keep)]}
         if old:
             machine.executions[:] = [e for e in machine.executions if id(e) not in old]

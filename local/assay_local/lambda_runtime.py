@@ -30,7 +30,7 @@ import signal
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -87,7 +87,7 @@ class FunctionConfig:
         return cls(
             name=fn.function_name,
             arn=fn.function_arn,
-            handler=fn.handler,
+            handler=fn.handler or "",  # a zip function always has one
             timeout_s=int(fn.timeout),
             memory_mb=int(fn.memory_size),
             runtime=str(fn.run_time),
@@ -290,9 +290,10 @@ class LambdaRuntime:
         self._pools: dict[str, _WorkerPool] = {}
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
-        self._busy_seconds: Counter[str] = Counter()  # warm handler wall time, for the cost model
+        # warm handler wall time, for the cost model
+        self._busy_seconds: defaultdict[str, float] = defaultdict(float)
         self._warm_counts: Counter[str] = Counter()
-        self._cold_seconds: Counter[str] = Counter()  # first invocation of each worker
+        self._cold_seconds: defaultdict[str, float] = defaultdict(float)  # first invocation of each worker
         self._memory_mb: dict[str, int] = {}
 
     # ------------------------------------------------------------------ hook

@@ -21,7 +21,7 @@ import base64
 import json
 import math
 import threading
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -80,7 +80,7 @@ class Meter:
     def __init__(self, stored_item: Callable[[str, dict[str, Any]], dict[str, Any] | None]
                  ) -> None:
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
+        self._counts: defaultdict[str, float] = defaultdict(float)
         self._stored_item = stored_item
 
     def add(self, **amounts: float) -> None:

@@ -68,7 +68,7 @@ def install() -> None:
     """Replace moto's DynamoDB response serialisation in this process (idempotent)."""
     if not callable(getattr(DynamoHandler, "serialized", None)):
         raise RuntimeError("moto no longer has DynamoHandler.serialized")
-    DynamoHandler.serialized = serialized  # type: ignore[method-assign]
+    DynamoHandler.serialized = serialized  # type: ignore[method-assign,assignment]
 
 
 def installed() -> bool:

@@ -15,7 +15,7 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,7 +34,7 @@ _TARGET_PREFIXES = {"DynamoDB_": "dynamodb", "secretsmanager.": "secretsmanager"
                     "AWSStepFunctions.": "states"}
 
 
-def credential(environ: dict[str, Any]) -> tuple[str, str, str] | None:
+def credential(environ: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """``(access key id, region, service)`` from the SigV4 credential scope of the
     ``Authorization`` header or of a presigned URL's query string; None if unsigned."""
     found = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -46,7 +46,7 @@ def credential(environ: dict[str, Any]) -> tuple[str, str, str] | None:
     return found.group(1), found.group(2), found.group(3)
 
 
-def service_and_operation(environ: dict[str, Any]) -> tuple[str, str]:
+def service_and_operation(environ: Mapping[str, Any]) -> tuple[str, str]:
     """``("dynamodb", "GetItem")``, ``("s3", "")`` (REST services: no operation name),
     ``("other", "")`` when the request is neither targeted nor signed."""
     target = environ.get("HTTP_X_AMZ_TARGET", "")

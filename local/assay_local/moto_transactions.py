@@ -112,8 +112,9 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             else:
                 self.update_item(table_name, key, update_expression=op["UpdateExpression"],
                                  condition_expression=condition,
-                                 expression_attribute_names=names,
-                                 expression_attribute_values=values)
+                                 # None when absent, as moto's own transaction passes them
+                                 expression_attribute_names=names,  # type: ignore[arg-type]
+                                 expression_attribute_values=values)  # type: ignore[arg-type]
     except Exception as exc:
         for table, hash_key, range_key, before in reversed(kept):
             _put_back(table, hash_key, range_key, before)

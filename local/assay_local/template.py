@@ -64,7 +64,7 @@ def _construct_intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {key: value}
 
 
@@ -143,7 +143,7 @@ def translate(template_path: str | os.PathLike[str]) -> TranslatedTemplate:
     prepared, definition_files = prepare_for_translation(load_template(path), path.parent)
     if prepared.get("Conditions"):
         raise TemplateError("Conditions are not supported by the local stack")
-    translated = transform(prepared, {}, _NoManagedPolicies())  # type: ignore[arg-type]
+    translated = transform(prepared, {}, _NoManagedPolicies())
     return TranslatedTemplate(
         resources=translated["Resources"],
         parameters=translated.get("Parameters", {}),

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any, Protocol
 
 from assay.errors import ConnectionFailedError
 
@@ -89,8 +89,16 @@ def connection_refused(exc: BaseException) -> bool:
     )
 
 
+class Reader(Protocol):
+    """What a streamed body needs: a file opened for binary reading, or a wrapper of one."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 def _send(
-    method: str, url: str, headers: Mapping[str, str], body: bytes | IO[bytes] | None, timeout: float
+    method: str, url: str, headers: Mapping[str, str], body: bytes | Reader | None, timeout: float
 ) -> Response:
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))  # noqa: S310
     try:
@@ -116,7 +124,7 @@ class Transport:
         *,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        body: bytes | Callable[[], IO[bytes]] | None = None,
+        body: bytes | Callable[[], Reader] | None = None,
         retry_unsafe: bool = False,
     ) -> Response:
         """One HTTP exchange with retries. ``body`` may be a factory of fresh readers (streamed PUTs).
@@ -144,8 +152,8 @@ class Transport:
                 reason = getattr(exc, "reason", exc)
                 raise ConnectionFailedError(f"{method} {_strip_query(url)}: {reason}") from exc
             finally:
-                if hasattr(payload, "close"):
-                    payload.close()  # type: ignore[union-attr]
+                if payload is not None and not isinstance(payload, bytes):
+                    payload.close()
             retryable = response.status in NOT_PROCESSED or (response.status >= 500 and repeatable)
             if not retryable or attempt >= self.retry.max_retries:
                 return response

@@ -145,7 +145,8 @@ def _resolve(ctx: Ctx, kind: str, value: str | None) -> str | None:
     saying what to do, before anything is created or scheduled."""
     if value is None or _is_id(value):
         return value
-    pages = {"dataset": ctx.client.iter_datasets, "eval": ctx.client.iter_evals}[kind]
+    pages: Callable[[], Iterator[Dataset] | Iterator[Eval]] = (
+        ctx.client.iter_datasets if kind == "dataset" else ctx.client.iter_evals)
     matches = [item.id for item in pages() if item.name == value]
     if len(matches) == 1:
         return matches[0]
@@ -170,10 +171,10 @@ def _resolve_eval_version(ctx: Ctx, value: str | None) -> str | None:
     if number:
         picked = next((v for v in versions if v.version == int(number)), None)
         if picked is None:
-            have = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version))
+            have = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version or 0))
             raise CliError(f"eval {name!r} has no version {number} (it has {have})")
         return picked.id
-    latest = max(versions, key=lambda v: v.version)
+    latest = max(versions, key=lambda v: v.version or 0)
     ctx.info(f"eval {name!r}: its latest version, v{latest.version} ({latest.id})")
     return latest.id
 

@@ -163,8 +163,8 @@ def decide(
         elif default_threshold is not None:
             threshold, source = default_threshold, f"--threshold {default_threshold:g}"
         else:
-            threshold, source = agg.threshold, "the metric's own threshold"
-        threshold = 0.0 if threshold is None else threshold
+            threshold = 0.0 if agg.threshold is None else agg.threshold
+            source = "the metric's own threshold"
         failing = [e for e in evaluations if e.metric_name == name and not e.is_passed]
         delta = deltas.get(name)
         checks.append(
