@@ -66,6 +66,7 @@ from assay_service.models.domain import (
     Tenant,
     utcnow,
 )
+from assay_service.models.workflow import BatchOutcome
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -520,8 +521,8 @@ class DynamoDBProjectRepository:
         item = self.table.get(f"T#{tenant_id}#PROJ#{project_id}", "PROJ")
         return item_model(Project, item) if item else None
 
-    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
-             ) -> tuple[list[Project], dict | None]:
+    def list_page(self, tenant_id: UUID, *, limit: int, start: dict | None = None
+                  ) -> tuple[list[Project], dict | None]:
         items, last = self.table.query(pk=f"T#{tenant_id}#PROJ", index="GSI1", forward=False,
                                        limit=limit, start=start)
         return [item_model(Project, i) for i in items], last
@@ -547,8 +548,8 @@ class DynamoDBDatasetRepository:
         item = self.table.get(self._pk(tenant_id, dataset_id), "DS")
         return item_model(Dataset, item) if item else None
 
-    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
-             ) -> tuple[list[Dataset], dict | None]:
+    def list_page(self, tenant_id: UUID, *, limit: int, start: dict | None = None
+                  ) -> tuple[list[Dataset], dict | None]:
         items, last = self.table.query(pk=f"T#{tenant_id}#DS", index="GSI1", forward=False,
                                        limit=limit, start=start)
         return [item_model(Dataset, i) for i in items], last
@@ -619,8 +620,8 @@ class DynamoDBEvalRepository:
         item = self.table.get(f"T#{tenant_id}#EVAL#{eval_id}", "EVAL")
         return item_model(Eval, item) if item else None
 
-    def list(self, tenant_id: UUID, *, limit: int, start: dict | None = None
-             ) -> tuple[list[Eval], dict | None]:
+    def list_page(self, tenant_id: UUID, *, limit: int, start: dict | None = None
+                  ) -> tuple[list[Eval], dict | None]:
         items, last = self.table.query(pk=f"T#{tenant_id}#EVAL", index="GSI1", forward=False,
                                        limit=limit, start=start)
         return [item_model(Eval, i) for i in items], last
@@ -926,7 +927,7 @@ class DynamoDBRunRepository:
         item = self.table.get(self._pk(tenant_id, key), "RUN")
         return item_model(Run, item) if item else None
 
-    def list(self, query: RunQuery) -> tuple[list[Run], dict | None]:
+    def list_page(self, query: RunQuery) -> tuple[list[Run], dict | None]:
         """One page of runs, newest first: keys from the index, items by BatchGetItem."""
         keys: list[dict[str, Any]] = []
         start, skip = query.start, query.offset
@@ -1055,7 +1056,7 @@ class DynamoDBRunRepository:
 
     def record_batch(self, run: Run, index: int, *, completed: int, failed: int,
                      records: list[dict[str, Any]], evaluations: Sequence[Evaluation],
-                     now: str) -> str:
+                     now: str) -> BatchOutcome:
         """Write a batch's evaluations and move the run's counters in ONE transaction.
 
         Returns ``"recorded"``, ``"duplicate"`` (this batch was already recorded: a retry

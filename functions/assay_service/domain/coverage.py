@@ -20,6 +20,7 @@ synonym) is therefore reported as an unknown field with a suggestion; other meta
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from typing import Any
 
 from assay_service.models.domain import Record
@@ -61,7 +62,7 @@ def suggestion(name: str) -> str | None:
     return close[0] if close else None
 
 
-def unknown_field_hint(error: dict[str, Any]) -> str:
+def unknown_field_hint(error: Mapping[str, Any]) -> str:
     """``; did you mean 'output'?`` for a record's unknown top-level key (pydantic's
     ``extra_forbidden`` at ``records[i].KEY`` in a body, or ``KEY`` of an uploaded line),
     else ``""``: the inline and the upload path answer the same misnamed key alike."""

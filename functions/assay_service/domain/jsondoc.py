@@ -87,6 +87,7 @@ def _within(node: dict[str, Any] | list[Any], depth: int, limit: int) -> bool:
     """Whether ``node`` keeps every limit: the fast pass (no keys, no paths)."""
     if depth > limit:
         return False
+    value: Any  # to mypy the ``else`` node may be a dict subclass (iterating its str keys)
     for value in node.values() if type(node) is dict else node:
         kind = type(value)
         if kind is str:

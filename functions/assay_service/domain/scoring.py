@@ -276,10 +276,10 @@ def _score_batch(
             elif isinstance(cell.error, InvalidRecordError):
                 error = cell.error.message
             else:  # one bad record must not fail the run
-                exc = cell.error
-                error = f"{type(exc).__name__}: {exc}"
+                failure = cell.error
+                error = f"{type(failure).__name__}: {failure}"
                 # A judge that answered but could not be understood still spent tokens.
-                cost, metadata = getattr(exc, "cost", None), getattr(exc, "metadata", None)
+                cost, metadata = getattr(failure, "cost", None), getattr(failure, "metadata", None)
             record_failed = record_failed or error is not None
             evaluations.append(Evaluation(
                 id=evaluation_id(run_id, record_index, metric_index),

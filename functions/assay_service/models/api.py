@@ -120,7 +120,8 @@ class CreateDatasetVersionRequest(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "oneOf": [{"required": ["records"]}, {"required": ["upload_id"]}]})
 
-    records: list[RecordIn] = Field(default=None, min_length=1, max_length=10_000)  # type: ignore[assignment]
+    # None when absent (a body gives one of the two); typed without None: no null in the schema.
+    records: list[RecordIn] = Field(default=None, min_length=1, max_length=10_000)  # type: ignore[arg-type]
     upload_id: UUID = Field(default=None)  # type: ignore[assignment]
     strict: StrictBool = Field(
         default=False,
@@ -362,7 +363,7 @@ class EvalRunResponse(BaseModel):
     def of(cls, run: Run, warnings: list[dict[str, Any]] | None = None) -> EvalRunResponse:
         data = run.model_dump(exclude={"aggregates"})
         aggregates = {a.metric: a for a in run.aggregates} if run.aggregates is not None else None
-        verdict = None if run.is_gte_threshold is None else (
+        verdict: Literal["pass", "fail"] | None = None if run.is_gte_threshold is None else (
             "pass" if run.is_gte_threshold else "fail")
         return cls(**data, aggregate_results=aggregates, verdict=verdict,
                    estimated_aws_cost=estimated_aws_cost(run.item_count, len(run.metrics),

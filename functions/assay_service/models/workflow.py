@@ -77,11 +77,14 @@ class PrepareResult(Step):
     max_concurrency: int = Field(ge=1, description="Batches of this run scored at once.")
 
 
+BatchOutcome = Literal["recorded", "duplicate", "inactive"]
+
+
 class ScoreBatchResult(Step):
     batch: int
     completed: int
     failed: int
-    outcome: Literal["recorded", "duplicate", "inactive"]
+    outcome: BatchOutcome
 
 
 class FinalizeResult(Step):

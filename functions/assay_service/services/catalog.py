@@ -69,7 +69,7 @@ def get_project(principal: Principal, project_id: UUID) -> Project:
 def list_projects(principal: Principal, *, limit: int, cursor: str | None
                   ) -> tuple[list[Project], str | None]:
     start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#PROJ"))
-    items, last = deps.projects().list(principal.tenant_id, limit=limit, start=start)
+    items, last = deps.projects().list_page(principal.tenant_id, limit=limit, start=start)
     return items, encode_cursor(last)
 
 
@@ -120,7 +120,7 @@ def get_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
 def list_datasets(principal: Principal, *, limit: int, cursor: str | None
                   ) -> tuple[list[Dataset], str | None]:
     start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#DS"))
-    items, last = deps.datasets().list(principal.tenant_id, limit=limit, start=start)
+    items, last = deps.datasets().list_page(principal.tenant_id, limit=limit, start=start)
     return items, encode_cursor(last)
 
 
@@ -345,7 +345,7 @@ def get_eval(principal: Principal, eval_id: UUID) -> Eval:
 def list_evals(principal: Principal, *, limit: int, cursor: str | None
                ) -> tuple[list[Eval], str | None]:
     start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#EVAL"))
-    items, last = deps.evals().list(principal.tenant_id, limit=limit, start=start)
+    items, last = deps.evals().list_page(principal.tenant_id, limit=limit, start=start)
     return items, encode_cursor(last)
 
 

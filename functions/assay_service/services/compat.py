@@ -43,7 +43,7 @@ def aegis_run(principal: Principal, run_id: UUID) -> dict[str, Any]:
     dataset = deps.datasets().get(principal.tenant_id, run.dataset_id)
     version = deps.evals().get_version(principal.tenant_id, run.eval_version_id)
     model = version.judge.model if version and version.judge else None
-    evaluations = []
+    evaluations: list[dict[str, Any]] = []
     total = 0
     for raw, record in _evaluations(run):
         total += 1

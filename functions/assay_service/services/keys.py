@@ -72,7 +72,7 @@ def _view(item: dict[str, Any]) -> ApiKeyResponse:
     """What may be shown of a stored key: never its hash, never the secret. Timestamps
     are RFC 3339 with an offset, also those stored without one (read as UTC)."""
     return ApiKeyResponse(id=UUID(item["key_id"]), name=item.get("name"), prefix=item["prefix"],
-                          role=item["role"], created_at=_instant(item["created_at"]),
+                          role=item["role"], created_at=_aware(datetime.fromisoformat(item["created_at"])),
                           last_used_at=_instant(item.get("last_used_at")),
                           expires_at=_instant(item.get("expires_at")),
                           revoked=bool(item.get("revoked")))

@@ -210,7 +210,7 @@ def list_runs(principal: Principal, *, criteria: dict[str, str], limit: int, off
                      offset=0 if cursor else offset)
     start = decode_cursor(cursor, partition=(query.index, query.partition))
     query = replace(query, start=start)
-    items, last = deps.runs().list(query)
+    items, last = deps.runs().list_page(query)
     return items, encode_cursor(last), deps.runs().count(query)
 
 

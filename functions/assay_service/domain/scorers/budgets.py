@@ -21,8 +21,8 @@ from functools import lru_cache
 
 # re's parser: the parse tree ``re`` compiles from, which the expansion estimate walks
 # (``regex`` has no public one). Private, but the same in 3.12 and 3.13 (Python is pinned).
-from re import _constants as _sre
-from re import _parser as _sre_parse
+from re import _constants as _sre  # type: ignore[attr-defined]  # not in typeshed
+from re import _parser as _sre_parse  # type: ignore[attr-defined]  # not in typeshed
 
 import regex as _regex
 

@@ -121,7 +121,8 @@ def _find(record: Mapping[str, Any], args: ContainsArgs) -> tuple[list[str], lis
     needles = args.needles(record)
     if not args.case_sensitive:
         hay = hay.casefold()
-    found, missing = [], []
+    found: list[str] = []
+    missing: list[str] = []
     for needle in needles:
         probe = needle if args.case_sensitive else needle.casefold()
         (found if probe in hay else missing).append(needle)

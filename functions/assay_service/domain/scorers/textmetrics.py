@@ -28,12 +28,14 @@ import math
 import re
 import string
 from collections import Counter
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from assay_service.domain.scorers.porter import stem
 
 try:
-    from assay_service.domain.scorers import _fastmetrics as _loaded
+    # A built C extension: mypy reads no module from a .so.
+    from assay_service.domain.scorers import _fastmetrics as _loaded  # type: ignore[attr-defined]
 except ImportError:  # not built for this platform: the pure-Python twins below
     _loaded = None
 _native = _loaded  # what the metrics call; None: the pure-Python twins
@@ -54,7 +56,19 @@ def use_native(enabled: bool) -> str:
     return implementation()
 
 
-def _text_cache(budget: int):
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class _TextCached(Protocol[_T_co]):
+    """A function memoised by ``_text_cache``: positional arguments only."""
+
+    cache_clear: Callable[[], None]
+
+    def __call__(self, *args: Any) -> _T_co: ...
+
+
+def _text_cache(budget: int) -> Callable[[Callable[..., _T]], _TextCached[_T]]:
     """Memoise a function of (text, *options) for texts seen again (a reference scored by
     several metrics, rouge1 + rougeL on the same pair, repeated golden answers). Bounded by
     the total length of the cached texts, not their number — a few long outputs must not
@@ -62,11 +76,11 @@ def _text_cache(budget: int):
     Budgets are sized from the measured bytes per character of each cache (tests/data/parity
     corpus) to stay under ~150 MB in all. A miss costs ~0.2 µs (one dict probe and store)."""
 
-    def decorate(fn):
-        store: dict = {}
+    def decorate(fn: Callable[..., _T]) -> _TextCached[_T]:
+        store: dict[tuple[Any, ...], _T] = {}
         held = 0
 
-        def cached(*args):
+        def cached(*args: Any) -> _T:
             nonlocal held
             value = store.get(args)
             if value is None:
@@ -83,10 +97,11 @@ def _text_cache(budget: int):
             store.clear()
             held = 0
 
-        cached.cache_clear = cache_clear
         cached.__doc__ = fn.__doc__
         cached.__name__ = fn.__name__
-        return cached
+        memoised = cast("_TextCached[_T]", cached)
+        memoised.cache_clear = cache_clear
+        return memoised
 
     return decorate
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from assay_service.handlers.api.app import (
@@ -33,8 +34,8 @@ from assay_service.services import catalog
 
 router = APIGatewayHttpRouter()
 TAGS = ["datasets"]
-CREATED = {201: {"description": "Created"}}
-DELETED = {204: {"description": "Deleted (no body)"}}
+CREATED: dict[int, OpenAPIResponse] = {201: {"description": "Created"}}
+DELETED: dict[int, OpenAPIResponse] = {204: {"description": "Deleted (no body)"}}
 
 
 @router.post("/v1/datasets", tags=TAGS, responses=CREATED,

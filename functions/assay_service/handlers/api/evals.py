@@ -7,6 +7,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from assay_service.handlers.api.app import (
@@ -31,7 +32,7 @@ from assay_service.services import catalog
 
 router = APIGatewayHttpRouter()
 TAGS = ["evals"]
-CREATED = {201: {"description": "Created"}}
+CREATED: dict[int, OpenAPIResponse] = {201: {"description": "Created"}}
 
 
 @router.post("/v1/evals", tags=TAGS, responses=CREATED,

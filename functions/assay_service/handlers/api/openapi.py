@@ -128,7 +128,8 @@ def _schema(app: object) -> str:
         description="Datasets, evals, eval runs, evaluations and exports. "
                     "Errors use the envelope {error, code, details, request_id}.",
         security_schemes={"BearerAuth": HTTPBearer(description="API key (`ask_…`)"),
-                          "ApiKeyHeader": APIKey(name="x-api-key", **{"in": APIKeyIn.header})},
+                          "ApiKeyHeader": APIKey.model_validate({"name": "x-api-key",
+                                                                  "in": APIKeyIn.header})},
         security=[{"BearerAuth": []}, {"ApiKeyHeader": []}],
     )
 
