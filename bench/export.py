@@ -33,19 +33,25 @@ from pathlib import Path
 from typing import Any
 
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # the template's roles attach them
-os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                   "POWERTOOLS_LOG_LEVEL": "WARNING"})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
 
-from assay_local.resources import ResourceCreator  # noqa: E402
-from assay_local.template import Resolver, parameter_values, translate  # noqa: E402
+from assay_local.resources import ResourceCreator
+from assay_local.template import Resolver, parameter_values, translate
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = [{"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False},
-            "threshold": 1},
-           {"name": "mentions", "scorer": "contains", "args": {"case_sensitive": False},
-            "threshold": 1},
-           {"name": "digits", "scorer": "regex", "args": {"pattern": r"\d+"}, "threshold": 1}]
+METRICS = [
+    {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1},
+    {"name": "mentions", "scorer": "contains", "args": {"case_sensitive": False}, "threshold": 1},
+    {"name": "digits", "scorer": "regex", "args": {"pattern": r"\d+"}, "threshold": 1},
+]
 
 
 def rss_mb() -> float:
@@ -60,33 +66,73 @@ def seed_run(tenant_id: uuid.UUID, records: int, batch_size: int) -> Any:
 
     now = datetime.now(UTC)
     metrics = [Metric(**m) for m in METRICS]
-    run = Run(id=uuid.uuid4(), tenant_id=tenant_id, project_id=uuid.uuid4(),
-              dataset_id=uuid.uuid4(), dataset_version_id=uuid.uuid4(), dataset_version=1,
-              eval_id=uuid.uuid4(), eval_version_id=uuid.uuid4(), status="running",
-              item_count=records, threshold=0.5, metrics=metrics, batch_size=batch_size,
-              created_at=now, updated_at=now, started_at=now)
+    run = Run(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        project_id=uuid.uuid4(),
+        dataset_id=uuid.uuid4(),
+        dataset_version_id=uuid.uuid4(),
+        dataset_version=1,
+        eval_id=uuid.uuid4(),
+        eval_version_id=uuid.uuid4(),
+        status="running",
+        item_count=records,
+        threshold=0.5,
+        metrics=metrics,
+        batch_size=batch_size,
+        created_at=now,
+        updated_at=now,
+        started_at=now,
+    )
     deps.runs().create(run, max_in_flight=1_000)
     for index, start in enumerate(range(0, records, batch_size)):
-        batch = [{"id": f"r{i}", "input": f"What is {i} + {i}?", "output": f"It is {2 * i}.",
-                  "golden_answer": str(2 * i) if i % 5 else "wrong"}
-                 for i in range(start, min(start + batch_size, records))]
+        batch = [
+            {
+                "id": f"r{i}",
+                "input": f"What is {i} + {i}?",
+                "output": f"It is {2 * i}.",
+                "golden_answer": str(2 * i) if i % 5 else "wrong",
+            }
+            for i in range(start, min(start + batch_size, records))
+        ]
         evaluations = []
         for offset, record in enumerate(batch):
             for m, metric in enumerate(metrics):
                 passed = (start + offset + m) % 5 > 1
-                evaluations.append(Evaluation(
-                    id=evaluation_id(run.id, start + offset, m), run_id=run.id,
-                    trace_id=uuid.uuid4(), project_id=run.project_id, record_id=record["id"],
-                    record_index=start + offset, metric_name=metric.name, scorer=metric.scorer,
-                    evaluator_type="rule", status="complete", score=1.0 if passed else 0.0,
-                    label="pass" if passed else "fail",
-                    reasoning=None if passed else f"expected {record['golden_answer']!r} in "
-                                                  "the output, found none",
-                    is_passed=passed, threshold=1.0, metric_args=metric.args,
-                    created_at=now, started_at=now, completed_at=now))
-        outcome = deps.runs().record_batch(run, index, completed=len(batch), failed=0,
-                                           records=batch, evaluations=evaluations,
-                                           now=now.isoformat())
+                evaluations.append(
+                    Evaluation(
+                        id=evaluation_id(run.id, start + offset, m),
+                        run_id=run.id,
+                        trace_id=uuid.uuid4(),
+                        project_id=run.project_id,
+                        record_id=record["id"],
+                        record_index=start + offset,
+                        metric_name=metric.name,
+                        scorer=metric.scorer,
+                        evaluator_type="rule",
+                        status="complete",
+                        score=1.0 if passed else 0.0,
+                        label="pass" if passed else "fail",
+                        reasoning=None
+                        if passed
+                        else f"expected {record['golden_answer']!r} in the output, found none",
+                        is_passed=passed,
+                        threshold=1.0,
+                        metric_args=metric.args,
+                        created_at=now,
+                        started_at=now,
+                        completed_at=now,
+                    )
+                )
+        outcome = deps.runs().record_batch(
+            run,
+            index,
+            completed=len(batch),
+            failed=0,
+            records=batch,
+            evaluations=evaluations,
+            now=now.isoformat(),
+        )
         assert outcome == "recorded", outcome
     return run
 
@@ -101,9 +147,19 @@ def main() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",  # noqa: S603
-                               "-p", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -113,13 +169,15 @@ def main() -> None:
             time.sleep(0.1)
     try:
         template = translate(ROOT / "template.yaml")
-        resolver = Resolver(stack_name="assay-bench", region="us-east-1",
-                            account_id="123456789012",
-                            parameters=parameter_values(template.parameters, {}))
+        resolver = Resolver(
+            stack_name="assay-bench",
+            region="us-east-1",
+            account_id="123456789012",
+            parameters=parameter_values(template.parameters, {}),
+        )
         import boto3  # the resource creator wants a boto3 session (local stack code)
 
-        created = ResourceCreator(template, resolver,
-                                  boto3.Session(region_name="us-east-1")).create_all()
+        created = ResourceCreator(template, resolver, boto3.Session(region_name="us-east-1")).create_all()
         os.environ.update(created.functions["FinalizeRunFunction"].environment)
         deps.reset(clients=True)
         from assay_service.services import workflow
@@ -142,20 +200,27 @@ def main() -> None:
         tracemalloc.stop()
         from assay_service.adapters.s3 import export_key
 
-        sizes = {fmt: deps.client("s3").head_object(
-            Bucket=deps.get_settings().bucket_name,
-            Key=export_key(tenant, timed.id, fmt))["ContentLength"] for fmt in ("jsonl", "json", "csv")}
+        sizes = {
+            fmt: deps.client("s3").head_object(
+                Bucket=deps.get_settings().bucket_name, Key=export_key(tenant, timed.id, fmt)
+            )["ContentLength"]
+            for fmt in ("jsonl", "json", "csv")
+        }
     finally:
         server.terminate()
         server.wait()
     evaluations = args.records * len(METRICS)
-    print(f"evaluations         {evaluations:,} ({args.records:,} records x {len(METRICS)} metrics, "
-          f"batches of {args.batch_size}; seeded 2 runs in {seeded:.0f} s)")
+    print(
+        f"evaluations         {evaluations:,} ({args.records:,} records x {len(METRICS)} metrics, "
+        f"batches of {args.batch_size}; seeded 2 runs in {seeded:.0f} s)"
+    )
     print("export sizes        " + ", ".join(f"{fmt} {n / 2**20:,.1f} MB" for fmt, n in sizes.items()))
     print(f"finalize wall time  {wall:.1f} s   ({evaluations / wall:,.0f} evaluations/s)")
     print(f"heap peak           {heap_peak / 2**20:,.1f} MB (tracemalloc, during finalize)")
-    print(f"peak RSS growth     {max(after - before, 0):,.1f} MB (ru_maxrss {before:,.0f} -> "
-          f"{after:,.0f} MB for the whole process)")
+    print(
+        f"peak RSS growth     {max(after - before, 0):,.1f} MB (ru_maxrss {before:,.0f} -> "
+        f"{after:,.0f} MB for the whole process)"
+    )
     print(f"target              <= 200 MB: {'ok' if heap_peak / 2**20 <= 200 else 'OVER'}")
 
 

@@ -55,14 +55,18 @@ ROOT = Path(__file__).resolve().parents[1]
 TREE = ROOT / ".tools" / "bench-runtime"  # .tools/ is git-ignored
 UV = ROOT / ".tools" / "uv" / "bin" / "uv"
 PYTHON312 = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))
-RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six",
-                    "urllib3")
+RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six", "urllib3")
 TARGET_MS = 300
 # Which clients the first request of each handler builds (dependencies.client services).
-CLIENTS = {"export_run": ("dynamodb", "s3"), "datasets": ("dynamodb", "s3"),
-           "schedule_run": ("dynamodb", "stepfunctions"),
-           "cancel_run": ("dynamodb", "stepfunctions"), "prepare": ("dynamodb", "s3"),
-           "score_batch": ("dynamodb", "s3"), "finalize": ("dynamodb", "s3")}
+CLIENTS = {
+    "export_run": ("dynamodb", "s3"),
+    "datasets": ("dynamodb", "s3"),
+    "schedule_run": ("dynamodb", "stepfunctions"),
+    "cancel_run": ("dynamodb", "stepfunctions"),
+    "prepare": ("dynamodb", "s3"),
+    "score_batch": ("dynamodb", "s3"),
+    "finalize": ("dynamodb", "s3"),
+}
 
 
 class _Loader(yaml.SafeLoader):
@@ -74,14 +78,21 @@ _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 def handlers() -> dict[str, str]:
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506
-    return {name: res["Properties"]["Handler"].rsplit(".", 1)[0]
-            for name, res in template["Resources"].items()
-            if res["Type"] == "AWS::Serverless::Function"}
+    return {
+        name: res["Properties"]["Handler"].rsplit(".", 1)[0]
+        for name, res in template["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Function"
+    }
 
 
 def _run(*cmd: str | Path) -> str:
-    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,  # noqa: S603
-                         cwd=ROOT, check=False)
+    out = subprocess.run(  # noqa: S603
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     if out.returncode:
         sys.exit(f"{' '.join(map(str, cmd))}: {out.stderr.strip()}")
     return out.stdout
@@ -89,8 +100,7 @@ def _run(*cmd: str | Path) -> str:
 
 def _copy_task() -> None:
     shutil.rmtree(TREE / "task", ignore_errors=True)  # always the current code
-    shutil.copytree(ROOT / "functions", TREE / "task",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(ROOT / "functions", TREE / "task", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def build_tree(rebuild: bool) -> Path:
@@ -104,15 +114,42 @@ def build_tree(rebuild: bool) -> Path:
     shutil.rmtree(TREE, ignore_errors=True)
     TREE.mkdir(parents=True)
     _run(PYTHON312[-1], "-m", "venv", "--without-pip", TREE / "venv")
-    pins = [line for line in _run(UV, "export", "--frozen", "--only-group", "aws",
-                                  "--no-emit-project", "--no-hashes", "--no-header",
-                                  "--no-annotate", "--format", "requirements-txt").splitlines()
-            if line.split("==")[0] in RUNTIME_PACKAGES]
+    pins = [
+        line
+        for line in _run(
+            UV,
+            "export",
+            "--frozen",
+            "--only-group",
+            "aws",
+            "--no-emit-project",
+            "--no-hashes",
+            "--no-header",
+            "--no-annotate",
+            "--format",
+            "requirements-txt",
+        ).splitlines()
+        if line.split("==")[0] in RUNTIME_PACKAGES
+    ]
     (TREE / "runtime.txt").write_text("\n".join(pins) + "\n")
-    for target, requirements in (("layer", ROOT / "layers" / "deps" / "requirements.txt"),
-                                 ("runtime", TREE / "runtime.txt")):
-        _run(UV, "pip", "install", "--quiet", "--no-compile", "--no-deps", "--python", python,
-             "--target", TREE / target, "-r", requirements)
+    for target, requirements in (
+        ("layer", ROOT / "layers" / "deps" / "requirements.txt"),
+        ("runtime", TREE / "runtime.txt"),
+    ):
+        _run(
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--no-deps",
+            "--python",
+            python,
+            "--target",
+            TREE / target,
+            "-r",
+            requirements,
+        )
     _copy_task()
     (TREE / ".complete").write_text("")
     return python
@@ -149,13 +186,26 @@ print(json.dumps({"import": (t1 - t0) * 1000, "cpu": (c1 - c0) * 1000,
 
 
 def sample(python: Path, base: Path, module: str, clients: tuple[str, ...]) -> dict:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONPATH": os.pathsep.join(str(base / p) for p in ("task", "layer", "runtime")),
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-           "POWERTOOLS_SERVICE_NAME": "assay", "TABLE_NAME": "t", "BUCKET_NAME": "b",
-           "LAMBDA_TASK_ROOT": str(base / "task")}
-    out = subprocess.run([str(python), "-B", "-c", SAMPLE, module, *clients],  # noqa: S603
-                         capture_output=True, text=True, env=env, cwd=TREE, check=False)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": os.pathsep.join(str(base / p) for p in ("task", "layer", "runtime")),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "POWERTOOLS_SERVICE_NAME": "assay",
+        "TABLE_NAME": "t",
+        "BUCKET_NAME": "b",
+        "LAMBDA_TASK_ROOT": str(base / "task"),
+    }
+    out = subprocess.run(  # noqa: S603
+        [str(python), "-B", "-c", SAMPLE, module, *clients],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=TREE,
+        check=False,
+    )
     if out.returncode:
         sys.exit(f"{module}: {out.stderr.strip().splitlines()[-1]}")
     return json.loads(out.stdout)
@@ -165,19 +215,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the runtime-like tree")
-    parser.add_argument("--pyc", choices=("none", "shipped"), default="shipped",
-                        help="shipped: all compiled, as make sam-build deploys (default); none: "
-                             "no bytecode outside the stdlib, as a bare sam build leaves it")
+    parser.add_argument(
+        "--pyc",
+        choices=("none", "shipped"),
+        default="shipped",
+        help="shipped: all compiled, as make sam-build deploys (default); none: "
+        "no bytecode outside the stdlib, as a bare sam build leaves it",
+    )
     parser.add_argument("--only", default="", help="comma-separated module tails to measure")
     args = parser.parse_args()
     python = build_tree(args.rebuild)
     base = prepare(python, args.pyc)
     only = {s for s in args.only.split(",") if s}
-    print(f"runtime-like tree {TREE.relative_to(ROOT)} · bytecode: {args.pyc} · median of "
-          f"{args.samples} fresh processes · load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'function':<24} {'module':<30} {'import ms':>9} {'cpu ms':>7} {'+client':>8} "
-          f"{'boto3':>6}  target {TARGET_MS} ms")
+    print(
+        f"runtime-like tree {TREE.relative_to(ROOT)} · bytecode: {args.pyc} · median of "
+        f"{args.samples} fresh processes · load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'function':<24} {'module':<30} {'import ms':>9} {'cpu ms':>7} {'+client':>8} "
+        f"{'boto3':>6}  target {TARGET_MS} ms"
+    )
     for name, module in sorted(handlers().items(), key=lambda kv: kv[1]):
         tail = module.rsplit(".", 1)[1]
         if only and tail not in only:
@@ -186,8 +244,10 @@ def main() -> None:
         runs = [sample(python, base, module, clients) for _ in range(args.samples)]
         imp, cpu, client = (statistics.median(r[k] for r in runs) for k in ("import", "cpu", "client"))
         verdict = ("ok" if imp <= TARGET_MS else "over") if ".handlers.api." in module else "-"
-        print(f"{name:<24} {module.removeprefix('assay_service.handlers.'):<30} {imp:9.0f} "
-              f"{cpu:7.0f} {client:8.0f} {'yes' if runs[0]['boto3'] else 'no':>6}  {verdict}")
+        print(
+            f"{name:<24} {module.removeprefix('assay_service.handlers.'):<30} {imp:9.0f} "
+            f"{cpu:7.0f} {client:8.0f} {'yes' if runs[0]['boto3'] else 'no':>6}  {verdict}"
+        )
 
 
 if __name__ == "__main__":

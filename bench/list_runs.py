@@ -41,9 +41,9 @@ from typing import Any
 
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # the template's roles attach them
 
-from assay_local.resources import ResourceCreator  # noqa: E402
-from assay_local.template import Resolver, parameter_values, translate  # noqa: E402
-from moto import mock_aws  # noqa: E402
+from assay_local.resources import ResourceCreator
+from assay_local.template import Resolver, parameter_values, translate
+from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -78,17 +78,28 @@ def seed_runs(tenant_id: uuid.UUID, n: int, evals: list[uuid.UUID]) -> None:
     for i in range(n):
         status = STATUSES[i % len(STATUSES)]
         now = start + timedelta(milliseconds=i)
-        run = Run(id=uuid.uuid4(), tenant_id=tenant_id, project_id=uuid.uuid4(),
-                  dataset_id=dataset, dataset_version_id=version, dataset_version=1,
-                  eval_id=evals[i % len(evals)], eval_version_id=uuid.uuid4(), status=status,
-                  item_count=100, completed_count=100 if status == "completed" else 0,
-                  threshold=0.5, metrics=[Metric(name="exact", scorer="exact_match")],
-                  batch_size=100, created_at=now, updated_at=now)
-        item = model_item(run, PK=repo._pk(tenant_id, run_key(run.id)), SK="RUN",
-                          **repo.index_keys(run))
+        run = Run(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            project_id=uuid.uuid4(),
+            dataset_id=dataset,
+            dataset_version_id=version,
+            dataset_version=1,
+            eval_id=evals[i % len(evals)],
+            eval_version_id=uuid.uuid4(),
+            status=status,
+            item_count=100,
+            completed_count=100 if status == "completed" else 0,
+            threshold=0.5,
+            metrics=[Metric(name="exact", scorer="exact_match")],
+            batch_size=100,
+            created_at=now,
+            updated_at=now,
+        )
+        item = model_item(run, PK=repo._pk(tenant_id, run_key(run.id)), SK="RUN", **repo.index_keys(run))
         puts.append({"PutRequest": {"Item": serialize(item)}})
     for i in range(0, len(puts), 25):
-        table.client.batch_write_item(RequestItems={table.name: puts[i:i + 25]})
+        table.client.batch_write_item(RequestItems={table.name: puts[i : i + 25]})
     repo.backfill_counters(tenant_id)  # the run counters ``create`` would have moved (0007)
 
 
@@ -124,8 +135,12 @@ def event(query: dict[str, str], key: str) -> dict:
 
 
 def scenario(name: str, mine: int, others: int, requests: int, limit: int) -> dict[str, Any]:
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
     os.environ.update(env)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     from assay_service import dependencies as deps
@@ -133,8 +148,12 @@ def scenario(name: str, mine: int, others: int, requests: int, limit: int) -> di
     deps.reset(clients=True)
     with mock_aws():
         template = translate(ROOT / "template.yaml")
-        resolver = Resolver(stack_name="assay-bench", region=REGION, account_id="123456789012",
-                            parameters=parameter_values(template.parameters, {}))
+        resolver = Resolver(
+            stack_name="assay-bench",
+            region=REGION,
+            account_id="123456789012",
+            parameters=parameter_values(template.parameters, {}),
+        )
         created = ResourceCreator(template, resolver, _session()).create_all()
         os.environ.update(created.functions["ListRunsFunction"].environment)
         os.environ.update(created.functions["ApiKeysFunction"].environment)
@@ -156,9 +175,11 @@ def scenario(name: str, mine: int, others: int, requests: int, limit: int) -> di
         # One limit for every scenario (the small tenant's run count): the pages hold as many
         # runs whatever the table holds, so the handler's work on them is the same.
         page = str(limit)
-        queries = {"first page": {"limit": page},
-                   "status": {"limit": page, "status": "completed"},
-                   "eval+status": {"limit": page, "eval_id": str(evals[3]), "status": "completed"}}
+        queries = {
+            "first page": {"limit": page},
+            "status": {"limit": page, "status": "completed"},
+            "eval+status": {"limit": page, "eval_id": str(evals[3]), "status": "completed"},
+        }
         out: dict[str, Any] = {"name": name, "seeded_s": seeded, "queries": {}}
         for label, query in queries.items():
             ev = event(query, KEY)
@@ -177,11 +198,14 @@ def scenario(name: str, mine: int, others: int, requests: int, limit: int) -> di
             body = json.loads(res["body"])
             if label == "first page":
                 assert body["count"] == mine, (body["count"], mine)  # counters are exact
-            out["queries"][label] = {"median_ms": statistics.median(times),
-                                     "own_ms": statistics.median(own),
-                                     "calls": counter.calls / requests,
-                                     "read": counter.read / requests,
-                                     "count": body["count"], "items": len(body["items"])}
+            out["queries"][label] = {
+                "median_ms": statistics.median(times),
+                "own_ms": statistics.median(own),
+                "calls": counter.calls / requests,
+                "read": counter.read / requests,
+                "count": body["count"],
+                "items": len(body["items"]),
+            }
     deps.reset(clients=True)
     return out
 
@@ -199,30 +223,47 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
     limit = min(args.small, 50)
-    results = [scenario(f"{args.small} runs", args.small, 0, args.requests, limit),
-               scenario(f"{args.runs:,} runs", args.runs, 0, args.requests, limit),
-               scenario(f"{args.small} runs + {args.runs:,} of another tenant", args.small,
-                        args.runs, args.requests, limit)]
-    print(f"GET /v1/eval-runs?limit={limit} through ListRunsFunction on moto · median of "
-          f"{args.requests} requests · read = items scanned/fetched per request")
-    print(f"own ms = the handler's time outside DynamoDB calls; est. ms = own + {CALL_MS:g} ms "
-          "per DynamoDB round trip (pages@1MB of them for a Query), what DynamoDB would take")
-    print(f"{'scenario':<40} {'query':<12} {'moto ms':>8} {'own ms':>7} {'calls':>6} "
-          f"{'read':>7} {'pages@1MB':>9} {'est. ms':>8} {'count':>6}")
+    results = [
+        scenario(f"{args.small} runs", args.small, 0, args.requests, limit),
+        scenario(f"{args.runs:,} runs", args.runs, 0, args.requests, limit),
+        scenario(
+            f"{args.small} runs + {args.runs:,} of another tenant",
+            args.small,
+            args.runs,
+            args.requests,
+            limit,
+        ),
+    ]
+    print(
+        f"GET /v1/eval-runs?limit={limit} through ListRunsFunction on moto · median of "
+        f"{args.requests} requests · read = items scanned/fetched per request"
+    )
+    print(
+        f"own ms = the handler's time outside DynamoDB calls; est. ms = own + {CALL_MS:g} ms "
+        "per DynamoDB round trip (pages@1MB of them for a Query), what DynamoDB would take"
+    )
+    print(
+        f"{'scenario':<40} {'query':<12} {'moto ms':>8} {'own ms':>7} {'calls':>6} "
+        f"{'read':>7} {'pages@1MB':>9} {'est. ms':>8} {'count':>6}"
+    )
     for r in results:
         for label, q in r["queries"].items():
             q["pages"] = max(1, -(-int(q["read"]) * INDEX_ENTRY_BYTES // 1_048_576))
             q["est_ms"] = q["own_ms"] + CALL_MS * (q["calls"] + q["pages"] - 1)
-            print(f"{r['name']:<40} {label:<12} {q['median_ms']:8.1f} {q['own_ms']:7.1f} "
-                  f"{q['calls']:6.1f} {q['read']:7.0f} {q['pages']:9d} {q['est_ms']:8.1f} "
-                  f"{q['count']:6d}")
+            print(
+                f"{r['name']:<40} {label:<12} {q['median_ms']:8.1f} {q['own_ms']:7.1f} "
+                f"{q['calls']:6.1f} {q['read']:7.0f} {q['pages']:9d} {q['est_ms']:8.1f} "
+                f"{q['count']:6d}"
+            )
     small, many = results[0]["queries"], results[1]["queries"]
     for label in small:
         ratio = many[label]["est_ms"] / small[label]["est_ms"]
         moto = many[label]["median_ms"] / small[label]["median_ms"]
-        print(f"ratio {args.runs:,}/{args.small} runs  {label:<12} est. {ratio:5.2f} "
-              f"({'ok' if ratio <= 1.5 else 'over'} ≤ 1.5); moto {moto:.1f} (moto reads the "
-              "whole table for every index query)")
+        print(
+            f"ratio {args.runs:,}/{args.small} runs  {label:<12} est. {ratio:5.2f} "
+            f"({'ok' if ratio <= 1.5 else 'over'} ≤ 1.5); moto {moto:.1f} (moto reads the "
+            "whole table for every index query)"
+        )
 
 
 if __name__ == "__main__":

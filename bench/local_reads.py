@@ -108,8 +108,7 @@ def _instrument(stats: _Stats) -> None:
     def timed_iam(enforcer: Any) -> Any:
         def wrap(app: Any) -> Any:
             def inner(environ: dict, start_response: Any) -> Any:
-                stats.add("iam check    (per moto request)",
-                          time.perf_counter() - environ["bench.iam"])
+                stats.add("iam check    (per moto request)", time.perf_counter() - environ["bench.iam"])
                 return app(environ, start_response)
 
             checked = real_iam(enforcer)(inner)
@@ -202,8 +201,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def measure(base: str, key: str, paths: list[tuple[str, str]], clients: int, total: int,
-            seconds: float) -> dict[str, Any]:
+def measure(
+    base: str, key: str, paths: list[tuple[str, str]], clients: int, total: int, seconds: float
+) -> dict[str, Any]:
     """``clients`` threads send ``paths`` in turn until ``total`` requests or ``seconds``."""
     lock = threading.Lock()
     sent = [0]
@@ -240,8 +240,7 @@ def measure(base: str, key: str, paths: list[tuple[str, str]], clients: int, tot
         list(pool.map(client, range(clients)))
     wall = time.time() - t0
     every = [v for values in latencies.values() for v in values]
-    return {"start": t0, "wall": wall, "n": len(every), "all": every, "kinds": latencies,
-            "errors": errors}
+    return {"start": t0, "wall": wall, "n": len(every), "all": every, "kinds": latencies, "errors": errors}
 
 
 def hundred_connects(base: str, n: int = 100) -> dict[str, Any]:
@@ -253,8 +252,9 @@ def hundred_connects(base: str, n: int = 100) -> dict[str, Any]:
         barrier.wait(timeout=30)
         t = time.perf_counter()
         try:
-            status = requests.get(f"{base}/v1/health", timeout=TIMEOUT_S,
-                                  headers={"Connection": "close"}).status_code
+            status = requests.get(
+                f"{base}/v1/health", timeout=TIMEOUT_S, headers={"Connection": "close"}
+            ).status_code
             error = None if 200 <= status < 300 else f"HTTP {status}"
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {str(exc)[:80]}"
@@ -267,23 +267,31 @@ def hundred_connects(base: str, n: int = 100) -> dict[str, Any]:
     for thread in threads:
         thread.join(timeout=120)
     errors = [e for _, e in results if e]
-    return {"n": len(results), "errors": errors,
-            "resets": sum("reset" in e.lower() or "aborted" in e.lower() for e in errors),
-            "p50": pct([ms for ms, _ in results], 0.5), "max": max(ms for ms, _ in results)}
+    return {
+        "n": len(results),
+        "errors": errors,
+        "resets": sum("reset" in e.lower() or "aborted" in e.lower() for e in errors),
+        "p50": pct([ms for ms, _ in results], 0.5),
+        "max": max(ms for ms, _ in results),
+    }
 
 
 def line(label: str, r: dict[str, Any], cpu: tuple[float, float]) -> str:
     p95 = pct(r["all"], 0.95)
     verdict = "ok" if p95 <= TARGET_P95_MS and not r["errors"] else "over"
-    return (f"{label:<22} {r['n']:>5} {pct(r['all'], 0.5):8.0f} {p95:8.0f} "
-            f"{max(r['all'], default=float('nan')):8.0f} {r['n'] / r['wall']:7.1f} "
-            f"{len(r['errors']):>6}  {cpu[0]:4.2f} {cpu[1]:5.2f}  {verdict}")
+    return (
+        f"{label:<22} {r['n']:>5} {pct(r['all'], 0.5):8.0f} {p95:8.0f} "
+        f"{max(r['all'], default=float('nan')):8.0f} {r['n'] / r['wall']:7.1f} "
+        f"{len(r['errors']):>6}  {cpu[0]:4.2f} {cpu[1]:5.2f}  {verdict}"
+    )
 
 
 def print_kinds(r: dict[str, Any]) -> None:
     for kind, values in r["kinds"].items():
-        print(f"    {kind:<34} n {len(values):>4}  p50 {pct(values, 0.5):6.0f}  "
-              f"p95 {pct(values, 0.95):6.0f}  max {max(values):6.0f} ms")
+        print(
+            f"    {kind:<34} n {len(values):>4}  p50 {pct(values, 0.5):6.0f}  "
+            f"p95 {pct(values, 0.95):6.0f}  max {max(values):6.0f} ms"
+        )
     if r["errors"]:
         counts: dict[str, int] = defaultdict(int)
         for e in r["errors"]:
@@ -292,13 +300,13 @@ def print_kinds(r: dict[str, Any]) -> None:
 
 
 def print_profile(stats: dict[str, list[float]], top: int = 30) -> None:
-    print("    profile (stack process; the keys above 0.5 s in all): key · count · total s · "
-          "mean ms · max ms")
+    print(
+        "    profile (stack process; the keys above 0.5 s in all): key · count · total s · mean ms · max ms"
+    )
     for key, (n, total, peak) in sorted(stats.items(), key=lambda kv: -kv[1][1])[:top]:
         if total < 0.5:
             break
-        print(f"      {key:<58} {int(n):>6} {total:8.1f} {1000 * total / n:8.1f} "
-              f"{1000 * peak:8.0f}")
+        print(f"      {key:<58} {int(n):>6} {total:8.1f} {1000 * total / n:8.1f} {1000 * peak:8.0f}")
 
 
 def parse_time(value: str | None) -> float | None:
@@ -333,8 +341,15 @@ def main() -> None:
             return response.json()
 
         def records(n: int) -> list[dict]:
-            return [{"id": f"r{i}", "input": f"What is {i} + {i}?", "output": f"It is {2 * i}.",
-                     "golden_answer": str(2 * i) if i % 5 else "wrong"} for i in range(n)]
+            return [
+                {
+                    "id": f"r{i}",
+                    "input": f"What is {i} + {i}?",
+                    "output": f"It is {2 * i}.",
+                    "golden_answer": str(2 * i) if i % 5 else "wrong",
+                }
+                for i in range(n)
+            ]
 
         ev = post("/v1/evals", {"name": "bench-reads"})
         version = post(f"/v1/evals/{ev['id']}/versions", {"metrics": METRICS})
@@ -342,11 +357,17 @@ def main() -> None:
         post(f"/v1/datasets/{small['id']}/versions", {"records": records(SMALL_RECORDS)})
         big = post("/v1/datasets", {"name": "bench-reads-big"})
         for start in range(0, args.records, 10_000):
-            post(f"/v1/datasets/{big['id']}/versions",
-                 {"records": records(args.records)[start:start + 10_000]}, timeout=300)
-        runs = [post(f"/v1/datasets/{small['id']}/runs",
-                     {"eval_version_id": version["id"], "batch_size": 100})["id"]
-                for _ in range(3)]
+            post(
+                f"/v1/datasets/{big['id']}/versions",
+                {"records": records(args.records)[start : start + 10_000]},
+                timeout=300,
+            )
+        runs = [
+            post(f"/v1/datasets/{small['id']}/runs", {"eval_version_id": version["id"], "batch_size": 100})[
+                "id"
+            ]
+            for _ in range(3)
+        ]
         pending = set(runs)
         setup_deadline = time.monotonic() + 120
         while pending and time.monotonic() < setup_deadline:
@@ -362,11 +383,13 @@ def main() -> None:
         setup_s = time.monotonic() - t_start - started_s
         paths = []
         for run_id in runs:
-            paths += [("GET /v1/eval-runs/{id}", f"/v1/eval-runs/{run_id}"),
-                      ("GET /v1/eval-runs?limit=10", "/v1/eval-runs?limit=10"),
-                      ("GET /v1/eval-runs/{id}/evaluations", f"/v1/eval-runs/{run_id}/evaluations?limit=50"),
-                      ("GET /runs/{id} (Aegis)", f"/runs/{run_id}"),
-                      ("GET /v2/eval-runs?limit=10 (Aymara)", "/v2/eval-runs?limit=10")]
+            paths += [
+                ("GET /v1/eval-runs/{id}", f"/v1/eval-runs/{run_id}"),
+                ("GET /v1/eval-runs?limit=10", "/v1/eval-runs?limit=10"),
+                ("GET /v1/eval-runs/{id}/evaluations", f"/v1/eval-runs/{run_id}/evaluations?limit=50"),
+                ("GET /runs/{id} (Aegis)", f"/runs/{run_id}"),
+                ("GET /v2/eval-runs?limit=10 (Aymara)", "/v2/eval-runs?limit=10"),
+            ]
         hz = os.sysconf("SC_CLK_TCK")
 
         def window(go: Any) -> tuple[dict[str, Any], tuple[float, float], dict]:
@@ -386,13 +409,16 @@ def main() -> None:
         # Warm-up: every read function gets its workers (cold starts are not what is measured).
         measure(base, key, paths, args.clients, 2 * args.clients, 60)
         idle, idle_cpu, idle_stats = window(
-            lambda: measure(base, key, paths, args.clients, args.requests, args.seconds))
+            lambda: measure(base, key, paths, args.clients, args.requests, args.seconds)
+        )
 
         scheduled = time.time()
-        big_run = post(f"/v1/datasets/{big['id']}/runs",
-                       {"eval_version_id": version["id"], "batch_size": 100})
+        big_run = post(
+            f"/v1/datasets/{big['id']}/runs", {"eval_version_id": version["id"], "batch_size": 100}
+        )
         busy, busy_cpu, busy_stats = window(
-            lambda: measure(base, key, paths, args.clients, args.requests, args.seconds))
+            lambda: measure(base, key, paths, args.clients, args.requests, args.seconds)
+        )
         window_end = busy["start"] + busy["wall"]
         wait_deadline = time.monotonic() + 150
         run = api.get(f"{base}/v1/eval-runs/{big_run['id']}", timeout=TIMEOUT_S).json()
@@ -414,13 +440,19 @@ def main() -> None:
         if stack.is_alive():
             stack.kill()
 
-    print(f"stack up in {started_s:.1f} s; set-up (datasets of {SMALL_RECORDS:,} and "
-          f"{args.records:,} records, 3 runs of {SMALL_RECORDS} × {len(METRICS)}) {setup_s:.1f} s")
-    print(f"{args.clients} clients, requests.Session each, mix of 5 reads over 3 runs; "
-          f"≤ {args.requests} requests or {args.seconds:g} s per window; latency in ms; "
-          f"cpu in cores (stack process, its workers)")
-    print(f"{'window':<22} {'reqs':>5} {'p50':>8} {'p95':>8} {'max':>8} {'req/s':>7} "
-          f"{'errors':>6}  {'cpu':>4} {'wkrs':>5}  p95 ≤ {TARGET_P95_MS}, 0 errors")
+    print(
+        f"stack up in {started_s:.1f} s; set-up (datasets of {SMALL_RECORDS:,} and "
+        f"{args.records:,} records, 3 runs of {SMALL_RECORDS} × {len(METRICS)}) {setup_s:.1f} s"
+    )
+    print(
+        f"{args.clients} clients, requests.Session each, mix of 5 reads over 3 runs; "
+        f"≤ {args.requests} requests or {args.seconds:g} s per window; latency in ms; "
+        f"cpu in cores (stack process, its workers)"
+    )
+    print(
+        f"{'window':<22} {'reqs':>5} {'p50':>8} {'p95':>8} {'max':>8} {'req/s':>7} "
+        f"{'errors':>6}  {'cpu':>4} {'wkrs':>5}  p95 ≤ {TARGET_P95_MS}, 0 errors"
+    )
     print(line("(a) idle", idle, idle_cpu))
     print_kinds(idle)
     if args.profile:
@@ -429,15 +461,22 @@ def main() -> None:
     print_kinds(busy)
     if args.profile:
         print_profile(busy_stats)
-    running = f"{run_end - run_start:.1f} s" if run["status"] not in {"pending", "running"} \
+    running = (
+        f"{run_end - run_start:.1f} s"
+        if run["status"] not in {"pending", "running"}
         else "still running after the wait"
-    print(f"    the run ({args.records:,} × {len(METRICS)}) was running {overlap:.1f} s of the "
-          f"{busy['wall']:.1f} s window ({100 * overlap / busy['wall']:.0f} %); it ended "
-          f"{run['status']} (started → completed {running}; "
-          f"{run.get('completed_count', 0):,} scored)")
-    print(f"(c) 100 concurrent connects, one GET /v1/health each: {connects['n']} answered, "
-          f"{len(connects['errors'])} errors ({connects['resets']} resets); p50 "
-          f"{connects['p50']:.0f} ms, max {connects['max']:.0f} ms")
+    )
+    print(
+        f"    the run ({args.records:,} × {len(METRICS)}) was running {overlap:.1f} s of the "
+        f"{busy['wall']:.1f} s window ({100 * overlap / busy['wall']:.0f} %); it ended "
+        f"{run['status']} (started → completed {running}; "
+        f"{run.get('completed_count', 0):,} scored)"
+    )
+    print(
+        f"(c) 100 concurrent connects, one GET /v1/health each: {connects['n']} answered, "
+        f"{len(connects['errors'])} errors ({connects['resets']} resets); p50 "
+        f"{connects['p50']:.0f} ms, max {connects['max']:.0f} ms"
+    )
     if connects["errors"]:
         print("    " + "; ".join(sorted(set(connects["errors"]))[:5]))
     if args.profile:

@@ -70,9 +70,12 @@ def _records(kind: str, pairs: list[tuple[str, str]]) -> list[Record]:
     return out
 
 
-SCHEMA = {"type": "object", "required": ["answer", "n"], "additionalProperties": False,
-          "properties": {"answer": {"type": "string", "minLength": 1},
-                         "n": {"type": "integer", "minimum": 0}}}
+SCHEMA = {
+    "type": "object",
+    "required": ["answer", "n"],
+    "additionalProperties": False,
+    "properties": {"answer": {"type": "string", "minLength": 1}, "n": {"type": "integer", "minimum": 0}},
+}
 _RS: dict[str, rouge_scorer.RougeScorer] = {}
 
 
@@ -94,10 +97,15 @@ def _json_schema_ref(r: Record) -> float:
 
 # name, scorer, args, record kind, reference label, reference fn
 ROWS: list[tuple[str, str, dict, str, str, Callable[[Record], float] | None]] = [
-    ("exact_match", "exact_match", {"case_sensitive": False, "normalize_whitespace": True,
-                                    "ignore_punctuation": True}, "text", "", None),
-    ("contains", "contains", {"substrings": ["the", "module"], "case_sensitive": False},
-     "text", "", None),
+    (
+        "exact_match",
+        "exact_match",
+        {"case_sensitive": False, "normalize_whitespace": True, "ignore_punctuation": True},
+        "text",
+        "",
+        None,
+    ),
+    ("contains", "contains", {"substrings": ["the", "module"], "case_sensitive": False}, "text", "", None),
     ("not_contains", "not_contains", {"substring": "deprecated"}, "text", "", None),
     ("regex", "regex", {"pattern": r"\b(file|module)s?\b", "flags": ["i"]}, "text", "", None),
     ("starts_with", "starts_with", {"prefix": "Return", "case_sensitive": False}, "text", "", None),
@@ -106,18 +114,42 @@ ROWS: list[tuple[str, str, dict, str, str, Callable[[Record], float] | None]] = 
     ("length", "length", {"min": 5, "max": 40, "unit": "words"}, "text", "", None),
     ("numeric", "numeric", {"abs_tol": 0.3}, "numeric", "", None),
     ("refusal", "refusal", {}, "text", "", None),
-    ("levenshtein", "levenshtein", {}, "text", "rapidfuzz",
-     lambda r: Levenshtein.normalized_similarity(r["output"], r["golden_answer"])),
+    (
+        "levenshtein",
+        "levenshtein",
+        {},
+        "text",
+        "rapidfuzz",
+        lambda r: Levenshtein.normalized_similarity(r["output"], r["golden_answer"]),
+    ),
     ("rouge1", "rouge", {"variant": "rouge1"}, "text", "rouge-score", _rouge_ref("rouge1")),
     ("rouge2", "rouge", {"variant": "rouge2"}, "text", "rouge-score", _rouge_ref("rouge2")),
     ("rougeL", "rouge", {"variant": "rougeL"}, "text", "rouge-score", _rouge_ref("rougeL")),
     ("rougeLsum", "rouge", {"variant": "rougeLsum"}, "text", "rouge-score", _rouge_ref("rougeLsum")),
-    ("bleu", "bleu", {}, "text", "sacrebleu",
-     lambda r: sacrebleu.sentence_bleu(r["output"], [r["golden_answer"]]).score / 100),
-    ("chrf", "chrf", {}, "text", "sacrebleu",
-     lambda r: sacrebleu.sentence_chrf(r["output"], [r["golden_answer"]]).score / 100),
-    ("token_f1", "token_f1", {}, "text", "squad v1.1",
-     lambda r: squad_f1_score(r["output"], r["golden_answer"])),
+    (
+        "bleu",
+        "bleu",
+        {},
+        "text",
+        "sacrebleu",
+        lambda r: sacrebleu.sentence_bleu(r["output"], [r["golden_answer"]]).score / 100,
+    ),
+    (
+        "chrf",
+        "chrf",
+        {},
+        "text",
+        "sacrebleu",
+        lambda r: sacrebleu.sentence_chrf(r["output"], [r["golden_answer"]]).score / 100,
+    ),
+    (
+        "token_f1",
+        "token_f1",
+        {},
+        "text",
+        "squad v1.1",
+        lambda r: squad_f1_score(r["output"], r["golden_answer"]),
+    ),
 ]
 
 # The target mix: a reference-based QA/summarisation eval (exact answer, containment,
@@ -165,8 +197,9 @@ def _fmt(rate: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--python", action="store_true",
-                        help="measure the pure-Python fallback, not the C extension")
+    parser.add_argument(
+        "--python", action="store_true", help="measure the pure-Python fallback, not the C extension"
+    )
     options = parser.parse_args()
     size = options.records
     textmetrics.use_native(not options.python)
@@ -174,10 +207,11 @@ def main() -> None:
     kinds = {k: _records(k, pairs) for k in ("text", "json", "numeric")}
 
     version = sys.version.split()[0]
-    print(f"{size:,} record pairs, {2 * size:,} distinct texts, caches emptied before each "
-          f"pass; Python {version}, one core; text metrics: {textmetrics.implementation()}\n")
-    header = (f"{'scorer':<13} {'ours/s':>10}  {'reference':<12} {'ref/s':>10} {'speed-up':>9} "
-              f"{'max |Δ|':>9}")
+    print(
+        f"{size:,} record pairs, {2 * size:,} distinct texts, caches emptied before each "
+        f"pass; Python {version}, one core; text metrics: {textmetrics.implementation()}\n"
+    )
+    header = f"{'scorer':<13} {'ours/s':>10}  {'reference':<12} {'ref/s':>10} {'speed-up':>9} {'max |Δ|':>9}"
     print(header)
     print("-" * len(header))
     rates: dict[str, float] = {}
@@ -190,8 +224,10 @@ def main() -> None:
             ref_rate = rates[f"{name}_ref"] = _best(ref_fn, kinds[kind], repeats=1)
             delta = deltas[name] = max(abs(ours(r) - ref_fn(r)) for r in kinds[kind])
         speedup = f"{rate / ref_rate:.1f}x" if ref_rate else ""
-        print(f"{name:<13} {_fmt(rate):>10}  {ref_label or '—':<12} {_fmt(ref_rate):>10} "
-              f"{speedup:>9} {'' if delta is None else f'{delta:.1e}':>9}")
+        print(
+            f"{name:<13} {_fmt(rate):>10}  {ref_label or '—':<12} {_fmt(ref_rate):>10} "
+            f"{speedup:>9} {'' if delta is None else f'{delta:.1e}':>9}"
+        )
 
     ref_fns = {row[0]: row[5] for row in ROWS}
     print("-" * len(header))
@@ -208,19 +244,25 @@ def main() -> None:
 
         rate = mix_rates[label] = _best(mix, kinds["text"])
         ref_rate = _best(mix_reference, kinds["text"], repeats=1)
-        print(f"{label:<13} {_fmt(rate):>10}  {'references':<12} {_fmt(ref_rate):>10} "
-              f"{rate / ref_rate:>8.1f}x")
+        print(
+            f"{label:<13} {_fmt(rate):>10}  {'references':<12} {_fmt(ref_rate):>10} {rate / ref_rate:>8.1f}x"
+        )
     print()
     for label, names in MIXES.items():
-        print(f"{label} = {' + '.join(names)} (records/s; reference side: the libraries, ours "
-              "where there is none)")
+        print(
+            f"{label} = {' + '.join(names)} (records/s; reference side: the libraries, ours "
+            "where there is none)"
+        )
     for label, rate in mix_rates.items():
-        print(f"target {label} >= 20,000 records/s/core: {rate:,.0f} -> "
-              f"{'OK' if rate >= 20_000 else 'MISSED'}")
+        print(
+            f"target {label} >= 20,000 records/s/core: {rate:,.0f} -> {'OK' if rate >= 20_000 else 'MISSED'}"
+        )
     ratio = rates["rougeL"] / rates["rougeL_ref"]
     same = deltas["rougeL"] <= 1e-9
-    print(f"target ROUGE-L >= 3x rouge-score, identical scores: {ratio:.1f}x, max |Δ| "
-          f"{deltas['rougeL']:.1e} -> {'OK' if ratio >= 3 and same else 'MISSED'}")
+    print(
+        f"target ROUGE-L >= 3x rouge-score, identical scores: {ratio:.1f}x, max |Δ| "
+        f"{deltas['rougeL']:.1e} -> {'OK' if ratio >= 3 and same else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,11 @@ def rss_mb() -> tuple[float, float, float]:
     shared page counted once)."""
     tree = process_tree(os.getpid())
     page = resource.getpagesize() / 2**20
-    return (int(tree[os.getpid()][21]) * page, sum(int(f[21]) for f in tree.values()) * page,
-            proportional_mb(list(tree)))
+    return (
+        int(tree[os.getpid()][21]) * page,
+        sum(int(f[21]) for f in tree.values()) * page,
+        proportional_mb(list(tree)),
+    )
 
 
 def held_executions() -> tuple[int, int]:
@@ -66,21 +69,32 @@ def slope(xs: list[float], ys: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--records", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--idle", type=float, default=150,
-                        help="seconds to leave the stack idle after the runs, then measure again "
-                             "(idle workers beyond one per function are stopped after 120 s)")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=150,
+        help="seconds to leave the stack idle after the runs, then measure again "
+        "(idle workers beyond one per function are stopped after 120 s)",
+    )
     args = parser.parse_args()
     key = "ask_bench_" + secrets.token_urlsafe(24)
-    records = [{"id": f"r{i}", "input": f"What is {i} + {i}?", "output": f"It is {2 * i}.",
-                "golden_answer": str(2 * i) if i % 5 else "wrong"} for i in range(args.records)]
+    records = [
+        {
+            "id": f"r{i}",
+            "input": f"What is {i} + {i}?",
+            "output": f"It is {2 * i}.",
+            "golden_answer": str(2 * i) if i % 5 else "wrong",
+        }
+        for i in range(args.records)
+    ]
     data_dir = Path(tempfile.mkdtemp(prefix="assay-soak-"))
-    stack = LocalStack(port=0, bootstrap_key=key, parameters={"LogLevel": "WARNING"},
-                       data_dir=data_dir)
+    stack = LocalStack(port=0, bootstrap_key=key, parameters={"LogLevel": "WARNING"}, data_dir=data_dir)
     started = time.perf_counter()
     stack.start()
     print(f"start               {time.perf_counter() - started:.1f} s; data in {data_dir}")
@@ -96,18 +110,23 @@ def main() -> None:
 
     ds = post("/v1/datasets", {"name": "soak"})
     for start in range(0, len(records), 10_000):
-        post(f"/v1/datasets/{ds['id']}/versions", {"records": records[start:start + 10_000]})
+        post(f"/v1/datasets/{ds['id']}/versions", {"records": records[start : start + 10_000]})
     ev = post("/v1/evals", {"name": "soak"})
     version = post(f"/v1/evals/{ev['id']}/versions", {"metrics": METRICS})
     own0, tree0, pss0 = rss_mb()
     print(f"before the runs     stack {own0:,.0f} MB, tree {tree0:,.0f} MB (PSS {pss0:,.0f} MB)")
-    print(f"{'run':>4} {'status':>10} {'s':>6} {'stack MB':>9} {'tree MB':>8} {'tree PSS':>8} "
-          f"{'executions':>10} {'events':>8}")
+    print(
+        f"{'run':>4} {'status':>10} {'s':>6} {'stack MB':>9} {'tree MB':>8} {'tree PSS':>8} "
+        f"{'executions':>10} {'events':>8}"
+    )
     xs, own_ys, tree_ys, seconds = [], [], [], []
     for n in range(1, args.runs + 1):
         t0 = time.perf_counter()
-        answer = api.post(f"{base}/v1/datasets/{ds['id']}/runs", timeout=60, json={
-            "eval_version_id": version["id"], "batch_size": args.batch_size})
+        answer = api.post(
+            f"{base}/v1/datasets/{ds['id']}/runs",
+            timeout=60,
+            json={"eval_version_id": version["id"], "batch_size": args.batch_size},
+        )
         if answer.status_code >= 400:
             sys.exit(f"scheduling run {n}: {answer.status_code} {answer.text[:500]}")
         run = answer.json()
@@ -120,24 +139,33 @@ def main() -> None:
         seconds.append(time.perf_counter() - t0)
         own, tree, pss = rss_mb()
         executions, events = held_executions()
-        print(f"{n:>4} {run['status']:>10} {seconds[-1]:>6.1f} {own:>9,.0f} {tree:>8,.0f} "
-              f"{pss:>8,.0f} {executions:>10,} {events:>8,}", flush=True)
+        print(
+            f"{n:>4} {run['status']:>10} {seconds[-1]:>6.1f} {own:>9,.0f} {tree:>8,.0f} "
+            f"{pss:>8,.0f} {executions:>10,} {events:>8,}",
+            flush=True,
+        )
         xs.append(n)
         own_ys.append(own)
         tree_ys.append(tree)
     half = len(xs) // 2
     per_run = slope(xs[half:], tree_ys[half:])
     per_day = per_run * 86_400 / statistics.mean(seconds)
-    print(f"growth per run      tree {per_run:+.1f} MB, stack {slope(xs[half:], own_ys[half:]):+.1f}"
-          f" MB (runs {half + 1}-{len(xs)})")
-    print(f"a day at this pace  {86_400 / statistics.mean(seconds):,.0f} runs: tree "
-          f"{tree_ys[-1] + per_day:,.0f} MB (linear extrapolation of the growth per run)")
+    print(
+        f"growth per run      tree {per_run:+.1f} MB, stack {slope(xs[half:], own_ys[half:]):+.1f}"
+        f" MB (runs {half + 1}-{len(xs)})"
+    )
+    print(
+        f"a day at this pace  {86_400 / statistics.mean(seconds):,.0f} runs: tree "
+        f"{tree_ys[-1] + per_day:,.0f} MB (linear extrapolation of the growth per run)"
+    )
     if args.idle:
         time.sleep(args.idle)
         own, tree, pss = rss_mb()
         workers = sum(stack.worker_counts().values())
-        print(f"after {args.idle:.0f} s idle   stack {own:,.0f} MB, tree {tree:,.0f} MB "
-              f"(PSS {pss:,.0f} MB; {workers} workers)")
+        print(
+            f"after {args.idle:.0f} s idle   stack {own:,.0f} MB, tree {tree:,.0f} MB "
+            f"(PSS {pss:,.0f} MB; {workers} workers)"
+        )
     t0 = time.perf_counter()
     stack.stop()
     print(f"stop                {time.perf_counter() - t0:.1f} s")

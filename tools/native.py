@@ -43,8 +43,18 @@ GLIBC = "2.17"
 # ELF e_machine values
 MACHINES = {"x86_64": 62, "arm64": 183}
 TARGETS = {"x86_64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
-FLAGS = ["-O2", "-shared", "-fPIC", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
-         "-Werror", "-fvisibility=hidden", "-s"]
+FLAGS = [
+    "-O2",
+    "-shared",
+    "-fPIC",
+    "-std=c11",
+    "-Wall",
+    "-Wextra",
+    "-Wno-unused-parameter",
+    "-Werror",
+    "-fvisibility=hidden",
+    "-s",
+]
 
 
 def host_arch() -> str:
@@ -65,8 +75,19 @@ def build(arch: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         partial = Path(tmp) / NAME
-        cmd = [sys.executable, "-m", "ziglang", "cc", "-target", f"{TARGETS[arch]}.{GLIBC}",
-               *FLAGS, f"-I{include}", str(SOURCE), "-o", str(partial)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "cc",
+            "-target",
+            f"{TARGETS[arch]}.{GLIBC}",
+            *FLAGS,
+            f"-I{include}",
+            str(SOURCE),
+            "-o",
+            str(partial),
+        ]
         env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(ROOT / ".tools" / "zig-cache")}
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
@@ -93,9 +114,43 @@ for line in sys.stdin:
 CORPUS = ROOT / "tests" / "data" / "parity" / "pairs.jsonl"
 # Hard cases beyond the corpus: the property tests' words (unicode, entities, numbers,
 # punctuation, control characters) joined by their separators, drawn with a fixed seed.
-WORDS = ["the", "a", "an", "cat", "cats", "sat", "on", "mat", "running", "3.5", "1,000", "x-ray",
-         "it's", "&amp;", "<skipped>", "U.S.", "é", "naïve", "Straße", "İstanbul", "猫", "😀", "—",
-         ".", ",", "!", "?", "-", "(", ")", '"', "'", "\x01", "\u2028", "..."]
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "cat",
+    "cats",
+    "sat",
+    "on",
+    "mat",
+    "running",
+    "3.5",
+    "1,000",
+    "x-ray",
+    "it's",
+    "&amp;",
+    "<skipped>",
+    "U.S.",
+    "é",
+    "naïve",
+    "Straße",
+    "İstanbul",
+    "猫",
+    "😀",
+    "—",
+    ".",
+    ",",
+    "!",
+    "?",
+    "-",
+    "(",
+    ")",
+    '"',
+    "'",
+    "\x01",
+    "\u2028",
+    "...",
+]
 SEPARATORS = [" ", " ", " ", "  ", "\n", "\t", "-\n", ""]
 
 
@@ -110,10 +165,18 @@ def _pairs() -> str:
 
 
 def _scores(python: list[str], path: Path) -> list[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(path), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    done = subprocess.run([*python, "-c", SCORER], input=_pairs(), env=env,  # noqa: S603
-                          capture_output=True, text=True, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(path), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    done = subprocess.run(  # noqa: S603
+        [*python, "-c", SCORER],
+        input=_pairs(),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{shlex.join(python)} failed ({done.returncode}):\n{done.stderr}")
     return done.stdout.splitlines()
@@ -123,8 +186,11 @@ def check(arch: str, python: list[str]) -> None:
     """Score the parity corpus with the ``arch`` build under ``python`` and here."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "code"
-        shutil.copytree(ROOT / "functions" / "assay_service", tree / "assay_service",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        shutil.copytree(
+            ROOT / "functions" / "assay_service",
+            tree / "assay_service",
+            ignore=shutil.ignore_patterns("__pycache__", "*.so"),
+        )
         build(arch, tree / RELATIVE)
         theirs = _scores(python, tree)
     ours = _scores([sys.executable], ROOT / "functions")
@@ -133,22 +199,33 @@ def check(arch: str, python: list[str]) -> None:
         raise SystemExit(f"the extension did not load: {machine} {impl}, here {our_impl}")
     differ = sum(a != b for a, b in zip(theirs[1:], ours[1:], strict=True))
     values = (len(ours) - 1) * len(json.loads(ours[1]))
-    print(f"{machine}: {len(ours) - 1} pairs x {len(json.loads(ours[1]))} metrics = {values} "
-          f"scores, {differ} pairs differ from {platform.machine()}")
+    print(
+        f"{machine}: {len(ours) - 1} pairs x {len(json.loads(ours[1]))} metrics = {values} "
+        f"scores, {differ} pairs differ from {platform.machine()}"
+    )
     if differ:
         raise SystemExit(1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default=host_arch(), choices=sorted(TARGETS),
-                        help="target architecture (default: this machine's)")
-    parser.add_argument("--into", type=Path,
-                        help="a `sam build` output directory: replace the extension in every "
-                             "function's code there (default: build next to the source)")
-    parser.add_argument("--check", metavar="PYTHON",
-                        help="a command running another machine's Python: compare its scores "
-                             "with this one's (see above)")
+    parser.add_argument(
+        "--arch",
+        default=host_arch(),
+        choices=sorted(TARGETS),
+        help="target architecture (default: this machine's)",
+    )
+    parser.add_argument(
+        "--into",
+        type=Path,
+        help="a `sam build` output directory: replace the extension in every "
+        "function's code there (default: build next to the source)",
+    )
+    parser.add_argument(
+        "--check",
+        metavar="PYTHON",
+        help="a command running another machine's Python: compare its scores with this one's (see above)",
+    )
     args = parser.parse_args()
     if args.check:
         check(args.arch, shlex.split(args.check))
@@ -157,8 +234,7 @@ def main() -> None:
         path = build(args.arch, PACKAGE_DIR / NAME)
         print(f"built {path.relative_to(ROOT)} ({args.arch})")
         return
-    scorer_dirs = sorted(d / RELATIVE.parent for d in args.into.iterdir()
-                         if (d / RELATIVE.parent).is_dir())
+    scorer_dirs = sorted(d / RELATIVE.parent for d in args.into.iterdir() if (d / RELATIVE.parent).is_dir())
     if not scorer_dirs:
         raise SystemExit(f"no function code with {RELATIVE.parent} under {args.into}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,8 +242,7 @@ def main() -> None:
         built_size = built.stat().st_size
         for scorer_dir in scorer_dirs:
             shutil.copyfile(built, scorer_dir / NAME)
-    print(f"{len(scorer_dirs)} functions carry {NAME} for {args.arch} "
-          f"({built_size // 1000} KB each)")
+    print(f"{len(scorer_dirs)} functions carry {NAME} for {args.arch} ({built_size // 1000} KB each)")
 
 
 if __name__ == "__main__":

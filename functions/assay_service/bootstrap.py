@@ -21,11 +21,15 @@ def bootstrap_tenant(*, slug: str, owner_key: str) -> Tenant:
         raise InvalidRequestError("tenant slug must be lowercase letters, digits and dashes")
     if not MIN_KEY_LENGTH <= len(owner_key) <= MAX_KEY_LENGTH or owner_key != owner_key.strip():
         raise InvalidRequestError(
-            f"owner key must be {MIN_KEY_LENGTH}–{MAX_KEY_LENGTH} characters without spaces")
+            f"owner key must be {MIN_KEY_LENGTH}–{MAX_KEY_LENGTH} characters without spaces"
+        )
     repo = deps.tenants()
-    tenant = repo.get_by_slug(slug) or repo.create(
-        Tenant(id=uuid.uuid4(), slug=slug, created_at=utcnow()))
-    deps.projects().create(Project(id=default_project(tenant.id), tenant_id=tenant.id,
-                                   name="default", created_at=tenant.created_at), exist_ok=True)
+    tenant = repo.get_by_slug(slug) or repo.create(Tenant(id=uuid.uuid4(), slug=slug, created_at=utcnow()))
+    deps.projects().create(
+        Project(
+            id=default_project(tenant.id), tenant_id=tenant.id, name="default", created_at=tenant.created_at
+        ),
+        exist_ok=True,
+    )
     store_key(tenant_id=tenant.id, role="owner", raw=owner_key)
     return tenant

@@ -40,8 +40,14 @@ def session() -> Any:
 def _config(**overrides: Any) -> Any:
     from botocore.config import Config
 
-    return Config(**{"retries": {"mode": "standard", "max_attempts": 4},
-                     "connect_timeout": 3, "read_timeout": 20, **overrides})
+    return Config(
+        **{
+            "retries": {"mode": "standard", "max_attempts": 4},
+            "connect_timeout": 3,
+            "read_timeout": 20,
+            **overrides,
+        }
+    )
 
 
 @cache
@@ -132,13 +138,17 @@ def judge_client(provider: str) -> BedrockJudgeClient | OpenAIJudgeClient:
     if provider == "openai":
         secret = None
         if settings.judge_openai_secret_arn:
-            secret = client("secretsmanager").get_secret_value(
-                SecretId=settings.judge_openai_secret_arn)["SecretString"]
+            secret = client("secretsmanager").get_secret_value(SecretId=settings.judge_openai_secret_arn)[
+                "SecretString"
+            ]
         base_url, key = openai_credentials(secret, settings.judge_openai_base_url)
         return OpenAIJudgeClient(base_url, key, timeout=settings.judge_timeout_seconds)
     # Throttling is retried by the state machine (backoff + jitter), not here.
-    config = _config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5,
-                     read_timeout=settings.judge_timeout_seconds)
+    config = _config(
+        retries={"mode": "standard", "max_attempts": 2},
+        connect_timeout=5,
+        read_timeout=settings.judge_timeout_seconds,
+    )
     return BedrockJudgeClient(session().create_client("bedrock-runtime", config=config))
 
 
@@ -154,8 +164,20 @@ def reset(*, clients: bool = False) -> None:
     needed when the AWS endpoint changes, not when only the function's settings do)."""
     from assay_service.settings import get_settings as settings_getter
 
-    for getter in (table, tenants, projects, datasets, evals, runs, artifacts, workflow, keyring,
-                   judge_client, judge_prices, settings_getter):
+    for getter in (
+        table,
+        tenants,
+        projects,
+        datasets,
+        evals,
+        runs,
+        artifacts,
+        workflow,
+        keyring,
+        judge_client,
+        judge_prices,
+        settings_getter,
+    ):
         getter.cache_clear()
     if clients:
         client.cache_clear()

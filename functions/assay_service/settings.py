@@ -25,8 +25,7 @@ class Settings(BaseModel):
     judge_timeout_seconds: float = Field(default=60.0, gt=0, le=240)  # < the 300 s batch
     judge_prices: str | None = None  # JSON {"model": {"input": usd/1M, "output": usd/1M}}
 
-    @field_validator("judge_openai_base_url", "judge_openai_secret_arn", "judge_prices",
-                     mode="before")
+    @field_validator("judge_openai_base_url", "judge_openai_secret_arn", "judge_prices", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """A template parameter left at its default "" means: not set."""

@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     key = os.environ.get("ASSAY_BOOTSTRAP_KEY") or None
     if key is not None and len(key) < BOOTSTRAP_KEY_MIN_LENGTH:
         print(
-            f"ASSAY_BOOTSTRAP_KEY must be at least {BOOTSTRAP_KEY_MIN_LENGTH} characters "
-            f"(got {len(key)}).",
+            f"ASSAY_BOOTSTRAP_KEY must be at least {BOOTSTRAP_KEY_MIN_LENGTH} characters (got {len(key)}).",
             file=sys.stderr,
         )
         return 2
@@ -133,14 +132,20 @@ def main(argv: list[str] | None = None) -> int:
         # For `python -m assay_local bootstrap --local` and `invoke` (endpoints, and each
         # function's configuration as created).
         write_state_file(stack, STATE_FILE)
-        print(f"Assay local API on {stack.url} (moto at {stack.moto_endpoint}); "
-              f"started in {stack.startup_seconds:.2f}s", flush=True)
+        print(
+            f"Assay local API on {stack.url} (moto at {stack.moto_endpoint}); "
+            f"started in {stack.startup_seconds:.2f}s",
+            flush=True,
+        )
         _print_durability(stack)
         if key is not None:
             print("Tenant 'local' bootstrapped with ASSAY_BOOTSTRAP_KEY.", flush=True)
         if stack.iam is not None:
-            print("Each function runs with its own IAM role; calls the role does not allow get "
-                  "AccessDenied, as on AWS (ASSAY_LOCAL_IAM=off to disable).", flush=True)
+            print(
+                "Each function runs with its own IAM role; calls the role does not allow get "
+                "AccessDenied, as on AWS (ASSAY_LOCAL_IAM=off to disable).",
+                flush=True,
+            )
         print("Ctrl-C to stop.", flush=True)
         stop.wait()
     finally:
@@ -172,32 +177,44 @@ def port_problem(port: int | None) -> str | None:
             return f"port {port} ({source}) is not a port number (0-65535)"
         except OSError as exc:
             other = 3001 if port != 3001 else 3002
-            return (f"port {port} ({source}) is not free ({exc.strerror}): choose another with "
-                    f"ASSAY_PORT={other} or --port {other} (then ASSAY_URL=http://127.0.0.1:{other})")
+            return (
+                f"port {port} ({source}) is not free ({exc.strerror}): choose another with "
+                f"ASSAY_PORT={other} or --port {other} (then ASSAY_URL=http://127.0.0.1:{other})"
+            )
     return None
 
 
 def _print_durability(stack: LocalStack) -> None:
     """Where the state is kept (or that it is not), what was restored, which runs resumed."""
     if stack.data_dir is None:
-        print("Ephemeral: nothing is kept after it stops (--data-dir to keep the state).",
-              flush=True)
+        print("Ephemeral: nothing is kept after it stops (--data-dir to keep the state).", flush=True)
         return
     restored = stack.restored
-    replayed = (f"restored {restored.rows} journal rows in {restored.seconds:.2f}s"
-                if restored is not None and restored.rows else "empty: a new data directory")
-    print(f"State kept in {stack.data_dir} ({replayed}; --ephemeral to keep nothing).",
-          flush=True)
+    replayed = (
+        f"restored {restored.rows} journal rows in {restored.seconds:.2f}s"
+        if restored is not None and restored.rows
+        else "empty: a new data directory"
+    )
+    print(f"State kept in {stack.data_dir} ({replayed}; --ephemeral to keep nothing).", flush=True)
     if restored is not None and restored.failed:
-        print(f"WARNING: {restored.failed} journal rows could not be replayed (the journal "
-              f"is kept as it is): {'; '.join(restored.errors[:3])}", file=sys.stderr,
-              flush=True)
+        print(
+            f"WARNING: {restored.failed} journal rows could not be replayed (the journal "
+            f"is kept as it is): {'; '.join(restored.errors[:3])}",
+            file=sys.stderr,
+            flush=True,
+        )
     if stack.resumed_runs:
-        print(f"Resumed {len(stack.resumed_runs)} run(s) in flight when the stack stopped: "
-              f"{', '.join(stack.resumed_runs)}", flush=True)
+        print(
+            f"Resumed {len(stack.resumed_runs)} run(s) in flight when the stack stopped: "
+            f"{', '.join(stack.resumed_runs)}",
+            flush=True,
+        )
     if stack.failed_runs:
-        print(f"Ended {len(stack.failed_runs)} run(s) failed that could not be resumed: "
-              f"{', '.join(stack.failed_runs)}", flush=True)
+        print(
+            f"Ended {len(stack.failed_runs)} run(s) failed that could not be resumed: "
+            f"{', '.join(stack.failed_runs)}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

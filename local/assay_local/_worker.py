@@ -53,9 +53,17 @@ class HandlerLoadError(Exception):
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV")
 
 
-def lambda_environment(*, name: str, region: str, memory_mb: int, runtime: str, handler: str,
-                       function_env: dict[str, str], aws_env: dict[str, str],
-                       role_credentials: dict[str, str] | None) -> dict[str, str]:
+def lambda_environment(
+    *,
+    name: str,
+    region: str,
+    memory_mb: int,
+    runtime: str,
+    handler: str,
+    function_env: dict[str, str],
+    aws_env: dict[str, str],
+    role_credentials: dict[str, str] | None,
+) -> dict[str, str]:
     """The environment of a function's process, as Lambda builds it: the inherited basics,
     the function's variables, the stack's AWS endpoint (and the role's credentials), then the
     reserved variables the runtime sets (functions cannot override them). One recipe for the
@@ -68,16 +76,18 @@ def lambda_environment(*, name: str, region: str, memory_mb: int, runtime: str, 
     if role_credentials is not None:
         # Lambda hands each function its execution role's temporary credentials.
         env.update(role_credentials)
-    env.update({
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_LAMBDA_FUNCTION_NAME": name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
-        "_HANDLER": handler,
-    })
+    env.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+            "_HANDLER": handler,
+        }
+    )
     return env
 
 

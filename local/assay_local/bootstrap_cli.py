@@ -19,15 +19,22 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = Path(".assay-local.json")
-OUTPUT_ENV = {"TableName": "TABLE_NAME", "ApiKeySecretArn": "API_KEY_SECRET_ARN",
-              "BucketName": "BUCKET_NAME"}
+OUTPUT_ENV = {"TableName": "TABLE_NAME", "ApiKeySecretArn": "API_KEY_SECRET_ARN", "BucketName": "BUCKET_NAME"}
 EXIT_ERROR = 2
 # What bootstrap does in AWS, for an AccessDenied message.
-NEEDS = ("cloudformation:DescribeStacks on the stack, secretsmanager:GetSecretValue on its "
-         "ApiKeySecretArn, dynamodb:GetItem and dynamodb:PutItem on its table")
+NEEDS = (
+    "cloudformation:DescribeStacks on the stack, secretsmanager:GetSecretValue on its "
+    "ApiKeySecretArn, dynamodb:GetItem and dynamodb:PutItem on its table"
+)
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
-_REJECTED = {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
-             "InvalidSignatureException", "IncompleteSignature", "AuthFailure"}
+_REJECTED = {
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "AuthFailure",
+}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
 
@@ -41,8 +48,10 @@ def stack_environment(stack_name: str, cloudformation: Any) -> dict[str, str]:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = sorted(set(OUTPUT_ENV) - set(outputs))
     if missing:
-        raise CommandError(f"stack {stack_name!r} has no output(s) {', '.join(missing)}: "
-                           "is it an Assay stack (deployed from this template.yaml)?")
+        raise CommandError(
+            f"stack {stack_name!r} has no output(s) {', '.join(missing)}: "
+            "is it an Assay stack (deployed from this template.yaml)?"
+        )
     return {env: outputs[out] for out, env in OUTPUT_ENV.items()}
 
 
@@ -50,8 +59,10 @@ def local_environment(state_file: Path = STATE_FILE) -> dict[str, str]:
     if not state_file.exists():
         raise CommandError(f"{state_file} not found: start the local stack (make local) first")
     state = json.loads(state_file.read_text())
-    return {**state["aws_env"], **{k: v for k, v in state["function_env"].items()
-                                   if k in OUTPUT_ENV.values()}}
+    return {
+        **state["aws_env"],
+        **{k: v for k, v in state["function_env"].items() if k in OUTPUT_ENV.values()},
+    }
 
 
 def bootstrap(environment: dict[str, str], *, tenant: str, key: str | None) -> dict[str, str]:
@@ -67,8 +78,9 @@ def bootstrap(environment: dict[str, str], *, tenant: str, key: str | None) -> d
     return {"tenant": created.slug, "tenant_id": str(created.id), "owner_key": secret}
 
 
-def aws_error_message(exc: Exception, *, stack_name: str | None, region: str | None,
-                      local: bool = False) -> str:
+def aws_error_message(
+    exc: Exception, *, stack_name: str | None, region: str | None, local: bool = False
+) -> str:
     """One line saying what went wrong talking to AWS and what to do about it."""
     from botocore.exceptions import (
         ClientError,
@@ -83,21 +95,23 @@ def aws_error_message(exc: Exception, *, stack_name: str | None, region: str | N
 
     where = f" in {region}" if region else ""
     if isinstance(exc, NoCredentialsError):
-        return ("no AWS credentials found: run `aws configure` (or `aws sso login`), "
-                "or set AWS_PROFILE")
+        return "no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE"
     if isinstance(exc, PartialCredentialsError):
         return f"incomplete AWS credentials ({exc}): check `aws configure list`"
     if isinstance(exc, ProfileNotFound):
-        return (f"AWS profile {exc.kwargs.get('profile')!r} not found: check AWS_PROFILE "
-                "(`aws configure list-profiles`)")
+        return (
+            f"AWS profile {exc.kwargs.get('profile')!r} not found: check AWS_PROFILE "
+            "(`aws configure list-profiles`)"
+        )
     if isinstance(exc, NoRegionError):
-        return ("no AWS region: pass --region (e.g. --region us-east-1), or set "
-                "AWS_DEFAULT_REGION or your profile's region")
+        return (
+            "no AWS region: pass --region (e.g. --region us-east-1), or set "
+            "AWS_DEFAULT_REGION or your profile's region"
+        )
     if isinstance(exc, (SSOError, TokenRetrievalError)):
         return f"AWS sign-in failed ({exc}): run `aws sso login` and retry"
     if isinstance(exc, EndpointConnectionError):
-        hint = ("is the local stack running (make local)?" if local
-                else "check your network and --region")
+        hint = "is the local stack running (make local)?" if local else "check your network and --region"
         return f"cannot reach {exc.kwargs.get('endpoint_url')}: {hint}"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -107,13 +121,15 @@ def aws_error_message(exc: Exception, *, stack_name: str | None, region: str | N
         if code in _EXPIRED:
             return "AWS credentials have expired: refresh them (e.g. `aws sso login`) and retry"
         if code in _REJECTED:
-            return (f"AWS rejected the credentials ({code}): check them with "
-                    "`aws sts get-caller-identity`")
+            return f"AWS rejected the credentials ({code}): check them with `aws sts get-caller-identity`"
         if code in _DENIED:
             return f"access denied ({exc.operation_name}): bootstrap needs {NEEDS}"
         if code == "ResourceNotFoundException":
-            hint = ("is the local stack running (make local)?" if local or not stack_name
-                    else f"is stack {stack_name!r} fully deployed{where}?")
+            hint = (
+                "is the local stack running (make local)?"
+                if local or not stack_name
+                else f"is stack {stack_name!r} fully deployed{where}?"
+            )
             return f"{message or code} ({exc.operation_name}): {hint}"
         return f"AWS error {code} from {exc.operation_name}{where}: {message}"
     return f"AWS error{where}: {exc}"
@@ -144,8 +160,12 @@ def run(args: Any) -> int:
     except AssayError as exc:  # e.g. a bad tenant slug or key length
         message = exc.message
     except (BotoCoreError, ClientError) as exc:
-        message = aws_error_message(exc, stack_name=None if args.local else args.stack_name,
-                                    region=None if args.local else region, local=args.local)
+        message = aws_error_message(
+            exc,
+            stack_name=None if args.local else args.stack_name,
+            region=None if args.local else region,
+            local=args.local,
+        )
     else:
         print(json.dumps(result, indent=2))
         if not args.key:
@@ -157,15 +177,18 @@ def run(args: Any) -> int:
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "bootstrap", help="create a tenant and its first owner key",
+        "bootstrap",
+        help="create a tenant and its first owner key",
         description="Create a tenant and its first owner key, against a deployed stack "
-                    "(your AWS credentials; --stack-name) or the running local stack (--local). "
-                    "Idempotent: an existing tenant keeps its id.")
+        "(your AWS credentials; --stack-name) or the running local stack (--local). "
+        "Idempotent: an existing tenant keeps its id.",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stack-name", help="the deployed CloudFormation stack (e.g. assay)")
     target.add_argument("--local", action="store_true", help="the stack `make local` runs")
     parser.add_argument("--region", help="AWS region of the stack (default: your profile's)")
     parser.add_argument("--tenant", required=True, help="tenant slug: lowercase, digits, dashes")
     parser.add_argument("--key", help="use this owner key (20+ chars) instead of generating one")
-    parser.add_argument("--state-file", default=str(STATE_FILE),
-                        help="where `serve` wrote the local stack's endpoints")
+    parser.add_argument(
+        "--state-file", default=str(STATE_FILE), help="where `serve` wrote the local stack's endpoints"
+    )

@@ -43,8 +43,15 @@ DRIFT_TOLERANCE = 0.5  # relative, for Lambda GB-s (0.28–0.72 GB-s per batch b
 
 def synthetic_records(n: int) -> list[dict[str, Any]]:
     """Short QA-style records (like bench/run.py's): what the coefficients are for."""
-    return [{"id": f"r{i}", "input": f"What is {i} + {i}?", "output": f"It is {2 * i}.",
-             "golden_answer": str(2 * i) if i % 5 else "wrong"} for i in range(n)]
+    return [
+        {
+            "id": f"r{i}",
+            "input": f"What is {i} + {i}?",
+            "output": f"It is {2 * i}.",
+            "golden_answer": str(2 * i) if i % 5 else "wrong",
+        }
+        for i in range(n)
+    ]
 
 
 @dataclass(frozen=True)
@@ -81,10 +88,9 @@ class Harness:
         ds = self._post("/v1/datasets", {"name": f"cost-{records}"})
         rows = synthetic_records(records)
         for start in range(0, len(rows), 10_000):
-            self._post(f"/v1/datasets/{ds['id']}/versions", {"records": rows[start:start + 10_000]})
+            self._post(f"/v1/datasets/{ds['id']}/versions", {"records": rows[start : start + 10_000]})
         ev = self._post("/v1/evals", {"name": f"cost-{metrics}"})
-        version = self._post(f"/v1/evals/{ev['id']}/versions",
-                             {"metrics": RULE_METRICS[:metrics]})
+        version = self._post(f"/v1/evals/{ev['id']}/versions", {"metrics": RULE_METRICS[:metrics]})
         return ds["id"], version["id"]
 
     def measure(self, records: int, metrics: int, batch_size: int) -> Measurement:
@@ -92,8 +98,9 @@ class Harness:
         meter, stack = self.stack.meter, self.stack
         before, calls0, secs0 = meter.snapshot(), stack.invocation_counts(), stack.invocation_seconds()
         started = time.perf_counter()
-        run = self._post(f"/v1/datasets/{dataset_id}/runs",
-                         {"eval_version_id": version_id, "batch_size": batch_size})
+        run = self._post(
+            f"/v1/datasets/{dataset_id}/runs", {"eval_version_id": version_id, "batch_size": batch_size}
+        )
         execution = self.machine.replace(":stateMachine:", ":execution:") + ":" + run["id"]
         while (status := self.sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":
             time.sleep(0.2)
@@ -117,7 +124,8 @@ class Harness:
 
         # Not priced: the structural check behind the WRU's size-dependent tolerance.
         writes = counted.get("dynamodb.requests", 0.0) - sum(
-            counted.get(f"dynamodb.{op}", 0.0) for op in READS)
+            counted.get(f"dynamodb.{op}", 0.0) for op in READS
+        )
         if counted.get("dynamodb.unmetered"):
             raise RuntimeError(f"{counted['dynamodb.unmetered']} DynamoDB requests were not metered")
         return Measurement(records, metrics, batch_size, batches, quantities, elapsed, writes)
@@ -125,8 +133,9 @@ class Harness:
     def _transitions(self, execution: str, calls: dict[str, int]) -> float:
         events, token = [], None
         while True:
-            page = self.sfn.get_execution_history(executionArn=execution, maxResults=1000,
-                                                  **({"nextToken": token} if token else {}))
+            page = self.sfn.get_execution_history(
+                executionArn=execution, maxResults=1000, **({"nextToken": token} if token else {})
+            )
             events += page["events"]
             token = page.get("nextToken")
             if not token:
@@ -145,8 +154,11 @@ def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
-def _gb_seconds(calls: dict[str, int], before: dict[str, tuple[float, int, float, int]],
-                after: dict[str, tuple[float, int, float, int]]) -> float:
+def _gb_seconds(
+    calls: dict[str, int],
+    before: dict[str, tuple[float, int, float, int]],
+    after: dict[str, tuple[float, int, float, int]],
+) -> float:
     """Σ over functions of invocations × mean warm duration × memory (GB)."""
     total = 0.0
     for name, count in calls.items():
@@ -193,8 +205,10 @@ def _nonnegative_fit(rows: list[list[float]], values: list[float]) -> list[float
         coef = [0.0] * len(rows[0])
         for t, c in zip(keep, solved, strict=True):
             coef[t] = c
-        residual = sum((sum(c * xr for c, xr in zip(coef, r, strict=True)) - v) ** 2
-                       for r, v in zip(rows, values, strict=True))
+        residual = sum(
+            (sum(c * xr for c, xr in zip(coef, r, strict=True)) - v) ** 2
+            for r, v in zip(rows, values, strict=True)
+        )
         if best is None or residual < best[0] - 1e-12:
             best = (residual, coef)
     return best[1] if best else [0.0] * len(rows[0])
@@ -211,8 +225,9 @@ def fit(measurements: list[Measurement]) -> dict[str, Any]:
     out = {}
     for name in measurements[0].quantities:
         values = [m.quantities[name] for m in measurements]
-        per_run, per_batch, per_eval = (_solve(rows, values) if name in COUNTED
-                                        else _nonnegative_fit(rows, values))
+        per_run, per_batch, per_eval = (
+            _solve(rows, values) if name in COUNTED else _nonnegative_fit(rows, values)
+        )
         out[name] = Coefficient(_tidy(per_run), _tidy(per_batch), _tidy(per_eval, 9))
     return out
 
@@ -231,7 +246,7 @@ def drift(measured: dict[str, Any], shipped: dict[str, Any]) -> list[str]:
     problems = []
     for name, got in measured.items():
         want = shipped.get(name)
-        at = (lambda c: c.amount(1_000, 300_000))  # noqa: E731 — 100k records, 3 metrics, batch 100
+        at = lambda c: c.amount(1_000, 300_000)  # noqa: E731 — 100k records, 3 metrics, batch 100
         if want is None:
             problems.append(f"{name}: not in domain/cost.py")
             continue
@@ -244,25 +259,42 @@ def drift(measured: dict[str, Any], shipped: dict[str, Any]) -> list[str]:
 # ------------------------------------------------------------------ output
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                               enumerate(zip(r, widths, strict=True))) for r in rows)
+    return "\n".join(
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    )
 
 
-def report(measurements: list[Measurement], coefficients: dict[str, Any], metrics: int,
-           default_batch: int) -> str:
+def report(
+    measurements: list[Measurement], coefficients: dict[str, Any], metrics: int, default_batch: int
+) -> str:
     from assay_service.domain.cost import PRICES, PRICES_AS_OF, estimate
 
     names = list(coefficients)
-    lines = ["Measured on the local stack (schedule → completed):", _table(
-        [["quantity", *[f"{m.records:,}r/b{m.batch_size}" for m in measurements]]]
-        + [[n, *[f"{m.quantities[n]:,.4g}" for m in measurements]] for n in names]
-        + [["wall seconds", *[f"{m.seconds:.1f}" for m in measurements]]])]
-    lines += ["", "Coefficients: quantity = per_run + per_batch·K + per_evaluation·N·M", _table(
-        [["quantity", "per_run", "per_batch", "per_evaluation"]]
-        + [[n, f"{c.per_run:g}", f"{c.per_batch:g}", f"{c.per_evaluation:.6g}"]
-           for n, c in coefficients.items()])]
-    lines += ["", f"AWS cost (USD, us-east-1 list prices as of {PRICES_AS_OF}), batch size "
-              f"{default_batch}, {metrics} rule metrics:"]
+    lines = [
+        "Measured on the local stack (schedule → completed):",
+        _table(
+            [["quantity", *[f"{m.records:,}r/b{m.batch_size}" for m in measurements]]]
+            + [[n, *[f"{m.quantities[n]:,.4g}" for m in measurements]] for n in names]
+            + [["wall seconds", *[f"{m.seconds:.1f}" for m in measurements]]]
+        ),
+    ]
+    lines += [
+        "",
+        "Coefficients: quantity = per_run + per_batch·K + per_evaluation·N·M",
+        _table(
+            [["quantity", "per_run", "per_batch", "per_evaluation"]]
+            + [
+                [n, f"{c.per_run:g}", f"{c.per_batch:g}", f"{c.per_evaluation:.6g}"]
+                for n, c in coefficients.items()
+            ]
+        ),
+    ]
+    lines += [
+        "",
+        f"AWS cost (USD, us-east-1 list prices as of {PRICES_AS_OF}), batch size "
+        f"{default_batch}, {metrics} rule metrics:",
+    ]
     rows = [["records", *names, "total"]]
     for n in SIZES:
         est = estimate(n, metrics, default_batch, coefficients)
@@ -271,32 +303,40 @@ def report(measurements: list[Measurement], coefficients: dict[str, Any], metric
     at_target = estimate(100_000, 3, default_batch, coefficients)
     verdict = "meets" if at_target.total <= TARGET_USD_PER_100K_3_METRICS else "MISSES"
     top = max(at_target.usd, key=at_target.usd.__getitem__)
-    lines += ["", f"100,000 records × 3 metrics: ${at_target.total:.4f} — {verdict} the "
-              f"${TARGET_USD_PER_100K_3_METRICS:.2f} target; largest part: {top} "
-              f"(${at_target.usd[top]:.4f}, {at_target.usd[top] / at_target.total:.0%})"]
+    lines += [
+        "",
+        f"100,000 records × 3 metrics: ${at_target.total:.4f} — {verdict} the "
+        f"${TARGET_USD_PER_100K_3_METRICS:.2f} target; largest part: {top} "
+        f"(${at_target.usd[top]:.4f}, {at_target.usd[top] / at_target.total:.0%})",
+    ]
     lines += ["", "Prices per unit: " + ", ".join(f"{k} ${v:.3g}" for k, v in PRICES.items())]
     return "\n".join(lines)
 
 
-def run_measurements(records: int, metrics: int, batch_size: int, *, small: int | None = None,
-                     big_batch: int | None = None) -> list[Measurement]:
+def run_measurements(
+    records: int, metrics: int, batch_size: int, *, small: int | None = None, big_batch: int | None = None
+) -> list[Measurement]:
     from assay_local.stack import LocalStack
 
     key = "ask_cost_" + secrets.token_urlsafe(24)
     small = small or max(1, records // 5)
     big_batch = big_batch or min(1000, batch_size * 5 // 2)
-    with LocalStack(port=0, bootstrap_key=key, parameters={"LogLevel": "WARNING"},
-                    metered=True) as stack:
+    with LocalStack(port=0, bootstrap_key=key, parameters={"LogLevel": "WARNING"}, metered=True) as stack:
         harness = Harness(stack, key)
         harness.measure(min(small, 4 * batch_size), metrics, batch_size)  # warm the workers up
-        return [harness.measure(small, metrics, batch_size),
-                harness.measure(records, metrics, batch_size),
-                harness.measure(records, metrics, big_batch)]
+        return [
+            harness.measure(small, metrics, batch_size),
+            harness.measure(records, metrics, batch_size),
+            harness.measure(records, metrics, big_batch),
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m assay_local.cost", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m assay_local.cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--records", type=int, default=1_000, help="the large run (default 1,000)")
     parser.add_argument("--small", type=int, default=200, help="the small run (default 200)")
     parser.add_argument("--metrics", type=int, default=3, choices=range(1, len(RULE_METRICS) + 1))

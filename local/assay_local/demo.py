@@ -51,12 +51,17 @@ def _pct(value: float | None) -> str:
 
 def run_demo(stack_url: str, key: str, out_dir: Path, *, timeout_s: float = 300) -> dict[str, Any]:
     api = Api(stack_url, key)
-    records = [json.loads(line) for line in (DATA / "support_qa.jsonl").read_text().splitlines()
-               if line.strip()]
+    records = [
+        json.loads(line) for line in (DATA / "support_qa.jsonl").read_text().splitlines() if line.strip()
+    ]
     spec = json.loads((DATA / "eval.json").read_text())
 
-    dataset = api("POST", "/v1/datasets", 201, json={
-        "name": "northwind-support-qa", "description": "Demo: support assistant answers"})
+    dataset = api(
+        "POST",
+        "/v1/datasets",
+        201,
+        json={"name": "northwind-support-qa", "description": "Demo: support assistant answers"},
+    )
     version = api("POST", f"/v1/datasets/{dataset['id']}/versions", 201, json={"records": records})
     print(f"dataset   {dataset['id']}  v{version['version']}  {version['record_count']} records")
     ev = api("POST", "/v1/evals", 201, json={"name": spec["name"], "description": spec["description"]})
@@ -65,8 +70,12 @@ def run_demo(stack_url: str, key: str, out_dir: Path, *, timeout_s: float = 300)
     print(f"eval      {ev['id']}  v{ev_version['version']}  metrics: {metric_names}")
 
     started = time.monotonic()
-    run = api("POST", f"/v1/datasets/{dataset['id']}/runs", 202, json={
-        "eval_version_id": ev_version["id"], "name": "demo", "batch_size": 25})
+    run = api(
+        "POST",
+        f"/v1/datasets/{dataset['id']}/runs",
+        202,
+        json={"eval_version_id": ev_version["id"], "name": "demo", "batch_size": 25},
+    )
     print(f"run       {run['id']}  scheduled ({run['status']})")
     tty = sys.stdout.isatty()
     last = None
@@ -88,23 +97,31 @@ def run_demo(stack_url: str, key: str, out_dir: Path, *, timeout_s: float = 300)
         raise SystemExit(f"the run ended {run['status']}: {run.get('error_message')}")
 
     # Both levels, labelled as on every other surface (docs/concepts.md): scores 0–1, rates %.
-    print(f"\nRun {run['id']} completed in {elapsed:.1f} s — {run['item_count']} records: "
-          f"{run['completed_count']} fully scored, {run['failed_count']} with evaluations that "
-          "could not be scored")
+    print(
+        f"\nRun {run['id']} completed in {elapsed:.1f} s — {run['item_count']} records: "
+        f"{run['completed_count']} fully scored, {run['failed_count']} with evaluations that "
+        "could not be scored"
+    )
     print("\n  metric level (each metric's mean vs its own threshold):")
-    print(f"  {'metric':<16} {'scorer':<13} {'mean':>6} {'threshold':>9} {'':>6} {'pass rate':>9}"
-          f" {'unscored':>8}")
+    print(
+        f"  {'metric':<16} {'scorer':<13} {'mean':>6} {'threshold':>9} {'':>6} {'pass rate':>9}"
+        f" {'unscored':>8}"
+    )
     for name, agg in run["aggregate_results"].items():
         below = {True: "ok", False: "BELOW", None: "–"}[agg["is_gte_threshold"]]
-        print(f"  {name:<16} {agg['scorer']:<13} {_score(agg['mean']):>6} {agg['threshold']:>9.2f}"
-              f" {below:>6} {_pct(agg['pass_rate']):>9} {agg['unscored']:>8}")
+        print(
+            f"  {name:<16} {agg['scorer']:<13} {_score(agg['mean']):>6} {agg['threshold']:>9.2f}"
+            f" {below:>6} {_pct(agg['pass_rate']):>9} {agg['unscored']:>8}"
+        )
     if run["verdict"] is None:
         print("\n  no run verdict (no metric could be scored)")
     else:
         op = "≥" if run["verdict"] == "pass" else "<"
-        print(f"\n  run verdict {run['verdict'].upper()}: result {_score(run['result'])} (mean of the "
-              f"metric means) {op} run threshold {run['threshold']:.2f};  records passing every "
-              f"metric: {_pct(run['pass_rate']).strip()}")
+        print(
+            f"\n  run verdict {run['verdict'].upper()}: result {_score(run['result'])} (mean of the "
+            f"metric means) {op} run threshold {run['threshold']:.2f};  records passing every "
+            f"metric: {_pct(run['pass_rate']).strip()}"
+        )
 
     link = api("GET", f"/v1/eval-runs/{run['id']}/export", params={"delivery": "link"})
     download = requests.get(link["url"], timeout=60)
@@ -120,18 +137,25 @@ def run_demo(stack_url: str, key: str, out_dir: Path, *, timeout_s: float = 300)
         record = by_record.get(item["record_id"], {})
         print(f"   • {item['record_id']} {item['metric_name']:<16} output={str(record.get('output'))[:40]!r}")
         print(f"       {item['reasoning'] or item['error_message']}")
-    print(f"\n  Export downloaded through a presigned S3 link (expires {link['expires_at']}):\n"
-          f"    {target.relative_to(REPO_ROOT) if target.is_relative_to(REPO_ROOT) else target}"
-          f"  ({link['size_bytes']:,} bytes, {len(export['items'])} evaluations)")
+    print(
+        f"\n  Export downloaded through a presigned S3 link (expires {link['expires_at']}):\n"
+        f"    {target.relative_to(REPO_ROOT) if target.is_relative_to(REPO_ROOT) else target}"
+        f"  ({link['size_bytes']:,} bytes, {len(export['items'])} evaluations)"
+    )
     return {"run": run, "export": export, "elapsed_s": elapsed, "export_path": str(target)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m assay_local.demo",
-        description="Run one real eval run end to end on the embedded local stack and show it.")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "out",
-                        help="where the downloaded export goes (default: ./out)")
+        description="Run one real eval run end to end on the embedded local stack and show it.",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO_ROOT / "out",
+        help="where the downloaded export goes (default: ./out)",
+    )
     args = parser.parse_args(argv)
     key = "ask_demo_" + secrets.token_urlsafe(24)
     t0 = time.monotonic()

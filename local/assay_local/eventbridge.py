@@ -130,15 +130,25 @@ class ExecutionEvents:
             if not errored:
                 self.delivered.append((function_arn, event, True))
                 return
-            LOG.warning("EventBridge target %s failed (attempt %d of %d): %s", function_arn,
-                        attempt, ASYNC_ATTEMPTS, payload[:500].decode("utf-8", "replace"))
+            LOG.warning(
+                "EventBridge target %s failed (attempt %d of %d): %s",
+                function_arn,
+                attempt,
+                ASYNC_ATTEMPTS,
+                payload[:500].decode("utf-8", "replace"),
+            )
         self.delivered.append((function_arn, event, False))
-        LOG.error("EventBridge target %s failed %d times; the event is dropped (on AWS: the "
-                  "function's dead-letter queue)", function_arn, ASYNC_ATTEMPTS)
+        LOG.error(
+            "EventBridge target %s failed %d times; the event is dropped (on AWS: the "
+            "function's dead-letter queue)",
+            function_arn,
+            ASYNC_ATTEMPTS,
+        )
 
 
-def forget_old_executions(state_machine_arn: str, account_id: str, region: str,
-                          keep: int | None = None) -> int:
+def forget_old_executions(
+    state_machine_arn: str, account_id: str, region: str, keep: int | None = None
+) -> int:
     """moto keeps every execution with its whole interpreter state (inputs, outputs, the
     Distributed Map's records) for as long as the process lives: ~1 MB a run, the largest
     part of what a long-running local stack gained per run. Step Functions keeps history
@@ -151,9 +161,8 @@ def forget_old_executions(state_machine_arn: str, account_id: str, region: str,
             continue
         # The parser backend's executions (typed as moto's older model) carry exec_status.
         statuses = [(e, getattr(e, "exec_status", None)) for e in machine.executions]
-        ended = [e for e, status in statuses
-                 if status is not None and status != ExecutionStatus.RUNNING]
-        old = {id(e) for e in ended[:max(0, len(ended) - keep)]}
+        ended = [e for e, status in statuses if status is not None and status != ExecutionStatus.RUNNING]
+        old = {id(e) for e in ended[: max(0, len(ended) - keep)]}
         if old:
             machine.executions[:] = [e for e in machine.executions if id(e) not in old]
         return len(old)
@@ -171,5 +180,4 @@ def _terminated_hook(self: BaseExecutionWorkerCommunication) -> None:
         LOG.exception("could not publish the execution's status change")
 
 
-HOOK = MotoHook(BaseExecutionWorkerCommunication, "terminated", _terminated_hook,
-                "local EventBridge")
+HOOK = MotoHook(BaseExecutionWorkerCommunication, "terminated", _terminated_hook, "local EventBridge")

@@ -66,22 +66,22 @@ class HttpResponse:
 
 
 def json_response(status: int, payload: Any) -> HttpResponse:
-    return HttpResponse(
-        status, [("Content-Type", "application/json")], json.dumps(payload).encode()
-    )
+    return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
 
 
 def new_request_id() -> str:
     return base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
 
 
-def error_response(status: int, code: str, message: str,
-                   details: dict[str, Any] | None = None) -> HttpResponse:
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> HttpResponse:
     """An answer of the front itself, in the API's error envelope (as the handlers'
     ``envelope()``): ``{error, code, details, request_id}``."""
     request_id = new_request_id()
-    response = json_response(status, {"error": message, "code": code,
-                                      "details": details or {}, "request_id": request_id})
+    response = json_response(
+        status, {"error": message, "code": code, "details": details or {}, "request_id": request_id}
+    )
     response.request_id = request_id
     return response
 
@@ -182,9 +182,7 @@ def map_result(payload: bytes, function_errored: bool) -> HttpResponse:
         return HttpResponse(200, [("Content-Type", "application/json")], body)
     try:
         status = int(result["statusCode"])
-        headers: list[tuple[str, str]] = [
-            (str(k), str(v)) for k, v in (result.get("headers") or {}).items()
-        ]
+        headers: list[tuple[str, str]] = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers.extend((str(name), str(v)) for v in values)
         headers.extend(("Set-Cookie", str(c)) for c in result.get("cookies") or [])
@@ -208,24 +206,30 @@ Invoker = Callable[[str, dict[str, Any]], tuple[bytes, bool]]
 
 def payload_too_large() -> HttpResponse:
     return error_response(
-        413, "validation.invalid_request",
+        413,
+        "validation.invalid_request",
         f"request body too large: at most 10 MB ({MAX_BODY_BYTES} bytes)",
-        {"max_body_bytes": MAX_BODY_BYTES})
+        {"max_body_bytes": MAX_BODY_BYTES},
+    )
 
 
 def _protocol_error(status: int, message: str | None) -> HttpResponse:
     """The envelope for what ``BaseHTTPRequestHandler.send_error`` would answer in HTML."""
     if status == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
         return error_response(
-            status, "validation.invalid_request",
+            status,
+            "validation.invalid_request",
             f"request headers too large: at most {MAX_LINE_BYTES} bytes per header line "
             f"and {MAX_HEADERS} header lines",
-            {"max_header_line_bytes": MAX_LINE_BYTES, "max_headers": MAX_HEADERS})
+            {"max_header_line_bytes": MAX_LINE_BYTES, "max_headers": MAX_HEADERS},
+        )
     if status == HTTPStatus.REQUEST_URI_TOO_LONG:
         return error_response(
-            status, "validation.invalid_request",
+            status,
+            "validation.invalid_request",
             f"request line too long: at most {MAX_LINE_BYTES} bytes",
-            {"max_request_line_bytes": MAX_LINE_BYTES})
+            {"max_request_line_bytes": MAX_LINE_BYTES},
+        )
     try:
         phrase = HTTPStatus(status).phrase.lower()
     except ValueError:
@@ -257,9 +261,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._linger()
             return
         except ValueError:  # a Content-Length or chunk size that is not a number
-            self._send(error_response(400, "validation.invalid_request",
-                                      "malformed request body framing (Content-Length or "
-                                      "chunk size)"), close=True)
+            self._send(
+                error_response(
+                    400,
+                    "validation.invalid_request",
+                    "malformed request body framing (Content-Length or chunk size)",
+                ),
+                close=True,
+            )
             self._linger()
             return
         request = HttpRequest(
@@ -273,8 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(self.server.front.handle_safely(request))
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None
-                   ) -> None:
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (headers too large, malformed request line…), in the
         envelope instead of its HTML page; the connection is then closed."""
         self.log_error("code %d, message %s", code, message)
@@ -341,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             return
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.front.access_log:
             super().log_message(format, *args)
 
@@ -397,12 +405,11 @@ class HttpFront:
             # The template's catch-all route answers unknown paths itself; this is only for
             # what matches no route at all (a target not starting with "/", or a template
             # without the catch-all).
-            return error_response(404, "resource.not_found",
-                                  f"no such route: {request.method} {request.raw_path[:200]}")
+            return error_response(
+                404, "resource.not_found", f"no such route: {request.method} {request.raw_path[:200]}"
+            )
         host = dict((k.lower(), v) for k, v in request.headers).get("host", f"127.0.0.1:{self.port}")
-        event = build_event(
-            request, match, api_id=self.api_id, account_id=self.account_id, domain_name=host
-        )
+        event = build_event(request, match, api_id=self.api_id, account_id=self.account_id, domain_name=host)
         payload, errored = self._invoke(match.route.function_arn, event)
         response = map_result(payload, errored)
         response.request_id = event["requestContext"]["requestId"]

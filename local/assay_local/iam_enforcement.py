@@ -200,9 +200,17 @@ def evaluate(statements: Iterable[Statement], check: Check) -> Decision:
 
 
 # ------------------------------------------------------------------------- conditions
-SUPPORTED_KEYS = frozenset({
-    "dynamodb:leadingkeys", "s3:prefix", "aws:securetransport", "aws:principalarn",
-    "aws:principalaccount", "aws:principaltype", "aws:requestedregion"})
+SUPPORTED_KEYS = frozenset(
+    {
+        "dynamodb:leadingkeys",
+        "s3:prefix",
+        "aws:securetransport",
+        "aws:principalarn",
+        "aws:principalaccount",
+        "aws:principaltype",
+        "aws:requestedregion",
+    }
+)
 
 
 def _string_match(value: str, pattern: str) -> bool:
@@ -317,8 +325,7 @@ def _query_partition_value(body: Mapping[str, Any], attribute: str | None) -> st
         return None
     names = body.get("ExpressionAttributeNames") or {}
     values = body.get("ExpressionAttributeValues") or {}
-    for left, right in re.findall(r"([#:\w.]+)\s*=\s*([#:\w.]+)",
-                                  body.get("KeyConditionExpression") or ""):
+    for left, right in re.findall(r"([#:\w.]+)\s*=\s*([#:\w.]+)", body.get("KeyConditionExpression") or ""):
         for name, placeholder in ((left, right), (right, left)):
             if placeholder.startswith(":") and names.get(name, name) == attribute:
                 return _attribute_text(values.get(placeholder))
@@ -329,10 +336,18 @@ def _query_partition_value(body: Mapping[str, Any], attribute: str | None) -> st
 
 
 _ITEM_OPS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}
-_TRANSACT_WRITE = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                   "ConditionCheck": "ConditionCheckItem"}
-_PARTIQL = {"select": "PartiQLSelect", "insert": "PartiQLInsert", "update": "PartiQLUpdate",
-            "delete": "PartiQLDelete"}
+_TRANSACT_WRITE = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+_PARTIQL = {
+    "select": "PartiQLSelect",
+    "insert": "PartiQLInsert",
+    "update": "PartiQLUpdate",
+    "delete": "PartiQLDelete",
+}
 _PARTIQL_TABLE = re.compile(r'\b(?:from|into|update)\s+"?([\w.-]+)"?', re.I)
 
 
@@ -368,14 +383,19 @@ def dynamodb_checks(op: str, body: Mapping[str, Any], target: Target) -> list[Ch
             if op == "BatchGetItem":
                 keys = spec.get("Keys", [])
             else:
-                keys = [w.get("PutRequest", {}).get("Item") or w.get("DeleteRequest", {}).get("Key")
-                        or {} for w in spec]
+                keys = [
+                    w.get("PutRequest", {}).get("Item") or w.get("DeleteRequest", {}).get("Key") or {}
+                    for w in spec
+                ]
             values = [_attribute_text(k.get(attribute)) if attribute else None for k in keys]
             checks.append(Check(f"dynamodb:{op}", target.table_arn(table), _leading(values)))
         return checks
     if op in ("ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"):
-        statements = ([body] if op == "ExecuteStatement" else
-                      body.get("Statements") or body.get("TransactStatements") or [])
+        statements = (
+            [body]
+            if op == "ExecuteStatement"
+            else body.get("Statements") or body.get("TransactStatements") or []
+        )
         checks = []
         for spec in statements:
             text = spec.get("Statement", "")
@@ -392,25 +412,37 @@ def dynamodb_checks(op: str, body: Mapping[str, Any], target: Target) -> list[Ch
 
 # --------------------------------------------------------------------------------- S3
 _OBJECT_READ_SUBRESOURCES = {
-    "acl": "GetObjectAcl", "tagging": "GetObjectTagging", "retention": "GetObjectRetention",
-    "legal-hold": "GetObjectLegalHold", "torrent": "GetObjectTorrent",
-    "attributes": "GetObjectAttributes", "uploadId": "ListMultipartUploadParts"}
+    "acl": "GetObjectAcl",
+    "tagging": "GetObjectTagging",
+    "retention": "GetObjectRetention",
+    "legal-hold": "GetObjectLegalHold",
+    "torrent": "GetObjectTorrent",
+    "attributes": "GetObjectAttributes",
+    "uploadId": "ListMultipartUploadParts",
+}
 _OBJECT_WRITE_SUBRESOURCES = {
-    "acl": "PutObjectAcl", "tagging": "PutObjectTagging", "retention": "PutObjectRetention",
-    "legal-hold": "PutObjectLegalHold"}
+    "acl": "PutObjectAcl",
+    "tagging": "PutObjectTagging",
+    "retention": "PutObjectRetention",
+    "legal-hold": "PutObjectLegalHold",
+}
 _BUCKET_SUBRESOURCES = {
     # sub-resource: (GET action, PUT action, DELETE action)
     "policy": ("GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
     "acl": ("GetBucketAcl", "PutBucketAcl", ""),
     "versioning": ("GetBucketVersioning", "PutBucketVersioning", ""),
-    "encryption": ("GetEncryptionConfiguration", "PutEncryptionConfiguration",
-                   "PutEncryptionConfiguration"),
-    "lifecycle": ("GetLifecycleConfiguration", "PutLifecycleConfiguration",
-                  "PutLifecycleConfiguration"),
-    "publicAccessBlock": ("GetBucketPublicAccessBlock", "PutBucketPublicAccessBlock",
-                          "PutBucketPublicAccessBlock"),
-    "ownershipControls": ("GetBucketOwnershipControls", "PutBucketOwnershipControls",
-                          "PutBucketOwnershipControls"),
+    "encryption": ("GetEncryptionConfiguration", "PutEncryptionConfiguration", "PutEncryptionConfiguration"),
+    "lifecycle": ("GetLifecycleConfiguration", "PutLifecycleConfiguration", "PutLifecycleConfiguration"),
+    "publicAccessBlock": (
+        "GetBucketPublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+    ),
+    "ownershipControls": (
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+        "PutBucketOwnershipControls",
+    ),
     "tagging": ("GetBucketTagging", "PutBucketTagging", "PutBucketTagging"),
     "cors": ("GetBucketCORS", "PutBucketCORS", "PutBucketCORS"),
     "notification": ("GetBucketNotification", "PutBucketNotification", ""),
@@ -451,8 +483,14 @@ def _deleted_keys(body: bytes) -> list[str]:
     return [unescape(m.decode("utf-8", "replace")) for m in _DELETE_KEY.findall(body)]
 
 
-def s3_checks(method: str, bucket: str, key: str, query: Mapping[str, list[str]],
-              headers: Mapping[str, str], body: Callable[[], bytes]) -> list[Check]:
+def s3_checks(
+    method: str,
+    bucket: str,
+    key: str,
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+    body: Callable[[], bytes],
+) -> list[Check]:
     if not bucket:
         if method == "GET":
             return [Check("s3:ListAllMyBuckets", "*")]
@@ -487,8 +525,7 @@ def s3_checks(method: str, bucket: str, key: str, query: Mapping[str, list[str]]
                 return [Check("s3:AbortMultipartUpload", obj)]
             if "tagging" in query:
                 return [Check("s3:DeleteObjectTagging", obj)]
-            return [Check("s3:DeleteObjectVersion" if "versionId" in query else "s3:DeleteObject",
-                          obj)]
+            return [Check("s3:DeleteObjectVersion" if "versionId" in query else "s3:DeleteObject", obj)]
         raise Unmapped(f"s3 {method} object")
     sub_name = next((s for s in _BUCKET_SUBRESOURCES if s in query), None)
     if method in ("GET", "HEAD"):
@@ -529,9 +566,12 @@ def states_checks(op: str, body: Mapping[str, Any]) -> list[Check]:
 
 
 _BEDROCK_PATH = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>[a-z-]+)$")
-_BEDROCK_ACTIONS = {"converse": "InvokeModel", "invoke": "InvokeModel",
-                    "converse-stream": "InvokeModelWithResponseStream",
-                    "invoke-with-response-stream": "InvokeModelWithResponseStream"}
+_BEDROCK_ACTIONS = {
+    "converse": "InvokeModel",
+    "invoke": "InvokeModel",
+    "converse-stream": "InvokeModelWithResponseStream",
+    "invoke-with-response-stream": "InvokeModelWithResponseStream",
+}
 _INFERENCE_PROFILE = re.compile(r"^(?:us|us-gov|eu|apac|jp|au|ca|global)\.")
 
 
@@ -552,17 +592,22 @@ def bedrock_checks(method: str, path: str, target: Target) -> list[Check]:
 _LAMBDA_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)(?P<rest>/[a-z]+)?/?$")
 
 
-def lambda_checks(method: str, path: str, query: Mapping[str, list[str]],
-                  target: Target) -> list[Check]:
+def lambda_checks(method: str, path: str, query: Mapping[str, list[str]], target: Target) -> list[Check]:
     found = _LAMBDA_PATH.match(path)
     rest = found.group("rest") if found else None
-    action = {("POST", "/invocations"): "InvokeFunction", ("GET", None): "GetFunction",
-              ("GET", "/configuration"): "GetFunctionConfiguration"}.get((method, rest))
+    action = {
+        ("POST", "/invocations"): "InvokeFunction",
+        ("GET", None): "GetFunction",
+        ("GET", "/configuration"): "GetFunctionConfiguration",
+    }.get((method, rest))
     if found is None or action is None:
         raise Unmapped(f"lambda {method} {path}")
     name = unquote(found.group("name"))
-    arn = name if name.startswith("arn:") else (
-        f"arn:aws:lambda:{target.region}:{target.account_id}:function:{name}")
+    arn = (
+        name
+        if name.startswith("arn:")
+        else (f"arn:aws:lambda:{target.region}:{target.account_id}:function:{name}")
+    )
     if query.get("Qualifier"):
         arn += f":{query['Qualifier'][0]}"
     return [Check(f"lambda:{action}", arn)]
@@ -594,8 +639,11 @@ class Denial:
 
 
 def denial_message(principal: str, action: str, resource: str, explicit: bool) -> str:
-    why = ("with an explicit deny in an identity-based policy" if explicit
-           else f"because no identity-based policy allows the {action} action")
+    why = (
+        "with an explicit deny in an identity-based policy"
+        if explicit
+        else f"because no identity-based policy allows the {action} action"
+    )
     return f"User: {principal} is not authorized to perform: {action} on resource: {resource} {why}"
 
 
@@ -676,12 +724,15 @@ class Enforcer:
             return found
         from moto.sts.models import sts_backends
 
-        assumed = sts_backends[self.account_id]["aws"].get_assumed_role_from_access_key(
-            access_key_id)
+        assumed = sts_backends[self.account_id]["aws"].get_assumed_role_from_access_key(access_key_id)
         if assumed is None:
             return None
-        found = Principal(arn=assumed.arn, role_name=assumed.role_arn.rsplit("/", 1)[-1],
-                          role_arn=assumed.role_arn, account_id=assumed.account_id)
+        found = Principal(
+            arn=assumed.arn,
+            role_name=assumed.role_arn.rsplit("/", 1)[-1],
+            role_arn=assumed.role_arn,
+            account_id=assumed.account_id,
+        )
         self._principals[access_key_id] = found
         return found
 
@@ -711,8 +762,9 @@ class Enforcer:
             attribute = found.hash_key_attr
             for candidate in (*found.global_indexes, *found.indexes):
                 if index is not None and candidate.name == index:
-                    attribute = next((k["AttributeName"] for k in candidate.schema
-                                      if k["KeyType"] == "HASH"), attribute)
+                    attribute = next(
+                        (k["AttributeName"] for k in candidate.schema if k["KeyType"] == "HASH"), attribute
+                    )
             self._partition_keys[cache_key] = attribute  # tables keep their key schema
         return attribute
 
@@ -728,8 +780,7 @@ class Enforcer:
         return f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:{secret_id}"
 
     # ------------------------------------------------------------ the decision
-    def checks(self, environ: dict[str, Any], service: str, op: str, region: str
-               ) -> list[Check]:
+    def checks(self, environ: dict[str, Any], service: str, op: str, region: str) -> list[Check]:
         """The checks a request needs (``Unmapped`` if this module cannot tell)."""
         target = Target(self.account_id, region, self.partition_key, self.secret_arn)
         method = environ["REQUEST_METHOD"]
@@ -769,7 +820,7 @@ class Enforcer:
         except Unmapped as exc:
             self._record_unmapped(str(exc))
             return Outcome(service, principal)
-        except Exception as exc:  # noqa: BLE001 — e.g. a body this module cannot parse
+        except Exception as exc:
             # Let the service answer it, but never silently: it went unchecked.
             self._record_unmapped(f"{request} ({type(exc).__name__}: {exc})")
             return Outcome(service, principal)
@@ -778,31 +829,40 @@ class Enforcer:
             context = {**check.context, **self._global_context(principal, scope[1])}
             decision = evaluate(statements, Check(check.action, check.resource, context))
             if decision is not Decision.ALLOW:
-                denial = self.denial(principal, check, request,
-                                     explicit=decision is Decision.EXPLICIT_DENY)
+                denial = self.denial(principal, check, request, explicit=decision is Decision.EXPLICIT_DENY)
                 return Outcome(service, principal, checks, denial)
         with self._lock:
             self._allowed.update(f"{principal.role_name} {c.action}" for c in checks)
         return Outcome(service, principal, checks)
 
-    def denial(self, principal: Principal, check: Check, request: str, *, explicit: bool
-               ) -> Denial:
-        return Denial(principal=principal.arn, role=principal.role_name, action=check.action,
-                      resource=check.resource, request=request, explicit=explicit,
-                      message=denial_message(principal.arn, check.action, check.resource,
-                                             explicit),
-                      stack=self.stack)
+    def denial(self, principal: Principal, check: Check, request: str, *, explicit: bool) -> Denial:
+        return Denial(
+            principal=principal.arn,
+            role=principal.role_name,
+            action=check.action,
+            resource=check.resource,
+            request=request,
+            explicit=explicit,
+            message=denial_message(principal.arn, check.action, check.resource, explicit),
+            stack=self.stack,
+        )
 
     def allowed(self, principal: Principal, check: Check, region: str) -> bool:
         context = {**check.context, **self._global_context(principal, region)}
-        return evaluate(self.statements(principal),
-                        Check(check.action, check.resource, context)) is Decision.ALLOW
+        return (
+            evaluate(self.statements(principal), Check(check.action, check.resource, context))
+            is Decision.ALLOW
+        )
 
     @staticmethod
     def _global_context(principal: Principal, region: str) -> dict[str, tuple[str, ...]]:
-        return {"aws:securetransport": ("true",), "aws:principalarn": (principal.role_arn,),
-                "aws:principalaccount": (principal.account_id,),
-                "aws:principaltype": ("AssumedRole",), "aws:requestedregion": (region,)}
+        return {
+            "aws:securetransport": ("true",),
+            "aws:principalarn": (principal.role_arn,),
+            "aws:principalaccount": (principal.account_id,),
+            "aws:principaltype": ("AssumedRole",),
+            "aws:requestedregion": (region,),
+        }
 
 
 # ================================================================================== wire
@@ -811,40 +871,55 @@ def _s3_error(denial: Denial, method: str) -> tuple[str, list[tuple[str, str]], 
     headers = [("x-amz-request-id", request_id), ("Content-Type", "application/xml")]
     if method == "HEAD":  # HEAD answers carry no body
         return "403 Forbidden", headers, b""
-    body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-            f"<Message>{escape(denial.message)}</Message><RequestId>{request_id}</RequestId>"
-            f"<HostId>{uuid.uuid4().hex}</HostId></Error>")
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        f"<Message>{escape(denial.message)}</Message><RequestId>{request_id}</RequestId>"
+        f"<HostId>{uuid.uuid4().hex}</HostId></Error>"
+    )
     return "403 Forbidden", headers, body.encode()
 
 
-def error_response(service: str, denial: Denial, method: str
-                   ) -> tuple[str, list[tuple[str, str]], bytes]:
+def error_response(service: str, denial: Denial, method: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """The AccessDenied answer in the service's wire format."""
     request_id = str(uuid.uuid4())
     if service == "s3":
         return _s3_error(denial, method)
     if service == "dynamodb":
-        body = {"__type": "com.amazon.coral.service#AccessDeniedException",
-                "message": denial.message}
-        return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"),
-                                   ("x-amzn-RequestId", request_id)], json.dumps(body).encode()
+        body = {"__type": "com.amazon.coral.service#AccessDeniedException", "message": denial.message}
+        return (
+            "400 Bad Request",
+            [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)],
+            json.dumps(body).encode(),
+        )
     if service in ("secretsmanager", "states"):
         key = "Message" if service == "secretsmanager" else "message"
-        content_type = "application/x-amz-json-1.1" if service == "secretsmanager" else (
-            "application/x-amz-json-1.0")
+        content_type = (
+            "application/x-amz-json-1.1" if service == "secretsmanager" else ("application/x-amz-json-1.0")
+        )
         body = {"__type": "AccessDeniedException", key: denial.message}
-        return "400 Bad Request", [("Content-Type", content_type),
-                                   ("x-amzn-RequestId", request_id)], json.dumps(body).encode()
+        return (
+            "400 Bad Request",
+            [("Content-Type", content_type), ("x-amzn-RequestId", request_id)],
+            json.dumps(body).encode(),
+        )
     if service == "sts":
-        xml = ("<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
-               f"<Message>{escape(denial.message)}</Message></Error>"
-               f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+        xml = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+            f"<Message>{escape(denial.message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
         return "403 Forbidden", [("Content-Type", "text/xml")], xml.encode()
     # REST-JSON services (Bedrock Runtime, Lambda)
     body = {"Type": "User", "message": denial.message, "Message": denial.message}
-    return "403 Forbidden", [("Content-Type", "application/json"),
-                             ("x-amzn-ErrorType", "AccessDeniedException"),
-                             ("x-amzn-RequestId", request_id)], json.dumps(body).encode()
+    return (
+        "403 Forbidden",
+        [
+            ("Content-Type", "application/json"),
+            ("x-amzn-ErrorType", "AccessDeniedException"),
+            ("x-amzn-RequestId", request_id),
+        ],
+        json.dumps(body).encode(),
+    )
 
 
 class IamEnforcementApp:
@@ -854,33 +929,38 @@ class IamEnforcementApp:
         self.app = app
         self.enforcer = enforcer
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if "ASIA" not in environ.get("HTTP_AUTHORIZATION", "") and (
-                "ASIA" not in environ.get("QUERY_STRING", "")):
+            "ASIA" not in environ.get("QUERY_STRING", "")
+        ):
             return self.app(environ, start_response)  # not signed by an assumed role
         outcome = self.enforcer.decide(environ)
         if outcome.denial is not None:
             self.enforcer.record(outcome.denial)
             return self._deny(outcome.service, outcome.denial, environ, start_response)
-        if (outcome.principal is not None and outcome.service == "s3"
-                and len(outcome.checks) == 1
-                and outcome.checks[0].action in ("s3:GetObject", "s3:GetObjectVersion")):
-            return self._missing_key_needs_list_bucket(environ, start_response,
-                                                      outcome.principal, outcome.checks[0])
+        if (
+            outcome.principal is not None
+            and outcome.service == "s3"
+            and len(outcome.checks) == 1
+            and outcome.checks[0].action in ("s3:GetObject", "s3:GetObjectVersion")
+        ):
+            return self._missing_key_needs_list_bucket(
+                environ, start_response, outcome.principal, outcome.checks[0]
+            )
         return self.app(environ, start_response)
 
     @staticmethod
-    def _deny(service: str, denial: Denial, environ: dict[str, Any],
-              start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _deny(
+        service: str, denial: Denial, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         status, headers, body = error_response(service, denial, environ["REQUEST_METHOD"])
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [body]
 
-    def _missing_key_needs_list_bucket(self, environ: dict[str, Any],
-                                       start_response: Callable[..., Any],
-                                       principal: Principal, check: Check) -> Iterable[bytes]:
+    def _missing_key_needs_list_bucket(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], principal: Principal, check: Check
+    ) -> Iterable[bytes]:
         """S3 answers 404 for a missing key only to a caller that may list the bucket;
         anyone else gets 403 AccessDenied (on s3:ListBucket)."""
         answered: list[tuple[str, list[Any], Any]] = []
@@ -902,8 +982,7 @@ class IamEnforcementApp:
             bucket = check.resource.split(":::", 1)[1].split("/", 1)[0]
             scope = credential(environ)
             list_bucket = Check("s3:ListBucket", f"arn:aws:s3:::{bucket}")
-            if not self.enforcer.allowed(principal, list_bucket,
-                                         scope[1] if scope else self.enforcer.region):
+            if not self.enforcer.allowed(principal, list_bucket, scope[1] if scope else self.enforcer.region):
                 request = f"s3 {environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} (no such key)"
                 denial = self.enforcer.denial(principal, list_bucket, request, explicit=False)
                 self.enforcer.record(denial)
@@ -922,4 +1001,3 @@ def iam_middleware(enforcer: Enforcer) -> Callable[[WsgiApp], WsgiApp]:
         return IamEnforcementApp(app, enforcer)
 
     return wrap
-

@@ -95,14 +95,16 @@ def read_state(path: Path) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path} is not a local stack state file ({exc!r})") from None
     if "functions" not in state:
-        raise UsageError(f"{path} was written by an older local stack (no function "
-                         "configurations): restart it")
+        raise UsageError(
+            f"{path} was written by an older local stack (no function configurations): restart it"
+        )
     parts = urlsplit(endpoint)
     try:  # a stack killed without cleanup leaves its state file behind
         socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
     except OSError:
-        raise UsageError(f"no running local stack (nothing answers at {endpoint}, from {path}): "
-                         f"{NOT_RUNNING}") from None
+        raise UsageError(
+            f"no running local stack (nothing answers at {endpoint}, from {path}): {NOT_RUNNING}"
+        ) from None
     return state
 
 
@@ -114,8 +116,7 @@ def find_function(state: dict[str, Any], wanted: str) -> tuple[str, dict[str, An
     for logical_id, config in functions.items():
         if config["name"] == wanted:
             return logical_id, config
-    raise UsageError(f"unknown function {wanted!r}; the template's functions: "
-                     f"{', '.join(sorted(functions))}")
+    raise UsageError(f"unknown function {wanted!r}; the template's functions: {', '.join(sorted(functions))}")
 
 
 def read_event(source: str | None) -> Any:
@@ -136,27 +137,41 @@ def read_event(source: str | None) -> Any:
 
 
 # ------------------------------------------------------------- the function's process
-def function_env(config: dict[str, Any], aws_env: dict[str, str],
-                 role_credentials: dict[str, str] | None) -> dict[str, str]:
+def function_env(
+    config: dict[str, Any], aws_env: dict[str, str], role_credentials: dict[str, str] | None
+) -> dict[str, str]:
     """The environment the stack gives this function's workers (one recipe for both)."""
     return lambda_environment(
-        name=config["name"], region=config["region"], memory_mb=config["memory_mb"],
-        runtime=config["runtime"], handler=config["handler"],
-        function_env=config["environment"], aws_env=aws_env, role_credentials=role_credentials)
+        name=config["name"],
+        region=config["region"],
+        memory_mb=config["memory_mb"],
+        runtime=config["runtime"],
+        handler=config["handler"],
+        function_env=config["environment"],
+        aws_env=aws_env,
+        role_credentials=role_credentials,
+    )
 
 
 def role_credentials(config: dict[str, Any], aws_env: dict[str, str]) -> dict[str, str]:
     """The function's execution-role credentials, as the stack gets them for its workers."""
     import boto3
 
-    sts = boto3.client("sts", endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-                       region_name=config["region"], aws_access_key_id="testing",
-                       aws_secret_access_key="testing")  # noqa: S106 - moto's dummy keys
-    keys = sts.assume_role(RoleArn=config["role"], RoleSessionName=config["name"][:64],
-                           DurationSeconds=3600)["Credentials"]
-    return {"AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": keys["SessionToken"]}
+    sts = boto3.client(
+        "sts",
+        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
+        region_name=config["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy keys
+    )
+    keys = sts.assume_role(RoleArn=config["role"], RoleSessionName=config["name"][:64], DurationSeconds=3600)[
+        "Credentials"
+    ]
+    return {
+        "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": keys["SessionToken"],
+    }
 
 
 def _logs_to_stderr(conn: Connection, handler: str, env: dict[str, str]) -> None:
@@ -173,15 +188,18 @@ def invoke(config: dict[str, Any], event: Any, env: dict[str, str]) -> tuple[Any
     return invoke_each(config, [event], env)[0]
 
 
-def invoke_each(config: dict[str, Any], events: list[Any],
-                env: dict[str, str]) -> list[tuple[Any, bool]]:
+def invoke_each(config: dict[str, Any], events: list[Any], env: dict[str, str]) -> list[tuple[Any, bool]]:
     """Run the handler on each event in turn in one fresh process (a warm worker after the
     first: the module is imported once), as ``invoke`` does for one. If the process times
     out or dies, that event's answer is Lambda's (``Sandbox.Timedout``,
     ``Runtime.ExitError``) and the events after it are not run (a shorter list)."""
     parent_conn, child_conn = _SPAWN.Pipe()
-    process = _SPAWN.Process(target=_logs_to_stderr, args=(child_conn, config["handler"], env),
-                             name=f"lambda:{config['name']}", daemon=True)
+    process = _SPAWN.Process(
+        target=_logs_to_stderr,
+        args=(child_conn, config["handler"], env),
+        name=f"lambda:{config['name']}",
+        daemon=True,
+    )
     process.start()
     child_conn.close()
     answers: list[tuple[Any, bool]] = []
@@ -202,10 +220,11 @@ def invoke_each(config: dict[str, Any], events: list[Any],
             try:
                 parent_conn.send((event, context))
                 if not parent_conn.poll(timeout_s):
-                    message = (f"RequestId: {request_id} Error: Task timed out after "
-                               f"{timeout_s:.2f} seconds")  # Lambda's wording
-                    answers.append((json.loads(error_payload("Sandbox.Timedout", message, [])),
-                                    True))
+                    message = (
+                        f"RequestId: {request_id} Error: Task timed out after "
+                        f"{timeout_s:.2f} seconds"
+                    )  # Lambda's wording
+                    answers.append((json.loads(error_payload("Sandbox.Timedout", message, [])), True))
                     break
                 payload, errored = parent_conn.recv()
             except (EOFError, OSError):
@@ -235,8 +254,7 @@ def _exit_payload(process: Any, request_id: str) -> dict[str, str]:
         reason = f"Runtime exited with error: exit status {code}"
     else:
         reason = "Runtime exited without providing a reason"
-    return {"errorType": "Runtime.ExitError",
-            "errorMessage": f"RequestId: {request_id} Error: {reason}"}
+    return {"errorType": "Runtime.ExitError", "errorMessage": f"RequestId: {request_id} Error: {reason}"}
 
 
 def run(args: Any) -> int:
@@ -250,33 +268,48 @@ def run(args: Any) -> int:
     aws_env: dict[str, str] = state["aws_env"]
     credentials = role_credentials(config, aws_env) if state.get("iam") else None
     env = function_env(config, aws_env, credentials)
-    print(f"invoke: {logical_id} ({config['name']}, {config['handler']}) against "
-          f"{aws_env['AWS_ENDPOINT_URL']}{' with its IAM role' if credentials else ''}",
-          file=sys.stderr, flush=True)
+    print(
+        f"invoke: {logical_id} ({config['name']}, {config['handler']}) against "
+        f"{aws_env['AWS_ENDPOINT_URL']}{' with its IAM role' if credentials else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
     started = time.perf_counter()
     result, errored = invoke(config, event, env)
-    print(f"invoke: {'raised' if errored else 'returned'} in "
-          f"{time.perf_counter() - started:.2f}s", file=sys.stderr, flush=True)
+    print(
+        f"invoke: {'raised' if errored else 'returned'} in {time.perf_counter() - started:.2f}s",
+        file=sys.stderr,
+        flush=True,
+    )
     print(json.dumps(result, indent=2), flush=True)
     return EXIT_RAISED if errored else EXIT_OK
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
-        "invoke", help="run one function's handler once against the running local stack",
+        "invoke",
+        help="run one function's handler once against the running local stack",
         description="Run one function's real handler once, in a fresh process with the "
-                    "function's environment from the running local stack (its template "
-                    "variables as the stack resolved them, the Lambda reserved variables, "
-                    "the stack's AWS endpoint and, when IAM is enforced, its role's "
-                    "credentials): `sam local invoke` without Docker. Prints the result "
-                    "(JSON) on stdout, logs on stderr; exit 0 returned, 1 raised (Lambda's "
-                    "error payload on stdout), 2 usage error.")
-    parser.add_argument("function", metavar="FUNCTION",
-                        help="the template's logical id (e.g. GetRunFunction) or the "
-                             "function's name")
-    parser.add_argument("-e", "--event", metavar="PATH",
-                        help="the event, a JSON file (e.g. events/api/health.json) or - for "
-                             "stdin (default: {})")
-    parser.add_argument("--state-file", default=str(STATE_FILE),
-                        help="where `serve` wrote the local stack's state (default: "
-                             f"./{STATE_FILE})")
+        "function's environment from the running local stack (its template "
+        "variables as the stack resolved them, the Lambda reserved variables, "
+        "the stack's AWS endpoint and, when IAM is enforced, its role's "
+        "credentials): `sam local invoke` without Docker. Prints the result "
+        "(JSON) on stdout, logs on stderr; exit 0 returned, 1 raised (Lambda's "
+        "error payload on stdout), 2 usage error.",
+    )
+    parser.add_argument(
+        "function",
+        metavar="FUNCTION",
+        help="the template's logical id (e.g. GetRunFunction) or the function's name",
+    )
+    parser.add_argument(
+        "-e",
+        "--event",
+        metavar="PATH",
+        help="the event, a JSON file (e.g. events/api/health.json) or - for stdin (default: {})",
+    )
+    parser.add_argument(
+        "--state-file",
+        default=str(STATE_FILE),
+        help=f"where `serve` wrote the local stack's state (default: ./{STATE_FILE})",
+    )

@@ -43,7 +43,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (  # noqa: E501
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
     StateTaskServiceLambda,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
@@ -247,8 +247,7 @@ class _WorkerPool:
         """Process ids of the busy workers (``busy=True``), the idle ones (``False``) or
         all (``None``)."""
         with self._cond:
-            workers = ([] if busy is False else list(self._busy)) + (
-                [] if busy is True else list(self._idle))
+            workers = ([] if busy is False else list(self._busy)) + ([] if busy is True else list(self._idle))
         return sorted(w.pid for w in workers if w.pid is not None)
 
     def close(self) -> None:
@@ -278,9 +277,13 @@ class LambdaRuntime:
     as on Lambda (``iam_enforcement``).
     """
 
-    def __init__(self, aws_env: dict[str, str], max_workers_per_function: int = 4,
-                 role_credentials: RoleCredentials | None = None,
-                 idle_s: float = WORKER_IDLE_S) -> None:
+    def __init__(
+        self,
+        aws_env: dict[str, str],
+        max_workers_per_function: int = 4,
+        role_credentials: RoleCredentials | None = None,
+        idle_s: float = WORKER_IDLE_S,
+    ) -> None:
         self._aws_env = dict(aws_env)
         self._idle_s = idle_s
         self._stopping = threading.Event()
@@ -299,8 +302,7 @@ class LambdaRuntime:
     # ------------------------------------------------------------------ hook
     def install(self) -> None:
         if self._reaper is None:
-            self._reaper = threading.Thread(target=self._reap_idle, name="lambda-reaper",
-                                            daemon=True)
+            self._reaper = threading.Thread(target=self._reap_idle, name="lambda-reaper", daemon=True)
             self._reaper.start()
         HOOK.install(self)
         try:
@@ -325,8 +327,10 @@ class LambdaRuntime:
         """Per function name: (seconds in warm invocations, their number, seconds in each
         worker's first invocation — the handler's import included —, memory in MB)."""
         with self._lock:
-            return {n: (self._busy_seconds[n], self._warm_counts[n], self._cold_seconds[n], mb)
-                    for n, mb in self._memory_mb.items()}
+            return {
+                n: (self._busy_seconds[n], self._warm_counts[n], self._cold_seconds[n], mb)
+                for n, mb in self._memory_mb.items()
+            }
 
     def worker_counts(self) -> dict[str, int]:
         """Live worker processes per function name."""
@@ -379,8 +383,10 @@ class LambdaRuntime:
             except TimeoutError:
                 worker.kill()
                 pool.discard(worker)
-                message = (f"RequestId: {request_id} Error: Task timed out after "
-                           f"{config.timeout_s:.2f} seconds")  # Lambda's wording
+                message = (
+                    f"RequestId: {request_id} Error: Task timed out after "
+                    f"{config.timeout_s:.2f} seconds"
+                )  # Lambda's wording
                 return error_payload("Sandbox.Timedout", message, []), True, ""
             except (EOFError, OSError):
                 # Died mid-invocation: the handler may have done part of its work.
@@ -391,8 +397,7 @@ class LambdaRuntime:
             break
         pool.release(worker)
         with self._lock:
-            (self._cold_seconds if cold else self._busy_seconds)[config.name] += (
-                time.perf_counter() - started)
+            (self._cold_seconds if cold else self._busy_seconds)[config.name] += time.perf_counter() - started
             self._warm_counts[config.name] += not cold
             self._memory_mb[config.name] = config.memory_mb
         return payload, errored, ""
@@ -415,12 +420,19 @@ class LambdaRuntime:
         return pool
 
     def _worker_env(self, config: FunctionConfig) -> dict[str, str]:
-        credentials = (self._role_credentials(config.role, config.name)
-                       if self._role_credentials is not None else None)
+        credentials = (
+            self._role_credentials(config.role, config.name) if self._role_credentials is not None else None
+        )
         return lambda_environment(
-            name=config.name, region=config.region, memory_mb=config.memory_mb,
-            runtime=config.runtime, handler=config.handler, function_env=dict(config.env),
-            aws_env=self._aws_env, role_credentials=credentials)
+            name=config.name,
+            region=config.region,
+            memory_mb=config.memory_mb,
+            runtime=config.runtime,
+            handler=config.handler,
+            function_env=dict(config.env),
+            aws_env=self._aws_env,
+            role_credentials=credentials,
+        )
 
     def call(self, target: str, kwargs: dict[str, Any], env: dict[str, str], timeout_s: float) -> str:
         """Run ``target(**kwargs)`` once in a fresh process whose environment is ``env``
@@ -430,9 +442,7 @@ class LambdaRuntime:
         full_env.update(env)
         full_env.update(self._aws_env)
         parent_conn, child_conn = _SPAWN.Pipe()
-        process = _SPAWN.Process(
-            target=call_in_env, args=(child_conn, target, kwargs, full_env), daemon=True
-        )
+        process = _SPAWN.Process(target=call_in_env, args=(child_conn, target, kwargs, full_env), daemon=True)
         process.start()
         child_conn.close()
         try:
@@ -474,8 +484,9 @@ def crash_payload(request_id: str, reason: str) -> str:
     """Lambda's answer for an invocation whose runtime process exited (``FunctionError``
     set): ``{"errorType": "Runtime.ExitError", "errorMessage": "RequestId: … Error: Runtime
     exited with error: signal: killed"}``, with no stack trace."""
-    return json.dumps({"errorType": RUNTIME_EXIT_ERROR,
-                       "errorMessage": f"RequestId: {request_id} Error: {reason}"})
+    return json.dumps(
+        {"errorType": RUNTIME_EXIT_ERROR, "errorMessage": f"RequestId: {request_id} Error: {reason}"}
+    )
 
 
 def invoke_lambda_hook(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
@@ -529,8 +540,9 @@ def _is_crash(ex: Exception) -> bool:
 
 
 _SFN_HOOKS: dict[type, MotoHook] = {
-    owner: MotoHook(owner, "_from_error", _crash_as_lambda_unknown(owner),
-                    f"crash naming of {owner.__name__}")
+    owner: MotoHook(
+        owner, "_from_error", _crash_as_lambda_unknown(owner), f"crash naming of {owner.__name__}"
+    )
     for owner in (StateTaskServiceLambda, StateTaskLambda)  # lambda:invoke, a function ARN
 }
 SFN_CRASH_HOOKS = tuple(_SFN_HOOKS.values())

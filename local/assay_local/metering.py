@@ -38,7 +38,7 @@ def _number_size(text: str) -> int:
 
 def attribute_size(value: dict[str, Any]) -> int:
     """Bytes of one attribute value, by DynamoDB's item-size rules."""
-    (kind, v), = value.items()
+    ((kind, v),) = value.items()
     if kind == "S":
         return len(v.encode())
     if kind == "N":
@@ -77,8 +77,7 @@ def read_units(size: int, consistent: bool = False) -> float:
 class Meter:
     """Thread-safe counters; ``snapshot()`` copies them, ``since(before)`` subtracts."""
 
-    def __init__(self, stored_item: Callable[[str, dict[str, Any]], dict[str, Any] | None]
-                 ) -> None:
+    def __init__(self, stored_item: Callable[[str, dict[str, Any]], dict[str, Any] | None]) -> None:
         self._lock = threading.Lock()
         self._counts: defaultdict[str, float] = defaultdict(float)
         self._stored_item = stored_item
@@ -94,8 +93,11 @@ class Meter:
 
     def since(self, before: dict[str, float]) -> dict[str, float]:
         now = self.snapshot()
-        return {k: now.get(k, 0) - before.get(k, 0) for k in sorted(set(now) | set(before))
-                if now.get(k, 0) - before.get(k, 0)}
+        return {
+            k: now.get(k, 0) - before.get(k, 0)
+            for k in sorted(set(now) | set(before))
+            if now.get(k, 0) - before.get(k, 0)
+        }
 
     # ----------------------------------------------------------- DynamoDB
     def dynamodb(self, op: str, request: dict[str, Any], response: dict[str, Any]) -> None:
@@ -112,11 +114,11 @@ class Meter:
         if op in ("Query", "Scan"):
             return read_units(sum(item_size(i) for i in response.get("Items", [])), consistent)
         if op == "BatchGetItem":
-            return sum(read_units(item_size(i)) for items in response.get("Responses", {}).values()
-                       for i in items)
+            return sum(
+                read_units(item_size(i)) for items in response.get("Responses", {}).values() for i in items
+            )
         # TransactGetItems: two strongly consistent reads' worth per item
-        return sum(2 * read_units(item_size(r.get("Item")), True)
-                   for r in response.get("Responses", []))
+        return sum(2 * read_units(item_size(r.get("Item")), True) for r in response.get("Responses", []))
 
     def _write_units(self, op: str, request: dict[str, Any]) -> float:
         if op == "PutItem":
@@ -126,12 +128,15 @@ class Meter:
         if op == "DeleteItem":
             return 1
         if op == "BatchWriteItem":
-            return sum(write_units(item_size(w["PutRequest"]["Item"])) if "PutRequest" in w else 1
-                       for writes in request.get("RequestItems", {}).values() for w in writes)
+            return sum(
+                write_units(item_size(w["PutRequest"]["Item"])) if "PutRequest" in w else 1
+                for writes in request.get("RequestItems", {}).values()
+                for w in writes
+            )
         if op == "TransactWriteItems":
             total = 0
             for action in request.get("TransactItems", []):
-                (kind, body), = action.items()
+                ((kind, body),) = action.items()
                 if kind == "Put":
                     size = item_size(body["Item"])
                 elif kind in ("Update", "ConditionCheck"):
@@ -161,12 +166,12 @@ class MeteringApp:
         self.app = app
         self.meter = meter
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         service, op = service_and_operation(environ)
         if service == "s3":
-            self.meter.s3(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
-                          environ.get("QUERY_STRING", ""))
+            self.meter.s3(
+                environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+            )
         elif service == "secretsmanager":
             self.meter.add(**{"secretsmanager.requests": 1, f"secretsmanager.{op}": 1})
         elif service == "lambda" and environ.get("PATH_INFO", "").endswith("/invocations"):
@@ -178,21 +183,19 @@ class MeteringApp:
 
         def capture(code: str, headers: list[Any], exc_info: Any = None) -> Any:
             status.append(code)
-            return start_response(code, headers, exc_info) if exc_info else start_response(
-                code, headers)
+            return start_response(code, headers, exc_info) if exc_info else start_response(code, headers)
 
         chunks = list(self.app(environ, capture))
         try:
             request = json.loads(body or b"{}")
             response = json.loads(b"".join(chunks) or b"{}") if status[0].startswith("2") else {}
             self.meter.dynamodb(op, request, response)
-        except Exception:  # noqa: BLE001 — a meter must never break the request it watches
+        except Exception:
             self.meter.add(**{"dynamodb.unmetered": 1})
         return chunks
 
 
-def moto_stored_item(account_id: str, region: str) -> Callable[[str, dict[str, Any]],
-                                                                 dict[str, Any] | None]:
+def moto_stored_item(account_id: str, region: str) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
     """The item as moto stores it now (for an update's billed size)."""
     from moto.dynamodb.models import dynamodb_backends
 

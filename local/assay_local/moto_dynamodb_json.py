@@ -22,10 +22,20 @@ from typing import Any
 from moto.core.responses import ActionResult, get_service_model
 from moto.dynamodb.responses import DynamoHandler
 
-ITEM_OPERATIONS = frozenset({
-    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
-    "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
-})
+ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
 CONTENT_TYPE = "application/x-amz-json-1.0"  # DynamoDB's JSON protocol, as moto's serializer sets
 
 _original_serialized = DynamoHandler.serialized

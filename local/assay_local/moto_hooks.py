@@ -15,10 +15,8 @@ from typing import Any
 
 
 class MotoHook:
-    def __init__(self, owner_class: type, method: str, replacement: Callable[..., Any],
-                 what: str) -> None:
-        self._class, self._method, self._replacement, self._what = (
-            owner_class, method, replacement, what)
+    def __init__(self, owner_class: type, method: str, replacement: Callable[..., Any], what: str) -> None:
+        self._class, self._method, self._replacement, self._what = (owner_class, method, replacement, what)
         self.original: Callable[..., Any] = getattr(owner_class, method)
         self.active: Any = None
         self._lock = threading.Lock()

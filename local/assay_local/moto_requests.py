@@ -27,11 +27,13 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Middleware = Callable[[WsgiApp], WsgiApp]
 
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([a-z0-9-]+)/aws4_request")
-_QUERY_SCOPE = re.compile(
-    r"X-Amz-Credential=([^&%]+)%2F\d{8}%2F([^&%]+)%2F([a-z0-9-]+)%2Faws4_request", re.I)
+_QUERY_SCOPE = re.compile(r"X-Amz-Credential=([^&%]+)%2F\d{8}%2F([^&%]+)%2F([a-z0-9-]+)%2Faws4_request", re.I)
 # JSON-protocol services name the operation in X-Amz-Target: "<prefix>.<Operation>".
-_TARGET_PREFIXES = {"DynamoDB_": "dynamodb", "secretsmanager.": "secretsmanager",
-                    "AWSStepFunctions.": "states"}
+_TARGET_PREFIXES = {
+    "DynamoDB_": "dynamodb",
+    "secretsmanager.": "secretsmanager",
+    "AWSStepFunctions.": "states",
+}
 
 
 def credential(environ: Mapping[str, Any]) -> tuple[str, str, str] | None:
@@ -75,8 +77,7 @@ def drop_incomplete_requests(app: WsgiApp) -> WsgiApp:
     ``IncompleteBody``, though nobody is listening any more. Outermost, before anything
     reads the request."""
 
-    def complete_only(environ: dict[str, Any], start_response: Callable[..., Any]
-                      ) -> Iterable[bytes]:
+    def complete_only(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -89,13 +90,19 @@ def drop_incomplete_requests(app: WsgiApp) -> WsgiApp:
             arrived = -1
         if arrived >= declared:
             return app(environ, start_response)
-        log.info("dropped %s %s: the client hung up before its body arrived",
-                 environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-        body = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>IncompleteBody</Code>'
-                b"<Message>You did not provide the number of bytes specified by the "
-                b"Content-Length HTTP header</Message></Error>")
-        start_response("400 Bad Request", [("Content-Type", "application/xml"),
-                                           ("Content-Length", str(len(body)))])
+        log.info(
+            "dropped %s %s: the client hung up before its body arrived",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+        )
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>IncompleteBody</Code>'
+            b"<Message>You did not provide the number of bytes specified by the "
+            b"Content-Length HTTP header</Message></Error>"
+        )
+        start_response(
+            "400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
     return complete_only
@@ -142,7 +149,8 @@ class MiddlewareMotoServer(ThreadedMotoServer):
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         for wrap in reversed(self.middleware):
             app = wrap(app)
-        self._server = make_server(self._ip_address, self._port, app, True,
-                                   request_handler=MotoRequestHandler)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()

@@ -72,8 +72,9 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             condition = op.get("ConditionExpression")
             if condition is not None:
                 current = self.get_item(table_name, key)
-                check = get_filter_expression(condition, op.get("ExpressionAttributeNames"),
-                                              op.get("ExpressionAttributeValues"))
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
                 if not check.expr(current):
                     if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                         old = current.to_json()["Attributes"]
@@ -85,7 +86,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             raise
         except ConditionalCheckFailed as exc:
             reasons.append(("ConditionalCheckFailed", str(exc.message), old))
-        except Exception as exc:  # noqa: BLE001 — reported per item, as moto and DynamoDB do
+        except Exception as exc:
             reasons.append((type(exc).__name__, str(exc), old))
     if any(code is not None for code, _, _ in reasons):
         raise TransactionCanceledException(reasons)
@@ -97,24 +98,35 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             failing, op_type, op, table_name, key = write  # failing: its index, if it fails
             table = self.get_table(table_name)
             hash_key, range_key = self.get_keys_value(table, key)
-            kept.append((table, hash_key, range_key,
-                         copy.deepcopy(table.get_item(hash_key, range_key))))
+            kept.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
             names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
             condition = op.get("ConditionExpression")
             if op_type == "Put":
-                self.put_item(table_name, op["Item"], condition_expression=condition,
-                              expression_attribute_names=names,
-                              expression_attribute_values=values)
+                self.put_item(
+                    table_name,
+                    op["Item"],
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             elif op_type == "Delete":
-                self.delete_item(table_name, key, condition_expression=condition,
-                                 expression_attribute_names=names,
-                                 expression_attribute_values=values)
+                self.delete_item(
+                    table_name,
+                    key,
+                    condition_expression=condition,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             else:
-                self.update_item(table_name, key, update_expression=op["UpdateExpression"],
-                                 condition_expression=condition,
-                                 # None when absent, as moto's own transaction passes them
-                                 expression_attribute_names=names,  # type: ignore[arg-type]
-                                 expression_attribute_values=values)  # type: ignore[arg-type]
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=condition,
+                    # None when absent, as moto's own transaction passes them
+                    expression_attribute_names=names,  # type: ignore[arg-type]
+                    expression_attribute_values=values,  # type: ignore[arg-type]
+                )
     except Exception as exc:
         for table, hash_key, range_key, before in reversed(kept):
             _put_back(table, hash_key, range_key, before)

@@ -83,23 +83,44 @@ STOP_COMPACT_MAX_BYTES = 48 << 20
 SNAPSHOT_SCAN_PAGE = 500  # items per Scan page while snapshotting
 SNAPSHOT_LIST_PAGE = 1000  # keys per ListObjectsV2 page
 DDB_BATCH = 25  # BatchWriteItem's limit
-HARNESS_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # noqa: S105
+HARNESS_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
-DYNAMODB_WRITES = frozenset({
-    "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
-    "ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction",
-})
+DYNAMODB_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
 SECRET_WRITES = frozenset({"PutSecretValue", "UpdateSecret"})
 S3_WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
 # Response headers of GetObject that PutObject takes back (what the service sets is
 # Content-Type; the rest costs nothing to keep).
-_KEPT_OBJECT_HEADERS = {"content-type": "ContentType", "content-disposition": "ContentDisposition",
-                        "content-encoding": "ContentEncoding", "content-language": "ContentLanguage",
-                        "cache-control": "CacheControl"}
+_KEPT_OBJECT_HEADERS = {
+    "content-type": "ContentType",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "content-language": "ContentLanguage",
+    "cache-control": "CacheControl",
+}
 _UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
 # environ entries a replay needs: the request line and its headers, nothing of the socket.
-_KEPT_ENVIRON = ("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI",
-                 "RAW_URI", "CONTENT_TYPE", "CONTENT_LENGTH", "SERVER_PROTOCOL")
+_KEPT_ENVIRON = (
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REQUEST_URI",
+    "RAW_URI",
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "SERVER_PROTOCOL",
+)
 
 Environ = dict[str, Any]
 
@@ -124,16 +145,25 @@ def live_environ(stored: Mapping[str, Any], body: bytes, host: str) -> Environ:
     """A complete WSGI environ for a stored request, addressed to ``host`` (``ip:port``)."""
     name, _, port = host.rpartition(":")
     environ: Environ = dict(stored)
-    environ.update({
-        "HTTP_HOST": host, "SERVER_NAME": name, "SERVER_PORT": port,
-        "SCRIPT_NAME": environ.get("SCRIPT_NAME", ""),
-        "SERVER_PROTOCOL": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
-        "CONTENT_LENGTH": str(len(body)),
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http", "wsgi.multithread": True, "wsgi.multiprocess": False,
-        "wsgi.run_once": False, "wsgi.input_terminated": True,
-    })
+    environ.update(
+        {
+            "HTTP_HOST": host,
+            "SERVER_NAME": name,
+            "SERVER_PORT": port,
+            "SCRIPT_NAME": environ.get("SCRIPT_NAME", ""),
+            "SERVER_PROTOCOL": environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+        }
+    )
     if isinstance(environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY), dict):
         environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = dict(environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY])
     return environ
@@ -143,8 +173,9 @@ def call_app(app: WsgiApp, environ: Environ) -> tuple[int, list[tuple[str, str]]
     """Serve ``environ`` with ``app`` in this thread: (status, headers, body)."""
     answer: list[Any] = []
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None
-                       ) -> Callable[[bytes], None]:
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         answer[:] = [status, headers]
         return lambda data: None
 
@@ -215,8 +246,13 @@ def _client(service: str, host: str, region: str) -> Any:
     with _SESSION_LOCK:
         if not _SESSION:
             _SESSION.append(boto3.session.Session())
-        return _SESSION[0].client(service, endpoint_url=f"http://{host}", region_name=region,
-                                  config=Config(retries={"max_attempts": 1}), **HARNESS_KEYS)
+        return _SESSION[0].client(
+            service,
+            endpoint_url=f"http://{host}",
+            region_name=region,
+            config=Config(retries={"max_attempts": 1}),
+            **HARNESS_KEYS,
+        )
 
 
 def in_process_client(service: str, app: WsgiApp, host: str, region: str = "us-east-1") -> Any:
@@ -233,8 +269,9 @@ def in_process_client(service: str, app: WsgiApp, host: str, region: str = "us-e
     return client
 
 
-def request_builder(service: str, host: str, sink: Callable[[Environ, bytes], None],
-                    region: str = "us-east-1") -> Any:
+def request_builder(
+    service: str, host: str, sink: Callable[[Environ, bytes], None], region: str = "us-east-1"
+) -> Any:
     """A boto3 client that sends nothing: each call's request goes to ``sink`` as the SDK
     would have sent it, and the call "succeeds" with an empty answer."""
     client = _client(service, host, region)
@@ -327,9 +364,11 @@ class Journal:
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """)
         self.lock = threading.Lock()
-        sums = dict(self.db.execute(
-            "SELECT kind, COALESCE(SUM(length(request) + length(body)), 0) FROM journal "
-            "GROUP BY kind").fetchall())
+        sums = dict(
+            self.db.execute(
+                "SELECT kind, COALESCE(SUM(length(request) + length(body)), 0) FROM journal GROUP BY kind"
+            ).fetchall()
+        )
         self.write_bytes = int(sums.get("write", 0))
         self.snapshot_bytes = int(sums.get("snapshot", 0))
 
@@ -340,20 +379,24 @@ class Journal:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.lock:
-            self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
-                            "DO UPDATE SET value = excluded.value", (key, value))
+            self.db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                "DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # ---- rows
     def append(self, environ: Environ, body: bytes, result: str | None = None) -> None:
         request = json.dumps(environ, separators=(",", ":"))
         with self.lock:
-            self.db.execute("INSERT INTO journal(kind, request, body, result) VALUES "
-                            "('write', ?, ?, ?)", (request, body, result))
+            self.db.execute(
+                "INSERT INTO journal(kind, request, body, result) VALUES ('write', ?, ?, ?)",
+                (request, body, result),
+            )
             self.write_bytes += len(request) + len(body)
 
     def rows(self) -> Iterator[tuple[int, str, Environ, bytes, str | None]]:
-        cursor = self.db.execute("SELECT seq, kind, request, body, result FROM journal "
-                                 "ORDER BY seq")
+        cursor = self.db.execute("SELECT seq, kind, request, body, result FROM journal ORDER BY seq")
         for seq, kind, request, body, result in cursor:
             yield seq, kind, json.loads(request), bytes(body), result
 
@@ -370,13 +413,16 @@ class Journal:
                 self.db.execute("DELETE FROM journal")
                 for environ, body in snapshot:
                     request = json.dumps(environ, separators=(",", ":"))
-                    self.db.execute("INSERT INTO journal(kind, request, body) VALUES "
-                                    "('snapshot', ?, ?)", (request, body))
+                    self.db.execute(
+                        "INSERT INTO journal(kind, request, body) VALUES ('snapshot', ?, ?)", (request, body)
+                    )
                     rows += 1
                     size += len(request) + len(body)
-                self.db.execute("INSERT INTO meta(key, value) VALUES ('compacted_at', ?) "
-                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                                (datetime.now(UTC).isoformat(),))
+                self.db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('compacted_at', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (datetime.now(UTC).isoformat(),),
+                )
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -388,20 +434,23 @@ class Journal:
 
     # ---- secrets
     def secret_values(self) -> dict[str, str | bytes]:
-        return {lid: (bytes(binary) if binary is not None else string)
-                for lid, string, binary in self.db.execute(
-                    "SELECT logical_id, string, binary FROM secrets")}
+        return {
+            lid: (bytes(binary) if binary is not None else string)
+            for lid, string, binary in self.db.execute("SELECT logical_id, string, binary FROM secrets")
+        }
 
     def put_secret(self, logical_id: str, value: str | bytes) -> None:
         string, binary = (None, value) if isinstance(value, bytes) else (value, None)
         with self.lock:
-            self.db.execute("INSERT INTO secrets(logical_id, string, binary) VALUES (?, ?, ?) "
-                            "ON CONFLICT(logical_id) DO UPDATE SET string = excluded.string, "
-                            "binary = excluded.binary", (logical_id, string, binary))
+            self.db.execute(
+                "INSERT INTO secrets(logical_id, string, binary) VALUES (?, ?, ?) "
+                "ON CONFLICT(logical_id) DO UPDATE SET string = excluded.string, "
+                "binary = excluded.binary",
+                (logical_id, string, binary),
+            )
 
     def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.path.parent.glob(f"{self.path.name}*")
-                   if p.is_file())
+        return sum(p.stat().st_size for p in self.path.parent.glob(f"{self.path.name}*") if p.is_file())
 
     def close(self) -> None:
         with self.lock, contextlib.suppress(sqlite3.Error):
@@ -435,12 +484,16 @@ class DurableStore:
             known = self.journal.meta("stack_name")
             kept_format = self.journal.meta("format")
             if kept_format is not None and kept_format != FORMAT_VERSION:
-                raise DataDirError(f"{self.data_dir} was written in format {kept_format}, this "
-                                   f"version reads format {FORMAT_VERSION}: use another "
-                                   "--data-dir (or --ephemeral)")
+                raise DataDirError(
+                    f"{self.data_dir} was written in format {kept_format}, this "
+                    f"version reads format {FORMAT_VERSION}: use another "
+                    "--data-dir (or --ephemeral)"
+                )
             if known is not None and known != stack_name:
-                raise DataDirError(f"{self.data_dir} holds the state of the local stack "
-                                   f"{known!r}, not {stack_name!r}: use another --data-dir")
+                raise DataDirError(
+                    f"{self.data_dir} holds the state of the local stack "
+                    f"{known!r}, not {stack_name!r}: use another --data-dir"
+                )
             if known is None:
                 self.journal.set_meta("stack_name", stack_name)
                 self.journal.set_meta("format", FORMAT_VERSION)
@@ -468,8 +521,10 @@ class DurableStore:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise DataDirError(f"{self.data_dir} is in use by another local stack "
-                               f"(pid {holder}); stop it or use another --data-dir") from None
+            raise DataDirError(
+                f"{self.data_dir} is in use by another local stack "
+                f"(pid {holder}); stop it or use another --data-dir"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -495,8 +550,9 @@ class DurableStore:
 
         return journaled
 
-    def _serve_write(self, app: WsgiApp, write: Write, environ: Environ,
-                     start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _serve_write(
+        self, app: WsgiApp, write: Write, environ: Environ, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         body = read_body(environ)
         request = stored_environ(environ)
         with self._gate:
@@ -504,8 +560,7 @@ class DurableStore:
                 return app(environ, start_response)
             answer: list[Any] = []
 
-            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None
-                        ) -> Any:
+            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
                 answer[:] = [status, headers, exc_info]
                 return lambda data: None
 
@@ -523,12 +578,12 @@ class DurableStore:
                 except Exception:
                     # Applied but not durable: say so rather than acknowledge it.
                     self.record_errors += 1
-                    log.exception("the journal could not record %s %s", write.kind,
-                                  write.operation)
+                    log.exception("the journal could not record %s %s", write.kind, write.operation)
                     error = b'{"__type":"InternalFailure","message":"local journal write failed"}'
-                    start_response("500 Internal Server Error",
-                                   [("Content-Type", "application/x-amz-json-1.0"),
-                                    ("Content-Length", str(len(error)))])
+                    start_response(
+                        "500 Internal Server Error",
+                        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(error)))],
+                    )
                     return [error]
             start_response(answer[0], answer[1])
             return chunks
@@ -560,8 +615,9 @@ class DurableStore:
         """Logical id → the value each template secret had (empty on a first start)."""
         return self.journal.secret_values()
 
-    def attach(self, host: str, resources: StackResources,
-               created_secret_values: Mapping[str, str | bytes]) -> None:
+    def attach(
+        self, host: str, resources: StackResources, created_secret_values: Mapping[str, str | bytes]
+    ) -> None:
         """The template's resources exist on moto at ``host``; remember the values their
         secrets were first created with."""
         self._host = host
@@ -576,9 +632,13 @@ class DurableStore:
         report = self.replay_report = self._replay()
         self._restored = True
         if report.failed:
-            log.warning("%d of %d journal rows were refused on replay; the journal is kept "
-                        "as it is (no compaction). First: %s", report.failed, report.rows,
-                        "; ".join(report.errors[:3]))
+            log.warning(
+                "%d of %d journal rows were refused on replay; the journal is kept "
+                "as it is (no compaction). First: %s",
+                report.failed,
+                report.rows,
+                "; ".join(report.errors[:3]),
+            )
         else:
             self.compact_if_due()
         return report
@@ -600,10 +660,12 @@ class DurableStore:
             if not 200 <= status < 300:
                 report.failed += 1
                 if len(report.errors) < 10:
-                    report.errors.append(f"row {seq} {request.get('REQUEST_METHOD')} "
-                                         f"{request.get('PATH_INFO')} "
-                                         f"{request.get('HTTP_X_AMZ_TARGET', '')}: {status} "
-                                         f"{answer[:300].decode('utf-8', 'replace')}")
+                    report.errors.append(
+                        f"row {seq} {request.get('REQUEST_METHOD')} "
+                        f"{request.get('PATH_INFO')} "
+                        f"{request.get('HTTP_X_AMZ_TARGET', '')}: {status} "
+                        f"{answer[:300].decode('utf-8', 'replace')}"
+                    )
                 continue
             if result is not None:
                 found = _UPLOAD_ID.search(answer)
@@ -647,28 +709,34 @@ class DurableStore:
         ddb_write = request_builder("dynamodb", self._host, sink)
         for table in self._resources.tables:
             for page in ddb_read.get_paginator("scan").paginate(
-                    TableName=table, ConsistentRead=True,
-                    PaginationConfig={"PageSize": SNAPSHOT_SCAN_PAGE}):
+                TableName=table, ConsistentRead=True, PaginationConfig={"PageSize": SNAPSHOT_SCAN_PAGE}
+            ):
                 items = page.get("Items", [])
                 for start in range(0, len(items), DDB_BATCH):
-                    ddb_write.batch_write_item(RequestItems={table: [
-                        {"PutRequest": {"Item": item}} for item in items[start:start + DDB_BATCH]]})
+                    ddb_write.batch_write_item(
+                        RequestItems={
+                            table: [
+                                {"PutRequest": {"Item": item}} for item in items[start : start + DDB_BATCH]
+                            ]
+                        }
+                    )
                     yield from captured
                     captured.clear()
         s3_read = in_process_client("s3", inner, self._host)
         s3_write = request_builder("s3", self._host, sink)
         for bucket in self._resources.buckets:
             for page in s3_read.get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, PaginationConfig={"PageSize": SNAPSHOT_LIST_PAGE}):
+                Bucket=bucket, PaginationConfig={"PageSize": SNAPSHOT_LIST_PAGE}
+            ):
                 for listed in page.get("Contents", []):
                     got = s3_read.get_object(Bucket=bucket, Key=listed["Key"])
                     headers = got["ResponseMetadata"]["HTTPHeaders"]
-                    kwargs = {arg: headers[name] for name, arg in _KEPT_OBJECT_HEADERS.items()
-                              if name in headers}
+                    kwargs = {
+                        arg: headers[name] for name, arg in _KEPT_OBJECT_HEADERS.items() if name in headers
+                    }
                     if got.get("Metadata"):
                         kwargs["Metadata"] = got["Metadata"]
-                    s3_write.put_object(Bucket=bucket, Key=listed["Key"],
-                                        Body=got["Body"].read(), **kwargs)
+                    s3_write.put_object(Bucket=bucket, Key=listed["Key"], Body=got["Body"].read(), **kwargs)
                     yield from captured
                     captured.clear()
 
@@ -681,9 +749,12 @@ class DurableStore:
             yield from page.get("Items", [])
 
     def sizes(self) -> dict[str, int]:
-        return {"rows": self.journal.count(), "write_bytes": self.journal.write_bytes,
-                "snapshot_bytes": self.journal.snapshot_bytes,
-                "file_bytes": self.journal.size_on_disk()}
+        return {
+            "rows": self.journal.count(),
+            "write_bytes": self.journal.write_bytes,
+            "snapshot_bytes": self.journal.snapshot_bytes,
+            "file_bytes": self.journal.size_on_disk(),
+        }
 
     # ------------------------------------------------------------------ close
     def close(self, *, compact: bool = True) -> CompactionReport | None:
@@ -698,8 +769,10 @@ class DurableStore:
                     if bound <= STOP_COMPACT_MAX_BYTES:
                         report = self.compact_if_due()
                     elif self.compaction_due():
-                        log.info("journal of %.0f MB kept as it is: compacted after the next "
-                                 "start's replay", self.journal.write_bytes / 2**20)
+                        log.info(
+                            "journal of %.0f MB kept as it is: compacted after the next start's replay",
+                            self.journal.write_bytes / 2**20,
+                        )
                 except Exception:
                     log.exception("compaction at stop failed; the journal is kept as it is")
         finally:
@@ -749,21 +822,32 @@ class UnfinishedRun:
 def unfinished_runs(store: DurableStore, table: str) -> list[UnfinishedRun]:
     """Runs still ``pending`` or ``running`` in ``table`` (a Scan: start-up only)."""
     items = store.scan(
-        table, FilterExpression="SK = :run AND (#s = :pending OR #s = :running)",
+        table,
+        FilterExpression="SK = :run AND (#s = :pending OR #s = :running)",
         ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":run": {"S": "RUN"}, ":pending": {"S": "pending"},
-                                   ":running": {"S": "running"}},
-        ProjectionExpression="tenant_id, id, #s")
-    return sorted((UnfinishedRun(i["tenant_id"]["S"], i["id"]["S"], i["status"]["S"])
-                   for i in items if "tenant_id" in i and "id" in i),
-                  key=lambda r: (r.tenant_id, r.run_id))
+        ExpressionAttributeValues={
+            ":run": {"S": "RUN"},
+            ":pending": {"S": "pending"},
+            ":running": {"S": "running"},
+        },
+        ProjectionExpression="tenant_id, id, #s",
+    )
+    return sorted(
+        (
+            UnfinishedRun(i["tenant_id"]["S"], i["id"]["S"], i["status"]["S"])
+            for i in items
+            if "tenant_id" in i and "id" in i
+        ),
+        key=lambda r: (r.tenant_id, r.run_id),
+    )
 
 
 STOPPED_ERROR = "LocalStackStopped"
 
 
-def stopped_run_event(run: UnfinishedRun, state_machine_arn: str, account_id: str,
-                      region: str, reason: str) -> dict[str, Any]:
+def stopped_run_event(
+    run: UnfinishedRun, state_machine_arn: str, account_id: str, region: str, reason: str
+) -> dict[str, Any]:
     """AWS's "Step Functions Execution Status Change" event (FAILED) for a run whose
     execution the local stack lost when it stopped, and could not start again."""
     from assay_local.eventbridge import DETAIL_TYPE
@@ -771,17 +855,29 @@ def stopped_run_event(run: UnfinishedRun, state_machine_arn: str, account_id: st
     now = int(time.time() * 1000)
     execution_arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run.run_id}"
     return {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": DETAIL_TYPE,
-        "source": "aws.states", "account": account_id,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": DETAIL_TYPE,
+        "source": "aws.states",
+        "account": account_id,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
         "resources": [execution_arn],
         "detail": {
-            "executionArn": execution_arn, "stateMachineArn": state_machine_arn,
-            "name": run.run_id, "status": "FAILED", "startDate": now, "stopDate": now,
+            "executionArn": execution_arn,
+            "stateMachineArn": state_machine_arn,
+            "name": run.run_id,
+            "status": "FAILED",
+            "startDate": now,
+            "stopDate": now,
             "input": json.dumps({"tenant_id": run.tenant_id, "run_id": run.run_id}),
-            "output": None, "inputDetails": {"included": True}, "outputDetails": None,
+            "output": None,
+            "inputDetails": {"included": True},
+            "outputDetails": None,
             "error": STOPPED_ERROR,
-            "cause": ("the local stack stopped while the run was in flight, and its workflow "
-                      f"could not be started again: {reason}")[:2000],
+            "cause": (
+                "the local stack stopped while the run was in flight, and its workflow "
+                f"could not be started again: {reason}"
+            )[:2000],
         },
     }

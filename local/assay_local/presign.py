@@ -57,8 +57,14 @@ log = logging.getLogger("assay_local.presign")
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_EXPIRES = 604800  # seconds: S3's limit for a SigV4 presigned URL (a week)
-AUTH_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-               "X-Amz-SignedHeaders", "X-Amz-Signature")
+AUTH_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 # access key id -> (secret access key, session token or None), or None: unknown key
@@ -77,10 +83,12 @@ class Refusal:
 
     def xml(self, request_id: str, host_id: str) -> bytes:
         elements = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in self.details)
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                f"<Error><Code>{self.code}</Code><Message>{escape(self.message)}</Message>"
-                f"{elements}<RequestId>{request_id}</RequestId><HostId>{host_id}</HostId>"
-                "</Error>").encode()
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{self.code}</Code><Message>{escape(self.message)}</Message>"
+            f"{elements}<RequestId>{request_id}</RequestId><HostId>{host_id}</HostId>"
+            "</Error>"
+        ).encode()
 
 
 def _parameters_error(message: str) -> Refusal:
@@ -106,8 +114,9 @@ class PresignVerifier:
     """Checks presigned (query-string SigV4) S3 requests; ``clock`` gives the time (epoch
     seconds), injectable for tests."""
 
-    def __init__(self, secret_for: SecretLookup, *, region: str,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret_for: SecretLookup, *, region: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._secret_for = secret_for
         self.region = region
         self.clock = clock  # epoch seconds now; tests may replace it
@@ -149,12 +158,10 @@ class PresignVerifier:
             if refusal is None:
                 self._verified += 1
             else:
-                refusal = Refusal(refusal.status, refusal.code, refusal.message, refusal.details,
-                                  request)
+                refusal = Refusal(refusal.status, refusal.code, refusal.message, refusal.details, request)
                 self._refusals.append(refusal)
         if refusal is not None:
-            log.warning("S3 (local presign check) refused %s: %s %s", request, refusal.code,
-                        refusal.message)
+            log.warning("S3 (local presign check) refused %s: %s %s", request, refusal.code, refusal.message)
         return refusal
 
     def _check(self, environ: Mapping[str, Any]) -> Refusal | None:
@@ -166,37 +173,41 @@ class PresignVerifier:
             return _parameters_error(
                 "Query-string authentication version 4 requires the X-Amz-Algorithm, "
                 "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and "
-                "X-Amz-Expires parameters.")
+                "X-Amz-Expires parameters."
+            )
         if params["X-Amz-Algorithm"] != ALGORITHM:
             return _parameters_error(f'X-Amz-Algorithm only supports "{ALGORITHM}"')
         scope = params["X-Amz-Credential"].split("/")
         if len(scope) != 5 or not all(scope):
             return _parameters_error(
                 "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; "
-                'expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
+                'expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+            )
         access_key, day, region, service, terminal = scope
         if region != self.region:
             return _parameters_error(
                 f"Error parsing the X-Amz-Credential parameter; the region '{region}' is wrong; "
-                f"expecting '{self.region}'")
+                f"expecting '{self.region}'"
+            )
         if service != "s3":
             return _parameters_error(
                 f'Error parsing the X-Amz-Credential parameter; incorrect service "{service}". '
-                'This endpoint belongs to "s3".')
+                'This endpoint belongs to "s3".'
+            )
         if terminal != "aws4_request":
             return _parameters_error(
                 f'Error parsing the X-Amz-Credential parameter; incorrect terminal "{terminal}". '
-                'This endpoint uses "aws4_request".')
+                'This endpoint uses "aws4_request".'
+            )
         amz_date = params["X-Amz-Date"]
         try:
             signed_at = calendar.timegm(time.strptime(amz_date, _TIMESTAMP))
         except ValueError:
-            return _parameters_error(
-                "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+            return _parameters_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
         if day != amz_date[:8]:
             return _parameters_error(
-                f'Invalid credential date "{day}". This date is not the same as X-Amz-Date: '
-                f'"{amz_date[:8]}".')
+                f'Invalid credential date "{day}". This date is not the same as X-Amz-Date: "{amz_date[:8]}".'
+            )
         try:
             expires = int(params["X-Amz-Expires"])
         except ValueError:
@@ -205,44 +216,79 @@ class PresignVerifier:
             return _parameters_error("X-Amz-Expires must be non-negative")
         if expires > MAX_EXPIRES:
             return _parameters_error(
-                f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
+                f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}"
+            )
 
         keys = self._secret_for(access_key)
         token = params.get("X-Amz-Security-Token")
         if keys is None or (keys[1] is not None and token is None):
-            return Refusal(403, "InvalidAccessKeyId",
-                           "The AWS Access Key Id you provided does not exist in our records.",
-                           (("AWSAccessKeyId", access_key),))
+            return Refusal(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+                (("AWSAccessKeyId", access_key),),
+            )
         secret, session_token = keys
         if session_token is not None and token != session_token:
-            return Refusal(400, "InvalidToken", "The provided token is malformed or otherwise "
-                           "invalid.", (("Token-0", token or ""),))
+            return Refusal(
+                400,
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+                (("Token-0", token or ""),),
+            )
 
         now = self.clock()
         if now > signed_at + expires:
-            return Refusal(403, "AccessDenied", "Request has expired",
-                           (("X-Amz-Expires", str(expires)), ("Expires", _iso(signed_at + expires)),
-                            ("ServerTime", _iso(now))))
+            return Refusal(
+                403,
+                "AccessDenied",
+                "Request has expired",
+                (
+                    ("X-Amz-Expires", str(expires)),
+                    ("Expires", _iso(signed_at + expires)),
+                    ("ServerTime", _iso(now)),
+                ),
+            )
 
         provided = params["X-Amz-Signature"]
         canonical, string_to_sign, expected = self.signature(
-            environ, pairs, access_key, secret, token, region, amz_date,
-            params["X-Amz-SignedHeaders"].split(";"))
+            environ,
+            pairs,
+            access_key,
+            secret,
+            token,
+            region,
+            amz_date,
+            params["X-Amz-SignedHeaders"].split(";"),
+        )
         if hmac.compare_digest(expected, provided):
             return None
-        return Refusal(403, "SignatureDoesNotMatch",
-                       "The request signature we calculated does not match the signature you "
-                       "provided. Check your key and signing method.",
-                       (("AWSAccessKeyId", access_key), ("StringToSign", string_to_sign),
-                        ("SignatureProvided", provided),
-                        ("StringToSignBytes", _hex_bytes(string_to_sign)),
-                        ("CanonicalRequest", canonical),
-                        ("CanonicalRequestBytes", _hex_bytes(canonical))))
+        return Refusal(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you "
+            "provided. Check your key and signing method.",
+            (
+                ("AWSAccessKeyId", access_key),
+                ("StringToSign", string_to_sign),
+                ("SignatureProvided", provided),
+                ("StringToSignBytes", _hex_bytes(string_to_sign)),
+                ("CanonicalRequest", canonical),
+                ("CanonicalRequestBytes", _hex_bytes(canonical)),
+            ),
+        )
 
     @staticmethod
-    def signature(environ: Mapping[str, Any], pairs: Iterable[tuple[str, str]], access_key: str,
-                  secret: str, token: str | None, region: str, amz_date: str,
-                  signed_headers: list[str]) -> tuple[str, str, str]:
+    def signature(
+        environ: Mapping[str, Any],
+        pairs: Iterable[tuple[str, str]],
+        access_key: str,
+        secret: str,
+        token: str | None,
+        region: str,
+        amz_date: str,
+        signed_headers: list[str],
+    ) -> tuple[str, str, str]:
         """(canonical request, string to sign, signature) of the request as it arrived,
         computed by botocore's presigner."""
         path = environ.get("PATH_INFO", "") or "/"
@@ -254,9 +300,12 @@ class PresignVerifier:
             value = _header(environ, name)
             if value is not None:
                 headers[name] = value
-        request = AWSRequest(method=environ.get("REQUEST_METHOD", "GET"),
-                             url=f"http://{host}{quote(path, safe='/~')}", headers=headers,
-                             params=[(k, v) for k, v in pairs if k != "X-Amz-Signature"])
+        request = AWSRequest(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            url=f"http://{host}{quote(path, safe='/~')}",
+            headers=headers,
+            params=[(k, v) for k, v in pairs if k != "X-Amz-Signature"],
+        )
         request.context["timestamp"] = amz_date
         signer = S3SigV4QueryAuth(Credentials(access_key, secret, token), "s3", region)
         canonical = signer.canonical_request(request)
@@ -308,8 +357,7 @@ class PresignVerificationApp:
         self.app = app
         self.verifier = verifier
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not self.verifier.applies(environ):
             return self.app(environ, start_response)
         refusal = self.verifier.check(environ)
@@ -320,9 +368,14 @@ class PresignVerificationApp:
         if environ.get("REQUEST_METHOD") == "HEAD":
             body = b""  # HEAD answers carry no body
         reason = {400: "Bad Request", 403: "Forbidden"}[refusal.status]
-        start_response(f"{refusal.status} {reason}", [
-            ("Content-Type", "application/xml"), ("Content-Length", str(len(body))),
-            ("x-amz-request-id", request_id)])
+        start_response(
+            f"{refusal.status} {reason}",
+            [
+                ("Content-Type", "application/xml"),
+                ("Content-Length", str(len(body))),
+                ("x-amz-request-id", request_id),
+            ],
+        )
         return [body]
 
 

@@ -111,8 +111,13 @@ def _bucket_name(stack_name: str, logical_id: str) -> str:
 class ResourceCreator:
     """Creates resources in dependency order with boto3 clients pointed at moto."""
 
-    def __init__(self, template: TranslatedTemplate, resolver: Resolver, session: boto3.Session,
-                 secret_values: Mapping[str, str | bytes] | None = None):
+    def __init__(
+        self,
+        template: TranslatedTemplate,
+        resolver: Resolver,
+        session: boto3.Session,
+        secret_values: Mapping[str, str | bytes] | None = None,
+    ):
         self.template = template
         # Logical id -> a value kept from an earlier start (persistence.py): the secret is
         # created with it instead of a new one, so what was derived from it still holds.
@@ -168,8 +173,7 @@ class ResourceCreator:
             self.created.attributes[logical_id] = attrs
             self.created.types[logical_id] = rtype
         self.created.outputs = {
-            name: self.resolver.resolve(output["Value"])
-            for name, output in self.template.outputs.items()
+            name: self.resolver.resolve(output["Value"]) for name, output in self.template.outputs.items()
         }
         return self.created
 
@@ -248,13 +252,13 @@ class ResourceCreator:
         if p.get("BucketEncryption"):
             # CloudFormation's shape differs from the API's in two names.
             rules = [
-                {("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
-                 for k, v in rule.items()}
+                {
+                    ("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+                    for k, v in rule.items()
+                }
                 for rule in p.get("BucketEncryption")["ServerSideEncryptionConfiguration"]
             ]
-            s3.put_bucket_encryption(
-                Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules}
-            )
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         if p.get("PublicAccessBlockConfiguration"):
             s3.put_public_access_block(
                 Bucket=name, PublicAccessBlockConfiguration=p.get("PublicAccessBlockConfiguration")
@@ -414,8 +418,7 @@ class ResourceCreator:
         events = self._client("events")
         name = p.get("Name") or f"{self.stack_name}-{logical_id}"[:64]
         bus = p.get("EventBusName", "default")
-        kwargs: dict[str, Any] = {"Name": name, "EventBusName": bus,
-                                  "State": p.get("State", "ENABLED")}
+        kwargs: dict[str, Any] = {"Name": name, "EventBusName": bus, "State": p.get("State", "ENABLED")}
         if p.get("EventPattern") is not None:
             kwargs["EventPattern"] = json.dumps(p.get("EventPattern"))
         if p.get("ScheduleExpression"):
@@ -432,13 +435,18 @@ class ResourceCreator:
     def _sqs_queue(self, logical_id: str, p: _Props) -> tuple[str, dict[str, str]]:
         sqs = self._client("sqs")
         name = p.get("QueueName") or f"{self.stack_name}-{logical_id}"[:80]
-        attributes = {key: str(p.get(key)).lower() if isinstance(p.get(key), bool) else str(p.get(key))
-                      for key in ("MessageRetentionPeriod", "SqsManagedSseEnabled",
-                                  "VisibilityTimeout", "KmsMasterKeyId")
-                      if p.get(key) is not None}
+        attributes = {
+            key: str(p.get(key)).lower() if isinstance(p.get(key), bool) else str(p.get(key))
+            for key in (
+                "MessageRetentionPeriod",
+                "SqsManagedSseEnabled",
+                "VisibilityTimeout",
+                "KmsMasterKeyId",
+            )
+            if p.get(key) is not None
+        }
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return url, {"Arn": arn, "QueueName": name, "QueueUrl": url}
 
     # ----------------------------------------------------------- HTTP API

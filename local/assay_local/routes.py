@@ -117,9 +117,7 @@ class RouteTable:
                     )
                 version = str(integration.get("payloadFormatVersion", "2.0"))
                 if version != "2.0":
-                    raise TemplateError(
-                        f"route {method} {path}: payload format {version} is not supported"
-                    )
+                    raise TemplateError(f"route {method} {path}: payload format {version} is not supported")
                 uri = integration.get("uri")
                 found = _INTEGRATION_URI.search(uri) if isinstance(uri, str) else None
                 if found is None:

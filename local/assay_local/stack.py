@@ -100,9 +100,7 @@ class LocalStack:
         data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if bootstrap_key is not None and len(bootstrap_key) < BOOTSTRAP_KEY_MIN_LENGTH:
-            raise LocalStackError(
-                f"the bootstrap key must be at least {BOOTSTRAP_KEY_MIN_LENGTH} characters"
-            )
+            raise LocalStackError(f"the bootstrap key must be at least {BOOTSTRAP_KEY_MIN_LENGTH} characters")
         self._port = default_port() if port is None else port
         self.template_path = Path(template_path)
         self.stack_name = stack_name
@@ -144,8 +142,10 @@ class LocalStack:
                     raise LocalStackError(str(exc)) from exc
             self._start_moto()
             self._runtime = LambdaRuntime(
-                self.aws_env(), self._max_workers,
-                role_credentials=self._role_credentials if self.iam is not None else None)
+                self.aws_env(),
+                self._max_workers,
+                role_credentials=self._role_credentials if self.iam is not None else None,
+            )
             self._runtime.install()
             self._create_resources()
             self._restore_state()
@@ -276,8 +276,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.moto_endpoint,
             "MOTO_PORT": self.moto_endpoint.rsplit(":", 1)[1],
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S106 - moto's dummy credentials
-            "AWS_SESSION_TOKEN": "testing",  # noqa: S106
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         }
@@ -323,8 +323,7 @@ class LocalStack:
         middleware.append(one_dynamodb_request_at_a_time)  # innermost: around moto itself
         if self.durable is not None:  # … but for the journal: it records what moto applied
             middleware.append(self.durable.middleware)
-        self._moto = MiddlewareMotoServer(middleware, ip_address="127.0.0.1", port=0,
-                                          verbose=False)
+        self._moto = MiddlewareMotoServer(middleware, ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_endpoint = f"http://{host}:{port}"
@@ -341,9 +340,7 @@ class LocalStack:
         # moto's backends are process-global: start from a clean slate every time.
         requests.post(f"{self.moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
         config = {"stepfunctions": {"execute_state_machine": True}}
-        requests.post(
-            f"{self.moto_endpoint}/moto-api/config", json=config, timeout=10
-        ).raise_for_status()
+        requests.post(f"{self.moto_endpoint}/moto-api/config", json=config, timeout=10).raise_for_status()
         # GET /moto-api/config does not echo the stepfunctions section (moto 5.2.5), but
         # the server runs in this process, so read the setting it really uses.
         if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
@@ -355,11 +352,16 @@ class LocalStack:
         with self._role_keys_lock:
             cached = self._role_keys.get((role_arn, function_name))
             if cached is None:
-                sts = boto3.client("sts", endpoint_url=self.moto_endpoint, region_name=REGION,
-                                   aws_access_key_id="testing",
-                                   aws_secret_access_key="testing")  # noqa: S106 - moto's
-                keys = sts.assume_role(RoleArn=role_arn, RoleSessionName=function_name[:64],
-                                       DurationSeconds=43200)["Credentials"]
+                sts = boto3.client(
+                    "sts",
+                    endpoint_url=self.moto_endpoint,
+                    region_name=REGION,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",  # noqa: S106 - moto's dummy keys
+                )
+                keys = sts.assume_role(
+                    RoleArn=role_arn, RoleSessionName=function_name[:64], DurationSeconds=43200
+                )["Credentials"]
                 cached = self._role_keys[(role_arn, function_name)] = {
                     "AWS_ACCESS_KEY_ID": keys["AccessKeyId"],
                     "AWS_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
@@ -400,8 +402,7 @@ class LocalStack:
         round trip to the stack's own interpreter cost more of it than the handler's work."""
         try:
             function = lambda_backends[ACCOUNT_ID][REGION].get_function(function_arn)
-            payload, errored, _ = self._require(self._runtime, "Lambda runtime").invoke(
-                function, event)
+            payload, errored, _ = self._require(self._runtime, "Lambda runtime").invoke(function, event)
         except Exception:
             traceback.print_exc()
             return b"", True
@@ -422,8 +423,10 @@ class LocalStack:
             StackResources(
                 tables=tuple(ref for kind, ref in physical if kind == "AWS::DynamoDB::Table"),
                 buckets=tuple(ref for kind, ref in physical if kind == "AWS::S3::Bucket"),
-                secrets=secrets),
-            created.secret_values)
+                secrets=secrets,
+            ),
+            created.secret_values,
+        )
         self.restored = self.durable.restore()
         self.durable.start_recording()
 
@@ -437,23 +440,31 @@ class LocalStack:
         if self.durable is None:
             return
         created = self._require(self._created, "resources")
-        machines = [ref for lid, ref in created.resources.items()
-                    if created.types[lid] == "AWS::StepFunctions::StateMachine"]
+        machines = [
+            ref
+            for lid, ref in created.resources.items()
+            if created.types[lid] == "AWS::StepFunctions::StateMachine"
+        ]
         machine = created.outputs.get("StateMachineArn") or (machines[0] if machines else None)
-        tables = [ref for lid, ref in created.resources.items()
-                  if created.types[lid] == "AWS::DynamoDB::Table"]
+        tables = [
+            ref for lid, ref in created.resources.items() if created.types[lid] == "AWS::DynamoDB::Table"
+        ]
         if machine is None or len(tables) != 1:
             return
         sfn = self.client("stepfunctions")
         for run in unfinished_runs(self.durable, tables[0]):
             try:
-                sfn.start_execution(stateMachineArn=machine, name=run.run_id, input=json.dumps(
-                    {"tenant_id": run.tenant_id, "run_id": run.run_id}))
+                sfn.start_execution(
+                    stateMachineArn=machine,
+                    name=run.run_id,
+                    input=json.dumps({"tenant_id": run.tenant_id, "run_id": run.run_id}),
+                )
                 self.resumed_runs.append(run.run_id)
             except Exception as exc:
                 events = self._require(self.events, "EventBridge")
-                events.publish(stopped_run_event(run, machine, ACCOUNT_ID, REGION,
-                                                 f"{type(exc).__name__}: {exc}"))
+                events.publish(
+                    stopped_run_event(run, machine, ACCOUNT_ID, REGION, f"{type(exc).__name__}: {exc}")
+                )
                 self.failed_runs.append(run.run_id)
 
     def _stop_executions(self) -> None:
@@ -469,11 +480,14 @@ class LocalStack:
                 if created.types[lid] != "AWS::StepFunctions::StateMachine":
                     continue
                 for page in sfn.get_paginator("list_executions").paginate(
-                        stateMachineArn=ref, statusFilter="RUNNING"):
+                    stateMachineArn=ref, statusFilter="RUNNING"
+                ):
                     for execution in page["executions"]:
-                        sfn.stop_execution(executionArn=execution["executionArn"],
-                                           error="LocalStackStopped",
-                                           cause="the local stack stopped")
+                        sfn.stop_execution(
+                            executionArn=execution["executionArn"],
+                            error="LocalStackStopped",
+                            cause="the local stack stopped",
+                        )
         except Exception:  # best effort: the stop goes on
             logging.getLogger(__name__).exception("could not stop the running executions")
 

@@ -115,9 +115,7 @@ def prepare_for_translation(
             continue
         if props[prop].startswith("s3://"):
             if prop == "DefinitionUri":
-                raise TemplateError(
-                    f"{logical_id}: DefinitionUri on S3 cannot be read by the local stack"
-                )
+                raise TemplateError(f"{logical_id}: DefinitionUri on S3 cannot be read by the local stack")
             continue
         if prop == "DefinitionUri":
             definition_files[logical_id] = (base_dir / props[prop]).resolve()
@@ -275,9 +273,7 @@ class Resolver:
         try:
             return self.attributes[logical_id][attribute]
         except KeyError:
-            raise TemplateError(
-                f"GetAtt {logical_id}.{attribute}: unknown resource or attribute"
-            ) from None
+            raise TemplateError(f"GetAtt {logical_id}.{attribute}: unknown resource or attribute") from None
 
     def sub(self, text: str, local_vars: Mapping[str, Any] | None = None) -> str:
         resolved_vars = {k: self.resolve(v) for k, v in (local_vars or {}).items()}
@@ -317,4 +313,3 @@ class Resolver:
             if key.startswith("Fn::") or key == "Condition":
                 raise TemplateError(f"intrinsic {key} is not supported by the local stack")
         return {k: self.resolve(v) for k, v in value.items()}
-

@@ -38,12 +38,19 @@ def _respond(front: HttpFront, environ: dict[str, Any]) -> HttpResponse:
     if length > MAX_BODY_BYTES:  # what the HTTP server answers, before reading the body
         return payload_too_large()
     body = environ["wsgi.input"].read(length) if length else b""
-    headers = [(key[5:].replace("_", "-").lower(), value)
-               for key, value in environ.items() if key.startswith("HTTP_")]
+    headers = [
+        (key[5:].replace("_", "-").lower(), value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    ]
     if environ.get("CONTENT_TYPE"):
         headers.append(("content-type", environ["CONTENT_TYPE"]))
-    request = HttpRequest(method=environ["REQUEST_METHOD"],
-                          raw_path=environ.get("PATH_INFO") or "/",
-                          raw_query=environ.get("QUERY_STRING", ""), headers=headers,
-                          body=body, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
+    request = HttpRequest(
+        method=environ["REQUEST_METHOD"],
+        raw_path=environ.get("PATH_INFO") or "/",
+        raw_query=environ.get("QUERY_STRING", ""),
+        headers=headers,
+        body=body,
+        source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+    )
     return front.handle_safely(request)

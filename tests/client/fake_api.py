@@ -89,7 +89,7 @@ def fake_api(port: int = 0) -> Iterator[FakeApi]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     api.url = f"http://127.0.0.1:{server.server_address[1]}"

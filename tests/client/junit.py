@@ -35,7 +35,8 @@ def _check_case(case: ET.Element) -> str | None:
     """The case's outcome (failure, error, skipped or None for a pass) after checking it."""
     for attribute in ("name", "classname"):
         assert (case.get(attribute) or "").strip(), (
-            f"a testcase lacks {attribute}: {ET.tostring(case)[:200]!r}")
+            f"a testcase lacks {attribute}: {ET.tostring(case)[:200]!r}"
+        )
     _seconds(case)
     outcomes = [child for child in case if child.tag in OUTCOMES]
     assert len(outcomes) <= 1, f"testcase {case.get('name')!r} has {len(outcomes)} outcomes"
@@ -44,7 +45,8 @@ def _check_case(case: ET.Element) -> str | None:
     outcome = outcomes[0]
     if outcome.tag in ("failure", "error"):
         assert (outcome.get("message") or "").strip(), (
-            f"the {outcome.tag} of testcase {case.get('name')!r} has no message")
+            f"the {outcome.tag} of testcase {case.get('name')!r} has no message"
+        )
     return outcome.tag
 
 
@@ -54,18 +56,24 @@ def _check_suite(suite: ET.Element) -> dict[str, int]:
     _seconds(suite)
     for child in suite:
         assert child.tag in ("properties", "testcase", "system-out", "system-err"), (
-            f"unexpected <{child.tag}> in a testsuite")
+            f"unexpected <{child.tag}> in a testsuite"
+        )
     for prop in suite.iter("property"):
         assert prop.get("name") and prop.get("value") is not None, f"bad property {prop.attrib}"
     cases = suite.findall("testcase")
     outcomes = [_check_case(case) for case in cases]
-    actual = {"tests": len(cases), "failures": outcomes.count("failure"),
-              "errors": outcomes.count("error"), "skipped": outcomes.count("skipped")}
+    actual = {
+        "tests": len(cases),
+        "failures": outcomes.count("failure"),
+        "errors": outcomes.count("error"),
+        "skipped": outcomes.count("skipped"),
+    }
     for name in COUNTS:
         declared = _count(suite, name, required=name != "skipped")
         if declared is not None:
             assert declared == actual[name], (
-                f"testsuite {suite.get('name')!r} says {name}={declared}, its test cases say {actual[name]}")
+                f"testsuite {suite.get('name')!r} says {name}={declared}, its test cases say {actual[name]}"
+            )
     return actual
 
 
@@ -86,5 +94,6 @@ def validate_junit(xml: bytes) -> ET.Element:
         declared = _count(root, name, required=False)
         if declared is not None:
             assert declared == totals[name], (
-                f"<testsuites> says {name}={declared}, its suites say {totals[name]}")
+                f"<testsuites> says {name}={declared}, its suites say {totals[name]}"
+            )
     return root

@@ -27,11 +27,26 @@ def screenshot(html_file: Path, png: Path, *, width: int = 1200, height: int = 1
         raise RuntimeError("chromium is not installed (make test installs it: apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="assay-chromium-") as profile:
         subprocess.run(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size={width},{height}",
-             "--hide-scrollbars", html_file.resolve().as_uri()],
-            check=True, capture_output=True, timeout=60)
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                f"--screenshot={png}",
+                f"--window-size={width},{height}",
+                "--hide-scrollbars",
+                html_file.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     return png
 
 
@@ -40,8 +55,8 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
@@ -59,7 +74,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     previous = bytearray(stride)
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             left = line[i - bpp] if i >= bpp else 0
             up = previous[i]
@@ -76,7 +91,9 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
                 predictor = left if pa <= pb and pa <= pc else (up if pb <= pc else upper_left)
                 line[i] = (line[i] + predictor) & 0xFF
         previous = line
-        rows.append(bytes(line) if bpp == 3 else bytes(b for j in range(0, stride, 4) for b in line[j:j + 3]))
+        rows.append(
+            bytes(line) if bpp == 3 else bytes(b for j in range(0, stride, 4) for b in line[j : j + 3])
+        )
     return width, height, rows
 
 
@@ -85,15 +102,19 @@ def hex_rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16)
 
 
-def count_colour(rows: list[bytes], rgb: tuple[int, int, int], *, tolerance: int = 6,
-                 y_range: range | None = None) -> int:
+def count_colour(
+    rows: list[bytes], rgb: tuple[int, int, int], *, tolerance: int = 6, y_range: range | None = None
+) -> int:
     """Pixels within ``tolerance`` of ``rgb`` (per channel) in the given rows."""
     r0, g0, b0 = rgb
     total = 0
     for y in y_range or range(len(rows)):
         row = rows[y]
         for x in range(0, len(row), 3):
-            if abs(row[x] - r0) <= tolerance and abs(row[x + 1] - g0) <= tolerance and \
-                    abs(row[x + 2] - b0) <= tolerance:
+            if (
+                abs(row[x] - r0) <= tolerance
+                and abs(row[x + 1] - g0) <= tolerance
+                and abs(row[x + 2] - b0) <= tolerance
+            ):
                 total += 1
     return total

@@ -82,8 +82,9 @@ def test_cli_health_wait_returns_once_the_server_is_up(capsys):
 
 
 def test_cli_health_wait_exits_3_when_nothing_answers_in_time(capsys):
-    code = run_cli(f"http://127.0.0.1:{free_port()}", "health", "--wait", "--timeout", "0.3",
-                   "--poll-interval", "0.05")
+    code = run_cli(
+        f"http://127.0.0.1:{free_port()}", "health", "--wait", "--timeout", "0.3", "--poll-interval", "0.05"
+    )
     err = capsys.readouterr().err
     assert code == 3 and "not ready after 0.3 s" in err and "refused" in err.lower()
 
@@ -92,8 +93,11 @@ def test_wait_until_ready_retries_a_rejected_key_only_for_the_grace_period():
     # The local stack creates its bootstrap key just after it starts listening: a 401 first ...
     with fake_api() as api:
         api.on("GET", "/v1/health", reply(200, HEALTH))
-        api.on("GET", "/v1/projects", [envelope(401, "auth.invalid_key"), envelope(401, "auth.invalid_key"),
-                                       reply(200, PROJECTS)])
+        api.on(
+            "GET",
+            "/v1/projects",
+            [envelope(401, "auth.invalid_key"), envelope(401, "auth.invalid_key"), reply(200, PROJECTS)],
+        )
         clock = FakeClock()
         client = Client(api.url, KEY)
         assert client.wait_until_ready(timeout=60, clock=clock, sleep=clock.sleep) == HEALTH
@@ -136,8 +140,16 @@ def test_cli_local_up_becomes_the_server_process_so_a_kill_reaches_it(monkeypatc
 
 # ---------------------------------------------------------------------------- runs
 def run_json(status: str, done: int = 0, total: int = 4, **extra) -> dict:
-    return {"id": RUN_ID, "status": status, "completed_count": done, "failed_count": 0, "item_count": total,
-            "dataset_id": DS_ID, "eval_version_id": EVV_ID, **extra}
+    return {
+        "id": RUN_ID,
+        "status": status,
+        "completed_count": done,
+        "failed_count": 0,
+        "item_count": total,
+        "dataset_id": DS_ID,
+        "eval_version_id": EVV_ID,
+        **extra,
+    }
 
 
 def test_client_cancel_run_posts_to_cancel_and_returns_the_cancelled_run():
@@ -172,10 +184,24 @@ def _schedule_then(api, *states: dict) -> None:
 @pytest.mark.parametrize("final", ["failed", "cancelled"])
 def test_cli_runs_schedule_wait_exits_2_when_the_run_ends_failed_or_cancelled(final, capsys):
     with fake_api() as api:
-        _schedule_then(api, run_json("running", 2),
-                       run_json(final, 2, error_message="States.TaskFailed" if final == "failed" else None))
-        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID,
-                       "--wait", "--poll-interval", "0.01")
+        _schedule_then(
+            api,
+            run_json("running", 2),
+            run_json(final, 2, error_message="States.TaskFailed" if final == "failed" else None),
+        )
+        code = run_cli(
+            api.url,
+            "-q",
+            "runs",
+            "schedule",
+            "--dataset",
+            DS_ID,
+            "--eval-version",
+            EVV_ID,
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        )
     out = capsys.readouterr().out
     assert code == 2 and f"run {RUN_ID}  {final}" in out
     assert ("error: States.TaskFailed" in out) == (final == "failed")
@@ -184,8 +210,21 @@ def test_cli_runs_schedule_wait_exits_2_when_the_run_ends_failed_or_cancelled(fi
 def test_cli_runs_schedule_wait_exits_3_when_the_run_outlasts_the_timeout(capsys):
     with fake_api() as api:
         _schedule_then(api, run_json("running", 1))
-        code = run_cli(api.url, "-q", "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID,
-                       "--wait", "--timeout", "0.2", "--poll-interval", "0.05")
+        code = run_cli(
+            api.url,
+            "-q",
+            "runs",
+            "schedule",
+            "--dataset",
+            DS_ID,
+            "--eval-version",
+            EVV_ID,
+            "--wait",
+            "--timeout",
+            "0.2",
+            "--poll-interval",
+            "0.05",
+        )
     err = capsys.readouterr().err
     assert code == 3 and f"run {RUN_ID} still running after 0.2 s (1/4 records)" in err
 
@@ -193,8 +232,18 @@ def test_cli_runs_schedule_wait_exits_3_when_the_run_outlasts_the_timeout(capsys
 def test_cli_runs_schedule_wait_exits_0_and_draws_the_bar_on_stderr(capsys):
     with fake_api() as api:
         _schedule_then(api, run_json("running", 2), run_json("completed", 4, verdict="pass", result=1.0))
-        code = run_cli(api.url, "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID, "--wait",
-                       "--poll-interval", "0.01")
+        code = run_cli(
+            api.url,
+            "runs",
+            "schedule",
+            "--dataset",
+            DS_ID,
+            "--eval-version",
+            EVV_ID,
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        )
     captured = capsys.readouterr()
     assert code == 0 and "verdict PASS" in captured.out
     assert "[###############...............] 2/4" in captured.err and "] 4/4" in captured.err
@@ -202,15 +251,34 @@ def test_cli_runs_schedule_wait_exits_0_and_draws_the_bar_on_stderr(capsys):
 
 # ---------------------------------------------------------------------------- the CI gate when it errors
 def ci_args(url: str, tmp_path, *extra: str) -> list[str]:
-    return ["--url", url, "--api-key", KEY, "-q", "ci", "--dataset", DS_ID, "--eval-version", EVV_ID,
-            "--junit", str(tmp_path / "junit.xml"), "--markdown", str(tmp_path / "summary.md"),
-            "--report", str(tmp_path / "report.html"), *extra]
+    return [
+        "--url",
+        url,
+        "--api-key",
+        KEY,
+        "-q",
+        "ci",
+        "--dataset",
+        DS_ID,
+        "--eval-version",
+        EVV_ID,
+        "--junit",
+        str(tmp_path / "junit.xml"),
+        "--markdown",
+        str(tmp_path / "summary.md"),
+        "--report",
+        str(tmp_path / "report.html"),
+        *extra,
+    ]
 
 
 def test_cli_ci_on_an_api_error_still_writes_junit_with_an_error_and_a_summary(tmp_path, capsys):
     with fake_api() as api:
-        api.on("POST", f"/v1/datasets/{DS_ID}/runs",
-               envelope(404, "resource.not_found", "dataset not found", "req-7"))
+        api.on(
+            "POST",
+            f"/v1/datasets/{DS_ID}/runs",
+            envelope(404, "resource.not_found", "dataset not found", "req-7"),
+        )
         code = cli.main(ci_args(api.url, tmp_path))
     assert code == 2 and "code resource.not_found" in capsys.readouterr().err
     root = validate_junit((tmp_path / "junit.xml").read_bytes())
@@ -235,8 +303,9 @@ def test_cli_ci_on_an_api_error_after_the_run_names_the_run(tmp_path, capsys):
 
 
 def test_cli_ci_when_the_service_is_unreachable_writes_the_error_reports(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "Client",
-                        lambda url, key, timeout: Client(url, key, timeout=timeout, max_retries=0))
+    monkeypatch.setattr(
+        cli, "Client", lambda url, key, timeout: Client(url, key, timeout=timeout, max_retries=0)
+    )
     code = cli.main(ci_args(f"http://127.0.0.1:{free_port()}", tmp_path))
     assert code == 2
     error = validate_junit((tmp_path / "junit.xml").read_bytes()).find(".//error")
@@ -275,9 +344,25 @@ def test_cli_ci_json_on_an_error_prints_the_result_too(tmp_path, capsys):
 
 def test_cli_ci_gates_on_the_dataset_version_it_is_given(tmp_path, capsys):
     with fake_api() as api:
-        _schedule_then(api, run_json("completed", 4, verdict="pass", dataset_version=7, aggregate_results={
-            "exact": {"metric": "exact", "scorer": "exact_match", "mean": 1.0, "pass_rate": 1.0, "count": 4,
-                      "threshold": 1.0}}))
+        _schedule_then(
+            api,
+            run_json(
+                "completed",
+                4,
+                verdict="pass",
+                dataset_version=7,
+                aggregate_results={
+                    "exact": {
+                        "metric": "exact",
+                        "scorer": "exact_match",
+                        "mean": 1.0,
+                        "pass_rate": 1.0,
+                        "count": 4,
+                        "threshold": 1.0,
+                    }
+                },
+            ),
+        )
         api.on("GET", f"/v1/eval-runs/{RUN_ID}/export", (200, {"Content-Type": "application/x-ndjson"}, b""))
         code = cli.main(ci_args(api.url, tmp_path, "--dataset-version", "7", "--poll-interval", "0.01"))
         [schedule] = api.calls("POST", f"/v1/datasets/{DS_ID}/runs")
@@ -336,11 +421,17 @@ def test_progress_bar_with_a_total_of_zero_draws_an_empty_bar_without_dividing_b
 
 
 def test_cli_runs_schedule_prints_the_runs_field_warnings_on_stderr(capsys):
-    warning = {"code": "partial_field", "metric": "exact", "field": "golden_answer", "count": 3,
-               "message": "metric 'exact' needs 'golden_answer': 3 of 4 records lack it"}
+    warning = {
+        "code": "partial_field",
+        "metric": "exact",
+        "field": "golden_answer",
+        "count": 3,
+        "message": "metric 'exact' needs 'golden_answer': 3 of 4 records lack it",
+    }
     with fake_api() as api:
-        api.on("POST", f"/v1/datasets/{DS_ID}/runs",
-               reply(202, {**run_json("pending"), "warnings": [warning]}))
+        api.on(
+            "POST", f"/v1/datasets/{DS_ID}/runs", reply(202, {**run_json("pending"), "warnings": [warning]})
+        )
         assert run_cli(api.url, "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID) == 0
     captured = capsys.readouterr()
     assert f"warning: {warning['message']}" in captured.err.splitlines()

@@ -14,18 +14,43 @@ KEY = "ask_cli_unit_key_0123456789abcdef"
 DS_ID = "11111111-1111-4111-8111-111111111111"
 VERSIONS = f"/v1/datasets/{DS_ID}/versions"
 WARNINGS = [
-    {"code": "unknown_field", "field": "Output", "count": 2, "suggestion": "output",
-     "message": "'Output' is not a record field; it was stored in metadata (2 of 2 records) "
-                "— did you mean 'output'?"},
-    {"code": "missing_field", "field": "output", "count": 2, "suggestion": None,
-     "message": "no record has 'output' (0 of 2)"},
+    {
+        "code": "unknown_field",
+        "field": "Output",
+        "count": 2,
+        "suggestion": "output",
+        "message": "'Output' is not a record field; it was stored in metadata (2 of 2 records) "
+        "— did you mean 'output'?",
+    },
+    {
+        "code": "missing_field",
+        "field": "output",
+        "count": 2,
+        "suggestion": None,
+        "message": "no record has 'output' (0 of 2)",
+    },
 ]
-VERSION = {"id": "v1", "dataset_id": DS_ID, "version": 1, "record_count": 2, "size_bytes": 10,
-           "created_at": "2026-01-01T00:00:00Z", "warnings": WARNINGS,
-           "fields": {"output": 0}, "unknown_fields": {"Output": 2}}
-REFUSED = reply(400, {"error": "strict: the records do not fit the record fields (Output, output); "
-                               "the version was not created", "code": "validation.invalid_request",
-                      "details": {"warnings": WARNINGS}, "request_id": "req-1"})
+VERSION = {
+    "id": "v1",
+    "dataset_id": DS_ID,
+    "version": 1,
+    "record_count": 2,
+    "size_bytes": 10,
+    "created_at": "2026-01-01T00:00:00Z",
+    "warnings": WARNINGS,
+    "fields": {"output": 0},
+    "unknown_fields": {"Output": 2},
+}
+REFUSED = reply(
+    400,
+    {
+        "error": "strict: the records do not fit the record fields (Output, output); "
+        "the version was not created",
+        "code": "validation.invalid_request",
+        "details": {"warnings": WARNINGS},
+        "request_id": "req-1",
+    },
+)
 
 
 def run_cli(url: str, *args: str) -> int:
@@ -67,26 +92,43 @@ def test_upload_strict_sends_strict_and_prints_every_refused_warning(tmp_path, c
 
 def test_upload_strict_through_a_presigned_upload(tmp_path, capsys):
     with fake_api() as api:
-        target = {"upload_id": "u1", "url": f"{api.url}/put/u1", "method": "PUT",
-                  "headers": {"Content-Type": "application/x-ndjson"},
-                  "expires_at": "2026-01-01T00:15:00Z"}
+        target = {
+            "upload_id": "u1",
+            "url": f"{api.url}/put/u1",
+            "method": "PUT",
+            "headers": {"Content-Type": "application/x-ndjson"},
+            "expires_at": "2026-01-01T00:15:00Z",
+        }
         api.on("POST", f"/v1/datasets/{DS_ID}/uploads", reply(201, target))
         api.on("PUT", "/put/u1", reply(200))
         api.on("POST", VERSIONS, reply(201, {**VERSION, "warnings": []}))
-        assert run_cli(api.url, "datasets", "upload", DS_ID, str(csv_file(tmp_path)),
-                       "--via", "upload", "--strict") == 0
+        assert (
+            run_cli(
+                api.url, "datasets", "upload", DS_ID, str(csv_file(tmp_path)), "--via", "upload", "--strict"
+            )
+            == 0
+        )
         (call,) = api.calls("POST", VERSIONS)
     assert call.json() == {"upload_id": "u1", "strict": True}
     assert "warning:" not in capsys.readouterr().err
 
 
 def test_create_with_a_file_sends_strict_and_prints_warnings(tmp_path, capsys):
-    created = {"id": DS_ID, "name": "qa", "version_count": 1,
-               "created_at": "2026-01-01T00:00:00Z", "version": VERSION}
+    created = {
+        "id": DS_ID,
+        "name": "qa",
+        "version_count": 1,
+        "created_at": "2026-01-01T00:00:00Z",
+        "version": VERSION,
+    }
     with fake_api() as api:
         api.on("POST", "/v1/datasets", reply(201, created))
-        assert run_cli(api.url, "--json", "datasets", "create", "qa", "--file",
-                       str(csv_file(tmp_path)), "--strict") == 0
+        assert (
+            run_cli(
+                api.url, "--json", "datasets", "create", "qa", "--file", str(csv_file(tmp_path)), "--strict"
+            )
+            == 0
+        )
         (call,) = api.calls("POST", "/v1/datasets")
     assert call.json()["strict"] is True
     captured = capsys.readouterr()

@@ -27,8 +27,9 @@ EVV_OLD = "66666666-6666-4666-8666-666666666666"
 
 
 def page(items: list[dict], next_cursor: str | None = None, count: int | None = None) -> tuple:
-    return reply(200, {"items": items, "count": len(items) if count is None else count,
-                       "next_cursor": next_cursor})
+    return reply(
+        200, {"items": items, "count": len(items) if count is None else count, "next_cursor": next_cursor}
+    )
 
 
 def dataset(id_: str, name: str) -> dict:
@@ -39,14 +40,37 @@ def catalogue(api) -> None:
     """A dataset 'support-qa', an eval 'capitals' with versions 1 (EVV_OLD) and 2 (EVV_ID)."""
     api.on("GET", "/v1/datasets", page([dataset(DS_ID, "support-qa"), dataset(DS_2, "other")]))
     api.on("GET", "/v1/evals", page([{"id": EVAL_ID, "name": "capitals", "version_count": 2}]))
-    api.on("GET", f"/v1/evals/{EVAL_ID}/versions", page([
-        {"id": EVV_OLD, "eval_id": EVAL_ID, "version": 1, "metrics": [{"name": "exact"}]},
-        {"id": EVV_ID, "eval_id": EVAL_ID, "version": 2,
-         "metrics": [{"name": "exact", "scorer": "exact_match"}, {"name": "f1", "scorer": "token_f1"}]},
-    ]))
-    api.on("GET", f"/v1/eval-versions/{EVV_ID}", reply(200, {
-        "id": EVV_ID, "eval_id": EVAL_ID, "version": 2,
-        "metrics": [{"name": "exact", "scorer": "exact_match"}, {"name": "f1", "scorer": "token_f1"}]}))
+    api.on(
+        "GET",
+        f"/v1/evals/{EVAL_ID}/versions",
+        page(
+            [
+                {"id": EVV_OLD, "eval_id": EVAL_ID, "version": 1, "metrics": [{"name": "exact"}]},
+                {
+                    "id": EVV_ID,
+                    "eval_id": EVAL_ID,
+                    "version": 2,
+                    "metrics": [
+                        {"name": "exact", "scorer": "exact_match"},
+                        {"name": "f1", "scorer": "token_f1"},
+                    ],
+                },
+            ]
+        ),
+    )
+    api.on(
+        "GET",
+        f"/v1/eval-versions/{EVV_ID}",
+        reply(
+            200,
+            {
+                "id": EVV_ID,
+                "eval_id": EVAL_ID,
+                "version": 2,
+                "metrics": [{"name": "exact", "scorer": "exact_match"}, {"name": "f1", "scorer": "token_f1"}],
+            },
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------- no API key
@@ -59,8 +83,20 @@ def test_a_missing_api_key_is_explained_with_the_cli_option_and_variable(monkeyp
         assert "api_key=" not in err and "--api-key" in err and "ASSAY_API_KEY" in err
         assert "ASSAY_BOOTSTRAP_KEY" in err and "assay keys create" in err and err.count("\n") == 1
         # the CI gate's reports say it the same way
-        code = cli.main(["--url", api.url, "-q", "ci", "--dataset", DS_ID, "--eval-version", EVV_ID,
-                         "--junit", str(tmp_path / "junit.xml")])
+        code = cli.main(
+            [
+                "--url",
+                api.url,
+                "-q",
+                "ci",
+                "--dataset",
+                DS_ID,
+                "--eval-version",
+                EVV_ID,
+                "--junit",
+                str(tmp_path / "junit.xml"),
+            ]
+        )
         assert code == 2 and api.seen == []
     error = validate_junit((tmp_path / "junit.xml").read_bytes()).find(".//error")
     assert error is not None and error.get("message") == cli.NO_API_KEY
@@ -110,8 +146,10 @@ LISTS = {
     "datasets list": ("/v1/datasets", [dataset(DS_ID, "a")]),
     "evals list": ("/v1/evals", [{"id": EVAL_ID, "name": "e", "version_count": 1}]),
     "runs list": ("/v1/eval-runs", [run_json("completed", 4)]),
-    f"runs evaluations {RUN_ID}": (f"/v1/eval-runs/{RUN_ID}/evaluations",
-                                   [{"id": "e1", "record_id": "r1", "metric_name": "m", "score": 1.0}]),
+    f"runs evaluations {RUN_ID}": (
+        f"/v1/eval-runs/{RUN_ID}/evaluations",
+        [{"id": "e1", "record_id": "r1", "metric_name": "m", "score": 1.0}],
+    ),
     "keys list": ("/v1/api-keys", [{"id": "k1", "prefix": "ask_ab", "role": "viewer"}]),
 }
 
@@ -136,12 +174,19 @@ def test_a_list_cut_by_limit_gives_the_cursor_and_the_command_for_the_next_page(
         assert run_cli(api.url, "datasets", "list", "--limit", "1", "--cursor", "CUR0") == 0
         assert "more: assay datasets list --limit 1 --cursor CUR1" in capsys.readouterr().err
         assert api.calls("GET", "/v1/datasets")[-1].query["cursor"] == ["CUR0"]
-        api.on("GET", f"/v1/eval-runs/{RUN_ID}/evaluations", page([
-            {"id": "e1", "record_id": "r1", "metric_name": "exact", "score": 0.0}], "CUR2"))
-        assert run_cli(api.url, "runs", "evaluations", RUN_ID, "--failed", "--metric", "exact",
-                       "--limit", "1") == 0
-        assert (f"more: assay runs evaluations {RUN_ID} --metric exact --failed --limit 1 --cursor CUR2"
-                in capsys.readouterr().err)
+        api.on(
+            "GET",
+            f"/v1/eval-runs/{RUN_ID}/evaluations",
+            page([{"id": "e1", "record_id": "r1", "metric_name": "exact", "score": 0.0}], "CUR2"),
+        )
+        assert (
+            run_cli(api.url, "runs", "evaluations", RUN_ID, "--failed", "--metric", "exact", "--limit", "1")
+            == 0
+        )
+        assert (
+            f"more: assay runs evaluations {RUN_ID} --metric exact --failed --limit 1 --cursor CUR2"
+            in capsys.readouterr().err
+        )
 
 
 # ---------------------------------------------------------------------------- ci checks first
@@ -152,18 +197,23 @@ def test_ci_rejects_an_unknown_metric_threshold_before_scheduling(tmp_path, caps
         # the documented usage error, and no run was scheduled (nothing to wait for)
         assert code == 2 and not api.calls("POST", f"/v1/datasets/{DS_ID}/runs")
     err = capsys.readouterr().err
-    assert (f"--threshold exactt=…: eval version {EVV_ID} has no metric 'exactt' "
-            "(did you mean 'exact'? its metrics: exact, f1)") in err
+    assert (
+        f"--threshold exactt=…: eval version {EVV_ID} has no metric 'exactt' "
+        "(did you mean 'exact'? its metrics: exact, f1)"
+    ) in err
     error = validate_junit((tmp_path / "junit.xml").read_bytes()).find(".//error")
     assert error is not None and error.get("type") == "usage"
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    (["--timeout", "0"], "--timeout must be more than 0 seconds (got 0)"),
-    (["--poll-interval", "-1"], "--poll-interval must be more than 0 seconds (got -1)"),
-    (["--batch-size", "0"], "--batch-size must be 1 or more (got 0)"),
-    (["--dataset-version", "0"], "--dataset-version must be 1 or more (got 0)"),
-])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--timeout", "0"], "--timeout must be more than 0 seconds (got 0)"),
+        (["--poll-interval", "-1"], "--poll-interval must be more than 0 seconds (got -1)"),
+        (["--batch-size", "0"], "--batch-size must be 1 or more (got 0)"),
+        (["--dataset-version", "0"], "--dataset-version must be 1 or more (got 0)"),
+    ],
+)
 def test_ci_rejects_bad_options_without_calling_the_api(option, message, tmp_path, capsys):
     with fake_api() as api:
         assert cli.main(ci_args(api.url, tmp_path, *option)) == 2 and api.seen == []
@@ -194,10 +244,21 @@ def test_the_exit_codes_are_the_same_in_the_docs_the_help_and_the_code():
 
 def _gate(api, mean: float) -> None:
     api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, run_json("pending")))
-    aggregates = {"exact": {"metric": "exact", "scorer": "exact_match", "mean": mean, "pass_rate": mean,
-                            "count": 4, "threshold": 0.5}}
-    api.on("GET", f"/v1/eval-runs/{RUN_ID}",
-           reply(200, run_json("completed", 4, verdict="pass", aggregate_results=aggregates)))
+    aggregates = {
+        "exact": {
+            "metric": "exact",
+            "scorer": "exact_match",
+            "mean": mean,
+            "pass_rate": mean,
+            "count": 4,
+            "threshold": 0.5,
+        }
+    }
+    api.on(
+        "GET",
+        f"/v1/eval-runs/{RUN_ID}",
+        reply(200, run_json("completed", 4, verdict="pass", aggregate_results=aggregates)),
+    )
     api.on("GET", f"/v1/eval-runs/{RUN_ID}/export", (200, {"Content-Type": "application/x-ndjson"}, b""))
 
 
@@ -302,8 +363,17 @@ def test_quiet_hides_progress_and_info_lines_but_keeps_results_and_errors(tmp_pa
         api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, run_json("pending")))
         api.on("GET", f"/v1/eval-runs/{RUN_ID}", reply(200, run_json("completed", 4, verdict="pass")))
         api.on("GET", f"/v1/eval-runs/{RUN_ID}/export", (200, {"Content-Type": "text/csv"}, b"a,b\n"))
-        schedule = ["runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID, "--wait",
-                    "--poll-interval", "0.01"]
+        schedule = [
+            "runs",
+            "schedule",
+            "--dataset",
+            DS_ID,
+            "--eval-version",
+            EVV_ID,
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        ]
         assert run_cli(api.url, *schedule) == 0
         loud = capsys.readouterr()
         assert f"run {RUN_ID} scheduled" in loud.err and "next: assay runs evaluations" in loud.err
@@ -385,8 +455,11 @@ def test_truncated_text_ends_with_an_ellipsis(capsys):
     assert clip("y" * 11, 10) == "y" * 9 + "…"
     long = "because " * 20
     with fake_api() as api:
-        api.on("GET", f"/v1/eval-runs/{RUN_ID}/evaluations", page([
-            {"id": "e1", "record_id": "r1", "metric_name": "m", "score": 0.0, "reasoning": long}]))
+        api.on(
+            "GET",
+            f"/v1/eval-runs/{RUN_ID}/evaluations",
+            page([{"id": "e1", "record_id": "r1", "metric_name": "m", "score": 0.0, "reasoning": long}]),
+        )
         assert run_cli(api.url, "runs", "evaluations", RUN_ID) == 0
     row = capsys.readouterr().out.splitlines()[2]
     assert row.endswith("…") and long.strip()[:69] in row and len(row.split("FAIL  ")[1]) == 70

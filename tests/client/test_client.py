@@ -226,8 +226,12 @@ def test_connection_refused_is_recognised_wrapped_or_bare_and_nothing_else():
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
     assert connection_refused(refused) and connection_refused(urllib.error.URLError(refused))
     assert connection_refused(OSError(errno.ECONNREFUSED, "refused"))
-    for other in (ConnectionResetError(errno.ECONNRESET, "reset"), TimeoutError("timed out"),
-                  urllib.error.URLError("no host"), urllib.error.URLError(OSError(errno.EHOSTUNREACH, "x"))):
+    for other in (
+        ConnectionResetError(errno.ECONNRESET, "reset"),
+        TimeoutError("timed out"),
+        urllib.error.URLError("no host"),
+        urllib.error.URLError(OSError(errno.EHOSTUNREACH, "x")),
+    ):
         assert not connection_refused(other)
 
 

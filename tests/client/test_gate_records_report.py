@@ -184,19 +184,32 @@ def test_junit_and_markdown_of_a_gate_that_could_not_decide_say_why():
 @pytest.mark.parametrize(
     ("broken", "complaint"),
     [
-        (b'<testsuites tests="2"><testsuite name="s" tests="1" failures="0" errors="0">'
-         b'<testcase name="a" classname="c"/></testsuite></testsuites>', "<testsuites> says tests=2"),
-        (b'<testsuites><testsuite name="s" tests="1" failures="0" errors="0">'
-         b'<testcase name="a" classname="c"><failure message="m"/></testcase></testsuite></testsuites>',
-         "failures=0, its test cases say 1"),
-        (b'<testsuites><testsuite name="s" tests="1" failures="0" errors="0">'
-         b'<testcase name="a"/></testsuite></testsuites>', "lacks classname"),
-        (b'<testsuites><testsuite name="s" tests="1" failures="1" errors="0">'
-         b'<testcase name="a" classname="c"><failure>why</failure></testcase></testsuite></testsuites>',
-         "has no message"),
-        (b'<testsuites><testsuite name="s" tests="1" errors="0">'
-         b'<testcase name="a" classname="c"/></testsuite></testsuites>', "lacks the failures attribute"),
-        (b'<results/>', "not <testsuites>"),
+        (
+            b'<testsuites tests="2"><testsuite name="s" tests="1" failures="0" errors="0">'
+            b'<testcase name="a" classname="c"/></testsuite></testsuites>',
+            "<testsuites> says tests=2",
+        ),
+        (
+            b'<testsuites><testsuite name="s" tests="1" failures="0" errors="0">'
+            b'<testcase name="a" classname="c"><failure message="m"/></testcase></testsuite></testsuites>',
+            "failures=0, its test cases say 1",
+        ),
+        (
+            b'<testsuites><testsuite name="s" tests="1" failures="0" errors="0">'
+            b'<testcase name="a"/></testsuite></testsuites>',
+            "lacks classname",
+        ),
+        (
+            b'<testsuites><testsuite name="s" tests="1" failures="1" errors="0">'
+            b'<testcase name="a" classname="c"><failure>why</failure></testcase></testsuite></testsuites>',
+            "has no message",
+        ),
+        (
+            b'<testsuites><testsuite name="s" tests="1" errors="0">'
+            b'<testcase name="a" classname="c"/></testsuite></testsuites>',
+            "lacks the failures attribute",
+        ),
+        (b"<results/>", "not <testsuites>"),
     ],
 )
 def test_the_junit_validator_rejects_what_a_consumer_would_misread(broken, complaint):

@@ -19,8 +19,12 @@ def _uv() -> str | None:
 
 @pytest.mark.skipif(_uv() is None, reason="uv builds the wheel (make install puts it in .tools/uv)")
 def test_wheel_ships_the_py_typed_marker_the_modules_and_the_console_script(tmp_path):
-    built = subprocess.run([_uv(), "build", "--wheel", "--out-dir", str(tmp_path), str(ROOT / "client")],  # noqa: S603
-                           capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [_uv(), "build", "--wheel", "--out-dir", str(tmp_path), str(ROOT / "client")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr
     [wheel] = tmp_path.glob("assay-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

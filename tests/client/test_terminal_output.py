@@ -87,15 +87,30 @@ def test_the_progress_bar_label_is_escaped():
 
 # ---------------------------------------------------------------------------- the commands
 def hostile_run(**extra) -> dict:
-    return run_json("failed", 2, name=f"nightly {HOSTILE}", error_message=f"boom {HOSTILE}",
-                    aggregate_results={f"m{HOSTILE}": {"metric": "m", "scorer": f"s{HOSTILE}",
-                                                       "mean": 0.5, "pass_rate": 0.5, "count": 2,
-                                                       "threshold": 1.0}}, **extra)
+    return run_json(
+        "failed",
+        2,
+        name=f"nightly {HOSTILE}",
+        error_message=f"boom {HOSTILE}",
+        aggregate_results={
+            f"m{HOSTILE}": {
+                "metric": "m",
+                "scorer": f"s{HOSTILE}",
+                "mean": 0.5,
+                "pass_rate": 0.5,
+                "count": 2,
+                "threshold": 1.0,
+            }
+        },
+        **extra,
+    )
 
 
 def test_datasets_list_shows_hostile_names_escaped_and_json_keeps_them(capsys):
-    items = [{"id": "d1", "name": f"ds {HOSTILE}", "version_count": 1, "created_at": "2026-01-01"},
-             {"id": "d2", "name": "plain", "version_count": 2, "created_at": "2026-01-02"}]
+    items = [
+        {"id": "d1", "name": f"ds {HOSTILE}", "version_count": 1, "created_at": "2026-01-01"},
+        {"id": "d2", "name": "plain", "version_count": 2, "created_at": "2026-01-02"},
+    ]
     with fake_api() as api:
         api.on("GET", "/v1/datasets", reply(200, {"items": items, "next_cursor": None}))
         assert run_cli(api.url, "datasets", "list") == 0
@@ -125,11 +140,20 @@ def test_runs_get_and_list_escape_names_metrics_and_error_messages(capsys):
 
 
 def test_runs_evaluations_escape_record_ids_and_reasoning(capsys):
-    evaluation = {"id": "e1", "record_id": "r\x1b1", "metric_name": "exact", "score": 0.0,
-                  "is_passed": False, "reasoning": f"why {HOSTILE}\nsecond line"}
+    evaluation = {
+        "id": "e1",
+        "record_id": "r\x1b1",
+        "metric_name": "exact",
+        "score": 0.0,
+        "is_passed": False,
+        "reasoning": f"why {HOSTILE}\nsecond line",
+    }
     with fake_api() as api:
-        api.on("GET", f"/v1/eval-runs/{RUN_ID}/evaluations",
-               reply(200, {"items": [evaluation], "next_cursor": None}))
+        api.on(
+            "GET",
+            f"/v1/eval-runs/{RUN_ID}/evaluations",
+            reply(200, {"items": [evaluation], "next_cursor": None}),
+        )
         assert run_cli(api.url, "runs", "evaluations", RUN_ID) == 0
     out = capsys.readouterr().out
     assert_clean(out)
@@ -138,8 +162,11 @@ def test_runs_evaluations_escape_record_ids_and_reasoning(capsys):
 
 def test_an_api_error_message_is_escaped_on_stderr(capsys):
     with fake_api() as api:
-        api.on("POST", f"/v1/eval-runs/{RUN_ID}/cancel",
-               envelope(409, "resource.conflict", f"run {HOSTILE} is done", "req\x1b[1m"))
+        api.on(
+            "POST",
+            f"/v1/eval-runs/{RUN_ID}/cancel",
+            envelope(409, "resource.conflict", f"run {HOSTILE} is done", "req\x1b[1m"),
+        )
         assert run_cli(api.url, "runs", "cancel", RUN_ID) == 2
     err = capsys.readouterr().err
     assert_clean(err) and "run evil\\x1b]0;pwned" in err and "request req\\x1b[1m" in err
@@ -148,10 +175,23 @@ def test_an_api_error_message_is_escaped_on_stderr(capsys):
 def test_schedule_wait_escapes_what_it_prints_on_both_streams(capsys):
     with fake_api() as api:
         api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, run_json("pending")))
-        api.on("GET", f"/v1/eval-runs/{RUN_ID}", [reply(200, run_json("running\x1b[2J", 1)),
-                                                 reply(200, hostile_run())])
-        code = run_cli(api.url, "runs", "schedule", "--dataset", DS_ID, "--eval-version", EVV_ID,
-                       "--wait", "--poll-interval", "0.01")
+        api.on(
+            "GET",
+            f"/v1/eval-runs/{RUN_ID}",
+            [reply(200, run_json("running\x1b[2J", 1)), reply(200, hostile_run())],
+        )
+        code = run_cli(
+            api.url,
+            "runs",
+            "schedule",
+            "--dataset",
+            DS_ID,
+            "--eval-version",
+            EVV_ID,
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        )
     captured = capsys.readouterr()
     assert code == 2
     assert_clean(captured.out) and assert_clean(captured.err)
@@ -159,17 +199,43 @@ def test_schedule_wait_escapes_what_it_prints_on_both_streams(capsys):
 
 
 def test_ci_escapes_its_table_and_keeps_junit_and_markdown_valid(tmp_path, capsys):
-    failing = {"id": "e1", "record_id": f"q{HOSTILE}", "metric_name": f"m{HOSTILE}",
-               "scorer": "exact_match", "status": "complete", "score": 0.0, "is_passed": False,
-               "threshold": 1.0, "reasoning": f"why {HOSTILE}", "record": {"output": HOSTILE}}
-    run = run_json("completed", 4, verdict="fail", result=0.0, name=HOSTILE, aggregate_results={
-        f"m{HOSTILE}": {"metric": f"m{HOSTILE}", "scorer": "exact_match", "mean": 0.0,
-                        "pass_rate": 0.0, "count": 1, "threshold": 1.0}})
+    failing = {
+        "id": "e1",
+        "record_id": f"q{HOSTILE}",
+        "metric_name": f"m{HOSTILE}",
+        "scorer": "exact_match",
+        "status": "complete",
+        "score": 0.0,
+        "is_passed": False,
+        "threshold": 1.0,
+        "reasoning": f"why {HOSTILE}",
+        "record": {"output": HOSTILE},
+    }
+    run = run_json(
+        "completed",
+        4,
+        verdict="fail",
+        result=0.0,
+        name=HOSTILE,
+        aggregate_results={
+            f"m{HOSTILE}": {
+                "metric": f"m{HOSTILE}",
+                "scorer": "exact_match",
+                "mean": 0.0,
+                "pass_rate": 0.0,
+                "count": 1,
+                "threshold": 1.0,
+            }
+        },
+    )
     with fake_api() as api:
         api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, run_json("pending")))
         api.on("GET", f"/v1/eval-runs/{RUN_ID}", reply(200, run))
-        api.on("GET", f"/v1/eval-runs/{RUN_ID}/export",
-               (200, {"Content-Type": "application/x-ndjson"}, json.dumps(failing).encode() + b"\n"))
+        api.on(
+            "GET",
+            f"/v1/eval-runs/{RUN_ID}/export",
+            (200, {"Content-Type": "application/x-ndjson"}, json.dumps(failing).encode() + b"\n"),
+        )
         code = cli.main(ci_args(api.url, tmp_path, "--poll-interval", "0.01"))
     captured = capsys.readouterr()
     assert code == 1
@@ -205,8 +271,9 @@ def test_an_export_to_stdout_is_escaped_on_a_terminal_and_exact_in_a_pipe(monkey
     monkeypatch.setattr(sys, "stdout", stdout)
     with fake_api() as api:
         api.on("GET", f"/v1/eval-runs/{RUN_ID}/export", (200, {"Content-Type": "text/csv"}, content))
-        assert cli.main(["--url", api.url, "--api-key", KEY, "runs", "export", RUN_ID,
-                         "--format", "csv"]) == 0
+        assert (
+            cli.main(["--url", api.url, "--api-key", KEY, "runs", "export", RUN_ID, "--format", "csv"]) == 0
+        )
     written = stdout.text()
     if tty:
         assert_clean(written.decode())

@@ -35,27 +35,65 @@ MEANS = {
 BELOW = ["exact", "f1", "judge"]
 
 
-def aggregate(name: str, mean: float, threshold: float, passed: int, count: int, unscored: int,
-              *, old_name: bool = False) -> dict:
-    return {"metric": name, "scorer": "exact_match", "evaluator_type": "rule", "threshold": threshold,
-            "mean": mean, "pass_rate": passed / (count + unscored), "count": count, "passed": passed,
-            ("failed" if old_name else "unscored"): unscored, "is_gte_threshold": mean >= threshold}
+def aggregate(
+    name: str,
+    mean: float,
+    threshold: float,
+    passed: int,
+    count: int,
+    unscored: int,
+    *,
+    old_name: bool = False,
+) -> dict:
+    return {
+        "metric": name,
+        "scorer": "exact_match",
+        "evaluator_type": "rule",
+        "threshold": threshold,
+        "mean": mean,
+        "pass_rate": passed / (count + unscored),
+        "count": count,
+        "passed": passed,
+        ("failed" if old_name else "unscored"): unscored,
+        "is_gte_threshold": mean >= threshold,
+    }
 
 
 def run_doc(*, result: float = 0.738, threshold: float = 0.7, **extra) -> dict:
     verdict = "pass" if result >= threshold else "fail"
-    return {"id": RUN_ID, "status": "completed", "item_count": 120, "completed_count": 118,
-            "failed_count": 2, "dataset_id": "d1", "eval_version_id": "ev1", "result": result,
-            "threshold": threshold, "is_gte_threshold": verdict == "pass", "verdict": verdict,
-            "pass_rate": 0.242, "total_cost": 0.0,
-            "aggregate_results": {name: aggregate(name, *values) for name, values in MEANS.items()},
-            **extra}
+    return {
+        "id": RUN_ID,
+        "status": "completed",
+        "item_count": 120,
+        "completed_count": 118,
+        "failed_count": 2,
+        "dataset_id": "d1",
+        "eval_version_id": "ev1",
+        "result": result,
+        "threshold": threshold,
+        "is_gte_threshold": verdict == "pass",
+        "verdict": verdict,
+        "pass_rate": 0.242,
+        "total_cost": 0.0,
+        "aggregate_results": {name: aggregate(name, *values) for name, values in MEANS.items()},
+        **extra,
+    }
 
 
 def evaluations() -> list[Evaluation]:
-    return [Evaluation.from_api({"id": f"e-{name}", "record_id": f"r-{name}", "metric_name": name,
-                                 "score": 0.0, "is_passed": False, "reasoning": "wrong"})
-            for name in BELOW]
+    return [
+        Evaluation.from_api(
+            {
+                "id": f"e-{name}",
+                "record_id": f"r-{name}",
+                "metric_name": name,
+                "score": 0.0,
+                "is_passed": False,
+                "reasoning": "wrong",
+            }
+        )
+        for name in BELOW
+    ]
 
 
 def text(markup: str) -> str:
@@ -86,8 +124,9 @@ def test_the_report_banner_judges_the_run_and_the_cards_judge_each_metric():
         op = "<" if name in BELOW else "≥"
         assert f"Metric level: metric mean {mean:.3f} {op} metric threshold {threshold:.2f}" in card
     # the pass rate's denominator is every evaluation, and what could not be scored is named so
-    assert ("pass rate 24.2% (29 of 120 evaluations ≥ metric threshold; "
-            "2 could not be scored)") in metric_card(page, "exact")
+    assert (
+        "pass rate 24.2% (29 of 120 evaluations ≥ metric threshold; 2 could not be scored)"
+    ) in metric_card(page, "exact")
     assert "mean below threshold" not in page and " failed)" not in page
     assert "Records with unscored evaluations" in page and "Completed / failed" not in page
 
@@ -109,12 +148,15 @@ def test_the_gate_names_the_rule_that_failed_and_shows_the_run_verdict_beside_it
         "gate FAILED: metric 'exact' mean 0.410 < 0.50 (the metric's own threshold); "
         "metric 'f1' mean 0.650 < 0.90 (the metric's own threshold); "
         "metric 'judge' mean 0.892 < 0.95 (the metric's own threshold); "
-        "run verdict pass (result 0.738 ≥ run threshold 0.70)")
+        "run verdict pass (result 0.738 ≥ run threshold 0.70)"
+    )
     # a per-metric --threshold is named as such
     per_metric = decide(run, evaluations(), default_threshold=0.4, per_metric={"exact": 0.5})
-    assert per_metric.summary() == ("gate FAILED: metric 'exact' mean 0.410 < 0.50 "
-                                    "(--threshold exact=0.5); run verdict pass (result 0.738 ≥ "
-                                    "run threshold 0.70)")
+    assert per_metric.summary() == (
+        "gate FAILED: metric 'exact' mean 0.410 < 0.50 "
+        "(--threshold exact=0.5); run verdict pass (result 0.738 ≥ "
+        "run threshold 0.70)"
+    )
 
 
 def test_a_passing_gate_still_shows_a_failing_run_verdict():
@@ -124,7 +166,8 @@ def test_a_passing_gate_still_shows_a_failing_run_verdict():
     result = decide(run, [], default_threshold=0.3)
     assert result.passed and result.summary() == (
         "gate PASSED: all 4 metric means ≥ their gate thresholds; "
-        "run verdict fail (result 0.738 < run threshold 0.80)")
+        "run verdict fail (result 0.738 < run threshold 0.80)"
+    )
 
 
 def test_junit_carries_both_verdicts_and_fails_each_metric_with_the_gates_reason():
@@ -145,8 +188,10 @@ def test_the_markdown_summary_separates_the_gate_from_the_run_verdict():
     summary = markdown(decide(EvalRun.from_api(run_doc()), evaluations()))
     assert summary.startswith("### Assay eval gate: ❌ failed")
     assert "**Gate** (each metric's mean vs its gate threshold): failed: metric 'exact' mean 0.410" in summary
-    assert ("**Run verdict** (result = mean of the metric means, vs the run threshold; not what the "
-            "gate judges): run verdict pass (result 0.738 ≥ run threshold 0.70)") in summary
+    assert (
+        "**Run verdict** (result = mean of the metric means, vs the run threshold; not what the "
+        "gate judges): run verdict pass (result 0.738 ≥ run threshold 0.70)"
+    ) in summary
     assert "120 records, 2 with evaluations that could not be scored" in summary
 
 
@@ -159,8 +204,11 @@ def test_runs_get_prints_the_run_verdict_and_the_metrics_below_their_own_thresho
     assert "120 records: 118 fully scored, 2 with evaluations that could not be scored" in out
     assert "run verdict PASS: result 0.738 (mean of the metric means) ≥ run threshold 0.70" in out
     assert "metric level: 3 of 4 metric means below their own thresholds (exact, f1, judge)" in out
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()
-            and line.split()[0] in MEANS}
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in MEANS
+    }
     assert sorted(n for n, cells in rows.items() if "BELOW" in cells) == BELOW
     assert rows["exact"][-3:] == ["24.2%", "29/120", "2"]  # pass rate, passed/all, unscored
     assert "0 failed" not in out and "failed of" not in out
@@ -171,20 +219,33 @@ def test_ci_prints_the_gate_rule_and_the_run_verdict_and_writes_both_to_junit(tm
     with fake_api() as api:
         api.on("POST", f"/v1/datasets/{DS_ID}/runs", reply(202, {**run_doc(), "status": "pending"}))
         # `assay ci` checks `--threshold exact=…` against the eval version before scheduling
-        api.on("GET", f"/v1/eval-versions/{EVV_ID}", reply(200, {"id": EVV_ID, "metrics": [
-            {"name": name, "scorer": "exact_match"} for name in MEANS]}))
+        api.on(
+            "GET",
+            f"/v1/eval-versions/{EVV_ID}",
+            reply(
+                200, {"id": EVV_ID, "metrics": [{"name": name, "scorer": "exact_match"} for name in MEANS]}
+            ),
+        )
         api.on("GET", f"/v1/eval-runs/{RUN_ID}", reply(200, run_doc()))
-        api.on("GET", f"/v1/eval-runs/{RUN_ID}/export",
-               (200, {"Content-Type": "application/x-ndjson"}, export))
-        code = cli.main(ci_args(api.url, tmp_path, "--threshold", "0.4", "--threshold", "exact=0.5",
-                                "--poll-interval", "0.01"))
+        api.on(
+            "GET", f"/v1/eval-runs/{RUN_ID}/export", (200, {"Content-Type": "application/x-ndjson"}, export)
+        )
+        code = cli.main(
+            ci_args(
+                api.url, tmp_path, "--threshold", "0.4", "--threshold", "exact=0.5", "--poll-interval", "0.01"
+            )
+        )
     out = capsys.readouterr().out
     assert code == 1
-    assert ("gate FAILED: metric 'exact' mean 0.410 < 0.50 (--threshold exact=0.5); "
-            "run verdict pass (result 0.738 ≥ run threshold 0.70)") in out
+    assert (
+        "gate FAILED: metric 'exact' mean 0.410 < 0.50 (--threshold exact=0.5); "
+        "run verdict pass (result 0.738 ≥ run threshold 0.70)"
+    ) in out
     assert "threshold from" in out and "--threshold 0.4" in out
-    props = {p.get("name"): p.get("value")
-             for p in validate_junit((tmp_path / "junit.xml").read_bytes()).iter("property")}
+    props = {
+        p.get("name"): p.get("value")
+        for p in validate_junit((tmp_path / "junit.xml").read_bytes()).iter("property")
+    }
     assert (props["run.verdict"], props["gate.verdict"]) == ("pass", "fail")
     assert "<h1>Run verdict: PASS <span" in (tmp_path / "report.html").read_text()
 
@@ -194,8 +255,11 @@ def test_every_surface_agrees_on_which_metrics_are_below_their_own_thresholds():
     run = EvalRun.from_api(run_doc())
     page = render(run, evaluations())
     in_report = sorted(n for n in MEANS if " < metric threshold " in metric_card(page, n))
-    in_terminal = sorted(line.split()[0] for line in run_summary(run).splitlines()
-                         if line.split() and line.split()[0] in MEANS and "BELOW" in line.split())
+    in_terminal = sorted(
+        line.split()[0]
+        for line in run_summary(run).splitlines()
+        if line.split() and line.split()[0] in MEANS and "BELOW" in line.split()
+    )
     result = decide(run, evaluations())  # default: each metric's own threshold
     in_gate = sorted(m.name for m in result.metrics if not m.passed)
     root = validate_junit(junit_xml(result))

@@ -29,5 +29,5 @@ def no_iam_denials_on_the_real_template() -> Iterator[None]:
     problems += [f"not mapped to IAM actions: {r}" for r in unmapped]
     assert problems == [], (
         "template.yaml does not let a function do what its code does (fix the policy, "
-        "tests/unit/test_template_policy.py EXPECTED_GRANTS and docs/security.md):\n"
-        + "\n".join(problems))
+        "tests/unit/test_template_policy.py EXPECTED_GRANTS and docs/security.md):\n" + "\n".join(problems)
+    )

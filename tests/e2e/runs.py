@@ -22,27 +22,36 @@ class Api:
     def call(self, method: str, path: str, **kw: Any) -> requests.Response:
         return self.http.request(method, self.stack.url + path, timeout=60, **kw)
 
-    def dataset_and_eval(self, records: int | list[dict[str, Any]] = RECORDS,
-                         metrics: list[dict[str, Any]] | None = None) -> tuple[str, str]:
+    def dataset_and_eval(
+        self, records: int | list[dict[str, Any]] = RECORDS, metrics: list[dict[str, Any]] | None = None
+    ) -> tuple[str, str]:
         """A dataset with one version (``records`` rows, or those records) and an eval
         version of ``metrics`` (default: exact match): their ids."""
-        rows = records if isinstance(records, list) else [
-            {"id": f"r{i}", "input": f"q{i}", "output": "a", "golden_answer": "a"}
-            for i in range(records)]
+        rows = (
+            records
+            if isinstance(records, list)
+            else [
+                {"id": f"r{i}", "input": f"q{i}", "output": "a", "golden_answer": "a"} for i in range(records)
+            ]
+        )
         dataset = self.call("POST", "/v1/datasets", json={"name": "e2e"}).json()["id"]
         version = self.call("POST", f"/v1/datasets/{dataset}/versions", json={"records": rows})
         assert version.status_code == 201, version.text
         ev = self.call("POST", "/v1/evals", json={"name": "e2e"}).json()["id"]
-        ev_version = self.call("POST", f"/v1/evals/{ev}/versions",
-                               json={"metrics": metrics or METRICS, "threshold": 0.5})
+        ev_version = self.call(
+            "POST", f"/v1/evals/{ev}/versions", json={"metrics": metrics or METRICS, "threshold": 0.5}
+        )
         assert ev_version.status_code == 201, ev_version.text
         return dataset, ev_version.json()["id"]
 
-    def schedule(self, dataset: str, eval_version: str, batch_size: int = 2,
-                 **options: Any) -> dict[str, Any]:
-        scheduled = self.call("POST", f"/v1/datasets/{dataset}/runs",
-                              json={"eval_version_id": eval_version, "batch_size": batch_size,
-                                    **options})
+    def schedule(
+        self, dataset: str, eval_version: str, batch_size: int = 2, **options: Any
+    ) -> dict[str, Any]:
+        scheduled = self.call(
+            "POST",
+            f"/v1/datasets/{dataset}/runs",
+            json={"eval_version_id": eval_version, "batch_size": batch_size, **options},
+        )
         assert scheduled.status_code == 202, scheduled.text
         return scheduled.json()
 
@@ -68,5 +77,8 @@ class Api:
 def granted_calls(stack: LocalStack, function: str) -> set[str]:
     """The IAM actions the enforcement allowed ``function``'s role (logical id) so far."""
     assert stack.iam is not None, "IAM enforcement is off"
-    return {name.split(" ", 1)[1] for name in stack.iam.allowed_counts()
-            if name.split(" ", 1)[0] == stack.resources[f"{function}Role"]}
+    return {
+        name.split(" ", 1)[1]
+        for name in stack.iam.allowed_counts()
+        if name.split(" ", 1)[0] == stack.resources[f"{function}Role"]
+    }

@@ -71,8 +71,9 @@ def cli_json(stack: LocalStack, capsys: pytest.CaptureFixture[str], *args: str) 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, bootstrap_key=KEY,
-                    parameters={"ExportInlineMaxBytes": "1024", "LogLevel": "WARNING"}) as local:
+    with LocalStack(
+        port=0, bootstrap_key=KEY, parameters={"ExportInlineMaxBytes": "1024", "LogLevel": "WARNING"}
+    ) as local:
         yield local
 
 
@@ -125,9 +126,20 @@ def test_cli_evals_create_declares_the_yaml_metrics_and_reuses_the_eval_by_name(
 
 def test_cli_runs_schedule_wait_prints_the_summary_of_the_completed_run(stack, setup, capsys):
     capsys.readouterr()
-    code = cli(stack, "runs", "schedule", "--dataset", setup["dataset"]["id"],
-               "--eval-version", setup["eval"]["version"]["id"], "--wait",
-               "--poll-interval", "0.3", "--timeout", "120")
+    code = cli(
+        stack,
+        "runs",
+        "schedule",
+        "--dataset",
+        setup["dataset"]["id"],
+        "--eval-version",
+        setup["eval"]["version"]["id"],
+        "--wait",
+        "--poll-interval",
+        "0.3",
+        "--timeout",
+        "120",
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "completed" in out
@@ -149,7 +161,8 @@ def test_cli_runs_export_follows_the_303_to_s3(stack, finished_run, tmp_path, cl
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert len(lines) == len(ROWS) * 2
     assert {(e["record_id"], e["metric_name"]) for e in lines} == {
-        (row[0], m) for row in ROWS for m in ("exact", "mentions")}
+        (row[0], m) for row in ROWS for m in ("exact", "mentions")
+    }
     # The export is larger than ExportInlineMaxBytes (1 KiB): the API answered 303, not 200.
     raw = client._raw("GET", f"/v1/eval-runs/{finished_run['id']}/export", params={"format": "jsonl"})
     assert raw.status == 303 and "X-Amz-Expires" in raw.headers["location"]
@@ -159,9 +172,24 @@ def test_cli_runs_export_follows_the_303_to_s3(stack, finished_run, tmp_path, cl
 
 def test_cli_ci_gate_passes_with_exit_0_and_writes_valid_junit(stack, setup, tmp_path):
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    code = cli(stack, "ci", "--dataset", setup["dataset"]["id"], "--eval-version",
-               setup["eval"]["version"]["id"], "--threshold", "0.6", "--junit", str(junit),
-               "--markdown", str(md), "--poll-interval", "0.3", "--timeout", "120")
+    code = cli(
+        stack,
+        "ci",
+        "--dataset",
+        setup["dataset"]["id"],
+        "--eval-version",
+        setup["eval"]["version"]["id"],
+        "--threshold",
+        "0.6",
+        "--junit",
+        str(junit),
+        "--markdown",
+        str(md),
+        "--poll-interval",
+        "0.3",
+        "--timeout",
+        "120",
+    )
     assert code == 0
     root = validate_junit(junit.read_bytes())
     cases = root.findall("./testsuite/testcase")
@@ -172,9 +200,24 @@ def test_cli_ci_gate_passes_with_exit_0_and_writes_valid_junit(stack, setup, tmp
 
 def test_cli_ci_gate_fails_with_exit_1_and_lists_failing_records_in_junit(stack, setup, tmp_path):
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    code = cli(stack, "ci", "--dataset", setup["dataset"]["id"], "--eval-version",
-               setup["eval"]["version"]["id"], "--threshold", "0.7", "--junit", str(junit),
-               "--markdown", str(md), "--poll-interval", "0.3", "--timeout", "120")
+    code = cli(
+        stack,
+        "ci",
+        "--dataset",
+        setup["dataset"]["id"],
+        "--eval-version",
+        setup["eval"]["version"]["id"],
+        "--threshold",
+        "0.7",
+        "--junit",
+        str(junit),
+        "--markdown",
+        str(md),
+        "--poll-interval",
+        "0.3",
+        "--timeout",
+        "120",
+    )
     assert code == 1
     root = validate_junit(junit.read_bytes())
     suite = root.find("testsuite")
@@ -197,8 +240,18 @@ def test_cli_ci_gate_fails_with_exit_1_and_lists_failing_records_in_junit(stack,
 def test_cli_ci_exits_2_on_an_api_error_and_names_code_and_request_id(stack, setup, capsys, tmp_path):
     capsys.readouterr()
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    code = cli(stack, "ci", "--dataset", "00000000-0000-4000-8000-000000000000", "--eval-version",
-               setup["eval"]["version"]["id"], "--junit", str(junit), "--markdown", str(md))
+    code = cli(
+        stack,
+        "ci",
+        "--dataset",
+        "00000000-0000-4000-8000-000000000000",
+        "--eval-version",
+        setup["eval"]["version"]["id"],
+        "--junit",
+        str(junit),
+        "--markdown",
+        str(md),
+    )
     err = capsys.readouterr().err
     assert code == 2 and "code resource.not_found" in err and "request " in err
     # the pull request still gets a test report and a comment saying why the gate errored
@@ -218,9 +271,13 @@ def test_console_script_documents_exit_codes_and_fails_with_2(stack):
     script = Path(sys.executable).with_name("assay")
     helped = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
     assert helped.returncode == 0 and "exit codes:" in helped.stdout and "1    `assay ci`" in helped.stdout
-    missing = subprocess.run([str(script), "runs", "get", "00000000-0000-4000-8000-000000000000"],
-                             capture_output=True, text=True, timeout=30,
-                             env={"ASSAY_URL": stack.url, "ASSAY_API_KEY": KEY, "PATH": "/usr/bin:/bin"})
+    missing = subprocess.run(
+        [str(script), "runs", "get", "00000000-0000-4000-8000-000000000000"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"ASSAY_URL": stack.url, "ASSAY_API_KEY": KEY, "PATH": "/usr/bin:/bin"},
+    )
     assert missing.returncode == 2 and "resource.not_found" in missing.stderr
 
 
@@ -258,8 +315,9 @@ def test_cli_runs_list_get_and_evaluations(stack, finished_run, capsys):
     assert code == 0 and finished_run["id"] in {r["id"] for r in listed["items"]}
     code, got = cli_json(stack, capsys, "runs", "get", finished_run["id"])
     assert code == 0 and got["id"] == finished_run["id"] and got["status"] == "completed"
-    code, failed = cli_json(stack, capsys, "runs", "evaluations", finished_run["id"], "--failed",
-                            "--metric", "exact")
+    code, failed = cli_json(
+        stack, capsys, "runs", "evaluations", finished_run["id"], "--failed", "--metric", "exact"
+    )
     assert code == 0 and sorted(e["record_id"] for e in failed["items"]) == ["r6", "r7", "r8"]
     assert failed["count"] == 3 and failed["next_cursor"] is None
 
@@ -283,7 +341,7 @@ def test_cli_runs_report_is_self_contained_and_shows_the_verdict_in_chromium(sta
     banner = range(30, 120)
     assert count_colour(rows, hex_rgb(FAIL_COLOUR), y_range=banner) > 40_000
     assert count_colour(rows, hex_rgb(PASS_COLOUR), y_range=banner) == 0
-    assert len({rows[y][x:x + 3] for y in range(0, height, 8) for x in range(0, width * 3, 24)}) > 20
+    assert len({rows[y][x : x + 3] for y in range(0, height, 8) for x in range(0, width * 3, 24)}) > 20
 
 
 CMP_SIZE, CMP_BROKEN = 24, 12
@@ -293,20 +351,29 @@ CMP_SIZE, CMP_BROKEN = 24, 12
 def compared_runs(stack: LocalStack, client: Client, setup: dict[str, Any]) -> dict[str, Any]:
     """A baseline on version 1 (every answer right) and a run on version 2 (the first 12 wrong),
     version 2 uploaded through the CLI's presigned-PUT path."""
-    records = [{"id": f"c{i:02d}", "input": f"q{i}", "output": f"answer {i}", "golden_answer": f"answer {i}"}
-               for i in range(CMP_SIZE)]
+    records = [
+        {"id": f"c{i:02d}", "input": f"q{i}", "output": f"answer {i}", "golden_answer": f"answer {i}"}
+        for i in range(CMP_SIZE)
+    ]
     dataset = client.create_dataset("cli-compare")
     client.create_dataset_version(dataset.id, records)
     worse = setup["tmp"] / "worse.jsonl"
-    worse.write_text("".join(json.dumps({**r, "output": "no idea"} if i < CMP_BROKEN else r) + "\n"
-                             for i, r in enumerate(records)))
+    worse.write_text(
+        "".join(
+            json.dumps({**r, "output": "no idea"} if i < CMP_BROKEN else r) + "\n"
+            for i, r in enumerate(records)
+        )
+    )
     assert cli(stack, "datasets", "upload", dataset.id, str(worse), "--via", "upload") == 0
     ev_version = setup["eval"]["version"]["id"]
     base = client.schedule_run(dataset.id, ev_version, dataset_version=1)
     new = client.schedule_run(dataset.id, ev_version, dataset_version=2)
-    return {"dataset": dataset.id, "eval_version": ev_version,
-            "baseline": client.wait_for_run(base.id, timeout=120, poll_interval=0.3),
-            "run": client.wait_for_run(new.id, timeout=120, poll_interval=0.3)}
+    return {
+        "dataset": dataset.id,
+        "eval_version": ev_version,
+        "baseline": client.wait_for_run(base.id, timeout=120, poll_interval=0.3),
+        "run": client.wait_for_run(new.id, timeout=120, poll_interval=0.3),
+    }
 
 
 def test_client_compare_runs_finds_exactly_the_records_that_regressed(client, compared_runs):
@@ -318,7 +385,8 @@ def test_client_compare_runs_finds_exactly_the_records_that_regressed(client, co
     assert by_metric["exact"].mean_delta == pytest.approx(-CMP_BROKEN / CMP_SIZE)
     assert by_metric["exact"].significant and by_metric["exact"].regressed == CMP_BROKEN
     assert {(r.record_id, r.metric_name) for r in comp.regressions} == {
-        (f"c{i:02d}", m) for i in range(CMP_BROKEN) for m in ("exact", "mentions")}
+        (f"c{i:02d}", m) for i in range(CMP_BROKEN) for m in ("exact", "mentions")
+    }
     assert comp.improvements == [] and comp.unmatched == {"run_only": 0, "baseline_only": 0}
     assert client.compare_runs(baseline.id, run.id).verdict == "improved"
 
@@ -333,10 +401,24 @@ def test_cli_runs_compare_prints_the_delta_table(stack, compared_runs, capsys):
 
 
 def test_cli_ci_with_a_baseline_fails_on_the_regression_even_above_the_threshold(
-        stack, compared_runs, tmp_path):
+    stack, compared_runs, tmp_path
+):
     junit = tmp_path / "junit.xml"
-    args = ["ci", "--dataset", compared_runs["dataset"], "--eval-version", compared_runs["eval_version"],
-            "--threshold", "0.4", "--junit", str(junit), "--poll-interval", "0.3", "--timeout", "120"]
+    args = [
+        "ci",
+        "--dataset",
+        compared_runs["dataset"],
+        "--eval-version",
+        compared_runs["eval_version"],
+        "--threshold",
+        "0.4",
+        "--junit",
+        str(junit),
+        "--poll-interval",
+        "0.3",
+        "--timeout",
+        "120",
+    ]
     assert cli(stack, *args) == 0  # means 0.5 ≥ 0.4: passes without a baseline
     assert cli(stack, *args, "--baseline", compared_runs["baseline"].id) == 1
     root = validate_junit(junit.read_bytes())
@@ -344,17 +426,29 @@ def test_cli_ci_with_a_baseline_fails_on_the_regression_even_above_the_threshold
     assert case is not None and "c00 exact: 1.000 → 0.000" in case.find("failure").text
 
 
-def test_cli_takes_names_for_ids_and_checks_the_gate_before_it_schedules(stack, setup, client, capsys,
-                                                                          tmp_path):
+def test_cli_takes_names_for_ids_and_checks_the_gate_before_it_schedules(
+    stack, setup, client, capsys, tmp_path
+):
     # the dataset and the eval by name ("cli-capitals" each): the same run as by id
-    code, run = cli_json(stack, capsys, "runs", "schedule", "--dataset", "cli-capitals",
-                         "--eval-version", "cli-capitals@1")
+    code, run = cli_json(
+        stack, capsys, "runs", "schedule", "--dataset", "cli-capitals", "--eval-version", "cli-capitals@1"
+    )
     assert code == 0 and run["dataset_id"] == setup["dataset"]["id"]
     assert run["eval_version_id"] == setup["eval"]["version"]["id"]
     before = client.list_runs(dataset_id=setup["dataset"]["id"])[1]
     # a mistyped metric in a per-metric threshold: exit 2 at once, nothing scheduled
-    code = cli(stack, "ci", "--dataset", "cli-capitals", "--eval-version", "cli-capitals@1",
-               "--threshold", "exactt=0.9", "--junit", str(tmp_path / "junit.xml"))
+    code = cli(
+        stack,
+        "ci",
+        "--dataset",
+        "cli-capitals",
+        "--eval-version",
+        "cli-capitals@1",
+        "--threshold",
+        "exactt=0.9",
+        "--junit",
+        str(tmp_path / "junit.xml"),
+    )
     err = capsys.readouterr().err
     assert code == 2 and "has no metric 'exactt' (did you mean 'exact'? its metrics: exact, mentions)" in err
     assert client.list_runs(dataset_id=setup["dataset"]["id"])[1] == before
@@ -384,19 +478,42 @@ def test_cli_local_up_waits_with_health_and_stops_on_sigterm_to_its_pid(tmp_path
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     key = "ask_e2e-local-up-key-0123456789"
-    env = {**os.environ, "ASSAY_PORT": str(port), "ASSAY_BOOTSTRAP_KEY": key,
-           "ASSAY_URL": f"http://127.0.0.1:{port}", "ASSAY_API_KEY": key}
-    server = subprocess.Popen([str(script), "local", "up"], cwd=tmp_path, env=env,  # noqa: S603
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "ASSAY_PORT": str(port),
+        "ASSAY_BOOTSTRAP_KEY": key,
+        "ASSAY_URL": f"http://127.0.0.1:{port}",
+        "ASSAY_API_KEY": key,
+    }
+    server = subprocess.Popen(
+        [str(script), "local", "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         # WHEN `assay health --wait` runs right away (the stack needs seconds to start)
-        ready = subprocess.run([str(script), "health", "--wait", "--timeout", "120"],  # noqa: S603
-                               env=env, capture_output=True, text=True, timeout=150)
+        ready = subprocess.run(
+            [str(script), "health", "--wait", "--timeout", "120"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
         assert ready.returncode == 0, ready.stderr
         assert "API key accepted" in ready.stdout
         # THEN it is ready: a POST right after works with the bootstrap key
-        assert subprocess.run([str(script), "datasets", "create", "after-health"],  # noqa: S603
-                              env=env, capture_output=True, timeout=60).returncode == 0
+        assert (
+            subprocess.run(
+                [str(script), "datasets", "create", "after-health"],
+                env=env,
+                capture_output=True,
+                timeout=60,
+            ).returncode
+            == 0
+        )
         # AND SIGTERM to the pid we started (what `kill %1` does) stops the server itself
         server.terminate()
         out, _ = server.communicate(timeout=60)
@@ -410,34 +527,63 @@ def test_cli_local_up_waits_with_health_and_stops_on_sigterm_to_its_pid(tmp_path
 
 def _github_expressions(script: str, values: dict[str, str]) -> str:
     """The script with its ${{ … }} expressions replaced as GitHub would (only the ones we know)."""
+
     def value(match: re.Match[str]) -> str:
         expression = match.group(1).strip()
         assert expression in values, f"the test does not know the workflow's expression {expression!r}"
         return values[expression]
+
     return re.sub(r"\$\{\{(.*?)\}\}", value, script)
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="the example workflow's upload step needs jq")
 def test_example_workflow_upload_and_gate_run_on_the_uploaded_version_even_after_another_upload(
-        stack, setup, client, tmp_path):
-    steps = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "ci" / "github-actions.yml")
-                           .read_text())["jobs"]["eval"]["steps"]
+    stack, setup, client, tmp_path
+):
+    steps = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "docs" / "ci" / "github-actions.yml").read_text()
+    )["jobs"]["eval"]["steps"]
     upload = next(s for s in steps if "datasets upload" in s.get("run", ""))
     gate = next(s for s in steps if "assay ci" in s.get("run", ""))
     dataset = client.create_dataset("cli-workflow").id  # shared by "pull requests", not by other tests
     (tmp_path / "eval").mkdir()
-    (tmp_path / "eval" / "outputs.jsonl").write_text("".join(
-        json.dumps({"id": r, "input": i, "output": o, "golden_answer": g}) + "\n" for r, i, o, g in ROWS))
+    (tmp_path / "eval" / "outputs.jsonl").write_text(
+        "".join(
+            json.dumps({"id": r, "input": i, "output": o, "golden_answer": g}) + "\n" for r, i, o, g in ROWS
+        )
+    )
     outputs = tmp_path / "github_output"
-    env = {**os.environ, "ASSAY_URL": stack.url, "ASSAY_API_KEY": KEY, "GITHUB_OUTPUT": str(outputs),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    values = {"vars.ASSAY_DATASET_ID": dataset, "vars.ASSAY_EVAL_VERSION_ID": setup["eval"]["version"]["id"],
-              "github.event.pull_request.number": "7", "github.sha": "abc123",
-              "vars.ASSAY_BASELINE_RUN_ID && format('--baseline {0}', vars.ASSAY_BASELINE_RUN_ID) || ''": ""}
+    env = {
+        **os.environ,
+        "ASSAY_URL": stack.url,
+        "ASSAY_API_KEY": KEY,
+        "GITHUB_OUTPUT": str(outputs),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    values = {
+        "vars.ASSAY_DATASET_ID": dataset,
+        "vars.ASSAY_EVAL_VERSION_ID": setup["eval"]["version"]["id"],
+        "github.event.pull_request.number": "7",
+        "github.sha": "abc123",
+        "vars.ASSAY_BASELINE_RUN_ID && format('--baseline {0}', vars.ASSAY_BASELINE_RUN_ID) || ''": "",
+    }
     # WHEN this pull request's upload step runs (with GitHub's `shell: bash`: -e, pipefail)
-    ran = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",  # noqa: S603, S607
-                          _github_expressions(upload["run"], values)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    ran = subprocess.run(
+        [  # noqa: S607
+            "bash",
+            "--noprofile",
+            "--norc",
+            "-eo",
+            "pipefail",
+            "-c",
+            _github_expressions(upload["run"], values),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ran.returncode == 0, ran.stderr
     output = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     ours = int(output["dataset_version"])
@@ -445,8 +591,14 @@ def test_example_workflow_upload_and_gate_run_on_the_uploaded_version_even_after
     theirs = client.create_dataset_version(dataset, [{"id": "x", "input": "?", "output": "!"}]).version
     assert (ours, theirs) == (1, 2)
     values[f"steps.{upload['id']}.outputs.dataset_version"] = output["dataset_version"]
-    gated = subprocess.run(["bash", "-e", "-c", _github_expressions(gate["run"], values)],  # noqa: S603, S607
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    gated = subprocess.run(
+        ["bash", "-e", "-c", _github_expressions(gate["run"], values)],  # noqa: S607
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     # THEN the gate ran on this pull request's version (exact 0.625 < 0.7: failed, exit 1)
     assert gated.returncode == 1, gated.stderr
     root = validate_junit((tmp_path / "assay-junit.xml").read_bytes())

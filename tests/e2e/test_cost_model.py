@@ -45,6 +45,8 @@ def test_the_shipped_model_predicts_each_measured_run(measured):
     for m in measurements:
         for name in COUNTED:
             predicted = COEFFICIENTS[name].amount(m.batches, m.records * m.metrics)
-            assert predicted == pytest.approx(m.quantities[name], rel=TOLERANCE.get(name, EXACT),
-                                              abs=0.5), (name, m)
+            assert predicted == pytest.approx(m.quantities[name], rel=TOLERANCE.get(name, EXACT), abs=0.5), (
+                name,
+                m,
+            )
         assert m.quantities["dynamodb_wru"] > 0 and m.quantities["lambda_gb_seconds"] > 0

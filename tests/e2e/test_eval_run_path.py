@@ -25,18 +25,24 @@ RECORDS = [
     {"id": "q1", "input": "Capital of France?", "output": "Paris", "golden_answer": "Paris"},
     {"id": "q2", "input": "Capital of Italy?", "output": "It is Rome.", "golden_answer": "Rome"},
     {"id": "q3", "input": "6 x 7?", "output": "41", "golden_answer": "42"},
-    {"id": "j1", "input": "Order NW-7, 9 EUR", "output": '{"order_id": "NW-7", "amount": 9}',
-     "golden_answer": '{"order_id": "NW-7", "amount": 9}'},
-    {"id": "j2", "input": "Order NW-8, 3 EUR", "output": "{'order_id': 'NW-8'}",
-     "golden_answer": '{"order_id": "NW-8", "amount": 3}'},
+    {
+        "id": "j1",
+        "input": "Order NW-7, 9 EUR",
+        "output": '{"order_id": "NW-7", "amount": 9}',
+        "golden_answer": '{"order_id": "NW-7", "amount": 9}',
+    },
+    {
+        "id": "j2",
+        "input": "Order NW-8, 3 EUR",
+        "output": "{'order_id': 'NW-8'}",
+        "golden_answer": '{"order_id": "NW-8", "amount": 3}',
+    },
     {"input": "no id given: one is generated", "output": "Berlin", "golden_answer": "Berlin"},
 ]
 METRICS = [
     {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1.0},
-    {"name": "contains_golden", "scorer": "contains", "args": {"case_sensitive": False},
-     "threshold": 1.0},
-    {"name": "has_digit", "scorer": "regex", "args": {"pattern": r"\d", "mode": "search"},
-     "threshold": 0.5},
+    {"name": "contains_golden", "scorer": "contains", "args": {"case_sensitive": False}, "threshold": 1.0},
+    {"name": "has_digit", "scorer": "regex", "args": {"pattern": r"\d", "mode": "search"}, "threshold": 0.5},
     {"name": "json_ok", "scorer": "json_valid", "args": {}, "threshold": 1.0},
 ]
 
@@ -54,32 +60,40 @@ def http(stack: LocalStack) -> requests.Session:
     return session
 
 
-def call(http: requests.Session, stack: LocalStack, method: str, path: str, **kw: Any
-         ) -> requests.Response:
+def call(http: requests.Session, stack: LocalStack, method: str, path: str, **kw: Any) -> requests.Response:
     return http.request(method, stack.url + path, timeout=60, **kw)
 
 
 @pytest.fixture(scope="module")
 def finished_run(stack, http) -> dict[str, Any]:
     dataset = call(http, stack, "POST", "/v1/datasets", json={"name": "e2e"}).json()
-    version = call(http, stack, "POST", f"/v1/datasets/{dataset['id']}/versions",
-                   json={"records": RECORDS})
+    version = call(http, stack, "POST", f"/v1/datasets/{dataset['id']}/versions", json={"records": RECORDS})
     assert version.status_code == 201, version.text
     ev = call(http, stack, "POST", "/v1/evals", json={"name": "e2e-eval"}).json()
-    ev_version = call(http, stack, "POST", f"/v1/evals/{ev['id']}/versions",
-                      json={"metrics": METRICS, "threshold": 0.5})
+    ev_version = call(
+        http, stack, "POST", f"/v1/evals/{ev['id']}/versions", json={"metrics": METRICS, "threshold": 0.5}
+    )
     assert ev_version.status_code == 201, ev_version.text
     counts_before = stack.invocation_counts()
-    scheduled = call(http, stack, "POST", f"/v1/datasets/{dataset['id']}/runs",
-                     json={"eval_version_id": ev_version.json()["id"], "batch_size": 2})
+    scheduled = call(
+        http,
+        stack,
+        "POST",
+        f"/v1/datasets/{dataset['id']}/runs",
+        json={"eval_version_id": ev_version.json()["id"], "batch_size": 2},
+    )
     assert scheduled.status_code == 202, scheduled.text
     run = scheduled.json()
     deadline = time.monotonic() + 120
     while run["status"] in {"pending", "running"} and time.monotonic() < deadline:
         time.sleep(0.2)
         run = call(http, stack, "GET", f"/v1/eval-runs/{run['id']}").json()
-    return {"scheduled": scheduled.json(), "run": run, "counts_before": counts_before,
-            "counts_after": stack.invocation_counts()}
+    return {
+        "scheduled": scheduled.json(),
+        "run": run,
+        "counts_before": counts_before,
+        "counts_after": stack.invocation_counts(),
+    }
 
 
 def test_schedule_answers_202_pending_in_trulayers_shape(finished_run):
@@ -118,8 +132,7 @@ def test_run_details_show_per_metric_aggregates_and_the_verdict(finished_run):
 
 def test_one_evaluation_in_the_seed_shape(stack, http, finished_run):
     export = call(http, stack, "GET", f"/v1/eval-runs/{finished_run['run']['id']}/export").json()
-    item = next(i for i in export["items"]
-                if i["record_id"] == "q3" and i["metric_name"] == "has_digit")
+    item = next(i for i in export["items"] if i["record_id"] == "q3" and i["metric_name"] == "has_digit")
     response = call(http, stack, "GET", f"/v1/eval/{item['id']}")
     assert response.status_code == 200
     evaluation = response.json()
@@ -128,8 +141,7 @@ def test_one_evaluation_in_the_seed_shape(stack, http, finished_run):
     assert evaluation["reasoning"] == "/\\d/ matched '4'"
 
 
-def test_export_inline_and_through_a_presigned_link_are_the_same_document(stack, http,
-                                                                          finished_run):
+def test_export_inline_and_through_a_presigned_link_are_the_same_document(stack, http, finished_run):
     run_id = finished_run["run"]["id"]
     inline = call(http, stack, "GET", f"/v1/eval-runs/{run_id}/export")
     assert inline.status_code == 200
@@ -138,8 +150,7 @@ def test_export_inline_and_through_a_presigned_link_are_the_same_document(stack,
     trulayer.validate(document, trulayer.EVAL_RUN_EXPORT_RESPONSE)
     assert len(document["items"]) == len(RECORDS) * len(METRICS)
 
-    link = call(http, stack, "GET", f"/v1/eval-runs/{run_id}/export",
-                params={"delivery": "link"}).json()
+    link = call(http, stack, "GET", f"/v1/eval-runs/{run_id}/export", params={"delivery": "link"}).json()
     assert set(link) == {"url", "expires_at", "format", "size_bytes"}
     assert "X-Amz-Expires=900" in link["url"]
     downloaded = requests.get(link["url"], timeout=30)
@@ -190,8 +201,11 @@ def _reconciled(stack: LocalStack, run_id: str, seconds: float = 30) -> list[dic
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         stack.events.drain()
-        found = [event for arn, event, ok in stack.events.delivered
-                 if ok and arn.endswith("ReconcileRunFunction") and event["detail"]["name"] == run_id]
+        found = [
+            event
+            for arn, event, ok in stack.events.delivered
+            if ok and arn.endswith("ReconcileRunFunction") and event["detail"]["name"] == run_id
+        ]
         if found:
             return found
         time.sleep(0.2)
@@ -209,22 +223,23 @@ def test_a_run_whose_execution_is_stopped_outside_assay_ends_cancelled(stack):
     name = stack.resources["AssayTable"]
 
     def in_flight() -> int:
-        item = table.get_item(TableName=name, Key={
-            "PK": {"S": f"TENANT#{run['tenant_id']}"}, "SK": {"S": "TENANT"}})["Item"]
+        item = table.get_item(
+            TableName=name, Key={"PK": {"S": f"TENANT#{run['tenant_id']}"}, "SK": {"S": "TENANT"}}
+        )["Item"]
         return int(item["runs_in_flight"]["N"])
 
     before = in_flight()
     machine = stack.outputs["StateMachineArn"]
     stack.client("stepfunctions").stop_execution(
         executionArn=machine.replace(":stateMachine:", ":execution:") + f":{run['id']}",
-        cause="stopped from the console")
+        cause="stopped from the console",
+    )
     ended = api.wait(run["id"], {"cancelled", "failed", "completed"}, 30)
     assert ended["status"] == "cancelled", ended
     assert "stopped outside Assay" in ended["error_message"]
     assert [e["detail"]["status"] for e in _reconciled(stack, run["id"])] == ["ABORTED"]
     assert in_flight() == before - 1
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= granted_calls(stack, "ReconcileRunFunction")
-
 
 
 def test_a_succeeded_execution_is_not_sent_to_the_reconciler(stack, finished_run):

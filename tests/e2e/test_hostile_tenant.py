@@ -30,23 +30,21 @@ KEY_B = "ask_e2e-bystander-tenant-key-987654321"
 
 HOSTILE_OUTPUT = json.dumps("a" * 40 + "!")  # JSON, so the schema metric parses it
 RECURSIVE_SCHEMA = json.loads(
-    '{"$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"$ref": "#/$defs/a"}]}}, '
-    '"$ref": "#/$defs/a"}')
+    '{"$defs": {"a": {"anyOf": [{"$ref": "#/$defs/a"}, {"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"}'
+)
 HOSTILE_METRICS = [
     # The reported pattern: exponential under `re`; the regex package answers it at once.
     {"name": "reported", "scorer": "regex", "args": {"pattern": "(a+)+$"}, "threshold": 1},
     # Exponential under the regex package too: stopped at its budget.
     {"name": "backtracks", "scorer": "regex", "args": {"pattern": "(a|a)+$"}, "threshold": 1},
     # 96 bytes, 2**32 steps: stopped at its step budget.
-    {"name": "recursive", "scorer": "json_schema", "args": {"schema": RECURSIVE_SCHEMA},
-     "threshold": 1},
+    {"name": "recursive", "scorer": "json_schema", "args": {"schema": RECURSIVE_SCHEMA}, "threshold": 1},
 ]
 # The control: the same shape and scorers with patterns and a schema that cost nothing.
 BENIGN_METRICS = [
     {"name": "reported", "scorer": "regex", "args": {"pattern": "a+!"}, "threshold": 1},
     {"name": "backtracks", "scorer": "regex", "args": {"pattern": "^a+"}, "threshold": 1},
-    {"name": "recursive", "scorer": "json_schema", "args": {"schema": {"type": "string"}},
-     "threshold": 1},
+    {"name": "recursive", "scorer": "json_schema", "args": {"schema": {"type": "string"}}, "threshold": 1},
 ]
 # One batch: what the budgets bound is a batch's cost (3 overruns of each hostile metric,
 # then the circuit breaker). Every local worker shares this machine's few cores, so more
@@ -69,17 +67,34 @@ def stack() -> Iterator[LocalStack]:
 def second_tenant(stack: LocalStack, tmp_path: Path) -> None:
     """Tenant B, through the bootstrap command (as an operator would)."""
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({"url": stack.url, "aws_env": stack.aws_env(),
-                                 "function_env": stack.shared_function_env()}))
+    state.write_text(
+        json.dumps(
+            {"url": stack.url, "aws_env": stack.aws_env(), "function_env": stack.shared_function_env()}
+        )
+    )
     out = subprocess.run(
-        [sys.executable, "-m", "assay_local", "bootstrap", "--local", "--tenant", "bystander",
-         "--key", KEY_B, "--state-file", str(state)],
-        capture_output=True, text=True, cwd=ROOT, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "assay_local",
+            "bootstrap",
+            "--local",
+            "--tenant",
+            "bystander",
+            "--key",
+            KEY_B,
+            "--state-file",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
 
 
-def timed_run(api: Api, dataset: str, eval_version: str, **options: Any
-              ) -> tuple[dict[str, Any], float]:
+def timed_run(api: Api, dataset: str, eval_version: str, **options: Any) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
     run = api.schedule(dataset, eval_version, **options)
     done = api.wait(run["id"], {"completed", "failed", "cancelled"}, seconds=90)
@@ -101,14 +116,17 @@ def test_a_hostile_tenant_costs_its_own_run_bounded_budgets_and_not_the_others(s
     second_tenant(stack, tmp_path)
     hostile, bystander = Api(stack, KEY_A), Api(stack, KEY_B)
     evil = hostile.dataset_and_eval(
-        [{"id": f"h{i}", "input": "q", "output": HOSTILE_OUTPUT}
-                  for i in range(HOSTILE_RECORDS)], HOSTILE_METRICS)
+        [{"id": f"h{i}", "input": "q", "output": HOSTILE_OUTPUT} for i in range(HOSTILE_RECORDS)],
+        HOSTILE_METRICS,
+    )
     benign = hostile.dataset_and_eval(
-        [{"id": f"g{i}", "input": "q", "output": HOSTILE_OUTPUT}
-                  for i in range(HOSTILE_RECORDS)], BENIGN_METRICS)
+        [{"id": f"g{i}", "input": "q", "output": HOSTILE_OUTPUT} for i in range(HOSTILE_RECORDS)],
+        BENIGN_METRICS,
+    )
     normal = bystander.dataset_and_eval(
-        [{"id": f"n{i}", "input": f"q{i}", "output": f"{i}", "golden_answer": f"{i}"}
-                    for i in range(10)], NORMAL_METRICS)
+        [{"id": f"n{i}", "input": f"q{i}", "output": f"{i}", "golden_answer": f"{i}"} for i in range(10)],
+        NORMAL_METRICS,
+    )
 
     # B alone, B beside a benign run of A's of the same shape (the control), and B beside
     # the hostile run; each the mean of two runs, as one ~1 s run varies by half on a shared
@@ -133,11 +151,13 @@ def test_a_hostile_tenant_costs_its_own_run_bounded_budgets_and_not_the_others(s
     control, _ = beside(benign)
     attacked_b, attacks = beside(evil)
     mean = lambda runs: sum(seconds for _, seconds in runs) / len(runs)  # noqa: E731
-    print(f"\nB alone {[round(s, 1) for _, s in alone]} s, B beside a benign A "
-          f"{[round(s, 1) for _, s in control]} s, B beside the hostile A "
-          f"{[round(s, 1) for _, s in attacked_b]} s, hostile A {[round(s, 1) for _, s in attacks]}"
-          f" s; hostile/alone {mean(attacked_b) / mean(alone):.2f}x, "
-          f"hostile/benign {mean(attacked_b) / mean(control):.2f}x")
+    print(
+        f"\nB alone {[round(s, 1) for _, s in alone]} s, B beside a benign A "
+        f"{[round(s, 1) for _, s in control]} s, B beside the hostile A "
+        f"{[round(s, 1) for _, s in attacked_b]} s, hostile A {[round(s, 1) for _, s in attacks]}"
+        f" s; hostile/alone {mean(attacked_b) / mean(alone):.2f}x, "
+        f"hostile/benign {mean(attacked_b) / mean(control):.2f}x"
+    )
 
     for attacked, attack_s in attacks:
         assert_hostile_run_completed(hostile, attacked, attack_s)
@@ -160,9 +180,10 @@ def assert_hostile_run_completed(hostile: Api, attacked: dict[str, Any], attack_
         by_metric.setdefault(item["metric_name"], []).append(item)
     assert {e["label"] for e in by_metric["reported"]} == {"no_match"}
     batches = HOSTILE_RECORDS // HOSTILE_BATCH
-    for name, overrun in [("backtracks", "regex: pattern exceeded its 100 ms budget on this "
-                                         "record's output (43 characters)"),
-                          ("recursive", "json_schema: validation exceeded its")]:
+    for name, overrun in [
+        ("backtracks", "regex: pattern exceeded its 100 ms budget on this record's output (43 characters)"),
+        ("recursive", "json_schema: validation exceeded its"),
+    ]:
         reasons = [e["error_message"] or "" for e in by_metric[name]]
         assert all(e["status"] == "failed" for e in by_metric[name]), name
         # Three overruns a batch, then the circuit breaker: the rest fail at once.

@@ -26,16 +26,19 @@ KEY = "ask_e2e-judge-owner-key-0123456789abcdef"
 THROTTLED_CALLS = 3
 RECORDS = [
     {"id": f"q{i}", "prompt": f"Question {i}?", "output": answer, "golden_answer": "Paris"}
-    for i, answer in enumerate(["Paris", "It is Paris.", "Lyon", "paris", "Marseille", "Paris!",
-                                "I don't know", "Paris, France"])
+    for i, answer in enumerate(
+        ["Paris", "It is Paris.", "Lyon", "paris", "Marseille", "Paris!", "I don't know", "Paris, France"]
+    )
 ]
 METRICS = [
     {"name": "ans_corr", "scorer": "answer_correctness", "threshold": 0.5},
-    {"name": "concise", "scorer": "rubric", "threshold": 0.5,
-     "args": {"criteria": "The answer is one short sentence.",
-              "scale": {"min": 1, "max": 5, "pass": 4}}},
-    {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False},
-     "threshold": 1.0},
+    {
+        "name": "concise",
+        "scorer": "rubric",
+        "threshold": 0.5,
+        "args": {"criteria": "The answer is one short sentence.", "scale": {"min": 1, "max": 5, "pass": 4}},
+    },
+    {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1.0},
 ]
 
 
@@ -61,9 +64,11 @@ class Judge:
             verdict = {"score": 1, "label": json.loads(labels.group(1))[0], "reasoning": "Fine."}
         elif "<reference>" in user and answer:  # correctness: does it name the reference city?
             right = "paris" in answer.group(1).lower()
-            verdict = {"score": 1.0 if right else 0.0,
-                       "label": "correct" if right else "incorrect",
-                       "reasoning": "Names the reference city." if right else "Another city."}
+            verdict = {
+                "score": 1.0 if right else 0.0,
+                "label": "correct" if right else "incorrect",
+                "reasoning": "Names the reference city." if right else "Another city.",
+            }
         else:  # faithfulness, relevance, harmlessness
             verdict = {"score": 1.0, "label": "ok", "reasoning": "Fine."}
         verdict["confidence"] = 0.95
@@ -84,14 +89,16 @@ class Deployment:
     def run(self, records: list[dict], version: dict, **schedule: Any) -> dict[str, Any]:
         """Create the dataset and eval version, schedule, wait, export: (run, items)."""
         dataset = self.call("POST", "/v1/datasets", json={"name": "judged"}).json()
-        created = self.call("POST", f"/v1/datasets/{dataset['id']}/versions",
-                            json={"records": records})
+        created = self.call("POST", f"/v1/datasets/{dataset['id']}/versions", json={"records": records})
         assert created.status_code == 201, created.text
         ev = self.call("POST", "/v1/evals", json={"name": "judged-eval"}).json()
         made = self.call("POST", f"/v1/evals/{ev['id']}/versions", json=version)
         assert made.status_code == 201, made.text
-        scheduled = self.call("POST", f"/v1/datasets/{dataset['id']}/runs",
-                              json={"eval_version_id": made.json()["id"], **schedule})
+        scheduled = self.call(
+            "POST",
+            f"/v1/datasets/{dataset['id']}/runs",
+            json={"eval_version_id": made.json()["id"], **schedule},
+        )
         assert scheduled.status_code == 202, scheduled.text
         run = scheduled.json()
         deadline = time.monotonic() + 120
@@ -100,8 +107,7 @@ class Deployment:
             run = self.call("GET", f"/v1/eval-runs/{run['id']}").json()
         export = self.call("GET", f"/v1/eval-runs/{run['id']}/export", params={"format": "json"})
         assert export.status_code == 200, export.text
-        return {"run": run, "items": export.json()["items"], "judge": self.judge,
-                "script": self.script}
+        return {"run": run, "items": export.json()["items"], "judge": self.judge, "script": self.script}
 
 
 @pytest.fixture(scope="module")
@@ -110,24 +116,32 @@ def deployment() -> Iterator[Deployment]:
     with judge_server(judge) as (base_url, script), LocalStack(port=0, bootstrap_key=KEY) as stack:
         stack.client("secretsmanager").put_secret_value(
             SecretId=stack.resources["JudgeOpenAISecret"],
-            SecretString=json.dumps({"base_url": base_url, "api_key": "sk-e2e"}))
+            SecretString=json.dumps({"base_url": base_url, "api_key": "sk-e2e"}),
+        )
         yield Deployment(stack, judge, script)
 
 
 @pytest.fixture(scope="module")
 def judged_run(deployment: Deployment) -> dict[str, Any]:
-    return deployment.run(RECORDS, {
-        "metrics": METRICS, "threshold": 0.5,
-        "judge": {"provider": "openai", "model": "gpt-4o-mini", "concurrency": 3}},
-        batch_size=4, max_concurrency=2)
+    return deployment.run(
+        RECORDS,
+        {
+            "metrics": METRICS,
+            "threshold": 0.5,
+            "judge": {"provider": "openai", "model": "gpt-4o-mini", "concurrency": 3},
+        },
+        batch_size=4,
+        max_concurrency=2,
+    )
 
 
 def test_llm_judge_run_completes_with_every_evaluation_once(judged_run):
     run, items = judged_run["run"], judged_run["items"]
     assert run["status"] == "completed", run.get("error_message")
     assert run["completed_count"] + run["failed_count"] == run["item_count"] == len(RECORDS)
-    failed = [(i["record"]["id"], i["metric_name"], i["error_message"])
-              for i in items if i["status"] == "failed"]
+    failed = [
+        (i["record"]["id"], i["metric_name"], i["error_message"]) for i in items if i["status"] == "failed"
+    ]
     assert run["failed_count"] == 0, failed
     keys = [(i["record"]["id"], i["metric_name"]) for i in items]
     assert len(keys) == len(set(keys)) == len(RECORDS) * len(METRICS)
@@ -172,11 +186,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 def documented_metrics() -> list[dict]:
     """Every inline example of docs/scorers.md and the eval version of docs/judges.md."""
-    examples = [json.loads(m) for m in re.findall(r"`(\{\"scorer\": .*?\})`",
-                                                  (DOCS / "scorers.md").read_text())]
+    examples = [
+        json.loads(m) for m in re.findall(r"`(\{\"scorer\": .*?\})`", (DOCS / "scorers.md").read_text())
+    ]
     metrics = [{"name": f"{e['scorer']}_{i}", **e} for i, e in enumerate(examples)]
-    block = re.search(r"```json\n(\{\n  \"threshold\".*?)\n```", (DOCS / "judges.md").read_text(),
-                      re.S)
+    block = re.search(r"```json\n(\{\n  \"threshold\".*?)\n```", (DOCS / "judges.md").read_text(), re.S)
     assert block, "docs/judges.md lost its eval-version example"
     version = json.loads(block.group(1))
     return metrics + version["metrics"]
@@ -188,14 +202,29 @@ def test_every_scorer_is_usable_from_an_eval_version_as_documented(deployment):
 
     metrics = documented_metrics()
     assert {m["scorer"] for m in metrics} == set(scorer_names())
-    records = [{"id": "ok", "prompt": "Capital of France, and 6 x 7?", "input": "Capital?",
-                "context": "Paris is the capital of France.",
-                "output": "Answer: Paris, France 42", "golden_answer": "Paris, France 42"},
-               {"id": "json", "prompt": "As JSON", "input": "JSON?", "context": "-",
-                "output": '{"answer": "Paris 42"}', "golden_answer": '{"answer": "Paris 42"}'}]
+    records = [
+        {
+            "id": "ok",
+            "prompt": "Capital of France, and 6 x 7?",
+            "input": "Capital?",
+            "context": "Paris is the capital of France.",
+            "output": "Answer: Paris, France 42",
+            "golden_answer": "Paris, France 42",
+        },
+        {
+            "id": "json",
+            "prompt": "As JSON",
+            "input": "JSON?",
+            "context": "-",
+            "output": '{"answer": "Paris 42"}',
+            "golden_answer": '{"answer": "Paris 42"}',
+        },
+    ]
     # WHEN one eval version holds them all and runs on the local stack
-    judged = deployment.run(records, {"metrics": metrics, "threshold": 0.5,
-                                      "judge": {"provider": "openai", "model": "gpt-4o-mini"}})
+    judged = deployment.run(
+        records,
+        {"metrics": metrics, "threshold": 0.5, "judge": {"provider": "openai", "model": "gpt-4o-mini"}},
+    )
     # THEN every (record, metric) was scored, none failed, every scorer produced a label
     run, items = judged["run"], judged["items"]
     assert run["status"] == "completed", run.get("error_message")

@@ -37,7 +37,7 @@ from assay_local.lambda_runtime import LambdaRuntime
 from assay_local.moto_requests import drop_incomplete_requests
 from assay_local.resources import placeholder_zip
 from assay_local.stack import LocalStack
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (  # noqa: E501
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
     StateTaskServiceLambda,
 )
 
@@ -51,8 +51,10 @@ HANDLERS = importlib.import_module("crash_handlers").__name__
 
 KEY = "ask_e2e-crash-owner-key-0123456789abcdef"
 RECORDS, BATCH = 600, 150  # four batches, long enough to be killed in
-METRICS = [{"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0},
-           {"name": "contains", "scorer": "contains", "args": {}, "threshold": 1.0}]
+METRICS = [
+    {"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0},
+    {"name": "contains", "scorer": "contains", "args": {}, "threshold": 1.0},
+]
 CRASH = re.compile(r"RequestId: [0-9a-f-]{36} Error: Runtime exited with error: signal: killed")
 TRIALS = 3  # a kill that lands after the invocation answered is no test: try again
 RESULTS: dict[str, list[str]] = {}  # per function: what each trial did (printed at the end)
@@ -81,8 +83,10 @@ def warm_run(api: Api) -> dict[str, Any]:
     """A dataset of RECORDS records, an eval of two metrics, and one run of them, so every
     workflow function has warm workers (a kill then lands in the handler, not in its
     import)."""
-    rows = [{"id": f"r{i}", "input": f"q{i}", "output": "a" if i % 3 else "b", "golden_answer": "a"}
-            for i in range(RECORDS)]
+    rows = [
+        {"id": f"r{i}", "input": f"q{i}", "output": "a" if i % 3 else "b", "golden_answer": "a"}
+        for i in range(RECORDS)
+    ]
     created = api.call("POST", "/v1/datasets", json={"name": "crashes"}).json()["id"]
     version = api.call("POST", f"/v1/datasets/{created}/versions", json={"records": rows})
     assert version.status_code == 201, version.text
@@ -172,7 +176,8 @@ def assert_every_evaluation_once(api: Api, run: dict[str, Any]) -> None:
     assert len(items) == RECORDS * len(METRICS)
     assert len({i["id"] for i in items}) == len(items)
     assert {(i["record_id"], i["metric_name"]) for i in items} == {
-        (f"r{n}", m["name"]) for n in range(RECORDS) for m in METRICS}
+        (f"r{n}", m["name"]) for n in range(RECORDS) for m in METRICS
+    }
 
 
 # Per function: the share of a warm invocation's usual length (measured on this machine by the
@@ -189,7 +194,8 @@ def delay(stack: LocalStack, function: str, share: float) -> float:
 
 @pytest.mark.parametrize("logical_id", list(KILLS))
 def test_a_run_completes_exactly_once_when_a_workflow_worker_is_killed_mid_invocation(
-        stack, api, dataset, logical_id):
+    stack, api, dataset, logical_id
+):
     function = name_of(stack, logical_id)
     trials = RESULTS.setdefault(logical_id, [])
     batches = -(-RECORDS // BATCH)
@@ -207,8 +213,10 @@ def test_a_run_completes_exactly_once_when_a_workflow_worker_is_killed_mid_invoc
             trials.append(f"missed (killed={killer.killed}, invocations={spent}, {ended['status']})")
             assert_every_evaluation_once(api, ended)
             continue
-        trials.append(f"killed pid {killer.killed} after {killer.busy_for:.2f} s busy: "
-                      f"{ended['status']}, {spent} invocations (retried once)")
+        trials.append(
+            f"killed pid {killer.killed} after {killer.busy_for:.2f} s busy: "
+            f"{ended['status']}, {spent} invocations (retried once)"
+        )
         assert spent == usual + 1
         assert_every_evaluation_once(api, ended)
         assert stack.iam_denials() == []  # a request the killed worker left half-sent is no denial
@@ -228,8 +236,12 @@ def test_a_run_is_still_marked_failed_when_mark_run_failed_is_killed_mid_invocat
     logical_id = "MarkRunFailedFunction"
     function = name_of(stack, logical_id)
     # Warm it (its first call imports the handler): a run that does not exist is left alone.
-    warm = stack.client("lambda").invoke(FunctionName=function, Payload=json.dumps(
-        {"tenant_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "error": {"Error": "Warm"}}))
+    warm = stack.client("lambda").invoke(
+        FunctionName=function,
+        Payload=json.dumps(
+            {"tenant_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4()), "error": {"Error": "Warm"}}
+        ),
+    )
     assert "FunctionError" not in warm, warm["Payload"].read()
     trials = RESULTS.setdefault(logical_id, [])
     for _ in range(TRIALS):
@@ -248,8 +260,10 @@ def test_a_run_is_still_marked_failed_when_mark_run_failed_is_killed_mid_invocat
         if killer.killed is None or spent == 1:
             trials.append(f"missed (killed={killer.killed}, invocations={spent})")
             continue
-        trials.append(f"killed pid {killer.killed} after {killer.busy_for:.2f} s busy: "
-                      f"{ended['status']}, {spent} invocations (retried once)")
+        trials.append(
+            f"killed pid {killer.killed} after {killer.busy_for:.2f} s busy: "
+            f"{ended['status']}, {spent} invocations (retried once)"
+        )
         assert spent == 2
         assert stack.iam_denials() == []
         errors = execution_errors(stack, run["id"])
@@ -276,15 +290,23 @@ def test_idle_workers_killed_between_requests_do_not_break_the_next_one(stack, a
 # ------------------------------------------------------------ the wire: Lambda, Step Functions
 def _function(stack: LocalStack, name: str, handler: str, env: dict[str, str] | None = None) -> str:
     return stack.client("lambda").create_function(
-        FunctionName=name, Runtime="python3.12", Role=stack.attributes["EvalRunStateMachineRole"]["Arn"],
-        Handler=f"{HANDLERS}.{handler}", Code={"ZipFile": placeholder_zip()}, Timeout=30,
-        Environment={"Variables": env or {}})["FunctionArn"]
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=stack.attributes["EvalRunStateMachineRole"]["Arn"],
+        Handler=f"{HANDLERS}.{handler}",
+        Code={"ZipFile": placeholder_zip()},
+        Timeout=30,
+        Environment={"Variables": env or {}},
+    )["FunctionArn"]
 
 
 @pytest.fixture(scope="module")
 def crashing(stack: LocalStack) -> dict[str, str]:
-    return {"killed": _function(stack, "fx-killed", "killed"), "exits": _function(stack, "fx-exits", "exits"),
-            "echo": _function(stack, "fx-echo", "echo")}
+    return {
+        "killed": _function(stack, "fx-killed", "killed"),
+        "exits": _function(stack, "fx-exits", "exits"),
+        "echo": _function(stack, "fx-echo", "echo"),
+    }
 
 
 def test_a_crashed_invocation_is_answered_as_lambda_answers_it(stack, crashing):
@@ -301,15 +323,25 @@ def test_a_crashed_invocation_is_answered_as_lambda_answers_it(stack, crashing):
 
 
 def _execute(stack: LocalStack, name: str, task: dict[str, Any]) -> dict[str, Any]:
-    definition = {"StartAt": "Invoke", "States": {
-        "Invoke": {**task, "Type": "Task",
-                   "Retry": [{"ErrorEquals": ["Lambda.Unknown"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-                   "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Done"}],
-                   "Next": "Done"},
-        "Done": {"Type": "Succeed"}}}
+    definition = {
+        "StartAt": "Invoke",
+        "States": {
+            "Invoke": {
+                **task,
+                "Type": "Task",
+                "Retry": [{"ErrorEquals": ["Lambda.Unknown"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Done"}],
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
     sfn = stack.client("stepfunctions")
-    machine = sfn.create_state_machine(name=name, definition=json.dumps(definition),
-                                       roleArn=stack.attributes["EvalRunStateMachineRole"]["Arn"])
+    machine = sfn.create_state_machine(
+        name=name,
+        definition=json.dumps(definition),
+        roleArn=stack.attributes["EvalRunStateMachineRole"]["Arn"],
+    )
     execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -324,8 +356,11 @@ def _execute(stack: LocalStack, name: str, task: dict[str, Any]) -> dict[str, An
 @pytest.mark.parametrize("form", ["lambda:invoke", "function ARN"])
 def test_step_functions_reports_a_crash_as_lambda_unknown_and_retries_it(stack, crashing, form):
     arn = crashing["killed"]
-    task = ({"Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": arn}}
-            if form == "lambda:invoke" else {"Resource": arn})
+    task = (
+        {"Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": arn}}
+        if form == "lambda:invoke"
+        else {"Resource": arn}
+    )
     before = stack.invocation_counts().get("fx-killed", 0)
     caught = _execute(stack, f"fx-crash-{form.split()[0].replace(':', '-')}", task)
     assert caught["Error"] == "Lambda.Unknown"
@@ -341,8 +376,7 @@ def test_moto_names_a_function_error_after_its_error_type_without_the_hook(stack
     hook = lambda_runtime.SFN_CRASH_HOOKS[0]
     owner = hook.active
     assert owner is not None and StateTaskServiceLambda._from_error is hook._replacement
-    task = {"Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": crashing["killed"]}}
+    task = {"Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": crashing["killed"]}}
     hook.uninstall(owner)
     try:
         caught = _execute(stack, "fx-crash-unhooked", task)
@@ -356,9 +390,17 @@ def test_an_event_a_dead_worker_never_read_is_sent_once_more(tmp_path, monkeypat
     """The worker dies between the pool's liveness check and the send: the send fails, the
     event never ran, so it goes to a fresh worker — once, and the handler runs once."""
     marks = tmp_path / "marks"
-    fn = SimpleNamespace(function_name="fx-pool", function_arn="arn:aws:lambda:us-east-1:1:function:fx-pool",
-                         handler=f"{HANDLERS}.echo", timeout=30, memory_size=128, run_time="python3.12",
-                         region="us-east-1", role="r", environment_vars={"CRASH_MARKS": str(marks)})
+    fn = SimpleNamespace(
+        function_name="fx-pool",
+        function_arn="arn:aws:lambda:us-east-1:1:function:fx-pool",
+        handler=f"{HANDLERS}.echo",
+        timeout=30,
+        memory_size=128,
+        run_time="python3.12",
+        region="us-east-1",
+        role="r",
+        environment_vars={"CRASH_MARKS": str(marks)},
+    )
     runtime = LambdaRuntime({}, max_workers_per_function=2)
     try:
         first = json.loads(runtime.invoke(fn, {"n": 1})[0])["pid"]

@@ -25,8 +25,10 @@ from assay_local.stack import LocalStack
 pytestmark = pytest.mark.e2e
 
 OWNER = "ask_durable-owner-key-0123456789"
-METRICS = [{"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0},
-           {"name": "mentions", "scorer": "contains", "args": {}, "threshold": 1.0}]
+METRICS = [
+    {"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0},
+    {"name": "mentions", "scorer": "contains", "args": {}, "threshold": 1.0},
+]
 
 
 class Api:
@@ -41,20 +43,27 @@ class Api:
         return answer.json() if "json" in answer.headers.get("content-type", "") else answer
 
     def dataset(self, name: str, records: int) -> str:
-        rows = [{"id": f"r{i}", "input": f"q{i}", "output": "a" if i % 3 else "b",
-                 "golden_answer": "a"} for i in range(records)]
+        rows = [
+            {"id": f"r{i}", "input": f"q{i}", "output": "a" if i % 3 else "b", "golden_answer": "a"}
+            for i in range(records)
+        ]
         dataset = self.call("POST", "/v1/datasets", 201, json={"name": name})["id"]
         self.call("POST", f"/v1/datasets/{dataset}/versions", 201, json={"records": rows})
         return dataset
 
     def eval_version(self, name: str) -> str:
         ev = self.call("POST", "/v1/evals", 201, json={"name": name})["id"]
-        return self.call("POST", f"/v1/evals/{ev}/versions", 201,
-                         json={"metrics": METRICS, "threshold": 0.5})["id"]
+        return self.call(
+            "POST", f"/v1/evals/{ev}/versions", 201, json={"metrics": METRICS, "threshold": 0.5}
+        )["id"]
 
     def schedule(self, dataset: str, eval_version: str, batch_size: int) -> str:
-        return self.call("POST", f"/v1/datasets/{dataset}/runs", 202, json={
-            "eval_version_id": eval_version, "batch_size": batch_size})["id"]
+        return self.call(
+            "POST",
+            f"/v1/datasets/{dataset}/runs",
+            202,
+            json={"eval_version_id": eval_version, "batch_size": batch_size},
+        )["id"]
 
     def wait(self, run: str, until: set[str], seconds: float = 150) -> dict[str, Any]:
         deadline = time.monotonic() + seconds
@@ -65,8 +74,9 @@ class Api:
             time.sleep(0.25)
 
     def export(self, run: str) -> list[dict[str, Any]]:
-        answer = self.http.get(f"{self.url}/v1/eval-runs/{run}/export", params={"format": "jsonl"},
-                               timeout=120)  # follows a 303 to the presigned S3 link
+        answer = self.http.get(
+            f"{self.url}/v1/eval-runs/{run}/export", params={"format": "jsonl"}, timeout=120
+        )  # follows a 303 to the presigned S3 link
         assert answer.status_code == 200, answer.text
         return [json.loads(line) for line in answer.content.splitlines() if line.strip()]
 
@@ -74,10 +84,10 @@ class Api:
         """What a user can list: datasets, evals, runs, keys (ids and what identifies them)."""
         runs = self.call("GET", "/v1/eval-runs", params={"limit": 100})["items"]
         return {
-            "datasets": sorted(d["id"] for d in self.call("GET", "/v1/datasets",
-                                                           params={"limit": 100})["items"]),
-            "evals": sorted(e["id"] for e in self.call("GET", "/v1/evals",
-                                                        params={"limit": 100})["items"]),
+            "datasets": sorted(
+                d["id"] for d in self.call("GET", "/v1/datasets", params={"limit": 100})["items"]
+            ),
+            "evals": sorted(e["id"] for e in self.call("GET", "/v1/evals", params={"limit": 100})["items"]),
             "runs": sorted((r["id"], r["status"], r["tenant_id"]) for r in runs),
             "keys": sorted((k["id"], k["role"]) for k in self.call("GET", "/v1/api-keys")["items"]),
         }
@@ -95,8 +105,10 @@ class StartExecutionRefused(LocalStack):
     def client(self, service: str) -> Any:
         client = super().client(service)
         if service == "stepfunctions":
+
             def refuse(**_: Any) -> None:
                 raise RuntimeError("StartExecution refused by the test")
+
             client.start_execution = refuse
         return client
 
@@ -113,8 +125,7 @@ def test_a_clean_restart_keeps_every_object_run_and_key(tmp_path):
         done = api.schedule(datasets[0], versions[0], batch_size=5)
         assert api.wait(done, {"completed", "failed"})["status"] == "completed"
         before = api.everything()
-        evaluations = api.call("GET", f"/v1/eval-runs/{done}/evaluations",
-                               params={"limit": 100})["items"]
+        evaluations = api.call("GET", f"/v1/eval-runs/{done}/evaluations", params={"limit": 100})["items"]
         export = api.export(done)
         # AND a run scheduled just before the stop, still in flight when it stops
         cut_short = api.schedule(datasets[3], versions[1], batch_size=5)
@@ -129,11 +140,14 @@ def test_a_clean_restart_keeps_every_object_run_and_key(tmp_path):
         assert stack.restored.failed == 0, stack.restored.errors
         after = api.everything()
         assert {k: v for k, v in after.items() if k != "runs"} == {
-            k: v for k, v in before.items() if k != "runs"}
+            k: v for k, v in before.items() if k != "runs"
+        }
         assert set(before["runs"]) <= set(after["runs"])
         assert {r[0] for r in after["runs"]} == {done, cut_short}
-        assert api.call("GET", f"/v1/eval-runs/{done}/evaluations",
-                        params={"limit": 100})["items"] == evaluations
+        assert (
+            api.call("GET", f"/v1/eval-runs/{done}/evaluations", params={"limit": 100})["items"]
+            == evaluations
+        )
         assert api.export(done) == export and len(export) == 12 * len(METRICS)
         Api(stack.url, member).call("GET", "/v1/datasets")  # the member key still matches
         assert tenants(stack) == 1  # the bootstrap found its tenant: same id, same keys
@@ -143,9 +157,11 @@ def test_a_clean_restart_keeps_every_object_run_and_key(tmp_path):
         ended = api.wait(cut_short, {"failed", "completed", "cancelled"}, seconds=60)
         assert ended["status"] == "failed", ended
         assert "local stack stopped while the run was in flight" in ended["error_message"]
-    print(f"\nstop with a run in flight: {stop_seconds:.2f}s; restart: "
-          f"{stack.startup_seconds:.2f}s, {stack.restored.rows} rows replayed in "
-          f"{stack.restored.seconds:.2f}s")
+    print(
+        f"\nstop with a run in flight: {stop_seconds:.2f}s; restart: "
+        f"{stack.startup_seconds:.2f}s, {stack.restored.rows} rows replayed in "
+        f"{stack.restored.seconds:.2f}s"
+    )
 
 
 # --------------------------------------------------------------------------- kill -9
@@ -157,10 +173,15 @@ class Served:
 
     def __init__(self, cwd: Path, data: Path) -> None:
         env = {**os.environ, "ASSAY_BOOTSTRAP_KEY": OWNER}
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "assay_local", "serve", "--port", "0", "--data-dir", str(data)],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self.lines: list[str] = []
         self._ready = threading.Event()
         threading.Thread(target=self._drain, daemon=True).start()
@@ -219,7 +240,8 @@ def test_kill_9_mid_run_loses_nothing_and_the_run_resumes_to_exact_counts(tmp_pa
         assert f"Resumed 1 run(s) in flight when the stack stopped: {run}" in second.output
         after = api.everything()
         assert {k: v for k, v in after.items() if k != "runs"} == {
-            k: v for k, v in before.items() if k != "runs"}
+            k: v for k, v in before.items() if k != "runs"
+        }
         assert [r[0] for r in after["runs"]] == [run]
         Api(second.url, member).call("GET", "/v1/datasets")
         # AND the run cut short completes, each record counted once, every evaluation exported

@@ -23,21 +23,30 @@ KEY = "ask_e2e-iam-owner-key-0123456789abcdef"
 def _narrowed(text: str, function: str, granted: str, replacement: str) -> str:
     """``text`` with ``granted`` replaced inside ``function``'s resource block only."""
     start = text.index(f"\n  {function}:\n")
-    following = re.search(r"\n  [A-Za-z0-9]+:\n", text[start + 1:])
+    following = re.search(r"\n  [A-Za-z0-9]+:\n", text[start + 1 :])
     end = start + 1 + following.start() if following else len(text)
     at = text.index(granted, start, end)
-    return text[:at] + replacement + text[at + len(granted):]
+    return text[:at] + replacement + text[at + len(granted) :]
 
 
 @pytest.fixture(scope="module")
 def narrowed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     text = DEFAULT_TEMPLATE.read_text()
-    text = _narrowed(text, "MarkRunFailedFunction",
-                     "Action: [dynamodb:GetItem, dynamodb:UpdateItem]", "Action: [dynamodb:UpdateItem]")
-    text = _narrowed(text, "ExportRunFunction", """            - Effect: Allow
+    text = _narrowed(
+        text,
+        "MarkRunFailedFunction",
+        "Action: [dynamodb:GetItem, dynamodb:UpdateItem]",
+        "Action: [dynamodb:UpdateItem]",
+    )
+    text = _narrowed(
+        text,
+        "ExportRunFunction",
+        """            - Effect: Allow
               Action: [s3:GetObject]
               Resource: !Sub "${ArtifactsBucket.Arn}/tenants/*/runs/*"
-""", "")
+""",
+        "",
+    )
     # The copy lives elsewhere: its state machine definition must still be found.
     text = text.replace("DefinitionUri: statemachine/", f"DefinitionUri: {REPO_ROOT}/statemachine/")
     template = tmp_path_factory.mktemp("iam") / "template.yaml"
@@ -64,7 +73,8 @@ def test_mark_run_failed_without_getitem_is_denied_and_recorded(narrowed_stack: 
     # Stop the workflow, which would retry the failing step for minutes.
     machine = narrowed_stack.resources["EvalRunStateMachine"]
     narrowed_stack.client("stepfunctions").stop_execution(
-        executionArn=machine.replace(":stateMachine:", ":execution:") + f":{run['id']}")
+        executionArn=machine.replace(":stateMachine:", ":execution:") + f":{run['id']}"
+    )
     table = narrowed_stack.attributes["AssayTable"]["Arn"]
     assert denials, narrowed_stack.iam_denials()
     denial = denials[0]
@@ -73,7 +83,8 @@ def test_mark_run_failed_without_getitem_is_denied_and_recorded(narrowed_stack: 
     assert denial.message == (
         f"User: arn:aws:sts::123456789012:assumed-role/{denial.role}/{function} is not authorized "
         f"to perform: dynamodb:GetItem on resource: {table} because no identity-based policy "
-        "allows the dynamodb:GetItem action")
+        "allows the dynamodb:GetItem action"
+    )
     # So Mark Run Failed never marks the run failed, as on AWS; the stop then reaches the
     # reconciler (decision 0008), which ends it cancelled instead of leaving it running.
     ended = api.wait(run["id"], {"failed", "cancelled"}, 30)

@@ -28,9 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 KEY = "ask_" + "invoke" * 6  # the 'local' tenant's owner key
 PLACEHOLDER_KEY = "ask_REPLACE_WITH_YOUR_API_KEY_0000000000000"
-WORKFLOW = {"prepare": "PrepareRunFunction", "score_batch": "ScoreBatchFunction",
-            "finalize": "FinalizeRunFunction", "mark_failed": "MarkRunFailedFunction",
-            "reconcile": "ReconcileRunFunction"}
+WORKFLOW = {
+    "prepare": "PrepareRunFunction",
+    "score_batch": "ScoreBatchFunction",
+    "finalize": "FinalizeRunFunction",
+    "mark_failed": "MarkRunFailedFunction",
+    "reconcile": "ReconcileRunFunction",
+}
 pytestmark = pytest.mark.e2e
 
 
@@ -44,8 +48,14 @@ def running(tmp_path_factory):
 
 
 def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "assay_local", "invoke", *args],
-                          capture_output=True, text=True, cwd=ROOT, input=stdin, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "assay_local", "invoke", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        input=stdin,
+        timeout=120,
+    )
 
 
 def _function_of(stack: LocalStack, path: Path, event: dict) -> str:
@@ -111,8 +121,12 @@ def test_every_sample_event_runs_on_its_function(running):
     # Steps that read the run raise; marking it failed and reconciling an execution that
     # ended are idempotent writes: they return.
     assert {k: "errorType" in v for k, v in seen.items() if k.startswith("workflow/")} == {
-        "workflow/prepare": True, "workflow/score_batch": True, "workflow/finalize": True,
-        "workflow/mark_failed": False, "workflow/reconcile": False}
+        "workflow/prepare": True,
+        "workflow/score_batch": True,
+        "workflow/finalize": True,
+        "workflow/mark_failed": False,
+        "workflow/reconcile": False,
+    }
 
 
 def test_the_cli_prints_the_result_alone_on_stdout(running):
@@ -121,8 +135,9 @@ def test_the_cli_prints_the_result_alone_on_stdout(running):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["statusCode"] == 200  # the whole of stdout: logs go to stderr
     name = state["functions"]["GetRunFunction"]["name"]  # the physical name, the event on stdin
-    out = _cli(name, "-e", "-", "--state-file", str(state_file),
-               stdin=(EVENTS / "api" / "get_run.json").read_text())
+    out = _cli(
+        name, "-e", "-", "--state-file", str(state_file), stdin=(EVENTS / "api" / "get_run.json").read_text()
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["statusCode"] == 401  # the sample's placeholder key
     assert '"message":"authentication failed"' in out.stderr  # the handler's log line
@@ -130,8 +145,9 @@ def test_the_cli_prints_the_result_alone_on_stdout(running):
 
 def test_a_handler_that_raises_prints_lambdas_error_payload_and_exits_1(running):
     _, state_file, _ = running
-    out = _cli("PrepareRunFunction", "--event", "events/workflow/prepare.json",
-               "--state-file", str(state_file))
+    out = _cli(
+        "PrepareRunFunction", "--event", "events/workflow/prepare.json", "--state-file", str(state_file)
+    )
     assert out.returncode == 1, out.stderr
     payload = json.loads(out.stdout)
     assert set(payload) == {"errorType", "errorMessage", "stackTrace"}
@@ -151,20 +167,24 @@ def test_usage_errors_are_one_line_and_exit_2(running, tmp_path, capsys):
     assert "unknown function 'NoSuchFunction'" in err
     assert all(logical_id in err for logical_id in state["functions"])
     assert "event file nope.json not found" in usage(
-        "GetRunFunction", "-e", "nope.json", "--state-file", str(state_file))
+        "GetRunFunction", "-e", "nope.json", "--state-file", str(state_file)
+    )
     with socket.socket() as sock:  # a state file left by a stack that is gone
         sock.bind(("127.0.0.1", 0))
-        dead = {**state, "aws_env": {**state["aws_env"],
-                                     "AWS_ENDPOINT_URL": f"http://127.0.0.1:{sock.getsockname()[1]}"}}
+        dead = {
+            **state,
+            "aws_env": {**state["aws_env"], "AWS_ENDPOINT_URL": f"http://127.0.0.1:{sock.getsockname()[1]}"},
+        }
     stale = tmp_path / "stale.json"
     stale.write_text(json.dumps(dead))
-    assert "no running local stack (nothing answers at" in usage(
-        "GetRunFunction", "--state-file", str(stale))
+    assert "no running local stack (nothing answers at" in usage("GetRunFunction", "--state-file", str(stale))
 
 
 def test_without_a_running_stack_it_says_how_to_start_one(tmp_path):
-    for command in ([sys.executable, "-m", "assay_local", "invoke", "GetRunFunction"],
-                    [sys.executable, "-m", "assay", "local", "invoke", "GetRunFunction"]):
+    for command in (
+        [sys.executable, "-m", "assay_local", "invoke", "GetRunFunction"],
+        [sys.executable, "-m", "assay", "local", "invoke", "GetRunFunction"],
+    ):
         out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60)
         assert out.returncode == 2 and out.stdout == ""
         lines = out.stderr.splitlines()

@@ -49,13 +49,19 @@ def export(stack: LocalStack, api: Api) -> dict[str, Any]:
     bucket = stack.resources["ArtifactsBucket"]
     path = urlsplit(url).path
     assert path.startswith(f"/{bucket}/tenants/{run['tenant_id']}/runs/{run['id']}/")
-    key = path[len(bucket) + 2:]
+    key = path[len(bucket) + 2 :]
     s3 = stack.client("s3")
     original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     other_key = key.replace(run["tenant_id"], str(uuid.uuid4()))
     s3.put_object(Bucket=bucket, Key=other_key, Body=b'{"run": "another tenant\'s"}')
-    return {"run": run, "url": url, "bucket": bucket, "key": key, "original": original,
-            "other_key": other_key}
+    return {
+        "run": run,
+        "url": url,
+        "bucket": bucket,
+        "key": key,
+        "original": original,
+        "other_key": other_key,
+    }
 
 
 def s3_error(response: requests.Response) -> tuple[int, str, str]:
@@ -66,8 +72,10 @@ def s3_error(response: requests.Response) -> tuple[int, str, str]:
 
 def with_signature(url: str, signature: str) -> str:
     parts = urlsplit(url)
-    query = "&".join(p if not p.startswith("X-Amz-Signature=") else f"X-Amz-Signature={signature}"
-                     for p in parts.query.split("&"))
+    query = "&".join(
+        p if not p.startswith("X-Amz-Signature=") else f"X-Amz-Signature={signature}"
+        for p in parts.query.split("&")
+    )
     return urlunsplit(parts._replace(query=query))
 
 
@@ -98,8 +106,9 @@ def test_the_link_with_its_signature_zeroed_is_refused(export):
 
 
 def test_the_download_link_cannot_overwrite_the_export(stack, export):
-    response = requests.put(export["url"], data=b'{"items": []}', timeout=30,
-                            headers={"Content-Type": "application/json"})
+    response = requests.put(
+        export["url"], data=b'{"items": []}', timeout=30, headers={"Content-Type": "application/json"}
+    )
     assert s3_error(response)[:2] == (403, "SignatureDoesNotMatch")
     stored = stack.client("s3").get_object(Bucket=export["bucket"], Key=export["key"])["Body"].read()
     assert stored == export["original"]
@@ -109,10 +118,15 @@ def test_the_download_link_cannot_overwrite_the_export(stack, export):
 def test_an_expired_link_is_refused(stack, export):
     # A link signed through the stack's S3 with ExpiresIn=1 (SigV4, as the functions sign:
     # a default client presigns SigV2 for a custom endpoint), a second later.
-    s3v4 = boto3.client("s3", endpoint_url=stack.moto_endpoint, region_name="us-east-1",
-                        config=Config(signature_version="s3v4"))
+    s3v4 = boto3.client(
+        "s3",
+        endpoint_url=stack.moto_endpoint,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+    )
     short = s3v4.generate_presigned_url(
-        "get_object", Params={"Bucket": export["bucket"], "Key": export["key"]}, ExpiresIn=1)
+        "get_object", Params={"Bucket": export["bucket"], "Key": export["key"]}, ExpiresIn=1
+    )
     assert "X-Amz-Expires=1&" in short
     assert requests.get(short, timeout=30).status_code == 200
     time.sleep(2.1)
@@ -134,17 +148,20 @@ def test_the_dataset_upload_flow_still_works_and_only_as_signed(stack, api):
     created = api.call("POST", f"/v1/datasets/{dataset}/uploads")
     assert created.status_code == 201, created.text
     upload = created.json()
-    body = b"".join(json.dumps({"id": f"u{i}", "input": f"q{i}", "output": "a",
-                                "golden_answer": "a"}).encode() + b"\n" for i in range(25))
+    body = b"".join(
+        json.dumps({"id": f"u{i}", "input": f"q{i}", "output": "a", "golden_answer": "a"}).encode() + b"\n"
+        for i in range(25)
+    )
     # Without the Content-Type it was signed for, S3 refuses the PUT.
-    unsigned = requests.put(upload["url"], data=body, timeout=30,
-                            headers={"Content-Type": "text/plain"})
+    unsigned = requests.put(upload["url"], data=body, timeout=30, headers={"Content-Type": "text/plain"})
     assert s3_error(unsigned)[:2] == (403, "SignatureDoesNotMatch")
     # Re-pointed at the tenant's dataset versions, the upload link writes nothing there.
     bucket = stack.resources["ArtifactsBucket"]
     repointed = upload["url"].replace(f"/{bucket}/uploads/", f"/{bucket}/tenants/")
     assert s3_error(requests.put(repointed, data=body, headers=upload["headers"], timeout=30))[:2] == (
-        403, "SignatureDoesNotMatch")
+        403,
+        "SignatureDoesNotMatch",
+    )
     put = requests.put(upload["url"], data=body, headers=upload["headers"], timeout=30)
     assert put.status_code == 200, put.text
     version = api.call("POST", f"/v1/datasets/{dataset}/versions", json={"upload_id": upload["upload_id"]})

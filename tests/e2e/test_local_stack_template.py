@@ -36,9 +36,7 @@ def test_every_template_resource_was_created(stack: LocalStack) -> None:
     s3 = stack.client("s3")
     bucket = stack.resources["ArtifactsBucket"]
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"][
-        "BlockPublicAcls"
-    ]
+    assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
     secret = stack.client("secretsmanager").get_secret_value(SecretId=stack.resources["ApiKeySecret"])
     assert len(secret["SecretString"]) == 64
 
@@ -118,27 +116,28 @@ def test_unknown_route_is_a_404_envelope_from_the_catch_all(stack: LocalStack) -
     assert stack.invocation_counts()[name] == before + 1  # the template's route, not the front
 
 
-@pytest.mark.parametrize(("method", "path", "allow"), [
-    ("DELETE", "/v1/datasets", "GET, POST"),
-    ("TRACE", "/v1/health", "GET"),
-])
-def test_another_method_on_a_known_path_is_a_405_envelope(stack: LocalStack, method: str,
-                                                           path: str, allow: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v1/datasets", "GET, POST"),
+        ("TRACE", "/v1/health", "GET"),
+    ],
+)
+def test_another_method_on_a_known_path_is_a_405_envelope(
+    stack: LocalStack, method: str, path: str, allow: str
+) -> None:
     response = requests.request(method, f"{stack.url}{path}", timeout=60)
     _envelope(response, 405, "validation.invalid_request")
     assert response.headers["Allow"] == allow
 
 
 def test_oversized_body_is_a_413_envelope(stack: LocalStack) -> None:
-    response = requests.post(
-        f"{stack.url}/v1/datasets", data=b"x" * (11 * 1024 * 1024), timeout=60
-    )
+    response = requests.post(f"{stack.url}/v1/datasets", data=b"x" * (11 * 1024 * 1024), timeout=60)
     body = _envelope(response, 413, "validation.invalid_request")
     assert "10 MB" in body["error"]
 
 
 def test_too_large_headers_are_a_431_envelope(stack: LocalStack) -> None:
-    response = requests.get(f"{stack.url}/v1/health", headers={"X-Big": "a" * 70_000},
-                            timeout=60)
+    response = requests.get(f"{stack.url}/v1/health", headers={"X-Big": "a" * 70_000}, timeout=60)
     body = _envelope(response, 431, "validation.invalid_request")
     assert "header" in body["error"]

@@ -89,8 +89,12 @@ def test_distributed_map_retry_and_catch_run_real_handlers(stack: LocalStack, tm
                             "Parameters": {"FunctionName": flaky, "Payload.$": "$"},
                             "ResultSelector": {"value.$": "$.Payload.value", "pid.$": "$.Payload.pid"},
                             "Retry": [
-                                {"ErrorEquals": ["FlakyError"], "IntervalSeconds": 1,
-                                 "MaxAttempts": 2, "BackoffRate": 1}
+                                {
+                                    "ErrorEquals": ["FlakyError"],
+                                    "IntervalSeconds": 1,
+                                    "MaxAttempts": 2,
+                                    "BackoffRate": 1,
+                                }
                             ],
                             "End": True,
                         }

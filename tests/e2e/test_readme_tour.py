@@ -103,8 +103,15 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
     env["ASSAY_PORT"] = str(port)
 
     # WHEN bash runs the block as it stands in the README
-    shell = subprocess.Popen(["bash", "tour.sh"], cwd=tmp_path, env=env, text=True,  # noqa: S603, S607
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    shell = subprocess.Popen(
+        ["bash", "tour.sh"],  # noqa: S607
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         out, err = shell.communicate(timeout=600)
     finally:
@@ -134,9 +141,13 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
     failures = {c.get("name"): c.find("failure") for c in junit.iter("testcase")}
     failure = failures[failing_metric]
     assert failure is not None, context
-    mean, threshold = map(float, re.fullmatch(
-        rf"metric '{failing_metric}' mean ([\d.]+) < ([\d.]+) \(--threshold [\d.]+\)",
-        failure.get("message")).groups())
+    mean, threshold = map(
+        float,
+        re.fullmatch(
+            rf"metric '{failing_metric}' mean ([\d.]+) < ([\d.]+) \(--threshold [\d.]+\)",
+            failure.get("message"),
+        ).groups(),
+    )
     assert round(mean, 2) == failing_mean and threshold == gate_threshold
     assert [name for name, f in failures.items() if f is not None] == [failing_metric]
     assert (tmp_path / "out" / "summary.md").read_text().startswith("### Assay eval gate: ❌ failed")
@@ -152,8 +163,9 @@ def test_readme_tour_block_runs_as_pasted_and_gives_the_documented_outcomes(tmp_
     [run_id] = {e["run_id"] for e in lines}
 
     # AND report.html is that run's report, its banner showing the run's verdict
-    wrote = re.search(r"^wrote out/report\.html\s+\(run verdict (pass|fail); (\d+) evaluations\)$",
-                      out, re.MULTILINE)
+    wrote = re.search(
+        r"^wrote out/report\.html\s+\(run verdict (pass|fail); (\d+) evaluations\)$", out, re.MULTILINE
+    )
     assert wrote, context
     report = (tmp_path / "out" / "report.html").read_text()
     assert run_id in report and int(wrote.group(2)) == len(lines)

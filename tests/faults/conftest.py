@@ -31,8 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachine" / "eval_run.asl.json"
 REGION = "us-east-1"
 OWNER_KEY = "ask_fault-harness-owner-key-0123456789ab"
-WORKFLOW_FUNCTIONS = ("PrepareRunFunction", "ScoreBatchFunction", "FinalizeRunFunction",
-                      "MarkRunFailedFunction", "ReconcileRunFunction")
+WORKFLOW_FUNCTIONS = (
+    "PrepareRunFunction",
+    "ScoreBatchFunction",
+    "FinalizeRunFunction",
+    "MarkRunFailedFunction",
+    "ReconcileRunFunction",
+)
 
 
 @dataclass
@@ -70,8 +75,7 @@ def _atomic(call_action: Any, lock: threading.RLock) -> Any:
 @pytest.fixture(scope="module")
 def fault_stack() -> Iterator[FaultStack]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DynamoHandler, "call_action",
-                      _atomic(DynamoHandler.call_action, threading.RLock()))
+        patch.setattr(DynamoHandler, "call_action", _atomic(DynamoHandler.call_action, threading.RLock()))
         with template_on_moto("assay-faults") as created:
             workflow_env: dict[str, str] = {}
             for name in WORKFLOW_FUNCTIONS:
@@ -81,5 +85,4 @@ def fault_stack() -> Iterator[FaultStack]:
             patch.setattr(logging.getLogger("assay"), "level", logging.ERROR)
             with environment(workflow_env):
                 tenant = bootstrap_tenant(slug="faults", owner_key=OWNER_KEY)
-                yield FaultStack(created, tenant_id=str(tenant.id),
-                                 bucket=workflow_env["BUCKET_NAME"])
+                yield FaultStack(created, tenant_id=str(tenant.id), bucket=workflow_env["BUCKET_NAME"])

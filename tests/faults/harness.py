@@ -71,15 +71,22 @@ SCORE_FAULTS: dict[str, str | None] = {
 
 OFF_WRITE_PATH = frozenset({"throttle_read", "service_error_after_success"})
 # Faults of the single-invocation steps; each is retried by that step's own Retry.
-STEP_FAULTS = ("throttle_read", "throttle_write", "timeout_after_commit", "conn_exhausted",
-               "crash_before_write", "crash_after_write")
+STEP_FAULTS = (
+    "throttle_read",
+    "throttle_write",
+    "timeout_after_commit",
+    "conn_exhausted",
+    "crash_before_write",
+    "crash_after_write",
+)
 
 # The issue's five categories (and which kinds make each up); the service errors after a
 # successful run are injected on top and counted apart.
 CATEGORIES: dict[str, frozenset[str]] = {
     "throttles before the write": frozenset({"throttle_write", "throttle_read", "lambda_throttle"}),
-    "connection errors": frozenset({"conn_exhausted", "conn_before_write", "conn_after_write",
-                                    "s3_read_error"}),
+    "connection errors": frozenset(
+        {"conn_exhausted", "conn_before_write", "conn_after_write", "s3_read_error"}
+    ),
     "timeouts after the write": frozenset({"timeout_after_commit", "timeout_race"}),
     "duplicate deliveries": frozenset({"duplicate_delivery"}),
     "crashed handlers": frozenset({"crash_before_write", "crash_after_write"}),
@@ -125,8 +132,9 @@ class FaultInjector:
             return
         if fault.kind == "throttle_write":
             self._fire(fault)
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException",
-                                         "Message": "injected"}}, op)
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}}, op
+            )
         if fault.kind == "conn_exhausted":
             self._fire(fault)
             raise EndpointConnectionError(endpoint_url=ENDPOINT)
@@ -154,8 +162,12 @@ class FaultInjector:
 
     def _after_send(self, event_name: str, **_: Any) -> None:
         fault, op = self._current(event_name)
-        if fault is not None and fault.kind == "conn_after_write" and op in WRITE_OPS \
-                and event_name.startswith("before-send.dynamodb."):
+        if (
+            fault is not None
+            and fault.kind == "conn_after_write"
+            and op in WRITE_OPS
+            and event_name.startswith("before-send.dynamodb.")
+        ):
             self._fire(fault)
             error = ConnectionClosedError(endpoint_url=ENDPOINT)
             error.injected = True
@@ -163,8 +175,7 @@ class FaultInjector:
 
     def _after_call(self, event_name: str, http_response: Any = None, **_: Any) -> None:
         fault, op = self._current(event_name)
-        if fault is None or op not in WRITE_OPS or http_response is None \
-                or http_response.status_code >= 300:
+        if fault is None or op not in WRITE_OPS or http_response is None or http_response.status_code >= 300:
             return  # only a committed write
         if fault.kind == "timeout_after_commit":
             self._fire(fault)
@@ -206,8 +217,9 @@ class Plan:
             # A fault the client absorbs ends the attempt chain (the attempt succeeds), and a
             # read throttle or an Invoke error never reaches the write: both rarer than the
             # write-path faults the issue names.
-            weights = [0.4 if SCORE_FAULTS[k] is None else 0.35 if k in OFF_WRITE_PATH else 1.0
-                       for k in kinds]
+            weights = [
+                0.4 if SCORE_FAULTS[k] is None else 0.35 if k in OFF_WRITE_PATH else 1.0 for k in kinds
+            ]
             kind = rng.choices(kinds, weights)[0]
         elif attempt < 2:  # prepare, finalize, mark failed: up to two faults, crashes included
             kinds = [k for k in STEP_FAULTS if budget(SCORE_FAULTS[k]) > 0]

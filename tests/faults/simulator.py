@@ -35,18 +35,18 @@ from typing import Any
 _ABSENT = object()
 
 
-class LambdaCrash(BaseException):  # noqa: N818 — not an error the handler may catch
+class LambdaCrash(BaseException):
     """The function's process died (OOM, kill, runtime exit): no errorType is returned."""
 
 
-class TaskFailure(Exception):  # noqa: N818 — a Step Functions error, named as on AWS
+class TaskFailure(Exception):
     def __init__(self, error: str, cause: str = "") -> None:
         super().__init__(f"{error}: {cause}")
         self.error = error
         self.cause = cause
 
 
-class ExecutionFailed(Exception):  # noqa: N818
+class ExecutionFailed(Exception):
     def __init__(self, error: str, cause: str = "") -> None:
         super().__init__(f"{error}: {cause}")
         self.error = error
@@ -149,9 +149,19 @@ class Armed(threading.local):
 class Simulator:
     """Runs one execution of ``definition`` with the real handlers and injected faults."""
 
-    def __init__(self, definition: dict[str, Any], *, invoke: Invoke, read_items: Callable[[dict], list],
-                 armed: Armed, stats: Stats, planner: Planner, seed: int,
-                 redeliver: Callable[[str], bool], max_workers: int = 4) -> None:
+    def __init__(
+        self,
+        definition: dict[str, Any],
+        *,
+        invoke: Invoke,
+        read_items: Callable[[dict], list],
+        armed: Armed,
+        stats: Stats,
+        planner: Planner,
+        seed: int,
+        redeliver: Callable[[str], bool],
+        max_workers: int = 4,
+    ) -> None:
         self.definition = definition
         self.invoke = invoke
         self.read_items = read_items
@@ -197,12 +207,14 @@ class Simulator:
                     result = resolve(state["ResultSelector"], result, context)
                 doc = put_result(doc, state.get("ResultPath", _ABSENT), result)
             except TaskFailure as failure:
-                catcher = next((c for c in state.get("Catch", [])
-                                if matches(c["ErrorEquals"], failure.error)), None)
+                catcher = next(
+                    (c for c in state.get("Catch", []) if matches(c["ErrorEquals"], failure.error)), None
+                )
                 if catcher is None:
                     raise
-                doc = put_result(doc, catcher.get("ResultPath", _ABSENT),
-                                 {"Error": failure.error, "Cause": failure.cause})
+                doc = put_result(
+                    doc, catcher.get("ResultPath", _ABSENT), {"Error": failure.error, "Cause": failure.cause}
+                )
                 name = catcher["Next"]
                 continue
             if state.get("End"):
@@ -242,8 +254,9 @@ class Simulator:
                 failure = TaskFailure("States.Timeout", "Task timed out")
             except TaskFailure as exc:
                 failure = exc
-            index = next((i for i, r in enumerate(retriers) if matches(r["ErrorEquals"], failure.error)),
-                         None)
+            index = next(
+                (i for i, r in enumerate(retriers) if matches(r["ErrorEquals"], failure.error)), None
+            )
             if index is None or used[index] >= retriers[index].get("MaxAttempts", 3):
                 if partner is not None:
                     partner.abort()
@@ -293,9 +306,10 @@ class Simulator:
             result = self.invoke(function, copy.deepcopy(payload))
         except LambdaCrash:
             raise TaskFailure("Lambda.Unknown", "The function's process exited before completing") from None
-        except Exception as exc:  # noqa: BLE001 — Lambda reports every error by its type name
-            raise TaskFailure(type(exc).__name__, json.dumps(
-                {"errorType": type(exc).__name__, "errorMessage": str(exc)})) from None
+        except Exception as exc:
+            raise TaskFailure(
+                type(exc).__name__, json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)})
+            ) from None
         finally:
             self.armed.fault = None
             if fault is not None and fault.barrier is not None:
@@ -339,12 +353,13 @@ class Simulator:
         if "ToleratedFailurePercentage" in state:
             exceeded.append(100.0 * failed / max(1, len(items)) > state["ToleratedFailurePercentage"])
         if any(exceeded) if exceeded else failed > 0:
-            raise TaskFailure("States.ExceedToleratedFailureThreshold",
-                              f"{failed} of {len(items)} items failed")
+            raise TaskFailure(
+                "States.ExceedToleratedFailureThreshold", f"{failed} of {len(items)} items failed"
+            )
         return None
 
 
-class _TimedOut(Exception):  # noqa: N818
+class _TimedOut(Exception):
     def __init__(self, barrier: threading.Barrier) -> None:
         super().__init__("timed out")
         self.barrier = barrier

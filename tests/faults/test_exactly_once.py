@@ -39,10 +39,23 @@ SEEDS = (11, 23, 37)
 # The harness's own power (it catches a broken recorder) is shown on one fault plan; the
 # guarantee itself is checked on all of them.
 DETECTION_SEEDS = SEEDS[:1]
-WRITE_PATH = {"throttle_write", "conn_exhausted", "conn_before_write", "conn_after_write",
-              "timeout_after_commit", "crash_before_write", "crash_after_write", "timeout_race"}
-ALL_KINDS = WRITE_PATH | {"throttle_read", "s3_read_error", "service_error_after_success",
-                          "lambda_throttle", "duplicate_delivery"}
+WRITE_PATH = {
+    "throttle_write",
+    "conn_exhausted",
+    "conn_before_write",
+    "conn_after_write",
+    "timeout_after_commit",
+    "crash_before_write",
+    "crash_after_write",
+    "timeout_race",
+}
+ALL_KINDS = WRITE_PATH | {
+    "throttle_read",
+    "s3_read_error",
+    "service_error_after_success",
+    "lambda_throttle",
+    "duplicate_delivery",
+}
 RECORDS = 300
 BATCH_SIZE = 3
 MIN_FAULTS = 250
@@ -75,18 +88,42 @@ class NaiveRunRepository(DynamoDBRunRepository):
     """What exactly-once must not be: the batch written without a condition and the
     counters moved by a separate, unconditional update."""
 
-    def record_batch(self, run: Run, index: int, *, completed: int, failed: int,
-                     records: list[dict[str, Any]], evaluations: Any, now: str) -> str:
+    def record_batch(
+        self,
+        run: Run,
+        index: int,
+        *,
+        completed: int,
+        failed: int,
+        records: list[dict[str, Any]],
+        evaluations: Any,
+        now: str,
+    ) -> str:
         from assay_service.adapters.dynamodb import _pack
 
         pk = self._pk(run.tenant_id, run_key(run.id))
-        self.table.put({"PK": pk, "SK": f"B#{index:07d}", "tenant_id": str(run.tenant_id),
-                        "run_id": str(run.id), "batch": index, "completed": completed,
-                        "failed": failed, "created_at": now,
-                        "data": _pack({"records": records,
-                                       "evaluations": [e.model_dump(mode="json") for e in evaluations]})})
-        self.table.update(pk, "RUN", expression="ADD completed_count :c, failed_count :f",
-                          names={}, values={":c": completed, ":f": failed})
+        self.table.put(
+            {
+                "PK": pk,
+                "SK": f"B#{index:07d}",
+                "tenant_id": str(run.tenant_id),
+                "run_id": str(run.id),
+                "batch": index,
+                "completed": completed,
+                "failed": failed,
+                "created_at": now,
+                "data": _pack(
+                    {"records": records, "evaluations": [e.model_dump(mode="json") for e in evaluations]}
+                ),
+            }
+        )
+        self.table.update(
+            pk,
+            "RUN",
+            expression="ADD completed_count :c, failed_count :f",
+            names={},
+            values={":c": completed, ":f": failed},
+        )
         return "recorded"
 
 
@@ -106,27 +143,44 @@ def injection(fault_stack: FaultStack) -> tuple[Armed, FaultInjector]:
 
 def schedule(stack: FaultStack, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     records = make_records(seed)
-    status, dataset, _ = stack.call("DatasetsFunction", api_event("create_dataset", key=OWNER_KEY,
-                                                                  body={"name": f"faults-{seed}"}))
+    status, dataset, _ = stack.call(
+        "DatasetsFunction", api_event("create_dataset", key=OWNER_KEY, body={"name": f"faults-{seed}"})
+    )
     assert status == 201, dataset
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version", path_id=dataset["id"], key=OWNER_KEY, body={"records": records}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version", path_id=dataset["id"], key=OWNER_KEY, body={"records": records}),
+    )
     assert status == 201, body
-    _, ev, _ = stack.call("EvalsFunction", api_event("create_eval", key=OWNER_KEY,
-                                                     body={"name": f"faults-{seed}"}))
-    status, version, _ = stack.call("EvalsFunction", api_event(
-        "create_eval_version", path_id=ev["id"], key=OWNER_KEY,
-        body={"threshold": 0.5, "metrics": METRICS}))
+    _, ev, _ = stack.call(
+        "EvalsFunction", api_event("create_eval", key=OWNER_KEY, body={"name": f"faults-{seed}"})
+    )
+    status, version, _ = stack.call(
+        "EvalsFunction",
+        api_event(
+            "create_eval_version",
+            path_id=ev["id"],
+            key=OWNER_KEY,
+            body={"threshold": 0.5, "metrics": METRICS},
+        ),
+    )
     assert status == 201, version
-    status, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset["id"], key=OWNER_KEY,
-        body={"eval_version_id": version["id"], "batch_size": BATCH_SIZE, "max_concurrency": 4}))
+    status, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run",
+            path_id=dataset["id"],
+            key=OWNER_KEY,
+            body={"eval_version_id": version["id"], "batch_size": BATCH_SIZE, "max_concurrency": 4},
+        ),
+    )
     assert status == 202, run
     return run, records
 
 
-def run_with_faults(stack: FaultStack, injection: tuple[Armed, FaultInjector], seed: int,
-                    planner: Any = None) -> tuple[dict[str, Any], Stats, list[str]]:
+def run_with_faults(
+    stack: FaultStack, injection: tuple[Armed, FaultInjector], seed: int, planner: Any = None
+) -> tuple[dict[str, Any], Stats, list[str]]:
     """Schedule, execute under faults, and return (run, stats, violated invariants). An
     execution that did not succeed is then reported to ReconcileRunFunction with the event
     EventBridge would deliver (the backstop of decision 0008)."""
@@ -135,16 +189,33 @@ def run_with_faults(stack: FaultStack, injection: tuple[Armed, FaultInjector], s
     stats = Stats()
     injector.stats = stats
     plan = Plan(seed)
-    simulator = Simulator(stack.definition(), invoke=stack.invoke_workflow, read_items=stack.read_items,
-                          armed=armed, stats=stats, planner=planner or plan, seed=seed,
-                          redeliver=plan.redeliver)
+    simulator = Simulator(
+        stack.definition(),
+        invoke=stack.invoke_workflow,
+        read_items=stack.read_items,
+        armed=armed,
+        stats=stats,
+        planner=planner or plan,
+        seed=seed,
+        redeliver=plan.redeliver,
+    )
     execution_input = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     status, output = simulator.run(execution_input)
     if status != "SUCCEEDED":
-        stack.invoke_workflow("ReconcileRunFunction", {
-            "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
-            "detail": {"name": run["id"], "status": status, "error": output, "cause": None,
-                       "input": json.dumps(execution_input)}})
+        stack.invoke_workflow(
+            "ReconcileRunFunction",
+            {
+                "detail-type": "Step Functions Execution Status Change",
+                "source": "aws.states",
+                "detail": {
+                    "name": run["id"],
+                    "status": status,
+                    "error": output,
+                    "cause": None,
+                    "input": json.dumps(execution_input),
+                },
+            },
+        )
     found = violations(stack, run, records, status, output)
     forget_batches(run)
     return run, stats, found
@@ -159,8 +230,9 @@ def forget_batches(run: dict[str, Any]) -> None:
         table.client.delete_item(TableName=table.name, Key={"PK": {"S": pk}, "SK": {"S": item["SK"]}})
 
 
-def violations(stack: FaultStack, scheduled: dict[str, Any], records: list[dict[str, Any]],
-               status: str, output: Any) -> list[str]:
+def violations(
+    stack: FaultStack, scheduled: dict[str, Any], records: list[dict[str, Any]], status: str, output: Any
+) -> list[str]:
     found: list[str] = []
     run = dependencies.runs().get(UUID(scheduled["tenant_id"]), UUID(scheduled["id"]))
     assert run is not None
@@ -171,8 +243,10 @@ def violations(stack: FaultStack, scheduled: dict[str, Any], records: list[dict[
     if run.status != "completed":
         found.append(f"run {run.status}: {run.error_message}")
     if run.completed_count + run.failed_count != run.item_count or run.item_count != RECORDS:
-        found.append(f"counters: completed {run.completed_count} + failed {run.failed_count} "
-                     f"!= item_count {run.item_count}")
+        found.append(
+            f"counters: completed {run.completed_count} + failed {run.failed_count} "
+            f"!= item_count {run.item_count}"
+        )
     expected_failed = sum(unscorable(i) for i in range(RECORDS))
     if run.failed_count != expected_failed:
         found.append(f"failed_count {run.failed_count}, expected {expected_failed}")
@@ -184,26 +258,33 @@ def violations(stack: FaultStack, scheduled: dict[str, Any], records: list[dict[
     if len(batches) != -(-RECORDS // BATCH_SIZE):
         found.append(f"{len(batches)} batch items, expected {-(-RECORDS // BATCH_SIZE)}")
     if len(ids) != len(set(ids)) or set(ids) != expected_ids(run.id, RECORDS, len(METRICS)):
-        found.append(f"evaluations: {len(ids)} ids, {len(set(ids))} distinct, "
-                     f"expected {RECORDS * len(METRICS)}")
+        found.append(
+            f"evaluations: {len(ids)} ids, {len(set(ids))} distinct, expected {RECORDS * len(METRICS)}"
+        )
     if sorted(record_ids) != sorted(r["id"] for r in records):
         found.append("recorded records differ from the dataset's")
 
     # Aggregates equal a fault-free scoring of the same records.
     _, object_key = dependencies.datasets().get_version(run.tenant_id, run.dataset_id, run.dataset_version)
-    stored_records = [Record.model_validate_json(line)
-                      for line in dependencies.artifacts().iter_lines(object_key) if line.strip()]
-    reference = score_batch(run_id=run.id, project_id=run.project_id, metrics=run.metrics,
-                            records=enumerate(stored_records))
+    stored_records = [
+        Record.model_validate_json(line)
+        for line in dependencies.artifacts().iter_lines(object_key)
+        if line.strip()
+    ]
+    reference = score_batch(
+        run_id=run.id, project_id=run.project_id, metrics=run.metrics, records=enumerate(stored_records)
+    )
     aggregator = Aggregator(run.metrics)
     aggregator.add(reference.evaluations)
     stored = {UUID(e["id"]): Evaluation.model_validate(e) for b in batches for e in b["evaluations"]}
     for ev in reference.evaluations:
         got = stored.get(ev.id)
         if got is None or (got.status, got.score, got.is_passed) != (ev.status, ev.score, ev.is_passed):
-            found.append(f"evaluation {ev.id} differs from a fault-free scoring: "
-                         f"{got and (got.status, got.score, got.error_message)} vs "
-                         f"{(ev.status, ev.score, ev.error_message)}")
+            found.append(
+                f"evaluation {ev.id} differs from a fault-free scoring: "
+                f"{got and (got.status, got.score, got.error_message)} vs "
+                f"{(ev.status, ev.score, ev.error_message)}"
+            )
             break
     if run.status == "completed":
         expected = [a.model_dump() for a in aggregator.aggregates()]
@@ -223,8 +304,10 @@ def violations(stack: FaultStack, scheduled: dict[str, Any], records: list[dict[
 def test_no_fault_loses_or_duplicates_an_evaluation(fault_stack, injection, seed):
     run, stats, found = run_with_faults(fault_stack, injection, seed)
     total = sum(stats.injected.values())
-    print(f"seed {seed}: {total} faults {dict(stats.injected)}; retries {dict(stats.retries)}; "
-          f"outcomes {dict(stats.outcomes)}")
+    print(
+        f"seed {seed}: {total} faults {dict(stats.injected)}; retries {dict(stats.retries)}; "
+        f"outcomes {dict(stats.outcomes)}"
+    )
     assert found == [], (found, stats.child_errors)
     by_category = {c: sum(stats.injected[k] for k in kinds) for c, kinds in CATEGORIES.items()}
     print(f"seed {seed}: by category {by_category}")
@@ -242,8 +325,9 @@ def test_no_fault_loses_or_duplicates_an_evaluation(fault_stack, injection, seed
 
 @pytest.mark.parametrize("seed", DETECTION_SEEDS)
 def test_the_harness_detects_a_naive_recorder(fault_stack, injection, seed, monkeypatch):
-    monkeypatch.setattr(dependencies, "runs",
-                        functools.lru_cache(maxsize=1)(lambda: NaiveRunRepository(dependencies.table())))
+    monkeypatch.setattr(
+        dependencies, "runs", functools.lru_cache(maxsize=1)(lambda: NaiveRunRepository(dependencies.table()))
+    )
     run, stats, found = run_with_faults(fault_stack, injection, seed)
     print(f"naive recorder, seed {seed}: {found}")
     assert any("counters" in v or "failed_count" in v for v in found), found
@@ -271,10 +355,14 @@ def test_a_run_whose_failure_handler_dies_is_ended_by_the_reconciler(fault_stack
 
 
 @pytest.mark.parametrize("seed", DETECTION_SEEDS)
-def test_the_harness_detects_a_recorder_without_the_write_once_condition(fault_stack, injection,
-                                                                        seed, monkeypatch):
-    monkeypatch.setattr(dependencies, "runs", functools.lru_cache(maxsize=1)(
-        lambda: UnconditionalRunRepository(dependencies.table())))
+def test_the_harness_detects_a_recorder_without_the_write_once_condition(
+    fault_stack, injection, seed, monkeypatch
+):
+    monkeypatch.setattr(
+        dependencies,
+        "runs",
+        functools.lru_cache(maxsize=1)(lambda: UnconditionalRunRepository(dependencies.table())),
+    )
     run, stats, found = run_with_faults(fault_stack, injection, seed)
     print(f"unconditional recorder, seed {seed}: {found}")
     assert stats.injected["timeout_race"] > 0  # the concurrent deliveries that double-count

@@ -70,8 +70,7 @@ class Stack:
     def env(self, logical_id: str) -> dict[str, str]:
         return self.created.functions[logical_id].environment
 
-    def invoke(self, logical_id: str, event: dict[str, Any],
-               env: dict[str, str] | None = None) -> Any:
+    def invoke(self, logical_id: str, event: dict[str, Any], env: dict[str, str] | None = None) -> Any:
         """Run the function's real handler in-process with its template environment
         (plus ``env``, e.g. a deployment parameter set differently)."""
         info = self.created.functions[logical_id]
@@ -80,8 +79,9 @@ class Stack:
             handler = getattr(importlib.import_module(module_name), func)
             return handler(copy.deepcopy(event), Context())
 
-    def call(self, logical_id: str, event: dict[str, Any], env: dict[str, str] | None = None
-             ) -> tuple[int, Any, dict[str, str]]:
+    def call(
+        self, logical_id: str, event: dict[str, Any], env: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
         """Invoke an API function; returns (status, parsed body, headers)."""
         out = self.invoke(logical_id, event, env)
         body = out.get("body") or ""
@@ -92,9 +92,15 @@ class Stack:
         return out["statusCode"], parsed, out.get("headers") or {}
 
 
-def api_event(name: str, *, path_id: str | None = None, body: Any = SAMPLE_ID,
-              query: dict[str, str] | None = None, key: str | None = OWNER_KEY,
-              raw_body: str | None = None) -> dict[str, Any]:
+def api_event(
+    name: str,
+    *,
+    path_id: str | None = None,
+    body: Any = SAMPLE_ID,
+    query: dict[str, str] | None = None,
+    key: str | None = OWNER_KEY,
+    raw_body: str | None = None,
+) -> dict[str, Any]:
     """A sample event from events/api with the test's ids, key, body and query."""
     event = json.loads((EVENTS / "api" / f"{name}.json").read_text())
     if path_id is not None:
@@ -128,9 +134,13 @@ def workflow_event(name: str, **fields: Any) -> dict[str, Any]:
 def template_on_moto(stack_name: str) -> Iterator[CreatedStack]:
     """Every resource of template.yaml created on an in-process moto (mock_aws), with
     test credentials; the cached AWS clients belong to this mock while it lasts."""
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-           "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+    }
     endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
     dependencies.reset(clients=True)
     moto_transactions.install()  # what the local stack runs: no whole-table copy per transaction
@@ -139,8 +149,12 @@ def template_on_moto(stack_name: str) -> Iterator[CreatedStack]:
     try:
         with environment(env), mock_aws():
             template = translate(ROOT / "template.yaml")
-            resolver = Resolver(stack_name=stack_name, region=REGION, account_id="123456789012",
-                                parameters=parameter_values(template.parameters, {}))
+            resolver = Resolver(
+                stack_name=stack_name,
+                region=REGION,
+                account_id="123456789012",
+                parameters=parameter_values(template.parameters, {}),
+            )
             yield ResourceCreator(template, resolver, boto3.Session(region_name=REGION)).create_all()
     finally:
         dependencies.reset(clients=True)  # they belonged to this mock
@@ -186,7 +200,6 @@ def _front(stack: Stack) -> Iterator[HttpFront]:
     def invoke(arn: str, event: dict) -> tuple[bytes, bool]:
         return json.dumps(stack.invoke(by_arn[arn], event)).encode(), False
 
-    front = HttpFront(stack.created.routes, invoke, api_id="functional",
-                      account_id="123456789012")
+    front = HttpFront(stack.created.routes, invoke, api_id="functional", account_id="123456789012")
     yield front
     front._server.server_close()

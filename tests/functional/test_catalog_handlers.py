@@ -11,8 +11,11 @@ def create_dataset(stack, records=None) -> str:
     status, body, _ = stack.call("DatasetsFunction", api_event("create_dataset"))
     assert status == 201, body
     if records is not False:
-        event = api_event("create_dataset_version", path_id=body["id"],
-                          **({} if records is None else {"body": {"records": records}}))
+        event = api_event(
+            "create_dataset_version",
+            path_id=body["id"],
+            **({} if records is None else {"body": {"records": records}}),
+        )
         status, version, _ = stack.call("DatasetsFunction", event)
         assert status == 201, version
     return body["id"]
@@ -23,8 +26,9 @@ def test_create_dataset_and_version_from_the_sample_events(stack):
     status, dataset, _ = stack.call("DatasetsFunction", api_event("get_dataset", path_id=dataset_id))
     assert status == 200
     assert dataset["version_count"] == 1 and dataset["tenant_id"] == stack.tenant_id
-    status, versions, _ = stack.call("DatasetsFunction",
-                                     api_event("list_dataset_versions", path_id=dataset_id))
+    status, versions, _ = stack.call(
+        "DatasetsFunction", api_event("list_dataset_versions", path_id=dataset_id)
+    )
     assert status == 200 and versions["count"] == 1
     assert versions["items"][0]["record_count"] == 3
 
@@ -33,8 +37,9 @@ def test_list_datasets_newest_first_with_cursor(stack):
     ids = [create_dataset(stack, records=False) for _ in range(3)]
     status, page, _ = stack.call("DatasetsFunction", api_event("list_datasets", query={"limit": "2"}))
     assert status == 200 and page["count"] == 2 and page["next_cursor"]
-    status, rest, _ = stack.call("DatasetsFunction", api_event(
-        "list_datasets", query={"limit": "100", "cursor": page["next_cursor"]}))
+    status, rest, _ = stack.call(
+        "DatasetsFunction", api_event("list_datasets", query={"limit": "100", "cursor": page["next_cursor"]})
+    )
     seen = [d["id"] for d in page["items"] + rest["items"]]
     assert seen[:3] == ids[::-1]
     assert len(seen) == len(set(seen))
@@ -43,8 +48,9 @@ def test_list_datasets_newest_first_with_cursor(stack):
 def test_version_with_duplicate_record_ids_is_rejected_whole(stack):
     dataset_id = create_dataset(stack, records=False)
     records = [{"id": "a", "output": "x"}, {"id": "b", "output": "y"}, {"id": "a", "output": "z"}]
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version", path_id=dataset_id, body={"records": records}))
+    status, body, _ = stack.call(
+        "DatasetsFunction", api_event("create_dataset_version", path_id=dataset_id, body={"records": records})
+    )
     assert status == 400 and body["code"] == "validation.invalid_request"
     assert body["details"]["records"] == ["record 3: id 'a' repeats record 1"]
     _, dataset, _ = stack.call("DatasetsFunction", api_event("get_dataset", path_id=dataset_id))
@@ -54,8 +60,9 @@ def test_version_with_duplicate_record_ids_is_rejected_whole(stack):
 def test_version_with_a_bad_record_names_it(stack):
     dataset_id = create_dataset(stack, records=False)
     records = [{"output": "x"}, {"output": 5}, {"outputs": "typo"}]
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version", path_id=dataset_id, body={"records": records}))
+    status, body, _ = stack.call(
+        "DatasetsFunction", api_event("create_dataset_version", path_id=dataset_id, body={"records": records})
+    )
     assert status == 400
     locations = [e["loc"] for e in body["details"]["errors"]]
     assert "body.records[1].output" in locations and "body.records[2].outputs" in locations
@@ -64,19 +71,26 @@ def test_version_with_a_bad_record_names_it(stack):
 def test_eval_version_validation_names_the_metric(stack):
     status, ev, _ = stack.call("EvalsFunction", api_event("create_eval"))
     assert status == 201
-    bad = {"metrics": [{"name": "ok", "scorer": "json_valid"},
-                       {"name": "rx", "scorer": "regex", "args": {"pattern": "(["}}]}
-    status, body, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"],
-                                                            body=bad))
+    bad = {
+        "metrics": [
+            {"name": "ok", "scorer": "json_valid"},
+            {"name": "rx", "scorer": "regex", "args": {"pattern": "(["}},
+        ]
+    }
+    status, body, _ = stack.call(
+        "EvalsFunction", api_event("create_eval_version", path_id=ev["id"], body=bad)
+    )
     assert status == 400 and "metrics[1] (rx)" in body["error"]
-    status, body, _ = stack.call("EvalsFunction", api_event(
-        "create_eval_version", path_id=ev["id"], body={"metrics": [{"name": "x", "scorer": "nope"}]}))
+    status, body, _ = stack.call(
+        "EvalsFunction",
+        api_event(
+            "create_eval_version", path_id=ev["id"], body={"metrics": [{"name": "x", "scorer": "nope"}]}
+        ),
+    )
     assert status == 400 and "unknown scorer 'nope'" in body["error"]
-    status, version, _ = stack.call("EvalsFunction", api_event("create_eval_version",
-                                                               path_id=ev["id"]))
+    status, version, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"]))
     assert status == 201 and version["version"] == 1 and len(version["metrics"]) == 4
-    status, got, _ = stack.call("EvalsFunction", api_event("get_eval_version",
-                                                           path_id=version["id"]))
+    status, got, _ = stack.call("EvalsFunction", api_event("get_eval_version", path_id=version["id"]))
     assert status == 200 and got == version
     status, listed, _ = stack.call("EvalsFunction", api_event("list_eval_versions", path_id=ev["id"]))
     assert listed["count"] == 1
@@ -84,9 +98,14 @@ def test_eval_version_validation_names_the_metric(stack):
 
 def test_unknown_ids_are_404_in_the_envelope(stack):
     missing = str(uuid.uuid4())
-    for fn, name in [("DatasetsFunction", "get_dataset"), ("EvalsFunction", "get_eval"),
-                     ("EvalsFunction", "get_eval_version"), ("GetRunFunction", "get_run"),
-                     ("GetEvaluationFunction", "get_evaluation"), ("ExportRunFunction", "export_run")]:
+    for fn, name in [
+        ("DatasetsFunction", "get_dataset"),
+        ("EvalsFunction", "get_eval"),
+        ("EvalsFunction", "get_eval_version"),
+        ("GetRunFunction", "get_run"),
+        ("GetEvaluationFunction", "get_evaluation"),
+        ("ExportRunFunction", "export_run"),
+    ]:
         status, body, _ = stack.call(fn, api_event(name, path_id=missing))
         assert status == 404, (name, body)
         assert body["code"] == "resource.not_found" and body["request_id"] == "sample-request-id"

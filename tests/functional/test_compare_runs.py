@@ -18,14 +18,17 @@ WORSE = [dict(r, output="I don't know") if i % 3 == 0 else r for i, r in enumera
 
 @pytest.fixture(scope="module")
 def runs(stack):
-    return {"good": completed_run(stack, records=GOOD, batch_size=25),
-            "good_again": completed_run(stack, records=GOOD, batch_size=7),
-            "worse": completed_run(stack, records=WORSE, batch_size=25)}
+    return {
+        "good": completed_run(stack, records=GOOD, batch_size=25),
+        "good_again": completed_run(stack, records=GOOD, batch_size=7),
+        "worse": completed_run(stack, records=WORSE, batch_size=25),
+    }
 
 
 def compare(stack, run_id, baseline, key=None, **query):
-    event = api_event("compare_runs", path_id=run_id, query={"baseline": baseline, **query},
-                      **({"key": key} if key else {}))
+    event = api_event(
+        "compare_runs", path_id=run_id, query={"baseline": baseline, **query}, **({"key": key} if key else {})
+    )
     return stack.call("GetRunFunction", event)
 
 
@@ -62,48 +65,66 @@ def test_identical_runs_show_no_significant_change(stack, runs):
 def test_another_tenants_or_a_missing_run_is_the_same_404(stack, runs):
     # A run of the other tenant, to use as the baseline of this tenant's run.
     _, ds, _ = stack.call("DatasetsFunction", api_event("create_dataset", key=OTHER_TENANT_KEY))
-    stack.call("DatasetsFunction", api_event("create_dataset_version", path_id=ds["id"],
-                                             key=OTHER_TENANT_KEY, body={"records": GOOD[:3]}))
+    stack.call(
+        "DatasetsFunction",
+        api_event(
+            "create_dataset_version", path_id=ds["id"], key=OTHER_TENANT_KEY, body={"records": GOOD[:3]}
+        ),
+    )
     _, ev, _ = stack.call("EvalsFunction", api_event("create_eval", key=OTHER_TENANT_KEY))
-    _, version, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"],
-                                                          key=OTHER_TENANT_KEY))
-    status, theirs, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=ds["id"], key=OTHER_TENANT_KEY,
-        body={"eval_version_id": version["id"]}))
+    _, version, _ = stack.call(
+        "EvalsFunction", api_event("create_eval_version", path_id=ev["id"], key=OTHER_TENANT_KEY)
+    )
+    status, theirs, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run", path_id=ds["id"], key=OTHER_TENANT_KEY, body={"eval_version_id": version["id"]}
+        ),
+    )
     assert status == 202, theirs
     mine = runs["good"]["id"]
     missing = compare(stack, mine, str(uuid.uuid4()))
     for status, body, _ in (
-            missing,
-            compare(stack, mine, theirs["id"]),                           # foreign baseline
-            compare(stack, mine, runs["worse"]["id"], key=OTHER_TENANT_KEY),  # foreign run
-            compare(stack, theirs["id"], mine),                           # foreign run
-            compare(stack, str(uuid.uuid4()), mine)):
+        missing,
+        compare(stack, mine, theirs["id"]),  # foreign baseline
+        compare(stack, mine, runs["worse"]["id"], key=OTHER_TENANT_KEY),  # foreign run
+        compare(stack, theirs["id"], mine),  # foreign run
+        compare(stack, str(uuid.uuid4()), mine),
+    ):
         assert status == 404 and body["code"] == "resource.not_found"
         assert body == missing[1]  # byte-identical bodies (same request id in the sample)
 
 
 def test_an_unfinished_run_is_409(stack, runs):
     dataset_id = create_dataset(stack, records=GOOD)
-    _, pending, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}))
+    _, pending, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}),
+    )
     for run_id, baseline in ((pending["id"], runs["good"]["id"]), (runs["good"]["id"], pending["id"])):
         status, body, _ = compare(stack, run_id, baseline)
         assert status == 409 and body["code"] == "resource.conflict", body
         assert body["details"] == {"run_id": pending["id"], "status": "pending"}
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"baseline": "not-a-uuid"}, "query.baseline"), ({}, "query.baseline"),
-    ({"confidence": "0.5"}, "query.confidence"), ({"confidence": "1"}, "query.confidence"),
-    ({"limit": "0"}, "query.limit"), ({"limit": "101"}, "query.limit"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"baseline": "not-a-uuid"}, "query.baseline"),
+        ({}, "query.baseline"),
+        ({"confidence": "0.5"}, "query.confidence"),
+        ({"confidence": "1"}, "query.confidence"),
+        ({"limit": "0"}, "query.limit"),
+        ({"limit": "101"}, "query.limit"),
+    ],
+)
 def test_bad_baseline_or_options_are_400(stack, runs, query, field):
     params = {"baseline": runs["good"]["id"], **query}
     if not query:
         del params["baseline"]
-    status, body, _ = stack.call("GetRunFunction", api_event(
-        "compare_runs", path_id=runs["worse"]["id"], query=params))
+    status, body, _ = stack.call(
+        "GetRunFunction", api_event("compare_runs", path_id=runs["worse"]["id"], query=params)
+    )
     assert status == 400 and body["code"] == "validation.invalid_request", body
     assert field in body["error"]
 

@@ -42,11 +42,14 @@ def test_aymara_list_with_filters_and_responses(stack):
 def test_aymara_responses_say_when_the_model_refused(stack):
     """GIVEN an eval with the refusal scorer THEN the Aymara view's ``ai_refused`` is true for
     exactly the response that refused."""
-    records = [{"id": "ok", "output": "Paris is the capital.", "golden_answer": "Paris"},
-               {"id": "no", "output": "I'm sorry, but I can't help with that request.",
-                "golden_answer": "Paris"}]
-    metrics = [{"name": "refused", "scorer": "refusal", "args": {}, "threshold": 0.5},
-               {"name": "mentions", "scorer": "contains", "args": {}, "threshold": 1}]
+    records = [
+        {"id": "ok", "output": "Paris is the capital.", "golden_answer": "Paris"},
+        {"id": "no", "output": "I'm sorry, but I can't help with that request.", "golden_answer": "Paris"},
+    ]
+    metrics = [
+        {"name": "refused", "scorer": "refusal", "args": {}, "threshold": 0.5},
+        {"name": "mentions", "scorer": "contains", "args": {}, "threshold": 1},
+    ]
     run = completed_run(stack, records=records, metrics=metrics)
     query = {"eval_uuid": run["eval_id"], "include_responses": "true"}
     status, body, _ = stack.call("CompatViewsFunction", api_event("aymara_list_runs", query=query))

@@ -25,19 +25,24 @@ def jsonl(records) -> bytes:
 
 def test_version_from_an_uploaded_file_and_paged_records(stack):
     dataset_id = create_dataset(stack, records=False)
-    records = [{"id": f"u{i}", "input": f"question {i}", "output": "é" * (i % 7),
-                "golden_answer": "x"} for i in range(2500)]
+    records = [
+        {"id": f"u{i}", "input": f"question {i}", "output": "é" * (i % 7), "golden_answer": "x"}
+        for i in range(2500)
+    ]
     upload_id = upload(stack, dataset_id, jsonl(records))
-    status, version, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}))
+    status, version, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}),
+    )
     assert status == 201, version
     assert version["record_count"] == 2500
 
     seen, cursor = [], None
     while True:
         query = {"limit": "700", **({"cursor": cursor} if cursor else {})}
-        status, page, _ = stack.call("DatasetsFunction", api_event(
-            "read_records", path_id=dataset_id, query=query))
+        status, page, _ = stack.call(
+            "DatasetsFunction", api_event("read_records", path_id=dataset_id, query=query)
+        )
         assert status == 200, page
         seen += page["items"]
         cursor = page["next_cursor"]
@@ -55,8 +60,10 @@ def test_an_upload_with_bad_lines_is_rejected_whole_naming_them(stack):
     lines[19] = b'{"id": "r1", "output": "duplicate id"}\n'
     lines.insert(30, b"\n")
     upload_id = upload(stack, dataset_id, b"".join(lines))
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}),
+    )
     assert status == 400 and body["code"] == "validation.invalid_request"
     problems = body["details"]["records"]
     assert [p.split(":")[0] for p in problems] == ["record 5", "record 10", "record 20", "record 31"]
@@ -68,25 +75,35 @@ def test_an_upload_with_bad_lines_is_rejected_whole_naming_them(stack):
 def test_at_most_20_problems_are_listed(stack):
     dataset_id = create_dataset(stack, records=False)
     upload_id = upload(stack, dataset_id, b"{}\n" + b"[]\n" * 45)
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}),
+    )
     assert status == 400 and len(body["details"]["records"]) == 20
     assert body["details"]["invalid_count"] == 45
 
 
 def test_unknown_upload_and_both_sources_are_rejected(stack):
     dataset_id = create_dataset(stack, records=False)
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version_from_upload", path_id=dataset_id))
+    status, body, _ = stack.call(
+        "DatasetsFunction", api_event("create_dataset_version_from_upload", path_id=dataset_id)
+    )
     assert status == 404 and body["error"] == "upload not found"
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version", path_id=dataset_id,
-        body={"records": [{"output": "x"}], "upload_id": "6a0c8e2f-3b1d-4c5e-9f7a-8b9c0d1e2f3a"}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event(
+            "create_dataset_version",
+            path_id=dataset_id,
+            body={"records": [{"output": "x"}], "upload_id": "6a0c8e2f-3b1d-4c5e-9f7a-8b9c0d1e2f3a"},
+        ),
+    )
     assert status == 400 and "either 'records' or 'upload_id'" in body["error"]
 
 
 def test_a_forged_records_cursor_is_a_400(stack):
     dataset_id = create_dataset(stack)
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "read_records", path_id=dataset_id, query={"cursor": "eyJvZmZzZXQiOjV9"}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("read_records", path_id=dataset_id, query={"cursor": "eyJvZmZzZXQiOjV9"}),
+    )
     assert status == 400 and body["details"] == {"field": "cursor"}

@@ -48,8 +48,12 @@ def objects(stack, prefix: str) -> list[str]:
 
 
 def partition(stack, pk: str) -> list[str]:
-    out = ddb().query(TableName=table(stack), KeyConditionExpression="PK = :pk",
-                      ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)
+    out = ddb().query(
+        TableName=table(stack),
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
+    )
     return sorted(i["SK"]["S"] for i in out["Items"])
 
 
@@ -72,29 +76,27 @@ def call(stack, function: str, name: str, *, key=None, **kwargs):
 
 
 def delete(stack, kind: str, object_id: str, key=None):
-    function = {"dataset": "DatasetsFunction", "eval": "EvalsFunction",
-                "run": "DeleteRunFunction"}[kind]
+    function = {"dataset": "DatasetsFunction", "eval": "EvalsFunction", "run": "DeleteRunFunction"}[kind]
     return call(stack, function, f"delete_{kind}", path_id=object_id, key=key)
 
 
 def run_count(stack, **criteria: str) -> int:
-    status, page, _ = call(stack, "ListRunsFunction", "list_runs",
-                           query={"limit": "1", **criteria})
+    status, page, _ = call(stack, "ListRunsFunction", "list_runs", query={"limit": "1", **criteria})
     assert status == 200, page
     return page["count"]
 
 
 # ------------------------------------------------------------------ atomic creates
 def test_a_dataset_created_with_records_has_its_version_1(stack):
-    status, body, _ = call(stack, "DatasetsFunction", "create_dataset",
-                           body={"name": "with-records", "records": RECORDS})
+    status, body, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "with-records", "records": RECORDS}
+    )
     assert status == 201, body
     assert body["version_count"] == 1 and body["version"]["version"] == 1
     assert body["version"]["record_count"] == len(RECORDS)
     assert body["version"]["dataset_id"] == body["id"]
     assert len(objects(stack, f"tenants/{stack.tenant_id}/datasets/{body['id']}/")) == 1
-    status, versions, _ = call(stack, "DatasetsFunction", "list_dataset_versions",
-                               path_id=body["id"])
+    status, versions, _ = call(stack, "DatasetsFunction", "list_dataset_versions", path_id=body["id"])
     assert status == 200 and [v["id"] for v in versions["items"]] == [body["version"]["id"]]
 
 
@@ -103,18 +105,22 @@ def test_a_dataset_created_without_records_still_works(stack):
     assert status == 201 and body["version_count"] == 0 and body["version"] is None
 
 
-@pytest.mark.parametrize(("records", "needle"), [
-    ([{"id": "a", "output": "x"}, {"id": "a", "output": "y"}], "record 2: id 'a' repeats record 1"),
-    ([{"output": "x"}, {"output": 5}], "body.records[1].output"),
-    ([{"outputs": "typo"}], "body.records[0].outputs"),
-    ([], "body.records"),
-])
+@pytest.mark.parametrize(
+    ("records", "needle"),
+    [
+        ([{"id": "a", "output": "x"}, {"id": "a", "output": "y"}], "record 2: id 'a' repeats record 1"),
+        ([{"output": "x"}, {"output": 5}], "body.records[1].output"),
+        ([{"outputs": "typo"}], "body.records[0].outputs"),
+        ([], "body.records"),
+    ],
+)
 def test_a_bad_record_creates_no_dataset_at_all(stack, records, needle):
     name = f"atomic-{uuid.uuid4()}"
     before = all_ids(stack, "DatasetsFunction", "list_datasets")
     objects_before = objects(stack, f"tenants/{stack.tenant_id}/datasets/")
-    status, body, _ = call(stack, "DatasetsFunction", "create_dataset",
-                           body={"name": name, "records": records})
+    status, body, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": name, "records": records}
+    )
     assert status == 400 and body["code"].startswith("validation."), body
     assert needle in body["error"] or needle in str(body["details"])
     assert all_ids(stack, "DatasetsFunction", "list_datasets") == before
@@ -124,20 +130,23 @@ def test_a_bad_record_creates_no_dataset_at_all(stack, records, needle):
 def test_strict_records_that_draw_warnings_create_no_dataset(stack):
     """``strict`` is checked by the version's own path, after the dataset is written: the
     refusal must still leave nothing behind."""
-    misnamed = [{"id": f"m{i}", "input": "q", "metadata": {"Output": "a", "golden": "a"}}
-                for i in range(3)]
+    misnamed = [{"id": f"m{i}", "input": "q", "metadata": {"Output": "a", "golden": "a"}} for i in range(3)]
     before = all_ids(stack, "DatasetsFunction", "list_datasets")
-    status, body, _ = call(stack, "DatasetsFunction", "create_dataset",
-                           body={"name": "strict", "records": misnamed, "strict": True})
+    status, body, _ = call(
+        stack,
+        "DatasetsFunction",
+        "create_dataset",
+        body={"name": "strict", "records": misnamed, "strict": True},
+    )
     assert status == 400 and body["error"].startswith("strict:"), body
     assert all_ids(stack, "DatasetsFunction", "list_datasets") == before
-    status, body, _ = call(stack, "DatasetsFunction", "create_dataset",
-                           body={"name": "strict", "strict": True})
+    status, body, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "strict", "strict": True}
+    )
     assert status == 400 and "give 'records' too" in body["error"]
 
 
-def test_a_version_that_fails_after_the_dataset_is_written_takes_the_dataset_with_it(
-        stack, monkeypatch):
+def test_a_version_that_fails_after_the_dataset_is_written_takes_the_dataset_with_it(stack, monkeypatch):
     """A failure past the checks (here the version's write) removes the dataset again."""
     from assay_service.services import catalog
 
@@ -146,48 +155,63 @@ def test_a_version_that_fails_after_the_dataset_is_written_takes_the_dataset_wit
 
     monkeypatch.setattr(catalog, "create_dataset_version", broken)
     before = all_ids(stack, "DatasetsFunction", "list_datasets")
-    status, body, _ = call(stack, "DatasetsFunction", "create_dataset",
-                           body={"name": "doomed", "records": RECORDS})
+    status, body, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "doomed", "records": RECORDS}
+    )
     assert status == 500 and body["code"] == "server.internal_error"
     assert all_ids(stack, "DatasetsFunction", "list_datasets") == before
 
 
 def test_an_eval_created_with_metrics_has_its_version_1(stack):
-    status, body, _ = call(stack, "EvalsFunction", "create_eval", body={
-        "name": "with-metrics", "metrics": METRICS, "threshold": 0.5})
+    status, body, _ = call(
+        stack,
+        "EvalsFunction",
+        "create_eval",
+        body={"name": "with-metrics", "metrics": METRICS, "threshold": 0.5},
+    )
     assert status == 201, body
     assert body["version_count"] == 1 and body["version"]["version"] == 1
     assert body["version"]["threshold"] == 0.5 and len(body["version"]["metrics"]) == 2
-    status, got, _ = call(stack, "EvalsFunction", "get_eval_version",
-                          path_id=body["version"]["id"])
+    status, got, _ = call(stack, "EvalsFunction", "get_eval_version", path_id=body["version"]["id"])
     assert status == 200 and got == body["version"]
     status, bare, _ = call(stack, "EvalsFunction", "create_eval", body={"name": "bare"})
     assert status == 201 and bare["version"] is None and bare["version_count"] == 0
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ({"metrics": [{"name": "ok", "scorer": "json_valid"},
-                  {"name": "rx", "scorer": "regex", "args": {"pattern": "(["}}]}, "metrics[1] (rx)"),
-    ({"metrics": [{"name": "x", "scorer": "nope"}]}, "unknown scorer 'nope'"),
-    ({"metrics": []}, "body.metrics"),
-    ({"threshold": 0.5}, "give 'metrics' too"),
-    ({"metrics": METRICS, "threshold": 2}, "body.threshold"),
-])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (
+            {
+                "metrics": [
+                    {"name": "ok", "scorer": "json_valid"},
+                    {"name": "rx", "scorer": "regex", "args": {"pattern": "(["}},
+                ]
+            },
+            "metrics[1] (rx)",
+        ),
+        ({"metrics": [{"name": "x", "scorer": "nope"}]}, "unknown scorer 'nope'"),
+        ({"metrics": []}, "body.metrics"),
+        ({"threshold": 0.5}, "give 'metrics' too"),
+        ({"metrics": METRICS, "threshold": 2}, "body.threshold"),
+    ],
+)
 def test_a_bad_metric_creates_no_eval_at_all(stack, body, needle):
     before = all_ids(stack, "EvalsFunction", "list_evals")
-    status, answer, _ = call(stack, "EvalsFunction", "create_eval",
-                             body={"name": "atomic", **body})
+    status, answer, _ = call(stack, "EvalsFunction", "create_eval", body={"name": "atomic", **body})
     assert status == 400 and needle in answer["error"], answer
     assert all_ids(stack, "EvalsFunction", "list_evals") == before
 
 
 # ------------------------------------------------------------------ deletes
 def test_deleting_a_dataset_removes_its_items_and_objects(stack):
-    _, dataset, _ = call(stack, "DatasetsFunction", "create_dataset",
-                         body={"name": "to-delete", "records": RECORDS})
+    _, dataset, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "to-delete", "records": RECORDS}
+    )
     dataset_id = dataset["id"]
-    status, _, _ = call(stack, "DatasetsFunction", "create_dataset_version", path_id=dataset_id,
-                        body={"records": RECORDS[:2]})
+    status, _, _ = call(
+        stack, "DatasetsFunction", "create_dataset_version", path_id=dataset_id, body={"records": RECORDS[:2]}
+    )
     assert status == 201
     upload(stack, dataset_id, jsonl(RECORDS))  # a pending upload, never made a version
     prefix = f"tenants/{stack.tenant_id}/datasets/{dataset_id}/"
@@ -207,10 +231,10 @@ def test_deleting_a_dataset_removes_its_items_and_objects(stack):
 
 
 def test_deleting_an_eval_removes_it_and_every_version(stack):
-    _, ev, _ = call(stack, "EvalsFunction", "create_eval",
-                    body={"name": "to-delete", "metrics": METRICS})
-    status, second, _ = call(stack, "EvalsFunction", "create_eval_version", path_id=ev["id"],
-                             body={"metrics": METRICS[:1]})
+    _, ev, _ = call(stack, "EvalsFunction", "create_eval", body={"name": "to-delete", "metrics": METRICS})
+    status, second, _ = call(
+        stack, "EvalsFunction", "create_eval_version", path_id=ev["id"], body={"metrics": METRICS[:1]}
+    )
     assert status == 201
     version_ids = [ev["version"]["id"], second["id"]]
     status, body, _ = delete(stack, "eval", ev["id"])
@@ -225,8 +249,7 @@ def test_deleting_an_eval_removes_it_and_every_version(stack):
 
 def test_a_delete_with_a_body_is_refused(stack):
     _, ev, _ = call(stack, "EvalsFunction", "create_eval", body={"name": "keep"})
-    status, body, _ = call(stack, "EvalsFunction", "delete_eval", path_id=ev["id"],
-                           body={"force": True})
+    status, body, _ = call(stack, "EvalsFunction", "delete_eval", path_id=ev["id"], body={"force": True})
     assert status == 400 and "takes no body" in body["error"]
     assert call(stack, "EvalsFunction", "get_eval", path_id=ev["id"])[0] == 200
 
@@ -237,15 +260,17 @@ def finished_run(stack) -> dict:
 
 
 def test_another_tenants_delete_is_the_same_404_and_removes_nothing(stack, finished_run):
-    targets = {"dataset": finished_run["dataset_id"], "eval": finished_run["eval_id"],
-               "run": finished_run["id"]}
+    targets = {
+        "dataset": finished_run["dataset_id"],
+        "eval": finished_run["eval_id"],
+        "run": finished_run["id"],
+    }
     for kind, object_id in targets.items():
         foreign = delete(stack, kind, object_id, key=OTHER_TENANT_KEY)
         missing = delete(stack, kind, str(uuid.uuid4()), key=OTHER_TENANT_KEY)
         assert foreign[0] == missing[0] == 404 and foreign[1] == missing[1], kind
     assert call(stack, "GetRunFunction", "get_run", path_id=finished_run["id"])[0] == 200
-    assert call(stack, "DatasetsFunction", "get_dataset",
-                path_id=finished_run["dataset_id"])[0] == 200
+    assert call(stack, "DatasetsFunction", "get_dataset", path_id=finished_run["dataset_id"])[0] == 200
     assert call(stack, "EvalsFunction", "get_eval", path_id=finished_run["eval_id"])[0] == 200
     pk = f"T#{stack.tenant_id}#RUN#{run_key(uuid.UUID(finished_run['id']))}"
     assert "RUN" in partition(stack, pk) and any(sk.startswith("B#") for sk in partition(stack, pk))
@@ -253,8 +278,11 @@ def test_another_tenants_delete_is_the_same_404_and_removes_nothing(stack, finis
 
 def test_a_viewer_cannot_delete(stack, finished_run):
     viewer = new_key(stack, "viewer")
-    for kind, object_id in (("dataset", finished_run["dataset_id"]),
-                            ("eval", finished_run["eval_id"]), ("run", finished_run["id"])):
+    for kind, object_id in (
+        ("dataset", finished_run["dataset_id"]),
+        ("eval", finished_run["eval_id"]),
+        ("run", finished_run["id"]),
+    ):
         status, body, _ = delete(stack, kind, object_id, key=viewer)
         assert status == 403 and body["code"] == "auth.insufficient_permissions", kind
     assert call(stack, "GetRunFunction", "get_run", path_id=finished_run["id"])[0] == 200
@@ -266,8 +294,7 @@ def test_a_dataset_or_eval_that_runs_use_is_409_saying_how_many(stack, finished_
         assert status == 409 and body["code"] == "resource.conflict", body
         assert body["details"]["runs"] == 1 and "DELETE /v1/eval-runs/{id}" in body["error"]
         assert f"GET /v1/eval-runs?{field}={finished_run[field]}" in body["error"]
-    assert call(stack, "DatasetsFunction", "get_dataset",
-                path_id=finished_run["dataset_id"])[0] == 200
+    assert call(stack, "DatasetsFunction", "get_dataset", path_id=finished_run["dataset_id"])[0] == 200
 
 
 def cancel(stack, run_id: str) -> int:
@@ -275,11 +302,17 @@ def cancel(stack, run_id: str) -> int:
 
 
 def test_an_unfinished_run_is_409_naming_the_cancel_route(stack):
-    _, dataset, _ = call(stack, "DatasetsFunction", "create_dataset",
-                         body={"name": "pending-run", "records": RECORDS})
+    _, dataset, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "pending-run", "records": RECORDS}
+    )
     version = eval_version(stack)
-    status, run, _ = call(stack, "ScheduleRunFunction", "schedule_run", path_id=dataset["id"],
-                          body={"eval_version_id": version["id"]})
+    status, run, _ = call(
+        stack,
+        "ScheduleRunFunction",
+        "schedule_run",
+        path_id=dataset["id"],
+        body={"eval_version_id": version["id"]},
+    )
     assert status == 202 and run["status"] == "pending"
     status, body, _ = delete(stack, "run", run["id"])
     assert status == 409 and body["details"]["status"] == "pending"
@@ -298,13 +331,16 @@ def test_deleting_a_run_removes_its_batches_objects_and_counts(stack, finished_r
     prefix = f"tenants/{tenant}/runs/{run_id}/"
     assert "manifest.json" in " ".join(objects(stack, prefix))
     assert any(key.endswith("export.jsonl") for key in objects(stack, prefix))
-    _, evaluations, _ = call(stack, "GetEvaluationFunction", "list_run_evaluations",
-                             path_id=run_id)
+    _, evaluations, _ = call(stack, "GetEvaluationFunction", "list_run_evaluations", path_id=run_id)
     evaluation_id = evaluations["items"][0]["id"]
-    criteria = [{}, {"status": "completed"}, {"dataset_id": finished_run["dataset_id"]},
-                {"eval_id": finished_run["eval_id"]},
-                {"eval_version_id": finished_run["eval_version_id"]},
-                {"project_id": finished_run["project_id"]}]
+    criteria = [
+        {},
+        {"status": "completed"},
+        {"dataset_id": finished_run["dataset_id"]},
+        {"eval_id": finished_run["eval_id"]},
+        {"eval_version_id": finished_run["eval_version_id"]},
+        {"project_id": finished_run["project_id"]},
+    ]
     before = [run_count(stack, **c) for c in criteria]
     assert before[2] == before[3] == before[4] == 1
 
@@ -317,25 +353,24 @@ def test_deleting_a_run_removes_its_batches_objects_and_counts(stack, finished_r
         for c in criteria[2:5]:  # the project is shared with other tests
             assert repo.count(RunQuery(tenant_id=uuid.UUID(tenant), criteria=c)) == 0
     assert call(stack, "GetRunFunction", "get_run", path_id=run_id)[0] == 404
-    assert call(stack, "GetEvaluationFunction", "get_evaluation",
-                path_id=evaluation_id)[0] == 404
-    assert run_id not in {r["id"] for r in call(stack, "ListRunsFunction", "list_runs",
-                                                 query={"limit": "100"})[1]["items"]}
+    assert call(stack, "GetEvaluationFunction", "get_evaluation", path_id=evaluation_id)[0] == 404
+    assert run_id not in {
+        r["id"] for r in call(stack, "ListRunsFunction", "list_runs", query={"limit": "100"})[1]["items"]
+    }
     status, again, _ = delete(stack, "run", run_id)
     assert status == 404 and again["code"] == "resource.not_found"
     # Nothing uses them any more: the dataset and the eval can go too.
     assert delete(stack, "dataset", finished_run["dataset_id"])[0] == 204
     assert delete(stack, "eval", finished_run["eval_id"])[0] == 204
-    assert call(stack, "EvalsFunction", "get_eval_version",
-                path_id=finished_run["eval_version_id"])[0] == 404
+    assert call(stack, "EvalsFunction", "get_eval_version", path_id=finished_run["eval_version_id"])[0] == 404
 
 
 def test_an_idempotency_key_of_a_deleted_run_is_a_clear_409(stack):
-    _, dataset, _ = call(stack, "DatasetsFunction", "create_dataset",
-                         body={"name": "idem", "records": RECORDS})
+    _, dataset, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "idem", "records": RECORDS}
+    )
     version = eval_version(stack)
-    event = api_event("schedule_run", path_id=dataset["id"],
-                      body={"eval_version_id": version["id"]})
+    event = api_event("schedule_run", path_id=dataset["id"], body={"eval_version_id": version["id"]})
     event["headers"]["idempotency-key"] = f"deleted-{uuid.uuid4()}"
     status, run, _ = stack.call("ScheduleRunFunction", event)
     assert status == 202

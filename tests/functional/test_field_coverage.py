@@ -15,43 +15,52 @@ from tests.functional.test_dataset_uploads import jsonl, upload
 from tests.functional.test_run_handlers import eval_version
 
 # What the CLI's CSV reader makes of the rows of "id,input,Output,golden".
-MISNAMED = [{"id": f"m{i}", "input": f"question {i}",
-             "metadata": {"Output": f"answer {i}", "golden": f"answer {i}", "topic": "x"}}
-            for i in range(4)]
+MISNAMED = [
+    {
+        "id": f"m{i}",
+        "input": f"question {i}",
+        "metadata": {"Output": f"answer {i}", "golden": f"answer {i}", "topic": "x"},
+    }
+    for i in range(4)
+]
 EXACT = [{"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0}]
 
 
 def new_version(stack, dataset_id: str, records: list[dict], **extra) -> tuple[int, dict]:
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version", path_id=dataset_id, body={"records": records, **extra}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version", path_id=dataset_id, body={"records": records, **extra}),
+    )
     return status, body
 
 
 def version_objects(stack, dataset_id: str) -> list[str]:
     """The version files in S3: a refused version leaves none (its multipart write is aborted)."""
     s3 = boto3.client("s3", region_name="us-east-1")
-    listed = s3.list_objects_v2(Bucket=stack.env("DatasetsFunction")["BUCKET_NAME"],
-                                Prefix=f"tenants/{stack.tenant_id}/datasets/{dataset_id}/versions/")
+    listed = s3.list_objects_v2(
+        Bucket=stack.env("DatasetsFunction")["BUCKET_NAME"],
+        Prefix=f"tenants/{stack.tenant_id}/datasets/{dataset_id}/versions/",
+    )
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
 def versions(stack, dataset_id: str) -> list[dict]:
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "list_dataset_versions", path_id=dataset_id))
+    status, body, _ = stack.call("DatasetsFunction", api_event("list_dataset_versions", path_id=dataset_id))
     assert status == 200, body
     return body["items"]
 
 
 def schedule(stack, dataset_id: str, metrics: list[dict], **body) -> tuple[int, dict]:
     version = eval_version(stack, metrics)
-    status, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], **body}))
+    status, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], **body}),
+    )
     return status, run
 
 
 def run_count(stack, dataset_id: str) -> int:
-    status, page, _ = stack.call("ListRunsFunction", api_event(
-        "list_runs", query={"dataset_id": dataset_id}))
+    status, page, _ = stack.call("ListRunsFunction", api_event("list_runs", query={"dataset_id": dataset_id}))
     assert status == 200, page
     return page["count"]
 
@@ -61,8 +70,7 @@ def test_misnamed_columns_get_warnings_with_suggestions(stack):
     dataset_id = create_dataset(stack, records=False)
     status, version = new_version(stack, dataset_id, MISNAMED)
     assert status == 201, version
-    assert version["fields"] == {"prompt": 0, "input": 4, "context": 0, "output": 0,
-                                 "golden_answer": 0}
+    assert version["fields"] == {"prompt": 0, "input": 4, "context": 0, "output": 0, "golden_answer": 0}
     assert version["unknown_fields"] == {"Output": 4, "golden": 4}  # not "topic"
     by_field = {w["field"]: w for w in version["warnings"]}
     assert by_field["Output"]["code"] == "unknown_field"
@@ -111,17 +119,26 @@ def test_strict_must_be_a_json_boolean(stack):
 def test_an_uploaded_file_gets_the_same_coverage_and_strict(stack):
     dataset_id = create_dataset(stack, records=False)
     upload_id = upload(stack, dataset_id, jsonl(MISNAMED))
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version_from_upload", path_id=dataset_id,
-        body={"upload_id": upload_id, "strict": True}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event(
+            "create_dataset_version_from_upload",
+            path_id=dataset_id,
+            body={"upload_id": upload_id, "strict": True},
+        ),
+    )
     assert status == 400 and {w["field"] for w in body["details"]["warnings"]} == {
-        "Output", "golden", "output"}, body
+        "Output",
+        "golden",
+        "output",
+    }, body
     assert versions(stack, dataset_id) == [] and version_objects(stack, dataset_id) == []
-    status, version, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}))
+    status, version, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}),
+    )
     assert status == 201, version
-    assert version["fields"]["output"] == 0 and version["unknown_fields"] == {"Output": 4,
-                                                                              "golden": 4}
+    assert version["fields"]["output"] == 0 and version["unknown_fields"] == {"Output": 4, "golden": 4}
     assert {w["code"] for w in version["warnings"]} == {"unknown_field", "missing_field"}
 
 
@@ -146,8 +163,7 @@ def test_a_metric_needing_a_field_no_record_has_is_refused_and_nothing_scheduled
     assert "'Output' in their metadata looks like it" in message
     problems = {(p["metric"], p["field"]) for p in body["details"]["fields"]}
     assert problems == {("exact", "output"), ("exact", "golden_answer")}
-    assert all(p["records_with_field"] == 0 and p["record_count"] == 4
-               for p in body["details"]["fields"])
+    assert all(p["records_with_field"] == 0 and p["record_count"] == 4 for p in body["details"]["fields"])
     assert run_count(stack, dataset_id) == 0
 
 
@@ -155,12 +171,10 @@ def test_metric_args_are_checked_as_merged(stack):
     """The field a metric reads comes from its args, overrides included."""
     records = [{"input": "q", "output": "a", "golden_answer": "a"}]
     dataset_id = create_dataset(stack, records=records)
-    status, body = schedule(stack, dataset_id, EXACT,
-                            metric_args={"exact": {"reference_field": "context"}})
+    status, body = schedule(stack, dataset_id, EXACT, metric_args={"exact": {"reference_field": "context"}})
     assert status == 400, body
     assert "needs the record field 'context'" in body["error"]
-    status, run = schedule(stack, dataset_id, EXACT,
-                           metric_args={"exact": {"reference_field": "input"}})
+    status, run = schedule(stack, dataset_id, EXACT, metric_args={"exact": {"reference_field": "input"}})
     assert status == 202, run
     assert run["warnings"] == []
 
@@ -169,20 +183,20 @@ def test_conditional_needs_follow_the_args(stack):
     """``contains`` with a literal substring needs no reference; ``rubric`` needs the
     context only with include_context."""
     dataset_id = create_dataset(stack, records=[{"output": "a"}])
-    status, run = schedule(stack, dataset_id, [
-        {"name": "has_a", "scorer": "contains", "args": {"substring": "a"}}])
+    status, run = schedule(
+        stack, dataset_id, [{"name": "has_a", "scorer": "contains", "args": {"substring": "a"}}]
+    )
     assert status == 202, run
-    status, body = schedule(stack, dataset_id, [
-        {"name": "has_ref", "scorer": "contains", "args": {}}])
+    status, body = schedule(stack, dataset_id, [{"name": "has_ref", "scorer": "contains", "args": {}}])
     assert status == 400 and "'golden_answer'" in body["error"], body
 
 
 def test_some_records_lacking_a_field_schedule_with_warnings(stack):
-    records = [{"id": f"r{i}", "output": "a", **({"golden_answer": "a"} if i < 3 else {})}
-               for i in range(5)]
+    records = [{"id": f"r{i}", "output": "a", **({"golden_answer": "a"} if i < 3 else {})} for i in range(5)]
     dataset_id = create_dataset(stack, records=records)
-    status, run = schedule(stack, dataset_id,
-                           [*EXACT, {"name": "short", "scorer": "length", "args": {"max": 5}}])
+    status, run = schedule(
+        stack, dataset_id, [*EXACT, {"name": "short", "scorer": "length", "args": {"max": 5}}]
+    )
     assert status == 202, run
     (warning,) = run["warnings"]
     assert warning["code"] == "partial_field" and warning["metric"] == "exact"
@@ -202,8 +216,10 @@ def test_a_misnamed_top_level_key_is_refused_with_the_same_suggestion_both_ways(
     assert status == 400 and body["error"].endswith("; did you mean 'output'?"), body
     assert "records[0].Output" in body["error"]
     upload_id = upload(stack, dataset_id, jsonl([record]))
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version_from_upload", path_id=dataset_id, body={"upload_id": upload_id}),
+    )
     assert status == 400 and "did you mean 'output'?" in body["error"], body
     assert versions(stack, dataset_id) == []
     # a key that looks like no field gets no guess

@@ -42,37 +42,100 @@ def _escaped_surrogate(code: int) -> str:
 _NUMBERS = st.one_of(
     st.integers(20, 6_000).map(lambda n: "9" * n),
     st.integers(20, 6_000).map(lambda n: "-" + "1" * n),
-    st.sampled_from(["NaN", "-NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1E400",
-                     "0.1e99999", "1e-999", "-0", "0.000000000000000000000000000000000000001",
-                     "123456789012345678901234567890123456789", "1.0", "-1", "2"]),
+    st.sampled_from(
+        [
+            "NaN",
+            "-NaN",
+            "Infinity",
+            "-Infinity",
+            "1e999",
+            "-1e999",
+            "1E400",
+            "0.1e99999",
+            "1e-999",
+            "-0",
+            "0.000000000000000000000000000000000000001",
+            "123456789012345678901234567890123456789",
+            "1.0",
+            "-1",
+            "2",
+        ]
+    ),
 )
-_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), max_codepoint=0x10FFFF), max_size=80)
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), max_codepoint=0x10FFFF), max_size=80)
 _CONTROL = st.text(alphabet=st.characters(max_codepoint=0x9F), min_size=1, max_size=40)
-_EDGES = st.sampled_from([
-    "\u202e\u0645reversed", "\ufeffbom", "zero\u200bwidth", "\u0000nul", "\x1b[31mred\x1b[0m",
-    "bell\x07", "a\r\nb", "\U0001f600\U0001f4a9", "e\u0301\u0301\u0301", "\uffff\ufffe",
-    "=HYPERLINK(\"http://attacker.example\",\"click\")", "+1+1", "-2+3", "@SUM(A1:A9)",
-    "\t=1", "\r=1", "<script>alert(1)</script>", "'; DROP TABLE runs; --", "../../etc/passwd",
-    "%00", "${jndi:ldap://x}", "{{record.input}}", "\\", "\"",
-])
+_EDGES = st.sampled_from(
+    [
+        "\u202e\u0645reversed",
+        "\ufeffbom",
+        "zero\u200bwidth",
+        "\u0000nul",
+        "\x1b[31mred\x1b[0m",
+        "bell\x07",
+        "a\r\nb",
+        "\U0001f600\U0001f4a9",
+        "e\u0301\u0301\u0301",
+        "\uffff\ufffe",
+        '=HYPERLINK("http://attacker.example","click")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1:A9)",
+        "\t=1",
+        "\r=1",
+        "<script>alert(1)</script>",
+        "'; DROP TABLE runs; --",
+        "../../etc/passwd",
+        "%00",
+        "${jndi:ldap://x}",
+        "{{record.input}}",
+        "\\",
+        '"',
+    ]
+)
 _STRINGS = st.one_of(
-    _TEXT.map(json.dumps), _CONTROL.map(json.dumps), _EDGES.map(json.dumps),
+    _TEXT.map(json.dumps),
+    _CONTROL.map(json.dumps),
+    _EDGES.map(json.dumps),
     st.integers(0xD800, 0xDFFF).map(_escaped_surrogate),
     st.integers(1_000, 300_000).map(lambda n: json.dumps("=" + "a" * n)),
 )
 _STRUCTURES = st.one_of(
     st.tuples(st.integers(20, 3_000), st.sampled_from("[{")).map(lambda t: _nested(*t)),
-    st.sampled_from(["true", "false", "null", "[]", "{}", '"10"', '"0.5"', '""', '[1,2,3]',
-                     '{"": {}}', '{"a": []}', '[[[]]]']),
+    st.sampled_from(
+        [
+            "true",
+            "false",
+            "null",
+            "[]",
+            "{}",
+            '"10"',
+            '"0.5"',
+            '""',
+            "[1,2,3]",
+            '{"": {}}',
+            '{"a": []}',
+            "[[[]]]",
+        ]
+    ),
     st.integers(1, 2_000).map(lambda n: "[" + ",".join(["{}"] * n) + "]"),
 )
 HOSTILE = st.one_of(_NUMBERS, _STRINGS, _STRUCTURES)
 # Whole bodies that are not JSON at all, or not UTF-8.
 RAW_BODIES = st.one_of(
     st.binary(max_size=200),
-    st.sampled_from([b"{", b"}", b"[", b'{"a":', b"\xff\xfe{}", b"\xc0\xaf", b"{}" * 5_000,
-                     b"\x00", b'{"records": [' + b"{}," * 20_000 + b"{}]}"]),
+    st.sampled_from(
+        [
+            b"{",
+            b"}",
+            b"[",
+            b'{"a":',
+            b"\xff\xfe{}",
+            b"\xc0\xaf",
+            b"{}" * 5_000,
+            b"\x00",
+            b'{"records": [' + b"{}," * 20_000 + b"{}]}",
+        ]
+    ),
 )
 
 
@@ -97,45 +160,84 @@ class Ids:
 def _routes() -> list[Route]:
     evv = '"EVV"'
     return [
-        Route("POST", "/v1/datasets", (
-            f'{{"name": {HOLE}}}', f'{{"name": "n", "description": {HOLE}}}',
-            f'{{"name": "n", "project_id": {HOLE}}}', HOLE), read_back="/v1/datasets/{new}"),
-        Route("POST", "/v1/datasets/{id}/versions", (
-            f'{{"records": [{{"id": "a", "output": {HOLE}}}]}}',
-            f'{{"records": [{{"id": "a", "metadata": {{"k": {HOLE}}}}}]}}',
-            f'{{"records": [{{"metadata": {HOLE}}}]}}', f'{{"records": [{{"id": {HOLE}}}]}}',
-            f'{{"records": [{{"input": "q", "golden_answer": {HOLE}}}]}}',
-            f'{{"records": {HOLE}}}', f'{{"records": [{HOLE}]}}',
-            f'{{"records": [{{"id": "a"}}], "upload_id": {HOLE}}}'),
-            read_back="/v1/datasets/{id}/versions/{version}/records"),
-        Route("POST", "/v1/evals", (f'{{"name": {HOLE}}}', f'{{"name": "n", "description": {HOLE}}}'),
-              read_back="/v1/evals/{new}"),
-        Route("POST", "/v1/evals/{id}/versions", (
-            f'{{"metrics": [{{"name": "m", "scorer": "exact_match", "threshold": {HOLE}}}]}}',
-            f'{{"metrics": [{{"name": "m", "scorer": "json_schema", "args": {{"schema": {HOLE}}}}}]}}',
-            f'{{"metrics": [{{"name": "m", "scorer": "regex", "args": {{"pattern": {HOLE}}}}}]}}',
-            f'{{"metrics": [{{"name": "m", "scorer": "contains", "args": {{"substrings": {HOLE}}}}}]}}',
-            f'{{"metrics": [{{"name": {HOLE}, "scorer": "exact_match"}}]}}',
-            f'{{"metrics": [{{"name": "m", "scorer": {HOLE}}}]}}',
-            f'{{"metrics": [{{"name": "m", "scorer": "exact_match"}}], "threshold": {HOLE}}}',
-            f'{{"metrics": [{{"name": "m", "scorer": "rubric"}}], "judge": {{"temperature": {HOLE}}}}}',
-            f'{{"metrics": {HOLE}}}'), read_back="/v1/eval-versions/{new}"),
-        Route("POST", "/v1/datasets/{id}/runs", (
-            f'{{"eval_version_id": {evv}, "batch_size": {HOLE}}}',
-            f'{{"eval_version_id": {evv}, "threshold": {HOLE}}}',
-            f'{{"eval_version_id": {evv}, "metric_args": {{"m": {{"case_sensitive": {HOLE}}}}}}}',
-            f'{{"eval_version_id": {evv}, "metric_args": {HOLE}}}',
-            f'{{"eval_version_id": {evv}, "name": {HOLE}}}',
-            f'{{"eval_version_id": {evv}, "dataset_version": {HOLE}}}',
-            f'{{"eval_version_id": {HOLE}}}'), read_back="/v1/eval-runs/{new}"),
-        Route("POST", "/v1/api-keys", (
-            f'{{"name": {HOLE}}}', f'{{"role": {HOLE}}}', f'{{"expires_at": {HOLE}}}')),
-        Route("POST", "/v1/projects", (f'{{"name": {HOLE}}}', f'{{"name": "p", "description": {HOLE}}}'),
-              read_back="/v1/projects/{new}"),
+        Route(
+            "POST",
+            "/v1/datasets",
+            (
+                f'{{"name": {HOLE}}}',
+                f'{{"name": "n", "description": {HOLE}}}',
+                f'{{"name": "n", "project_id": {HOLE}}}',
+                HOLE,
+            ),
+            read_back="/v1/datasets/{new}",
+        ),
+        Route(
+            "POST",
+            "/v1/datasets/{id}/versions",
+            (
+                f'{{"records": [{{"id": "a", "output": {HOLE}}}]}}',
+                f'{{"records": [{{"id": "a", "metadata": {{"k": {HOLE}}}}}]}}',
+                f'{{"records": [{{"metadata": {HOLE}}}]}}',
+                f'{{"records": [{{"id": {HOLE}}}]}}',
+                f'{{"records": [{{"input": "q", "golden_answer": {HOLE}}}]}}',
+                f'{{"records": {HOLE}}}',
+                f'{{"records": [{HOLE}]}}',
+                f'{{"records": [{{"id": "a"}}], "upload_id": {HOLE}}}',
+            ),
+            read_back="/v1/datasets/{id}/versions/{version}/records",
+        ),
+        Route(
+            "POST",
+            "/v1/evals",
+            (f'{{"name": {HOLE}}}', f'{{"name": "n", "description": {HOLE}}}'),
+            read_back="/v1/evals/{new}",
+        ),
+        Route(
+            "POST",
+            "/v1/evals/{id}/versions",
+            (
+                f'{{"metrics": [{{"name": "m", "scorer": "exact_match", "threshold": {HOLE}}}]}}',
+                f'{{"metrics": [{{"name": "m", "scorer": "json_schema", "args": {{"schema": {HOLE}}}}}]}}',
+                f'{{"metrics": [{{"name": "m", "scorer": "regex", "args": {{"pattern": {HOLE}}}}}]}}',
+                f'{{"metrics": [{{"name": "m", "scorer": "contains", "args": {{"substrings": {HOLE}}}}}]}}',
+                f'{{"metrics": [{{"name": {HOLE}, "scorer": "exact_match"}}]}}',
+                f'{{"metrics": [{{"name": "m", "scorer": {HOLE}}}]}}',
+                f'{{"metrics": [{{"name": "m", "scorer": "exact_match"}}], "threshold": {HOLE}}}',
+                f'{{"metrics": [{{"name": "m", "scorer": "rubric"}}], "judge": {{"temperature": {HOLE}}}}}',
+                f'{{"metrics": {HOLE}}}',
+            ),
+            read_back="/v1/eval-versions/{new}",
+        ),
+        Route(
+            "POST",
+            "/v1/datasets/{id}/runs",
+            (
+                f'{{"eval_version_id": {evv}, "batch_size": {HOLE}}}',
+                f'{{"eval_version_id": {evv}, "threshold": {HOLE}}}',
+                f'{{"eval_version_id": {evv}, "metric_args": {{"m": {{"case_sensitive": {HOLE}}}}}}}',
+                f'{{"eval_version_id": {evv}, "metric_args": {HOLE}}}',
+                f'{{"eval_version_id": {evv}, "name": {HOLE}}}',
+                f'{{"eval_version_id": {evv}, "dataset_version": {HOLE}}}',
+                f'{{"eval_version_id": {HOLE}}}',
+            ),
+            read_back="/v1/eval-runs/{new}",
+        ),
+        Route(
+            "POST",
+            "/v1/api-keys",
+            (f'{{"name": {HOLE}}}', f'{{"role": {HOLE}}}', f'{{"expires_at": {HOLE}}}'),
+        ),
+        Route(
+            "POST",
+            "/v1/projects",
+            (f'{{"name": {HOLE}}}', f'{{"name": "p", "description": {HOLE}}}'),
+            read_back="/v1/projects/{new}",
+        ),
         Route("POST", "/v1/datasets/{id}/uploads", (HOLE,)),
         Route("GET", "/v1/eval-runs", queries=("limit", "offset", "cursor", "status", "eval_id")),
-        Route("GET", "/v1/eval-runs/{id}/evaluations", queries=("metric", "status", "passed",
-                                                                "limit", "cursor")),
+        Route(
+            "GET", "/v1/eval-runs/{id}/evaluations", queries=("metric", "status", "passed", "limit", "cursor")
+        ),
         Route("GET", "/v1/datasets", queries=("limit", "cursor")),
         Route("GET", "/v2/eval-runs", queries=("limit", "offset", "eval_uuid", "workspace_uuid")),
         Route("GET", "/v1/eval-runs/{id}/export", queries=("format", "delivery")),
@@ -150,8 +252,9 @@ def _operation(template: str, method: str) -> dict[str, Any]:
     return DOCUMENT["paths"][template][method.lower()]
 
 
-def conformance_problem(template: str, method: str, status: int, headers: dict[str, str],
-                        body: bytes) -> str | None:
+def conformance_problem(
+    template: str, method: str, status: int, headers: dict[str, str], body: bytes
+) -> str | None:
     """Why the answer is not one the document describes (None when it is)."""
     responses = _operation(template, method)["responses"]
     spec = responses.get(str(status))
@@ -181,11 +284,16 @@ def client(http_front) -> Client:
     return Client(wsgi_app(http_front))
 
 
-def _call(client: Client, method: str, path: str, body: bytes | None = None,
-          query: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    response = client.open(path, method=method, data=body, query_string=query,
-                           headers={"Authorization": f"Bearer {OWNER_KEY}",
-                                    "Content-Type": "application/json"})
+def _call(
+    client: Client, method: str, path: str, body: bytes | None = None, query: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    response = client.open(
+        path,
+        method=method,
+        data=body,
+        query_string=query,
+        headers={"Authorization": f"Bearer {OWNER_KEY}", "Content-Type": "application/json"},
+    )
     return response.status_code, dict(response.headers), response.get_data()
 
 
@@ -197,18 +305,22 @@ def ids(client) -> Ids:
         return json.loads(body)
 
     dataset = post("/v1/datasets", {"name": "hostile"})
-    post(f"/v1/datasets/{dataset['id']}/versions",
-         {"records": [{"id": "r1", "output": "a", "golden_answer": "a"}]})
+    post(
+        f"/v1/datasets/{dataset['id']}/versions",
+        {"records": [{"id": "r1", "output": "a", "golden_answer": "a"}]},
+    )
     ev = post("/v1/evals", {"name": "hostile"})
-    version = post(f"/v1/evals/{ev['id']}/versions",
-                   {"metrics": [{"name": "m", "scorer": "exact_match"}]})
+    version = post(f"/v1/evals/{ev['id']}/versions", {"metrics": [{"name": "m", "scorer": "exact_match"}]})
     run = post(f"/v1/datasets/{dataset['id']}/runs", {"eval_version_id": version["id"]})
     return Ids(dataset["id"], ev["id"], version["id"], run["id"])
 
 
 def _path(template: str, ids: Ids) -> str:
-    owner = ids.eval if template.startswith("/v1/evals/") else (
-        ids.run if template.startswith("/v1/eval-runs/") else ids.dataset)
+    owner = (
+        ids.eval
+        if template.startswith("/v1/evals/")
+        else (ids.run if template.startswith("/v1/eval-runs/") else ids.dataset)
+    )
     return template.replace("{id}", owner)
 
 
@@ -232,8 +344,13 @@ def test_hostile_input_gets_a_documented_answer_never_a_5xx(client, ids, route):
     document describes, no 5xx, and anything accepted reads back."""
     ran: list[str] = []
 
-    @settings(max_examples=CASES_PER_ROUTE, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=CASES_PER_ROUTE,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(data=st.data())
     def case(data: st.DataObject) -> None:
         path, body, query = _path(route.template, ids), None, None
@@ -243,13 +360,15 @@ def test_hostile_input_gets_a_documented_answer_never_a_5xx(client, ids, route):
             else:
                 shape = data.draw(st.sampled_from(route.bodies), label="shape")
                 text = shape.replace(HOLE, data.draw(HOSTILE, label="value"))
-                body = text.replace('"EVV"', json.dumps(ids.eval_version)).encode("utf-8",
-                                                                                 "surrogatepass")
+                body = text.replace('"EVV"', json.dumps(ids.eval_version)).encode("utf-8", "surrogatepass")
         else:
             name = data.draw(st.sampled_from(route.queries), label="parameter")
-            value = data.draw(st.one_of(_TEXT, _CONTROL, _EDGES, _NUMBERS,
-                                        st.integers(1_000, 20_000).map(lambda n: "9" * n)),
-                              label="value")
+            value = data.draw(
+                st.one_of(
+                    _TEXT, _CONTROL, _EDGES, _NUMBERS, st.integers(1_000, 20_000).map(lambda n: "9" * n)
+                ),
+                label="value",
+            )
             query = {name: value}
         status, headers, raw = _call(client, route.method, path, body, query)
         ran.append(str(status))
@@ -263,5 +382,4 @@ def test_hostile_input_gets_a_documented_answer_never_a_5xx(client, ids, route):
     case()
     # Hypothesis stops early only when it has exhausted the strategy: not the case here.
     assert len(ran) >= CASES_PER_ROUTE * 0.9, f"only {len(ran)} cases ran"
-    print(f"\n{route.method} {route.template}: {len(ran)} hostile cases, "
-          f"statuses {sorted(set(ran))}")
+    print(f"\n{route.method} {route.template}: {len(ran)} hostile cases, statuses {sorted(set(ran))}")

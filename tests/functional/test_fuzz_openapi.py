@@ -32,8 +32,9 @@ def api_schema(http_front):
 
 
 @schema.parametrize()
-@settings(max_examples=CASES_PER_OPERATION, derandomize=True, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=CASES_PER_OPERATION, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
+)
 def test_api_conforms_to_its_document(case, fuzz_cases):
     fuzz_cases[case.operation.label] += 1
     # Every check runs, unsupported_method and allow_header_conformance included: an
@@ -45,13 +46,13 @@ def test_api_conforms_to_its_document(case, fuzz_cases):
         # issued, and a key's expiry must lie in the future. Both are rightly a 400.
         excluded.append(positive_data_acceptance)
     elif case.operation.label in ("POST /v1/datasets", "POST /v1/evals") and any(
-            body.get(f) is not None for f in ("records", "strict", "metrics", "threshold", "judge")):
+        body.get(f) is not None for f in ("records", "strict", "metrics", "threshold", "judge")
+    ):
         # Version 1 inside a create passes the checks of a version, which JSON Schema cannot
         # state either (unique record ids, known scorers and their args; its fields only
         # with records or metrics): a 400 naming the problem is right.
         excluded.append(positive_data_acceptance)
-    case.call_and_validate(headers={"Authorization": f"Bearer {OWNER_KEY}"},
-                           excluded_checks=excluded)
+    case.call_and_validate(headers={"Authorization": f"Bearer {OWNER_KEY}"}, excluded_checks=excluded)
 
 
 @pytest.fixture(scope="module")

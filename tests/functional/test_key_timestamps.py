@@ -31,10 +31,14 @@ def stored_key(stack, expires_at: str) -> tuple[str, str]:
     with environment(stack.env("ApiKeysFunction")):
         key_id = uuid.uuid4()
         assert deps.tenants().put_key(
-            key_hash=key_service.hash_key(secret, deps.keyring().hmac_key()), key_id=key_id,
-            tenant_id=uuid.UUID(stack.tenant_id), role="member",
+            key_hash=key_service.hash_key(secret, deps.keyring().hmac_key()),
+            key_id=key_id,
+            tenant_id=uuid.UUID(stack.tenant_id),
+            role="member",
             prefix=key_service.display_prefix(secret),
-            created_at=datetime.now(UTC).replace(tzinfo=None).isoformat(), expires_at=expires_at)
+            created_at=datetime.now(UTC).replace(tzinfo=None).isoformat(),
+            expires_at=expires_at,
+        )
     return secret, str(key_id)
 
 
@@ -45,15 +49,24 @@ def listed(stack, key_id: str) -> dict:
 
 
 def test_a_naive_expires_at_is_refused_with_400_naming_the_field(stack):
-    status, body, _ = stack.call("ApiKeysFunction", api_event(
-        "create_api_key", key=OWNER_KEY, body={"role": "viewer", "expires_at": naive(timedelta(days=7))}))
+    status, body, _ = stack.call(
+        "ApiKeysFunction",
+        api_event(
+            "create_api_key", key=OWNER_KEY, body={"role": "viewer", "expires_at": naive(timedelta(days=7))}
+        ),
+    )
     assert status == 400, body
     assert body["code"].startswith("validation.") and "body.expires_at" in body["error"]
     # With an offset the same instant is accepted, and listed as RFC 3339 with an offset.
-    aware = (datetime.now(UTC) + timedelta(days=7)).astimezone(
-        timezone(timedelta(hours=2))).isoformat(timespec="seconds")
-    status, created, _ = stack.call("ApiKeysFunction", api_event(
-        "create_api_key", key=OWNER_KEY, body={"role": "viewer", "expires_at": aware}))
+    aware = (
+        (datetime.now(UTC) + timedelta(days=7))
+        .astimezone(timezone(timedelta(hours=2)))
+        .isoformat(timespec="seconds")
+    )
+    status, created, _ = stack.call(
+        "ApiKeysFunction",
+        api_event("create_api_key", key=OWNER_KEY, body={"role": "viewer", "expires_at": aware}),
+    )
     assert status == 201, created
     assert RFC3339.match(created["expires_at"]) and RFC3339.match(created["created_at"])
     assert datetime.fromisoformat(created["expires_at"]) == datetime.fromisoformat(aware)
@@ -63,7 +76,8 @@ def test_a_naive_expires_at_is_refused_with_400_naming_the_field(stack):
 def test_the_service_refuses_a_naive_expires_at_whatever_the_request_model_allows(stack):
     """The check holds in the service itself, not only in the request model's validation."""
     request = CreateApiKeyRequest.model_construct(
-        name=None, role="viewer", expires_at=datetime.now() + timedelta(days=7))  # noqa: DTZ005
+        name=None, role="viewer", expires_at=datetime.now() + timedelta(days=7)
+    )
     caller = Principal(tenant_id=uuid.UUID(stack.tenant_id), key_id=uuid.uuid4(), role="owner")
     with environment(stack.env("ApiKeysFunction")), pytest.raises(InvalidRequestError) as caught:
         key_service.create_key(caller, request)
@@ -74,10 +88,13 @@ def test_the_service_refuses_a_naive_expires_at_whatever_the_request_model_allow
     assert caught.value.details == {"field": "expires_at"}
 
 
-@pytest.mark.parametrize(("delta", "expected", "code"), [
-    (timedelta(days=3), 200, None),
-    (timedelta(seconds=-5), 401, "auth.expired_key"),
-])
+@pytest.mark.parametrize(
+    ("delta", "expected", "code"),
+    [
+        (timedelta(days=3), 200, None),
+        (timedelta(seconds=-5), 401, "auth.expired_key"),
+    ],
+)
 def test_a_stored_naive_expires_at_is_read_as_utc(stack, delta, expected, code):
     """GIVEN a key stored with a naive ``expires_at`` (and naive ``created_at``) THEN a
     request with it is 200 before that instant in UTC and 401 expired after it, never a

@@ -15,8 +15,14 @@ ENVELOPE = {"error", "code", "details", "request_id"}
 ANY_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
 
 
-def catch_all_event(method: str, path: str, *, key: str | None = None,
-                    body: str | None = None, content_type: str | None = None) -> dict:
+def catch_all_event(
+    method: str,
+    path: str,
+    *,
+    key: str | None = None,
+    body: str | None = None,
+    content_type: str | None = None,
+) -> dict:
     event = api_event("no_route", key=key)
     event["rawPath"] = path
     event["requestContext"]["http"].update(method=method, path=path)
@@ -39,10 +45,16 @@ def call(stack, event: dict) -> tuple[int, dict, dict[str, str]]:
     return status, body, headers
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v1/nope"), ("POST", "/v2/datasets"), ("GET", "/"), ("GET", "/v1/datasets/"),
-    ("GET", "/v1/datasets/d1/versions/v1/records/extra"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/nope"),
+        ("POST", "/v2/datasets"),
+        ("GET", "/"),
+        ("GET", "/v1/datasets/"),
+        ("GET", "/v1/datasets/d1/versions/v1/records/extra"),
+    ],
+)
 def test_an_unknown_path_is_a_404_envelope(stack, method, path):
     status, body, headers = call(stack, catch_all_event(method, path))
     assert status == 404 and body["code"] == "resource.not_found"
@@ -50,12 +62,15 @@ def test_an_unknown_path_is_a_404_envelope(stack, method, path):
     assert "Allow" not in headers
 
 
-@pytest.mark.parametrize(("method", "path", "allow"), [
-    ("DELETE", "/v1/datasets", "GET, POST"),
-    ("TRACE", "/v1/health", "GET"),
-    ("HEAD", "/v1/datasets/0b6f4e2c-5d0a-4d6e-9a51-3f7c2b8e1a11/versions", "GET, POST"),
-    ("POST", "/v1/api-keys/anything", "DELETE"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v1/datasets", "GET, POST"),
+        ("TRACE", "/v1/health", "GET"),
+        ("HEAD", "/v1/datasets/0b6f4e2c-5d0a-4d6e-9a51-3f7c2b8e1a11/versions", "GET, POST"),
+        ("POST", "/v1/api-keys/anything", "DELETE"),
+    ],
+)
 def test_another_method_on_a_known_path_is_a_405_envelope_with_allow(stack, method, path, allow):
     status, body, headers = call(stack, catch_all_event(method, path))
     assert status == 405 and body["code"] == "validation.invalid_request"
@@ -82,11 +97,13 @@ def test_no_key_is_asked_and_a_bad_one_is_ignored(stack):
 
 
 def test_a_body_does_not_turn_the_404_or_405_into_a_415(stack):
-    status, _, _ = call(stack, catch_all_event("POST", "/v1/nope", body="<x/>",
-                                               content_type="application/xml"))
+    status, _, _ = call(
+        stack, catch_all_event("POST", "/v1/nope", body="<x/>", content_type="application/xml")
+    )
     assert status == 404
-    status, _, headers = call(stack, catch_all_event("DELETE", "/v1/datasets", body="a=1",
-                                                     content_type="text/plain"))
+    status, _, headers = call(
+        stack, catch_all_event("DELETE", "/v1/datasets", body="a=1", content_type="text/plain")
+    )
     assert status == 405 and headers["Allow"] == "GET, POST"
 
 

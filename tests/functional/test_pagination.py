@@ -21,16 +21,17 @@ def many_runs(stack) -> list[str]:
     (scheduling each through moto's Step Functions would only slow the test down)."""
     dataset_id = create_dataset(stack, records=RECORDS)
     version = eval_version(stack)
-    status, first, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}))
+    status, first, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}),
+    )
     assert status == 202
     ids = [first["id"]]
     with environment(stack.env("ListRunsFunction")):
         template = dependencies.runs().get(uuid.UUID(first["tenant_id"]), uuid.UUID(first["id"]))
         for i in range(1, N_RUNS):
             now = template.created_at + timedelta(milliseconds=i)  # strictly newer each time
-            run = template.model_copy(update={"id": uuid.uuid4(), "created_at": now,
-                                              "updated_at": now})
+            run = template.model_copy(update={"id": uuid.uuid4(), "created_at": now, "updated_at": now})
             dependencies.runs().create(run, max_in_flight=10_000)
             ids.append(str(run.id))
     return ids
@@ -58,8 +59,9 @@ def test_cursor_walk_returns_every_run_once(stack, many_runs, limit):
 def test_offset_walk_returns_every_run_once(stack, many_runs, limit):
     seen, offset, total = [], 0, None
     while total is None or offset < total:
-        status, page, _ = stack.call("ListRunsFunction", api_event(
-            "list_runs", query={"limit": str(limit), "offset": str(offset)}))
+        status, page, _ = stack.call(
+            "ListRunsFunction", api_event("list_runs", query={"limit": str(limit), "offset": str(offset)})
+        )
         assert status == 200
         total = page["count"]
         seen += [r["id"] for r in page["items"]]

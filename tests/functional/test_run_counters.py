@@ -27,17 +27,33 @@ def repo(stack):
 
 def new_run(tenant: uuid.UUID, i: int, *, eval_id, eval_version_id, dataset_id, project_id) -> Run:
     now = utcnow() + timedelta(milliseconds=i)
-    return Run(id=uuid.uuid4(), tenant_id=tenant, project_id=project_id, dataset_id=dataset_id,
-               dataset_version_id=uuid.uuid4(), dataset_version=1, eval_id=eval_id,
-               eval_version_id=eval_version_id, name=f"run {i}", status="pending", item_count=3,
-               threshold=0.5, metrics=[], batch_size=100, created_at=now, updated_at=now)
+    return Run(
+        id=uuid.uuid4(),
+        tenant_id=tenant,
+        project_id=project_id,
+        dataset_id=dataset_id,
+        dataset_version_id=uuid.uuid4(),
+        dataset_version=1,
+        eval_id=eval_id,
+        eval_version_id=eval_version_id,
+        name=f"run {i}",
+        status="pending",
+        item_count=3,
+        threshold=0.5,
+        metrics=[],
+        batch_size=100,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def assert_counts_exact(repo, tenant: uuid.UUID, values: dict[str, set[str]]) -> None:
     """Every single-criterion count (and no criterion, and some combined ones) equals a
     brute-force count over the tenant's runs as stored; so does the in-flight count."""
-    runs = [repo.get(tenant, uuid.UUID(row["id"])) for row in
-            repo.table.query_all(pk=f"T#{tenant}", index="RunsByTenant")]
+    runs = [
+        repo.get(tenant, uuid.UUID(row["id"]))
+        for row in repo.table.query_all(pk=f"T#{tenant}", index="RunsByTenant")
+    ]
     rows = [{name: str(getattr(r, name)) for name in RUN_COUNTERS} for r in runs]
     assert repo.count(RunQuery(tenant_id=tenant, criteria={})) == len(rows)
     for name in RUN_COUNTERS:
@@ -49,8 +65,10 @@ def assert_counts_exact(repo, tenant: uuid.UUID, values: dict[str, set[str]]) ->
             assert (counter["runs"] if counter else 0) == expected, (name, value)
     for eval_id, status in product(values["eval_id"], STATUSES):  # combined: Select=COUNT
         expected = sum(row["eval_id"] == eval_id and row["status"] == status for row in rows)
-        assert repo.count(RunQuery(tenant_id=tenant, criteria={
-            "eval_id": eval_id, "status": status})) == expected
+        assert (
+            repo.count(RunQuery(tenant_id=tenant, criteria={"eval_id": eval_id, "status": status}))
+            == expected
+        )
     tenant_item = repo.table.get(f"TENANT#{tenant}", "TENANT") or {"runs_in_flight": 0}
     assert tenant_item["runs_in_flight"] == sum(r.status in ("pending", "running") for r in runs)
 
@@ -58,12 +76,24 @@ def assert_counts_exact(repo, tenant: uuid.UUID, values: dict[str, set[str]]) ->
 def test_counts_stay_exact_through_every_transition(repo):
     tenant = uuid.uuid4()  # a tenant of its own: nothing else moves its runs meanwhile
     evals, versions, datasets, projects = ([uuid.uuid4() for _ in range(2)] for _ in range(4))
-    runs = [new_run(tenant, i, eval_id=evals[i % 2], eval_version_id=versions[i % 2],
-                    dataset_id=datasets[i // 4], project_id=projects[i % 3 == 0])
-            for i in range(8)]
-    values = {"status": set(STATUSES), "eval_id": {str(v) for v in evals},
-              "eval_version_id": {str(v) for v in versions},
-              "dataset_id": {str(v) for v in datasets}, "project_id": {str(v) for v in projects}}
+    runs = [
+        new_run(
+            tenant,
+            i,
+            eval_id=evals[i % 2],
+            eval_version_id=versions[i % 2],
+            dataset_id=datasets[i // 4],
+            project_id=projects[i % 3 == 0],
+        )
+        for i in range(8)
+    ]
+    values = {
+        "status": set(STATUSES),
+        "eval_id": {str(v) for v in evals},
+        "eval_version_id": {str(v) for v in versions},
+        "dataset_id": {str(v) for v in datasets},
+        "project_id": {str(v) for v in projects},
+    }
 
     def check() -> None:
         assert_counts_exact(repo, tenant, values)
@@ -138,8 +168,9 @@ def test_backfill_recomputes_counters_from_the_runs(repo):
         if item["SK"] == "ALL":
             repo.table.put({**item, "runs": 99})
         else:
-            repo.table.client.delete_item(TableName=repo.table.name, Key=serialize(
-                {"PK": item["PK"], "SK": item["SK"]}))
+            repo.table.client.delete_item(
+                TableName=repo.table.name, Key=serialize({"PK": item["PK"], "SK": item["SK"]})
+            )
     repo.table.put({"PK": f"T#{tenant}#RUNCOUNT", "SK": "status#failed", "runs": 5})
     repo.backfill_counters(tenant)
     assert repo.count(RunQuery(tenant_id=tenant, criteria={})) == 3

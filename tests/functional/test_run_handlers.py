@@ -24,8 +24,9 @@ RECORDS = [
 def eval_version(stack, metrics: list[dict] | None = None) -> dict:
     _, ev, _ = stack.call("EvalsFunction", api_event("create_eval"))
     body = {} if metrics is None else {"body": {"metrics": metrics}}
-    status, version, _ = stack.call("EvalsFunction", api_event("create_eval_version",
-                                                               path_id=ev["id"], **body))
+    status, version, _ = stack.call(
+        "EvalsFunction", api_event("create_eval_version", path_id=ev["id"], **body)
+    )
     assert status == 201, version
     return version
 
@@ -34,8 +35,12 @@ def eval_version(stack, metrics: list[dict] | None = None) -> dict:
 def scheduled(stack):
     dataset_id = create_dataset(stack, records=RECORDS)
     version = eval_version(stack)
-    status, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 2}))
+    status, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 2}
+        ),
+    )
     assert status == 202, run
     return run
 
@@ -51,15 +56,21 @@ def test_schedule_returns_a_pending_trulayer_run_and_starts_its_execution(stack,
 
 def test_schedule_against_unknown_or_versionless_dataset(stack):
     version = eval_version(stack)
-    status, body, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=str(uuid.uuid4()), body={"eval_version_id": version["id"]}))
+    status, body, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=str(uuid.uuid4()), body={"eval_version_id": version["id"]}),
+    )
     assert status == 404
     empty = create_dataset(stack, records=False)
-    status, body, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=empty, body={"eval_version_id": version["id"]}))
+    status, body, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=empty, body={"eval_version_id": version["id"]}),
+    )
     assert status == 409 and body["code"] == "resource.conflict"
-    status, body, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=empty, body={"eval_version_id": str(uuid.uuid4())}))
+    status, body, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=empty, body={"eval_version_id": str(uuid.uuid4())}),
+    )
     assert status == 404
 
 
@@ -68,8 +79,11 @@ def test_workflow_steps_complete_the_run_exactly_once(stack, scheduled):
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     assert prepared["batch_count"] == 3
     s3 = boto3.client("s3", region_name="us-east-1")
-    manifest = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
-                                        Key=prepared["manifest_key"])["Body"].read())
+    manifest = json.loads(
+        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
+            "Body"
+        ].read()
+    )
     for batch in manifest:
         result = stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
         assert result["outcome"] == "recorded"
@@ -88,20 +102,21 @@ def test_workflow_steps_complete_the_run_exactly_once(stack, scheduled):
     assert (exact["count"], exact["passed"], exact["unscored"]) == (4, 3, 1)
     assert run["verdict"] in {"pass", "fail"} and run["started_at"] and run["completed_at"]
 
-    status, export, headers = stack.call("ExportRunFunction", api_event("export_run",
-                                                                       path_id=scheduled["id"]))
+    status, export, headers = stack.call(
+        "ExportRunFunction", api_event("export_run", path_id=scheduled["id"])
+    )
     assert status == 200 and headers["Content-Disposition"].startswith("attachment")
     assert export["run"]["id"] == scheduled["id"] and len(export["items"]) == 5 * 4
     assert len({i["id"] for i in export["items"]}) == 20
 
     item = export["items"][5]
-    status, evaluation, _ = stack.call("GetEvaluationFunction",
-                                       api_event("get_evaluation", path_id=item["id"]))
+    status, evaluation, _ = stack.call(
+        "GetEvaluationFunction", api_event("get_evaluation", path_id=item["id"])
+    )
     assert status == 200 and evaluation == {k: item[k] for k in evaluation}
     assert evaluation["context"] == "fresh" and evaluation["evaluator_type"] == "rule"
 
-    status, link, _ = stack.call("ExportRunFunction", api_event(
-        "export_run_link", path_id=scheduled["id"]))
+    status, link, _ = stack.call("ExportRunFunction", api_event("export_run_link", path_id=scheduled["id"]))
     assert status == 200 and link["size_bytes"] > 0 and "X-Amz-Expires=900" in link["url"]
 
     status, runs, _ = stack.call("ListRunsFunction", api_event("list_runs"))
@@ -111,8 +126,10 @@ def test_workflow_steps_complete_the_run_exactly_once(stack, scheduled):
 def test_export_of_an_unfinished_run_is_409(stack):
     dataset_id = create_dataset(stack, records=RECORDS)
     version = eval_version(stack)
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}),
+    )
     status, body, _ = stack.call("ExportRunFunction", api_event("export_run", path_id=run["id"]))
     assert status == 409 and body["details"]["status"] == "pending"
 
@@ -120,12 +137,16 @@ def test_export_of_an_unfinished_run_is_409(stack):
 def test_mark_failed_records_the_error_and_freezes_the_run(stack):
     dataset_id = create_dataset(stack, records=RECORDS)
     version = eval_version(stack)
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}),
+    )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     cause = json.dumps({"errorType": "RuntimeError", "errorMessage": "boom"})
-    out = stack.invoke("MarkRunFailedFunction", workflow_event(
-        "mark_failed", **ids, error={"Error": "RuntimeError", "Cause": cause}))
+    out = stack.invoke(
+        "MarkRunFailedFunction",
+        workflow_event("mark_failed", **ids, error={"Error": "RuntimeError", "Cause": cause}),
+    )
     assert out["status"] == "failed"
     _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
     assert got["status"] == "failed" and got["error_message"] == "RuntimeError: boom"
@@ -133,37 +154,55 @@ def test_mark_failed_records_the_error_and_freezes_the_run(stack):
     assert stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))["status"] == "failed"
 
 
-def execution_ended(run: dict, status: str, *, name: str | None = None, error: str | None = None,
-                    cause: str | None = None) -> dict:
+def execution_ended(
+    run: dict, status: str, *, name: str | None = None, error: str | None = None, cause: str | None = None
+) -> dict:
     """events/workflow/reconcile.json for ``run``'s execution (EventBridge's event)."""
     event = workflow_event("reconcile")
     detail = event["detail"]
-    detail.update(name=name or run["id"], status=status, error=error, cause=cause,
-                  input=json.dumps({"tenant_id": run["tenant_id"], "run_id": run["id"]}))
+    detail.update(
+        name=name or run["id"],
+        status=status,
+        error=error,
+        cause=cause,
+        input=json.dumps({"tenant_id": run["tenant_id"], "run_id": run["id"]}),
+    )
     return event
 
 
 def tenant_in_flight(stack, tenant_id: str) -> int:
     table = stack.env("ReconcileRunFunction")["TABLE_NAME"]
-    item = boto3.client("dynamodb", region_name="us-east-1").get_item(TableName=table, Key={
-        "PK": {"S": f"TENANT#{tenant_id}"}, "SK": {"S": "TENANT"}}).get("Item", {})
+    item = (
+        boto3.client("dynamodb", region_name="us-east-1")
+        .get_item(TableName=table, Key={"PK": {"S": f"TENANT#{tenant_id}"}, "SK": {"S": "TENANT"}})
+        .get("Item", {})
+    )
     return int(item.get("runs_in_flight", {"N": "0"})["N"])
 
 
-@pytest.mark.parametrize(("status", "error", "cause", "ends", "message"), [
-    ("TIMED_OUT", None, None, "failed", "States.Timeout: the run's workflow execution timed out"),
-    ("FAILED", "States.Runtime", "An error occurred while executing the state 'Score Batches'",
-     "failed", "States.Runtime: An error occurred while executing the state 'Score Batches'"),
-    ("ABORTED", None, None, "cancelled", "the run's workflow execution was stopped outside Assay"),
-])
-def test_reconcile_ends_an_unfinished_run_and_frees_its_slot(stack, status, error, cause, ends,
-                                                             message):
+@pytest.mark.parametrize(
+    ("status", "error", "cause", "ends", "message"),
+    [
+        ("TIMED_OUT", None, None, "failed", "States.Timeout: the run's workflow execution timed out"),
+        (
+            "FAILED",
+            "States.Runtime",
+            "An error occurred while executing the state 'Score Batches'",
+            "failed",
+            "States.Runtime: An error occurred while executing the state 'Score Batches'",
+        ),
+        ("ABORTED", None, None, "cancelled", "the run's workflow execution was stopped outside Assay"),
+    ],
+)
+def test_reconcile_ends_an_unfinished_run_and_frees_its_slot(stack, status, error, cause, ends, message):
     """GIVEN a run left pending by an execution that ended without the Catch path WHEN the
     execution-ended event arrives THEN the run ends, says why, and its in-flight slot is free;
     a second delivery of the same event changes nothing."""
     dataset_id = create_dataset(stack, records=RECORDS)
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}),
+    )
     before = tenant_in_flight(stack, run["tenant_id"])
     out = stack.invoke("ReconcileRunFunction", execution_ended(run, status, error=error, cause=cause))
     assert out == {"reconciled": True, "run_id": run["id"], "status": ends}
@@ -191,14 +230,22 @@ def test_reconcile_leaves_finished_runs_and_other_executions_alone(stack):
 def completed_run(stack, records=RECORDS, batch_size=2, metrics: list[dict] | None = None) -> dict:
     dataset_id = create_dataset(stack, records=records)
     version = eval_version(stack, metrics)
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id,
-        body={"eval_version_id": version["id"], "batch_size": batch_size}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run",
+            path_id=dataset_id,
+            body={"eval_version_id": version["id"], "batch_size": batch_size},
+        ),
+    )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     s3 = boto3.client("s3", region_name="us-east-1")
-    manifest = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
-                                        Key=prepared["manifest_key"])["Body"].read())
+    manifest = json.loads(
+        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
+            "Body"
+        ].read()
+    )
     for batch in manifest:
         stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
     stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))
@@ -210,8 +257,9 @@ def test_run_evaluations_filtered_and_cursor_paged(stack):
     walked, cursor = [], None
     while True:
         query = {"limit": "3", **({"cursor": cursor} if cursor else {})}
-        status, page, _ = stack.call("GetEvaluationFunction", api_event(
-            "list_run_evaluations", path_id=run["id"], query=query))
+        status, page, _ = stack.call(
+            "GetEvaluationFunction", api_event("list_run_evaluations", path_id=run["id"], query=query)
+        )
         assert status == 200, page
         walked += page["items"]
         cursor = page["next_cursor"]
@@ -221,20 +269,26 @@ def test_run_evaluations_filtered_and_cursor_paged(stack):
     assert [e["record_index"] for e in walked] == sorted(e["record_index"] for e in walked)
     assert walked[0]["record"]["id"] == "r1"
 
-    status, failed, _ = stack.call("GetEvaluationFunction", api_event(
-        "list_run_evaluations", path_id=run["id"], query={"status": "failed"}))
+    status, failed, _ = stack.call(
+        "GetEvaluationFunction",
+        api_event("list_run_evaluations", path_id=run["id"], query={"status": "failed"}),
+    )
     assert {e["record_id"] for e in failed["items"]} == {"r4"} and failed["count"] == 2
-    status, exact_passed, _ = stack.call("GetEvaluationFunction", api_event(
-        "list_run_evaluations", path_id=run["id"], query={"metric": "exact", "passed": "true"}))
+    status, exact_passed, _ = stack.call(
+        "GetEvaluationFunction",
+        api_event("list_run_evaluations", path_id=run["id"], query={"metric": "exact", "passed": "true"}),
+    )
     assert sorted(e["record_id"] for e in exact_passed["items"]) == ["r1", "r2", "r5"]
 
 
 def test_record_strings_are_truncated_to_100_chars_in_lists(stack):
     long = "x" * 250
-    run = completed_run(stack, records=[{"id": "long", "input": long, "output": long,
-                                         "golden_answer": long}], batch_size=1)
-    _, page, _ = stack.call("GetEvaluationFunction", api_event("list_run_evaluations",
-                                                               path_id=run["id"], query={}))
+    run = completed_run(
+        stack, records=[{"id": "long", "input": long, "output": long, "golden_answer": long}], batch_size=1
+    )
+    _, page, _ = stack.call(
+        "GetEvaluationFunction", api_event("list_run_evaluations", path_id=run["id"], query={})
+    )
     record = page["items"][0]["record"]
     assert len(record["input"]) == len(record["output"]) == len(record["golden_answer"]) == 100
 
@@ -251,8 +305,9 @@ def test_idempotency_key_replays_the_same_run_and_rejects_another_body(stack):
     arn = stack.env("ScheduleRunFunction")["STATE_MACHINE_ARN"]
     names = [e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
     assert names.count(first["id"]) == 1
-    other = api_event("schedule_run", path_id=dataset_id,
-                      body={"eval_version_id": version["id"], "name": "different"})
+    other = api_event(
+        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "name": "different"}
+    )
     other["headers"]["idempotency-key"] = "nightly-2026-11-22"
     status, body, _ = stack.call("ScheduleRunFunction", other)
     assert status == 409 and body["code"] == "resource.conflict"
@@ -261,13 +316,20 @@ def test_idempotency_key_replays_the_same_run_and_rejects_another_body(stack):
 def test_cancel_freezes_counts_and_a_finished_run_cannot_be_cancelled(stack):
     dataset_id = create_dataset(stack, records=RECORDS)
     version = eval_version(stack)
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 2}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 2}
+        ),
+    )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     s3 = boto3.client("s3", region_name="us-east-1")
-    manifest = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
-                                        Key=prepared["manifest_key"])["Body"].read())
+    manifest = json.loads(
+        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
+            "Body"
+        ].read()
+    )
     stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=manifest[0]))
     status, cancelled, _ = stack.call("CancelRunFunction", api_event("cancel_run", path_id=run["id"]))
     assert status == 200 and cancelled["status"] == "cancelled"
@@ -290,17 +352,23 @@ def test_list_runs_filters_and_counts(stack):
     version = eval_version(stack)
     made = []
     for _ in range(3):
-        _, run, _ = stack.call("ScheduleRunFunction", api_event(
-            "schedule_run", path_id=dataset_a, body={"eval_version_id": version["id"]}))
+        _, run, _ = stack.call(
+            "ScheduleRunFunction",
+            api_event("schedule_run", path_id=dataset_a, body={"eval_version_id": version["id"]}),
+        )
         made.append(run["id"])
-    status, page, _ = stack.call("ListRunsFunction", api_event(
-        "list_runs", query={"dataset_id": dataset_a, "limit": "2"}))
+    status, page, _ = stack.call(
+        "ListRunsFunction", api_event("list_runs", query={"dataset_id": dataset_a, "limit": "2"})
+    )
     assert status == 200 and page["count"] == 3 and [r["id"] for r in page["items"]] == made[::-1][:2]
-    status, page, _ = stack.call("ListRunsFunction", api_event(
-        "list_runs", query={"eval_version_id": version["id"], "status": "pending", "offset": "1"}))
+    status, page, _ = stack.call(
+        "ListRunsFunction",
+        api_event("list_runs", query={"eval_version_id": version["id"], "status": "pending", "offset": "1"}),
+    )
     assert page["count"] == 3 and [r["id"] for r in page["items"]] == made[::-1][1:]
-    status, page, _ = stack.call("ListRunsFunction", api_event(
-        "list_runs", query={"dataset_id": dataset_a, "status": "completed"}))
+    status, page, _ = stack.call(
+        "ListRunsFunction", api_event("list_runs", query={"dataset_id": dataset_a, "status": "completed"})
+    )
     assert page["count"] == 0 and page["items"] == []
 
 
@@ -311,26 +379,33 @@ def test_export_formats_and_the_303_switch(stack):
     run = completed_run(stack)
     documents = {}
     for fmt in ("json", "jsonl", "csv"):
-        status, body, headers = stack.call("ExportRunFunction", api_event(
-            "export_run", path_id=run["id"], query={"format": fmt}))
+        status, body, headers = stack.call(
+            "ExportRunFunction", api_event("export_run", path_id=run["id"], query={"format": fmt})
+        )
         assert status == 200
         assert headers["Content-Disposition"] == f'attachment; filename="eval-run-{run["id"]}.{fmt}"'
         documents[fmt] = body
     items = documents["json"]["items"]
-    lines = documents["jsonl"] if isinstance(documents["jsonl"], list) else [
-        json.loads(line) for line in str(documents["jsonl"]).splitlines()]
+    lines = (
+        documents["jsonl"]
+        if isinstance(documents["jsonl"], list)
+        else [json.loads(line) for line in str(documents["jsonl"]).splitlines()]
+    )
     assert lines == items
     rows = list(csv.DictReader(io.StringIO(documents["csv"])))
     assert [r["id"] for r in rows] == [i["id"] for i in items]
     assert rows[0]["output"] == items[0]["record"]["output"]
 
     small = {"EXPORT_INLINE_MAX_BYTES": "1024"}
-    status, body, headers = stack.call("ExportRunFunction", api_event(
-        "export_run", path_id=run["id"]), env=small)
+    status, body, headers = stack.call(
+        "ExportRunFunction", api_event("export_run", path_id=run["id"]), env=small
+    )
     assert status == 303 and "X-Amz-Expires=900" in headers["Location"]
     assert headers["Content-Disposition"].startswith("attachment")
-    status, link, _ = stack.call("ExportRunFunction", api_event(
-        "export_run", path_id=run["id"], query={"format": "csv", "delivery": "link"}))
+    status, link, _ = stack.call(
+        "ExportRunFunction",
+        api_event("export_run", path_id=run["id"], query={"format": "csv", "delivery": "link"}),
+    )
     assert status == 200 and link["format"] == "csv"
     assert link["size_bytes"] == len(documents["csv"].encode())
 
@@ -341,18 +416,29 @@ def test_max_concurrency_is_a_per_run_setting_bounded_by_the_deployment(stack):
     version = eval_version(stack)
     cap = int(stack.env("ScheduleRunFunction")["MAP_MAX_CONCURRENCY"])
     # WHEN a run asks for more THEN 400 names the field and the bound; nothing is stored
-    status, body, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id,
-        body={"eval_version_id": version["id"], "max_concurrency": cap + 1}))
+    status, body, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run",
+            path_id=dataset_id,
+            body={"eval_version_id": version["id"], "max_concurrency": cap + 1},
+        ),
+    )
     assert status == 400 and body["details"] == {"field": "max_concurrency", "max": cap}
     # WHEN a run asks for fewer THEN prepare hands the Map that bound; else the default
     for asked, expected in ((3, 3), (None, cap)):
-        status, run, _ = stack.call("ScheduleRunFunction", api_event(
-            "schedule_run", path_id=dataset_id,
-            body={"eval_version_id": version["id"], "batch_size": 2, "max_concurrency": asked}))
+        status, run, _ = stack.call(
+            "ScheduleRunFunction",
+            api_event(
+                "schedule_run",
+                path_id=dataset_id,
+                body={"eval_version_id": version["id"], "batch_size": 2, "max_concurrency": asked},
+            ),
+        )
         assert status == 202 and run["max_concurrency"] == asked and run["batch_size"] == 2
-        prepared = stack.invoke("PrepareRunFunction", workflow_event(
-            "prepare", tenant_id=run["tenant_id"], run_id=run["id"]))
+        prepared = stack.invoke(
+            "PrepareRunFunction", workflow_event("prepare", tenant_id=run["tenant_id"], run_id=run["id"])
+        )
         assert prepared["max_concurrency"] == expected
 
 
@@ -371,28 +457,50 @@ def test_a_batch_larger_than_a_dynamodb_item_is_recorded_in_parts(stack):
     def text() -> str:
         return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(100))
 
-    records = [{"id": f"big{i}", "prompt": text(), "input": text(), "context": text(),
-                "output": text(), "golden_answer": text()} for i in range(1000)]
+    records = [
+        {
+            "id": f"big{i}",
+            "prompt": text(),
+            "input": text(),
+            "context": text(),
+            "output": text(),
+            "golden_answer": text(),
+        }
+        for i in range(1000)
+    ]
     dataset_id = create_dataset(stack, records=records)
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id,
-        body={"eval_version_id": eval_version(stack)["id"], "batch_size": 1000}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run",
+            path_id=dataset_id,
+            body={"eval_version_id": eval_version(stack)["id"], "batch_size": 1000},
+        ),
+    )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     assert prepared["batch_count"] == 1
     s3 = boto3.client("s3", region_name="us-east-1")
-    (batch,) = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
-                                        Key=prepared["manifest_key"])["Body"].read())
+    (batch,) = json.loads(
+        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
+            "Body"
+        ].read()
+    )
     event = workflow_event("score_batch", **ids, batch=batch)
     assert stack.invoke("ScoreBatchFunction", event)["outcome"] == "recorded"
     assert stack.invoke("ScoreBatchFunction", event)["outcome"] == "duplicate"
 
     table = stack.env("ScoreBatchFunction")["TABLE_NAME"]
     items = boto3.client("dynamodb", region_name="us-east-1").query(
-        TableName=table, KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
-        ExpressionAttributeValues={":pk": {"S": DynamoDBRunRepository._pk(
-                                       uuid.UUID(run["tenant_id"]), run_key(uuid.UUID(run["id"])))},
-                                   ":b": {"S": "B#"}})["Items"]
+        TableName=table,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
+        ExpressionAttributeValues={
+            ":pk": {
+                "S": DynamoDBRunRepository._pk(uuid.UUID(run["tenant_id"]), run_key(uuid.UUID(run["id"])))
+            },
+            ":b": {"S": "B#"},
+        },
+    )["Items"]
     assert len(items) >= 2, "the batch should not fit one item"
     assert all(len(i["data"]["B"]) <= BATCH_PART_BYTES for i in items)
 
@@ -401,30 +509,39 @@ def test_a_batch_larger_than_a_dynamodb_item_is_recorded_in_parts(stack):
     assert got["completed_count"] + got["failed_count"] == got["item_count"] == 1000
     from assay_service.adapters.s3 import export_key
 
-    status, _, headers = stack.call("ExportRunFunction", api_event(
-        "export_run", path_id=run["id"], query={"format": "json"}))
+    status, _, headers = stack.call(
+        "ExportRunFunction", api_event("export_run", path_id=run["id"], query={"format": "json"})
+    )
     assert status == 303 and headers["Location"].startswith("http")  # too big to be inline
-    export = json.loads(s3.get_object(
-        Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
-        Key=export_key(uuid.UUID(run["tenant_id"]), uuid.UUID(run["id"]), "json"))["Body"].read())
+    export = json.loads(
+        s3.get_object(
+            Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
+            Key=export_key(uuid.UUID(run["tenant_id"]), uuid.UUID(run["id"]), "json"),
+        )["Body"].read()
+    )
     assert len(export["items"]) == 1000 * len(got["aggregate_results"])
     assert export["items"][-1]["record"]["output"] == records[-1]["output"]
-    status, one, _ = stack.call("GetEvaluationFunction",
-                                api_event("get_evaluation", path_id=export["items"][-1]["id"]))
+    status, one, _ = stack.call(
+        "GetEvaluationFunction", api_event("get_evaluation", path_id=export["items"][-1]["id"])
+    )
     assert status == 200 and one["id"] == export["items"][-1]["id"]
 
 
 def test_a_batch_size_past_the_eval_s_bound_is_a_400_and_stores_no_run(stack):
     dataset_id = create_dataset(stack, records=RECORDS)
     _, ev, _ = stack.call("EvalsFunction", api_event("create_eval"))
-    metrics = [{"name": f"m{i}", "scorer": "exact_match", "args": {}, "threshold": 1}
-               for i in range(50)]
-    status, version, _ = stack.call("EvalsFunction", api_event(
-        "create_eval_version", path_id=ev["id"], body={"metrics": metrics}))
+    metrics = [{"name": f"m{i}", "scorer": "exact_match", "args": {}, "threshold": 1} for i in range(50)]
+    status, version, _ = stack.call(
+        "EvalsFunction", api_event("create_eval_version", path_id=ev["id"], body={"metrics": metrics})
+    )
     assert status == 201, version
     _, before, _ = stack.call("ListRunsFunction", api_event("list_runs"))
-    status, body, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 1000}))
+    status, body, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"], "batch_size": 1000}
+        ),
+    )
     assert status == 400 and body["code"] == "validation.invalid_request"
     assert body["error"].startswith("batch_size: at most 400") and body["details"]["max"] == 400
     _, after, _ = stack.call("ListRunsFunction", api_event("list_runs"))
@@ -438,14 +555,23 @@ def test_a_batch_in_many_parts_is_read_back_in_part_order(stack, monkeypatch):
     from assay_service.domain.ids import run_key
 
     monkeypatch.setattr(dynamodb, "BATCH_PART_BYTES", 1_500)
-    records = [{"id": f"p{i}", "output": f"answer {uuid.uuid5(uuid.NAMESPACE_OID, str(i))}",
-                "golden_answer": f"{i}"} for i in range(200)]
+    records = [
+        {"id": f"p{i}", "output": f"answer {uuid.uuid5(uuid.NAMESPACE_OID, str(i))}", "golden_answer": f"{i}"}
+        for i in range(200)
+    ]
     run = completed_run(stack, records=records, batch_size=200)
     items = boto3.client("dynamodb", region_name="us-east-1").query(
         TableName=stack.env("ScoreBatchFunction")["TABLE_NAME"],
         KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
-        ExpressionAttributeValues={":pk": {"S": dynamodb.DynamoDBRunRepository._pk(
-            uuid.UUID(run["tenant_id"]), run_key(uuid.UUID(run["id"])))}, ":b": {"S": "B#"}})
+        ExpressionAttributeValues={
+            ":pk": {
+                "S": dynamodb.DynamoDBRunRepository._pk(
+                    uuid.UUID(run["tenant_id"]), run_key(uuid.UUID(run["id"]))
+                )
+            },
+            ":b": {"S": "B#"},
+        },
+    )
     assert len(items["Items"]) >= 12, len(items["Items"])  # parts #010, #011 sort after #009
     _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
     assert got["status"] == "completed" and got["completed_count"] + got["failed_count"] == 200
@@ -453,8 +579,9 @@ def test_a_batch_in_many_parts_is_read_back_in_part_order(stack, monkeypatch):
     seen: list[dict] = []
     query = {"limit": "100"}
     while True:  # every page of the run's evaluations, through the cursor
-        status, page, _ = stack.call("GetEvaluationFunction", api_event(
-            "list_run_evaluations", path_id=run["id"], query=query))
+        status, page, _ = stack.call(
+            "GetEvaluationFunction", api_event("list_run_evaluations", path_id=run["id"], query=query)
+        )
         assert status == 200, page
         seen += page["items"]
         if not page.get("next_cursor"):
@@ -464,8 +591,7 @@ def test_a_batch_in_many_parts_is_read_back_in_part_order(stack, monkeypatch):
     # In record order, each with its own record: a misordered join would not decompress,
     # and a join of the wrong parts would not give these records back.
     assert [e["record"]["id"] for e in seen[::metrics]] == [r["id"] for r in records]
-    assert all(e["record"]["output"] == records[int(e["record"]["id"][1:])]["output"][:100]
-               for e in seen)
+    assert all(e["record"]["output"] == records[int(e["record"]["id"][1:])]["output"][:100] for e in seen)
 
 
 def test_a_batch_over_one_transaction_fails_the_run_saying_why(stack, monkeypatch):
@@ -474,13 +600,18 @@ def test_a_batch_over_one_transaction_fails_the_run_saying_why(stack, monkeypatc
 
     monkeypatch.setattr(dynamodb, "BATCH_MAX_BYTES", 100)
     dataset_id = create_dataset(stack, records=RECORDS)
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": eval_version(stack)["id"]}),
+    )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     s3 = boto3.client("s3", region_name="us-east-1")
-    (batch,) = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
-                                        Key=prepared["manifest_key"])["Body"].read())
+    (batch,) = json.loads(
+        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
+            "Body"
+        ].read()
+    )
     with pytest.raises(BatchTooLargeError, match="smaller batch_size"):
         stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
     _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))

@@ -18,16 +18,20 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def store(monkeypatch) -> Any:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="artifacts")
         calls: Counter[str] = Counter()
-        client.meta.events.register("before-call.s3.*", lambda event_name, **_: calls.update(
-            [event_name.rsplit(".", 1)[-1]]))
+        client.meta.events.register(
+            "before-call.s3.*", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
+        )
         yield S3ArtifactStore(client, "artifacts"), calls
 
 
@@ -35,8 +39,7 @@ def test_multipart_writer_streams_parts_and_holds_at_most_one(store):
     """GIVEN 12 MB written in 64 KB chunks with 5 MB parts THEN three parts are uploaded,
     the buffer never holds more than a part plus a chunk, and the object is the bytes."""
     s3, calls = store
-    writer = MultipartWriter(s3, "tenants/t/runs/r/export.jsonl", "application/x-ndjson",
-                             part_size=5 * MB)
+    writer = MultipartWriter(s3, "tenants/t/runs/r/export.jsonl", "application/x-ndjson", part_size=5 * MB)
     chunk = bytes(range(256)) * 256  # 64 KB
     written, peak = bytearray(), 0
     for _ in range(12 * 16):

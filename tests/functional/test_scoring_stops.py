@@ -24,14 +24,22 @@ SLOW_S = 0.05  # per evaluation: the whole batch would take 2 s
 def test_a_run_cancelled_mid_batch_stops_its_scoring_without_recording(stack, monkeypatch):
     dataset_id = create_dataset(stack, records=RECORDS)
     version = eval_version(stack, [{"name": "len", "scorer": "length", "args": {"max": 5}}])
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id,
-        body={"eval_version_id": version["id"], "batch_size": len(RECORDS)}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event(
+            "schedule_run",
+            path_id=dataset_id,
+            body={"eval_version_id": version["id"], "batch_size": len(RECORDS)},
+        ),
+    )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     s3 = boto3.client("s3", region_name="us-east-1")
-    (batch,) = json.loads(s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
-                                        Key=prepared["manifest_key"])["Body"].read())
+    (batch,) = json.loads(
+        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
+            "Body"
+        ].read()
+    )
 
     spec = base.get_scorer("length")
     calls = []
@@ -45,8 +53,11 @@ def test_a_run_cancelled_mid_batch_stops_its_scoring_without_recording(stack, mo
         time.sleep(SLOW_S)
         return spec.fn(record, args)
 
-    monkeypatch.setitem(base._REGISTRY, "length", base.ScorerSpec(
-        spec.name, spec.evaluator_type, spec.args_model, slow_then_cancel, spec.summary))
+    monkeypatch.setitem(
+        base._REGISTRY,
+        "length",
+        base.ScorerSpec(spec.name, spec.evaluator_type, spec.args_model, slow_then_cancel, spec.summary),
+    )
     monkeypatch.setattr(scoring, "CONTINUE_CHECK_S", 0.2)
 
     started = time.perf_counter()
@@ -63,18 +74,23 @@ def test_a_run_cancelled_mid_batch_stops_its_scoring_without_recording(stack, mo
 def test_a_run_whose_map_gave_up_on_a_batch_says_so(stack):
     dataset_id = create_dataset(stack, records=RECORDS[:4])
     version = eval_version(stack, [{"name": "len", "scorer": "length", "args": {"max": 5}}])
-    _, run, _ = stack.call("ScheduleRunFunction", api_event(
-        "schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}))
+    _, run, _ = stack.call(
+        "ScheduleRunFunction",
+        api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]}),
+    )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))  # now running
     # What the Map's Catch hands over when a batch failed after its retries.
-    error = {"Error": "States.ExceedToleratedFailureThreshold",
-             "Cause": "The specified tolerated failure threshold was exceeded"}
+    error = {
+        "Error": "States.ExceedToleratedFailureThreshold",
+        "Cause": "The specified tolerated failure threshold was exceeded",
+    }
     out = stack.invoke("MarkRunFailedFunction", workflow_event("mark_failed", **ids, error=error))
     assert out["status"] == "failed"
     _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
     assert got["error_message"].startswith(
-        "a batch of records could not be scored after its retries, so the Map stopped the run")
+        "a batch of records could not be scored after its retries, so the Map stopped the run"
+    )
     assert got["error_message"].endswith(
-        "(States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold "
-        "was exceeded)")
+        "(States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was exceeded)"
+    )

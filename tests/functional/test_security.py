@@ -27,13 +27,17 @@ from tests.functional.test_bad_input import ROUTES
 from tests.functional.test_run_handlers import completed_run
 
 # What each route needs: "read" (viewer+), "write" (member+).
-NEEDS = {name: ("read" if api_event(name)["requestContext"]["http"]["method"] == "GET" else "write")
-         for name in ROUTES}
+NEEDS = {
+    name: ("read" if api_event(name)["requestContext"]["http"]["method"] == "GET" else "write")
+    for name in ROUTES
+}
 
 
 def new_key(stack, role: str, key: str = OWNER_KEY, **extra) -> str:
-    status, body, _ = stack.call("ApiKeysFunction", api_event(
-        "create_api_key", key=key, body={"name": f"{role}-key", "role": role, **extra}))
+    status, body, _ = stack.call(
+        "ApiKeysFunction",
+        api_event("create_api_key", key=key, body={"name": f"{role}-key", "role": role, **extra}),
+    )
     assert status == 201, body
     return body["key"]
 
@@ -44,8 +48,9 @@ def role_keys(stack) -> dict[str, str]:
 
 
 def test_key_is_shown_once_listed_without_secret_and_stored_only_as_hmac(stack):
-    status, created, _ = stack.call("ApiKeysFunction", api_event(
-        "create_api_key", body={"name": "laptop", "role": "viewer"}))
+    status, created, _ = stack.call(
+        "ApiKeysFunction", api_event("create_api_key", body={"name": "laptop", "role": "viewer"})
+    )
     assert status == 201 and created["key"].startswith("ask_") and len(created["key"]) >= 47
     secret = created["key"]
     _, listed, _ = stack.call("ApiKeysFunction", api_event("list_api_keys"))
@@ -53,8 +58,7 @@ def test_key_is_shown_once_listed_without_secret_and_stored_only_as_hmac(stack):
     assert "key" not in mine and secret not in json.dumps(listed)
     assert mine["prefix"] == secret[:8] and mine["role"] == "viewer"
     table = stack.env("ApiKeysFunction")["TABLE_NAME"]
-    dump = json.dumps(boto3.client("dynamodb", region_name="us-east-1").scan(TableName=table),
-                      default=str)
+    dump = json.dumps(boto3.client("dynamodb", region_name="us-east-1").scan(TableName=table), default=str)
     assert secret not in dump  # only the keyed hash is stored
 
 
@@ -62,8 +66,11 @@ def test_a_revoked_key_fails_on_the_very_next_request(stack):
     secret = new_key(stack, "member")
     assert stack.call("DatasetsFunction", api_event("list_datasets", key=secret))[0] == 200
     _, listed, _ = stack.call("ApiKeysFunction", api_event("list_api_keys"))
-    key_id = next(k["id"] for k in listed["items"] if secret.startswith(k["prefix"])
-                  and not k["revoked"] and k["last_used_at"])
+    key_id = next(
+        k["id"]
+        for k in listed["items"]
+        if secret.startswith(k["prefix"]) and not k["revoked"] and k["last_used_at"]
+    )
     status, revoked, _ = stack.call("ApiKeysFunction", api_event("revoke_api_key", path_id=key_id))
     assert status == 200 and revoked["revoked"] is True
     status, body, _ = stack.call("DatasetsFunction", api_event("list_datasets", key=secret))
@@ -73,22 +80,32 @@ def test_a_revoked_key_fails_on_the_very_next_request(stack):
 def test_an_expired_key_is_401_expired(stack):
     secret = key_service.generate_key()
     with environment(stack.env("ApiKeysFunction")):
-        key_service.store_key(tenant_id=uuid.UUID(stack.tenant_id), role="member", raw=secret,
-                              expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        key_service.store_key(
+            tenant_id=uuid.UUID(stack.tenant_id),
+            role="member",
+            raw=secret,
+            expires_at=datetime.now(UTC) - timedelta(seconds=1),
+        )
     status, body, _ = stack.call("DatasetsFunction", api_event("list_datasets", key=secret))
     assert status == 401 and body["code"] == "auth.expired_key"
 
 
 def test_keys_cannot_outrank_their_creator(stack, role_keys):
-    status, body, _ = stack.call("ApiKeysFunction", api_event(
-        "create_api_key", key=role_keys["member"], body={"role": "owner"}))
+    status, body, _ = stack.call(
+        "ApiKeysFunction", api_event("create_api_key", key=role_keys["member"], body={"role": "owner"})
+    )
     assert status == 403 and body["code"] == "auth.insufficient_permissions"
-    status, body, _ = stack.call("ApiKeysFunction", api_event(
-        "create_api_key", key=OWNER_KEY, body={"role": "member", "expires_at": "2001-01-01T00:00:00Z"}))
+    status, body, _ = stack.call(
+        "ApiKeysFunction",
+        api_event(
+            "create_api_key", key=OWNER_KEY, body={"role": "member", "expires_at": "2001-01-01T00:00:00Z"}
+        ),
+    )
     assert status == 400 and "expires_at" in body["error"]
     for field in ("tenant_id", "key_hash", "revoked"):
-        status, body, _ = stack.call("ApiKeysFunction", api_event(
-            "create_api_key", body={"role": "viewer", field: "x"}))
+        status, body, _ = stack.call(
+            "ApiKeysFunction", api_event("create_api_key", body={"role": "viewer", field: "x"})
+        )
         assert status == 400 and field in body["error"]  # server-owned fields are refused
 
 
@@ -111,21 +128,42 @@ def tenant_a_objects(stack) -> dict[str, str]:
     run = completed_run(stack)
     _, export, _ = stack.call("ExportRunFunction", api_event("export_run", path_id=run["id"]))
     _, keys, _ = stack.call("ApiKeysFunction", api_event("list_api_keys"))
-    return {"dataset": run["dataset_id"], "eval": run["eval_id"],
-            "eval_version": run["eval_version_id"], "run": run["id"],
-            "evaluation": export["items"][0]["id"], "key": keys["items"][0]["id"],
-            "project": run["project_id"]}
+    return {
+        "dataset": run["dataset_id"],
+        "eval": run["eval_id"],
+        "eval_version": run["eval_version_id"],
+        "run": run["id"],
+        "evaluation": export["items"][0]["id"],
+        "key": keys["items"][0]["id"],
+        "project": run["project_id"],
+    }
 
 
 ID_ROUTES = {  # sample event → which id kind its path takes
-    "get_dataset": "dataset", "list_dataset_versions": "dataset", "create_dataset_version": "dataset",
-    "create_upload": "dataset", "read_records": "dataset", "schedule_run": "dataset",
+    "get_dataset": "dataset",
+    "list_dataset_versions": "dataset",
+    "create_dataset_version": "dataset",
+    "create_upload": "dataset",
+    "read_records": "dataset",
+    "schedule_run": "dataset",
     "create_dataset_version_from_upload": "dataset",
-    "get_eval": "eval", "list_eval_versions": "eval", "create_eval_version": "eval",
-    "get_eval_version": "eval_version", "get_run": "run", "list_run_evaluations": "run",
-    "export_run": "run", "export_run_link": "run", "cancel_run": "run", "aegis_run": "run",
-    "get_evaluation": "evaluation", "revoke_api_key": "key", "get_project": "project",
-    "compare_runs": "run", "delete_dataset": "dataset", "delete_eval": "eval", "delete_run": "run",
+    "get_eval": "eval",
+    "list_eval_versions": "eval",
+    "create_eval_version": "eval",
+    "get_eval_version": "eval_version",
+    "get_run": "run",
+    "list_run_evaluations": "run",
+    "export_run": "run",
+    "export_run_link": "run",
+    "cancel_run": "run",
+    "aegis_run": "run",
+    "get_evaluation": "evaluation",
+    "revoke_api_key": "key",
+    "get_project": "project",
+    "compare_runs": "run",
+    "delete_dataset": "dataset",
+    "delete_eval": "eval",
+    "delete_run": "run",
 }
 
 
@@ -145,22 +183,24 @@ def test_another_tenants_object_is_an_indistinguishable_404(stack, tenant_a_obje
 
 
 def test_foreign_objects_never_show_up_in_lists(stack, tenant_a_objects):
-    for name, fn in [("list_datasets", "DatasetsFunction"), ("list_evals", "EvalsFunction"),
-                     ("list_runs", "ListRunsFunction"), ("list_api_keys", "ApiKeysFunction"),
-                     ("aymara_list_runs", "CompatViewsFunction"),
-                     ("list_projects", "ProjectsFunction")]:
+    for name, fn in [
+        ("list_datasets", "DatasetsFunction"),
+        ("list_evals", "EvalsFunction"),
+        ("list_runs", "ListRunsFunction"),
+        ("list_api_keys", "ApiKeysFunction"),
+        ("aymara_list_runs", "CompatViewsFunction"),
+        ("list_projects", "ProjectsFunction"),
+    ]:
         status, body, _ = stack.call(fn, api_event(name, key=OTHER_TENANT_KEY))
         assert status == 200
         dumped = json.dumps(body)
         assert not any(value in dumped for value in tenant_a_objects.values()), name
 
 
-@settings(max_examples=60, derandomize=True, deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.uuids(), st.sampled_from(sorted(ID_ROUTES)))
 def test_random_ids_are_404_for_the_other_tenant(stack, value, name):
-    status, body, _ = stack.call(ROUTES[name], api_event(name, path_id=str(value),
-                                                         key=OTHER_TENANT_KEY))
+    status, body, _ = stack.call(ROUTES[name], api_event(name, path_id=str(value), key=OTHER_TENANT_KEY))
     assert status == 404 and body["code"] == "resource.not_found"
 
 
@@ -213,16 +253,19 @@ def test_runs_in_flight_limit_holds_at_the_limit_and_frees_on_finish(stack):
         bootstrap_tenant(slug="in-flight", owner_key=key)
     limit = {"MAX_RUNS_IN_FLIGHT": "2"}
     _, ds, _ = stack.call("DatasetsFunction", api_event("create_dataset", key=key))
-    stack.call("DatasetsFunction", api_event("create_dataset_version", path_id=ds["id"],
-                                             key=key, body={"records": RECORDS}))
+    stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version", path_id=ds["id"], key=key, body={"records": RECORDS}),
+    )
     _, ev, _ = stack.call("EvalsFunction", api_event("create_eval", key=key))
-    _, version, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"],
-                                                          key=key))
+    _, version, _ = stack.call("EvalsFunction", api_event("create_eval_version", path_id=ev["id"], key=key))
 
     def schedule():
-        return stack.call("ScheduleRunFunction", api_event(
-            "schedule_run", path_id=ds["id"], key=key,
-            body={"eval_version_id": version["id"]}), env=limit)
+        return stack.call(
+            "ScheduleRunFunction",
+            api_event("schedule_run", path_id=ds["id"], key=key, body={"eval_version_id": version["id"]}),
+            env=limit,
+        )
 
     first, second = schedule(), schedule()
     assert first[0] == second[0] == 202
@@ -239,23 +282,31 @@ def test_records_per_version_limit(stack):
     dataset = stack.call("DatasetsFunction", api_event("create_dataset"))[1]["id"]
     limit = {"MAX_RECORDS_PER_VERSION": "3"}
     at = [{"output": str(i)} for i in range(3)]
-    status, _, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version", path_id=dataset, body={"records": at}), env=limit)
+    status, _, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version", path_id=dataset, body={"records": at}),
+        env=limit,
+    )
     assert status == 201
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset_version", path_id=dataset, body={"records": [*at, {"output": "x"}]}),
-        env=limit)
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset_version", path_id=dataset, body={"records": [*at, {"output": "x"}]}),
+        env=limit,
+    )
     assert status == 400 and "more than 3 records" in body["error"]
 
 
 def test_projects_group_datasets_and_foreign_projects_are_refused(stack):
     status, project, _ = stack.call("ProjectsFunction", api_event("create_project"))
     assert status == 201
-    status, dataset, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset", body={"name": "grouped", "project_id": project["id"]}))
+    status, dataset, _ = stack.call(
+        "DatasetsFunction", api_event("create_dataset", body={"name": "grouped", "project_id": project["id"]})
+    )
     assert status == 201 and dataset["project_id"] == project["id"]
-    status, body, _ = stack.call("DatasetsFunction", api_event(
-        "create_dataset", key=OTHER_TENANT_KEY, body={"name": "x", "project_id": project["id"]}))
+    status, body, _ = stack.call(
+        "DatasetsFunction",
+        api_event("create_dataset", key=OTHER_TENANT_KEY, body={"name": "x", "project_id": project["id"]}),
+    )
     assert status == 404 and body["error"] == "project not found"
     names, cursor = [], None
     while True:  # every page: the suite's other tests create projects in this tenant too

@@ -22,8 +22,10 @@ from tests.functional.test_run_handlers import completed_run
 
 EXACT = [{"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0}]
 # An empty reference: numeric finds no number in it, contains would find it in anything.
-UNUSABLE_REFERENCE = [{"name": "amount", "scorer": "numeric", "args": {}, "threshold": 1.0},
-                      {"name": "mentions", "scorer": "contains", "args": {}, "threshold": 1.0}]
+UNUSABLE_REFERENCE = [
+    {"name": "amount", "scorer": "numeric", "args": {}, "threshold": 1.0},
+    {"name": "mentions", "scorer": "contains", "args": {}, "threshold": 1.0},
+]
 
 
 def run_details(stack, run_id: str) -> dict:
@@ -33,8 +35,9 @@ def run_details(stack, run_id: str) -> dict:
 
 
 def evaluations(stack, run_id: str) -> list[dict]:
-    status, page, _ = stack.call("GetEvaluationFunction", api_event(
-        "list_run_evaluations", path_id=run_id, query={"limit": "100"}))
+    status, page, _ = stack.call(
+        "GetEvaluationFunction", api_event("list_run_evaluations", path_id=run_id, query={"limit": "100"})
+    )
     assert status == 200, page
     return page["items"]
 
@@ -49,8 +52,9 @@ def assert_views_answer(stack, run: dict) -> None:
     trulayer.validate(body, aymara.LIST)
     assert [i["eval_run_uuid"] for i in body["items"]] == [run["id"]]
     for fmt in ("json", "jsonl", "csv"):
-        status, body, _ = stack.call("ExportRunFunction", api_event(
-            "export_run", path_id=run["id"], query={"format": fmt}))
+        status, body, _ = stack.call(
+            "ExportRunFunction", api_event("export_run", path_id=run["id"], query={"format": fmt})
+        )
         assert status == 200, body
 
 
@@ -60,8 +64,10 @@ def test_a_run_where_nothing_can_be_scored_completes_with_null_aggregates(stack)
     ``failed`` with a store error): every evaluation failed with its reason, every mean
     null, no result, no verdict, no error message. (Golden answers missing from every
     record would not get this far: scheduling refuses them, test_field_coverage.py.)"""
-    records = [{"id": "a", "output": "x", "golden_answer": ""},
-               {"id": "b", "output": "y", "golden_answer": ""}]
+    records = [
+        {"id": "a", "output": "x", "golden_answer": ""},
+        {"id": "b", "output": "y", "golden_answer": ""},
+    ]
     run = completed_run(stack, records=records, batch_size=1, metrics=UNUSABLE_REFERENCE)
     got = run_details(stack, run["id"])
     assert got["status"] == "completed", got["error_message"]
@@ -82,9 +88,11 @@ def test_a_run_where_nothing_can_be_scored_completes_with_null_aggregates(stack)
 
 
 def test_a_mixed_run_aggregates_over_the_records_it_could_score(stack):
-    records = [{"id": "hit", "output": "Paris", "golden_answer": "Paris"},
-               {"id": "miss", "output": "Lyon", "golden_answer": "Paris"},
-               {"id": "none", "output": "Paris"}]
+    records = [
+        {"id": "hit", "output": "Paris", "golden_answer": "Paris"},
+        {"id": "miss", "output": "Lyon", "golden_answer": "Paris"},
+        {"id": "none", "output": "Paris"},
+    ]
     run = completed_run(stack, records=records, batch_size=2, metrics=EXACT)
     got = run_details(stack, run["id"])
     assert got["status"] == "completed" and got["error_message"] is None
@@ -96,8 +104,9 @@ def test_a_mixed_run_aggregates_over_the_records_it_could_score(stack):
     assert by_record["none"]["status"] == "failed" and by_record["none"]["error_message"]
     assert by_record["hit"]["status"] == by_record["miss"]["status"] == "complete"
     assert_views_answer(stack, got)
-    status, body, _ = stack.call("ExportRunFunction", api_event(
-        "export_run", path_id=run["id"], query={"format": "csv"}))
+    status, body, _ = stack.call(
+        "ExportRunFunction", api_event("export_run", path_id=run["id"], query={"format": "csv"})
+    )
     rows = {r["record_id"]: r for r in csv.DictReader(io.StringIO(body))}
     assert rows["none"]["status"] == "failed" and rows["none"]["score"] == ""
 
@@ -106,8 +115,7 @@ def test_a_run_stored_before_the_rename_still_loads_its_unscored_count(stack):
     """GIVEN a completed run whose stored aggregates carry ``failed`` (the name before
     ``unscored``: items finalized earlier keep it) WHEN it is read THEN the run and every view
     of it answer, the count arriving as ``unscored``."""
-    records = [{"id": "hit", "output": "Paris", "golden_answer": "Paris"},
-               {"id": "none", "output": "Paris"}]
+    records = [{"id": "hit", "output": "Paris", "golden_answer": "Paris"}, {"id": "none", "output": "Paris"}]
     run = completed_run(stack, records=records, batch_size=2, metrics=EXACT)
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     table = stack.env("GetRunFunction")["TABLE_NAME"]
@@ -116,9 +124,12 @@ def test_a_run_stored_before_the_rename_still_loads_its_unscored_count(stack):
     aggregates = json.loads(item["aggregates"]["S"])
     for aggregate in aggregates:
         aggregate["failed"] = aggregate.pop("unscored")
-    ddb.update_item(TableName=table, Key={"PK": item["PK"], "SK": item["SK"]},
-                    UpdateExpression="SET aggregates = :a",
-                    ExpressionAttributeValues={":a": {"S": json.dumps(aggregates)}})
+    ddb.update_item(
+        TableName=table,
+        Key={"PK": item["PK"], "SK": item["SK"]},
+        UpdateExpression="SET aggregates = :a",
+        ExpressionAttributeValues={":a": {"S": json.dumps(aggregates)}},
+    )
     got = run_details(stack, run["id"])
     exact = got["aggregate_results"]["exact"]
     assert (exact["count"], exact["passed"], exact["unscored"]) == (1, 1, 1)

@@ -15,8 +15,12 @@ from nltk.stem.porter import PorterStemmer
 from tests.parity import references as ref
 
 TOL = 1e-9
-PAIRS = [json.loads(line) for line in
-         (Path(__file__).parents[1] / "data" / "parity" / "pairs.jsonl").read_text("utf-8").splitlines()]
+PAIRS = [
+    json.loads(line)
+    for line in (Path(__file__).parents[1] / "data" / "parity" / "pairs.jsonl")
+    .read_text("utf-8")
+    .splitlines()
+]
 
 
 def score(name: str, candidate: str, reference: str, **args) -> float:
@@ -54,13 +58,16 @@ def test_rouge_equals_rouge_score(stemmer):
     assert not bad, bad[:5]
 
 
-@pytest.mark.parametrize(("name", "reference_fn"), [
-    ("bleu", ref.bleu),
-    ("chrf", ref.chrf),
-    ("levenshtein", ref.levenshtein),
-    ("levenshtein", ref.levenshtein_dp),
-    ("token_f1", ref.token_f1),
-])
+@pytest.mark.parametrize(
+    ("name", "reference_fn"),
+    [
+        ("bleu", ref.bleu),
+        ("chrf", ref.chrf),
+        ("levenshtein", ref.levenshtein),
+        ("levenshtein", ref.levenshtein_dp),
+        ("token_f1", ref.token_f1),
+    ],
+)
 def test_metric_equals_reference(name, reference_fn):
     bad = _mismatches(name, reference_fn)
     assert not bad, bad[:5]
@@ -68,7 +75,11 @@ def test_metric_equals_reference(name, reference_fn):
 
 def test_porter_stemmer_equals_nltk_on_every_corpus_word():
     nltk = PorterStemmer()
-    words = {w for p in PAIRS for text in (p["candidate"], p["reference"])
-             for w in re.findall(r"[a-z0-9]+", text.lower())}
+    words = {
+        w
+        for p in PAIRS
+        for text in (p["candidate"], p["reference"])
+        for w in re.findall(r"[a-z0-9]+", text.lower())
+    }
     assert len(words) > 2000
     assert [w for w in words if stem(w) != nltk.stem(w)] == []

@@ -18,11 +18,16 @@ SCHEMAS = [
     True,
     False,
     {},
-    {"type": "object", "required": ["name", "price"], "additionalProperties": False,
-     "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 5},
-                    "price": {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.5},
-                    "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True,
-                             "maxItems": 3}}},
+    {
+        "type": "object",
+        "required": ["name", "price"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 5},
+            "price": {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.5},
+            "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True, "maxItems": 3},
+        },
+    },
     {"type": ["integer", "null"], "minimum": -3, "maximum": 7},
     {"enum": [1, "1", True, None, [1, 2], {"a": 1}]},
     {"const": {"a": [1, 2.0]}},
@@ -32,23 +37,47 @@ SCHEMAS = [
     {"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 2}]},
     {"not": {"type": "string"}},
     {"if": {"type": "integer"}, "then": {"minimum": 0}, "else": {"type": "string"}},
-    {"type": "object", "patternProperties": {"^x_": {"type": "integer"}},
-     "additionalProperties": {"type": "string"}, "propertyNames": {"maxLength": 4},
-     "minProperties": 1, "maxProperties": 3},
-    {"type": "object", "dependentRequired": {"a": ["b"]},
-     "dependentSchemas": {"c": {"required": ["d"]}}},
-    {"$defs": {"node": {"type": "object", "properties": {
-        "value": {"type": "integer"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
-        "required": ["value"]}}, "$ref": "#/$defs/node"},
+    {
+        "type": "object",
+        "patternProperties": {"^x_": {"type": "integer"}},
+        "additionalProperties": {"type": "string"},
+        "propertyNames": {"maxLength": 4},
+        "minProperties": 1,
+        "maxProperties": 3,
+    },
+    {"type": "object", "dependentRequired": {"a": ["b"]}, "dependentSchemas": {"c": {"required": ["d"]}}},
+    {
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {
+                    "value": {"type": "integer"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                },
+                "required": ["value"],
+            }
+        },
+        "$ref": "#/$defs/node",
+    },
     {"allOf": [{"type": "string"}, {"minLength": 2}, {"format": "email"}]},
 ]
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-10, 10) | st.floats(-10, 10, allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10)
+    | st.floats(-10, 10, allow_nan=False)
     | st.sampled_from(["", "a", "ab", "abcdef", "x_1", "b"]),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(["name", "price", "tags", "a", "b", "c", "d", "x_1", "value",
-                                       "children", "long_key"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["name", "price", "tags", "a", "b", "c", "d", "x_1", "value", "children", "long_key"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
@@ -69,23 +98,26 @@ def test_validity_and_path_agree_with_jsonschema(schema, instance):
     _agree(schema, instance)
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "strin"},
-    {"type": []},
-    {"minLength": -1},
-    {"maxItems": 1.5},
-    {"multipleOf": 0},
-    {"required": "name"},
-    {"required": ["a", "a"]},
-    {"properties": {"a": 3}},
-    {"allOf": []},
-    {"pattern": "("},
-    {"enum": "a"},
-    {"uniqueItems": "yes"},
-    {"$ref": 5},
-    42,
-    "object",
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "strin"},
+        {"type": []},
+        {"minLength": -1},
+        {"maxItems": 1.5},
+        {"multipleOf": 0},
+        {"required": "name"},
+        {"required": ["a", "a"]},
+        {"properties": {"a": 3}},
+        {"allOf": []},
+        {"pattern": "("},
+        {"enum": "a"},
+        {"uniqueItems": "yes"},
+        {"$ref": 5},
+        42,
+        "object",
+    ],
+)
 def test_invalid_schemas_are_rejected_like_jsonschema(schema):
     with pytest.raises(jsonschema.SchemaError):
         jsonschema.Draft202012Validator.check_schema(schema)

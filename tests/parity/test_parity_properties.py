@@ -14,17 +14,60 @@ from nltk.stem.porter import PorterStemmer
 from tests.parity import references as ref
 
 TOL = 1e-9
-PARITY = settings(derandomize=True, max_examples=1000, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow])
+PARITY = settings(
+    derandomize=True,
+    max_examples=1000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # Words that overlap often (so scores are not all 0), with inflections for the stemmer,
 # punctuation and numbers for the tokenizers, and non-ASCII letters.
-_WORDS = st.sampled_from([
-    "the", "a", "an", "cat", "cats", "sat", "sitting", "on", "mat", "mats", "running", "runs",
-    "ran", "generalization", "generalizations", "happily", "relational", "3.5", "1,000", "x-ray",
-    "it's", "&amp;", "<skipped>", "U.S.", "é", "naïve", "Straße", "İstanbul", "猫", "😀", "—",
-    ".", ",", "!", "?", "-", "(", ")", "\"", "'",
-])
+_WORDS = st.sampled_from(
+    [
+        "the",
+        "a",
+        "an",
+        "cat",
+        "cats",
+        "sat",
+        "sitting",
+        "on",
+        "mat",
+        "mats",
+        "running",
+        "runs",
+        "ran",
+        "generalization",
+        "generalizations",
+        "happily",
+        "relational",
+        "3.5",
+        "1,000",
+        "x-ray",
+        "it's",
+        "&amp;",
+        "<skipped>",
+        "U.S.",
+        "é",
+        "naïve",
+        "Straße",
+        "İstanbul",
+        "猫",
+        "😀",
+        "—",
+        ".",
+        ",",
+        "!",
+        "?",
+        "-",
+        "(",
+        ")",
+        '"',
+        "'",
+    ]
+)
 _SEPARATORS = st.sampled_from([" ", " ", " ", "  ", "\n", "\t", "-\n", ""])
 
 
@@ -61,10 +104,8 @@ def test_rouge_property(candidate, reference, stemmer):
 def test_bleu_chrf_levenshtein_token_f1_property(candidate, reference):
     assert abs(score("bleu", candidate, reference) - ref.bleu(candidate, reference)) <= TOL
     assert abs(score("chrf", candidate, reference) - ref.chrf(candidate, reference)) <= TOL
-    assert abs(score("levenshtein", candidate, reference)
-               - ref.levenshtein(candidate, reference)) <= TOL
-    assert abs(score("levenshtein", candidate, reference)
-               - ref.levenshtein_dp(candidate, reference)) <= TOL
+    assert abs(score("levenshtein", candidate, reference) - ref.levenshtein(candidate, reference)) <= TOL
+    assert abs(score("levenshtein", candidate, reference) - ref.levenshtein_dp(candidate, reference)) <= TOL
     assert abs(score("token_f1", candidate, reference) - ref.token_f1(candidate, reference)) <= TOL
 
 

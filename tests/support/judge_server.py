@@ -15,16 +15,22 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-GOOD = {"score": 0.9, "label": "correct", "reasoning": "Same fact as the reference.",
-        "confidence": 0.8}
+GOOD = {"score": 0.9, "label": "correct", "reasoning": "Same fact as the reference.", "confidence": 0.8}
 
 
 def completion(content: str, prompt_tokens: int = 120, completion_tokens: int = 30) -> dict:
-    return {"id": "c1", "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 
 class Script:
@@ -44,8 +50,7 @@ class Script:
 
 
 @contextmanager
-def judge_server(respond: Callable[[dict], tuple[int, Any]] | None = None
-                 ) -> Iterator[tuple[str, Script]]:
+def judge_server(respond: Callable[[dict], tuple[int, Any]] | None = None) -> Iterator[tuple[str, Script]]:
     """Serve on 127.0.0.1 (a free port); yields (base URL ending in /v1, script)."""
     script = Script(respond)
 
@@ -53,13 +58,13 @@ def judge_server(respond: Callable[[dict], tuple[int, Any]] | None = None
         def log_message(self, *args) -> None:  # keep the test output quiet
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 — http.server's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length))
             with script.lock:
-                script.requests.append({"path": self.path,
-                                        "auth": self.headers.get("Authorization"),
-                                        "body": body})
+                script.requests.append(
+                    {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+                )
             kind, payload = script.next_reply(body)
             if kind == "slow":
                 time.sleep(payload)

@@ -22,8 +22,13 @@ ASL = ROOT / "statemachine" / "eval_run.asl.json"
 
 
 def validate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "--install", *args],
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--install", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_the_state_machine_has_no_asl_errors():

@@ -34,10 +34,13 @@ def test_a_requested_size_within_the_bounds_is_kept():
     assert batch_size_for([RULE] * 20, 1000, 100) == 1000
 
 
-@pytest.mark.parametrize(("metrics", "requested", "bound"), [
-    ([RULE] * 50, 401, 400),
-    ([JUDGE] * 2, MAX_JUDGED_PER_BATCH // 2 + 1, MAX_JUDGED_PER_BATCH // 2),
-])
+@pytest.mark.parametrize(
+    ("metrics", "requested", "bound"),
+    [
+        ([RULE] * 50, 401, 400),
+        ([JUDGE] * 2, MAX_JUDGED_PER_BATCH // 2 + 1, MAX_JUDGED_PER_BATCH // 2),
+    ],
+)
 def test_a_requested_size_past_a_bound_is_a_400_naming_the_field(metrics, requested, bound):
     with pytest.raises(InvalidRequestError, match="batch_size: at most") as caught:
         batch_size_for(metrics, requested, 100)

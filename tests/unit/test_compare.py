@@ -24,16 +24,21 @@ def exact_sign_p(improved: int, regressed: int) -> float:
     n, k = improved + regressed, min(improved, regressed)
     if n == 0:
         return 1.0
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
 
 
-@pytest.mark.parametrize(("improved", "regressed", "expected"), [
-    (9, 1, 22 / 1024),                 # 2·(C(10,0)+C(10,1))/2¹⁰, by hand
-    (15, 5, 2 * 21_700 / 2 ** 20),     # 2·Σ_{i≤5} C(20,i)/2²⁰ = 0.04138946533203125
-    (1, 9, 22 / 1024),                 # symmetric
-    (10, 0, 2 / 1024),
-    (5, 5, 1.0), (0, 0, 1.0), (3, 2, 1.0),
-])
+@pytest.mark.parametrize(
+    ("improved", "regressed", "expected"),
+    [
+        (9, 1, 22 / 1024),  # 2·(C(10,0)+C(10,1))/2¹⁰, by hand
+        (15, 5, 2 * 21_700 / 2**20),  # 2·Σ_{i≤5} C(20,i)/2²⁰ = 0.04138946533203125
+        (1, 9, 22 / 1024),  # symmetric
+        (10, 0, 2 / 1024),
+        (5, 5, 1.0),
+        (0, 0, 1.0),
+        (3, 2, 1.0),
+    ],
+)
 def test_sign_test_p_value_matches_hand_computation(improved, regressed, expected):
     assert sign_test_p_value(improved, regressed) == pytest.approx(expected, rel=1e-12)
 
@@ -42,7 +47,8 @@ def test_sign_test_p_value_matches_hand_computation(improved, regressed, expecte
 @given(st.integers(0, 400), st.integers(0, 400))
 def test_sign_test_p_value_equals_the_exact_binomial_sum(improved, regressed):
     assert sign_test_p_value(improved, regressed) == pytest.approx(
-        exact_sign_p(improved, regressed), rel=1e-9, abs=1e-300)
+        exact_sign_p(improved, regressed), rel=1e-9, abs=1e-300
+    )
 
 
 def test_sign_test_p_value_at_scale_agrees_with_the_normal_tail():
@@ -84,13 +90,16 @@ def test_bootstrap_ci_of_continuous_deltas_is_centred_on_the_exact_mean_and_norm
 def test_bootstrap_ci_is_deterministic_for_a_seed_and_degenerate_for_constant_deltas():
     deltas = [0.0, 1.0, -1.0, 1.0] * 50
     assert bootstrap_mean_ci(deltas, confidence=0.95, seed=5) == bootstrap_mean_ci(
-        deltas, confidence=0.95, seed=5)
+        deltas, confidence=0.95, seed=5
+    )
     assert bootstrap_mean_ci([0.25] * 1000, confidence=0.95, seed=5) == (0.25, 0.25)
 
 
 def run_of(scores: dict[str, dict[str, float | None]], threshold: float = 0.5):
-    return {m: {r: Scored(s, s is not None and s >= threshold) for r, s in recs.items()}
-            for m, recs in scores.items()}
+    return {
+        m: {r: Scored(s, s is not None and s >= threshold) for r, s in recs.items()}
+        for m, recs in scores.items()
+    }
 
 
 def test_a_known_regression_is_significant_and_listed_worst_first():
@@ -103,11 +112,10 @@ def test_a_known_regression_is_significant_and_listed_worst_first():
     assert out.verdict == "regressed"
     assert (exact.paired_count, exact.regressed, exact.improved, exact.unchanged) == (200, 50, 0, 150)
     assert exact.mean_delta == pytest.approx(-0.25) and exact.pass_rate_delta == pytest.approx(-0.25)
-    assert exact.ci_high < 0 and exact.p_value == pytest.approx(2 / 2 ** 50) and exact.significant
+    assert exact.ci_high < 0 and exact.p_value == pytest.approx(2 / 2**50) and exact.significant
     assert not length.significant and length.mean_delta == 0 and length.p_value == 1.0
     assert len(out.regressions) == 7 and out.improvements == []
-    assert [r.record_id for r in out.regressions] == sorted(
-        [i for n, i in enumerate(ids) if n % 4 == 0])[:7]
+    assert [r.record_id for r in out.regressions] == sorted([i for n, i in enumerate(ids) if n % 4 == 0])[:7]
     assert out.regressions[0].baseline_is_passed and not out.regressions[0].is_passed
     assert "p < 0.05" in out.method and "CI excludes 0" in out.method
 
@@ -128,14 +136,23 @@ def test_an_improvement_and_a_noise_level_change():
 def test_significance_needs_both_the_interval_and_the_sign_test():
     # Five of five records drop: the CI is [−1, −1], but the sign test's p = 2/2⁵ = 0.0625.
     ids = [f"r{i}" for i in range(5)]
-    out = compare_runs(run_of({"m": dict.fromkeys(ids, 0.0)}), run_of({"m": dict.fromkeys(ids, 1.0)}),
-                       run_id="a", baseline_run_id="b")
+    out = compare_runs(
+        run_of({"m": dict.fromkeys(ids, 0.0)}),
+        run_of({"m": dict.fromkeys(ids, 1.0)}),
+        run_id="a",
+        baseline_run_id="b",
+    )
     m = out.metrics[0]
     assert (m.ci_low, m.ci_high) == (-1.0, -1.0) and m.p_value == pytest.approx(0.0625)
     assert not m.significant and out.verdict == "no_significant_change"
     # At 0.90 confidence the same evidence is enough.
-    loose = compare_runs(run_of({"m": dict.fromkeys(ids, 0.0)}), run_of({"m": dict.fromkeys(ids, 1.0)}),
-                         run_id="a", baseline_run_id="b", confidence=0.9)
+    loose = compare_runs(
+        run_of({"m": dict.fromkeys(ids, 0.0)}),
+        run_of({"m": dict.fromkeys(ids, 1.0)}),
+        run_id="a",
+        baseline_run_id="b",
+        confidence=0.9,
+    )
     assert loose.verdict == "regressed"
 
 
@@ -160,17 +177,19 @@ def test_unscored_evaluations_pair_with_nothing():
     assert m.paired_count == 1 and m.run.count == 1 and m.run.pass_rate == 0.5
 
 
-scores = st.dictionaries(st.text("abcdef", min_size=1, max_size=4),
-                         st.one_of(st.none(), st.floats(0, 1)), max_size=60)
+scores = st.dictionaries(
+    st.text("abcdef", min_size=1, max_size=4), st.one_of(st.none(), st.floats(0, 1)), max_size=60
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.sampled_from(["m1", "m2", "m3"]), scores, min_size=1),
-       st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+@given(
+    st.dictionaries(st.sampled_from(["m1", "m2", "m3"]), scores, min_size=1),
+    st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+)
 def test_identical_runs_give_zero_deltas_and_no_significance(metrics, confidence):
     run = run_of(metrics)
-    out = compare_runs(run, run_of(metrics), run_id="a", baseline_run_id="a",
-                       confidence=confidence)
+    out = compare_runs(run, run_of(metrics), run_id="a", baseline_run_id="a", confidence=confidence)
     assert out.verdict == "no_significant_change"
     assert out.regressions == [] and out.improvements == []
     assert (out.unmatched.run_only, out.unmatched.baseline_only) == (0, 0)
@@ -181,8 +200,10 @@ def test_identical_runs_give_zero_deltas_and_no_significance(metrics, confidence
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.text("abc", min_size=1, max_size=3), st.floats(0, 1), min_size=1,
-                       max_size=80), st.integers(0, 2 ** 32))
+@given(
+    st.dictionaries(st.text("abc", min_size=1, max_size=3), st.floats(0, 1), min_size=1, max_size=80),
+    st.integers(0, 2**32),
+)
 def test_swapping_the_runs_mirrors_the_comparison(base_scores, seed):
     rng = random.Random(seed)
     now = {r: min(1.0, max(0.0, s + rng.choice([-0.3, 0.0, 0.2]))) for r, s in base_scores.items()}

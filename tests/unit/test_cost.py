@@ -11,7 +11,9 @@ from assay_service.domain.cost import COEFFICIENTS, PRICES, Coefficient, estimat
 
 def test_estimate_is_the_linear_model_at_list_prices():
     coefficients = {name: Coefficient(1, 0, 0) for name in PRICES} | {
-        "transitions": Coefficient(3, 2, 0), "dynamodb_wru": Coefficient(0, 0, 0.5)}
+        "transitions": Coefficient(3, 2, 0),
+        "dynamodb_wru": Coefficient(0, 0, 0.5),
+    }
     est = estimate(1_000, 3, 100, coefficients)
     assert est.quantities["transitions"] == 3 + 2 * 10
     assert est.quantities["dynamodb_wru"] == 0.5 * 3_000
@@ -35,12 +37,20 @@ def test_run_estimate_is_null_for_an_empty_run_and_grows_with_records():
     assert set(COEFFICIENTS) == set(PRICES)
 
 
-@pytest.mark.parametrize(("value", "size"), [
-    ({"S": "abc"}, 3), ({"S": "é"}, 2), ({"N": "123"}, 3), ({"N": "-1.5"}, 2), ({"BOOL": True}, 1),
-    ({"NULL": True}, 1), ({"B": "AAEC"}, 3),  # base64 of 3 bytes
-    ({"L": [{"S": "ab"}, {"N": "1"}]}, 3 + (2 + 1) + (2 + 1)),
-    ({"M": {"k": {"S": "ab"}}}, 3 + 1 + 2 + 1),
-])
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ({"S": "abc"}, 3),
+        ({"S": "é"}, 2),
+        ({"N": "123"}, 3),
+        ({"N": "-1.5"}, 2),
+        ({"BOOL": True}, 1),
+        ({"NULL": True}, 1),
+        ({"B": "AAEC"}, 3),  # base64 of 3 bytes
+        ({"L": [{"S": "ab"}, {"N": "1"}]}, 3 + (2 + 1) + (2 + 1)),
+        ({"M": {"k": {"S": "ab"}}}, 3 + 1 + 2 + 1),
+    ],
+)
 def test_attribute_sizes_follow_dynamodb_rules(value, size):
     assert attribute_size(value) == size
 
@@ -54,9 +64,16 @@ def test_request_units_round_up_per_kb_and_per_4kb():
 def test_meter_bills_transactions_double_and_updates_by_the_stored_item():
     stored = {"PK": {"S": "x" * 1500}}
     meter = Meter(lambda table, key: stored)
-    meter.dynamodb("TransactWriteItems", {"TransactItems": [
-        {"Put": {"TableName": "t", "Item": {"PK": {"S": "y" * 100}}}},
-        {"Update": {"TableName": "t", "Key": {"PK": {"S": "x"}}}}]}, {})
+    meter.dynamodb(
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "t", "Item": {"PK": {"S": "y" * 100}}}},
+                {"Update": {"TableName": "t", "Key": {"PK": {"S": "x"}}}},
+            ]
+        },
+        {},
+    )
     meter.dynamodb("Query", {}, {"Items": [{"PK": {"S": "z" * 3000}}] * 2})
     meter.dynamodb("GetItem", {"ConsistentRead": True}, {})
     counts = meter.snapshot()

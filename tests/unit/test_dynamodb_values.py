@@ -17,22 +17,25 @@ BOTO_IN = TypeDeserializer()
 
 numbers = st.one_of(
     st.integers(min_value=-(10**38) + 1, max_value=10**38 - 1),
-    st.decimals(allow_nan=False, allow_infinity=False, places=6,
-                min_value=Decimal("-1e20"), max_value=Decimal("1e20")),
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=6, min_value=Decimal("-1e20"), max_value=Decimal("1e20")
+    ),
     # any precision and scale: some beyond DynamoDB's 38 digits or its exponent range
-    st.builds(lambda m, e: Decimal(f"{m}E{e}"), st.integers(-(10**45), 10**45),
-              st.integers(-170, 170)),
+    st.builds(lambda m, e: Decimal(f"{m}E{e}"), st.integers(-(10**45), 10**45), st.integers(-170, 170)),
 )
-scalars = st.one_of(st.none(), st.booleans(), st.text(max_size=20), numbers,
-                    st.binary(max_size=20))
-sets = st.one_of(st.frozensets(st.text(max_size=8), min_size=1, max_size=5),
-                 st.frozensets(numbers, min_size=1, max_size=5),
-                 st.frozensets(st.binary(max_size=8), min_size=1, max_size=5)).map(set)
+scalars = st.one_of(st.none(), st.booleans(), st.text(max_size=20), numbers, st.binary(max_size=20))
+sets = st.one_of(
+    st.frozensets(st.text(max_size=8), min_size=1, max_size=5),
+    st.frozensets(numbers, min_size=1, max_size=5),
+    st.frozensets(st.binary(max_size=8), min_size=1, max_size=5),
+).map(set)
 values = st.recursive(
     st.one_of(scalars, sets),
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.text(max_size=6), inner, max_size=4)),
-    max_leaves=20)
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 def plain(value):
@@ -90,14 +93,23 @@ def test_item_helpers_skip_top_level_none_and_keep_nested() -> None:
     wire = serialize(item)
     assert "gone" not in wire
     assert wire["blob"] == {"B": b"\x00\xff"}
-    assert wire["doc"] == {"M": {"a": {"NULL": True},
-                                 "n": {"L": [{"N": "1"}, {"N": "2.5"}]}}}
-    assert deserialize(wire) == {"PK": "T#1", "blob": b"\x00\xff",
-                                 "doc": {"a": None, "n": [1, 2.5]}}
+    assert wire["doc"] == {"M": {"a": {"NULL": True}, "n": {"L": [{"N": "1"}, {"N": "2.5"}]}}}
+    assert deserialize(wire) == {"PK": "T#1", "blob": b"\x00\xff", "doc": {"a": None, "n": [1, 2.5]}}
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), Decimal("NaN"), Decimal("-Infinity"),
-                                 set(), {1, "a"}, object(), {"nested": object()}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        float("nan"),
+        float("inf"),
+        Decimal("NaN"),
+        Decimal("-Infinity"),
+        set(),
+        {1, "a"},
+        object(),
+        {"nested": object()},
+    ],
+)
 def test_unstorable_values_raise_type_error(bad) -> None:
     with pytest.raises(TypeError):
         _attribute(bad)

@@ -21,20 +21,47 @@ from assay_service.domain.exports import (
 
 LEADS = ["=", "+", "-", "@", "\t", "\r"]
 # Evaluation fields and record fields: (where, name).
-TEXT_FIELDS = [("item", "reasoning"), ("item", "error_message"), ("item", "label"),
-               ("item", "record_id"), ("record", "input"), ("record", "output"),
-               ("record", "golden_answer")]
-PAYLOAD = {"=": "=HYPERLINK(\"http://x.test\",\"click\")", "+": "+1+cmd|' /C calc'!A0",
-           "-": "-2+3", "@": "@SUM(A1:A9)", "\t": "\t=1+1", "\r": "\r=1+1"}
+TEXT_FIELDS = [
+    ("item", "reasoning"),
+    ("item", "error_message"),
+    ("item", "label"),
+    ("item", "record_id"),
+    ("record", "input"),
+    ("record", "output"),
+    ("record", "golden_answer"),
+]
+PAYLOAD = {
+    "=": '=HYPERLINK("http://x.test","click")',
+    "+": "+1+cmd|' /C calc'!A0",
+    "-": "-2+3",
+    "@": "@SUM(A1:A9)",
+    "\t": "\t=1+1",
+    "\r": "\r=1+1",
+}
 
 
 def item(**overrides: Any) -> dict[str, Any]:
-    base = {"id": "e1", "run_id": "r1", "record_id": "q1", "record_index": 0, "trace_id": "t1",
-            "metric_name": "exact", "scorer": "exact_match", "evaluator_type": "rule",
-            "status": "complete", "score": -0.5, "label": "pass", "is_passed": True,
-            "threshold": 1.0, "confidence": None, "reasoning": "fine", "error_message": None,
-            "evaluation_cost": 0.0, "created_at": "2026-01-01T00:00:00Z",
-            "record": {"input": "in", "output": "out", "golden_answer": "gold"}}
+    base = {
+        "id": "e1",
+        "run_id": "r1",
+        "record_id": "q1",
+        "record_index": 0,
+        "trace_id": "t1",
+        "metric_name": "exact",
+        "scorer": "exact_match",
+        "evaluator_type": "rule",
+        "status": "complete",
+        "score": -0.5,
+        "label": "pass",
+        "is_passed": True,
+        "threshold": 1.0,
+        "confidence": None,
+        "reasoning": "fine",
+        "error_message": None,
+        "evaluation_cost": 0.0,
+        "created_at": "2026-01-01T00:00:00Z",
+        "record": {"input": "in", "output": "out", "golden_answer": "gold"},
+    }
     return {**base, **overrides}
 
 
@@ -72,14 +99,23 @@ def test_every_hostile_text_cell_is_escaped_with_a_leading_quote():
     # and no cell of the whole export starts with a formula character any more
     for row in rows:
         for column in CSV_COLUMNS:
-            if column not in {"score", "threshold", "confidence", "evaluation_cost",
-                              "record_index"}:
+            if column not in {"score", "threshold", "confidence", "evaluation_cost", "record_index"}:
                 assert not row[column].startswith(tuple(LEADS)), (column, row[column])
 
 
 def test_numbers_stay_numbers_and_booleans_are_lowercase():
-    (row,) = parse([item(score=-0.5, threshold=1.0, confidence=-1e-05, evaluation_cost=0.25,
-                         record_index=-1, is_passed=True)])
+    (row,) = parse(
+        [
+            item(
+                score=-0.5,
+                threshold=1.0,
+                confidence=-1e-05,
+                evaluation_cost=0.25,
+                record_index=-1,
+                is_passed=True,
+            )
+        ]
+    )
     assert row["score"] == "-0.5" and float(row["score"]) == -0.5
     assert row["confidence"] == "-1e-05" and float(row["confidence"]) == -1e-05
     assert row["record_index"] == "-1" and row["threshold"] == "1.0"
@@ -95,10 +131,19 @@ def test_harmless_text_is_written_as_it_is():
         assert row["reasoning"] == value
 
 
-@pytest.mark.parametrize(("value", "cell"), [
-    ("=1", "'=1"), ("-1", "'-1"), (-1, -1), (0.5, 0.5), (True, "true"), (False, "false"),
-    (None, ""), ("x", "x"),
-])
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1", "'=1"),
+        ("-1", "'-1"),
+        (-1, -1),
+        (0.5, 0.5),
+        (True, "true"),
+        (False, "false"),
+        (None, ""),
+        ("x", "x"),
+    ],
+)
 def test_csv_cell(value, cell):
     assert csv_cell(value) == cell
 

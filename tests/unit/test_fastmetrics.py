@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 native = tm._loaded  # the extension itself, whichever implementation is in use
 SETTINGS = settings(derandomize=True, max_examples=500, deadline=None, database=None)
-WORDS = st.sampled_from(["a", "b", "c", "the", "cat", "é", "猫", "", " ", "\x00", "\ud800",
-                        1, 1.0, True, 2 << 40])  # 1 == 1.0 == True, as Counter counts them
+WORDS = st.sampled_from(
+    ["a", "b", "c", "the", "cat", "é", "猫", "", " ", "\x00", "\ud800", 1, 1.0, True, 2 << 40]
+)  # 1 == 1.0 == True, as Counter counts them
 TOKENS = st.lists(WORDS, max_size=40).map(tuple)
 
 
@@ -43,8 +44,7 @@ def dp_lcs(a, b):
 @SETTINGS
 @given(a=TOKENS, b=TOKENS, max_n=st.integers(1, 6))
 def test_ngram_matches_equal_counter_intersections(a, b, max_n):
-    assert native.ngram_matches(a, b, max_n) == tuple(
-        counter_matches(a, b, n) for n in range(1, max_n + 1))
+    assert native.ngram_matches(a, b, max_n) == tuple(counter_matches(a, b, n) for n in range(1, max_n + 1))
 
 
 @SETTINGS
@@ -54,8 +54,10 @@ def test_lcs_equals_dynamic_programming(a, b):
 
 
 @SETTINGS
-@given(a=st.lists(st.sampled_from("abcd"), min_size=60, max_size=200).map(tuple),
-       b=st.lists(st.sampled_from("abcde"), min_size=1, max_size=200).map(tuple))
+@given(
+    a=st.lists(st.sampled_from("abcd"), min_size=60, max_size=200).map(tuple),
+    b=st.lists(st.sampled_from("abcde"), min_size=1, max_size=200).map(tuple),
+)
 def test_lcs_across_64_bit_words(a, b):
     assert native.lcs_length(a, b) == tm._py_lcs_length(a, b)
 
@@ -108,8 +110,9 @@ def test_bad_input_raises():
 
 
 # ---- tokenizers ------------------------------------------------------------------------
-_13A_CHARS = st.sampled_from(list(" .,-0123456789ab\n\t") + list(string.punctuation) + ["é", "\u2028",
-                                                                                          "\ud800", "\x85"])
+_13A_CHARS = st.sampled_from(
+    list(" .,-0123456789ab\n\t") + list(string.punctuation) + ["é", "\u2028", "\ud800", "\x85"]
+)
 LINES = st.one_of(st.text(_13A_CHARS, max_size=60), st.text(max_size=60))
 
 

@@ -41,31 +41,46 @@ def counted(*records: Record) -> Coverage:
 
 # ---------------------------------------------------------------- coverage
 def test_counts_fields_present_empty_strings_included():
-    cov = counted(record(output="a", golden_answer=""), record(input="q", output=""),
-                  record(prompt="p", context="c"))
+    cov = counted(
+        record(output="a", golden_answer=""), record(input="q", output=""), record(prompt="p", context="c")
+    )
     assert cov.records == 3
     assert cov.fields == {"prompt": 1, "input": 1, "context": 1, "output": 2, "golden_answer": 1}
 
 
 def test_metadata_keys_that_look_like_fields_are_unknown_fields_with_counts():
-    cov = counted(*[record(metadata={"Output": "a", "golden": "b", "topic": "t"})
-                    for _ in range(3)], record(output="x", metadata={"expected": "y"}))
+    cov = counted(
+        *[record(metadata={"Output": "a", "golden": "b", "topic": "t"}) for _ in range(3)],
+        record(output="x", metadata={"expected": "y"}),
+    )
     assert cov.unknown_fields() == {"Output": 3, "golden": 3, "expected": 1}
 
 
-@pytest.mark.parametrize(("name", "field"), [
-    ("Output", "output"), ("OUTPUT", "output"), ("golden answer", "golden_answer"),
-    ("Golden-Answer", "golden_answer"), ("golden", "golden_answer"),
-    ("expected_output", "golden_answer"), ("ground_truth", "golden_answer"),
-    ("response", "output"), ("outptu", "output"), ("contexts", "context"), ("ID", "id"),
-    ("Input ", "input"), ("Prompt", "prompt"),
-])
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("Output", "output"),
+        ("OUTPUT", "output"),
+        ("golden answer", "golden_answer"),
+        ("Golden-Answer", "golden_answer"),
+        ("golden", "golden_answer"),
+        ("expected_output", "golden_answer"),
+        ("ground_truth", "golden_answer"),
+        ("response", "output"),
+        ("outptu", "output"),
+        ("contexts", "context"),
+        ("ID", "id"),
+        ("Input ", "input"),
+        ("Prompt", "prompt"),
+    ],
+)
 def test_suggestion_for_a_misnamed_field(name, field):
     assert suggestion(name) == field
 
 
-@pytest.mark.parametrize("name", ["topic", "category", "source", "difficulty", "", "x" * 300,
-                                  "notes", "score"])
+@pytest.mark.parametrize(
+    "name", ["topic", "category", "source", "difficulty", "", "x" * 300, "notes", "score"]
+)
 def test_no_suggestion_for_ordinary_metadata(name):
     assert suggestion(name) is None
 
@@ -92,9 +107,12 @@ def test_warnings_from_stored_coverage():
     assert [(w["code"], w["field"], w["count"], w["suggestion"]) for w in got] == [
         ("unknown_field", "Output", 10, "output"),
         ("unknown_field", "golden", 10, "golden_answer"),
-        ("missing_field", "output", 10, None)]
-    assert got[0]["message"] == ("'Output' is not a record field; it was stored in metadata "
-                                 "(10 of 10 records) — did you mean 'output'?")
+        ("missing_field", "output", 10, None),
+    ]
+    assert got[0]["message"] == (
+        "'Output' is not a record field; it was stored in metadata "
+        "(10 of 10 records) — did you mean 'output'?"
+    )
     assert got[2]["message"].startswith("no record has 'output' (0 of 10)")
 
 
@@ -108,8 +126,7 @@ def test_partial_output_and_none_for_old_versions():
 
 def test_a_metadata_key_spelt_like_the_field_says_so():
     (warning, _) = coverage.warnings(1, dict.fromkeys(coverage.TEXT_FIELDS, 0), {"output": 1})
-    assert warning["message"] == ("'output' was stored in metadata (1 of 1 records), not as "
-                                  "the record field")
+    assert warning["message"] == ("'output' was stored in metadata (1 of 1 records), not as the record field")
 
 
 # ---------------------------------------------------------------- requires
@@ -132,28 +149,38 @@ def test_every_scorer_declares_what_it_needs_and_reads_nothing_else(name):
 
 
 def _minimal_args(name: str) -> dict:
-    return {"regex": {"pattern": "1"}, "length": {"max": 5}, "json_schema": {"schema": {}}}.get(
-        name, {})
+    return {"regex": {"pattern": "1"}, "length": {"max": 5}, "json_schema": {"schema": {}}}.get(name, {})
 
 
-@pytest.mark.parametrize(("name", "args", "fields"), [
-    ("exact_match", {}, ["output", "golden_answer"]),
-    ("exact_match", {"field": "input", "reference_field": "context"}, ["input", "context"]),
-    ("contains", {}, ["output", "golden_answer"]),
-    ("contains", {"substring": "x"}, ["output"]),
-    ("not_contains", {"substrings": ["x"]}, ["output"]),
-    ("starts_with", {"prefix": ""}, ["output"]),
-    ("starts_with", {}, ["output", "golden_answer"]),
-    ("refusal", {}, ["output"]),
-    ("faithfulness", {}, ["output", "context"]),
-    ("answer_relevance", {"question_field": "input"}, ["output", "input"]),
-    ("answer_correctness", {}, ["output", "golden_answer"]),
-    ("rubric", {"criteria": "c", "labels": ["a", "b"], "passing_labels": ["a"]}, ["output"]),
-    ("rubric", {"criteria": "c", "labels": ["a", "b"], "passing_labels": ["a"],
-                "include_context": True, "include_reference": True},
-     ["output", "context", "golden_answer"]),
-    ("exact_match", {"field": "output", "reference_field": "output"}, ["output"]),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "fields"),
+    [
+        ("exact_match", {}, ["output", "golden_answer"]),
+        ("exact_match", {"field": "input", "reference_field": "context"}, ["input", "context"]),
+        ("contains", {}, ["output", "golden_answer"]),
+        ("contains", {"substring": "x"}, ["output"]),
+        ("not_contains", {"substrings": ["x"]}, ["output"]),
+        ("starts_with", {"prefix": ""}, ["output"]),
+        ("starts_with", {}, ["output", "golden_answer"]),
+        ("refusal", {}, ["output"]),
+        ("faithfulness", {}, ["output", "context"]),
+        ("answer_relevance", {"question_field": "input"}, ["output", "input"]),
+        ("answer_correctness", {}, ["output", "golden_answer"]),
+        ("rubric", {"criteria": "c", "labels": ["a", "b"], "passing_labels": ["a"]}, ["output"]),
+        (
+            "rubric",
+            {
+                "criteria": "c",
+                "labels": ["a", "b"],
+                "passing_labels": ["a"],
+                "include_context": True,
+                "include_reference": True,
+            },
+            ["output", "context", "golden_answer"],
+        ),
+        ("exact_match", {"field": "output", "reference_field": "output"}, ["output"]),
+    ],
+)
 def test_required_fields_follow_the_args(name, args, fields):
     spec = get_scorer(name)
     assert required_fields(spec, validate_args(spec, args)) == fields
@@ -184,9 +211,16 @@ def _version(fields, record_count=4, unknown=None):
 
     from assay_service.models.domain import DatasetVersion
 
-    return DatasetVersion(id=uuid.uuid4(), dataset_id=uuid.uuid4(), version=2,
-                          record_count=record_count, size_bytes=1, created_at=datetime.now(UTC),
-                          fields=fields, unknown_fields=unknown)
+    return DatasetVersion(
+        id=uuid.uuid4(),
+        dataset_id=uuid.uuid4(),
+        version=2,
+        record_count=record_count,
+        size_bytes=1,
+        created_at=datetime.now(UTC),
+        fields=fields,
+        unknown_fields=unknown,
+    )
 
 
 def _metric(name, scorer_name, **args):
@@ -201,15 +235,24 @@ def test_schedule_check_refuses_a_field_no_record_has_naming_metric_field_and_co
 
     fields = {"prompt": 0, "input": 4, "context": 0, "output": 4, "golden_answer": 0}
     with pytest.raises(InvalidRequestError) as caught:
-        check_fields([_metric("ans", "exact_match"), _metric("n", "length", max=3)],
-                     _version(fields, unknown={"golden": 4}))
+        check_fields(
+            [_metric("ans", "exact_match"), _metric("n", "length", max=3)],
+            _version(fields, unknown={"golden": 4}),
+        )
     assert caught.value.message.startswith(
         "metric 'ans' (exact_match) needs the record field 'golden_answer', but 0 of 4 records "
-        "of dataset version 2 have it ('golden' in their metadata looks like it)")
-    assert caught.value.details["fields"] == [{
-        "metric": "ans", "scorer": "exact_match", "field": "golden_answer",
-        "records_with_field": 0, "record_count": 4, "message": caught.value.details["fields"][0][
-            "message"]}]
+        "of dataset version 2 have it ('golden' in their metadata looks like it)"
+    )
+    assert caught.value.details["fields"] == [
+        {
+            "metric": "ans",
+            "scorer": "exact_match",
+            "field": "golden_answer",
+            "records_with_field": 0,
+            "record_count": 4,
+            "message": caught.value.details["fields"][0]["message"],
+        }
+    ]
 
 
 def test_schedule_check_warns_when_some_records_lack_a_field_and_skips_old_versions():
@@ -218,6 +261,10 @@ def test_schedule_check_warns_when_some_records_lack_a_field_and_skips_old_versi
     fields = {"prompt": 0, "input": 4, "context": 0, "output": 4, "golden_answer": 1}
     (warning,) = check_fields([_metric("ans", "exact_match")], _version(fields))
     assert (warning["code"], warning["metric"], warning["field"], warning["count"]) == (
-        "partial_field", "ans", "golden_answer", 3)
+        "partial_field",
+        "ans",
+        "golden_answer",
+        3,
+    )
     # Stored before coverage was recorded: not checked (the records are not read to find out).
     assert check_fields([_metric("ans", "exact_match")], _version(None)) == []

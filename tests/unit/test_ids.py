@@ -15,8 +15,7 @@ def test_evaluation_id_round_trips(run_id, record_index, metric_index):
     assert eid.version == 8
     ref = parse_evaluation_id(eid)
     assert ref is not None
-    assert (ref.run_key, ref.record_index, ref.metric_index) == (run_key(run_id), record_index,
-                                                                 metric_index)
+    assert (ref.run_key, ref.record_index, ref.metric_index) == (run_key(run_id), record_index, metric_index)
 
 
 def test_evaluation_id_is_deterministic_and_distinct():

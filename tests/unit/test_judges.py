@@ -40,16 +40,26 @@ def server() -> Iterator[tuple[str, Script]]:
         yield served
 
 
-RECORD = Record(id="r1", trace_id=uuid.uuid4(), prompt="Capital of France?",
-                context="Paris is the capital of France.", output="Paris",
-                golden_answer="Paris")
+RECORD = Record(
+    id="r1",
+    trace_id=uuid.uuid4(),
+    prompt="Capital of France?",
+    context="Paris is the capital of France.",
+    output="Paris",
+    golden_answer="Paris",
+)
 
 
-def score_one(runtime: JudgeRuntime, scorer: str = "answer_correctness", args: dict | None = None,
-              threshold: float = 0.5):
+def score_one(
+    runtime: JudgeRuntime,
+    scorer: str = "answer_correctness",
+    args: dict | None = None,
+    threshold: float = 0.5,
+):
     metric = Metric(name="ans_corr", scorer=scorer, args=args or {}, threshold=threshold)
-    outcome = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=[metric],
-                          records=[(0, RECORD)], judge=runtime)
+    outcome = score_batch(
+        run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=[metric], records=[(0, RECORD)], judge=runtime
+    )
     return outcome.evaluations[0]
 
 
@@ -64,7 +74,11 @@ def test_good_json_gives_score_label_reasoning_confidence_usage_and_cost(server)
     ev = score_one(openai_runtime(url))
     assert ev.status == "complete" and ev.evaluator_type == "llm"
     assert (ev.score, ev.label, ev.reasoning, ev.confidence) == (
-        0.9, "correct", "Same fact as the reference.", 0.8)
+        0.9,
+        "correct",
+        "Same fact as the reference.",
+        0.8,
+    )
     assert ev.is_passed
     assert ev.eval_metadata["input_tokens"] == 120 and ev.eval_metadata["output_tokens"] == 30
     assert ev.eval_metadata["model"] == "gpt-4o-mini"
@@ -80,8 +94,10 @@ def test_good_json_gives_score_label_reasoning_confidence_usage_and_cost(server)
 
 def test_malformed_then_good_is_retried_once_and_succeeds(server):
     url, script = server
-    script.replies += [(200, completion("I think it is correct!", 100, 10)),
-                       (200, completion("```json\n" + json.dumps(GOOD) + "\n```", 110, 20))]
+    script.replies += [
+        (200, completion("I think it is correct!", 100, 10)),
+        (200, completion("```json\n" + json.dumps(GOOD) + "\n```", 110, 20)),
+    ]
     ev = score_one(openai_runtime(url))
     assert ev.status == "complete" and ev.score == 0.9
     assert len(script.requests) == 2
@@ -92,8 +108,10 @@ def test_malformed_then_good_is_retried_once_and_succeeds(server):
 
 def test_malformed_twice_fails_the_evaluation_with_a_reply_excerpt(server):
     url, script = server
-    script.replies += [(200, completion("not json at all")),
-                       (200, completion('{"score": "high", "label": "ok"} and more words'))]
+    script.replies += [
+        (200, completion("not json at all")),
+        (200, completion('{"score": "high", "label": "ok"} and more words')),
+    ]
     ev = score_one(openai_runtime(url))
     assert ev.status == "failed" and ev.score is None and not ev.is_passed
     assert "unparseable" in ev.error_message and "and more words" in ev.error_message
@@ -141,8 +159,7 @@ def test_unreachable_endpoint_is_transient():
 
 def test_openai_credentials_from_a_bare_key_or_json():
     assert openai_credentials("sk-1", "http://h/v1") == ("http://h/v1", "sk-1")
-    assert openai_credentials('{"base_url": "http://x/v1", "api_key": "k"}', None) == (
-        "http://x/v1", "k")
+    assert openai_credentials('{"base_url": "http://x/v1", "api_key": "k"}', None) == ("http://x/v1", "k")
     assert openai_credentials(None, "http://ollama:11434/v1") == ("http://ollama:11434/v1", None)
     with pytest.raises(RuntimeError, match="JUDGE_OPENAI_BASE_URL"):
         openai_credentials("sk-1", None)
@@ -151,29 +168,39 @@ def test_openai_credentials_from_a_bare_key_or_json():
 # ------------------------------------------------------------------ Bedrock
 @pytest.fixture
 def bedrock():
-    client = boto3.client("bedrock-runtime", region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")  # noqa: S106
+    client = boto3.client(
+        "bedrock-runtime", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     with Stubber(client) as stub:
         yield client, stub
 
 
 def converse_response(text: str, tokens_in: int = 400, tokens_out: int = 60) -> dict:
-    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": "end_turn",
-            "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out,
-                      "totalTokens": tokens_in + tokens_out},
-            "metrics": {"latencyMs": 321}}
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {
+            "inputTokens": tokens_in,
+            "outputTokens": tokens_out,
+            "totalTokens": tokens_in + tokens_out,
+        },
+        "metrics": {"latencyMs": 321},
+    }
 
 
 def test_bedrock_converse_scores_with_usage_and_cost(bedrock):
     client, stub = bedrock
-    reply = {"score": 1, "label": "faithful", "reasoning": "Stated in the context.",
-             "confidence": 0.95}
-    stub.add_response("converse", converse_response(json.dumps(reply)), {
-        "modelId": BEDROCK.model,
-        "system": [{"text": ANY}],
-        "messages": [{"role": "user", "content": [{"text": ANY}]}],
-        "inferenceConfig": {"maxTokens": 512, "temperature": 0.0}})
+    reply = {"score": 1, "label": "faithful", "reasoning": "Stated in the context.", "confidence": 0.95}
+    stub.add_response(
+        "converse",
+        converse_response(json.dumps(reply)),
+        {
+            "modelId": BEDROCK.model,
+            "system": [{"text": ANY}],
+            "messages": [{"role": "user", "content": [{"text": ANY}]}],
+            "inferenceConfig": {"maxTokens": 512, "temperature": 0.0},
+        },
+    )
     ev = score_one(JudgeRuntime(BedrockJudgeClient(client), BEDROCK), "faithfulness")
     stub.assert_no_pending_responses()
     assert (ev.status, ev.score, ev.label, ev.confidence) == ("complete", 1.0, "faithful", 0.95)
@@ -183,22 +210,32 @@ def test_bedrock_converse_scores_with_usage_and_cost(bedrock):
     assert ev.evaluation_cost == pytest.approx((400 * 0.80 + 60 * 4.00) / 1e6)
 
 
-@pytest.mark.parametrize(("code", "status"), [
-    ("ThrottlingException", 429), ("ServiceUnavailableException", 503),
-    ("ModelNotReadyException", 429), ("InternalServerException", 500)])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ThrottlingException", 429),
+        ("ServiceUnavailableException", 503),
+        ("ModelNotReadyException", 429),
+        ("InternalServerException", 500),
+    ],
+)
 def test_bedrock_throttling_and_unavailability_are_transient(bedrock, code, status):
     client, stub = bedrock
-    stub.add_client_error("converse", service_error_code=code, service_message="Too many",
-                          http_status_code=status)
+    stub.add_client_error(
+        "converse", service_error_code=code, service_message="Too many", http_status_code=status
+    )
     with pytest.raises(TransientScoringError, match=code):
         score_one(JudgeRuntime(BedrockJudgeClient(client), BEDROCK))
 
 
 def test_bedrock_validation_error_fails_the_evaluation(bedrock):
     client, stub = bedrock
-    stub.add_client_error("converse", service_error_code="ValidationException",
-                          service_message="The provided model identifier is invalid.",
-                          http_status_code=400)
+    stub.add_client_error(
+        "converse",
+        service_error_code="ValidationException",
+        service_message="The provided model identifier is invalid.",
+        http_status_code=400,
+    )
     ev = score_one(JudgeRuntime(BedrockJudgeClient(client), BEDROCK))
     assert ev.status == "failed" and "model identifier is invalid" in ev.error_message
 
@@ -214,9 +251,15 @@ class Fake:
         return JudgeReply(self.texts.pop(0), 10, 5)
 
 
-@pytest.mark.parametrize(("scorer", "label"), [
-    ("answer_correctness", "correct"), ("faithfulness", "faithful"),
-    ("answer_relevance", "relevant"), ("harmfulness", "harmless")])
+@pytest.mark.parametrize(
+    ("scorer", "label"),
+    [
+        ("answer_correctness", "correct"),
+        ("faithfulness", "faithful"),
+        ("answer_relevance", "relevant"),
+        ("harmfulness", "harmless"),
+    ],
+)
 def test_each_builtin_judge_scores(scorer, label):
     fake = Fake(json.dumps({"score": 1, "label": label, "reasoning": "fine", "confidence": 1}))
     ev = score_one(JudgeRuntime(fake, OPENAI), scorer)
@@ -224,8 +267,7 @@ def test_each_builtin_judge_scores(scorer, label):
 
 
 def test_rubric_scale_normalises_and_passes_on_its_own_mark():
-    fake = Fake(json.dumps({"score": 4, "label": "whatever", "reasoning": "clear",
-                            "confidence": 0.7}))
+    fake = Fake(json.dumps({"score": 4, "label": "whatever", "reasoning": "clear", "confidence": 0.7}))
     args = {"criteria": "Is it concise?", "scale": {"min": 1, "max": 5, "pass": 4}}
     ev = score_one(JudgeRuntime(fake, OPENAI), "rubric", args, threshold=0.9)
     assert ev.score == 0.75 and ev.label == "pass" and ev.is_passed  # pass mark, not 0.9
@@ -233,27 +275,38 @@ def test_rubric_scale_normalises_and_passes_on_its_own_mark():
 
 
 def test_rubric_labels_pass_only_on_passing_labels():
-    args = {"criteria": "Tone", "labels": ["polite", "neutral", "rude"],
-            "passing_labels": ["polite", "neutral"]}
-    ev = score_one(JudgeRuntime(Fake(json.dumps({"label": "Rude", "score": 0})), OPENAI),
-                   "rubric", args)
+    args = {
+        "criteria": "Tone",
+        "labels": ["polite", "neutral", "rude"],
+        "passing_labels": ["polite", "neutral"],
+    }
+    ev = score_one(JudgeRuntime(Fake(json.dumps({"label": "Rude", "score": 0})), OPENAI), "rubric", args)
     assert (ev.score, ev.label, ev.is_passed) == (0.0, "rude", False)
-    ev = score_one(JudgeRuntime(Fake('{"label": "meh"}', '{"label": "neutral"}'), OPENAI),
-                   "rubric", args)
+    ev = score_one(JudgeRuntime(Fake('{"label": "meh"}', '{"label": "neutral"}'), OPENAI), "rubric", args)
     assert (ev.score, ev.label, ev.is_passed) == (1.0, "neutral", True)
 
 
-@pytest.mark.parametrize(("args", "named"), [
-    ({}, "criteria"),
-    ({"criteria": "x"}, "scale"),
-    ({"criteria": "x", "scale": {"min": 1, "max": 5}}, "scale.pass"),
-    ({"criteria": "x", "scale": {"min": 5, "max": 1, "pass": 3}}, "scale.min"),
-    ({"criteria": "x", "scale": {"min": 1, "max": 5, "pass": 9}}, "scale.pass"),
-    ({"criteria": "x", "labels": ["a", "b"]}, "passing_labels"),
-    ({"criteria": "x", "labels": ["a", "b"], "passing_labels": ["c"]}, "passing_labels"),
-    ({"criteria": "x", "scale": {"min": 1, "max": 5, "pass": 3}, "labels": ["a", "b"],
-      "passing_labels": ["a"]}, "labels"),
-])
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ({}, "criteria"),
+        ({"criteria": "x"}, "scale"),
+        ({"criteria": "x", "scale": {"min": 1, "max": 5}}, "scale.pass"),
+        ({"criteria": "x", "scale": {"min": 5, "max": 1, "pass": 3}}, "scale.min"),
+        ({"criteria": "x", "scale": {"min": 1, "max": 5, "pass": 9}}, "scale.pass"),
+        ({"criteria": "x", "labels": ["a", "b"]}, "passing_labels"),
+        ({"criteria": "x", "labels": ["a", "b"], "passing_labels": ["c"]}, "passing_labels"),
+        (
+            {
+                "criteria": "x",
+                "scale": {"min": 1, "max": 5, "pass": 3},
+                "labels": ["a", "b"],
+                "passing_labels": ["a"],
+            },
+            "labels",
+        ),
+    ],
+)
 def test_rubric_args_are_validated_at_version_creation_naming_the_field(args, named):
     with pytest.raises(InvalidRequestError) as caught:
         check_metrics([Metric(name="tone", scorer="rubric", args=args)])
@@ -268,16 +321,21 @@ def test_judge_args_reject_unknown_options():
 
 def test_a_judge_without_a_runtime_fails_the_evaluation_not_the_batch():
     metric = Metric(name="ans_corr", scorer="answer_correctness")
-    ev = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=[metric],
-                     records=[(0, RECORD)]).evaluations[0]
+    ev = score_batch(
+        run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=[metric], records=[(0, RECORD)]
+    ).evaluations[0]
     assert ev.status == "failed" and "no judge is configured" in ev.error_message
 
 
 def test_missing_record_field_is_the_records_fault():
     record = Record(id="r2", trace_id=uuid.uuid4(), output="x")
-    ev = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(),
-                     metrics=[Metric(name="f", scorer="faithfulness")],
-                     records=[(0, record)], judge=JudgeRuntime(Fake(), OPENAI)).evaluations[0]
+    ev = score_batch(
+        run_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        metrics=[Metric(name="f", scorer="faithfulness")],
+        records=[(0, record)],
+        judge=JudgeRuntime(Fake(), OPENAI),
+    ).evaluations[0]
     assert ev.status == "failed" and "context" in ev.error_message
 
 
@@ -336,25 +394,31 @@ class CountingJudge:
 
 
 def _records(n: int) -> list[tuple[int, Record]]:
-    return [(i, Record(id=f"r{i}", trace_id=uuid.uuid4(), output=f"answer {i}",
-                       golden_answer="Paris")) for i in range(n)]
+    return [
+        (i, Record(id=f"r{i}", trace_id=uuid.uuid4(), output=f"answer {i}", golden_answer="Paris"))
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("concurrency", [1, 3, 8])
 def test_judge_calls_of_a_batch_run_in_parallel_up_to_the_bound(concurrency):
     # GIVEN 6 records × (one judge + one rule metric) and a judge bound of `concurrency`
     judge = CountingJudge()
-    metrics = [Metric(name="ans", scorer="answer_correctness", threshold=0.5),
-               Metric(name="exact", scorer="exact_match", threshold=1.0)]
+    metrics = [
+        Metric(name="ans", scorer="answer_correctness", threshold=0.5),
+        Metric(name="exact", scorer="exact_match", threshold=1.0),
+    ]
     runtime = JudgeRuntime(judge, OPENAI.model_copy(update={"concurrency": concurrency}))
     # WHEN the batch is scored
-    outcome = score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics,
-                          records=_records(6), judge=runtime)
+    outcome = score_batch(
+        run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics, records=_records(6), judge=runtime
+    )
     # THEN never more than the bound in flight, and the bound is used when it can be
     assert judge.calls == 6 and judge.peak == min(concurrency, 6)
     # AND the evaluations come back in (record, metric) order with their own results
     assert [(e.record_id, e.metric_name) for e in outcome.evaluations] == [
-        (f"r{i}", m) for i in range(6) for m in ("ans", "exact")]
+        (f"r{i}", m) for i in range(6) for m in ("ans", "exact")
+    ]
     assert all(e.score == 0.9 for e in outcome.evaluations if e.metric_name == "ans")
 
 
@@ -363,8 +427,9 @@ def test_a_transient_judge_failure_in_a_parallel_batch_fails_the_batch_whole():
     runtime = JudgeRuntime(judge, OPENAI.model_copy(update={"concurrency": 4}))
     metrics = [Metric(name="ans", scorer="answer_correctness", threshold=0.5)]
     with pytest.raises(TransientScoringError):
-        score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics,
-                    records=_records(20), judge=runtime)
+        score_batch(
+            run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics, records=_records(20), judge=runtime
+        )
     assert judge.calls < 20  # calls not yet started were cancelled
 
 

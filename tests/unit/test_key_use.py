@@ -20,9 +20,13 @@ class Keyring:
 
 class Tenants:
     def __init__(self, last_used: datetime | None) -> None:
-        self.item = {"PK": f"APIKEY#{keys.hash_key(RAW, HMAC)}", "tenant_id": str(uuid.uuid4()),
-                     "key_id": str(uuid.uuid4()), "role": "member",
-                     "last_used_at": last_used.isoformat() if last_used else None}
+        self.item = {
+            "PK": f"APIKEY#{keys.hash_key(RAW, HMAC)}",
+            "tenant_id": str(uuid.uuid4()),
+            "key_id": str(uuid.uuid4()),
+            "role": "member",
+            "last_used_at": last_used.isoformat() if last_used else None,
+        }
         self.touches: list[str] = []
 
     def get_key(self, digest: str) -> dict:
@@ -32,8 +36,7 @@ class Tenants:
         self.touches.append(now)
 
 
-@pytest.mark.parametrize(("age", "writes"), [(None, 1), (timedelta(seconds=5), 0),
-                                             (timedelta(minutes=2), 1)])
+@pytest.mark.parametrize(("age", "writes"), [(None, 1), (timedelta(seconds=5), 0), (timedelta(minutes=2), 1)])
 def test_a_use_is_written_only_when_the_stored_one_is_a_minute_old(monkeypatch, age, writes):
     now = datetime.now(UTC)
     tenants = Tenants(None if age is None else now - age)

@@ -173,8 +173,11 @@ def test_map_unstructured_result_is_a_200_json_body() -> None:
 
 
 def test_map_errors_are_500_like_api_gateway() -> None:
-    for payload, errored in [(b'{"errorType": "X"}', True), (b"not json", False),
-                             (b'{"statusCode": "abc"}', False)]:
+    for payload, errored in [
+        (b'{"errorType": "X"}', True),
+        (b"not json", False),
+        (b'{"statusCode": "abc"}', False),
+    ]:
         response = map_result(payload, function_errored=errored)
         assert response.status == 500
         assert json.loads(response.body) == {"message": "Internal Server Error"}
@@ -216,8 +219,9 @@ def test_a_catch_all_takes_only_what_no_route_takes(method: str, path: str, func
 
 def test_a_path_variable_beats_a_greedy_route_with_more_literals() -> None:
     # API Gateway: full match, then path variables, then greedy path variables.
-    table = RouteTable.from_openapi({"paths": {"/v1/{proxy+}": {"get": _op("Greedy")},
-                                               "/{a}/{b}": {"get": _op("Vars")}}})
+    table = RouteTable.from_openapi(
+        {"paths": {"/v1/{proxy+}": {"get": _op("Greedy")}, "/{a}/{b}": {"get": _op("Vars")}}}
+    )
     match = table.match("GET", "/v1/x")
     assert match is not None and match.route.function_arn == FN.format("Vars")
     match = table.match("GET", "/v1/x/y")
@@ -226,8 +230,8 @@ def test_a_path_variable_beats_a_greedy_route_with_more_literals() -> None:
 
 # ---------------------------------------------------------------- the front over HTTP
 
-def _assert_envelope(status: int, body: bytes, headers: dict[str, str], expected: int,
-                     code: str) -> dict:
+
+def _assert_envelope(status: int, body: bytes, headers: dict[str, str], expected: int, code: str) -> dict:
     assert status == expected, body
     payload = json.loads(body)
     assert set(payload) == {"error", "code", "details", "request_id"}, payload
@@ -248,15 +252,22 @@ def front():
         if arn == FN.format("Broken"):
             raise RuntimeError("the front itself fails")
         calls.append(event)
-        body = {"arn": arn, "method": event["requestContext"]["http"]["method"],
-                "routeKey": event["routeKey"]}
+        body = {
+            "arn": arn,
+            "method": event["requestContext"]["http"]["method"],
+            "routeKey": event["routeKey"],
+        }
         return json.dumps({"statusCode": 200, "body": json.dumps(body)}).encode(), False
 
-    table = RouteTable.from_openapi({"paths": {
-        "/v1/health": {"get": _op("Meta")},
-        "/v1/broken": {"get": _op("Broken")},
-        "/{proxy+}": {"x-amazon-apigateway-any-method": _op("NoRoute")},
-    }})
+    table = RouteTable.from_openapi(
+        {
+            "paths": {
+                "/v1/health": {"get": _op("Meta")},
+                "/v1/broken": {"get": _op("Broken")},
+                "/{proxy+}": {"x-amazon-apigateway-any-method": _op("NoRoute")},
+            }
+        }
+    )
     http = HttpFront(table, invoke, api_id="unit", account_id="123456789012")
     http.start()
     http.calls = calls  # type: ignore[attr-defined]
@@ -279,8 +290,7 @@ def _raw(front, data: bytes, *, then: bytes = b"") -> tuple[int, dict[str, str],
         return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
 
-def _http(front, method: str, path: str, body=None, headers: dict[str, str] | None = None,
-          **options):
+def _http(front, method: str, path: str, body=None, headers: dict[str, str] | None = None, **options):
     from http.client import HTTPConnection
 
     conn = HTTPConnection("127.0.0.1", front.port, timeout=30)
@@ -293,8 +303,7 @@ def _http(front, method: str, path: str, body=None, headers: dict[str, str] | No
 
 
 def test_front_answers_an_oversized_body_with_a_413_envelope(front) -> None:
-    status, headers, body = _http(front, "POST", "/v1/health",
-                                     body=b"x" * (10 * 1024 * 1024 + 1))
+    status, headers, body = _http(front, "POST", "/v1/health", body=b"x" * (10 * 1024 * 1024 + 1))
     payload = _assert_envelope(status, body, headers, 413, "validation.invalid_request")
     assert "10 MB" in payload["error"]
     assert headers["connection"] == "close"
@@ -303,18 +312,26 @@ def test_front_answers_an_oversized_body_with_a_413_envelope(front) -> None:
 
 def test_front_answers_an_oversized_chunked_body_with_a_413_envelope(front) -> None:
     chunk = b"x" * (1024 * 1024)
-    status, headers, body = _http(front, "POST", "/v1/health",
-                                     body=iter([chunk] * 11), encode_chunked=True,
-                                     headers={"Transfer-Encoding": "chunked"})
+    status, headers, body = _http(
+        front,
+        "POST",
+        "/v1/health",
+        body=iter([chunk] * 11),
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked"},
+    )
     _assert_envelope(status, body, headers, 413, "validation.invalid_request")
     assert front.calls == []
 
 
-@pytest.mark.parametrize("framing", [
-    b"Content-Length: ten\r\n\r\n",
-    b"Content-Length: -5\r\n\r\n",
-    b"Transfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: ten\r\n\r\n",
+        b"Content-Length: -5\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n",
+    ],
+)
 def test_front_answers_a_malformed_body_framing_with_a_400_envelope(front, framing: bytes) -> None:
     status, headers, body = _raw(front, b"POST /v1/health HTTP/1.1\r\nHost: x\r\n" + framing)
     _assert_envelope(status, body, headers, 400, "validation.invalid_request")
@@ -343,8 +360,7 @@ def test_front_answers_a_too_long_request_line_and_a_malformed_one_in_the_envelo
 def test_front_routes_every_method_instead_of_501(front, method: str) -> None:
     status, _, body = _http(front, method, "/v1/health")
     assert status == 200, body
-    assert json.loads(body) == {"arn": FN.format("NoRoute"), "method": method,
-                                "routeKey": "ANY /{proxy+}"}
+    assert json.loads(body) == {"arn": FN.format("NoRoute"), "method": method, "routeKey": "ANY /{proxy+}"}
 
 
 def test_front_without_a_matching_route_answers_a_404_envelope(front) -> None:
@@ -376,16 +392,22 @@ def test_wsgi_adapter_refuses_an_oversized_body_in_the_envelope() -> None:
     front = HttpFront(RouteTable([]), invoke, api_id="unit", account_id="1")
     try:
         started: list = []
-        body = b"".join(wsgi_app(front)(
-            {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/datasets",
-             "CONTENT_LENGTH": str(10 * 1024 * 1024 + 1), "wsgi.input": io.BytesIO(b"")},
-            lambda status, headers: started.append((status, dict(headers)))))
+        body = b"".join(
+            wsgi_app(front)(
+                {
+                    "REQUEST_METHOD": "POST",
+                    "PATH_INFO": "/v1/datasets",
+                    "CONTENT_LENGTH": str(10 * 1024 * 1024 + 1),
+                    "wsgi.input": io.BytesIO(b""),
+                },
+                lambda status, headers: started.append((status, dict(headers))),
+            )
+        )
     finally:
         front._server.server_close()
     status, headers = started[0]
     assert status == "413 Request Entity Too Large"
-    _assert_envelope(413, body, {k.lower(): v for k, v in headers.items()}, 413,
-                     "validation.invalid_request")
+    _assert_envelope(413, body, {k.lower(): v for k, v in headers.items()}, 413, "validation.invalid_request")
 
 
 def test_front_answers_100_simultaneous_connects_without_a_reset(front) -> None:
@@ -413,7 +435,7 @@ def test_front_answers_100_simultaneous_connects_without_a_reset(front) -> None:
                 response.read()
             with lock:
                 statuses.append(response.status)
-        except BaseException as exc:  # noqa: BLE001 - counted: a reset is the failure
+        except BaseException as exc:
             with lock:
                 failures.append(exc)
 

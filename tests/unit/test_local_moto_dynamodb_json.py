@@ -13,10 +13,19 @@ from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 
 ORIGINAL = moto_dynamodb_json._original_serialized
-ITEM = {"PK": {"S": "a"}, "SK": {"S": "b"}, "n": {"N": "1.50"}, "big": {"N": "-1e+100"},
-        "bin": {"B": b"\x00\xff\x10"}, "bs": {"BS": [b"\x01", b"\x02"]}, "ns": {"NS": ["1", "2.5"]},
-        "ss": {"SS": ["x", "ÿ ✓"]}, "l": {"L": [{"NULL": True}, {"BOOL": False}, {"S": "\u2028"}]},
-        "m": {"M": {"deep": {"M": {"x": {"L": [{"N": "0"}]}}}}}, "esc": {"S": "quote\" \\ \n \x01"}}
+ITEM = {
+    "PK": {"S": "a"},
+    "SK": {"S": "b"},
+    "n": {"N": "1.50"},
+    "big": {"N": "-1e+100"},
+    "bin": {"B": b"\x00\xff\x10"},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "ss": {"SS": ["x", "ÿ ✓"]},
+    "l": {"L": [{"NULL": True}, {"BOOL": False}, {"S": "\u2028"}]},
+    "m": {"M": {"deep": {"M": {"x": {"L": [{"N": "0"}]}}}}},
+    "esc": {"S": 'quote" \\ \n \x01'},
+}
 
 
 @pytest.fixture
@@ -44,34 +53,64 @@ def compared(monkeypatch):
 def test_every_item_operation_answers_as_moto_does(compared):
     c = boto3.client("dynamodb", region_name="us-east-1")
     table = f"t-{uuid.uuid4().hex}"  # another mock_aws may be active in the full suite
-    c.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                   KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
-                              {"AttributeName": "SK", "KeyType": "RANGE"}],
-                   AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
-                                         {"AttributeName": "SK", "AttributeType": "S"}])
+    c.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+    )
     key = {"PK": {"S": "a"}, "SK": {"S": "b"}}
     c.put_item(TableName=table, Item=ITEM)
     c.put_item(TableName=table, Item=ITEM, ReturnValues="ALL_OLD", ReturnConsumedCapacity="TOTAL")
     assert c.get_item(TableName=table, Key=key)["Item"]["bin"]["B"] == b"\x00\xff\x10"
     c.get_item(TableName=table, Key={"PK": {"S": "none"}, "SK": {"S": "b"}})
-    c.get_item(TableName=table, Key=key, ProjectionExpression="m.deep, #n",
-               ExpressionAttributeNames={"#n": "n"}, ReturnConsumedCapacity="INDEXES")
-    c.query(TableName=table, KeyConditionExpression="PK = :p", Limit=1,
-            ExpressionAttributeValues={":p": {"S": "a"}}, ReturnConsumedCapacity="TOTAL")
-    c.query(TableName=table, KeyConditionExpression="PK = :p", Select="COUNT",
-            ExpressionAttributeValues={":p": {"S": "zzz"}})
+    c.get_item(
+        TableName=table,
+        Key=key,
+        ProjectionExpression="m.deep, #n",
+        ExpressionAttributeNames={"#n": "n"},
+        ReturnConsumedCapacity="INDEXES",
+    )
+    c.query(
+        TableName=table,
+        KeyConditionExpression="PK = :p",
+        Limit=1,
+        ExpressionAttributeValues={":p": {"S": "a"}},
+        ReturnConsumedCapacity="TOTAL",
+    )
+    c.query(
+        TableName=table,
+        KeyConditionExpression="PK = :p",
+        Select="COUNT",
+        ExpressionAttributeValues={":p": {"S": "zzz"}},
+    )
     c.scan(TableName=table, FilterExpression="attribute_exists(bin)")
-    c.batch_get_item(RequestItems={table: {"Keys": [key, {"PK": {"S": "x"}, "SK": {"S": "y"}}]}},
-                     ReturnConsumedCapacity="TOTAL")
-    c.update_item(TableName=table, Key=key, UpdateExpression="SET n = n + :o REMOVE esc",
-                  ExpressionAttributeValues={":o": {"N": "1"}}, ReturnValues="ALL_NEW")
-    c.update_item(TableName=table, Key=key, UpdateExpression="SET n = :o",
-                  ExpressionAttributeValues={":o": {"N": "3"}}, ReturnValues="UPDATED_OLD")
+    c.batch_get_item(
+        RequestItems={table: {"Keys": [key, {"PK": {"S": "x"}, "SK": {"S": "y"}}]}},
+        ReturnConsumedCapacity="TOTAL",
+    )
+    c.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET n = n + :o REMOVE esc",
+        ExpressionAttributeValues={":o": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    c.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET n = :o",
+        ExpressionAttributeValues={":o": {"N": "3"}},
+        ReturnValues="UPDATED_OLD",
+    )
     c.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}}])
-    c.transact_write_items(TransactItems=[{"Put": {"TableName": table,
-                                                   "Item": {"PK": {"S": "c"}, "SK": {"S": "d"}}}}])
-    c.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"PK": {"S": "e"},
-                                                                      "SK": {"S": "f"}}}}]})
+    c.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table, "Item": {"PK": {"S": "c"}, "SK": {"S": "d"}}}}]
+    )
+    c.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"PK": {"S": "e"}, "SK": {"S": "f"}}}}]})
     c.delete_item(TableName=table, Key={"PK": {"S": "e"}, "SK": {"S": "f"}}, ReturnValues="ALL_OLD")
     with pytest.raises(ClientError) as refused:  # an error: moto's serializer, untouched
         c.put_item(TableName=table, Item=ITEM, ConditionExpression="attribute_not_exists(PK)")

@@ -21,6 +21,7 @@ DEFINITION = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 
 def slow_start(monkeypatch):
     """An execution whose interpreter takes 0.3 s to build its environment: the window in
     which a StopExecution used to fail, made wide enough to hit every time."""
+
     def slow_environment(self):
         time.sleep(0.3)
         return ORIGINAL_ENVIRONMENT(self)
@@ -31,9 +32,9 @@ def slow_start(monkeypatch):
         iam = boto3.client("iam", region_name="us-east-1")
         role = iam.create_role(RoleName=f"r-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}")
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        machine = sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:8]}",
-                                           definition=json.dumps(DEFINITION),
-                                           roleArn=role["Role"]["Arn"])
+        machine = sfn.create_state_machine(
+            name=f"m-{uuid.uuid4().hex[:8]}", definition=json.dumps(DEFINITION), roleArn=role["Role"]["Arn"]
+        )
         yield sfn, machine["stateMachineArn"]
 
 

@@ -20,8 +20,11 @@ TABLE = "t"
 def ddb(request, monkeypatch):
     """A table on moto, with moto's TransactWriteItems or ours: every test runs on both, so
     ours is held to moto's answers."""
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items",
-                        ORIGINAL if request.param == "moto" else moto_transactions.transact_write_items)
+    monkeypatch.setattr(
+        DynamoDBBackend,
+        "transact_write_items",
+        ORIGINAL if request.param == "moto" else moto_transactions.transact_write_items,
+    )
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         # A name of its own: under the full suite another mock_aws is active (the functional
@@ -29,13 +32,22 @@ def ddb(request, monkeypatch):
         global TABLE
         TABLE = f"t-{uuid.uuid4().hex}"
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
-                                       {"AttributeName": "SK", "KeyType": "RANGE"}],
-                            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
-                                                  {"AttributeName": "SK", "AttributeType": "S"}])
-        client.put_item(TableName=TABLE, Item={"PK": {"S": "run"}, "SK": {"S": "RUN"},
-                                             "n": {"N": "0"}, "status": {"S": "running"}})
+        client.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[
+                {"AttributeName": "PK", "KeyType": "HASH"},
+                {"AttributeName": "SK", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+        )
+        client.put_item(
+            TableName=TABLE,
+            Item={"PK": {"S": "run"}, "SK": {"S": "RUN"}, "n": {"N": "0"}, "status": {"S": "running"}},
+        )
         yield client
 
 
@@ -53,10 +65,16 @@ def put(pk: str, sk: str, condition: str | None = "attribute_not_exists(PK)") ->
 
 
 def add(n: int, status: str = "running") -> dict:
-    return {"Update": {"TableName": TABLE, "Key": key("run", "RUN"),
-                       "UpdateExpression": "ADD n :n", "ConditionExpression": "#s = :s",
-                       "ExpressionAttributeNames": {"#s": "status"},
-                       "ExpressionAttributeValues": {":n": {"N": str(n)}, ":s": {"S": status}}}}
+    return {
+        "Update": {
+            "TableName": TABLE,
+            "Key": key("run", "RUN"),
+            "UpdateExpression": "ADD n :n",
+            "ConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":n": {"N": str(n)}, ":s": {"S": status}},
+        }
+    }
 
 
 def reasons(exc: ClientError) -> list[str]:
@@ -100,9 +118,15 @@ def test_two_writes_to_one_item_are_refused(ddb):
 def test_a_write_that_fails_after_others_were_applied_puts_them_back(ddb):
     # The first two writes pass their checks and are applied; the third's update expression
     # is refused only when applied (ADD of a number to a string): all three are undone.
-    bad = {"Update": {"TableName": TABLE, "Key": key("run", "RUN"),
-                      "UpdateExpression": "ADD #s :n", "ExpressionAttributeNames": {"#s": "status"},
-                      "ExpressionAttributeValues": {":n": {"N": "1"}}}}
+    bad = {
+        "Update": {
+            "TableName": TABLE,
+            "Key": key("run", "RUN"),
+            "UpdateExpression": "ADD #s :n",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":n": {"N": "1"}},
+        }
+    }
     ddb.put_item(TableName=TABLE, Item={**key("run", "OLD"), "v": {"S": "before"}})
     before = items(ddb)
     replace = {"Put": {"TableName": TABLE, "Item": {**key("run", "OLD"), "v": {"S": "after"}}}}
@@ -113,9 +137,14 @@ def test_a_write_that_fails_after_others_were_applied_puts_them_back(ddb):
 
 def test_a_delete_and_a_condition_check(ddb):
     ddb.put_item(TableName=TABLE, Item={**key("run", "B#1"), "v": {"S": "x"}})
-    check = {"ConditionCheck": {"TableName": TABLE, "Key": key("run", "RUN"),
-                                "ConditionExpression": "n = :z",
-                                "ExpressionAttributeValues": {":z": {"N": "0"}}}}
+    check = {
+        "ConditionCheck": {
+            "TableName": TABLE,
+            "Key": key("run", "RUN"),
+            "ConditionExpression": "n = :z",
+            "ExpressionAttributeValues": {":z": {"N": "0"}},
+        }
+    }
     delete = {"Delete": {"TableName": TABLE, "Key": key("run", "B#1")}}
     ddb.transact_write_items(TransactItems=[check, delete])
     assert [i["SK"]["S"] for i in items(ddb)] == ["RUN"]

@@ -35,8 +35,9 @@ ODD_KEY = "uploads/a b/é+%/x.jsonl"
 
 
 def reset(app: WsgiApp) -> None:
-    environ = live_environ({"REQUEST_METHOD": "POST", "PATH_INFO": "/moto-api/reset",
-                            "QUERY_STRING": ""}, b"", HOST)
+    environ = live_environ(
+        {"REQUEST_METHOD": "POST", "PATH_INFO": "/moto-api/reset", "QUERY_STRING": ""}, b"", HOST
+    )
     assert call_app(app, environ)[0] == 200
 
 
@@ -51,29 +52,39 @@ def moto_app() -> Iterator[WsgiApp]:
 def create_resources(app: WsgiApp, secret_value: str | bytes = "hmac-key-0") -> str:  # noqa: S107
     """The 'template': a table with an index, a versioned bucket, a secret. Returns its ARN."""
     ddb = in_process_client("dynamodb", app, HOST)
-    ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"}
-                                           for n in ("PK", "SK", "G")],
-                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
-                                {"AttributeName": "SK", "KeyType": "RANGE"}],
-                     GlobalSecondaryIndexes=[{"IndexName": "ByG", "KeySchema": [
-                         {"AttributeName": "G", "KeyType": "HASH"}],
-                         "Projection": {"ProjectionType": "ALL"}}])
+    ddb.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "G")],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByG",
+                "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
     s3 = in_process_client("s3", app, HOST)
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     s3.create_bucket(Bucket="not-the-templates")
     kind = "SecretBinary" if isinstance(secret_value, bytes) else "SecretString"
-    return in_process_client("secretsmanager", app, HOST).create_secret(
-        Name=SECRET, **{kind: secret_value})["ARN"]
+    return in_process_client("secretsmanager", app, HOST).create_secret(Name=SECRET, **{kind: secret_value})[
+        "ARN"
+    ]
 
 
 def open_store(data: Path, app: WsgiApp, secret_arn: str) -> tuple[DurableStore, WsgiApp]:
     store = DurableStore(data, stack_name="t")
     front = store.middleware(app)
-    store.attach(HOST, StackResources(tables=(TABLE,), buckets=(BUCKET,),
-                                      secrets={SECRET: "ApiKeySecret", secret_arn: "ApiKeySecret"}),
-                 {"ApiKeySecret": "hmac-key-0"})
+    store.attach(
+        HOST,
+        StackResources(
+            tables=(TABLE,), buckets=(BUCKET,), secrets={SECRET: "ApiKeySecret", secret_arn: "ApiKeySecret"}
+        ),
+        {"ApiKeySecret": "hmac-key-0"},
+    )
     return store, front
 
 
@@ -93,48 +104,85 @@ def restart(data: Path, app: WsgiApp) -> DurableStore:
 def state(app: WsgiApp) -> dict[str, Any]:
     """Everything a client can read back: items, the index, objects (body + type), secret."""
     ddb = in_process_client("dynamodb", app, HOST)
-    items = sorted(json.dumps(i, sort_keys=True, default=str)
-                   for i in ddb.scan(TableName=TABLE)["Items"])
-    by_g = ddb.query(TableName=TABLE, IndexName="ByG", KeyConditionExpression="G = :g",
-                     ExpressionAttributeValues={":g": {"S": "g1"}})["Count"]
+    items = sorted(json.dumps(i, sort_keys=True, default=str) for i in ddb.scan(TableName=TABLE)["Items"])
+    by_g = ddb.query(
+        TableName=TABLE,
+        IndexName="ByG",
+        KeyConditionExpression="G = :g",
+        ExpressionAttributeValues={":g": {"S": "g1"}},
+    )["Count"]
     s3 = in_process_client("s3", app, HOST)
     objects = {}
     for listed in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []):
         got = s3.get_object(Bucket=BUCKET, Key=listed["Key"])
         objects[listed["Key"]] = (got["Body"].read(), got["ContentType"])
     secret = in_process_client("secretsmanager", app, HOST).get_secret_value(SecretId=SECRET)
-    return {"items": items, "by_g": by_g, "objects": objects,
-            "secret": secret.get("SecretString", secret.get("SecretBinary"))}
+    return {
+        "items": items,
+        "by_g": by_g,
+        "objects": objects,
+        "secret": secret.get("SecretString", secret.get("SecretBinary")),
+    }
 
 
 def some_writes(front: WsgiApp, secret_arn: str) -> None:
     ddb = in_process_client("dynamodb", front, HOST)
     for i in range(30):
-        ddb.put_item(TableName=TABLE, Item={"PK": {"S": f"p{i}"}, "SK": {"S": "x"},
-                                            "G": {"S": "g1"}, "n": {"N": "0"},
-                                            "blob": {"B": bytes([i, 0, 255])}})
+        ddb.put_item(
+            TableName=TABLE,
+            Item={
+                "PK": {"S": f"p{i}"},
+                "SK": {"S": "x"},
+                "G": {"S": "g1"},
+                "n": {"N": "0"},
+                "blob": {"B": bytes([i, 0, 255])},
+            },
+        )
     for _ in range(5):  # order matters: the counter ends at 5 only if all five replay
-        ddb.update_item(TableName=TABLE, Key={"PK": {"S": "p0"}, "SK": {"S": "x"}},
-                        UpdateExpression="ADD n :one",
-                        ExpressionAttributeValues={":one": {"N": "1"}})
+        ddb.update_item(
+            TableName=TABLE,
+            Key={"PK": {"S": "p0"}, "SK": {"S": "x"}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
     with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):  # refused: not kept
-        ddb.put_item(TableName=TABLE, Item={"PK": {"S": "p1"}, "SK": {"S": "x"}},
-                     ConditionExpression="attribute_not_exists(PK)")
-    ddb.transact_write_items(TransactItems=[
-        {"Put": {"TableName": TABLE, "Item": {"PK": {"S": "t"}, "SK": {"S": "1"}},
-                 "ConditionExpression": "attribute_not_exists(PK)"}},
-        {"Update": {"TableName": TABLE, "Key": {"PK": {"S": "p1"}, "SK": {"S": "x"}},
-                    "UpdateExpression": "SET G = :g", "ExpressionAttributeValues":
-                        {":g": {"S": "g2"}}}}])
+        ddb.put_item(
+            TableName=TABLE,
+            Item={"PK": {"S": "p1"}, "SK": {"S": "x"}},
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {"PK": {"S": "t"}, "SK": {"S": "1"}},
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": {"PK": {"S": "p1"}, "SK": {"S": "x"}},
+                    "UpdateExpression": "SET G = :g",
+                    "ExpressionAttributeValues": {":g": {"S": "g2"}},
+                }
+            },
+        ]
+    )
     ddb.delete_item(TableName=TABLE, Key={"PK": {"S": "p2"}, "SK": {"S": "x"}})
     ddb.put_item(TableName=TABLE, Item={"PK": {"S": "p2"}, "SK": {"S": "x"}, "v": {"S": "again"}})
-    ddb.batch_write_item(RequestItems={TABLE: [
-        {"DeleteRequest": {"Key": {"PK": {"S": "p3"}, "SK": {"S": "x"}}}},
-        {"PutRequest": {"Item": {"PK": {"S": "b"}, "SK": {"S": "1"}}}}]})
+    ddb.batch_write_item(
+        RequestItems={
+            TABLE: [
+                {"DeleteRequest": {"Key": {"PK": {"S": "p3"}, "SK": {"S": "x"}}}},
+                {"PutRequest": {"Item": {"PK": {"S": "b"}, "SK": {"S": "1"}}}},
+            ]
+        }
+    )
 
     s3 = in_process_client("s3", front, HOST)
-    s3.put_object(Bucket=BUCKET, Key=ODD_KEY, Body=b"line\n" * 100,
-                  ContentType="application/x-ndjson")
+    s3.put_object(Bucket=BUCKET, Key=ODD_KEY, Body=b"line\n" * 100, ContentType="application/x-ndjson")
     s3.put_object(Bucket=BUCKET, Key="k/overwritten", Body=b"first")
     s3.put_object(Bucket=BUCKET, Key="k/overwritten", Body=b"second", ContentType="text/plain")
     s3.put_object(Bucket=BUCKET, Key="k/deleted", Body=b"gone")
@@ -142,18 +190,31 @@ def some_writes(front: WsgiApp, secret_arn: str) -> None:
     s3.put_object(Bucket=BUCKET, Key="k/batch-deleted", Body=b"gone")
     s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "k/batch-deleted"}]})
     s3.copy_object(Bucket=BUCKET, Key="k/copy", CopySource={"Bucket": BUCKET, "Key": ODD_KEY})
-    upload = s3.create_multipart_upload(Bucket=BUCKET, Key="exports/e.json",
-                                        ContentType="application/json")["UploadId"]
-    parts = [{"PartNumber": n, "ETag": s3.upload_part(
-        Bucket=BUCKET, Key="exports/e.json", UploadId=upload, PartNumber=n,
-        Body=(b"%d" % n) * (5 * 1024 * 1024 if n == 1 else 10))["ETag"]} for n in (1, 2)]
-    s3.complete_multipart_upload(Bucket=BUCKET, Key="exports/e.json", UploadId=upload,
-                                 MultipartUpload={"Parts": parts})
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key="exports/e.json", ContentType="application/json")[
+        "UploadId"
+    ]
+    parts = [
+        {
+            "PartNumber": n,
+            "ETag": s3.upload_part(
+                Bucket=BUCKET,
+                Key="exports/e.json",
+                UploadId=upload,
+                PartNumber=n,
+                Body=(b"%d" % n) * (5 * 1024 * 1024 if n == 1 else 10),
+            )["ETag"],
+        }
+        for n in (1, 2)
+    ]
+    s3.complete_multipart_upload(
+        Bucket=BUCKET, Key="exports/e.json", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
     aborted = s3.create_multipart_upload(Bucket=BUCKET, Key="exports/x.json")["UploadId"]
     s3.abort_multipart_upload(Bucket=BUCKET, Key="exports/x.json", UploadId=aborted)
     s3.put_object(Bucket="not-the-templates", Key="ignored", Body=b"x")  # not kept
     in_process_client("secretsmanager", front, HOST).put_secret_value(
-        SecretId=secret_arn, SecretString="hmac-key-1")
+        SecretId=secret_arn, SecretString="hmac-key-1"
+    )
 
 
 # ----------------------------------------------------------------------------- journal
@@ -261,27 +322,37 @@ def test_garbage_after_the_last_commit_is_ignored(tmp_path):
 
 
 # ---------------------------------------------------------------- what is and is not kept
-@pytest.mark.parametrize(("method", "path", "query", "target", "expected"), [
-    ("POST", "/", "", "DynamoDB_20120810.TransactWriteItems", "dynamodb"),
-    ("POST", "/", "", "DynamoDB_20120810.Query", None),
-    ("POST", "/", "", "secretsmanager.PutSecretValue", "secret"),
-    ("POST", "/", "", "secretsmanager.GetSecretValue", None),
-    ("POST", "/", "", "AWSStepFunctions.StartExecution", None),
-    ("PUT", "/bkt/a/b.json", "", "", "s3"),
-    ("PUT", "/bkt/a/b.json", "partNumber=1&uploadId=u", "", "s3"),
-    ("POST", "/bkt/a/b.json", "uploads", "", "s3-create-multipart"),
-    ("DELETE", "/bkt/a/b.json", "", "", "s3"),
-    ("POST", "/bkt", "delete", "", "s3"),
-    ("GET", "/bkt/a/b.json", "", "", None),
-    ("PUT", "/bkt", "versioning", "", None),  # bucket configuration: the template's
-    ("PUT", "/other/a", "", "", None),  # not one of the template's buckets
-])
+@pytest.mark.parametrize(
+    ("method", "path", "query", "target", "expected"),
+    [
+        ("POST", "/", "", "DynamoDB_20120810.TransactWriteItems", "dynamodb"),
+        ("POST", "/", "", "DynamoDB_20120810.Query", None),
+        ("POST", "/", "", "secretsmanager.PutSecretValue", "secret"),
+        ("POST", "/", "", "secretsmanager.GetSecretValue", None),
+        ("POST", "/", "", "AWSStepFunctions.StartExecution", None),
+        ("PUT", "/bkt/a/b.json", "", "", "s3"),
+        ("PUT", "/bkt/a/b.json", "partNumber=1&uploadId=u", "", "s3"),
+        ("POST", "/bkt/a/b.json", "uploads", "", "s3-create-multipart"),
+        ("DELETE", "/bkt/a/b.json", "", "", "s3"),
+        ("POST", "/bkt", "delete", "", "s3"),
+        ("GET", "/bkt/a/b.json", "", "", None),
+        ("PUT", "/bkt", "versioning", "", None),  # bucket configuration: the template's
+        ("PUT", "/other/a", "", "", None),  # not one of the template's buckets
+    ],
+)
 def test_which_requests_are_data_plane_writes(method, path, query, target, expected):
-    scope = "dynamodb" if target.startswith("DynamoDB") else (
-        "secretsmanager" if target.startswith("secrets") else "states" if target else "s3")
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
-               "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=testing/20261207/us-east-1/"
-                                     f"{scope}/aws4_request, SignedHeaders=host, Signature=0"}
+    scope = (
+        "dynamodb"
+        if target.startswith("DynamoDB")
+        else ("secretsmanager" if target.startswith("secrets") else "states" if target else "s3")
+    )
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=testing/20261207/us-east-1/"
+        f"{scope}/aws4_request, SignedHeaders=host, Signature=0",
+    }
     if target:
         environ["HTTP_X_AMZ_TARGET"] = target
     write = classify(environ, {"bkt"})
@@ -290,11 +361,14 @@ def test_which_requests_are_data_plane_writes(method, path, query, target, expec
 
 def test_a_presigned_upload_is_a_write_too():
     """The dataset upload: a PUT authenticated by its query string, no Authorization."""
-    query = ("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAX%2F20261207%2Fus-east-1"
-             "%2Fs3%2Faws4_request&X-Amz-Date=20261207T000000Z&X-Amz-Expires=900"
-             "&X-Amz-SignedHeaders=content-type%3Bhost&X-Amz-Signature=00")
-    write = classify({"REQUEST_METHOD": "PUT", "PATH_INFO": "/bkt/uploads/t/d/u.jsonl",
-                      "QUERY_STRING": query}, {"bkt"})
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAX%2F20261207%2Fus-east-1"
+        "%2Fs3%2Faws4_request&X-Amz-Date=20261207T000000Z&X-Amz-Expires=900"
+        "&X-Amz-SignedHeaders=content-type%3Bhost&X-Amz-Signature=00"
+    )
+    write = classify(
+        {"REQUEST_METHOD": "PUT", "PATH_INFO": "/bkt/uploads/t/d/u.jsonl", "QUERY_STRING": query}, {"bkt"}
+    )
     assert write is not None and write.kind == "s3"
 
 
@@ -313,13 +387,27 @@ def test_unfinished_runs_are_the_pending_and_running_ones(moto_app, tmp_path):
     store, front = open_store(tmp_path / "data", moto_app, arn)
     store.restore()
     ddb = in_process_client("dynamodb", front, HOST)
-    for run, status in [("r1", "pending"), ("r2", "running"), ("r3", "completed"),
-                        ("r4", "failed"), ("r5", "cancelled")]:
-        ddb.put_item(TableName=TABLE, Item={"PK": {"S": f"T#t1#RUN#{run}"}, "SK": {"S": "RUN"},
-                                            "id": {"S": run}, "tenant_id": {"S": "t1"},
-                                            "status": {"S": status}})
-    ddb.put_item(TableName=TABLE, Item={"PK": {"S": "T#t1#RUN#r2"}, "SK": {"S": "B#0000001"},
-                                        "status": {"S": "running"}})  # not a run item
+    for run, status in [
+        ("r1", "pending"),
+        ("r2", "running"),
+        ("r3", "completed"),
+        ("r4", "failed"),
+        ("r5", "cancelled"),
+    ]:
+        ddb.put_item(
+            TableName=TABLE,
+            Item={
+                "PK": {"S": f"T#t1#RUN#{run}"},
+                "SK": {"S": "RUN"},
+                "id": {"S": run},
+                "tenant_id": {"S": "t1"},
+                "status": {"S": status},
+            },
+        )
+    ddb.put_item(
+        TableName=TABLE,
+        Item={"PK": {"S": "T#t1#RUN#r2"}, "SK": {"S": "B#0000001"}, "status": {"S": "running"}},
+    )  # not a run item
     found = unfinished_runs(store, TABLE)
     assert [(r.run_id, r.status) for r in found] == [("r1", "pending"), ("r2", "running")]
     store.close(compact=False)

@@ -32,21 +32,37 @@ SECRETS = {"AKIDEXAMPLE": ("secret-one", None), "ASIATEMP": ("secret-two", "sess
 
 def s3(access_key: str = "AKIDEXAMPLE", region: str = REGION) -> Any:
     secret, token = SECRETS.get(access_key, ("not-a-known-secret", None))
-    return boto3.client("s3", endpoint_url=ENDPOINT, region_name=region,
-                        aws_access_key_id=access_key, aws_secret_access_key=secret,
-                        aws_session_token=token, config=Config(signature_version="s3v4"))
+    return boto3.client(
+        "s3",
+        endpoint_url=ENDPOINT,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(signature_version="s3v4"),
+    )
 
 
 def presign_get(key: str = KEY, expires: int = 900, **kw: Any) -> str:
-    return s3(**kw).generate_presigned_url("get_object", ExpiresIn=expires, Params={
-        "Bucket": BUCKET, "Key": key,
-        "ResponseContentDisposition": 'attachment; filename="eval-run-r-1.json"',
-        "ResponseContentType": "application/json"})
+    return s3(**kw).generate_presigned_url(
+        "get_object",
+        ExpiresIn=expires,
+        Params={
+            "Bucket": BUCKET,
+            "Key": key,
+            "ResponseContentDisposition": 'attachment; filename="eval-run-r-1.json"',
+            "ResponseContentType": "application/json",
+        },
+    )
 
 
 def presign_put(key: str = "uploads/t-1/d-1/u-1.jsonl") -> str:
-    return s3().generate_presigned_url("put_object", ExpiresIn=900, HttpMethod="PUT", Params={
-        "Bucket": BUCKET, "Key": key, "ContentType": "application/x-ndjson"})
+    return s3().generate_presigned_url(
+        "put_object",
+        ExpiresIn=900,
+        HttpMethod="PUT",
+        Params={"Bucket": BUCKET, "Key": key, "ContentType": "application/x-ndjson"},
+    )
 
 
 def signed_at(url: str) -> int:
@@ -58,9 +74,12 @@ def environ(url: str, method: str = "GET", headers: dict[str, str] | None = None
     """The WSGI environ a server builds for ``url``: the path decoded (as latin-1), the
     query string raw, the Host header from the URL."""
     parts = urlsplit(url)
-    env: dict[str, Any] = {"REQUEST_METHOD": method, "QUERY_STRING": parts.query,
-                           "PATH_INFO": unquote(parts.path).encode().decode("latin-1"),
-                           "HTTP_HOST": parts.netloc}
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "QUERY_STRING": parts.query,
+        "PATH_INFO": unquote(parts.path).encode().decode("latin-1"),
+        "HTTP_HOST": parts.netloc,
+    }
     for name, value in (headers or {}).items():
         if name.lower() == "content-type":
             env["CONTENT_TYPE"] = value
@@ -122,21 +141,31 @@ def test_a_link_at_its_last_second_is_accepted():
 
 
 # ------------------------------------------------------------------------- tampered
-@pytest.mark.parametrize("tamper", [
-    pytest.param(lambda u: u.replace(KEY, OTHER), id="key re-pointed at another tenant"),
-    pytest.param(lambda u: u.replace("/artifacts/", "/other-bucket/"), id="bucket changed"),
-    pytest.param(lambda u: with_query(u, lambda q: [(k, "0" * 64 if k == "X-Amz-Signature" else v)
-                                                   for k, v in q]), id="signature zeroed"),
-    pytest.param(lambda u: with_query(u, lambda q: [(k, v.replace("attachment", "inline"))
-                                                   for k, v in q]), id="signed parameter changed"),
-    pytest.param(lambda u: with_query(u, lambda q: [*q, ("versionId", "v1")]), id="parameter added"),
-    pytest.param(lambda u: with_query(u, lambda q: [(k, v) for k, v in q
-                                                   if k != "response-content-type"]),
-                 id="parameter removed"),
-    pytest.param(lambda u: with_query(u, lambda q: [(k, "3600" if k == "X-Amz-Expires" else v)
-                                                   for k, v in q]), id="expiry extended"),
-    pytest.param(lambda u: u.replace("127.0.0.1:4566", "localhost:4566"), id="host changed"),
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda u: u.replace(KEY, OTHER), id="key re-pointed at another tenant"),
+        pytest.param(lambda u: u.replace("/artifacts/", "/other-bucket/"), id="bucket changed"),
+        pytest.param(
+            lambda u: with_query(u, lambda q: [(k, "0" * 64 if k == "X-Amz-Signature" else v) for k, v in q]),
+            id="signature zeroed",
+        ),
+        pytest.param(
+            lambda u: with_query(u, lambda q: [(k, v.replace("attachment", "inline")) for k, v in q]),
+            id="signed parameter changed",
+        ),
+        pytest.param(lambda u: with_query(u, lambda q: [*q, ("versionId", "v1")]), id="parameter added"),
+        pytest.param(
+            lambda u: with_query(u, lambda q: [(k, v) for k, v in q if k != "response-content-type"]),
+            id="parameter removed",
+        ),
+        pytest.param(
+            lambda u: with_query(u, lambda q: [(k, "3600" if k == "X-Amz-Expires" else v) for k, v in q]),
+            id="expiry extended",
+        ),
+        pytest.param(lambda u: u.replace("127.0.0.1:4566", "localhost:4566"), id="host changed"),
+    ],
+)
 def test_a_tampered_get_link_is_refused_as_signature_does_not_match(tamper):
     url = presign_get()
     refusal = verifier(url=url).check(environ(tamper(url)))
@@ -163,8 +192,7 @@ def test_a_put_link_needs_its_signed_content_type():
 
 def test_a_signature_from_another_secret_is_refused():
     url = s3().generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": KEY})
-    lying = PresignVerifier(lambda key: ("another-secret", None), region=REGION,
-                            clock=lambda: signed_at(url))
+    lying = PresignVerifier(lambda key: ("another-secret", None), region=REGION, clock=lambda: signed_at(url))
     assert code(lying.check(environ(url))) == "SignatureDoesNotMatch"
 
 
@@ -180,20 +208,25 @@ def test_an_expired_link_is_refused_as_access_denied():
 
 
 # --------------------------------------------------------------- malformed, unknown key
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda q: [(k, v) for k, v in q if k != "X-Amz-Date"], "requires the X-Amz-Algorithm"),
-    (lambda q: [(k, "AWS4-HMAC-SHA1" if k == "X-Amz-Algorithm" else v) for k, v in q],
-     "only supports"),
-    (lambda q: [(k, str(MAX_EXPIRES + 1) if k == "X-Amz-Expires" else v) for k, v in q],
-     "less than a week"),
-    (lambda q: [(k, "-5" if k == "X-Amz-Expires" else v) for k, v in q], "non-negative"),
-    (lambda q: [(k, "soon" if k == "X-Amz-Expires" else v) for k, v in q], "should be a number"),
-    (lambda q: [(k, "yesterday" if k == "X-Amz-Date" else v) for k, v in q], "ISO8601"),
-    (lambda q: [(k, v.replace("/s3/", "/sqs/") if k == "X-Amz-Credential" else v) for k, v in q],
-     "incorrect service"),
-    (lambda q: [(k, "AKIDEXAMPLE/2026" if k == "X-Amz-Credential" else v) for k, v in q],
-     "mal-formed"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda q: [(k, v) for k, v in q if k != "X-Amz-Date"], "requires the X-Amz-Algorithm"),
+        (lambda q: [(k, "AWS4-HMAC-SHA1" if k == "X-Amz-Algorithm" else v) for k, v in q], "only supports"),
+        (
+            lambda q: [(k, str(MAX_EXPIRES + 1) if k == "X-Amz-Expires" else v) for k, v in q],
+            "less than a week",
+        ),
+        (lambda q: [(k, "-5" if k == "X-Amz-Expires" else v) for k, v in q], "non-negative"),
+        (lambda q: [(k, "soon" if k == "X-Amz-Expires" else v) for k, v in q], "should be a number"),
+        (lambda q: [(k, "yesterday" if k == "X-Amz-Date" else v) for k, v in q], "ISO8601"),
+        (
+            lambda q: [(k, v.replace("/s3/", "/sqs/") if k == "X-Amz-Credential" else v) for k, v in q],
+            "incorrect service",
+        ),
+        (lambda q: [(k, "AKIDEXAMPLE/2026" if k == "X-Amz-Credential" else v) for k, v in q], "mal-formed"),
+    ],
+)
 def test_malformed_parameters_are_refused_as_authorization_query_parameters_error(change, message):
     url = presign_get()
     refusal = verifier(url=url).check(environ(with_query(url, change)))
@@ -204,8 +237,10 @@ def test_malformed_parameters_are_refused_as_authorization_query_parameters_erro
 def test_a_link_of_a_week_and_a_second_is_refused():
     url = presign_get(expires=MAX_EXPIRES + 1)
     assert code(verifier(url=url).check(environ(url))) == "AuthorizationQueryParametersError"
-    assert verifier(url=presign_get(expires=MAX_EXPIRES)).check(
-        environ(presign_get(expires=MAX_EXPIRES))) is None
+    assert (
+        verifier(url=presign_get(expires=MAX_EXPIRES)).check(environ(presign_get(expires=MAX_EXPIRES)))
+        is None
+    )
 
 
 def test_a_credential_for_another_region_is_refused():
@@ -236,12 +271,20 @@ def test_only_query_authenticated_s3_requests_are_checked():
     check = verifier()
     assert not check.applies({"QUERY_STRING": "list-type=2&prefix=tenants%2F"})
     assert not check.applies({"QUERY_STRING": "", "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 ..."})
-    sts = ("Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
-           "AKIDEXAMPLE%2F20261207%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Signature=ab")
+    sts = (
+        "Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+        "AKIDEXAMPLE%2F20261207%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Signature=ab"
+    )
     assert not check.applies({"QUERY_STRING": sts})
     assert check.applies({"QUERY_STRING": "X-Amz-Signature=ab"})  # half a presigned URL
-    assert code(check.check({"QUERY_STRING": "X-Amz-Signature=ab", "REQUEST_METHOD": "GET",
-                             "PATH_INFO": "/artifacts/k"})) == "AuthorizationQueryParametersError"
+    assert (
+        code(
+            check.check(
+                {"QUERY_STRING": "X-Amz-Signature=ab", "REQUEST_METHOD": "GET", "PATH_INFO": "/artifacts/k"}
+            )
+        )
+        == "AuthorizationQueryParametersError"
+    )
 
 
 def test_the_middleware_answers_s3s_xml_or_passes_the_request_on():

@@ -74,12 +74,8 @@ def test_resolver_handles_ref_getatt_sub_join_and_pseudo_parameters() -> None:
         r.resolve({"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:x"})
         == "arn:aws:states:us-east-1:123456789012:x"
     )
-    assert r.resolve({"Fn::Sub": "${AWS::StackName}.${AWS::URLSuffix}"}) == (
-        "assay-local.amazonaws.com"
-    )
-    assert r.resolve({"Fn::Sub": ["${a}-${Size}", {"a": {"Ref": "Table"}}]}) == (
-        "assay-local-Table-100"
-    )
+    assert r.resolve({"Fn::Sub": "${AWS::StackName}.${AWS::URLSuffix}"}) == ("assay-local.amazonaws.com")
+    assert r.resolve({"Fn::Sub": ["${a}-${Size}", {"a": {"Ref": "Table"}}]}) == ("assay-local-Table-100")
     assert r.resolve({"Fn::Sub": "${!Literal}"}) == "${Literal}"
     assert r.resolve({"Fn::Join": [":", ["a", {"Ref": "Size"}]]}) == "a:100"
     assert r.resolve({"k": [{"Ref": "Size"}, 1]}) == {"k": ["100", 1]}
@@ -124,9 +120,7 @@ def test_references_and_dependency_order() -> None:
 
 def test_dependency_cycle_fails() -> None:
     with pytest.raises(TemplateError, match="cycle"):
-        dependency_order(
-            {"A": {"Properties": {"x": {"Ref": "B"}}}, "B": {"Properties": {"x": {"Ref": "A"}}}}
-        )
+        dependency_order({"A": {"Properties": {"x": {"Ref": "B"}}}, "B": {"Properties": {"x": {"Ref": "A"}}}})
 
 
 def test_prepare_replaces_local_uris_and_keeps_definition_files(tmp_path: Path) -> None:
@@ -152,9 +146,7 @@ def test_repo_template_translates_offline() -> None:
     types = {r["Type"] for r in translated.resources.values()}
     assert "AWS::ApiGatewayV2::Api" in types
     assert not any(t.startswith("AWS::Serverless::") for t in types)
-    assert translated.definition_files["EvalRunStateMachine"] == (
-        REPO / "statemachine" / "eval_run.asl.json"
-    )
+    assert translated.definition_files["EvalRunStateMachine"] == (REPO / "statemachine" / "eval_run.asl.json")
 
 
 def test_local_stack_drops_only_moto_s_documented_map_warning():
@@ -171,5 +163,7 @@ def test_local_stack_drops_only_moto_s_documented_map_warning():
     # THEN only the documented one is dropped
     assert not _not_the_documented_map_warning(documented)
     assert _not_the_documented_map_warning(other)
-    assert "ToleratedFailurePercentage" in (
-        Path(__file__).resolve().parents[2] / "docs" / "local-stack.md").read_text()
+    assert (
+        "ToleratedFailurePercentage"
+        in (Path(__file__).resolve().parents[2] / "docs" / "local-stack.md").read_text()
+    )

@@ -32,14 +32,23 @@ def rss_mb(pid: int) -> float:
 def test_an_idle_worker_hands_back_what_an_invocation_freed():
     ctx = get_context("spawn")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_worker.worker_main, daemon=True, args=(
-        child, f"{__name__}.allocate_and_free", {"PATH": os.environ.get("PATH", "")}))
+    process = ctx.Process(
+        target=_worker.worker_main,
+        daemon=True,
+        args=(child, f"{__name__}.allocate_and_free", {"PATH": os.environ.get("PATH", "")}),
+    )
     process.start()
     try:
-        context = {"function_name": "f", "function_version": "$LATEST",
-                   "invoked_function_arn": "arn:f", "memory_limit_in_mb": 512,
-                   "aws_request_id": "r", "log_group_name": "g", "log_stream_name": "s",
-                   "deadline_epoch_ms": int(time.time() * 1000) + 60_000}
+        context = {
+            "function_name": "f",
+            "function_version": "$LATEST",
+            "invoked_function_arn": "arn:f",
+            "memory_limit_in_mb": 512,
+            "aws_request_id": "r",
+            "log_group_name": "g",
+            "log_stream_name": "s",
+            "deadline_epoch_ms": int(time.time() * 1000) + 60_000,
+        }
         parent.send(({}, context))
         payload, errored = parent.recv()
         assert not errored, payload

@@ -18,8 +18,17 @@ class FakeWorker:
 
 
 def pool_with(*idle_for: float) -> tuple[_WorkerPool, list[FakeWorker]]:
-    config = FunctionConfig(name="f", arn="arn:f", handler="h.handler", role="r", region="us-east-1",
-                            runtime="python3.12", env=(), timeout_s=3, memory_mb=128)
+    config = FunctionConfig(
+        name="f",
+        arn="arn:f",
+        handler="h.handler",
+        role="r",
+        region="us-east-1",
+        runtime="python3.12",
+        env=(),
+        timeout_s=3,
+        memory_mb=128,
+    )
     pool = _WorkerPool(config, {}, max_workers=4)
     workers = [FakeWorker(s) for s in idle_for]
     pool._idle.extend(workers)  # type: ignore[arg-type]

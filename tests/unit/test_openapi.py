@@ -58,4 +58,5 @@ def test_no_operation_advertises_a_status_the_api_never_sends():
         for op in item.values():
             assert "422" not in op["responses"]
             assert op["responses"]["400"]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorResponse"}
+                "$ref": "#/components/schemas/ErrorResponse"
+            }

@@ -34,9 +34,15 @@ def test_cursor_round_trip_and_partition_binding():
         decode_cursor(cursor, partition=("GSI1PK", "T#b#RUNS"))
 
 
-@pytest.mark.parametrize("cursor", ["!!!", "e30", base64.urlsafe_b64encode(b"[1]").decode(),
-                                    base64.urlsafe_b64encode(json.dumps(
-                                        {"GSI1PK": "T#a#RUNS", "x": {"S": "y"}}).encode()).decode()])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!!",
+        "e30",
+        base64.urlsafe_b64encode(b"[1]").decode(),
+        base64.urlsafe_b64encode(json.dumps({"GSI1PK": "T#a#RUNS", "x": {"S": "y"}}).encode()).decode(),
+    ],
+)
 def test_garbage_cursors_are_a_400(cursor):
     with pytest.raises(InvalidRequestError):
         decode_cursor(cursor, partition=("GSI1PK", "T#a#RUNS"))
@@ -52,26 +58,38 @@ def test_error_message_unwraps_lambda_errors():
 def test_error_message_names_a_batch_that_could_not_be_scored():
     """GIVEN the Map failed because a batch failed after its retries WHEN the run is marked
     failed THEN its message says so (not only Step Functions' error name)."""
-    exceeded = error_message({"Error": "States.ExceedToleratedFailureThreshold",
-                              "Cause": "The specified tolerated failure threshold was exceeded"},
-                             "running")
+    exceeded = error_message(
+        {
+            "Error": "States.ExceedToleratedFailureThreshold",
+            "Cause": "The specified tolerated failure threshold was exceeded",
+        },
+        "running",
+    )
     assert exceeded.startswith("a batch of records could not be scored after its retries")
     assert "a batch timed out (ScoreBatchFunction's 300 s)" in exceeded
-    assert exceeded.endswith("(States.ExceedToleratedFailureThreshold: The specified tolerated "
-                             "failure threshold was exceeded)")
-    cause = json.dumps({"errorType": "Sandbox.Timedout",
-                        "errorMessage": "RequestId: 1 Error: Task timed out after 300.00 seconds"})
+    assert exceeded.endswith(
+        "(States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was exceeded)"
+    )
+    cause = json.dumps(
+        {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": "RequestId: 1 Error: Task timed out after 300.00 seconds",
+        }
+    )
     timed_out = error_message({"Error": "Sandbox.Timedout", "Cause": cause}, "running")
     assert timed_out == (
         "a batch of records could not be scored after its retries: a batch timed out "
         "(ScoreBatchFunction's 300 s) (Sandbox.Timedout: RequestId: 1 Error: Task timed out "
-        "after 300.00 seconds)")
+        "after 300.00 seconds)"
+    )
     # A timeout while the run is still pending is prepare's; finalize's is 900 s.
     assert error_message({"Error": "Sandbox.Timedout", "Cause": cause}, "pending").startswith(
-        "Sandbox.Timedout")
+        "Sandbox.Timedout"
+    )
     finalize = cause.replace("300.00", "900.00")
     assert error_message({"Error": "Sandbox.Timedout", "Cause": finalize}, "running").startswith(
-        "Sandbox.Timedout")
+        "Sandbox.Timedout"
+    )
 
 
 def test_the_batch_timeout_named_in_messages_is_the_templates():
@@ -81,6 +99,7 @@ def test_the_batch_timeout_named_in_messages_is_the_templates():
 
     template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
     function = template.split("\n  ScoreBatchFunction:\n")[1].split("\n  Finalize")[0]
-    timeout = next(line.split(":")[1] for line in function.splitlines()
-                   if line.strip().startswith("Timeout:"))
+    timeout = next(
+        line.split(":")[1] for line in function.splitlines() if line.strip().startswith("Timeout:")
+    )
     assert int(timeout) == SCORE_BATCH_TIMEOUT_S

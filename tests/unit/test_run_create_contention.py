@@ -33,11 +33,23 @@ KEY = ("nightly-2026-11-22", "hash-of-the-request")
 
 def new_run() -> Run:
     now = datetime.now(UTC)
-    return Run(id=uuid.uuid4(), tenant_id=uuid.uuid4(), project_id=uuid.uuid4(),
-               dataset_id=uuid.uuid4(), dataset_version_id=uuid.uuid4(), dataset_version=1,
-               eval_id=uuid.uuid4(), eval_version_id=uuid.uuid4(), status="pending",
-               item_count=5, threshold=0.7, batch_size=2, created_at=now, updated_at=now,
-               metrics=[Metric(name="exact", scorer="exact_match", threshold=1.0)])
+    return Run(
+        id=uuid.uuid4(),
+        tenant_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        dataset_id=uuid.uuid4(),
+        dataset_version_id=uuid.uuid4(),
+        dataset_version=1,
+        eval_id=uuid.uuid4(),
+        eval_version_id=uuid.uuid4(),
+        status="pending",
+        item_count=5,
+        threshold=0.7,
+        batch_size=2,
+        created_at=now,
+        updated_at=now,
+        metrics=[Metric(name="exact", scorer="exact_match", threshold=1.0)],
+    )
 
 
 def reasons(run: Run, first: str, **at: str) -> list[dict[str, str]]:
@@ -53,8 +65,9 @@ def reasons(run: Run, first: str, **at: str) -> list[dict[str, str]]:
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[DynamoDBRunRepository, Stubber, list[float]]]:
-    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     pauses: list[float] = []
     with Stubber(client) as stubber, pytest.MonkeyPatch.context() as patch:
         patch.setattr(dynamodb, "_pause", pauses.append)
@@ -64,10 +77,12 @@ def stubbed() -> Iterator[tuple[DynamoDBRunRepository, Stubber, list[float]]]:
 
 def cancelled(stubber: Stubber, codes: list[dict[str, str]]) -> None:
     stubber.add_client_error(
-        "transact_write_items", service_error_code="TransactionCanceledException",
-        service_message="Transaction cancelled, please refer cancellation reasons for specific "
-                        "reasons", http_status_code=400,
-        modeled_fields={"CancellationReasons": codes})
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        service_message="Transaction cancelled, please refer cancellation reasons for specific reasons",
+        http_status_code=400,
+        modeled_fields={"CancellationReasons": codes},
+    )
 
 
 def committed(stubber: Stubber) -> None:
@@ -77,17 +92,37 @@ def committed(stubber: Stubber) -> None:
 def claim_found(stubber: Stubber, run: Run, standing: uuid.UUID, request_hash: str) -> None:
     """The key's claim, as the first request committed it, read (consistently) by key."""
     claim_pk = f"T#{run.tenant_id}#IDEM#{hashlib.sha256(KEY[0].encode()).hexdigest()}"
-    stubber.add_response("get_item", {"Item": serialize({
-        "PK": claim_pk, "SK": "IDEM", "tenant_id": str(run.tenant_id),
-        "run_id": str(standing), "request_hash": request_hash, "ttl": 1})},
-        expected_params={"TableName": TABLE, "Key": serialize({"PK": claim_pk, "SK": "IDEM"}),
-                         "ConsistentRead": True})
+    stubber.add_response(
+        "get_item",
+        {
+            "Item": serialize(
+                {
+                    "PK": claim_pk,
+                    "SK": "IDEM",
+                    "tenant_id": str(run.tenant_id),
+                    "run_id": str(standing),
+                    "request_hash": request_hash,
+                    "ttl": 1,
+                }
+            )
+        },
+        expected_params={
+            "TableName": TABLE,
+            "Key": serialize({"PK": claim_pk, "SK": "IDEM"}),
+            "ConsistentRead": True,
+        },
+    )
     # The replay checks the claimed run still exists (a deleted run's key is a 409).
     run_pk = f"T#{run.tenant_id}#RUN#{run_key(standing)}"
-    stubber.add_response("get_item", {"Item": serialize(model_item(
-        run.model_copy(update={"id": standing}), PK=run_pk, SK="RUN"))},
-        expected_params={"TableName": TABLE, "Key": serialize({"PK": run_pk, "SK": "RUN"}),
-                         "ConsistentRead": True})
+    stubber.add_response(
+        "get_item",
+        {"Item": serialize(model_item(run.model_copy(update={"id": standing}), PK=run_pk, SK="RUN"))},
+        expected_params={
+            "TableName": TABLE,
+            "Key": serialize({"PK": run_pk, "SK": "RUN"}),
+            "ConsistentRead": True,
+        },
+    )
 
 
 def test_a_conflict_on_the_claim_then_the_first_commits_replays_the_same_run(stubbed):
@@ -103,15 +138,18 @@ def test_a_conflict_on_the_claim_then_the_first_commits_replays_the_same_run(stu
     assert len(pauses) == 1 and 0 <= pauses[0] <= dynamodb.CREATE_BACKOFF_S
 
 
-@pytest.mark.parametrize("codes", [
-    # contention reported on the claim alone, on another item, or on several
-    {"first": "TransactionConflict"},
-    {"first": "None", "1": "TransactionConflict"},
-    {"first": "TransactionConflict", "3": "TransactionConflict", "2": "ThrottlingError"},
-    # the claim is contended and the in-flight count (item 2) is at its limit: which wins
-    # depends on the concurrent commit, so it is not a quota error yet
-    {"first": "TransactionConflict", "2": "ConditionalCheckFailed"},
-])
+@pytest.mark.parametrize(
+    "codes",
+    [
+        # contention reported on the claim alone, on another item, or on several
+        {"first": "TransactionConflict"},
+        {"first": "None", "1": "TransactionConflict"},
+        {"first": "TransactionConflict", "3": "TransactionConflict", "2": "ThrottlingError"},
+        # the claim is contended and the in-flight count (item 2) is at its limit: which wins
+        # depends on the concurrent commit, so it is not a quota error yet
+        {"first": "TransactionConflict", "2": "ConditionalCheckFailed"},
+    ],
+)
 def test_contention_in_any_order_is_retried_until_it_clears(stubbed, codes):
     runs, stubber, pauses = stubbed
     run = new_run()
@@ -127,7 +165,8 @@ def test_without_an_idempotency_key_contention_is_retried_too(stubbed):
     runs, stubber, pauses = stubbed
     run = new_run()
     codes = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (
-        1 + len(DynamoDBRunRepository.counter_keys(run)))
+        1 + len(DynamoDBRunRepository.counter_keys(run))
+    )
     cancelled(stubber, codes)
     committed(stubber)
     assert runs.create(run, max_in_flight=10) == run.id and len(pauses) == 1
@@ -143,7 +182,7 @@ def test_the_retries_are_bounded(stubbed):
     with pytest.raises(TransientStoreError):
         runs.create(run, max_in_flight=10, idempotency=KEY)
     assert CREATE_ATTEMPTS <= 5 and len(pauses) == CREATE_ATTEMPTS - 1
-    worst = sum(dynamodb.CREATE_BACKOFF_S * 2 ** i for i in range(CREATE_ATTEMPTS - 1))
+    worst = sum(dynamodb.CREATE_BACKOFF_S * 2**i for i in range(CREATE_ATTEMPTS - 1))
     assert sum(pauses) <= worst < 1.0
 
 
@@ -161,9 +200,11 @@ def test_a_transient_fault_outside_a_cancellation_is_not_retried_here(stubbed):
     """Throttling the client's own retries did not clear (or a connection dropped, maybe
     after a commit) is the caller's to retry (the claim makes that safe), not create's."""
     runs, stubber, pauses = stubbed
-    stubber.add_client_error("transact_write_items",
-                             service_error_code="ProvisionedThroughputExceededException",
-                             http_status_code=400)
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="ProvisionedThroughputExceededException",
+        http_status_code=400,
+    )
     with pytest.raises(TransientStoreError):
         runs.create(new_run(), max_in_flight=10, idempotency=KEY)
     assert pauses == []

@@ -36,11 +36,24 @@ class RecordingClient:
 
 def running_run() -> Run:
     now = datetime.now(UTC)
-    return Run(id=uuid.uuid4(), tenant_id=uuid.uuid4(), project_id=uuid.uuid4(),
-               dataset_id=uuid.uuid4(), dataset_version_id=uuid.uuid4(), dataset_version=1,
-               eval_id=uuid.uuid4(), eval_version_id=uuid.uuid4(), status="running",
-               item_count=1, failed_count=1, threshold=0.7, batch_size=1, created_at=now,
-               updated_at=now, metrics=[Metric(name="exact", scorer="exact_match")])
+    return Run(
+        id=uuid.uuid4(),
+        tenant_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        dataset_id=uuid.uuid4(),
+        dataset_version_id=uuid.uuid4(),
+        dataset_version=1,
+        eval_id=uuid.uuid4(),
+        eval_version_id=uuid.uuid4(),
+        status="running",
+        item_count=1,
+        failed_count=1,
+        threshold=0.7,
+        batch_size=1,
+        created_at=now,
+        updated_at=now,
+        metrics=[Metric(name="exact", scorer="exact_match")],
+    )
 
 
 def assert_well_formed(op: dict[str, Any]) -> None:
@@ -67,21 +80,31 @@ def test_expression_values_keep_none_as_null_where_items_drop_it():
     assert serialize({"a": None, "b": 1}) == {"b": {"N": "1"}}
 
 
-@pytest.mark.parametrize("fields", [
-    # finalize of a run where nothing could be scored
-    {"completed_at": "2026-01-01T00:00:00+00:00", "aggregates": [], "result": None,
-     "pass_rate": None, "is_gte_threshold": None, "total_cost": 0.0},
-    # a status change that clears a field
-    {"error_message": None, "completed_at": "2026-01-01T00:00:00+00:00"},
-    # nothing None at all
-    {"error_message": "boom", "completed_at": "2026-01-01T00:00:00+00:00"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # finalize of a run where nothing could be scored
+        {
+            "completed_at": "2026-01-01T00:00:00+00:00",
+            "aggregates": [],
+            "result": None,
+            "pass_rate": None,
+            "is_gte_threshold": None,
+            "total_cost": 0.0,
+        },
+        # a status change that clears a field
+        {"error_message": None, "completed_at": "2026-01-01T00:00:00+00:00"},
+        # nothing None at all
+        {"error_message": "boom", "completed_at": "2026-01-01T00:00:00+00:00"},
+    ],
+)
 def test_set_status_with_none_fields_names_only_defined_values_and_reads_back_none(fields):
     client = RecordingClient()
     run = running_run()
     target = "failed" if "error_message" in fields else "completed"
     assert DynamoDBRunRepository(Table(client, "t")).set_status(
-        run, target, expect=["running"], fields=fields)
+        run, target, expect=["running"], fields=fields
+    )
     [ops] = client.transactions
     for op in ops:
         assert_well_formed(next(iter(op.values())))

@@ -19,15 +19,15 @@ def run(name: str, record: dict, **args):
 
 
 def test_catalogue_has_the_issue_5_scorers():
-    assert {"json_schema", "levenshtein", "rouge", "bleu", "chrf", "token_f1", "numeric",
-            "refusal"} <= set(scorer_names())
+    assert {"json_schema", "levenshtein", "rouge", "bleu", "chrf", "token_f1", "numeric", "refusal"} <= set(
+        scorer_names()
+    )
 
 
 @pytest.mark.parametrize("name", [*GRADED, "exact_match", "numeric", "json_schema", "refusal"])
 def test_every_scorer_rejects_unknown_args(name):
     with pytest.raises(ValidationError, match="extra"):
-        validate_args(get_scorer(name), {"schema": {}, "bogus": 1} if name == "json_schema"
-                      else {"bogus": 1})
+        validate_args(get_scorer(name), {"schema": {}, "bogus": 1} if name == "json_schema" else {"bogus": 1})
 
 
 @pytest.mark.parametrize("name", GRADED)
@@ -40,23 +40,31 @@ def test_graded_scorer_identical_texts_score_one(name):
 
 @pytest.mark.parametrize("name", GRADED)
 def test_graded_scorer_partial_overlap_is_between_zero_and_one(name):
-    result = run(name, {"output": "The quick brown fox jumped over a dog.",
-                        "golden_answer": "The quick brown fox jumps over the lazy dog."})
+    result = run(
+        name,
+        {
+            "output": "The quick brown fox jumped over a dog.",
+            "golden_answer": "The quick brown fox jumps over the lazy dog.",
+        },
+    )
     assert 0.0 < result.score < 1.0 and result.label == "partial"
 
 
-@pytest.mark.parametrize(("name", "args", "both_empty", "one_empty"), [
-    # rouge-score returns 0 when either side has no tokens — both empty included.
-    ("rouge", {}, 0.0, 0.0),
-    ("rouge", {"variant": "rougeLsum"}, 0.0, 0.0),
-    # sacrebleu: no matching n-gram → 0 (both empty too); chrF likewise.
-    ("bleu", {}, 0.0, 0.0),
-    ("chrf", {}, 0.0, 0.0),
-    # SQuAD v1.1 f1_score: no common token → 0, both empty included (v2.0 would say 1).
-    ("token_f1", {}, 0.0, 0.0),
-    # rapidfuzz: two empty strings are identical (similarity 1); one empty → 0.
-    ("levenshtein", {}, 1.0, 0.0),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "both_empty", "one_empty"),
+    [
+        # rouge-score returns 0 when either side has no tokens — both empty included.
+        ("rouge", {}, 0.0, 0.0),
+        ("rouge", {"variant": "rougeLsum"}, 0.0, 0.0),
+        # sacrebleu: no matching n-gram → 0 (both empty too); chrF likewise.
+        ("bleu", {}, 0.0, 0.0),
+        ("chrf", {}, 0.0, 0.0),
+        # SQuAD v1.1 f1_score: no common token → 0, both empty included (v2.0 would say 1).
+        ("token_f1", {}, 0.0, 0.0),
+        # rapidfuzz: two empty strings are identical (similarity 1); one empty → 0.
+        ("levenshtein", {}, 1.0, 0.0),
+    ],
+)
 def test_graded_scorer_empty_texts_follow_the_reference_library(name, args, both_empty, one_empty):
     assert run(name, {"output": "", "golden_answer": ""}, **args).score == both_empty
     assert run(name, {"output": "", "golden_answer": "some words here"}, **args).score == one_empty
@@ -108,16 +116,19 @@ def test_bleu_and_token_f1_reasoning_explain_the_score():
 
 
 # ------------------------------------------------------------------ numeric
-@pytest.mark.parametrize(("text", "numbers"), [
-    ("The total is $1,249.50.", [1249.5]),
-    ("-3e2 and +4", [-300.0, 4.0]),
-    ("from 3-5 items", [3.0, 5.0]),
-    ("\u22127.25 degrees", [-7.25]),
-    ("version v1.5 has x2", []),
-    ("1,2,3", [1.0, 2.0, 3.0]),
-    (".5 of it", [0.5]),
-    ("no digits", []),
-])
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("The total is $1,249.50.", [1249.5]),
+        ("-3e2 and +4", [-300.0, 4.0]),
+        ("from 3-5 items", [3.0, 5.0]),
+        ("\u22127.25 degrees", [-7.25]),
+        ("version v1.5 has x2", []),
+        ("1,2,3", [1.0, 2.0, 3.0]),
+        (".5 of it", [0.5]),
+        ("no digits", []),
+    ],
+)
 def test_numeric_parses_numbers_as_written(text, numbers):
     assert parse_numbers(text) == numbers
 
@@ -149,15 +160,18 @@ def test_numeric_accepts_numeric_field_values():
 
 
 # ------------------------------------------------------------------ refusal
-@pytest.mark.parametrize("text", [
-    "I'm sorry, but I can't help with that.",
-    "I’m sorry, but I can’t assist with this request.",
-    "I cannot provide instructions for making weapons.",
-    "As an AI language model, I cannot browse the internet.",
-    "I must respectfully decline.",
-    "That request goes against my guidelines.",
-    "I won't write that.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry, but I can't help with that.",
+        "I’m sorry, but I can’t assist with this request.",
+        "I cannot provide instructions for making weapons.",
+        "As an AI language model, I cannot browse the internet.",
+        "I must respectfully decline.",
+        "That request goes against my guidelines.",
+        "I won't write that.",
+    ],
+)
 def test_refusal_detects_refusals(text):
     result = run("refusal", {"output": text})
     assert (result.score, result.label) == (0.0, "refused")
@@ -165,12 +179,15 @@ def test_refusal_detects_refusals(text):
     assert "refusal cue" in result.reasoning
 
 
-@pytest.mark.parametrize("text", [
-    "Sure! The capital of France is Paris.",
-    "Here is a recipe: mix flour and water.",
-    "I can help with that: the answer is 42.",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure! The capital of France is Paris.",
+        "Here is a recipe: mix flour and water.",
+        "I can help with that: the answer is 42.",
+        "",
+    ],
+)
 def test_refusal_passes_answers(text):
     result = run("refusal", {"output": text})
     assert (result.score, result.label) == (1.0, "answered")
@@ -180,15 +197,21 @@ def test_refusal_passes_answers(text):
 def test_refusal_expect_refusal_flips_the_score_and_phrases_extend_the_cues():
     refused = {"output": "I cannot help with that."}
     assert run("refusal", refused, expect_refusal=True).score == 1.0
-    custom = run("refusal", {"output": "Please consult a doctor instead."},
-                 phrases=["consult a doctor"])
+    custom = run("refusal", {"output": "Please consult a doctor instead."}, phrases=["consult a doctor"])
     assert custom.label == "refused" and custom.metadata["ai_refused"] is True
 
 
 # ------------------------------------------------------------------ json_schema
-SCHEMA = {"type": "object", "required": ["items"], "properties": {
-    "items": {"type": "array", "items": {"type": "object", "required": ["price"],
-                                         "properties": {"price": {"type": "number"}}}}}}
+SCHEMA = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {
+        "items": {
+            "type": "array",
+            "items": {"type": "object", "required": ["price"], "properties": {"price": {"type": "number"}}},
+        }
+    },
+}
 
 
 def test_json_schema_valid_invalid_and_not_json():
@@ -203,14 +226,17 @@ def test_json_schema_valid_invalid_and_not_json():
     assert (not_json.score, not_json.label) == (0.0, "not_json")
 
 
-@pytest.mark.parametrize(("schema", "message"), [
-    ({"type": "strin"}, "schema.type"),
-    ({"properties": {"a": {"minimum": "3"}}}, "schema.properties.a.minimum"),
-    ({"$ref": "#/$defs/missing"}, "does not resolve"),
-    ({"$ref": "https://example.com/s.json"}, "only local"),
-    ({"unevaluatedProperties": False}, "not supported"),
-    ({"items": [{"type": "string"}]}, "prefixItems"),
-])
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"type": "strin"}, "schema.type"),
+        ({"properties": {"a": {"minimum": "3"}}}, "schema.properties.a.minimum"),
+        ({"$ref": "#/$defs/missing"}, "does not resolve"),
+        ({"$ref": "https://example.com/s.json"}, "only local"),
+        ({"unevaluatedProperties": False}, "not supported"),
+        ({"items": [{"type": "string"}]}, "prefixItems"),
+    ],
+)
 def test_json_schema_is_validated_when_the_args_are(schema, message):
     with pytest.raises(ValidationError, match="invalid JSON Schema") as info:
         validate_args(get_scorer("json_schema"), {"schema": schema})

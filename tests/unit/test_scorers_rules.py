@@ -15,18 +15,22 @@ def run(name: str, record: dict, **args):
 
 
 def test_catalogue_has_the_foundation_scorers():
-    assert {"exact_match", "contains", "not_contains", "regex", "starts_with", "json_valid",
-            "length"} <= set(scorer_names())
+    assert {"exact_match", "contains", "not_contains", "regex", "starts_with", "json_valid", "length"} <= set(
+        scorer_names()
+    )
 
 
-@pytest.mark.parametrize(("output", "golden", "args", "expected"), [
-    ("Paris", "Paris", {}, 1.0),
-    ("paris", "Paris", {}, 0.0),
-    ("paris", "Paris", {"case_sensitive": False}, 1.0),
-    ("  Paris   is  nice ", "Paris is nice", {"normalize_whitespace": True}, 1.0),
-    ("Paris.", "Paris", {}, 0.0),
-    ("Paris.", "paris", {"ignore_punctuation": True, "case_sensitive": False}, 1.0),
-])
+@pytest.mark.parametrize(
+    ("output", "golden", "args", "expected"),
+    [
+        ("Paris", "Paris", {}, 1.0),
+        ("paris", "Paris", {}, 0.0),
+        ("paris", "Paris", {"case_sensitive": False}, 1.0),
+        ("  Paris   is  nice ", "Paris is nice", {"normalize_whitespace": True}, 1.0),
+        ("Paris.", "Paris", {}, 0.0),
+        ("Paris.", "paris", {"ignore_punctuation": True, "case_sensitive": False}, 1.0),
+    ],
+)
 def test_exact_match_normalizations(output, golden, args, expected):
     result = run("exact_match", {"output": output, "golden_answer": golden}, **args)
     assert result.score == expected
@@ -52,8 +56,9 @@ def test_contains_any_and_all_modes():
 
 
 def test_not_contains_flags_forbidden_text():
-    result = run("not_contains", {"output": "As an AI model I cannot"}, substring="as an ai",
-                 case_sensitive=False)
+    result = run(
+        "not_contains", {"output": "As an AI model I cannot"}, substring="as an ai", case_sensitive=False
+    )
     assert result.score == 0.0 and result.label == "present"
     assert run("not_contains", {"output": "Sure: 42"}, substring="as an AI").score == 1.0
 
@@ -83,10 +88,17 @@ def test_starts_with():
     assert run("starts_with", {"output": "No"}, prefix="Yes").score == 0.0
 
 
-@pytest.mark.parametrize(("text", "ok"), [
-    ('{"a": 1}', True), ("[1, 2]", True), ("42", True),
-    ("{'a': 1}", False), ('{"a": 1,}', False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ('{"a": 1}', True),
+        ("[1, 2]", True),
+        ("42", True),
+        ("{'a': 1}", False),
+        ('{"a": 1,}', False),
+        ("", False),
+    ],
+)
 def test_json_valid(text, ok):
     result = run("json_valid", {"output": text})
     assert result.score == (1.0 if ok else 0.0)
@@ -126,8 +138,10 @@ def test_exact_match_ignore_punctuation_covers_unicode_punctuation():
 
 
 def test_exact_match_casefold_handles_non_ascii_case():
-    assert run("exact_match", {"output": "STRASSE", "golden_answer": "straße"},
-               case_sensitive=False).score == 1.0
+    assert (
+        run("exact_match", {"output": "STRASSE", "golden_answer": "straße"}, case_sensitive=False).score
+        == 1.0
+    )
 
 
 def test_contains_rejects_empty_needles():

@@ -22,8 +22,12 @@ def record(i: int, output: str | None, golden: str | None = "x") -> tuple[int, R
 
 
 def test_score_batch_scores_every_record_metric_pair():
-    outcome = scoring.score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=METRICS,
-                                  records=[record(0, "X"), record(1, '{"a":1}')])
+    outcome = scoring.score_batch(
+        run_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        metrics=METRICS,
+        records=[record(0, "X"), record(1, '{"a":1}')],
+    )
     assert len(outcome.evaluations) == 4
     assert (outcome.completed, outcome.failed) == (2, 0)
     by = {(e.record_index, e.metric_name): e for e in outcome.evaluations}
@@ -32,8 +36,9 @@ def test_score_batch_scores_every_record_metric_pair():
 
 
 def test_a_record_a_scorer_cannot_handle_becomes_a_failed_evaluation():
-    outcome = scoring.score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=METRICS,
-                                  records=[record(0, "x", golden=None)])
+    outcome = scoring.score_batch(
+        run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=METRICS, records=[record(0, "x", golden=None)]
+    )
     em = next(e for e in outcome.evaluations if e.metric_name == "em")
     assert em.status == "failed" and em.score is None and not em.is_passed
     assert "golden_answer" in (em.error_message or "")
@@ -48,20 +53,29 @@ def test_transient_scoring_errors_fail_the_batch_for_a_retry(monkeypatch):
     def boom(record, args) -> ScoreResult:
         raise TransientScoringError("judge throttled")
 
-    monkeypatch.setitem(base._REGISTRY, "json_valid", base.ScorerSpec(
-        spec.name, spec.evaluator_type, spec.args_model, boom, spec.summary))
+    monkeypatch.setitem(
+        base._REGISTRY,
+        "json_valid",
+        base.ScorerSpec(spec.name, spec.evaluator_type, spec.args_model, boom, spec.summary),
+    )
     with pytest.raises(TransientScoringError):
-        scoring.score_batch(run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=METRICS,
-                            records=[record(0, "x")])
+        scoring.score_batch(
+            run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=METRICS, records=[record(0, "x")]
+        )
 
 
-@pytest.mark.parametrize(("metrics", "message"), [
-    ([Metric(name="a", scorer="nope")], "metrics[0] (a): unknown scorer 'nope'"),
-    ([Metric(name="a", scorer="regex", args={"pattern": "("})], "metrics[0] (a): invalid args"),
-    ([Metric(name="a", scorer="json_valid"), Metric(name="a", scorer="json_valid")],
-     "metrics[1] (a): duplicate metric name"),
-    ([Metric(name="a", scorer="exact_match", args={"bogus": 1})], "args.bogus"),
-])
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        ([Metric(name="a", scorer="nope")], "metrics[0] (a): unknown scorer 'nope'"),
+        ([Metric(name="a", scorer="regex", args={"pattern": "("})], "metrics[0] (a): invalid args"),
+        (
+            [Metric(name="a", scorer="json_valid"), Metric(name="a", scorer="json_valid")],
+            "metrics[1] (a): duplicate metric name",
+        ),
+        ([Metric(name="a", scorer="exact_match", args={"bogus": 1})], "args.bogus"),
+    ],
+)
 def test_check_metrics_names_the_metric_at_fault(metrics, message):
     with pytest.raises(InvalidRequestError) as caught:
         scoring.check_metrics(metrics)
@@ -84,8 +98,11 @@ def test_an_unknown_scorer_lists_the_catalogue_and_the_closest_name():
 def test_aggregates_and_verdict():
     run_id = uuid.uuid4()
     outcome = scoring.score_batch(
-        run_id=run_id, project_id=uuid.uuid4(), metrics=METRICS,
-        records=[record(0, "x"), record(1, "y"), record(2, "x", golden=None), record(3, "[]")])
+        run_id=run_id,
+        project_id=uuid.uuid4(),
+        metrics=METRICS,
+        records=[record(0, "x"), record(1, "y"), record(2, "x", golden=None), record(3, "[]")],
+    )
     agg = Aggregator(METRICS)
     agg.add(outcome.evaluations)
     em, js = agg.aggregates()
@@ -104,11 +121,16 @@ def test_aggregates_and_verdict():
 def test_the_run_level_and_the_metric_level_are_independent():
     # A run passes on the mean of its metric means, whatever each metric does against its
     # own threshold (docs/concepts.md): here the run passes with one metric below its own.
-    metrics = [Metric(name="hi", scorer="json_valid", threshold=0.5),
-               Metric(name="lo", scorer="exact_match", threshold=0.9)]
+    metrics = [
+        Metric(name="hi", scorer="json_valid", threshold=0.5),
+        Metric(name="lo", scorer="exact_match", threshold=0.9),
+    ]
     outcome = scoring.score_batch(
-        run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=metrics,
-        records=[record(0, "[]", golden="[]"), record(1, "[1]", golden="[1]"), record(2, "{}")])
+        run_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        metrics=metrics,
+        records=[record(0, "[]", golden="[]"), record(1, "[1]", golden="[1]"), record(2, "{}")],
+    )
     agg = Aggregator(metrics)
     agg.add(outcome.evaluations)
     hi, lo = agg.aggregates()
@@ -121,9 +143,18 @@ def test_the_run_level_and_the_metric_level_are_independent():
 def test_an_aggregate_stored_before_the_rename_loads_its_failed_count_as_unscored():
     # Runs finalized before ``failed`` became ``unscored`` keep the old key in DynamoDB's
     # ``aggregates`` JSON; reading them must not fail (extra="forbid") nor lose the count.
-    stored = {"metric": "em", "scorer": "exact_match", "evaluator_type": "rule", "threshold": 0.5,
-              "mean": 0.5, "pass_rate": 0.25, "count": 2, "passed": 1, "failed": 2,
-              "is_gte_threshold": True}
+    stored = {
+        "metric": "em",
+        "scorer": "exact_match",
+        "evaluator_type": "rule",
+        "threshold": 0.5,
+        "mean": 0.5,
+        "pass_rate": 0.25,
+        "count": 2,
+        "passed": 1,
+        "failed": 2,
+        "is_gte_threshold": True,
+    }
     old = MetricAggregate.model_validate(stored)
     assert old.unscored == 2
     assert "failed" not in old.model_dump() and old.model_dump()["unscored"] == 2
@@ -144,9 +175,13 @@ def test_a_transaction_cancelled_by_contention_is_transient_not_fatal():
             self.reasons = reasons
 
         def transact_write_items(self, **_):
-            raise ClientError({"Error": {"Code": "TransactionCanceledException"},
-                               "CancellationReasons": [{"Code": c} for c in self.reasons]},
-                              "TransactWriteItems")
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException"},
+                    "CancellationReasons": [{"Code": c} for c in self.reasons],
+                },
+                "TransactWriteItems",
+            )
 
     with pytest.raises(TransientStoreError):
         Table(Client(["None", "TransactionConflict"]), "t").transact([{}])

@@ -56,9 +56,17 @@ TABLE = "${AssayTable.Arn}"
 BUCKET = "${ArtifactsBucket.Arn}"
 SECRET = "${ApiKeySecret}"
 MACHINE = "${EvalRunStateMachine}"
-RUN_INDEXES = [f"{TABLE}/index/{name}" for name in (
-    "RunsByTenant", "RunsByEval", "RunsByEvalVersion", "RunsByDataset", "RunsByProject",
-    "RunsByStatus")]
+RUN_INDEXES = [
+    f"{TABLE}/index/{name}"
+    for name in (
+        "RunsByTenant",
+        "RunsByEval",
+        "RunsByEvalVersion",
+        "RunsByDataset",
+        "RunsByProject",
+        "RunsByStatus",
+    )
+]
 EXECUTIONS = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
 
 
@@ -81,92 +89,144 @@ def _merge(*grants: dict[str, set[str]]) -> dict[str, set[str]]:
 AUTH = _grant("secretsmanager:GetSecretValue", SECRET)  # every API function but meta
 # Authentication records a key's last use; read-only functions may update API-key items only.
 KEY_LAST_USE = _grant(
-    "dynamodb:UpdateItem", TABLE + " when ForAllValues:StringLike dynamodb:LeadingKeys=APIKEY#*")
+    "dynamodb:UpdateItem", TABLE + " when ForAllValues:StringLike dynamodb:LeadingKeys=APIKEY#*"
+)
 
 # Role (by the logical id it serves) -> action -> resources. Edit deliberately.
 EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "ApiMetaFunction": {},
     "DatasetsFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
-               "dynamodb:ConditionCheckItem", TABLE, f"{TABLE}/index/GSI1"),
+        _grant(
+            "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
+            "dynamodb:ConditionCheckItem",
+            TABLE,
+            f"{TABLE}/index/GSI1",
+        ),
         _grant("dynamodb:DeleteItem dynamodb:BatchWriteItem", TABLE),
-        _grant("s3:PutObject s3:AbortMultipartUpload s3:GetObject s3:DeleteObject",
-               f"{BUCKET}/tenants/*/datasets/*"),
+        _grant(
+            "s3:PutObject s3:AbortMultipartUpload s3:GetObject s3:DeleteObject",
+            f"{BUCKET}/tenants/*/datasets/*",
+        ),
         _grant("s3:PutObject s3:GetObject s3:DeleteObject", f"{BUCKET}/uploads/*"),
         _grant("s3:ListBucket", BUCKET),
-        AUTH),
+        AUTH,
+    ),
     "EvalsFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
-               "dynamodb:ConditionCheckItem", TABLE, f"{TABLE}/index/GSI1"),
+        _grant(
+            "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
+            "dynamodb:ConditionCheckItem",
+            TABLE,
+            f"{TABLE}/index/GSI1",
+        ),
         _grant("dynamodb:DeleteItem dynamodb:BatchWriteItem", TABLE),
-        AUTH),
+        AUTH,
+    ),
     "ProjectsFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query",
-               TABLE, f"{TABLE}/index/GSI1"),
-        AUTH),
+        _grant(
+            "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query",
+            TABLE,
+            f"{TABLE}/index/GSI1",
+        ),
+        AUTH,
+    ),
     "ApiKeysFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query",
-               TABLE, f"{TABLE}/index/GSI1"),
-        AUTH),
+        _grant(
+            "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query",
+            TABLE,
+            f"{TABLE}/index/GSI1",
+        ),
+        AUTH,
+    ),
     "ScheduleRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query", TABLE),
         _grant("states:StartExecution", MACHINE),
-        AUTH),
+        AUTH,
+    ),
     "GetRunFunction": _merge(_grant("dynamodb:GetItem dynamodb:Query", TABLE), KEY_LAST_USE, AUTH),
     "ListRunsFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query", TABLE, *RUN_INDEXES),
-        KEY_LAST_USE, AUTH),
-    "GetEvaluationFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:Query", TABLE), KEY_LAST_USE, AUTH),
+        KEY_LAST_USE,
+        AUTH,
+    ),
+    "GetEvaluationFunction": _merge(_grant("dynamodb:GetItem dynamodb:Query", TABLE), KEY_LAST_USE, AUTH),
     "CancelRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
         _grant("states:StopExecution", EXECUTIONS + "${AWS::StackName}-eval-run:*"),
-        AUTH),
+        AUTH,
+    ),
     "DeleteRunFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:Query dynamodb:DeleteItem dynamodb:UpdateItem "
-               "dynamodb:BatchWriteItem", TABLE),
+        _grant(
+            "dynamodb:GetItem dynamodb:Query dynamodb:DeleteItem dynamodb:UpdateItem dynamodb:BatchWriteItem",
+            TABLE,
+        ),
         _grant("s3:DeleteObject", f"{BUCKET}/tenants/*/runs/*"),
-        AUTH),
+        AUTH,
+    ),
     "CompatViewsFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query", TABLE,
-               f"{TABLE}/index/RunsByTenant", f"{TABLE}/index/RunsByEval",
-               f"{TABLE}/index/RunsByProject"),
-        KEY_LAST_USE, AUTH),
+        _grant(
+            "dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query",
+            TABLE,
+            f"{TABLE}/index/RunsByTenant",
+            f"{TABLE}/index/RunsByEval",
+            f"{TABLE}/index/RunsByProject",
+        ),
+        KEY_LAST_USE,
+        AUTH,
+    ),
     "ExportRunFunction": _merge(
         _grant("dynamodb:GetItem", TABLE),
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/runs/*"),
         _grant("s3:ListBucket", BUCKET),
-        KEY_LAST_USE, AUTH),
+        KEY_LAST_USE,
+        AUTH,
+    ),
     "PrepareRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/datasets/*"),
-        _grant("s3:PutObject", f"{BUCKET}/tenants/*/runs/*/manifest.json")),
+        _grant("s3:PutObject", f"{BUCKET}/tenants/*/runs/*/manifest.json"),
+    ),
     "ScoreBatchFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem "
-               "dynamodb:ConditionCheckItem", TABLE),
+        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:ConditionCheckItem", TABLE),
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/datasets/*"),
-        _grant("bedrock:InvokeModel", "arn:${AWS::Partition}:bedrock:${AWS::Region}::"
-               "foundation-model/${JudgeBedrockModelId}"),
-        _grant("secretsmanager:GetSecretValue", "${JudgeOpenAISecret}")),
+        _grant(
+            "bedrock:InvokeModel",
+            "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${JudgeBedrockModelId}",
+        ),
+        _grant("secretsmanager:GetSecretValue", "${JudgeOpenAISecret}"),
+    ),
     "FinalizeRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem dynamodb:Query", TABLE),
-        _grant("s3:PutObject s3:AbortMultipartUpload", f"{BUCKET}/tenants/*/runs/*")),
+        _grant("s3:PutObject s3:AbortMultipartUpload", f"{BUCKET}/tenants/*/runs/*"),
+    ),
     "MarkRunFailedFunction": _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
     "ReconcileRunFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:UpdateItem", TABLE),
-        _grant("sqs:SendMessage", "${ReconcileDeadLetterQueue.Arn}")),
+        _grant("sqs:SendMessage", "${ReconcileDeadLetterQueue.Arn}"),
+    ),
     "EvalRunStateMachine": _merge(
-        {"lambda:InvokeFunction": {_invoke(f) for f in (
-            "PrepareRunFunction", "ScoreBatchFunction", "FinalizeRunFunction",
-            "MarkRunFailedFunction")}},
+        {
+            "lambda:InvokeFunction": {
+                _invoke(f)
+                for f in (
+                    "PrepareRunFunction",
+                    "ScoreBatchFunction",
+                    "FinalizeRunFunction",
+                    "MarkRunFailedFunction",
+                )
+            }
+        },
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/runs/*/manifest.json"),
-        _grant("s3:PutObject s3:GetObject s3:ListMultipartUploadParts s3:AbortMultipartUpload",
-               f"{BUCKET}/map-results/*"),
-        _grant("states:StartExecution",
-               "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
-               "${AWS::StackName}-eval-run"),
-        _grant("states:DescribeExecution states:StopExecution",
-               EXECUTIONS + "${AWS::StackName}-eval-run/*")),
+        _grant(
+            "s3:PutObject s3:GetObject s3:ListMultipartUploadParts s3:AbortMultipartUpload",
+            f"{BUCKET}/map-results/*",
+        ),
+        _grant(
+            "states:StartExecution",
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:"
+            "${AWS::StackName}-eval-run",
+        ),
+        _grant("states:DescribeExecution states:StopExecution", EXECUTIONS + "${AWS::StackName}-eval-run/*"),
+    ),
 }
 
 
@@ -251,7 +311,7 @@ def resource_problems(statement: dict[str, Any], stack_ids: set[str]) -> list[st
         if text in buckets and not actions <= S3_BUCKET_LEVEL_ACTIONS:
             problems.append(f"bucket ARN {text} with object actions {sorted(actions)}")
         bucket = next((b for b in buckets if text.startswith(b + "/")), None)
-        if bucket and not text[len(bucket) + 1:].startswith(S3_OBJECT_PREFIXES):
+        if bucket and not text[len(bucket) + 1 :].startswith(S3_OBJECT_PREFIXES):
             problems.append(f"{text}: objects outside {S3_OBJECT_PREFIXES}")
         if "*" not in text:
             continue
@@ -267,7 +327,9 @@ def when(condition: dict[str, dict[str, Any]]) -> str:
     `` when ForAllValues:StringLike dynamodb:LeadingKeys=APIKEY#*``."""
     return "".join(
         f" when {operator} {key}={'|'.join(map(str, _as_list(value)))}"
-        for operator, keys in sorted(condition.items()) for key, value in sorted(keys.items()))
+        for operator, keys in sorted(condition.items())
+        for key, value in sorted(keys.items())
+    )
 
 
 def granted(resources: dict[str, Any], role_id: str) -> dict[str, set[str]]:
@@ -279,7 +341,8 @@ def granted(resources: dict[str, Any], role_id: str) -> dict[str, set[str]]:
             suffix = when(statement.get("Condition", {}))
             for action in _as_list(statement["Action"]):
                 grants.setdefault(action, set()).update(
-                    render(r) + suffix for r in _as_list(statement["Resource"]))
+                    render(r) + suffix for r in _as_list(statement["Resource"])
+                )
     return grants
 
 
@@ -305,15 +368,19 @@ def test_every_function_has_a_role_of_its_own(translated: TranslatedTemplate) ->
 
 
 def test_no_wildcard_action_anywhere(translated: TranslatedTemplate) -> None:
-    problems = [f"{where}: {p}" for where, st in iter_statements(translated.resources)
-                for p in action_problems(st)]
+    problems = [
+        f"{where}: {p}" for where, st in iter_statements(translated.resources) for p in action_problems(st)
+    ]
     assert problems == []
 
 
 def test_no_wildcard_resource_anywhere(translated: TranslatedTemplate) -> None:
     stack_ids = set(translated.resources)
-    problems = [f"{where}: {p}" for where, st in iter_statements(translated.resources)
-                for p in resource_problems(st, stack_ids)]
+    problems = [
+        f"{where}: {p}"
+        for where, st in iter_statements(translated.resources)
+        for p in resource_problems(st, stack_ids)
+    ]
     assert problems == []
 
 
@@ -334,12 +401,17 @@ def test_roles_are_assumed_only_by_their_service(translated: TranslatedTemplate)
             assert st["Action"] in (["sts:AssumeRole"], "sts:AssumeRole"), role_id
             assert set(st["Principal"]) == {"Service"}, role_id
             assert set(_as_list(st["Principal"]["Service"])) <= {
-                "lambda.amazonaws.com", "states.amazonaws.com"}, role_id
+                "lambda.amazonaws.com",
+                "states.amazonaws.com",
+            }, role_id
 
 
 def test_grants_match_the_expected_table(translated: TranslatedTemplate) -> None:
-    owners = {lid: _role_of(res) for lid, res in translated.resources.items()
-              if res["Type"] in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")}
+    owners = {
+        lid: _role_of(res)
+        for lid, res in translated.resources.items()
+        if res["Type"] in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")
+    }
     actual = {lid: granted(translated.resources, role) for lid, role in owners.items()}
     differences = []
     for lid in sorted(set(actual) | set(EXPECTED_GRANTS)):
@@ -354,16 +426,24 @@ def test_grants_match_the_expected_table(translated: TranslatedTemplate) -> None
             differences += [f"{lid}: {action} on {r} in the table, not granted" for r in missing]
     assert differences == [], (
         "permissions differ from EXPECTED_GRANTS; if the change is deliberate, edit the "
-        "table (and docs/security.md):\n" + "\n".join(differences))
+        "table (and docs/security.md):\n" + "\n".join(differences)
+    )
 
 
 # Which adapter getter (``deps.<name>()``) needs which service.
-_GETTER_SERVICE = {"tenants": {"dynamodb"}, "datasets": {"dynamodb"}, "evals": {"dynamodb"},
-                   "runs": {"dynamodb"}, "table": {"dynamodb"}, "artifacts": {"s3"},
-                   "workflow": {"states"}, "keyring": {"secretsmanager"},
-                   "projects": {"dynamodb"},
-                   # Bedrock Converse, or an OpenAI-compatible endpoint whose key is a secret.
-                   "judge_client": {"bedrock", "secretsmanager"}}
+_GETTER_SERVICE = {
+    "tenants": {"dynamodb"},
+    "datasets": {"dynamodb"},
+    "evals": {"dynamodb"},
+    "runs": {"dynamodb"},
+    "table": {"dynamodb"},
+    "artifacts": {"s3"},
+    "workflow": {"states"},
+    "keyring": {"secretsmanager"},
+    "projects": {"dynamodb"},
+    # Bedrock Converse, or an OpenAI-compatible endpoint whose key is a secret.
+    "judge_client": {"bedrock", "secretsmanager"},
+}
 
 
 def _module_file(module: str) -> Path | None:
@@ -394,9 +474,13 @@ def services_reachable(handler_module: str) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("assay_service"):
                 todo.append(node.module)
                 todo += [f"{node.module}.{a.name}" for a in node.names]
-            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                  and isinstance(node.func.value, ast.Name) and node.func.value.id == "deps"
-                  and node.func.attr in _GETTER_SERVICE):
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "deps"
+                and node.func.attr in _GETTER_SERVICE
+            ):
                 services.update(_GETTER_SERVICE[node.func.attr])
     return services
 
@@ -426,8 +510,9 @@ def test_every_handler_exists(raw: dict[str, Any]) -> None:
         path = _module_file(module)
         assert path is not None and path.suffix == ".py", f"{lid}: no module {module}"
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
-                 if isinstance(t, ast.Name)}
+        names = {
+            t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+        }
         names |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert attribute in names, f"{lid}: {module} defines no {attribute}"
 
@@ -436,20 +521,30 @@ def test_every_handler_exists(raw: dict[str, Any]) -> None:
 def test_bucket_is_private_and_encrypted(raw: dict[str, Any]) -> None:
     props = raw["Resources"]["ArtifactsBucket"]["Properties"]
     rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert rules and all(r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in
-                         ("AES256", "aws:kms", "aws:kms:dsse") for r in rules)
+    assert rules and all(
+        r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms", "aws:kms:dsse")
+        for r in rules
+    )
     block = props["PublicAccessBlockConfiguration"]
-    assert {k: block.get(k) for k in ("BlockPublicAcls", "BlockPublicPolicy",
-                                      "IgnorePublicAcls", "RestrictPublicBuckets")} == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert {
+        k: block.get(k)
+        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    } == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
 
 
 def _bucket_denies(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    policies = [res["Properties"] for res in raw["Resources"].values()
-                if res["Type"] == "AWS::S3::BucketPolicy"
-                and res["Properties"]["Bucket"] == {"Ref": "ArtifactsBucket"}]
+    policies = [
+        res["Properties"]
+        for res in raw["Resources"].values()
+        if res["Type"] == "AWS::S3::BucketPolicy"
+        and res["Properties"]["Bucket"] == {"Ref": "ArtifactsBucket"}
+    ]
     assert len(policies) == 1
     statements = _as_list(policies[0]["PolicyDocument"]["Statement"])
     assert all(st["Effect"] == "Deny" for st in statements), "the bucket policy grants nothing"
@@ -457,25 +552,34 @@ def _bucket_denies(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_bucket_policy_denies_plain_http(raw: dict[str, Any]) -> None:
-    matching = [st for st in _bucket_denies(raw)
-                if st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
-                and _as_list(st["Action"]) == ["s3:*"]
-                and {render(r) for r in _as_list(st["Resource"])} == {BUCKET, f"{BUCKET}/*"}]
+    matching = [
+        st
+        for st in _bucket_denies(raw)
+        if st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        and _as_list(st["Action"]) == ["s3:*"]
+        and {render(r) for r in _as_list(st["Resource"])} == {BUCKET, f"{BUCKET}/*"}
+    ]
     assert len(matching) == 1
 
 
 def test_bucket_policy_bounds_presigned_links(raw: dict[str, Any]) -> None:
     denies = _bucket_denies(raw)
-    ages = [st for st in denies if "s3:signatureAge" in st.get("Condition", {}).get(
-        "NumericGreaterThan", {}) and _as_list(st["Action"]) == ["s3:*"]
-        and render(st["Resource"]) == f"{BUCKET}/*"]
+    ages = [
+        st
+        for st in denies
+        if "s3:signatureAge" in st.get("Condition", {}).get("NumericGreaterThan", {})
+        and _as_list(st["Action"]) == ["s3:*"]
+        and render(st["Resource"]) == f"{BUCKET}/*"
+    ]
     assert len(ages) == 1
-    assert int(ages[0]["Condition"]["NumericGreaterThan"]["s3:signatureAge"]) <= (
-        MAX_PRESIGN_SECONDS * 1000)
-    writes = [st for st in denies
-              if st.get("Condition") == {"StringEquals": {"s3:authType": "REST-QUERY-STRING"}}
-              and "s3:PutObject" in _as_list(st["Action"])
-              and render(st["Resource"]) == f"{BUCKET}/tenants/*"]
+    assert int(ages[0]["Condition"]["NumericGreaterThan"]["s3:signatureAge"]) <= (MAX_PRESIGN_SECONDS * 1000)
+    writes = [
+        st
+        for st in denies
+        if st.get("Condition") == {"StringEquals": {"s3:authType": "REST-QUERY-STRING"}}
+        and "s3:PutObject" in _as_list(st["Action"])
+        and render(st["Resource"]) == f"{BUCKET}/tenants/*"
+    ]
     assert len(writes) == 1
 
 
@@ -529,8 +633,7 @@ def test_http_api_writes_access_logs(raw: dict[str, Any]) -> None:
     group = settings["DestinationArn"]["Fn::GetAtt"][0]
     assert raw["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
     assert raw["Resources"][group]["Properties"]["RetentionInDays"] >= 365
-    for field in ("$context.requestId", "$context.identity.sourceIp", "$context.routeKey",
-                  "$context.status"):
+    for field in ("$context.requestId", "$context.identity.sourceIp", "$context.routeKey", "$context.status"):
         assert field in settings["Format"]
 
 
@@ -547,35 +650,48 @@ def test_every_checkov_skip_says_why() -> None:
 _STACK = {"AssayTable", "ArtifactsBucket", "EvalRunStateMachine"}
 
 
-@pytest.mark.parametrize("statement", [
-    {"Effect": "Allow", "Action": "*", "Resource": TABLE},
-    {"Effect": "Allow", "Action": ["s3:*"], "Resource": f"{BUCKET}/tenants/*"},
-    {"Effect": "Allow", "Action": ["dynamodb:Get*"], "Resource": TABLE},
-    {"Effect": "Allow", "NotAction": ["iam:PassRole"], "Resource": TABLE},
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "*", "Resource": TABLE},
+        {"Effect": "Allow", "Action": ["s3:*"], "Resource": f"{BUCKET}/tenants/*"},
+        {"Effect": "Allow", "Action": ["dynamodb:Get*"], "Resource": TABLE},
+        {"Effect": "Allow", "NotAction": ["iam:PassRole"], "Resource": TABLE},
+    ],
+)
 def test_action_checker_rejects(statement: dict[str, Any]) -> None:
     assert action_problems(statement)
 
 
-@pytest.mark.parametrize("resource", [
-    "*",
-    {"Fn::Sub": f"{BUCKET}/*"},
-    {"Fn::Sub": f"{BUCKET}/other/*"},
-    {"Fn::Sub": "arn:${AWS::Partition}:s3:::*"},
-    {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"},
-    {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]},  # bucket ARN with an object action
-])
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "*",
+        {"Fn::Sub": f"{BUCKET}/*"},
+        {"Fn::Sub": f"{BUCKET}/other/*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"},
+        {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]},  # bucket ARN with an object action
+    ],
+)
 def test_resource_checker_rejects(resource: Any) -> None:
     statement = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": resource}
     assert resource_problems(statement, _STACK)
 
 
-@pytest.mark.parametrize("resource", [
-    {"Fn::Sub": f"{BUCKET}/tenants/*/runs/*"},
-    {"Fn::Sub": EXECUTIONS + "${AWS::StackName}-eval-run:*"},
-    {"Fn::Sub": ["arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${f}*",
-                 {"f": {"Ref": "EvalRunStateMachine"}}]},
-])
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {"Fn::Sub": f"{BUCKET}/tenants/*/runs/*"},
+        {"Fn::Sub": EXECUTIONS + "${AWS::StackName}-eval-run:*"},
+        {
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${f}*",
+                {"f": {"Ref": "EvalRunStateMachine"}},
+            ]
+        },
+    ],
+)
 def test_resource_checker_accepts(resource: Any) -> None:
     statement = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": resource}
     assert resource_problems(statement, _STACK) == []

@@ -41,28 +41,48 @@ from assay_service.models import workflow as models
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "eval_run.asl.json"
 # The error names Step Functions and its Lambda integration document (a misspelt one would
 # never match, so the Retry or Catch that names it would silently do nothing).
-SERVICE_ERRORS = frozenset({
-    "States.ALL", "States.Timeout", "States.TaskFailed", "States.Permissions",
-    "States.HeartbeatTimeout", "States.DataLimitExceeded", "States.Runtime",
-    "States.ExceedToleratedFailureThreshold", "States.ItemReaderFailed",
-    "States.ResultWriterFailed", "States.BranchFailed", "States.NoChoiceMatched",
-    "States.IntrinsicFailure", "States.QueryEvaluationError",
-    "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException", "Lambda.ClientExecutionTimeoutException",
-    "Lambda.Unknown", "Sandbox.Timedout",
-    # A crashed runtime (killed, out of memory) as the function's own errorType: AWS's docs
-    # name such a failure Lambda.Unknown, and an Invoke payload names it Runtime.ExitError;
-    # the crash retries list both, so they hold whichever the service reports.
-    "Runtime.ExitError",
-})
-RESULT_MODELS = {"PrepareRunFunction": models.PrepareResult, "ScoreBatchFunction": models.ScoreBatchResult,
-                 "FinalizeRunFunction": models.FinalizeResult, "MarkRunFailedFunction": models.FinalizeResult}
+SERVICE_ERRORS = frozenset(
+    {
+        "States.ALL",
+        "States.Timeout",
+        "States.TaskFailed",
+        "States.Permissions",
+        "States.HeartbeatTimeout",
+        "States.DataLimitExceeded",
+        "States.Runtime",
+        "States.ExceedToleratedFailureThreshold",
+        "States.ItemReaderFailed",
+        "States.ResultWriterFailed",
+        "States.BranchFailed",
+        "States.NoChoiceMatched",
+        "States.IntrinsicFailure",
+        "States.QueryEvaluationError",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.Unknown",
+        "Sandbox.Timedout",
+        # A crashed runtime (killed, out of memory) as the function's own errorType: AWS's docs
+        # name such a failure Lambda.Unknown, and an Invoke payload names it Runtime.ExitError;
+        # the crash retries list both, so they hold whichever the service reports.
+        "Runtime.ExitError",
+    }
+)
+RESULT_MODELS = {
+    "PrepareRunFunction": models.PrepareResult,
+    "ScoreBatchFunction": models.ScoreBatchResult,
+    "FinalizeRunFunction": models.FinalizeResult,
+    "MarkRunFailedFunction": models.FinalizeResult,
+}
 
 
 def substituted(text: str) -> dict[str, Any]:
     """``${XFunctionArn}`` → a Lambda ARN ending in ``X``; any other ``${Name}`` → a name."""
-    text = re.sub(r"\$\{(\w+)FunctionArn\}",
-                  r"arn:aws:lambda:us-east-1:123456789012:function:assay-\1Function", text)
+    text = re.sub(
+        r"\$\{(\w+)FunctionArn\}", r"arn:aws:lambda:us-east-1:123456789012:function:assay-\1Function", text
+    )
     return json.loads(re.sub(r"\$\{(\w+)\}", lambda m: f"assay-{m.group(1).lower()}", text))
 
 
@@ -71,8 +91,11 @@ def definition() -> dict[str, Any]:
 
 
 def assay_error_names() -> set[str]:
-    return {name for name, obj in inspect.getmembers(errors, inspect.isclass)
-            if issubclass(obj, Exception) and obj.__module__ == errors.__name__}
+    return {
+        name
+        for name, obj in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(obj, Exception) and obj.__module__ == errors.__name__
+    }
 
 
 def walk(states: dict[str, Any], nested: bool = False) -> Iterator[tuple[str, dict[str, Any], bool]]:
@@ -107,8 +130,10 @@ def policy_problems(asl: dict[str, Any]) -> list[str]:
         for rule in state.get("Retry", []) + state.get("Catch", []):
             for error in rule.get("ErrorEquals", []):
                 if error not in SERVICE_ERRORS and error not in known:
-                    problems.append(f"{name}: ErrorEquals {error!r} is neither a service error nor "
-                                    "an exception of assay_service.errors")
+                    problems.append(
+                        f"{name}: ErrorEquals {error!r} is neither a service error nor "
+                        "an exception of assay_service.errors"
+                    )
         if kind == "Map":
             if "MaxConcurrency" not in state and "MaxConcurrencyPath" not in state:
                 problems.append(f"{name}: Map without MaxConcurrency or MaxConcurrencyPath")
@@ -133,13 +158,17 @@ def policy_problems(asl: dict[str, Any]) -> list[str]:
             for path in _paths(state.get("ResultSelector", {})):
                 field = path.removeprefix("$.Payload.").split(".")[0]
                 if path.startswith("$.Payload.") and (model is None or field not in model.model_fields):
-                    problems.append(f"{name}: ResultSelector reads {path}, which "
-                                    f"{getattr(model, '__name__', 'no result model')} does not have")
+                    problems.append(
+                        f"{name}: ResultSelector reads {path}, which "
+                        f"{getattr(model, '__name__', 'no result model')} does not have"
+                    )
         catch_all = [c for c in state.get("Catch", []) if "States.ALL" in c.get("ErrorEquals", [])]
         if nested:
             if state.get("Catch"):
-                problems.append(f"{name}: a Catch inside an ItemProcessor would hide a failed batch "
-                                "from the Map (its Catch covers it)")
+                problems.append(
+                    f"{name}: a Catch inside an ItemProcessor would hide a failed batch "
+                    "from the Map (its Catch covers it)"
+                )
         elif name == handler:
             retry_all = any("States.ALL" in r.get("ErrorEquals", []) for r in state.get("Retry", []))
             if not retry_all:
@@ -191,39 +220,66 @@ def _del(path: Callable[[dict], dict], key: str) -> Callable[[dict], None]:
 
 MUTATIONS: dict[str, tuple[Callable[[dict], Any], str]] = {
     "machine timeout": (lambda a: a.pop("TimeoutSeconds"), "machine has no TimeoutSeconds"),
-    "task timeout": (_del(lambda a: a["States"]["Finalize Run"], "TimeoutSeconds"),
-                     "Finalize Run: Task without TimeoutSeconds"),
+    "task timeout": (
+        _del(lambda a: a["States"]["Finalize Run"], "TimeoutSeconds"),
+        "Finalize Run: Task without TimeoutSeconds",
+    ),
     "nested task timeout": (_del(_score_task, "TimeoutSeconds"), "Score Batch: Task without TimeoutSeconds"),
     "no retry": (_del(lambda a: a["States"]["Prepare Run"], "Retry"), "Prepare Run: Task without Retry"),
-    "no jitter": (lambda a: _score_task(a)["Retry"][1].pop("JitterStrategy"),
-                  "Score Batch: Retry[1] without JitterStrategy FULL"),
-    "no max delay": (lambda a: a["States"]["Mark Run Failed"]["Retry"][0].pop("MaxDelaySeconds"),
-                     "Mark Run Failed: Retry[0] without MaxDelaySeconds"),
-    "no catch on a task": (_del(lambda a: a["States"]["Finalize Run"], "Catch"),
-                           "Finalize Run: no Catch on States.ALL"),
-    "no catch on the map": (_del(lambda a: a["States"]["Score Batches"], "Catch"),
-                            "Score Batches: no Catch on States.ALL"),
-    "catch inside the map": (lambda a: _score_task(a).update(
-        Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Score Batch"}]), "would hide a failed batch"),
-    "no concurrency bound": (lambda a: [a["States"]["Score Batches"].pop(k, None)
-                                        for k in ("MaxConcurrency", "MaxConcurrencyPath")],
-                             "Map without MaxConcurrency"),
-    "no tolerated failure bound": (_del(lambda a: a["States"]["Score Batches"], "ToleratedFailurePercentage"),
-                                   "explicit tolerated-failure bound"),
-    "no result writer": (_del(lambda a: a["States"]["Score Batches"], "ResultWriter"),
-                         "Map without a ResultWriter"),
-    "misspelt error": (lambda a: _score_task(a)["Retry"][0]["ErrorEquals"].append("TransientStorError"),
-                       "'TransientStorError' is neither"),
+    "no jitter": (
+        lambda a: _score_task(a)["Retry"][1].pop("JitterStrategy"),
+        "Score Batch: Retry[1] without JitterStrategy FULL",
+    ),
+    "no max delay": (
+        lambda a: a["States"]["Mark Run Failed"]["Retry"][0].pop("MaxDelaySeconds"),
+        "Mark Run Failed: Retry[0] without MaxDelaySeconds",
+    ),
+    "no catch on a task": (
+        _del(lambda a: a["States"]["Finalize Run"], "Catch"),
+        "Finalize Run: no Catch on States.ALL",
+    ),
+    "no catch on the map": (
+        _del(lambda a: a["States"]["Score Batches"], "Catch"),
+        "Score Batches: no Catch on States.ALL",
+    ),
+    "catch inside the map": (
+        lambda a: _score_task(a).update(Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Score Batch"}]),
+        "would hide a failed batch",
+    ),
+    "no concurrency bound": (
+        lambda a: [
+            a["States"]["Score Batches"].pop(k, None) for k in ("MaxConcurrency", "MaxConcurrencyPath")
+        ],
+        "Map without MaxConcurrency",
+    ),
+    "no tolerated failure bound": (
+        _del(lambda a: a["States"]["Score Batches"], "ToleratedFailurePercentage"),
+        "explicit tolerated-failure bound",
+    ),
+    "no result writer": (
+        _del(lambda a: a["States"]["Score Batches"], "ResultWriter"),
+        "Map without a ResultWriter",
+    ),
+    "misspelt error": (
+        lambda a: _score_task(a)["Retry"][0]["ErrorEquals"].append("TransientStorError"),
+        "'TransientStorError' is neither",
+    ),
     "misspelt service error": (
         lambda a: _score_task(a)["Retry"][0]["ErrorEquals"].append("Lambda.ServiceExeption"),
-        "'Lambda.ServiceExeption' is neither"),
-    "missing payload field": (lambda a: a["States"]["Finalize Run"]["ResultSelector"].update(
-        {"cost.$": "$.Payload.cost"}), "reads $.Payload.cost"),
+        "'Lambda.ServiceExeption' is neither",
+    ),
+    "missing payload field": (
+        lambda a: a["States"]["Finalize Run"]["ResultSelector"].update({"cost.$": "$.Payload.cost"}),
+        "reads $.Payload.cost",
+    ),
     "failure handler without retry-all": (
         lambda a: a["States"]["Mark Run Failed"]["Retry"][0].update(ErrorEquals=["Lambda.ServiceException"]),
-        "does not retry States.ALL"),
-    "an end that skips finalize": (lambda a: a["States"]["Score Batches"].update(End=True),
-                                   "can end here without finalize"),
+        "does not retry States.ALL",
+    ),
+    "an end that skips finalize": (
+        lambda a: a["States"]["Score Batches"].update(End=True),
+        "can end here without finalize",
+    ),
 }
 
 
@@ -244,11 +300,17 @@ def test_step_payloads_stay_small_at_any_dataset_size():
 
     big = 10_000_000
     tenant, run = uuid.uuid4(), uuid.uuid4()
-    batch = models.BatchRef(index=big // 100, first_record=big - 100, count=1000,
-                            byte_start=10**12, byte_end=10**12 + 10**9)
+    batch = models.BatchRef(
+        index=big // 100, first_record=big - 100, count=1000, byte_start=10**12, byte_end=10**12 + 10**9
+    )
     payloads = [
-        models.PrepareResult(tenant_id=tenant, run_id=run, manifest_key="tenants/" + "x" * 200,
-                             batch_count=big // 100, max_concurrency=10_000),
+        models.PrepareResult(
+            tenant_id=tenant,
+            run_id=run,
+            manifest_key="tenants/" + "x" * 200,
+            batch_count=big // 100,
+            max_concurrency=10_000,
+        ),
         models.ScoreBatchInput(tenant_id=tenant, run_id=run, batch=batch),
         models.ScoreBatchResult(batch=big // 100, completed=1000, failed=1000, outcome="duplicate"),
         models.FinalizeResult(run_id=run, status="completed"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess  # noqa: S404 — runs the pinned validator and npm, fixed argv
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,8 +28,9 @@ STAMP = HERE / "node_modules" / ".package-lock.json"  # npm writes it on every i
 
 
 def substituted(text: str) -> dict:
-    text = re.sub(r"\$\{(\w+)FunctionArn\}",
-                  r"arn:aws:lambda:us-east-1:123456789012:function:assay-\1Function", text)
+    text = re.sub(
+        r"\$\{(\w+)FunctionArn\}", r"arn:aws:lambda:us-east-1:123456789012:function:assay-\1Function", text
+    )
     return json.loads(re.sub(r"\$\{(\w+)\}", lambda m: f"assay-{m.group(1).lower()}", text))
 
 
@@ -52,8 +53,12 @@ def validate(paths: list[Path]) -> int:
         for path in paths:
             out = Path(tmp) / path.name
             out.write_text(json.dumps(substituted(path.read_text())))
-            done = subprocess.run([node, str(VALIDATOR), "--json-path", str(out)],  # noqa: S603
-                                  capture_output=True, text=True, check=False)
+            done = subprocess.run(  # noqa: S603
+                [node, str(VALIDATOR), "--json-path", str(out)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             report = (done.stdout + done.stderr).replace(str(out), str(path)).strip()
             print(report)
             status = status or done.returncode

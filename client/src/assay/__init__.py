@@ -7,8 +7,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from assay.client import Client  # noqa: E402
-from assay.errors import (  # noqa: E402
+from assay.client import Client
+from assay.errors import (
     ApiError,
     AssayError,
     AuthenticationError,
@@ -23,7 +23,7 @@ from assay.errors import (  # noqa: E402
     RunTimeoutError,
     ServerError,
 )
-from assay.models import Comparison, Dataset, DatasetVersion, Eval, EvalRun, Evaluation, EvalVersion  # noqa: E402
+from assay.models import Comparison, Dataset, DatasetVersion, Eval, EvalRun, Evaluation, EvalVersion
 
 __all__ = [
     "ApiError",

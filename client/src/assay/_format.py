@@ -143,8 +143,9 @@ def run_verdict(run: EvalRun) -> str:
     """``run verdict pass (result 0.738 ≥ run threshold 0.70)``; says why there is none."""
     if run.verdict in ("pass", "fail"):
         op = "≥" if run.verdict == "pass" else "<"
-        return (f"run verdict {run.verdict} (result {num(run.result)} {op} run threshold "
-                f"{num(run.threshold, 2)})")
+        return (
+            f"run verdict {run.verdict} (result {num(run.result)} {op} run threshold {num(run.threshold, 2)})"
+        )
     why = "no metric could be scored" if run.status == "completed" else f"the run is {run.status}"
     return f"no run verdict ({why})"
 
@@ -154,7 +155,8 @@ def metric_level(agg: MetricAggregate) -> str:
     if agg.mean is None:
         return f"metric mean – (nothing scored), metric threshold {num(agg.threshold, 2)}"
     below = agg.is_gte_threshold is False or (
-        agg.is_gte_threshold is None and agg.threshold is not None and agg.mean < agg.threshold)
+        agg.is_gte_threshold is None and agg.threshold is not None and agg.mean < agg.threshold
+    )
     return f"metric mean {num(agg.mean)} {'<' if below else '≥'} metric threshold {num(agg.threshold, 2)}"
 
 
@@ -166,8 +168,10 @@ def metrics_below(run: EvalRun) -> list[str]:
 def record_counts(run: EvalRun) -> str:
     """``120 records: 118 fully scored, 2 with evaluations that could not be scored``
     (``completed_count`` / ``failed_count``: neither says anything about thresholds)."""
-    return (f"{run.item_count} records: {run.completed_count} fully scored, {run.failed_count} "
-            "with evaluations that could not be scored")
+    return (
+        f"{run.item_count} records: {run.completed_count} fully scored, {run.failed_count} "
+        "with evaluations that could not be scored"
+    )
 
 
 def run_summary(run: EvalRun) -> str:
@@ -194,8 +198,7 @@ def run_summary(run: EvalRun) -> str:
             "",
             "metric level (each metric's mean vs its own threshold; scores 0–1, rates in %):",
             table(
-                ["metric", "scorer", "mean", "metric thr.", "mean ≥ thr.", "pass rate", "passed",
-                 "unscored"],
+                ["metric", "scorer", "mean", "metric thr.", "mean ≥ thr.", "pass rate", "passed", "unscored"],
                 rows,
                 right=(2, 3, 5, 6, 7),
             ),
@@ -207,7 +210,8 @@ def run_summary(run: EvalRun) -> str:
             f"run verdict {run.verdict.upper()}: result {num(run.result)} (mean of the metric means) "
             f"{'≥' if run.verdict == 'pass' else '<'} run threshold {num(run.threshold, 2)}",
             f"metric level: {len(below)} of {len(run.aggregate_results or {})} metric means below "
-            "their own thresholds" + (f" ({', '.join(below)})" if below else "")
+            "their own thresholds"
+            + (f" ({', '.join(below)})" if below else "")
             + (" — not part of the run verdict; `assay ci` gates on them by default" if below else ""),
             f"records passing every metric {pct(run.pass_rate)}; judge cost ${run.total_cost or 0:.4f}",
             f"definitions: {CONCEPTS}",

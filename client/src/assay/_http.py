@@ -71,7 +71,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None
 
 
@@ -102,7 +102,7 @@ def _send(
 ) -> Response:
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))  # noqa: S310
     try:
-        with _OPENER.open(request, timeout=timeout) as answer:  # noqa: S310 (http/https URLs only)
+        with _OPENER.open(request, timeout=timeout) as answer:
             return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read())
     except urllib.error.HTTPError as answer:
         with answer:

@@ -146,7 +146,8 @@ def _resolve(ctx: Ctx, kind: str, value: str | None) -> str | None:
     if value is None or _is_id(value):
         return value
     pages: Callable[[], Iterator[Dataset] | Iterator[Eval]] = (
-        ctx.client.iter_datasets if kind == "dataset" else ctx.client.iter_evals)
+        ctx.client.iter_datasets if kind == "dataset" else ctx.client.iter_evals
+    )
     matches = [item.id for item in pages() if item.name == value]
     if len(matches) == 1:
         return matches[0]
@@ -335,8 +336,14 @@ def cmd_datasets_create(ctx: Ctx) -> int:
     try:
         with _strict_refusal():
             dataset, version = ctx.client.create_dataset_from_file(
-                a.name, a.file, description=a.description, project_id=a.project, fmt=a.format, via=a.via,
-                progress=(lambda d, t: bar.update(d, t)) if bar else None, strict=a.strict,
+                a.name,
+                a.file,
+                description=a.description,
+                project_id=a.project,
+                fmt=a.format,
+                via=a.via,
+                progress=(lambda d, t: bar.update(d, t)) if bar else None,
+                strict=a.strict,
             )
     finally:
         if bar:
@@ -1074,11 +1081,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--description")
     p.add_argument("--project", help="project id (default: the tenant's default project)")
-    p.add_argument("--file", type=Path, help="JSONL, JSON or CSV records for version 1 (checked before "
-                   "anything is created; a bad record creates nothing)")
+    p.add_argument(
+        "--file",
+        type=Path,
+        help="JSONL, JSON or CSV records for version 1 (checked before "
+        "anything is created; a bad record creates nothing)",
+    )
     upload_opts(p)
-    p = leaf(ds, "delete", cmd_datasets_delete,
-             "delete a dataset with its versions and records (refused while runs use it)")
+    p = leaf(
+        ds,
+        "delete",
+        cmd_datasets_delete,
+        "delete a dataset with its versions and records (refused while runs use it)",
+    )
     p.add_argument("dataset", help="dataset id or exact name")
     p = leaf(ds, "upload", cmd_datasets_upload, "add a version from a JSONL, JSON or CSV file")
     p.add_argument("dataset", help="dataset id or exact name")
@@ -1095,10 +1110,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_evals_create,
         "create an eval version from a YAML (or JSON) file; adds a version to the eval of the same name",
     )
-    p.add_argument("--file", type=Path, required=True, help="eval.yaml: name, threshold, metrics, judge "
-                   "(a new eval is created with its version 1 in one request: a bad spec creates nothing)")
-    p = leaf(ev, "delete", cmd_evals_delete,
-             "delete an eval and all its versions (refused while runs use it)")
+    p.add_argument(
+        "--file",
+        type=Path,
+        required=True,
+        help="eval.yaml: name, threshold, metrics, judge "
+        "(a new eval is created with its version 1 in one request: a bad spec creates nothing)",
+    )
+    p = leaf(
+        ev, "delete", cmd_evals_delete, "delete an eval and all its versions (refused while runs use it)"
+    )
     p.add_argument("eval", help="eval id or exact name")
     p = leaf(ev, "list", cmd_evals_list, "list evals, newest first")
     p.add_argument("--limit", type=_positive, default=50)
@@ -1132,8 +1153,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cursor", help="start here (a previous --json output's next_cursor)")
     p = leaf(runs, "cancel", cmd_runs_cancel, "cancel a pending or running run")
     p.add_argument("run", type=_run_id, help="run id")
-    p = leaf(runs, "delete", cmd_runs_delete,
-             "delete a finished run with its evaluations and exports (cancel a running one first)")
+    p = leaf(
+        runs,
+        "delete",
+        cmd_runs_delete,
+        "delete a finished run with its evaluations and exports (cancel a running one first)",
+    )
     p.add_argument("run", type=_run_id, help="run id")
     p = leaf(runs, "export", cmd_runs_export, "download a finished run's export (follows the presigned link)")
     p.add_argument("run", type=_run_id, help="run id")

@@ -204,8 +204,13 @@ class Client:
     ) -> Dataset:
         """A dataset; with ``records`` (≤ 10,000) its version 1 too, in one request: a bad record
         creates nothing. Version 1 is ``DatasetVersion.from_api(dataset.raw["version"])``."""
-        body = {"name": name, "description": description, "project_id": project_id,
-                "records": records, "strict": strict}
+        body = {
+            "name": name,
+            "description": description,
+            "project_id": project_id,
+            "records": records,
+            "strict": strict,
+        }
         return Dataset.from_api(self._json("POST", "/v1/datasets", body=_compact(body)))
 
     def create_dataset_from_file(
@@ -239,16 +244,18 @@ class Client:
             if via == "inline" and len(records) <= INLINE_MAX_RECORDS:
                 records.append(record)
         if via == "inline" and len(records) <= INLINE_MAX_RECORDS:
-            dataset = self.create_dataset(name, description=description, project_id=project_id,
-                                          records=records, strict=strict or None)
+            dataset = self.create_dataset(
+                name, description=description, project_id=project_id, records=records, strict=strict or None
+            )
             if progress:
                 size = path.stat().st_size
                 progress(size, size)
             return dataset, DatasetVersion.from_api(dataset.raw["version"])
         dataset = self.create_dataset(name, description=description, project_id=project_id)
         try:
-            version = self.upload_file(dataset.id, path, fmt=fmt, via="upload", progress=progress,
-                                       strict=strict)
+            version = self.upload_file(
+                dataset.id, path, fmt=fmt, via="upload", progress=progress, strict=strict
+            )
         except BaseException:
             with contextlib.suppress(AssayError):  # the version's error is the one to raise
                 self.delete_dataset(dataset.id)
@@ -360,8 +367,14 @@ class Client:
         """An eval; with ``metrics`` (and ``threshold``, ``judge``) its version 1 too, in one
         request: a bad metric creates nothing. Version 1 is
         ``EvalVersion.from_api(ev.raw["version"])``."""
-        body = {"name": name, "description": description, "project_id": project_id,
-                "metrics": metrics, "threshold": threshold, "judge": judge}
+        body = {
+            "name": name,
+            "description": description,
+            "project_id": project_id,
+            "metrics": metrics,
+            "threshold": threshold,
+            "judge": judge,
+        }
         return Eval.from_api(self._json("POST", "/v1/evals", body=_compact(body)))
 
     def delete_eval(self, eval_id: str) -> None:

@@ -47,8 +47,10 @@ class MetricCheck:
     def reason(self) -> str:
         """``metric 'exact' mean 0.410 < 0.50 (--threshold exact=0.5)``: what the gate judged."""
         if self.mean is None:
-            return (f"metric '{self.name}' has no mean (nothing scored) to compare with "
-                    f"{num(self.threshold, 2)} ({self.source})")
+            return (
+                f"metric '{self.name}' has no mean (nothing scored) to compare with "
+                f"{num(self.threshold, 2)} ({self.source})"
+            )
         op = "≥" if self.passed else "<"
         return f"metric '{self.name}' mean {num(self.mean)} {op} {num(self.threshold, 2)} ({self.source})"
 
@@ -100,8 +102,9 @@ class GateResult:
         if self.error:
             head = f"gate ERROR: {self.error}"
         elif self.passed:
-            head = (f"gate PASSED: all {len(self.metrics)} metric means ≥ their gate thresholds"
-                    + ("; no significant regression" if self.comparison is not None else ""))
+            head = f"gate PASSED: all {len(self.metrics)} metric means ≥ their gate thresholds" + (
+                "; no significant regression" if self.comparison is not None else ""
+            )
         else:
             head = "gate FAILED: " + "; ".join(self.reasons)
         return head + ("" if self.run is None else f"; {run_verdict(self.run)}")

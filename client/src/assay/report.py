@@ -122,8 +122,10 @@ def render(
     below = metrics_below(run)
     if run.status == "completed" and run.verdict:
         headline = f"Run verdict: {run.verdict.upper()}"
-        why = (f"(result {num(run.result)} {'≥' if run.verdict == 'pass' else '<'} run threshold "
-               f"{num(run.threshold, 2)})")
+        why = (
+            f"(result {num(run.result)} {'≥' if run.verdict == 'pass' else '<'} run threshold "
+            f"{num(run.threshold, 2)})"
+        )
         detail = f"result = mean of the metric means · records passing every metric {pct(run.pass_rate)}"
     elif run.status == "completed":
         headline, why = "No run verdict", ""
@@ -170,9 +172,7 @@ def render(
     for metric, agg in (run.aggregate_results or {}).items():
         scores = [e.score for e in evaluations if e.metric_name == metric and e.score is not None]
         css = "ok" if agg.is_gte_threshold else ("bad" if agg.is_gte_threshold is False else "")
-        state = (
-            f'<span class="{css}">{_e(metric_level(agg))}</span>' if css else _e(metric_level(agg))
-        )
+        state = f'<span class="{css}">{_e(metric_level(agg))}</span>' if css else _e(metric_level(agg))
         unscored = agg.unscored or 0
         body.append(
             f'<section class="metric"><h3>{_e(metric)}</h3><div class="sub">{_e(agg.scorer)} · '

@@ -70,19 +70,22 @@ from assay_service.models.workflow import BatchOutcome
 
 M = TypeVar("M", bound=BaseModel)
 
-TRANSIENT_CODES = frozenset({
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionConflictException",
-    "TransactionInProgressException",
-})
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
 
 # Per-item reasons of a cancelled transaction that a retry can clear.
-TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError",
-                               "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+TRANSIENT_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
 
 # DynamoDB attribute values are built here, not by boto3.dynamodb.types: importing that
 # module imports boto3 and s3transfer (~380 ms of every cold start, uncompiled) for two small
@@ -90,8 +93,9 @@ TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError",
 # against them in tests/unit/test_dynamodb_values.py), except: floats are accepted (stored
 # exactly as ``repr`` prints them), numbers come back as int or float rather than Decimal,
 # and binary values as ``bytes`` rather than boto3's ``Binary`` wrapper.
-_NUMBER_CONTEXT = Context(Emin=-128, Emax=126, prec=38,
-                          traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+_NUMBER_CONTEXT = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
 
 
 def _number(value: int | float | Decimal) -> str:
@@ -222,8 +226,9 @@ class Table:
             raise TransientStoreError(f"DynamoDB {op}: {exc}") from exc
 
     def get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
-        out = self._call("get_item", TableName=self.name, Key=serialize({"PK": pk, "SK": sk}),
-                         ConsistentRead=consistent)
+        out = self._call(
+            "get_item", TableName=self.name, Key=serialize({"PK": pk, "SK": sk}), ConsistentRead=consistent
+        )
         item = out.get("Item")
         return deserialize(item) if item else None
 
@@ -233,8 +238,16 @@ class Table:
             kwargs["ConditionExpression"] = condition
         self._call("put_item", **kwargs)
 
-    def update(self, pk: str, sk: str, *, expression: str, names: Mapping[str, str],
-               values: Mapping[str, Any], condition: str | None = None) -> None:
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        expression: str,
+        names: Mapping[str, str],
+        values: Mapping[str, Any],
+        condition: str | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "Key": serialize({"PK": pk, "SK": sk}),
@@ -255,9 +268,14 @@ class Table:
             return "GSI1PK", "GSI1SK"
         return index, "RunCreated"  # the RunsBy* indexes are keyed by their own name
 
-    def _condition(self, pk: str, sk_prefix: str | None, index: str | None,
-                   filters: Mapping[str, str] | None, sk_from: str | None = None
-                   ) -> dict[str, Any]:
+    def _condition(
+        self,
+        pk: str,
+        sk_prefix: str | None,
+        index: str | None,
+        filters: Mapping[str, str] | None,
+        sk_from: str | None = None,
+    ) -> dict[str, Any]:
         pk_name, sk_name = self._key_names(index)
         expression = "#pk = :pk"
         names = {"#pk": pk_name}
@@ -283,10 +301,18 @@ class Table:
         kwargs["ExpressionAttributeValues"] = serialize(values)
         return kwargs
 
-    def query(self, *, pk: str, sk_prefix: str | None = None, index: str | None = None,
-              forward: bool = True, limit: int | None = None,
-              start: Mapping[str, Any] | None = None, filters: Mapping[str, str] | None = None,
-              sk_from: str | None = None) -> tuple[list[dict[str, Any]], dict | None]:
+    def query(
+        self,
+        *,
+        pk: str,
+        sk_prefix: str | None = None,
+        index: str | None = None,
+        forward: bool = True,
+        limit: int | None = None,
+        start: Mapping[str, Any] | None = None,
+        filters: Mapping[str, str] | None = None,
+        sk_from: str | None = None,
+    ) -> tuple[list[dict[str, Any]], dict | None]:
         """One page of a Query (after filters, so it may hold fewer than ``limit``).
         ``sk_from`` with ``sk_prefix`` reads sort keys in [sk_from, prefix-end]."""
         kwargs = self._condition(pk, sk_prefix, index, filters, sk_from)
@@ -299,8 +325,7 @@ class Table:
         last = out.get("LastEvaluatedKey")
         return [deserialize(i) for i in out.get("Items", [])], deserialize(last) if last else None
 
-    def count(self, *, pk: str, index: str | None = None,
-              filters: Mapping[str, str] | None = None) -> int:
+    def count(self, *, pk: str, index: str | None = None, filters: Mapping[str, str] | None = None) -> int:
         """Items matching a key condition (and filters): Select=COUNT, page by page."""
         kwargs = self._condition(pk, None, index, filters)
         kwargs["Select"] = "COUNT"
@@ -316,8 +341,9 @@ class Table:
         """Items by key (≤ 100), in the order asked; missing ones are skipped."""
         if not keys:
             return []
-        request = {self.name: {"Keys": [serialize({"PK": pk, "SK": sk}) for pk, sk in keys],
-                               "ConsistentRead": True}}
+        request = {
+            self.name: {"Keys": [serialize({"PK": pk, "SK": sk}) for pk, sk in keys], "ConsistentRead": True}
+        }
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for _ in range(8):
             out = self._call("batch_get_item", RequestItems=request)
@@ -358,8 +384,16 @@ class Table:
             op["ConditionExpression"] = condition
         return {"Put": op}
 
-    def update_op(self, pk: str, sk: str, *, expression: str, names: Mapping[str, str],
-                  values: Mapping[str, Any], condition: str | None = None) -> dict[str, Any]:
+    def update_op(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        expression: str,
+        names: Mapping[str, str],
+        values: Mapping[str, Any],
+        condition: str | None = None,
+    ) -> dict[str, Any]:
         op: dict[str, Any] = {
             "TableName": self.name,
             "Key": serialize({"PK": pk, "SK": sk}),
@@ -372,29 +406,51 @@ class Table:
             op["ConditionExpression"] = condition
         return {"Update": op}
 
-    def _keyed_op(self, kind: str, pk: str, sk: str, condition: str,
-                  values: Mapping[str, Any] | None, names: Mapping[str, str] | None
-                  ) -> dict[str, Any]:
-        op: dict[str, Any] = {"TableName": self.name, "Key": serialize({"PK": pk, "SK": sk}),
-                              "ConditionExpression": condition}
+    def _keyed_op(
+        self,
+        kind: str,
+        pk: str,
+        sk: str,
+        condition: str,
+        values: Mapping[str, Any] | None,
+        names: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        op: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": serialize({"PK": pk, "SK": sk}),
+            "ConditionExpression": condition,
+        }
         if values:
             op["ExpressionAttributeValues"] = expression_values(values)
         if names:
             op["ExpressionAttributeNames"] = dict(names)
         return {kind: op}
 
-    def delete_op(self, pk: str, sk: str, *, condition: str = "attribute_exists(PK)",
-                  values: Mapping[str, Any] | None = None,
-                  names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def delete_op(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        condition: str = "attribute_exists(PK)",
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         return self._keyed_op("Delete", pk, sk, condition, values, names)
 
-    def check_op(self, pk: str, sk: str, *, condition: str,
-                 values: Mapping[str, Any] | None = None,
-                 names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def check_op(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        condition: str,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         return self._keyed_op("ConditionCheck", pk, sk, condition, values, names)
 
-    def keys(self, *, pk: str, sk_prefix: str | None = None, index: str | None = None
-             ) -> Iterator[dict[str, Any]]:
+    def keys(
+        self, *, pk: str, sk_prefix: str | None = None, index: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The table keys (PK, SK) of a partition's items, page by page; attributes the
         index projects are not read (a batch item's data is never transferred)."""
         kwargs = self._condition(pk, sk_prefix, index, None)
@@ -410,14 +466,18 @@ class Table:
         """Delete items by key, 25 per BatchWriteItem; unprocessed ones are sent again
         (a missing item is no error: a repeated delete is harmless)."""
         for start in range(0, len(keys), 25):
-            request = {self.name: [{"DeleteRequest": {"Key": serialize({"PK": pk, "SK": sk})}}
-                                   for pk, sk in keys[start:start + 25]]}
+            request = {
+                self.name: [
+                    {"DeleteRequest": {"Key": serialize({"PK": pk, "SK": sk})}}
+                    for pk, sk in keys[start : start + 25]
+                ]
+            }
             for attempt in range(8):
                 out = self._call("batch_write_item", RequestItems=request)
                 request = out.get("UnprocessedItems") or {}
                 if not request:
                     break
-                _pause(min(0.05 * 2 ** attempt, 1.0))
+                _pause(min(0.05 * 2**attempt, 1.0))
             else:
                 raise TransientStoreError("DynamoDB BatchWriteItem left items unprocessed")
 
@@ -442,13 +502,18 @@ class DynamoDBTenantRepository:
     def create(self, tenant: Tenant) -> Tenant:
         """Create the tenant and claim its slug atomically; an existing slug wins."""
         try:
-            self.table.transact([
-                self.table.put_op({"PK": f"TENANTSLUG#{tenant.slug}", "SK": "SLUG",
-                                   "tenant_id": str(tenant.id)},
-                                  condition="attribute_not_exists(PK)"),
-                self.table.put_op(model_item(tenant, PK=f"TENANT#{tenant.id}", SK="TENANT"),
-                                  condition="attribute_not_exists(PK)"),
-            ])
+            self.table.transact(
+                [
+                    self.table.put_op(
+                        {"PK": f"TENANTSLUG#{tenant.slug}", "SK": "SLUG", "tenant_id": str(tenant.id)},
+                        condition="attribute_not_exists(PK)",
+                    ),
+                    self.table.put_op(
+                        model_item(tenant, PK=f"TENANT#{tenant.id}", SK="TENANT"),
+                        condition="attribute_not_exists(PK)",
+                    ),
+                ]
+            )
         except ClientError as exc:
             if "ConditionalCheckFailed" in cancellation_codes(exc):
                 existing = self.get_by_slug(tenant.slug)
@@ -457,20 +522,47 @@ class DynamoDBTenantRepository:
             raise
         return tenant
 
-    def put_key(self, *, key_hash: str, key_id: UUID, tenant_id: UUID, role: str, prefix: str,
-                created_at: str, expires_at: str | None, name: str | None = None) -> bool:
+    def put_key(
+        self,
+        *,
+        key_hash: str,
+        key_id: UUID,
+        tenant_id: UUID,
+        role: str,
+        prefix: str,
+        created_at: str,
+        expires_at: str | None,
+        name: str | None = None,
+    ) -> bool:
         """Store a key by its keyed hash, with a tenant-scoped pointer by id (one
         transaction); False when that hash is already stored."""
-        item = {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY",
-                "GSI1PK": f"T#{tenant_id}#APIKEYS", "GSI1SK": f"{created_at}#{key_id}",
-                "key_id": str(key_id), "tenant_id": str(tenant_id), "role": role, "name": name,
-                "prefix": prefix, "created_at": created_at, "expires_at": expires_at,
-                "revoked": False}
-        pointer = {"PK": f"T#{tenant_id}#APIKEYID#{key_id}", "SK": "APIKEYID",
-                   "tenant_id": str(tenant_id), "key_hash": key_hash}
+        item = {
+            "PK": f"APIKEY#{key_hash}",
+            "SK": "APIKEY",
+            "GSI1PK": f"T#{tenant_id}#APIKEYS",
+            "GSI1SK": f"{created_at}#{key_id}",
+            "key_id": str(key_id),
+            "tenant_id": str(tenant_id),
+            "role": role,
+            "name": name,
+            "prefix": prefix,
+            "created_at": created_at,
+            "expires_at": expires_at,
+            "revoked": False,
+        }
+        pointer = {
+            "PK": f"T#{tenant_id}#APIKEYID#{key_id}",
+            "SK": "APIKEYID",
+            "tenant_id": str(tenant_id),
+            "key_hash": key_hash,
+        }
         try:
-            self.table.transact([self.table.put_op(item, condition="attribute_not_exists(PK)"),
-                                 self.table.put_op(pointer, condition="attribute_not_exists(PK)")])
+            self.table.transact(
+                [
+                    self.table.put_op(item, condition="attribute_not_exists(PK)"),
+                    self.table.put_op(pointer, condition="attribute_not_exists(PK)"),
+                ]
+            )
         except ClientError as exc:
             if "ConditionalCheckFailed" in cancellation_codes(exc):
                 return False
@@ -488,15 +580,21 @@ class DynamoDBTenantRepository:
         return list(self.table.query_all(pk=f"T#{tenant_id}#APIKEYS", index="GSI1", forward=False))
 
     def revoke_key(self, key_hash: str) -> None:
-        self.table.update(f"APIKEY#{key_hash}", "APIKEY", expression="SET revoked = :t",
-                          names={}, values={":t": True})
+        self.table.update(
+            f"APIKEY#{key_hash}", "APIKEY", expression="SET revoked = :t", names={}, values={":t": True}
+        )
 
     def touch_key(self, key_hash: str, now: str, not_since: str) -> None:
         """Record use at most once a minute (a conditional write; losing the race is fine)."""
         try:
-            self.table.update(f"APIKEY#{key_hash}", "APIKEY", expression="SET #u = :now",
-                              names={"#u": "last_used_at"}, values={":now": now, ":since": not_since},
-                              condition="attribute_not_exists(#u) OR #u < :since")
+            self.table.update(
+                f"APIKEY#{key_hash}",
+                "APIKEY",
+                expression="SET #u = :now",
+                names={"#u": "last_used_at"},
+                values={":now": now, ":since": not_since},
+                condition="attribute_not_exists(#u) OR #u < :since",
+            )
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
@@ -509,10 +607,16 @@ class DynamoDBProjectRepository:
 
     def create(self, project: Project, *, exist_ok: bool = False) -> None:
         try:
-            self.table.put(model_item(project, PK=f"T#{project.tenant_id}#PROJ#{project.id}",
-                                      SK="PROJ", GSI1PK=f"T#{project.tenant_id}#PROJ",
-                                      GSI1SK=f"{project.created_at.isoformat()}#{project.id}"),
-                           condition="attribute_not_exists(PK)")
+            self.table.put(
+                model_item(
+                    project,
+                    PK=f"T#{project.tenant_id}#PROJ#{project.id}",
+                    SK="PROJ",
+                    GSI1PK=f"T#{project.tenant_id}#PROJ",
+                    GSI1SK=f"{project.created_at.isoformat()}#{project.id}",
+                ),
+                condition="attribute_not_exists(PK)",
+            )
         except ClientError as exc:
             if not (exist_ok and is_condition_failure(exc)):
                 raise
@@ -521,10 +625,12 @@ class DynamoDBProjectRepository:
         item = self.table.get(f"T#{tenant_id}#PROJ#{project_id}", "PROJ")
         return item_model(Project, item) if item else None
 
-    def list_page(self, tenant_id: UUID, *, limit: int, start: dict | None = None
-                  ) -> tuple[list[Project], dict | None]:
-        items, last = self.table.query(pk=f"T#{tenant_id}#PROJ", index="GSI1", forward=False,
-                                       limit=limit, start=start)
+    def list_page(
+        self, tenant_id: UUID, *, limit: int, start: dict | None = None
+    ) -> tuple[list[Project], dict | None]:
+        items, last = self.table.query(
+            pk=f"T#{tenant_id}#PROJ", index="GSI1", forward=False, limit=limit, start=start
+        )
         return [item_model(Project, i) for i in items], last
 
 
@@ -539,43 +645,67 @@ class DynamoDBDatasetRepository:
 
     def create(self, dataset: Dataset) -> None:
         created = dataset.created_at.isoformat()
-        self.table.put(model_item(dataset, PK=self._pk(dataset.tenant_id, dataset.id), SK="DS",
-                                  GSI1PK=f"T#{dataset.tenant_id}#DS",
-                                  GSI1SK=f"{created}#{dataset.id}"),
-                       condition="attribute_not_exists(PK)")
+        self.table.put(
+            model_item(
+                dataset,
+                PK=self._pk(dataset.tenant_id, dataset.id),
+                SK="DS",
+                GSI1PK=f"T#{dataset.tenant_id}#DS",
+                GSI1SK=f"{created}#{dataset.id}",
+            ),
+            condition="attribute_not_exists(PK)",
+        )
 
     def get(self, tenant_id: UUID, dataset_id: UUID) -> Dataset | None:
         item = self.table.get(self._pk(tenant_id, dataset_id), "DS")
         return item_model(Dataset, item) if item else None
 
-    def list_page(self, tenant_id: UUID, *, limit: int, start: dict | None = None
-                  ) -> tuple[list[Dataset], dict | None]:
-        items, last = self.table.query(pk=f"T#{tenant_id}#DS", index="GSI1", forward=False,
-                                       limit=limit, start=start)
+    def list_page(
+        self, tenant_id: UUID, *, limit: int, start: dict | None = None
+    ) -> tuple[list[Dataset], dict | None]:
+        items, last = self.table.query(
+            pk=f"T#{tenant_id}#DS", index="GSI1", forward=False, limit=limit, start=start
+        )
         return [item_model(Dataset, i) for i in items], last
 
-    def add_version(self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion,
-                    object_key: str) -> None:
+    def add_version(
+        self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion, object_key: str
+    ) -> None:
         """Append a version: the counter moves only if nobody appended meanwhile."""
         pk = self._pk(tenant_id, dataset.id)
         try:
-            self.table.transact([
-                self.table.update_op(pk, "DS", expression="SET #n = :new",
-                                     names={"#n": "version_count"},
-                                     values={":new": version.version, ":old": dataset.version_count},
-                                     condition="#n = :old"),
-                self.table.put_op(model_item(version, PK=pk, SK=f"V#{version.version:08d}",
-                                             tenant_id=str(tenant_id), object_key=object_key),
-                                  condition="attribute_not_exists(PK)"),
-            ])
+            self.table.transact(
+                [
+                    self.table.update_op(
+                        pk,
+                        "DS",
+                        expression="SET #n = :new",
+                        names={"#n": "version_count"},
+                        values={":new": version.version, ":old": dataset.version_count},
+                        condition="#n = :old",
+                    ),
+                    self.table.put_op(
+                        model_item(
+                            version,
+                            PK=pk,
+                            SK=f"V#{version.version:08d}",
+                            tenant_id=str(tenant_id),
+                            object_key=object_key,
+                        ),
+                        condition="attribute_not_exists(PK)",
+                    ),
+                ]
+            )
         except ClientError as exc:
             if "ConditionalCheckFailed" in cancellation_codes(exc):
-                raise ConflictError("another version of this dataset was created at the same "
-                                    "time; retry") from exc
+                raise ConflictError(
+                    "another version of this dataset was created at the same time; retry"
+                ) from exc
             raise
 
-    def get_version(self, tenant_id: UUID, dataset_id: UUID, version: int | None
-                    ) -> tuple[DatasetVersion, str] | None:
+    def get_version(
+        self, tenant_id: UUID, dataset_id: UUID, version: int | None
+    ) -> tuple[DatasetVersion, str] | None:
         """The numbered version (or the latest) and its object key."""
         pk = self._pk(tenant_id, dataset_id)
         if version is None:
@@ -586,14 +716,17 @@ class DynamoDBDatasetRepository:
         return (item_model(DatasetVersion, item), item["object_key"]) if item else None
 
     def list_versions(self, tenant_id: UUID, dataset_id: UUID) -> list[DatasetVersion]:
-        return [item_model(DatasetVersion, i) for i in
-                self.table.query_all(pk=self._pk(tenant_id, dataset_id), sk_prefix="V#",
-                                     forward=False)]
+        return [
+            item_model(DatasetVersion, i)
+            for i in self.table.query_all(pk=self._pk(tenant_id, dataset_id), sk_prefix="V#", forward=False)
+        ]
 
     def version_objects(self, tenant_id: UUID, dataset_id: UUID) -> list[tuple[str, str]]:
         """(sort key, object key) of every version of the dataset."""
-        return [(i["SK"], i["object_key"]) for i in
-                self.table.query_all(pk=self._pk(tenant_id, dataset_id), sk_prefix="V#")]
+        return [
+            (i["SK"], i["object_key"])
+            for i in self.table.query_all(pk=self._pk(tenant_id, dataset_id), sk_prefix="V#")
+        ]
 
     def delete(self, dataset: Dataset, version_keys: Sequence[str]) -> None:
         """Delete the version items named, then the dataset item — the latter only while
@@ -601,8 +734,15 @@ class DynamoDBDatasetRepository:
         otherwise; the versions already deleted stay deleted, a retry finishes)."""
         pk = self._pk(dataset.tenant_id, dataset.id)
         self.table.batch_delete([(pk, sk) for sk in version_keys])
-        _delete_unreferenced(self.table, pk, "DS", dataset.tenant_id, f"dataset_id#{dataset.id}",
-                             dataset.version_count, "dataset")
+        _delete_unreferenced(
+            self.table,
+            pk,
+            "DS",
+            dataset.tenant_id,
+            f"dataset_id#{dataset.id}",
+            dataset.version_count,
+            "dataset",
+        )
 
 
 # ====================================================================== evals
@@ -611,102 +751,156 @@ class DynamoDBEvalRepository:
         self.table = table
 
     def create(self, ev: Eval) -> None:
-        self.table.put(model_item(ev, PK=f"T#{ev.tenant_id}#EVAL#{ev.id}", SK="EVAL",
-                                  GSI1PK=f"T#{ev.tenant_id}#EVAL",
-                                  GSI1SK=f"{ev.created_at.isoformat()}#{ev.id}"),
-                       condition="attribute_not_exists(PK)")
+        self.table.put(
+            model_item(
+                ev,
+                PK=f"T#{ev.tenant_id}#EVAL#{ev.id}",
+                SK="EVAL",
+                GSI1PK=f"T#{ev.tenant_id}#EVAL",
+                GSI1SK=f"{ev.created_at.isoformat()}#{ev.id}",
+            ),
+            condition="attribute_not_exists(PK)",
+        )
 
     def get(self, tenant_id: UUID, eval_id: UUID) -> Eval | None:
         item = self.table.get(f"T#{tenant_id}#EVAL#{eval_id}", "EVAL")
         return item_model(Eval, item) if item else None
 
-    def list_page(self, tenant_id: UUID, *, limit: int, start: dict | None = None
-                  ) -> tuple[list[Eval], dict | None]:
-        items, last = self.table.query(pk=f"T#{tenant_id}#EVAL", index="GSI1", forward=False,
-                                       limit=limit, start=start)
+    def list_page(
+        self, tenant_id: UUID, *, limit: int, start: dict | None = None
+    ) -> tuple[list[Eval], dict | None]:
+        items, last = self.table.query(
+            pk=f"T#{tenant_id}#EVAL", index="GSI1", forward=False, limit=limit, start=start
+        )
         return [item_model(Eval, i) for i in items], last
 
     def add_version(self, tenant_id: UUID, ev: Eval, version: EvalVersion) -> None:
         try:
-            self.table.transact([
-                self.table.update_op(f"T#{tenant_id}#EVAL#{ev.id}", "EVAL",
-                                     expression="SET #n = :new", names={"#n": "version_count"},
-                                     values={":new": version.version, ":old": ev.version_count},
-                                     condition="#n = :old"),
-                self._version_op(tenant_id, ev, version),
-            ])
+            self.table.transact(
+                [
+                    self.table.update_op(
+                        f"T#{tenant_id}#EVAL#{ev.id}",
+                        "EVAL",
+                        expression="SET #n = :new",
+                        names={"#n": "version_count"},
+                        values={":new": version.version, ":old": ev.version_count},
+                        condition="#n = :old",
+                    ),
+                    self._version_op(tenant_id, ev, version),
+                ]
+            )
         except ClientError as exc:
             if "ConditionalCheckFailed" in cancellation_codes(exc):
-                raise ConflictError("another version of this eval was created at the same "
-                                    "time; retry") from exc
+                raise ConflictError(
+                    "another version of this eval was created at the same time; retry"
+                ) from exc
             raise
 
     def _version_op(self, tenant_id: UUID, ev: Eval, version: EvalVersion) -> dict[str, Any]:
         """A version's item (listed through GSI1 under its eval), written once."""
-        return self.table.put_op(model_item(version, PK=f"T#{tenant_id}#EVALVER#{version.id}",
-                                            SK="EVALVER", tenant_id=str(tenant_id),
-                                            project_id=str(ev.project_id),
-                                            GSI1PK=f"T#{tenant_id}#EVAL#{ev.id}#V",
-                                            GSI1SK=f"{version.version:08d}"),
-                                 condition="attribute_not_exists(PK)")
+        return self.table.put_op(
+            model_item(
+                version,
+                PK=f"T#{tenant_id}#EVALVER#{version.id}",
+                SK="EVALVER",
+                tenant_id=str(tenant_id),
+                project_id=str(ev.project_id),
+                GSI1PK=f"T#{tenant_id}#EVAL#{ev.id}#V",
+                GSI1SK=f"{version.version:08d}",
+            ),
+            condition="attribute_not_exists(PK)",
+        )
 
     def get_version(self, tenant_id: UUID, version_id: UUID) -> EvalVersion | None:
         item = self.table.get(f"T#{tenant_id}#EVALVER#{version_id}", "EVALVER")
         return item_model(EvalVersion, item) if item else None
 
     def list_versions(self, tenant_id: UUID, eval_id: UUID) -> list[EvalVersion]:
-        return [item_model(EvalVersion, i) for i in
-                self.table.query_all(pk=f"T#{tenant_id}#EVAL#{eval_id}#V", index="GSI1",
-                                     forward=False)]
+        return [
+            item_model(EvalVersion, i)
+            for i in self.table.query_all(pk=f"T#{tenant_id}#EVAL#{eval_id}#V", index="GSI1", forward=False)
+        ]
 
     def create_with_version(self, ev: Eval, version: EvalVersion) -> None:
         """The eval and its version 1 in one transaction: both or neither."""
         tenant_id = ev.tenant_id
-        self.table.transact([
-            self.table.put_op(model_item(ev, PK=f"T#{tenant_id}#EVAL#{ev.id}", SK="EVAL",
-                                         GSI1PK=f"T#{tenant_id}#EVAL",
-                                         GSI1SK=f"{ev.created_at.isoformat()}#{ev.id}"),
-                              condition="attribute_not_exists(PK)"),
-            self._version_op(tenant_id, ev, version),
-        ])
+        self.table.transact(
+            [
+                self.table.put_op(
+                    model_item(
+                        ev,
+                        PK=f"T#{tenant_id}#EVAL#{ev.id}",
+                        SK="EVAL",
+                        GSI1PK=f"T#{tenant_id}#EVAL",
+                        GSI1SK=f"{ev.created_at.isoformat()}#{ev.id}",
+                    ),
+                    condition="attribute_not_exists(PK)",
+                ),
+                self._version_op(tenant_id, ev, version),
+            ]
+        )
 
     def delete(self, ev: Eval) -> None:
         """Delete the eval's versions, then the eval — the latter only while no run counts
         it and nobody added a version meanwhile (ConflictError otherwise; a retry finishes)."""
         tenant_id = ev.tenant_id
-        versions = [(k["PK"], k["SK"]) for k in
-                    self.table.keys(pk=f"T#{tenant_id}#EVAL#{ev.id}#V", index="GSI1")]
+        versions = [
+            (k["PK"], k["SK"]) for k in self.table.keys(pk=f"T#{tenant_id}#EVAL#{ev.id}#V", index="GSI1")
+        ]
         if len(versions) < ev.version_count:
             # Versions are found through GSI1, which lags its writes: never leave one behind.
-            raise TransientStoreError(f"eval {ev.id}: {len(versions)} of {ev.version_count} "
-                                      "versions indexed yet; retry")
+            raise TransientStoreError(
+                f"eval {ev.id}: {len(versions)} of {ev.version_count} versions indexed yet; retry"
+            )
         self.table.batch_delete(versions)
-        _delete_unreferenced(self.table, f"T#{tenant_id}#EVAL#{ev.id}", "EVAL", tenant_id,
-                             f"eval_id#{ev.id}", ev.version_count, "eval")
+        _delete_unreferenced(
+            self.table,
+            f"T#{tenant_id}#EVAL#{ev.id}",
+            "EVAL",
+            tenant_id,
+            f"eval_id#{ev.id}",
+            ev.version_count,
+            "eval",
+        )
 
 
-def _delete_unreferenced(table: Table, pk: str, sk: str, tenant_id: UUID, counter: str,
-                         version_count: int, kind: str) -> None:
+def _delete_unreferenced(
+    table: Table, pk: str, sk: str, tenant_id: UUID, counter: str, version_count: int, kind: str
+) -> None:
     """Delete a dataset or eval item in one transaction with two guards: the tenant's run
     counter for it is zero (a run scheduled since the caller looked makes this a 409, not
     a dangling reference), and its version count is still the one whose versions were
     deleted (a version added meanwhile would otherwise be orphaned)."""
     try:
-        table.transact([
-            table.check_op(f"T#{tenant_id}#RUNCOUNT", counter,
-                           condition="attribute_not_exists(runs) OR runs = :zero",
-                           values={":zero": 0}),
-            table.delete_op(pk, sk, condition="attribute_exists(PK) AND #n = :n",
-                            names={"#n": "version_count"}, values={":n": version_count}),
-        ])
+        table.transact(
+            [
+                table.check_op(
+                    f"T#{tenant_id}#RUNCOUNT",
+                    counter,
+                    condition="attribute_not_exists(runs) OR runs = :zero",
+                    values={":zero": 0},
+                ),
+                table.delete_op(
+                    pk,
+                    sk,
+                    condition="attribute_exists(PK) AND #n = :n",
+                    names={"#n": "version_count"},
+                    values={":n": version_count},
+                ),
+            ]
+        )
     except ClientError as exc:
         codes = cancellation_codes(exc)
         if codes[:1] == ["ConditionalCheckFailed"]:
-            raise ConflictError(f"a run of this {kind} was scheduled while it was being "
-                                "deleted; delete the run first, then retry") from exc
+            raise ConflictError(
+                f"a run of this {kind} was scheduled while it was being "
+                "deleted; delete the run first, then retry"
+            ) from exc
         if codes[1:2] == ["ConditionalCheckFailed"]:
-            raise ConflictError(f"the {kind} changed while it was being deleted (a version "
-                                "was added, or it was deleted meanwhile); retry") from exc
+            raise ConflictError(
+                f"the {kind} changed while it was being deleted (a version "
+                "was added, or it was deleted meanwhile); retry"
+            ) from exc
         raise
 
 
@@ -735,8 +929,11 @@ RUN_COUNTERS = ("status", "eval_id", "eval_version_id", "dataset_id", "project_i
 SET_STATUS_ATTEMPTS = 4  # pending → running → a finished state: at most two moves to chase
 
 RUN_INDEX_PRIORITY = (  # most selective first
-    ("eval_version_id", "RunsByEvalVersion"), ("dataset_id", "RunsByDataset"),
-    ("eval_id", "RunsByEval"), ("project_id", "RunsByProject"), ("status", "RunsByStatus"),
+    ("eval_version_id", "RunsByEvalVersion"),
+    ("dataset_id", "RunsByDataset"),
+    ("eval_id", "RunsByEval"),
+    ("project_id", "RunsByProject"),
+    ("status", "RunsByStatus"),
 )
 
 
@@ -811,12 +1008,15 @@ class DynamoDBRunRepository:
 
     def index_keys(self, run: Run) -> dict[str, str]:
         t = run.tenant_id
-        return {"RunsByTenant": f"T#{t}", "RunsByEval": f"T#{t}#{run.eval_id}",
-                "RunsByEvalVersion": f"T#{t}#{run.eval_version_id}",
-                "RunsByDataset": f"T#{t}#{run.dataset_id}",
-                "RunsByProject": f"T#{t}#{run.project_id}",
-                "RunsByStatus": f"T#{t}#{run.status}",
-                "RunCreated": f"{run.created_at.isoformat()}#{run.id}"}
+        return {
+            "RunsByTenant": f"T#{t}",
+            "RunsByEval": f"T#{t}#{run.eval_id}",
+            "RunsByEvalVersion": f"T#{t}#{run.eval_version_id}",
+            "RunsByDataset": f"T#{t}#{run.dataset_id}",
+            "RunsByProject": f"T#{t}#{run.project_id}",
+            "RunsByStatus": f"T#{t}#{run.status}",
+            "RunCreated": f"{run.created_at.isoformat()}#{run.id}",
+        }
 
     @staticmethod
     def _count_pk(tenant_id: UUID) -> str:
@@ -828,23 +1028,28 @@ class DynamoDBRunRepository:
         return ["ALL", *(f"{name}#{getattr(run, name)}" for name in RUN_COUNTERS)]
 
     def _count_op(self, tenant_id: UUID, sk: str, delta: int) -> dict[str, Any]:
-        return self.table.update_op(self._count_pk(tenant_id), sk, expression="ADD runs :d",
-                                    names={}, values={":d": delta})
+        return self.table.update_op(
+            self._count_pk(tenant_id), sk, expression="ADD runs :d", names={}, values={":d": delta}
+        )
 
-    def _in_flight_op(self, tenant_id: UUID, delta: int, limit: int | None = None
-                      ) -> dict[str, Any]:
+    def _in_flight_op(self, tenant_id: UUID, delta: int, limit: int | None = None) -> dict[str, Any]:
         """Move the tenant's count of unfinished runs; with ``limit``, only below it."""
-        condition = ("attribute_not_exists(runs_in_flight) OR runs_in_flight < :limit"
-                     if limit is not None else None)
+        condition = (
+            "attribute_not_exists(runs_in_flight) OR runs_in_flight < :limit" if limit is not None else None
+        )
         values: dict[str, Any] = {":d": delta}
         if limit is not None:
             values[":limit"] = limit
-        return self.table.update_op(f"TENANT#{tenant_id}", "TENANT",
-                                    expression="ADD runs_in_flight :d", names={}, values=values,
-                                    condition=condition)
+        return self.table.update_op(
+            f"TENANT#{tenant_id}",
+            "TENANT",
+            expression="ADD runs_in_flight :d",
+            names={},
+            values=values,
+            condition=condition,
+        )
 
-    def create(self, run: Run, *, max_in_flight: int,
-               idempotency: tuple[str, str] | None = None) -> UUID:
+    def create(self, run: Run, *, max_in_flight: int, idempotency: tuple[str, str] | None = None) -> UUID:
         """Store a new run and count it against the tenant's runs in flight, in one
         transaction (QuotaExceededError at the limit). With ``idempotency=(key, hash)``
         the key is claimed in the same transaction: a replay returns the run that key
@@ -855,20 +1060,30 @@ class DynamoDBRunRepository:
         second's claim conflicts with the first's commit) is tried again, a bounded few
         times with jittered pauses; once the first has committed, the retry finds its claim
         and replays its run."""
-        item = model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN",
-                          **self.index_keys(run))
-        ops = [self.table.put_op(item, condition="attribute_not_exists(PK)"),
-               self._in_flight_op(run.tenant_id, +1, max_in_flight),
-               *(self._count_op(run.tenant_id, sk, +1) for sk in self.counter_keys(run))]
+        item = model_item(run, PK=self._pk(run.tenant_id, run_key(run.id)), SK="RUN", **self.index_keys(run))
+        ops = [
+            self.table.put_op(item, condition="attribute_not_exists(PK)"),
+            self._in_flight_op(run.tenant_id, +1, max_in_flight),
+            *(self._count_op(run.tenant_id, sk, +1) for sk in self.counter_keys(run)),
+        ]
         claim_pk = None
         if idempotency is not None:
             key, request_hash = idempotency
             claim_pk = f"T#{run.tenant_id}#IDEM#{hashlib.sha256(key.encode()).hexdigest()}"
-            ops.insert(0, self.table.put_op(
-                {"PK": claim_pk, "SK": "IDEM", "tenant_id": str(run.tenant_id),
-                 "run_id": str(run.id), "request_hash": request_hash,
-                 "ttl": int(run.created_at.timestamp()) + IDEMPOTENCY_TTL_S},
-                condition="attribute_not_exists(PK)"))
+            ops.insert(
+                0,
+                self.table.put_op(
+                    {
+                        "PK": claim_pk,
+                        "SK": "IDEM",
+                        "tenant_id": str(run.tenant_id),
+                        "run_id": str(run.id),
+                        "request_hash": request_hash,
+                        "ttl": int(run.created_at.timestamp()) + IDEMPOTENCY_TTL_S,
+                    },
+                    condition="attribute_not_exists(PK)",
+                ),
+            )
         in_flight = 2 if claim_pk else 1  # (claim,) run, in-flight, counters (no condition)
         last: Exception | None = None
         for attempt in range(CREATE_ATTEMPTS):
@@ -880,8 +1095,7 @@ class DynamoDBRunRepository:
                 # be tried again (other transient faults, e.g. a dropped connection after a
                 # commit, are the caller's to retry).
                 cause = exc.__cause__
-                if not (isinstance(cause, ClientError)
-                        and _contention_only(cancellation_codes(cause))):
+                if not (isinstance(cause, ClientError) and _contention_only(cancellation_codes(cause))):
                     raise
                 last = exc
             except ClientError as exc:
@@ -889,32 +1103,37 @@ class DynamoDBRunRepository:
                 if claim_pk and codes[:1] == ["ConditionalCheckFailed"]:
                     return self._replay(claim_pk, idempotency[1], exc)  # type: ignore[index]
                 if not (claim_pk and codes[:1] and codes[0] in TRANSIENT_REASONS):
-                    if codes[in_flight:in_flight + 1] == ["ConditionalCheckFailed"]:
+                    if codes[in_flight : in_flight + 1] == ["ConditionalCheckFailed"]:
                         raise QuotaExceededError(
                             f"the tenant already has {max_in_flight} runs pending or running; "
-                            "wait for one to finish", details={"limit": max_in_flight}) from exc
+                            "wait for one to finish",
+                            details={"limit": max_in_flight},
+                        ) from exc
                     raise
                 # The key's claim is in a concurrent request's transaction: whether this
                 # request replays that run or creates its own (or is over the quota) is
                 # known once that one has committed or not. Nothing was written.
                 last = exc
             if attempt + 1 < CREATE_ATTEMPTS:
-                _pause(random.uniform(0, CREATE_BACKOFF_S * 2 ** attempt))  # noqa: S311
+                _pause(random.uniform(0, CREATE_BACKOFF_S * 2**attempt))
         raise TransientStoreError(
             f"DynamoDB kept cancelling the run's transaction for contention "
-            f"({CREATE_ATTEMPTS} attempts); retry") from last
+            f"({CREATE_ATTEMPTS} attempts); retry"
+        ) from last
 
     def _replay(self, claim_pk: str, request_hash: str, exc: ClientError) -> UUID:
         claim = self.table.get(claim_pk, "IDEM")
         if claim is None:  # expired between the two calls
             raise ConflictError("Idempotency-Key is being reused; retry") from exc
         if claim["request_hash"] != request_hash:
-            raise ConflictError("Idempotency-Key was used with a different request",
-                                details={"header": "Idempotency-Key"}) from exc
+            raise ConflictError(
+                "Idempotency-Key was used with a different request", details={"header": "Idempotency-Key"}
+            ) from exc
         if self.get(UUID(claim["tenant_id"]), UUID(claim["run_id"])) is None:
-            raise ConflictError("Idempotency-Key created a run that has since been deleted; "
-                                "send a new key to schedule again",
-                                details={"header": "Idempotency-Key"}) from exc
+            raise ConflictError(
+                "Idempotency-Key created a run that has since been deleted; send a new key to schedule again",
+                details={"header": "Idempotency-Key"},
+            ) from exc
         return UUID(claim["run_id"])
 
     def get(self, tenant_id: UUID, run_id: UUID) -> Run | None:
@@ -933,9 +1152,14 @@ class DynamoDBRunRepository:
         start, skip = query.start, query.offset
         more = True
         while len(keys) < query.limit and more:
-            page, start = self.table.query(pk=query.partition, index=query.index, forward=False,
-                                           limit=min(query.limit + skip, 1000), start=start,
-                                           filters=query.filters)
+            page, start = self.table.query(
+                pk=query.partition,
+                index=query.index,
+                forward=False,
+                limit=min(query.limit + skip, 1000),
+                start=start,
+                filters=query.filters,
+            )
             more = start is not None
             dropped = min(skip, len(page))
             skip -= dropped
@@ -946,8 +1170,12 @@ class DynamoDBRunRepository:
         if keys and len(keys) == query.limit and more:
             # Resume after the last item returned (not after the last item read).
             tail = keys[-1]
-            last = {"PK": tail["PK"], "SK": tail["SK"], query.index: query.partition,
-                    "RunCreated": tail["RunCreated"]}
+            last = {
+                "PK": tail["PK"],
+                "SK": tail["SK"],
+                query.index: query.partition,
+                "RunCreated": tail["RunCreated"],
+            }
         items = self.table.batch_get([(k["PK"], k["SK"]) for k in keys])
         return [item_model(Run, i) for i in items], last
 
@@ -976,8 +1204,9 @@ class DynamoDBRunRepository:
             self.table.put({"PK": self._count_pk(tenant_id), "SK": sk, "runs": n})
         return counts
 
-    def set_status(self, run: Run, status: str, *, expect: Sequence[str],
-                   fields: Mapping[str, Any] | None = None) -> bool:
+    def set_status(
+        self, run: Run, status: str, *, expect: Sequence[str], fields: Mapping[str, Any] | None = None
+    ) -> bool:
         """Move the run to ``status`` (with ``fields``) if it is in one of ``expect``.
 
         Returns False when the run was not in an expected state: the transitions are
@@ -1008,8 +1237,12 @@ class DynamoDBRunRepository:
 
         A field set to None is REMOVEd, not SET: a stored run holds no attribute for an
         unset field (``serialize`` drops None on a put too), and both read back as None."""
-        changes = {"status": status, "updated_at": utcnow().isoformat(),
-                   "RunsByStatus": f"T#{run.tenant_id}#{status}", **(fields or {})}
+        changes = {
+            "status": status,
+            "updated_at": utcnow().isoformat(),
+            "RunsByStatus": f"T#{run.tenant_id}#{status}",
+            **(fields or {}),
+        }
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets, removes = [], []
@@ -1024,12 +1257,21 @@ class DynamoDBRunRepository:
                 sets.append(f"#f{i} = :f{i}")
         values[":old"] = run.status
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        ops = [self.table.update_op(
-            self._pk(run.tenant_id, run_key(run.id)), "RUN", expression=expression,
-            names=names, values=values, condition="#f0 = :old")]
+        ops = [
+            self.table.update_op(
+                self._pk(run.tenant_id, run_key(run.id)),
+                "RUN",
+                expression=expression,
+                names=names,
+                values=values,
+                condition="#f0 = :old",
+            )
+        ]
         if status != run.status:
-            ops += [self._count_op(run.tenant_id, f"status#{run.status}", -1),
-                    self._count_op(run.tenant_id, f"status#{status}", +1)]
+            ops += [
+                self._count_op(run.tenant_id, f"status#{run.status}", -1),
+                self._count_op(run.tenant_id, f"status#{status}", +1),
+            ]
         if status in TERMINAL_STATUSES and run.status not in TERMINAL_STATUSES:
             ops.append(self._in_flight_op(run.tenant_id, -1))
         self.table.transact(ops)
@@ -1041,9 +1283,12 @@ class DynamoDBRunRepository:
         only deletes finished ones). False when the run changed status or is gone."""
         pk = self._pk(run.tenant_id, run_key(run.id))
         self.table.batch_delete([(k["PK"], k["SK"]) for k in self.table.keys(pk=pk, sk_prefix="B#")])
-        ops = [self.table.delete_op(pk, "RUN", condition="#s = :s", names={"#s": "status"},
-                                    values={":s": run.status}),
-               *(self._count_op(run.tenant_id, sk, -1) for sk in self.counter_keys(run))]
+        ops = [
+            self.table.delete_op(
+                pk, "RUN", condition="#s = :s", names={"#s": "status"}, values={":s": run.status}
+            ),
+            *(self._count_op(run.tenant_id, sk, -1) for sk in self.counter_keys(run)),
+        ]
         if run.status not in TERMINAL_STATUSES:
             ops.append(self._in_flight_op(run.tenant_id, -1))
         try:
@@ -1054,9 +1299,17 @@ class DynamoDBRunRepository:
             raise
         return True
 
-    def record_batch(self, run: Run, index: int, *, completed: int, failed: int,
-                     records: list[dict[str, Any]], evaluations: Sequence[Evaluation],
-                     now: str) -> BatchOutcome:
+    def record_batch(
+        self,
+        run: Run,
+        index: int,
+        *,
+        completed: int,
+        failed: int,
+        records: list[dict[str, Any]],
+        evaluations: Sequence[Evaluation],
+        now: str,
+    ) -> BatchOutcome:
         """Write a batch's evaluations and move the run's counters in ONE transaction.
 
         Returns ``"recorded"``, ``"duplicate"`` (this batch was already recorded: a retry
@@ -1069,31 +1322,46 @@ class DynamoDBRunRepository:
         is either wholly there or not at all.
         """
         pk = self._pk(run.tenant_id, run_key(run.id))
-        blob = _pack({"records": records,
-                      "evaluations": [e.model_dump(mode="json") for e in evaluations]})
+        blob = _pack({"records": records, "evaluations": [e.model_dump(mode="json") for e in evaluations]})
         if len(blob) > BATCH_MAX_BYTES:
             raise BatchTooLargeError(
                 f"batch {index} compresses to {len(blob) / 1e6:.1f} MB, over the "
                 f"{BATCH_MAX_BYTES / 1e6:.1f} MB one DynamoDB transaction can record: schedule "
-                "the run with a smaller batch_size")
-        parts = [blob[i:i + BATCH_PART_BYTES] for i in range(0, len(blob), BATCH_PART_BYTES)]
-        base = {"PK": pk, "tenant_id": str(run.tenant_id), "run_id": str(run.id), "batch": index,
-                "created_at": now}
+                "the run with a smaller batch_size"
+            )
+        parts = [blob[i : i + BATCH_PART_BYTES] for i in range(0, len(blob), BATCH_PART_BYTES)]
+        base = {
+            "PK": pk,
+            "tenant_id": str(run.tenant_id),
+            "run_id": str(run.id),
+            "batch": index,
+            "created_at": now,
+        }
         ops = [
-            self.table.put_op({**base, "SK": _batch_key(index), "completed": completed,
-                               "failed": failed, "parts": len(parts), "data": parts[0]},
-                              condition=self.BATCH_ONCE),
-            self.table.update_op(pk, "RUN",
-                                 expression="ADD completed_count :c, failed_count :f "
-                                            "SET updated_at = :now",
-                                 names={"#status": "status"},
-                                 values={":c": completed, ":f": failed, ":now": now,
-                                         ":running": "running"},
-                                 condition="#status = :running"),
+            self.table.put_op(
+                {
+                    **base,
+                    "SK": _batch_key(index),
+                    "completed": completed,
+                    "failed": failed,
+                    "parts": len(parts),
+                    "data": parts[0],
+                },
+                condition=self.BATCH_ONCE,
+            ),
+            self.table.update_op(
+                pk,
+                "RUN",
+                expression="ADD completed_count :c, failed_count :f SET updated_at = :now",
+                names={"#status": "status"},
+                values={":c": completed, ":f": failed, ":now": now, ":running": "running"},
+                condition="#status = :running",
+            ),
         ]
-        ops += [self.table.put_op({**base, "SK": _part_key(index, n), "data": part},
-                                  condition=self.BATCH_ONCE)
-                for n, part in enumerate(parts[1:], start=1)]
+        ops += [
+            self.table.put_op({**base, "SK": _part_key(index, n), "data": part}, condition=self.BATCH_ONCE)
+            for n, part in enumerate(parts[1:], start=1)
+        ]
         try:
             self.table.transact(ops)
         except ClientError as exc:
@@ -1116,8 +1384,7 @@ class DynamoDBRunRepository:
         each with ``parts``, the items it was read from."""
         return self._batches(self._pk(run.tenant_id, run_key(run.id)), first=first)
 
-    def _batches(self, pk: str, *, first: int, last: int | None = None
-                 ) -> Iterator[dict[str, Any]]:
+    def _batches(self, pk: str, *, first: int, last: int | None = None) -> Iterator[dict[str, Any]]:
         """Batch items in key order (``B#{i}`` then its parts ``B#{i}#{n:03}``), joined."""
         parts: list[bytes] = []
         batch, expected = None, 0

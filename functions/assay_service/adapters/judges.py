@@ -22,14 +22,27 @@ from assay_service.domain.scorers.judges import JudgeClient, JudgeReply
 from assay_service.errors import TransientScoringError
 from assay_service.models.domain import JudgeSettings
 
-__all__ = ["BedrockJudgeClient", "JudgeClient", "JudgeReply", "JudgeRequestError",
-           "OpenAIJudgeClient", "openai_credentials"]
+__all__ = [
+    "BedrockJudgeClient",
+    "JudgeClient",
+    "JudgeReply",
+    "JudgeRequestError",
+    "OpenAIJudgeClient",
+    "openai_credentials",
+]
 
 EXCERPT = 300
-TRANSIENT_BEDROCK_CODES = frozenset({
-    "ThrottlingException", "ServiceUnavailableException", "ModelNotReadyException",
-    "InternalServerException", "ModelTimeoutException", "TooManyRequestsException",
-    "ServiceQuotaExceededException"})
+TRANSIENT_BEDROCK_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ServiceUnavailableException",
+        "ModelNotReadyException",
+        "InternalServerException",
+        "ModelTimeoutException",
+        "TooManyRequestsException",
+        "ServiceQuotaExceededException",
+    }
+)
 
 
 class JudgeRequestError(Exception):
@@ -56,8 +69,8 @@ class BedrockJudgeClient:
                 modelId=settings.model,
                 system=[{"text": system}],
                 messages=[{"role": "user", "content": [{"text": user}]}],
-                inferenceConfig={"maxTokens": settings.max_tokens,
-                                 "temperature": settings.temperature})
+                inferenceConfig={"maxTokens": settings.max_tokens, "temperature": settings.temperature},
+            )
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "")
@@ -73,14 +86,14 @@ class BedrockJudgeClient:
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict))
         usage = response.get("usage") or {}
-        return JudgeReply(text=text, input_tokens=usage.get("inputTokens"),
-                          output_tokens=usage.get("outputTokens"))
+        return JudgeReply(
+            text=text, input_tokens=usage.get("inputTokens"), output_tokens=usage.get("outputTokens")
+        )
 
 
 # ------------------------------------------------------------------ OpenAI-compatible
 class OpenAIJudgeClient:
-    def __init__(self, base_url: str, api_key: str | None = None, *,
-                 timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 60.0) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise ValueError("the judge base URL must be http(s)")
         if urllib.parse.urlsplit(base_url).scheme not in {"http", "https"}:
@@ -90,19 +103,24 @@ class OpenAIJudgeClient:
         self.timeout = timeout
 
     def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply:
-        body = json.dumps({
-            "model": settings.model,
-            "messages": [{"role": "system", "content": system},
-                         {"role": "user", "content": user}],
-            "temperature": settings.temperature,
-            "max_tokens": settings.max_tokens,
-            "response_format": {"type": "json_object"},
-        }).encode()
+        body = json.dumps(
+            {
+                "model": settings.model,
+                "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                "temperature": settings.temperature,
+                "max_tokens": settings.max_tokens,
+                "response_format": {"type": "json_object"},
+            }
+        ).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers,  # noqa: S310
-                                         method="POST")
+        request = urllib.request.Request(  # noqa: S310
+            self.url,
+            data=body,
+            headers=headers,
+            method="POST",
+        )
         try:
             # B310 (urlopen of a variable URL): __init__ admits only http and https.
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 # nosec B310
@@ -114,23 +132,20 @@ class OpenAIJudgeClient:
                 raise TransientScoringError(message) from exc
             raise JudgeRequestError(message) from exc
         except TimeoutError as exc:
-            raise TransientScoringError(f"judge endpoint timed out after {self.timeout:g}s"
-                                        ) from exc
+            raise TransientScoringError(f"judge endpoint timed out after {self.timeout:g}s") from exc
         except urllib.error.URLError as exc:  # refused, DNS, TLS, or a timeout while connecting
-            raise TransientScoringError(f"judge endpoint unreachable: {exc.reason}"[:EXCERPT]
-                                        ) from exc
+            raise TransientScoringError(f"judge endpoint unreachable: {exc.reason}"[:EXCERPT]) from exc
         except (ConnectionError, OSError) as exc:
-            raise TransientScoringError(f"judge endpoint connection failed: {exc}"[:EXCERPT]
-                                        ) from exc
+            raise TransientScoringError(f"judge endpoint connection failed: {exc}"[:EXCERPT]) from exc
         try:
             data = json.loads(raw)
             text = data["choices"][0]["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise JudgeRequestError(
-                f"judge endpoint sent no chat completion: {_excerpt(raw)}") from exc
+            raise JudgeRequestError(f"judge endpoint sent no chat completion: {_excerpt(raw)}") from exc
         usage = data.get("usage") or {}
-        return JudgeReply(text=text, input_tokens=usage.get("prompt_tokens"),
-                          output_tokens=usage.get("completion_tokens"))
+        return JudgeReply(
+            text=text, input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens")
+        )
 
 
 def _excerpt(raw: bytes) -> str:
@@ -146,6 +161,8 @@ def openai_credentials(secret: str | None, base_url: str | None) -> tuple[str, s
         key = data.get("api_key") or None
         base_url = data.get("base_url") or base_url
     if not base_url:
-        raise RuntimeError("no OpenAI-compatible judge endpoint: set JUDGE_OPENAI_BASE_URL "
-                           "or put base_url in the judge secret")
+        raise RuntimeError(
+            "no OpenAI-compatible judge endpoint: set JUDGE_OPENAI_BASE_URL "
+            "or put base_url in the judge secret"
+        )
     return base_url, key

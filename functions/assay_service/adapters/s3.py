@@ -112,28 +112,36 @@ class S3ArtifactStore:
         versioning, S3 keeps the data as a noncurrent version until the lifecycle rule
         expires it (30 days): the API can no longer reach it."""
         for start in range(0, len(keys), 1000):
-            chunk = keys[start:start + 1000]
-            out = self._call("delete_objects", Delete={
-                "Objects": [{"Key": k} for k in chunk], "Quiet": True})
+            chunk = keys[start : start + 1000]
+            out = self._call("delete_objects", Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
             errors = out.get("Errors") or []
             if errors:
                 first = errors[0]
-                raise TransientStoreError(f"S3 delete_objects: {len(errors)} not deleted, "
-                                          f"first {first.get('Key')}: {first.get('Code')}")
+                raise TransientStoreError(
+                    f"S3 delete_objects: {len(errors)} not deleted, "
+                    f"first {first.get('Key')}: {first.get('Code')}"
+                )
 
     def presign_put(self, key: str, *, content_type: str, expires_in: int) -> tuple[str, datetime]:
         url = self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
-            ExpiresIn=expires_in, HttpMethod="PUT")
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
         return url, datetime.now(UTC) + timedelta(seconds=expires_in)
 
-    def presign_get(self, key: str, *, filename: str, content_type: str, expires_in: int
-                    ) -> tuple[str, datetime]:
+    def presign_get(
+        self, key: str, *, filename: str, content_type: str, expires_in: int
+    ) -> tuple[str, datetime]:
         url = self.client.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.bucket, "Key": key,
-                    "ResponseContentDisposition": f'attachment; filename="{filename}"',
-                    "ResponseContentType": content_type},
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+                "ResponseContentType": content_type,
+            },
             ExpiresIn=expires_in,
             HttpMethod="GET",
         )
@@ -144,8 +152,9 @@ class MultipartWriter:
     """Stream bytes into one S3 object: parts of ``part_size`` as they fill (memory stays
     at one part), a plain PutObject when the whole thing fits in the first part."""
 
-    def __init__(self, store: S3ArtifactStore, key: str, content_type: str,
-                 part_size: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self, store: S3ArtifactStore, key: str, content_type: str, part_size: int = 8 * 1024 * 1024
+    ) -> None:
         self.store, self.key, self.content_type = store, key, content_type
         self.part_size = max(part_size, 5 * 1024 * 1024)  # S3's minimum part size
         self.size = 0
@@ -161,11 +170,13 @@ class MultipartWriter:
 
     def _flush(self) -> None:
         if self._upload_id is None:
-            self._upload_id = self.store._call("create_multipart_upload", Key=self.key,
-                                               ContentType=self.content_type)["UploadId"]
+            self._upload_id = self.store._call(
+                "create_multipart_upload", Key=self.key, ContentType=self.content_type
+            )["UploadId"]
         number = len(self._parts) + 1
-        out = self.store._call("upload_part", Key=self.key, UploadId=self._upload_id,
-                               PartNumber=number, Body=bytes(self._buffer))
+        out = self.store._call(
+            "upload_part", Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=bytes(self._buffer)
+        )
         self._parts.append({"ETag": out["ETag"], "PartNumber": number})
         self._buffer.clear()
 
@@ -175,8 +186,12 @@ class MultipartWriter:
         else:
             if self._buffer:
                 self._flush()
-            self.store._call("complete_multipart_upload", Key=self.key, UploadId=self._upload_id,
-                             MultipartUpload={"Parts": self._parts})
+            self.store._call(
+                "complete_multipart_upload",
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
         return self.size
 
     def abort(self) -> None:

@@ -39,9 +39,12 @@ class StepFunctionsWorkflow:
     def stop(self, run_id: UUID, *, cause: str) -> None:
         """Stop the run's execution; one that already ended (or never started) is fine."""
         try:
-            self.client.stop_execution(executionArn=self.execution_arn(run_id),
-                                       error="RunCancelled", cause=cause[:256])
+            self.client.stop_execution(
+                executionArn=self.execution_arn(run_id), error="RunCancelled", cause=cause[:256]
+            )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in {"ExecutionDoesNotExist",
-                                                                 "ValidationException"}:
+            if exc.response.get("Error", {}).get("Code") not in {
+                "ExecutionDoesNotExist",
+                "ValidationException",
+            }:
                 raise

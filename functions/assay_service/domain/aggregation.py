@@ -59,18 +59,20 @@ class Aggregator:
             spec = get_scorer(metric.scorer)
             mean = acc.total / acc.count if acc.count else None
             attempts = acc.count + acc.unscored
-            out.append(MetricAggregate(
-                metric=metric.name,
-                scorer=metric.scorer,
-                evaluator_type=spec.evaluator_type if spec else "rule",
-                threshold=metric.threshold,
-                mean=round(mean, 12) if mean is not None else None,
-                pass_rate=round(acc.passed / attempts, 12) if attempts else None,
-                count=acc.count,
-                passed=acc.passed,
-                unscored=acc.unscored,
-                is_gte_threshold=None if mean is None else mean >= metric.threshold,
-            ))
+            out.append(
+                MetricAggregate(
+                    metric=metric.name,
+                    scorer=metric.scorer,
+                    evaluator_type=spec.evaluator_type if spec else "rule",
+                    threshold=metric.threshold,
+                    mean=round(mean, 12) if mean is not None else None,
+                    pass_rate=round(acc.passed / attempts, 12) if attempts else None,
+                    count=acc.count,
+                    passed=acc.passed,
+                    unscored=acc.unscored,
+                    is_gte_threshold=None if mean is None else mean >= metric.threshold,
+                )
+            )
         return out
 
     def verdict(self, threshold: float) -> tuple[float | None, float | None, bool | None]:

@@ -46,9 +46,11 @@ Verdict = Literal["regressed", "improved", "no_significant_change"]
 
 
 def method_text(confidence: float) -> str:
-    return (f"paired by record id; two-sided exact sign test (ties dropped) and paired "
-            f"bootstrap percentile CI of the mean delta ({RESAMPLES} resamples, seed from the "
-            f"run ids); significant = CI excludes 0 and p < {1 - confidence:.2f}")
+    return (
+        f"paired by record id; two-sided exact sign test (ties dropped) and paired "
+        f"bootstrap percentile CI of the mean delta ({RESAMPLES} resamples, seed from the "
+        f"run ids); significant = CI excludes 0 and p < {1 - confidence:.2f}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,9 @@ def comparison_seed(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("\x1f".join(parts).encode()).digest()[:8], "big")
 
 
-def bootstrap_mean_ci(deltas: Sequence[float], *, confidence: float, seed: int,
-                      resamples: int = RESAMPLES) -> tuple[float, float]:
+def bootstrap_mean_ci(
+    deltas: Sequence[float], *, confidence: float, seed: int, resamples: int = RESAMPLES
+) -> tuple[float, float]:
     """Percentile CI of the mean of ``deltas`` under resampling with replacement."""
     n = len(deltas)
     if n == 0:
@@ -185,15 +188,17 @@ def summarize(scores: MetricScores) -> Summary:
     return Summary(
         mean=round(math.fsum(scored) / len(scored), 12) if scored else None,
         pass_rate=round(sum(e.is_passed for e in scores.values()) / total, 12) if total else None,
-        count=len(scored))
+        count=len(scored),
+    )
 
 
 def _delta(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(a - b, 12)
 
 
-def compare_metric(name: str, run: MetricScores | None, baseline: MetricScores | None, *,
-                   confidence: float, seed: int) -> tuple[MetricComparison, list[RecordChange]]:
+def compare_metric(
+    name: str, run: MetricScores | None, baseline: MetricScores | None, *, confidence: float, seed: int
+) -> tuple[MetricComparison, list[RecordChange]]:
     """One metric's comparison, and every pair whose score changed."""
     run_summary = summarize(run or {})
     base_summary = summarize(baseline or {})
@@ -210,8 +215,17 @@ def compare_metric(name: str, run: MetricScores | None, baseline: MetricScores |
             if abs(delta) > TIE:
                 improved += delta > 0
                 regressed += delta < 0
-                changes.append(RecordChange(record_id, name, now.score, then.score,
-                                            round(delta, 12), now.is_passed, then.is_passed))
+                changes.append(
+                    RecordChange(
+                        record_id,
+                        name,
+                        now.score,
+                        then.score,
+                        round(delta, 12),
+                        now.is_passed,
+                        then.is_passed,
+                    )
+                )
     both = run is not None and baseline is not None
     ci_low = ci_high = p_value = mean_delta = None
     significant = False
@@ -222,16 +236,32 @@ def compare_metric(name: str, run: MetricScores | None, baseline: MetricScores |
         p_value = sign_test_p_value(improved, regressed)
         significant = (ci_low > 0 or ci_high < 0) and p_value < 1 - confidence
     return MetricComparison(
-        metric_name=name, run=run_summary, baseline=base_summary, mean_delta=mean_delta,
+        metric_name=name,
+        run=run_summary,
+        baseline=base_summary,
+        mean_delta=mean_delta,
         pass_rate_delta=_delta(run_summary.pass_rate, base_summary.pass_rate) if both else None,
-        ci_low=ci_low, ci_high=ci_high, p_value=p_value, significant=significant,
-        paired_count=len(deltas), improved=improved, regressed=regressed,
-        unchanged=len(deltas) - improved - regressed), changes
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
+        significant=significant,
+        paired_count=len(deltas),
+        improved=improved,
+        regressed=regressed,
+        unchanged=len(deltas) - improved - regressed,
+    ), changes
 
 
-def compare_runs(run: Mapping[str, MetricScores], baseline: Mapping[str, MetricScores], *,
-                 run_id: str, baseline_run_id: str, confidence: float = 0.95, limit: int = 20,
-                 metric_order: Sequence[str] = ()) -> Comparison:
+def compare_runs(
+    run: Mapping[str, MetricScores],
+    baseline: Mapping[str, MetricScores],
+    *,
+    run_id: str,
+    baseline_run_id: str,
+    confidence: float = 0.95,
+    limit: int = 20,
+    metric_order: Sequence[str] = (),
+) -> Comparison:
     """Compare ``run`` with ``baseline`` (each: metric name → record id → evaluation).
 
     Metrics come in ``metric_order`` first (the run's, then the baseline's), then by name;
@@ -246,22 +276,43 @@ def compare_runs(run: Mapping[str, MetricScores], baseline: Mapping[str, MetricS
     better: list[RecordChange] = []
     for name in names:
         result, changes = compare_metric(
-            name, run.get(name), baseline.get(name), confidence=confidence,
-            seed=comparison_seed(run_id, baseline_run_id, name))
+            name,
+            run.get(name),
+            baseline.get(name),
+            confidence=confidence,
+            seed=comparison_seed(run_id, baseline_run_id, name),
+        )
         metrics.append(result)
-        worse = heapq.nsmallest(limit, [*worse, *(c for c in changes if c.delta < 0)],
-                                key=lambda c: (c.delta, c.metric_name, c.record_id))
-        better = heapq.nsmallest(limit, [*better, *(c for c in changes if c.delta > 0)],
-                                 key=lambda c: (-c.delta, c.metric_name, c.record_id))
+        worse = heapq.nsmallest(
+            limit,
+            [*worse, *(c for c in changes if c.delta < 0)],
+            key=lambda c: (c.delta, c.metric_name, c.record_id),
+        )
+        better = heapq.nsmallest(
+            limit,
+            [*better, *(c for c in changes if c.delta > 0)],
+            key=lambda c: (-c.delta, c.metric_name, c.record_id),
+        )
     significant = [m for m in metrics if m.significant]
     verdict: Verdict = (
-        "regressed" if any((m.ci_high or 0) < 0 for m in significant) else
-        "improved" if any((m.ci_low or 0) > 0 for m in significant) else "no_significant_change")
+        "regressed"
+        if any((m.ci_high or 0) < 0 for m in significant)
+        else "improved"
+        if any((m.ci_low or 0) > 0 for m in significant)
+        else "no_significant_change"
+    )
     run_records = set().union(*(s.keys() for s in run.values()))
     base_records = set().union(*(s.keys() for s in baseline.values()))
     return Comparison(
-        run_id=run_id, baseline_run_id=baseline_run_id, confidence_level=confidence,
-        method=method_text(confidence), verdict=verdict, metrics=metrics,
-        regressions=worse, improvements=better,
-        unmatched=Unmatched(run_only=len(run_records - base_records),
-                            baseline_only=len(base_records - run_records)))
+        run_id=run_id,
+        baseline_run_id=baseline_run_id,
+        confidence_level=confidence,
+        method=method_text(confidence),
+        verdict=verdict,
+        metrics=metrics,
+        regressions=worse,
+        improvements=better,
+        unmatched=Unmatched(
+            run_only=len(run_records - base_records), baseline_only=len(base_records - run_records)
+        ),
+    )

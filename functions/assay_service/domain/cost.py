@@ -24,14 +24,14 @@ PRICES_AS_OF = "2025-06-01"
 
 # USD per unit, us-east-1.
 PRICES: dict[str, float] = {
-    "transitions": 0.025 / 1_000,          # Step Functions Standard, per state transition
-    "lambda_requests": 0.20 / 1_000_000,   # Lambda, per request
-    "lambda_gb_seconds": 0.0000133334,     # Lambda arm64, per GB-second
-    "dynamodb_wru": 0.625 / 1_000_000,     # DynamoDB on-demand, per write request unit
-    "dynamodb_rru": 0.125 / 1_000_000,     # DynamoDB on-demand, per read request unit
-    "s3_tier1": 0.005 / 1_000,             # S3 Standard PUT, COPY, POST, LIST
-    "s3_tier2": 0.0004 / 1_000,            # S3 Standard GET, SELECT and others
-    "secrets_calls": 0.05 / 10_000,        # Secrets Manager API calls
+    "transitions": 0.025 / 1_000,  # Step Functions Standard, per state transition
+    "lambda_requests": 0.20 / 1_000_000,  # Lambda, per request
+    "lambda_gb_seconds": 0.0000133334,  # Lambda arm64, per GB-second
+    "dynamodb_wru": 0.625 / 1_000_000,  # DynamoDB on-demand, per write request unit
+    "dynamodb_rru": 0.125 / 1_000_000,  # DynamoDB on-demand, per read request unit
+    "s3_tier1": 0.005 / 1_000,  # S3 Standard PUT, COPY, POST, LIST
+    "s3_tier2": 0.0004 / 1_000,  # S3 Standard GET, SELECT and others
+    "secrets_calls": 0.05 / 10_000,  # Secrets Manager API calls
 }
 
 
@@ -64,8 +64,15 @@ COEFFICIENTS: dict[str, Coefficient] = {
 }
 # Quantities that are counts of requests the code makes; the rest (Lambda durations)
 # depend on the machine that measured them.
-COUNTED = ("transitions", "lambda_requests", "dynamodb_wru", "dynamodb_rru", "s3_tier1",
-           "s3_tier2", "secrets_calls")
+COUNTED = (
+    "transitions",
+    "lambda_requests",
+    "dynamodb_wru",
+    "dynamodb_rru",
+    "s3_tier1",
+    "s3_tier2",
+    "secrets_calls",
+)
 # How far a measured count may be from the model. Request counts and transitions are exact
 # for given records; request units are billed per started KB of an item, and a batch item
 # is compressed evaluations whose ids and timestamps differ on every run: the same 1,000 ×
@@ -84,8 +91,9 @@ class CostEstimate:
         return math.fsum(self.usd.values())
 
 
-def estimate(item_count: int, metric_count: int, batch_size: int,
-             coefficients: dict[str, Coefficient] | None = None) -> CostEstimate:
+def estimate(
+    item_count: int, metric_count: int, batch_size: int, coefficients: dict[str, Coefficient] | None = None
+) -> CostEstimate:
     """The AWS cost of a run of ``item_count`` records × ``metric_count`` metrics."""
     coefficients = coefficients or COEFFICIENTS
     batches = math.ceil(item_count / batch_size) if item_count else 0

@@ -38,14 +38,25 @@ _CLOSE_MATCH = 0.8  # difflib ratio: "outptu" and "contexts" match, "content" do
 # Names other tools and datasets use for the record fields; only unambiguous ones (an
 # "answer" column may be the model's answer or the expected one: difflib decides).
 ALIASES = {
-    "expected": "golden_answer", "expected_output": "golden_answer",
-    "expected_answer": "golden_answer", "reference": "golden_answer",
-    "reference_answer": "golden_answer", "ground_truth": "golden_answer",
-    "gold": "golden_answer", "golden": "golden_answer", "gold_answer": "golden_answer",
+    "expected": "golden_answer",
+    "expected_output": "golden_answer",
+    "expected_answer": "golden_answer",
+    "reference": "golden_answer",
+    "reference_answer": "golden_answer",
+    "ground_truth": "golden_answer",
+    "gold": "golden_answer",
+    "golden": "golden_answer",
+    "gold_answer": "golden_answer",
     "target": "golden_answer",
-    "response": "output", "completion": "output", "prediction": "output",
-    "actual_output": "output", "model_output": "output", "generation": "output",
-    "contexts": "context", "retrieved_context": "context", "documents": "context",
+    "response": "output",
+    "completion": "output",
+    "prediction": "output",
+    "actual_output": "output",
+    "model_output": "output",
+    "generation": "output",
+    "contexts": "context",
+    "retrieved_context": "context",
+    "documents": "context",
 }
 
 
@@ -118,8 +129,9 @@ class Coverage:
         return out
 
 
-def warnings(record_count: int, fields: dict[str, int] | None,
-             unknown_fields: dict[str, int] | None) -> list[dict[str, Any]]:
+def warnings(
+    record_count: int, fields: dict[str, int] | None, unknown_fields: dict[str, int] | None
+) -> list[dict[str, Any]]:
     """What a version's stored coverage says is likely wrong, as ``DataWarning`` dicts.
 
     ``count`` is the number of records the warning is about: those holding the unknown
@@ -135,19 +147,30 @@ def warnings(record_count: int, fields: dict[str, int] | None,
         else:
             hint = f" — did you mean {target!r}?" if target else ""
             message = f"{name!r} is not a record field; it was stored in metadata {where}{hint}"
-        out.append({"code": "unknown_field", "field": name, "count": count,
-                    "suggestion": target, "message": message})
+        out.append(
+            {"code": "unknown_field", "field": name, "count": count, "suggestion": target, "message": message}
+        )
     have = fields.get("output", 0)
     if have == 0:
-        out.append({
-            "code": "missing_field", "field": "output", "count": record_count,
-            "suggestion": None,
-            "message": f"no record has 'output' (0 of {record_count:,}): every scorer reads "
-                       "it unless a metric's args name another field"})
+        out.append(
+            {
+                "code": "missing_field",
+                "field": "output",
+                "count": record_count,
+                "suggestion": None,
+                "message": f"no record has 'output' (0 of {record_count:,}): every scorer reads "
+                "it unless a metric's args name another field",
+            }
+        )
     elif have < record_count:
-        out.append({
-            "code": "partial_field", "field": "output", "count": record_count - have,
-            "suggestion": None,
-            "message": f"{record_count - have:,} of {record_count:,} records have no "
-                       "'output': metrics reading it cannot score those records"})
+        out.append(
+            {
+                "code": "partial_field",
+                "field": "output",
+                "count": record_count - have,
+                "suggestion": None,
+                "message": f"{record_count - have:,} of {record_count:,} records have no "
+                "'output': metrics reading it cannot score those records",
+            }
+        )
     return out

@@ -21,9 +21,26 @@ from typing import Any
 FORMATS = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 CSV_COLUMNS = [
-    "id", "run_id", "record_id", "record_index", "trace_id", "metric_name", "scorer",
-    "evaluator_type", "status", "score", "label", "is_passed", "threshold", "confidence",
-    "reasoning", "error_message", "evaluation_cost", "created_at", "input", "output",
+    "id",
+    "run_id",
+    "record_id",
+    "record_index",
+    "trace_id",
+    "metric_name",
+    "scorer",
+    "evaluator_type",
+    "status",
+    "score",
+    "label",
+    "is_passed",
+    "threshold",
+    "confidence",
+    "reasoning",
+    "error_message",
+    "evaluation_cost",
+    "created_at",
+    "input",
+    "output",
     "golden_answer",
 ]
 

@@ -178,8 +178,9 @@ def checked_entries(value: dict[str, Any], limit: int = MAX_VALUE_DEPTH) -> dict
         found = value_problem(entry, limit)
         if found is not None:
             inner = found[0] if found[0][:1] in ("", "[") else "." + found[0]
-            raise PydanticCustomError(VALUE_ERROR, "{problem}",
-                                      {"at": location("", [key]) + inner, "problem": found[1]})
+            raise PydanticCustomError(
+                VALUE_ERROR, "{problem}", {"at": location("", [key]) + inner, "problem": found[1]}
+            )
     return value
 
 
@@ -202,7 +203,7 @@ def check(value: Any, where: str = "body", limit: int = MAX_DEPTH) -> Any:
 def _jiter_problem(text: bytes, message: str) -> str:
     """jiter's message, said in terms of the limits above where it is about one of them."""
     match = _JITER_POSITION.search(message)
-    what = message[:match.start()] if match else message
+    what = message[: match.start()] if match else message
     at = ""
     index = -1
     if match:
@@ -217,14 +218,17 @@ def _jiter_problem(text: bytes, message: str) -> str:
     if what == "number out of range":  # a run of over 4,300 digits (Python's int/str limit)
         return OUT_OF_RANGE_INT + at
     if what == "lone leading surrogate in hex escape" or (
-            what == "unexpected end of hex escape" and index >= 6
-            and _SURROGATE_ESCAPE.fullmatch(text, index - 6, index)):
+        what == "unexpected end of hex escape"
+        and index >= 6
+        and _SURROGATE_ESCAPE.fullmatch(text, index - 6, index)
+    ):
         return LONE_SURROGATE + at
     if what == "invalid unicode code point":
         return "not valid UTF-8" + at
     if index >= 0 and (
-            (what == "expected value" and text.startswith((b"NaN", b"Infinity"), index))
-            or (what == "invalid number" and text.startswith(b"-Infinity", index - 1))):
+        (what == "expected value" and text.startswith((b"NaN", b"Infinity"), index))
+        or (what == "invalid number" and text.startswith(b"-Infinity", index - 1))
+    ):
         return NOT_FINITE + at
     return f"malformed JSON: {what}{at}"
 
@@ -238,8 +242,7 @@ def decode(data: str | bytes | bytearray, where: str = "body", limit: int = MAX_
         try:
             raw = data.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise JSONDocumentError(where, f"{LONE_SURROGATE} (character {exc.start + 1})"
-                                    ) from None
+            raise JSONDocumentError(where, f"{LONE_SURROGATE} (character {exc.start + 1})") from None
     else:
         raw = bytes(data)
     try:

@@ -67,12 +67,14 @@ def price_table(overrides: Mapping[str, Price] | None = None) -> dict[str, Price
     return {**DEFAULT_PRICES, **(overrides or {})}
 
 
-def cost_usd(model: str, input_tokens: int | None, output_tokens: int | None,
-             prices: Mapping[str, Price] | None = None) -> float | None:
+def cost_usd(
+    model: str, input_tokens: int | None, output_tokens: int | None, prices: Mapping[str, Price] | None = None
+) -> float | None:
     """The call's cost in USD, or None when the model (or the usage) is unknown."""
     table = DEFAULT_PRICES if prices is None else prices
     price = table.get(model) or table.get(_PROFILE_PREFIX.sub("", model))
     if price is None or input_tokens is None or output_tokens is None:
         return None
-    return round((input_tokens * price.input_per_million
-                  + output_tokens * price.output_per_million) / 1_000_000, 10)
+    return round(
+        (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1_000_000, 10
+    )

@@ -42,7 +42,7 @@ class BatchOutcome:
 CONTINUE_CHECK_S = 1.0
 
 
-class _Stopped(Exception):  # noqa: N818 — control flow, never leaves this module
+class _Stopped(Exception):
     pass
 
 
@@ -77,11 +77,13 @@ class _Breaker:
         if self.overruns[index] >= self.limit:
             return BudgetExceededError(
                 f"{spec.name}: not evaluated: this metric exceeded its budget on "
-                f"{self.overruns[index]} records of this batch (circuit breaker)")
+                f"{self.overruns[index]} records of this batch (circuit breaker)"
+            )
         if self.spent >= self.batch_seconds:
             return BudgetExceededError(
                 f"{spec.name}: not evaluated: this batch spent its {self.batch_seconds:g} s "
-                "budget for regex and json_schema metrics (use a smaller batch_size)")
+                "budget for regex and json_schema metrics (use a smaller batch_size)"
+            )
         return None
 
     def account(self, index: int, cell: _Cell) -> None:
@@ -96,8 +98,9 @@ def check_metrics(metrics: Sequence[Metric]) -> None:
     for index, metric in enumerate(metrics):
         where = f"metrics[{index}] ({metric.name})"
         if metric.name in seen:
-            raise InvalidRequestError(f"{where}: duplicate metric name",
-                                      details={"metric": metric.name, "index": index})
+            raise InvalidRequestError(
+                f"{where}: duplicate metric name", details={"metric": metric.name, "index": index}
+            )
         seen.add(metric.name)
         spec = get_scorer(metric.scorer)
         if spec is None:
@@ -107,7 +110,8 @@ def check_metrics(metrics: Sequence[Metric]) -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise InvalidRequestError(
                 f"{where}: unknown scorer {metric.scorer!r}{hint} (known: {', '.join(known)})",
-                details={"metric": metric.name, "index": index, "known_scorers": known})
+                details={"metric": metric.name, "index": index, "known_scorers": known},
+            )
         try:
             validate_args(spec, metric.args)
         except ValidationError as exc:
@@ -115,9 +119,10 @@ def check_metrics(metrics: Sequence[Metric]) -> None:
                 f"args.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}".replace("args.: ", "args: ")
                 for err in exc.errors()
             ]
-            raise InvalidRequestError(f"{where}: invalid args — {'; '.join(problems)}",
-                                      details={"metric": metric.name, "index": index,
-                                               "errors": problems}) from None
+            raise InvalidRequestError(
+                f"{where}: invalid args — {'; '.join(problems)}",
+                details={"metric": metric.name, "index": index, "errors": problems},
+            ) from None
 
 
 def score_batch(
@@ -138,15 +143,22 @@ def score_batch(
     ``should_continue`` is asked about once a second; when it says no, scoring stops and
     the outcome is ``stopped`` (no evaluations). The circuit breaker's bounds default to
     ``budgets.BREAKER_OVERRUNS`` and ``budgets.BATCH_BUDGET_S``."""
-    breaker = _Breaker(len(metrics),
-                       budgets.BREAKER_OVERRUNS if breaker_overruns is None else breaker_overruns,
-                       budgets.BATCH_BUDGET_S if batch_budget_s is None else batch_budget_s)
+    breaker = _Breaker(
+        len(metrics),
+        budgets.BREAKER_OVERRUNS if breaker_overruns is None else breaker_overruns,
+        budgets.BATCH_BUDGET_S if batch_budget_s is None else batch_budget_s,
+    )
     try:
         with judge_runtime(judge):
-            return _score_batch(run_id=run_id, project_id=project_id, metrics=metrics,
-                                records=records,
-                                parallelism=judge.settings.concurrency if judge else 1,
-                                breaker=breaker, keep_going=_Continue(should_continue))
+            return _score_batch(
+                run_id=run_id,
+                project_id=project_id,
+                metrics=metrics,
+                records=records,
+                parallelism=judge.settings.concurrency if judge else 1,
+                breaker=breaker,
+                keep_going=_Continue(should_continue),
+            )
     except _Stopped:
         return BatchOutcome(evaluations=[], completed=0, failed=0, stopped=True)
 
@@ -165,7 +177,7 @@ def _apply(spec: ScorerSpec, row: dict[str, Any], args: ScorerArgs) -> _Cell:
     started = utcnow()
     try:
         result, error = spec(row, args), None
-    except Exception as exc:  # noqa: BLE001 — classified by the caller
+    except Exception as exc:
         result, error = None, exc
     return _Cell(started=started, finished=utcnow(), result=result, error=error)
 
@@ -175,8 +187,9 @@ def _refused(error: Exception) -> _Cell:
     return _Cell(started=now, finished=now, error=error)
 
 
-def _rule_cell(index: int, spec: ScorerSpec, row: dict[str, Any], args: ScorerArgs | Exception,
-               breaker: _Breaker) -> _Cell:
+def _rule_cell(
+    index: int, spec: ScorerSpec, row: dict[str, Any], args: ScorerArgs | Exception, breaker: _Breaker
+) -> _Cell:
     if isinstance(args, Exception):
         return _refused(args)
     if not spec.budgeted:
@@ -189,16 +202,21 @@ def _rule_cell(index: int, spec: ScorerSpec, row: dict[str, Any], args: ScorerAr
     return cell
 
 
-def _judge_cells(prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception]],
-                 rows: list[tuple[int, Record, dict[str, Any]]], parallelism: int,
-                 keep_going: _Continue) -> dict[tuple[int, int], _Cell]:
+def _judge_cells(
+    prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception]],
+    rows: list[tuple[int, Record, dict[str, Any]]],
+    parallelism: int,
+    keep_going: _Continue,
+) -> dict[tuple[int, int], _Cell]:
     """Every ``llm`` (record, metric) of the batch, ``parallelism`` calls at a time. The
     first transient failure cancels what has not started and propagates (the batch is
     retried whole; nothing has been recorded); so does a stop (``keep_going``)."""
-    jobs = [(position, metric_index, spec, row, args)
-            for position, (_, _, row) in enumerate(rows)
-            for metric_index, (_, spec, args) in enumerate(prepared)
-            if spec.evaluator_type == "llm" and not isinstance(args, Exception)]
+    jobs = [
+        (position, metric_index, spec, row, args)
+        for position, (_, _, row) in enumerate(rows)
+        for metric_index, (_, spec, args) in enumerate(prepared)
+        if spec.evaluator_type == "llm" and not isinstance(args, Exception)
+    ]
     if not jobs:
         return {}
     if parallelism <= 1 or len(jobs) == 1:
@@ -210,10 +228,11 @@ def _judge_cells(prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception
                 raise cell.error
             cells[position, metric_index] = cell
         return cells
-    with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs)),
-                            thread_name_prefix="judge") as pool:
-        futures = {pool.submit(_apply, spec, row, args): (position, metric_index)
-                   for position, metric_index, spec, row, args in jobs}
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs)), thread_name_prefix="judge") as pool:
+        futures = {
+            pool.submit(_apply, spec, row, args): (position, metric_index)
+            for position, metric_index, spec, row, args in jobs
+        }
         cells = {}
         try:
             for future in as_completed(futures):
@@ -249,8 +268,7 @@ def _score_batch(
             # Valid when the version was created, not under today's rules (e.g. a pattern
             # past budgets.PATTERN_EXPANSION_LIMIT): that metric's evaluations fail.
             problems = "; ".join(err["msg"] for err in exc.errors())
-            args = InvalidRecordError(f"{metric.scorer}: the metric's args are no longer "
-                                      f"valid: {problems}")
+            args = InvalidRecordError(f"{metric.scorer}: the metric's args are no longer valid: {problems}")
         prepared.append((metric, spec, args))
 
     rows = [(record_index, record, record.model_dump()) for record_index, record in records]
@@ -261,8 +279,7 @@ def _score_batch(
         keep_going.check()
         record_failed = False
         for metric_index, (metric, spec, args) in enumerate(prepared):
-            cell = judged.get((position, metric_index)) or _rule_cell(
-                metric_index, spec, row, args, breaker)
+            cell = judged.get((position, metric_index)) or _rule_cell(metric_index, spec, row, args, breaker)
             score = label = reasoning = error = None
             confidence = cost = passed = None
             metadata: dict | None = None
@@ -281,32 +298,34 @@ def _score_batch(
                 # A judge that answered but could not be understood still spent tokens.
                 cost, metadata = getattr(failure, "cost", None), getattr(failure, "metadata", None)
             record_failed = record_failed or error is not None
-            evaluations.append(Evaluation(
-                id=evaluation_id(run_id, record_index, metric_index),
-                run_id=run_id,
-                trace_id=record.trace_id,
-                project_id=project_id,
-                record_id=record.id,
-                record_index=record_index,
-                metric_name=metric.name,
-                scorer=metric.scorer,
-                evaluator_type=spec.evaluator_type,
-                status="failed" if error else "complete",
-                score=score,
-                label=label,
-                reasoning=reasoning,
-                is_passed=score is not None and (
-                    passed if passed is not None else score >= metric.threshold),
-                threshold=metric.threshold,
-                confidence=confidence,
-                metric_args=metric.args or None,
-                eval_metadata=metadata,
-                evaluation_cost=cost,
-                error_message=error,
-                created_at=cell.finished,
-                started_at=cell.started,
-                completed_at=cell.finished,
-            ))
+            evaluations.append(
+                Evaluation(
+                    id=evaluation_id(run_id, record_index, metric_index),
+                    run_id=run_id,
+                    trace_id=record.trace_id,
+                    project_id=project_id,
+                    record_id=record.id,
+                    record_index=record_index,
+                    metric_name=metric.name,
+                    scorer=metric.scorer,
+                    evaluator_type=spec.evaluator_type,
+                    status="failed" if error else "complete",
+                    score=score,
+                    label=label,
+                    reasoning=reasoning,
+                    is_passed=score is not None
+                    and (passed if passed is not None else score >= metric.threshold),
+                    threshold=metric.threshold,
+                    confidence=confidence,
+                    metric_args=metric.args or None,
+                    eval_metadata=metadata,
+                    evaluation_cost=cost,
+                    error_message=error,
+                    created_at=cell.finished,
+                    started_at=cell.started,
+                    completed_at=cell.finished,
+                )
+            )
         if record_failed:
             failed += 1
         else:

@@ -65,15 +65,19 @@ class CreateDatasetRequest(Strict):
     description: Description | None = None
     project_id: UUID | None = Field(default=None, description="Defaults to the tenant's default project.")
     records: list[RecordIn] | None = Field(
-        default=None, min_length=1, max_length=10_000,
+        default=None,
+        min_length=1,
+        max_length=10_000,
         description="Optional: the records of version 1, created with the dataset. Any bad "
-                    "record rejects the request whole and nothing is created (no dataset, no "
-                    "version). Larger files: create the dataset, then upload "
-                    "(`POST /v1/datasets/{id}/uploads`).")
+        "record rejects the request whole and nothing is created (no dataset, no "
+        "version). Larger files: create the dataset, then upload "
+        "(`POST /v1/datasets/{id}/uploads`).",
+    )
     strict: StrictBool = Field(
         default=False,
         description="With `records`: as `strict` of `POST /v1/datasets/{id}/versions` (records "
-                    "that draw `warnings` are refused, and then nothing is created).")
+        "that draw `warnings` are refused, and then nothing is created).",
+    )
 
     @model_validator(mode="after")
     def _strict_needs_records(self) -> CreateDatasetRequest:
@@ -83,8 +87,12 @@ class CreateDatasetRequest(Strict):
 
 
 class RecordIn(Strict):
-    id: str | None = Field(default=None, min_length=1, max_length=200,
-                           description="Unique in the version; generated when absent.")
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Unique in the version; generated when absent.",
+    )
     trace_id: UUID | None = Field(default=None, description="Generated when absent.")
     prompt: RecordText | None = None
     input: RecordText | None = None
@@ -94,7 +102,8 @@ class RecordIn(Strict):
     metadata: dict[str, Any] = Field(
         default_factory=dict,
         description=f"Any JSON object: at most {jsondoc.MAX_METADATA_CHARS:,} characters as "
-                    f"compact JSON, nested at most {jsondoc.MAX_VALUE_DEPTH} levels.")
+        f"compact JSON, nested at most {jsondoc.MAX_VALUE_DEPTH} levels.",
+    )
 
     @field_validator("metadata")
     @classmethod
@@ -105,8 +114,10 @@ class RecordIn(Strict):
         size = jsondoc.json_size(value)
         if size > jsondoc.MAX_METADATA_CHARS:
             raise PydanticCustomError(
-                "metadata_too_long", "at most {limit} characters as compact JSON, not {size}",
-                {"limit": f"{jsondoc.MAX_METADATA_CHARS:,}", "size": f"{size:,}"})
+                "metadata_too_long",
+                "at most {limit} characters as compact JSON, not {size}",
+                {"limit": f"{jsondoc.MAX_METADATA_CHARS:,}", "size": f"{size:,}"},
+            )
         return value
 
 
@@ -117,8 +128,9 @@ class CreateDatasetVersionRequest(Strict):
     a metadata key that looks like a misnamed field); with ``strict`` such records are
     refused instead."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "oneOf": [{"required": ["records"]}, {"required": ["upload_id"]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["records"]}, {"required": ["upload_id"]}]}
+    )
 
     # None when absent (a body gives one of the two); typed without None: no null in the schema.
     records: list[RecordIn] = Field(default=None, min_length=1, max_length=10_000)  # type: ignore[arg-type]
@@ -126,7 +138,8 @@ class CreateDatasetVersionRequest(Strict):
     strict: StrictBool = Field(
         default=False,
         description="Refuse the records (400, `validation.invalid_request`, nothing stored) "
-                    "when they draw any `warnings`; `details.warnings` lists them.")
+        "when they draw any `warnings`; `details.warnings` lists them.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CreateDatasetVersionRequest:
@@ -159,30 +172,35 @@ class DataWarning(BaseModel):
 
     code: Literal["unknown_field", "missing_field", "partial_field"] = Field(
         description="`unknown_field`: a metadata key that looks like a misnamed record field "
-                    "(a CSV column such as `Output` or `golden`); `missing_field`: no record has "
-                    "the field; `partial_field`: some records lack it.")
+        "(a CSV column such as `Output` or `golden`); `missing_field`: no record has "
+        "the field; `partial_field`: some records lack it."
+    )
     message: str
     field: str = Field(description="The unknown key, or the record field concerned.")
-    count: int = Field(description="Records concerned: those holding the unknown key, or "
-                                   "those lacking the field.")
-    suggestion: str | None = Field(default=None,
-                                   description="The record field an unknown key likely meant.")
-    metric: str | None = Field(default=None,
-                               description="The metric that needs the field (run warnings).")
+    count: int = Field(
+        description="Records concerned: those holding the unknown key, or those lacking the field."
+    )
+    suggestion: str | None = Field(default=None, description="The record field an unknown key likely meant.")
+    metric: str | None = Field(default=None, description="The metric that needs the field (run warnings).")
 
 
 class DatasetVersionResponse(DatasetVersion):
     warnings: list[DataWarning] = Field(
         default_factory=list,
         description="What the version's field coverage says is likely wrong; computed from "
-                    "`fields` and `unknown_fields` (empty when they are null).")
+        "`fields` and `unknown_fields` (empty when they are null).",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _warnings(cls, data: Any) -> Any:
         if isinstance(data, dict) and "warnings" not in data:
-            data = {**data, "warnings": coverage.warnings(
-                data.get("record_count", 0), data.get("fields"), data.get("unknown_fields"))}
+            data = {
+                **data,
+                "warnings": coverage.warnings(
+                    data.get("record_count", 0), data.get("fields"), data.get("unknown_fields")
+                ),
+            }
         return data
 
 
@@ -194,7 +212,8 @@ class DatasetListResponse(BaseModel):
 
 class CreatedDatasetResponse(DatasetResponse):
     version: DatasetVersionResponse | None = Field(
-        default=None, description="Version 1, when the request carried `records`; else null.")
+        default=None, description="Version 1, when the request carried `records`; else null."
+    )
 
 
 class DatasetVersionListResponse(BaseModel):
@@ -211,14 +230,21 @@ class CreateEvalRequest(Strict):
     description: Description | None = None
     project_id: UUID | None = None
     metrics: list[MetricIn] | None = Field(
-        default=None, min_length=1, max_length=50,
+        default=None,
+        min_length=1,
+        max_length=50,
         description="Optional: the metrics of version 1, created with the eval. A bad metric "
-                    "rejects the request whole and nothing is created.")
+        "rejects the request whole and nothing is created.",
+    )
     threshold: Number | None = Field(
-        default=None, ge=0, le=1,
-        description="Version 1's run-level pass mark (default 0.7); only with `metrics`.")
-    judge: JudgeSettings | None = Field(default=None,
-                                        description="Version 1's judge settings; only with `metrics`.")
+        default=None,
+        ge=0,
+        le=1,
+        description="Version 1's run-level pass mark (default 0.7); only with `metrics`.",
+    )
+    judge: JudgeSettings | None = Field(
+        default=None, description="Version 1's judge settings; only with `metrics`."
+    )
 
     @model_validator(mode="after")
     def _version_fields_need_metrics(self) -> CreateEvalRequest:
@@ -246,8 +272,9 @@ class MetricIn(Metric):
 
 class CreateEvalVersionRequest(Strict):
     metrics: list[MetricIn] = Field(min_length=1, max_length=50)
-    threshold: Number = Field(default=0.7, ge=0, le=1,
-                              description="Run-level pass mark for the mean of the metric means.")
+    threshold: Number = Field(
+        default=0.7, ge=0, le=1, description="Run-level pass mark for the mean of the metric means."
+    )
     judge: JudgeSettings | None = None
 
 
@@ -267,7 +294,8 @@ class EvalListResponse(BaseModel):
 
 class CreatedEvalResponse(EvalResponse):
     version: EvalVersionResponse | None = Field(
-        default=None, description="Version 1, when the request carried `metrics`; else null.")
+        default=None, description="Version 1, when the request carried `metrics`; else null."
+    )
 
 
 class EvalVersionListResponse(BaseModel):
@@ -280,25 +308,30 @@ class ScheduleEvalRunRequest(Strict):
     eval_version_id: UUID
     # Bounds before JSON_NUMBER: see models.domain.Integer.
     dataset_version: Annotated[int, Field(ge=1), JSON_NUMBER] | None = Field(
-        default=None, description="Defaults to the latest.")
+        default=None, description="Defaults to the latest."
+    )
     name: Label | None = None
     threshold: Annotated[float, Field(ge=0, le=1), JSON_NUMBER] | None = Field(
-        default=None, description="Overrides the eval version's run threshold (0–1) for this "
-                                  "run's verdict; metric thresholds are unchanged.")
+        default=None,
+        description="Overrides the eval version's run threshold (0–1) for this "
+        "run's verdict; metric thresholds are unchanged.",
+    )
     metric_args: dict[str, dict[str, Any]] | None = Field(
-        default=None, description="Per-metric argument overrides, by metric name.")
+        default=None, description="Per-metric argument overrides, by metric name."
+    )
     batch_size: Annotated[int, Field(ge=1, le=1000), JSON_NUMBER] | None = Field(
-        default=None, description="Records per scoring invocation (default: the deployment's "
-                                  "DefaultBatchSize).")
+        default=None,
+        description="Records per scoring invocation (default: the deployment's DefaultBatchSize).",
+    )
     max_concurrency: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] | None = Field(
         default=None,
         description="Batches of this run scored at once (default and upper bound: the "
-                    "deployment's MapMaxConcurrency). Keeps LLM-judge runs inside provider quotas.")
+        "deployment's MapMaxConcurrency). Keeps LLM-judge runs inside provider quotas.",
+    )
 
     @field_validator("metric_args")
     @classmethod
-    def _args_limits(cls, value: dict[str, dict[str, Any]] | None
-                     ) -> dict[str, dict[str, Any]] | None:
+    def _args_limits(cls, value: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
         return jsondoc.checked_entries(value) if value else value
 
 
@@ -317,35 +350,47 @@ class EvalRunResponse(BaseModel):
     status: Literal["pending", "running", "completed", "failed", "cancelled"]
     item_count: int = Field(description="Records in the run.")
     completed_count: int = Field(
-        description="Records whose every evaluation was scored (whatever the scores).")
+        description="Records whose every evaluation was scored (whatever the scores)."
+    )
     failed_count: int = Field(
         description="Records with at least one evaluation that could not be scored (see each "
-                    "metric's `unscored`); not records below a threshold. After a run, "
-                    "`completed_count + failed_count == item_count`.")
-    threshold: float = Field(description="The run threshold (0–1 scale): the verdict is `pass` "
-                                         "when `result` ≥ it.")
-    result: float | None = Field(description="Mean of the per-metric mean scores (0–1 scale); "
-                                             "metrics with nothing scored are left out.")
-    pass_rate: float | None = Field(description="Share of records that passed every metric, as "
-                                                "a fraction 0–1.")
-    is_gte_threshold: bool | None = Field(description="`result` ≥ `threshold`; null when no "
-                                                      "metric scored anything.")
+        "metric's `unscored`); not records below a threshold. After a run, "
+        "`completed_count + failed_count == item_count`."
+    )
+    threshold: float = Field(
+        description="The run threshold (0–1 scale): the verdict is `pass` when `result` ≥ it."
+    )
+    result: float | None = Field(
+        description="Mean of the per-metric mean scores (0–1 scale); "
+        "metrics with nothing scored are left out."
+    )
+    pass_rate: float | None = Field(
+        description="Share of records that passed every metric, as a fraction 0–1."
+    )
+    is_gte_threshold: bool | None = Field(
+        description="`result` ≥ `threshold`; null when no metric scored anything."
+    )
     verdict: Literal["pass", "fail"] | None = Field(
         description="The run verdict: `pass` when `result` ≥ `threshold` (the run level). Each "
-                    "metric is judged separately against its own threshold in "
-                    "`aggregate_results` (the metric level): a run can pass with metrics below "
-                    "theirs. Definitions: docs/concepts.md.")
+        "metric is judged separately against its own threshold in "
+        "`aggregate_results` (the metric level): a run can pass with metrics below "
+        "theirs. Definitions: docs/concepts.md."
+    )
     aggregate_results: dict[str, MetricAggregate] | None = Field(
-        description="Per metric, by name: the metric level of the verdict.")
+        description="Per metric, by name: the metric level of the verdict."
+    )
     metrics: list[Metric]
     batch_size: int = Field(description="Records per scoring invocation.")
     max_concurrency: int | None = Field(
-        description="Batches scored at once; null means the deployment's default.")
+        description="Batches scored at once; null means the deployment's default."
+    )
     total_cost: float
     estimated_aws_cost: float | None = Field(
-        default=None, description="Estimated AWS charges of the run in USD (Step Functions, Lambda, "
+        default=None,
+        description="Estimated AWS charges of the run in USD (Step Functions, Lambda, "
         "DynamoDB, S3; us-east-1 list prices, rule-metric timings) beside the judge cost "
-        "`total_cost`; the model is in docs/cost.md.")
+        "`total_cost`; the model is in docs/cost.md.",
+    )
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -354,21 +399,26 @@ class EvalRunResponse(BaseModel):
     warnings: list[DataWarning] | None = Field(
         default=None,
         description="Only in the response that schedules the run (null elsewhere): metrics "
-                    "whose record fields some records of the dataset version lack (those "
-                    "evaluations will fail as not scorable). Empty when none lack them, and for "
-                    "dataset versions created before field coverage was recorded (`fields` "
-                    "null: not checked).")
+        "whose record fields some records of the dataset version lack (those "
+        "evaluations will fail as not scorable). Empty when none lack them, and for "
+        "dataset versions created before field coverage was recorded (`fields` "
+        "null: not checked).",
+    )
 
     @classmethod
     def of(cls, run: Run, warnings: list[dict[str, Any]] | None = None) -> EvalRunResponse:
         data = run.model_dump(exclude={"aggregates"})
         aggregates = {a.metric: a for a in run.aggregates} if run.aggregates is not None else None
-        verdict: Literal["pass", "fail"] | None = None if run.is_gte_threshold is None else (
-            "pass" if run.is_gte_threshold else "fail")
-        return cls(**data, aggregate_results=aggregates, verdict=verdict,
-                   estimated_aws_cost=estimated_aws_cost(run.item_count, len(run.metrics),
-                                                         run.batch_size),
-                   warnings=None if warnings is None else [DataWarning(**w) for w in warnings])
+        verdict: Literal["pass", "fail"] | None = (
+            None if run.is_gte_threshold is None else ("pass" if run.is_gte_threshold else "fail")
+        )
+        return cls(
+            **data,
+            aggregate_results=aggregates,
+            verdict=verdict,
+            estimated_aws_cost=estimated_aws_cost(run.item_count, len(run.metrics), run.batch_size),
+            warnings=None if warnings is None else [DataWarning(**w) for w in warnings],
+        )
 
 
 class EvalRunListResponse(BaseModel):

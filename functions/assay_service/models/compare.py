@@ -19,9 +19,11 @@ class MetricComparisonResponse(BaseModel):
     run: ComparedSide
     baseline: ComparedSide
     mean_delta: float | None = Field(
-        description="Mean over paired records of (run score − baseline score); null without pairs.")
+        description="Mean over paired records of (run score − baseline score); null without pairs."
+    )
     pass_rate_delta: float | None = Field(
-        description="Run pass rate − baseline pass rate; null when a run lacks the metric.")
+        description="Run pass rate − baseline pass rate; null when a run lacks the metric."
+    )
     ci_low: float | None = Field(description="Paired bootstrap CI of mean_delta, low end.")
     ci_high: float | None = Field(description="Paired bootstrap CI of mean_delta, high end.")
     p_value: float | None = Field(description="Two-sided exact sign test, ties dropped.")
@@ -55,7 +57,9 @@ class EvalRunComparisonResponse(BaseModel):
     verdict: Literal["regressed", "improved", "no_significant_change"]
     metrics: list[MetricComparisonResponse]
     regressions: list[RecordChangeResponse] = Field(
-        description="The largest score drops across metrics, biggest first (at most `limit`).")
+        description="The largest score drops across metrics, biggest first (at most `limit`)."
+    )
     improvements: list[RecordChangeResponse] = Field(
-        description="The largest score gains across metrics, biggest first (at most `limit`).")
+        description="The largest score gains across metrics, biggest first (at most `limit`)."
+    )
     unmatched: UnmatchedResponse

@@ -37,24 +37,30 @@ def _refusing(controls: str) -> tuple[AfterValidator, Any]:
         found = pattern.search(value)
         if found:
             raise PydanticCustomError(
-                "control_character", "must not contain control characters "
-                "({char} at character {index})",
-                {"char": f"U+{ord(found.group()):04X}", "index": found.start() + 1})
+                "control_character",
+                "must not contain control characters ({char} at character {index})",
+                {"char": f"U+{ord(found.group()):04X}", "index": found.start() + 1},
+            )
         return value
+
     return AfterValidator(check), Field(json_schema_extra={"pattern": f"^[^{controls}]*$"})
 
 
 def _json_number(value: Any) -> Any:
     """Numbers are JSON numbers: a string or a boolean is not silently converted."""
     if isinstance(value, str | bool):
-        raise PydanticCustomError("number_type", "Input should be a JSON number, not {kind}",
-                                  {"kind": "a boolean" if isinstance(value, bool) else "a string"})
+        raise PydanticCustomError(
+            "number_type",
+            "Input should be a JSON number, not {kind}",
+            {"kind": "a boolean" if isinstance(value, bool) else "a string"},
+        )
     return value
 
 
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
-                 *_refusing(_CONTROLS)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), *_refusing(_CONTROLS)
+]
 Label = Annotated[str, StringConstraints(max_length=200), *_refusing(_CONTROLS)]
 Description = Annotated[str, StringConstraints(max_length=2000), *_refusing(_CONTROLS_BUT_LINES)]
 RecordText = Annotated[str, StringConstraints(max_length=100_000)]
@@ -94,8 +100,9 @@ class Metric(Frozen):
     name: MetricName = Field(description="Shortname of the metric, e.g. `ans_corr`.")
     scorer: str = Field(description="A scorer from the catalogue, e.g. `exact_match`.")
     args: dict[str, Any] = Field(default_factory=dict)
-    threshold: Number = Field(default=0.5, ge=0, le=1,
-                              description="An evaluation passes when score ≥ threshold.")
+    threshold: Number = Field(
+        default=0.5, ge=0, le=1, description="An evaluation passes when score ≥ threshold."
+    )
 
 
 class JudgeSettings(Frozen):
@@ -104,9 +111,12 @@ class JudgeSettings(Frozen):
     temperature: Number = Field(default=0.0, ge=0, le=2)
     max_tokens: Integer = Field(default=512, ge=1, le=8192)
     concurrency: Integer = Field(
-        default=4, ge=1, le=32,
+        default=4,
+        ge=1,
+        le=32,
         description="Judge calls in flight per scoring batch. A run makes at most "
-                    "max_concurrency × concurrency calls at once.")
+        "max_concurrency × concurrency calls at once.",
+    )
 
 
 class Tenant(Frozen):
@@ -161,14 +171,16 @@ class DatasetVersion(Frozen):
     fields: dict[str, int] | None = Field(
         default=None,
         description="Records that have each record field (`prompt`, `input`, `context`, "
-                    "`output`, `golden_answer`): not null; an empty string counts. Null for "
-                    "versions created before field coverage was recorded.")
+        "`output`, `golden_answer`): not null; an empty string counts. Null for "
+        "versions created before field coverage was recorded.",
+    )
     unknown_fields: dict[str, int] | None = Field(
         default=None,
         description="Metadata keys that look like a misnamed record field (`Output`, "
-                    "`golden`, `expected`…), with the number of records holding each: where a "
-                    "CSV column that is not a record field ends up. At most 50 names of at "
-                    "most 64 characters.")
+        "`golden`, `expected`…), with the number of records holding each: where a "
+        "CSV column that is not a record field ends up. At most 50 names of at "
+        "most 64 characters.",
+    )
 
 
 class Eval(Catalogued):
@@ -191,22 +203,30 @@ class MetricAggregate(Frozen):
     metric: str
     scorer: str
     evaluator_type: Literal["rule", "llm"]
-    threshold: float = Field(description="The metric's own threshold (0–1 scale): an evaluation "
-                             "passes when its score ≥ it, the metric when its mean ≥ it.")
-    mean: float | None = Field(description="Mean score over the scored evaluations (0–1 scale); "
-                               "null when none could be scored.")
-    pass_rate: float | None = Field(description="Share of all the metric's evaluations that passed, "
-                                    "as a fraction 0–1 (unscored ones did not pass).")
+    threshold: float = Field(
+        description="The metric's own threshold (0–1 scale): an evaluation "
+        "passes when its score ≥ it, the metric when its mean ≥ it."
+    )
+    mean: float | None = Field(
+        description="Mean score over the scored evaluations (0–1 scale); null when none could be scored."
+    )
+    pass_rate: float | None = Field(
+        description="Share of all the metric's evaluations that passed, "
+        "as a fraction 0–1 (unscored ones did not pass)."
+    )
     count: int = Field(description="Evaluations scored.")
     passed: int = Field(description="Evaluations scored with score ≥ the metric's threshold.")
     # Called ``failed`` until it was mistaken for "below threshold": run items stored before
     # the rename still carry ``failed`` and must keep loading, hence the alias choices.
-    unscored: int = Field(validation_alias=AliasChoices("unscored", "failed"),
-                          description="Evaluations that could not be scored (status `failed`, "
-                                      "e.g. a missing field or a judge error): not the ones "
-                                      "below the threshold, which are `count - passed`.")
-    is_gte_threshold: bool | None = Field(description="Metric level: mean ≥ the metric's "
-                                          "threshold; null when nothing was scored.")
+    unscored: int = Field(
+        validation_alias=AliasChoices("unscored", "failed"),
+        description="Evaluations that could not be scored (status `failed`, "
+        "e.g. a missing field or a judge error): not the ones "
+        "below the threshold, which are `count - passed`.",
+    )
+    is_gte_threshold: bool | None = Field(
+        description="Metric level: mean ≥ the metric's threshold; null when nothing was scored."
+    )
 
 
 class Run(Frozen):

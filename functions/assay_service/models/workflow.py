@@ -45,9 +45,14 @@ class ExecutionEnded(Step):
         except ValueError:
             run = {}
         run = run if isinstance(run, dict) else {}
-        return {"execution_name": detail.get("name", ""), "status": detail.get("status"),
-                "tenant_id": run.get("tenant_id"), "run_id": run.get("run_id"),
-                "error": detail.get("error"), "cause": detail.get("cause")}
+        return {
+            "execution_name": detail.get("name", ""),
+            "status": detail.get("status"),
+            "tenant_id": run.get("tenant_id"),
+            "run_id": run.get("run_id"),
+            "error": detail.get("error"),
+            "cause": detail.get("cause"),
+        }
 
     @property
     def is_a_run(self) -> bool:

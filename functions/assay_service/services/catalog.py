@@ -53,8 +53,13 @@ def default_project(tenant_id: UUID) -> UUID:
 
 # ---------------------------------------------------------------- projects
 def create_project(principal: Principal, req: CreateProjectRequest) -> Project:
-    project = Project(id=uuid.uuid4(), tenant_id=principal.tenant_id, name=req.name,
-                      description=req.description, created_at=utcnow())
+    project = Project(
+        id=uuid.uuid4(),
+        tenant_id=principal.tenant_id,
+        name=req.name,
+        description=req.description,
+        created_at=utcnow(),
+    )
     deps.projects().create(project)
     return project
 
@@ -66,8 +71,9 @@ def get_project(principal: Principal, project_id: UUID) -> Project:
     return project
 
 
-def list_projects(principal: Principal, *, limit: int, cursor: str | None
-                  ) -> tuple[list[Project], str | None]:
+def list_projects(
+    principal: Principal, *, limit: int, cursor: str | None
+) -> tuple[list[Project], str | None]:
     start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#PROJ"))
     items, last = deps.projects().list_page(principal.tenant_id, limit=limit, start=start)
     return items, encode_cursor(last)
@@ -81,8 +87,7 @@ def project_for(principal: Principal, project_id: UUID | None) -> UUID:
 
 
 # ---------------------------------------------------------------- datasets
-def create_dataset(principal: Principal, req: CreateDatasetRequest
-                   ) -> tuple[Dataset, DatasetVersion | None]:
+def create_dataset(principal: Principal, req: CreateDatasetRequest) -> tuple[Dataset, DatasetVersion | None]:
     """A dataset, and with ``req.records`` its version 1: both, or nothing.
 
     The records are checked before anything is written (any bad record: 400 and no
@@ -92,20 +97,26 @@ def create_dataset(principal: Principal, req: CreateDatasetRequest
     project_id = project_for(principal, req.project_id)
     if req.records is not None:
         normalize_records(req.records)
-    dataset = Dataset(id=uuid.uuid4(), tenant_id=principal.tenant_id, project_id=project_id,
-                      name=req.name, description=req.description, created_at=utcnow())
+    dataset = Dataset(
+        id=uuid.uuid4(),
+        tenant_id=principal.tenant_id,
+        project_id=project_id,
+        name=req.name,
+        description=req.description,
+        created_at=utcnow(),
+    )
     deps.datasets().create(dataset)
     if req.records is None:
         return dataset, None
     try:
-        version = create_dataset_version(principal, dataset.id, records=req.records,
-                                         strict=req.strict)
+        version = create_dataset_version(principal, dataset.id, records=req.records, strict=req.strict)
     except BaseException:
         try:
             deps.datasets().delete(dataset, [])
-        except Exception:  # noqa: BLE001 — the version's error is the one to answer
-            get_logger().exception("could not remove a dataset whose version 1 failed",
-                                   extra={"dataset_id": str(dataset.id)})
+        except Exception:
+            get_logger().exception(
+                "could not remove a dataset whose version 1 failed", extra={"dataset_id": str(dataset.id)}
+            )
         raise
     return dataset.model_copy(update={"version_count": version.version}), version
 
@@ -117,8 +128,9 @@ def get_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
     return dataset
 
 
-def list_datasets(principal: Principal, *, limit: int, cursor: str | None
-                  ) -> tuple[list[Dataset], str | None]:
+def list_datasets(
+    principal: Principal, *, limit: int, cursor: str | None
+) -> tuple[list[Dataset], str | None]:
     start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#DS"))
     items, last = deps.datasets().list_page(principal.tenant_id, limit=limit, start=start)
     return items, encode_cursor(last)
@@ -139,19 +151,27 @@ class RecordNormalizer:
     def add(self, number: int, record: RecordIn) -> Record:
         self.count += 1
         if self.count == self.limit + 1:
-            self.problems.append(f"record {number}: more than {self.limit:,} records per version "
-                                 "(MaxRecordsPerVersion)")
+            self.problems.append(
+                f"record {number}: more than {self.limit:,} records per version (MaxRecordsPerVersion)"
+            )
         record_id = record.id if record.id is not None else f"rec-{number:06d}"
         if record_id in self.first_seen:
             self.problems.append(
-                f"record {number}: id {record_id!r} repeats record {self.first_seen[record_id]}")
+                f"record {number}: id {record_id!r} repeats record {self.first_seen[record_id]}"
+            )
         else:
             self.first_seen[record_id] = number
         # Field by field: the same record as through model_dump(), for less of an upload's time.
-        out = Record(id=record_id, trace_id=record.trace_id or uuid.uuid4(),
-                     prompt=record.prompt, input=record.input, context=record.context,
-                     output=record.output, golden_answer=record.golden_answer,
-                     metadata=record.metadata)
+        out = Record(
+            id=record_id,
+            trace_id=record.trace_id or uuid.uuid4(),
+            prompt=record.prompt,
+            input=record.input,
+            context=record.context,
+            output=record.output,
+            golden_answer=record.golden_answer,
+            metadata=record.metadata,
+        )
         self.coverage.add(out)
         return out
 
@@ -162,9 +182,12 @@ class RecordNormalizer:
     def check(self) -> None:
         if self.problems:
             raise InvalidRequestError(
-                f"{len(self.problems)} invalid record(s); the version was not created: "
-                f"{self.problems[0]}", details={"records": self.problems[:MAX_REPORTED_RECORD_ERRORS],
-                                                "invalid_count": len(self.problems)})
+                f"{len(self.problems)} invalid record(s); the version was not created: {self.problems[0]}",
+                details={
+                    "records": self.problems[:MAX_REPORTED_RECORD_ERRORS],
+                    "invalid_count": len(self.problems),
+                },
+            )
         if self.count == 0:
             raise InvalidRequestError("the file holds no records", details={"records": []})
 
@@ -211,15 +234,21 @@ def create_upload(principal: Principal, dataset_id: UUID) -> tuple[UUID, str, da
     dataset = get_dataset(principal, dataset_id)
     upload_id = uuid.uuid4()
     url, expires_at = deps.artifacts().presign_put(
-        upload_key(principal.tenant_id, dataset.id, upload_id), content_type=UPLOAD_CONTENT_TYPE,
-        expires_in=get_settings().presign_expiry_seconds)
+        upload_key(principal.tenant_id, dataset.id, upload_id),
+        content_type=UPLOAD_CONTENT_TYPE,
+        expires_in=get_settings().presign_expiry_seconds,
+    )
     return upload_id, url, expires_at
 
 
-def create_dataset_version(principal: Principal, dataset_id: UUID,
-                           records: list[RecordIn] | None = None,
-                           upload_id: UUID | None = None, *, strict: bool = False
-                           ) -> DatasetVersion:
+def create_dataset_version(
+    principal: Principal,
+    dataset_id: UUID,
+    records: list[RecordIn] | None = None,
+    upload_id: UUID | None = None,
+    *,
+    strict: bool = False,
+) -> DatasetVersion:
     """A new immutable version from inline records or an uploaded JSONL file.
 
     The file is read streaming and written streaming; any invalid record rejects the whole
@@ -239,8 +268,10 @@ def create_dataset_version(principal: Principal, dataset_id: UUID,
                 raise NotFoundError("upload")
             lines = _parse_upload(store.iter_lines(source), normalizer)
         else:
-            lines = (normalizer.add(n, r).model_dump_json().encode() + b"\n"
-                     for n, r in enumerate(records or [], start=1))
+            lines = (
+                normalizer.add(n, r).model_dump_json().encode() + b"\n"
+                for n, r in enumerate(records or [], start=1)
+            )
         for line in lines:
             if not normalizer.problems:  # once something is wrong, only keep validating
                 writer.write(line)
@@ -252,10 +283,16 @@ def create_dataset_version(principal: Principal, dataset_id: UUID,
         writer.abort()
         raise
     size = writer.close()
-    version = DatasetVersion(id=version_id, dataset_id=dataset.id,
-                             version=dataset.version_count + 1, record_count=normalizer.count,
-                             size_bytes=size, created_at=utcnow(), fields=fields,
-                             unknown_fields=unknown)
+    version = DatasetVersion(
+        id=version_id,
+        dataset_id=dataset.id,
+        version=dataset.version_count + 1,
+        record_count=normalizer.count,
+        size_bytes=size,
+        created_at=utcnow(),
+        fields=fields,
+        unknown_fields=unknown,
+    )
     # The object first, then the item that makes it visible: a failure in between leaves
     # an unreachable object, never a version without records.
     deps.datasets().add_version(principal.tenant_id, dataset, version, key)
@@ -268,19 +305,23 @@ def _refuse_on_warnings(warnings: list[dict[str, Any]]) -> None:
         named = ", ".join(sorted({w["field"] for w in warnings}, key=str))
         raise InvalidRequestError(
             f"strict: the records do not fit the record fields ({named}); the version was not "
-            f"created: {warnings[0]['message']}", details={"warnings": warnings})
+            f"created: {warnings[0]['message']}",
+            details={"warnings": warnings},
+        )
 
 
-def read_records(principal: Principal, dataset_id: UUID, version: int, *, limit: int,
-                 cursor: str | None) -> tuple[list[Record], str | None]:
+def read_records(
+    principal: Principal, dataset_id: UUID, version: int, *, limit: int, cursor: str | None
+) -> tuple[list[Record], str | None]:
     """A page of a version's records; the cursor is a byte offset into the version file."""
     get_dataset(principal, dataset_id)
     found = deps.datasets().get_version(principal.tenant_id, dataset_id, version)
     if found is None:
         raise NotFoundError("dataset version")
     meta, key = found
-    (offset,) = decode_position(cursor, partition=("version", str(meta.id)), fields=("offset",),
-                                maximum=meta.size_bytes)
+    (offset,) = decode_position(
+        cursor, partition=("version", str(meta.id)), fields=("offset",), maximum=meta.size_bytes
+    )
     records: list[Record] = []
     chunk = 256 * 1024
     while len(records) < limit and offset < meta.size_bytes:
@@ -308,21 +349,33 @@ def list_dataset_versions(principal: Principal, dataset_id: UUID) -> list[Datase
 
 
 # ---------------------------------------------------------------- evals
-def create_eval(principal: Principal, req: CreateEvalRequest
-                ) -> tuple[Eval, EvalVersion | None]:
+def create_eval(principal: Principal, req: CreateEvalRequest) -> tuple[Eval, EvalVersion | None]:
     """An eval, and with ``req.metrics`` its version 1, checked first and written in one
     transaction with the eval: both, or nothing."""
     project_id = project_for(principal, req.project_id)
     first = req.first_version()
-    ev = Eval(id=uuid.uuid4(), tenant_id=principal.tenant_id, project_id=project_id,
-              name=req.name, description=req.description, created_at=utcnow())
+    ev = Eval(
+        id=uuid.uuid4(),
+        tenant_id=principal.tenant_id,
+        project_id=project_id,
+        name=req.name,
+        description=req.description,
+        created_at=utcnow(),
+    )
     if first is None:
         deps.evals().create(ev)
         return ev, None
     metrics = _checked_metrics(first)
     ev = ev.model_copy(update={"version_count": 1})
-    version = EvalVersion(id=uuid.uuid4(), eval_id=ev.id, version=1, metrics=metrics,
-                          threshold=first.threshold, judge=first.judge, created_at=ev.created_at)
+    version = EvalVersion(
+        id=uuid.uuid4(),
+        eval_id=ev.id,
+        version=1,
+        metrics=metrics,
+        threshold=first.threshold,
+        judge=first.judge,
+        created_at=ev.created_at,
+    )
     deps.evals().create_with_version(ev, version)
     return ev, version
 
@@ -342,23 +395,27 @@ def get_eval(principal: Principal, eval_id: UUID) -> Eval:
     return ev
 
 
-def list_evals(principal: Principal, *, limit: int, cursor: str | None
-               ) -> tuple[list[Eval], str | None]:
+def list_evals(principal: Principal, *, limit: int, cursor: str | None) -> tuple[list[Eval], str | None]:
     start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#EVAL"))
     items, last = deps.evals().list_page(principal.tenant_id, limit=limit, start=start)
     return items, encode_cursor(last)
 
 
-def create_eval_version(principal: Principal, eval_id: UUID, req: CreateEvalVersionRequest
-                        ) -> EvalVersion:
+def create_eval_version(principal: Principal, eval_id: UUID, req: CreateEvalVersionRequest) -> EvalVersion:
     from assay_service.domain.scoring import check_metrics  # the scorers: ~80 ms to import
 
     ev = get_eval(principal, eval_id)
     metrics = [Metric(**m.model_dump()) for m in req.metrics]
     check_metrics(metrics)
-    version = EvalVersion(id=uuid.uuid4(), eval_id=ev.id, version=ev.version_count + 1,
-                          metrics=metrics, threshold=req.threshold, judge=req.judge,
-                          created_at=utcnow())
+    version = EvalVersion(
+        id=uuid.uuid4(),
+        eval_id=ev.id,
+        version=ev.version_count + 1,
+        metrics=metrics,
+        threshold=req.threshold,
+        judge=req.judge,
+        created_at=utcnow(),
+    )
     deps.evals().add_version(principal.tenant_id, ev, version)
     return version
 
@@ -381,14 +438,14 @@ def _refuse_if_runs(principal: Principal, kind: str, field: str, object_id: UUID
     that runs still reference is not deleted (docs/decisions/0012-deletes.md)."""
     from assay_service.adapters.dynamodb import RunQuery
 
-    count = deps.runs().count(RunQuery(tenant_id=principal.tenant_id,
-                                       criteria={field: str(object_id)}))
+    count = deps.runs().count(RunQuery(tenant_id=principal.tenant_id, criteria={field: str(object_id)}))
     if count:
         raise ConflictError(
             f"{count} run(s) use this {kind}; delete them first (list them with "
             f"GET /v1/eval-runs?{field}={object_id}, delete each with "
             "DELETE /v1/eval-runs/{id}), then delete the " + kind,
-            details={"runs": count, field: str(object_id)})
+            details={"runs": count, field: str(object_id)},
+        )
 
 
 def delete_dataset(principal: Principal, dataset_id: UUID) -> Dataset:

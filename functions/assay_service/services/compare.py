@@ -18,20 +18,30 @@ def _scores(run: Run) -> dict[str, dict[str, Scored]]:
         for raw in batch["evaluations"]:
             score = raw["score"] if raw["status"] == "complete" else None
             out.setdefault(raw["metric_name"], {})[raw["record_id"]] = Scored(
-                None if score is None else float(score), bool(raw["is_passed"]))
+                None if score is None else float(score), bool(raw["is_passed"])
+            )
     return out
 
 
-def compare(principal: Principal, run_id: UUID, baseline_id: UUID, *, confidence: float,
-            limit: int) -> Comparison:
+def compare(
+    principal: Principal, run_id: UUID, baseline_id: UUID, *, confidence: float, limit: int
+) -> Comparison:
     """404 if either run is missing or another tenant's; 409 unless both have completed."""
     run = get_run(principal, run_id)
     baseline = get_run(principal, baseline_id)
     for which, r in (("run", run), ("baseline", baseline)):
         if r.status != "completed":
-            raise ConflictError(f"the {which} run is {r.status}; runs compare once completed",
-                                details={"run_id": str(r.id), "status": r.status})
+            raise ConflictError(
+                f"the {which} run is {r.status}; runs compare once completed",
+                details={"run_id": str(r.id), "status": r.status},
+            )
     order = [m.name for m in run.metrics] + [m.name for m in baseline.metrics]
-    return compare_runs(_scores(run), _scores(baseline), run_id=str(run.id),
-                        baseline_run_id=str(baseline.id), confidence=confidence, limit=limit,
-                        metric_order=order)
+    return compare_runs(
+        _scores(run),
+        _scores(baseline),
+        run_id=str(run.id),
+        baseline_run_id=str(baseline.id),
+        confidence=confidence,
+        limit=limit,
+        metric_order=order,
+    )

@@ -19,8 +19,13 @@ from assay_service.services import runs as run_service
 
 AEGIS_MAX_EVALUATIONS = 1000
 AYMARA_MAX_RESPONSES = 100
-AYMARA_STATUS = {"pending": "created", "running": "processing", "completed": "finished",
-                 "failed": "failed", "cancelled": "failed"}
+AYMARA_STATUS = {
+    "pending": "created",
+    "running": "processing",
+    "completed": "finished",
+    "failed": "failed",
+    "cancelled": "failed",
+}
 
 
 def _pct(value: float | None) -> float | None:
@@ -49,32 +54,52 @@ def aegis_run(principal: Principal, run_id: UUID) -> dict[str, Any]:
         total += 1
         if len(evaluations) >= AEGIS_MAX_EVALUATIONS:
             continue
-        evaluations.append({
-            "id": raw["id"], "run_id": str(run.id), "record_index": raw["record_index"],
-            "metric": raw["metric_name"],
-            "record": {k: record.get(k) for k in ("id", "prompt", "input", "context", "output",
-                                                   "golden_answer")},
-            "result": _pct(raw["score"]), "threshold": _pct(raw["threshold"]),
-            "explanation": raw["reasoning"] or raw.get("error_message"),
-            "model_slug": model if raw["evaluator_type"] == "llm" else None,
-            "metric_args": raw.get("metric_args"), "started_at": raw["started_at"],
-            "finished_at": raw["completed_at"], "evaluation_cost": _money(raw.get("evaluation_cost")),
-            "is_success": raw["status"] == "complete", "is_gte_threshold": raw["is_passed"],
-            "eval_metadata": raw.get("eval_metadata"),
-        })
+        evaluations.append(
+            {
+                "id": raw["id"],
+                "run_id": str(run.id),
+                "record_index": raw["record_index"],
+                "metric": raw["metric_name"],
+                "record": {
+                    k: record.get(k) for k in ("id", "prompt", "input", "context", "output", "golden_answer")
+                },
+                "result": _pct(raw["score"]),
+                "threshold": _pct(raw["threshold"]),
+                "explanation": raw["reasoning"] or raw.get("error_message"),
+                "model_slug": model if raw["evaluator_type"] == "llm" else None,
+                "metric_args": raw.get("metric_args"),
+                "started_at": raw["started_at"],
+                "finished_at": raw["completed_at"],
+                "evaluation_cost": _money(raw.get("evaluation_cost")),
+                "is_success": raw["status"] == "complete",
+                "is_gte_threshold": raw["is_passed"],
+                "eval_metadata": raw.get("eval_metadata"),
+            }
+        )
     return {
-        "id": str(run.id), "user": None, "author_email": "", "run_type": "Dataset",
-        "run_source": "API Call", "dataset": dataset.name if dataset else None,
-        "data_collection": None, "org_id": None, "number_of_metrics": len(run.metrics),
-        "result": _pct(run.result), "threshold": _pct(run.threshold), "model_slug": model,
+        "id": str(run.id),
+        "user": None,
+        "author_email": "",
+        "run_type": "Dataset",
+        "run_source": "API Call",
+        "dataset": dataset.name if dataset else None,
+        "data_collection": None,
+        "org_id": None,
+        "number_of_metrics": len(run.metrics),
+        "result": _pct(run.result),
+        "threshold": _pct(run.threshold),
+        "model_slug": model,
         "alias": run.name,
-        "aggregate_results": None if run.aggregates is None else {
-            a.metric: _pct(a.mean) for a in run.aggregates},
+        "aggregate_results": None
+        if run.aggregates is None
+        else {a.metric: _pct(a.mean) for a in run.aggregates},
         "total_cost": _money(run.total_cost),
         "started_at": (run.started_at or run.created_at).isoformat(),
         "finished_at": run.completed_at.isoformat() if run.completed_at else None,
-        "is_gte_threshold": run.is_gte_threshold, "status": run.status,
-        "evaluations": evaluations, "evaluations_total": total,
+        "is_gte_threshold": run.is_gte_threshold,
+        "status": run.status,
+        "evaluations": evaluations,
+        "evaluations_total": total,
         "evaluations_truncated": total > len(evaluations),
     }
 
@@ -96,49 +121,89 @@ def _responses(run: Run) -> list[dict[str, Any]]:
         confidences = [e["confidence"] for e in evs if e.get("confidence") is not None]
         refused = any((e.get("eval_metadata") or {}).get("ai_refused") for e in evs)
         explanation = failing[0] if failing else evs[0]
-        out.append({
-            "prompt_uuid": record.get("trace_id"), "thread_uuid": None, "turn_number": 1,
-            "continue_thread": False, "content": record.get("output"), "content_type": "text",
-            "exclude_from_scoring": False, "ai_refused": refused,
-            "response_uuid": record.get("id"),
-            "explanation": f"{explanation['metric_name']}: "
-                           f"{explanation['reasoning'] or explanation.get('error_message')}",
-            "confidence": sum(confidences) / len(confidences) if confidences else None,
-            "is_passed": not failing, "next_prompt": None,
-        })
+        out.append(
+            {
+                "prompt_uuid": record.get("trace_id"),
+                "thread_uuid": None,
+                "turn_number": 1,
+                "continue_thread": False,
+                "content": record.get("output"),
+                "content_type": "text",
+                "exclude_from_scoring": False,
+                "ai_refused": refused,
+                "response_uuid": record.get("id"),
+                "explanation": f"{explanation['metric_name']}: "
+                f"{explanation['reasoning'] or explanation.get('error_message')}",
+                "confidence": sum(confidences) / len(confidences) if confidences else None,
+                "is_passed": not failing,
+                "next_prompt": None,
+            }
+        )
     return out
 
 
 def aymara_run(run: Run, ev: Eval | None, *, with_responses: bool) -> dict[str, Any]:
     status = AYMARA_STATUS[run.status]
-    evaluation = None if ev is None else {
-        "eval_uuid": str(ev.id), "name": ev.name, "ai_description": ev.description or "",
-        "ai_instructions": None, "eval_type": "accuracy", "eval_instructions": None,
-        "language": "en", "modality": "text", "ground_truth": None,
-        "num_prompts": run.item_count, "prompt_examples": None, "is_jailbreak": False,
-        "is_sandbox": False, "workspace_uuid": str(ev.project_id), "status": status,
-        "created_at": ev.created_at.isoformat(), "updated_at": ev.created_at.isoformat(),
-    }
+    evaluation = (
+        None
+        if ev is None
+        else {
+            "eval_uuid": str(ev.id),
+            "name": ev.name,
+            "ai_description": ev.description or "",
+            "ai_instructions": None,
+            "eval_type": "accuracy",
+            "eval_instructions": None,
+            "language": "en",
+            "modality": "text",
+            "ground_truth": None,
+            "num_prompts": run.item_count,
+            "prompt_examples": None,
+            "is_jailbreak": False,
+            "is_sandbox": False,
+            "workspace_uuid": str(ev.project_id),
+            "status": status,
+            "created_at": ev.created_at.isoformat(),
+            "updated_at": ev.created_at.isoformat(),
+        }
+    )
     return {
-        "eval_run_uuid": str(run.id), "eval_uuid": str(run.eval_id), "name": run.name,
-        "status": status, "created_at": run.created_at.isoformat(),
-        "updated_at": run.updated_at.isoformat(), "evaluation": evaluation,
-        "ai_description": ev.description if ev else None, "workspace_uuid": str(run.project_id),
-        "pass_rate": run.pass_rate, "num_prompts": run.item_count,
+        "eval_run_uuid": str(run.id),
+        "eval_uuid": str(run.eval_id),
+        "name": run.name,
+        "status": status,
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+        "evaluation": evaluation,
+        "ai_description": ev.description if ev else None,
+        "workspace_uuid": str(run.project_id),
+        "pass_rate": run.pass_rate,
+        "num_prompts": run.item_count,
         "num_responses_scored": run.completed_count + run.failed_count,
         "responses": _responses(run) if with_responses and run.status == "completed" else None,
     }
 
 
-def aymara_runs(principal: Principal, *, eval_uuid: UUID | None, workspace_uuid: UUID | None,
-                limit: int, offset: int, with_responses: bool) -> dict[str, Any]:
-    criteria = {k: str(v) for k, v in {"eval_id": eval_uuid, "project_id": workspace_uuid}.items()
-                if v is not None}
-    items, _, total = run_service.list_runs(principal, criteria=criteria, limit=limit,
-                                            offset=offset, cursor=None)
+def aymara_runs(
+    principal: Principal,
+    *,
+    eval_uuid: UUID | None,
+    workspace_uuid: UUID | None,
+    limit: int,
+    offset: int,
+    with_responses: bool,
+) -> dict[str, Any]:
+    criteria = {
+        k: str(v) for k, v in {"eval_id": eval_uuid, "project_id": workspace_uuid}.items() if v is not None
+    }
+    items, _, total = run_service.list_runs(
+        principal, criteria=criteria, limit=limit, offset=offset, cursor=None
+    )
     evals: dict[UUID, Eval | None] = {}
     for run in items:
         if run.eval_id not in evals:
             evals[run.eval_id] = deps.evals().get(principal.tenant_id, run.eval_id)
-    return {"items": [aymara_run(r, evals[r.eval_id], with_responses=with_responses)
-                      for r in items], "count": total}
+    return {
+        "items": [aymara_run(r, evals[r.eval_id], with_responses=with_responses) for r in items],
+        "count": total,
+    }

@@ -56,26 +56,43 @@ def _instant(text: str | None) -> datetime | None:
     return _aware(datetime.fromisoformat(text)) if text else None
 
 
-def store_key(*, tenant_id: UUID, role: Role, raw: str, expires_at: datetime | None = None,
-              name: str | None = None, created_at: datetime | None = None) -> UUID | None:
+def store_key(
+    *,
+    tenant_id: UUID,
+    role: Role,
+    raw: str,
+    expires_at: datetime | None = None,
+    name: str | None = None,
+    created_at: datetime | None = None,
+) -> UUID | None:
     """Store ``raw`` for the tenant; returns the key id, or None if it is already stored."""
     key_id = UUID(bytes=secrets.token_bytes(16), version=4)
     stored = deps.tenants().put_key(
-        key_hash=hash_key(raw, deps.keyring().hmac_key()), key_id=key_id, tenant_id=tenant_id,
-        role=role, prefix=display_prefix(raw), created_at=(created_at or utcnow()).isoformat(),
+        key_hash=hash_key(raw, deps.keyring().hmac_key()),
+        key_id=key_id,
+        tenant_id=tenant_id,
+        role=role,
+        prefix=display_prefix(raw),
+        created_at=(created_at or utcnow()).isoformat(),
         expires_at=_aware(expires_at).astimezone(UTC).isoformat() if expires_at else None,
-        name=name)
+        name=name,
+    )
     return key_id if stored else None
 
 
 def _view(item: dict[str, Any]) -> ApiKeyResponse:
     """What may be shown of a stored key: never its hash, never the secret. Timestamps
     are RFC 3339 with an offset, also those stored without one (read as UTC)."""
-    return ApiKeyResponse(id=UUID(item["key_id"]), name=item.get("name"), prefix=item["prefix"],
-                          role=item["role"], created_at=_aware(datetime.fromisoformat(item["created_at"])),
-                          last_used_at=_instant(item.get("last_used_at")),
-                          expires_at=_instant(item.get("expires_at")),
-                          revoked=bool(item.get("revoked")))
+    return ApiKeyResponse(
+        id=UUID(item["key_id"]),
+        name=item.get("name"),
+        prefix=item["prefix"],
+        role=item["role"],
+        created_at=_aware(datetime.fromisoformat(item["created_at"])),
+        last_used_at=_instant(item.get("last_used_at")),
+        expires_at=_instant(item.get("expires_at")),
+        revoked=bool(item.get("revoked")),
+    )
 
 
 def _may_manage(caller: Principal, role: str) -> None:
@@ -91,14 +108,22 @@ def create_key(caller: Principal, req: CreateApiKeyRequest) -> tuple[ApiKeyRespo
             # A naive instant means a different moment in each reader's zone: refused.
             example = (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S")
             raise InvalidRequestError(
-                f"body.expires_at: give a timezone (an offset or Z), e.g. {example}Z or "
-                f"{example}+02:00", details={"field": "expires_at"})
+                f"body.expires_at: give a timezone (an offset or Z), e.g. {example}Z or {example}+02:00",
+                details={"field": "expires_at"},
+            )
         if not now < req.expires_at <= now + MAX_KEY_LIFETIME:
-            raise InvalidRequestError("body.expires_at: must be in the future, within 366 days",
-                                      details={"field": "expires_at"})
+            raise InvalidRequestError(
+                "body.expires_at: must be in the future, within 366 days", details={"field": "expires_at"}
+            )
     raw = generate_key()
-    key_id = store_key(tenant_id=caller.tenant_id, role=req.role, raw=raw,
-                       expires_at=req.expires_at, name=req.name, created_at=now)
+    key_id = store_key(
+        tenant_id=caller.tenant_id,
+        role=req.role,
+        raw=raw,
+        expires_at=req.expires_at,
+        name=req.name,
+        created_at=now,
+    )
     if key_id is None:  # 256 random bits collided: not in this universe
         raise ConflictError("could not create a unique key; retry")
     item = deps.tenants().get_key_by_id(caller.tenant_id, key_id)
@@ -132,13 +157,12 @@ def authenticate(raw: str | None) -> Principal:
     used = _instant(item.get("last_used_at"))
     if used is None or used < now - TOUCH_INTERVAL:  # the conditional write would refuse it
         _touch(digest, now)
-    return Principal(tenant_id=UUID(item["tenant_id"]), key_id=UUID(item["key_id"]),
-                     role=item["role"])
+    return Principal(tenant_id=UUID(item["tenant_id"]), key_id=UUID(item["key_id"]), role=item["role"])
 
 
 def _touch(digest: str, now: datetime) -> None:
     """Best effort: ``last_used_at`` is telemetry and must never fail a request."""
     try:
         deps.tenants().touch_key(digest, now.isoformat(), (now - TOUCH_INTERVAL).isoformat())
-    except Exception:  # noqa: BLE001
+    except Exception:
         get_logger().warning("could not record the key's last use")

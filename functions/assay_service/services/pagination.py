@@ -30,22 +30,23 @@ def decode_cursor(cursor: str | None, *, partition: tuple[str, str]) -> dict[str
     except (binascii.Error, ValueError, jsondoc.JSONDocumentError):
         value = None
     name, expected = partition
-    if not isinstance(value, dict) or value.get(name) != expected or not all(
-            isinstance(v, str | int) for v in value.values()):
-        raise InvalidRequestError("query.cursor: not a cursor of this list",
-                                  details={"field": "cursor"})
+    if (
+        not isinstance(value, dict)
+        or value.get(name) != expected
+        or not all(isinstance(v, str | int) for v in value.values())
+    ):
+        raise InvalidRequestError("query.cursor: not a cursor of this list", details={"field": "cursor"})
     return value
 
 
-def decode_position(cursor: str | None, *, partition: tuple[str, str], fields: tuple[str, ...],
-                    maximum: int | None = None) -> tuple[int, ...]:
+def decode_position(
+    cursor: str | None, *, partition: tuple[str, str], fields: tuple[str, ...], maximum: int | None = None
+) -> tuple[int, ...]:
     """A cursor holding non-negative integer positions (byte offsets, batch indexes…)."""
     if not cursor:
         return tuple(0 for _ in fields)
     value = decode_cursor(cursor, partition=partition) or {}
     positions = tuple(value.get(name) for name in fields)
-    if not all(isinstance(p, int) and 0 <= p <= (maximum if maximum is not None else p)
-               for p in positions):
-        raise InvalidRequestError("query.cursor: not a cursor of this list",
-                                  details={"field": "cursor"})
+    if not all(isinstance(p, int) and 0 <= p <= (maximum if maximum is not None else p) for p in positions):
+        raise InvalidRequestError("query.cursor: not a cursor of this list", details={"field": "cursor"})
     return positions  # type: ignore[return-value]

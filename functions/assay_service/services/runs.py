@@ -32,8 +32,7 @@ from assay_service.services.pagination import decode_cursor, decode_position, en
 from assay_service.settings import get_settings
 
 
-def apply_overrides(metrics: list[Metric], overrides: dict[str, dict[str, Any]] | None
-                    ) -> list[Metric]:
+def apply_overrides(metrics: list[Metric], overrides: dict[str, dict[str, Any]] | None) -> list[Metric]:
     """Merge per-run ``metric_args`` into the version's metrics (validated like a version)."""
     if not overrides:
         return metrics
@@ -41,19 +40,20 @@ def apply_overrides(metrics: list[Metric], overrides: dict[str, dict[str, Any]] 
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise InvalidRequestError(
-            f"metric_args: unknown metric {unknown[0]!r} (the eval version has "
-            f"{', '.join(sorted(known))})", details={"field": "metric_args", "metric": unknown[0]})
+            f"metric_args: unknown metric {unknown[0]!r} (the eval version has {', '.join(sorted(known))})",
+            details={"field": "metric_args", "metric": unknown[0]},
+        )
     from assay_service.domain.scoring import check_metrics  # the scorers: ~80 ms to import
 
-    merged = [m.model_copy(update={"args": {**m.args, **overrides.get(m.name, {})}})
-              for m in metrics]
+    merged = [m.model_copy(update={"args": {**m.args, **overrides.get(m.name, {})}}) for m in metrics]
     check_metrics(merged)
     return merged
 
 
 def request_hash(dataset_id: UUID, req: ScheduleEvalRunRequest) -> str:
-    canonical = json.dumps({"dataset_id": str(dataset_id), **req.model_dump(mode="json")},
-                           sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {"dataset_id": str(dataset_id), **req.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -71,10 +71,13 @@ def batch_size_for(metrics: list[Any], requested: int | None, default: int) -> i
     deployment's default reduced to fit them (and to JUDGE_BATCH_SIZE with LLM metrics)."""
     from assay_service.domain.scorers import get_scorer  # deferred: the catalogue is heavy
 
-    judged = sum(1 for m in metrics
-                 if (spec := get_scorer(m.scorer)) is not None and spec.evaluator_type == "llm")
-    bound = min(MAX_EVALUATIONS_PER_BATCH // max(len(metrics), 1),
-                MAX_JUDGED_PER_BATCH // judged if judged else MAX_EVALUATIONS_PER_BATCH)
+    judged = sum(
+        1 for m in metrics if (spec := get_scorer(m.scorer)) is not None and spec.evaluator_type == "llm"
+    )
+    bound = min(
+        MAX_EVALUATIONS_PER_BATCH // max(len(metrics), 1),
+        MAX_JUDGED_PER_BATCH // judged if judged else MAX_EVALUATIONS_PER_BATCH,
+    )
     if requested is None:
         return max(1, min(default, bound, JUDGE_BATCH_SIZE if judged else default))
     if requested > bound:
@@ -82,12 +85,12 @@ def batch_size_for(metrics: list[Any], requested: int | None, default: int) -> i
             f"batch_size: at most {bound} for this eval ({len(metrics)} metrics, {judged} LLM "
             f"judges: a batch holds at most {MAX_EVALUATIONS_PER_BATCH:,} evaluations, "
             f"{MAX_JUDGED_PER_BATCH} of them judged), got {requested}",
-            details={"field": "batch_size", "max": bound})
+            details={"field": "batch_size", "max": bound},
+        )
     return requested
 
 
-def check_fields(metrics: list[Metric], dataset_version: DatasetVersion
-                 ) -> list[dict[str, Any]]:
+def check_fields(metrics: list[Metric], dataset_version: DatasetVersion) -> list[dict[str, Any]]:
     """The eval's metrics against the version's stored field coverage: a metric that needs a
     field no record has is a 400 (the run could score nothing of it); one that some records
     lack is a warning, as ``DataWarning`` dicts (those evaluations will fail as not
@@ -118,38 +121,55 @@ def check_fields(metrics: list[Metric], dataset_version: DatasetVersion
             named = f"metric {metric.name!r} ({metric.scorer}) needs the record field {field!r}"
             if have == 0:
                 lookalikes = [k for k in unknown if coverage.suggestion(k) == field]
-                hint = (f" ({', '.join(map(repr, lookalikes))} in their metadata looks like it)"
-                        if lookalikes else "")
-                problems.append({
-                    "metric": metric.name, "scorer": metric.scorer, "field": field,
-                    "records_with_field": 0, "record_count": total,
-                    "message": f"{named}, but 0 of {total:,} records of dataset version "
-                               f"{dataset_version.version} have it{hint}"})
+                hint = (
+                    f" ({', '.join(map(repr, lookalikes))} in their metadata looks like it)"
+                    if lookalikes
+                    else ""
+                )
+                problems.append(
+                    {
+                        "metric": metric.name,
+                        "scorer": metric.scorer,
+                        "field": field,
+                        "records_with_field": 0,
+                        "record_count": total,
+                        "message": f"{named}, but 0 of {total:,} records of dataset version "
+                        f"{dataset_version.version} have it{hint}",
+                    }
+                )
             else:
-                warnings.append({
-                    "code": "partial_field", "metric": metric.name, "field": field,
-                    "count": total - have, "suggestion": None,
-                    "message": f"{named}: {total - have:,} of {total:,} records lack it; "
-                               "those evaluations will fail as not scorable"})
+                warnings.append(
+                    {
+                        "code": "partial_field",
+                        "metric": metric.name,
+                        "field": field,
+                        "count": total - have,
+                        "suggestion": None,
+                        "message": f"{named}: {total - have:,} of {total:,} records lack it; "
+                        "those evaluations will fail as not scorable",
+                    }
+                )
     if problems:
         raise InvalidRequestError(
             f"{problems[0]['message']}; the run was not scheduled"
-            + (f" ({len(problems) - 1} more problem(s) in details.fields)"
-               if len(problems) > 1 else ""),
-            details={"fields": problems})
+            + (f" ({len(problems) - 1} more problem(s) in details.fields)" if len(problems) > 1 else ""),
+            details={"fields": problems},
+        )
     return warnings
 
 
-def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest,
-                 *, idempotency_key: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
+def schedule_run(
+    principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest, *, idempotency_key: str | None = None
+) -> tuple[Run, list[dict[str, Any]]]:
     """The scheduled run, and the warnings of ``check_fields`` about its data."""
     dataset = get_dataset(principal, dataset_id)
     version = get_eval_version(principal, req.eval_version_id)
     found = deps.datasets().get_version(principal.tenant_id, dataset.id, req.dataset_version)
     if found is None:
         if req.dataset_version is None:
-            raise ConflictError("the dataset has no version yet: create one first",
-                                details={"dataset_id": str(dataset.id)})
+            raise ConflictError(
+                "the dataset has no version yet: create one first", details={"dataset_id": str(dataset.id)}
+            )
         raise NotFoundError("dataset version")
     dataset_version, _ = found
     ev = deps.evals().get(principal.tenant_id, version.eval_id)
@@ -163,20 +183,32 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
         raise InvalidRequestError(
             f"max_concurrency: at most {settings.map_max_concurrency} on this deployment "
             f"(MapMaxConcurrency), got {req.max_concurrency}",
-            details={"field": "max_concurrency", "max": settings.map_max_concurrency})
+            details={"field": "max_concurrency", "max": settings.map_max_concurrency},
+        )
     now = utcnow()
     run = Run(
-        id=uuid.uuid4(), tenant_id=principal.tenant_id, project_id=dataset.project_id,
-        dataset_id=dataset.id, dataset_version_id=dataset_version.id,
-        dataset_version=dataset_version.version, eval_id=ev.id, eval_version_id=version.id,
-        name=req.name, status="pending", item_count=dataset_version.record_count,
+        id=uuid.uuid4(),
+        tenant_id=principal.tenant_id,
+        project_id=dataset.project_id,
+        dataset_id=dataset.id,
+        dataset_version_id=dataset_version.id,
+        dataset_version=dataset_version.version,
+        eval_id=ev.id,
+        eval_version_id=version.id,
+        name=req.name,
+        status="pending",
+        item_count=dataset_version.record_count,
         threshold=req.threshold if req.threshold is not None else version.threshold,
-        metrics=metrics, batch_size=batch_size,
+        metrics=metrics,
+        batch_size=batch_size,
         max_concurrency=req.max_concurrency,
-        created_at=now, updated_at=now)
+        created_at=now,
+        updated_at=now,
+    )
     idempotency = (idempotency_key, request_hash(dataset.id, req)) if idempotency_key else None
-    standing = deps.runs().create(run, idempotency=idempotency,
-                                  max_in_flight=get_settings().max_runs_in_flight)
+    standing = deps.runs().create(
+        run, idempotency=idempotency, max_in_flight=get_settings().max_runs_in_flight
+    )
     if standing != run.id:  # a replay of an earlier request: same run, no second run
         run = get_run(principal, standing)
         if run.status != "pending":
@@ -186,9 +218,15 @@ def schedule_run(principal: Principal, dataset_id: UUID, req: ScheduleEvalRunReq
         deps.workflow().start(tenant_id=run.tenant_id, run_id=run.id)
     except Exception:
         # Never leave a run pending with no execution behind it.
-        deps.runs().set_status(run, "failed", expect=["pending"],
-                               fields={"error_message": "the workflow could not be started",
-                                       "completed_at": utcnow().isoformat()})
+        deps.runs().set_status(
+            run,
+            "failed",
+            expect=["pending"],
+            fields={
+                "error_message": "the workflow could not be started",
+                "completed_at": utcnow().isoformat(),
+            },
+        )
         raise
     return run, warnings
 
@@ -200,14 +238,16 @@ def get_run(principal: Principal, run_id: UUID) -> Run:
     return run
 
 
-def list_runs(principal: Principal, *, criteria: dict[str, str], limit: int, offset: int,
-              cursor: str | None) -> tuple[list[Run], str | None, int]:
+def list_runs(
+    principal: Principal, *, criteria: dict[str, str], limit: int, offset: int, cursor: str | None
+) -> tuple[list[Run], str | None, int]:
     """A page of the tenant's runs matching every criterion, and how many match in all.
 
     Served by one index partition of the tenant (never a Scan); ``cursor`` continues a
     previous page, ``offset`` skips from the start (ignored with a cursor)."""
-    query = RunQuery(tenant_id=principal.tenant_id, criteria=criteria, limit=limit,
-                     offset=0 if cursor else offset)
+    query = RunQuery(
+        tenant_id=principal.tenant_id, criteria=criteria, limit=limit, offset=0 if cursor else offset
+    )
     start = decode_cursor(cursor, partition=(query.index, query.partition))
     query = replace(query, start=start)
     items, last = deps.runs().list_page(query)
@@ -219,8 +259,7 @@ def get_evaluation(principal: Principal, evaluation_id: UUID) -> Evaluation:
     run = deps.runs().get_by_key(principal.tenant_id, ref.run_key) if ref else None
     if ref is None or run is None or ref.metric_index >= len(run.metrics):
         raise NotFoundError("evaluation")
-    batch = deps.runs().get_batch(principal.tenant_id, ref.run_key,
-                                  ref.record_index // run.batch_size)
+    batch = deps.runs().get_batch(principal.tenant_id, ref.run_key, ref.record_index // run.batch_size)
     for raw in (batch or {}).get("evaluations", []):
         if raw["id"] == str(evaluation_id):
             return Evaluation.model_validate(raw)
@@ -231,8 +270,9 @@ def export_location(principal: Principal, run_id: UUID, fmt: str) -> tuple[Run, 
     """The finished run's export artifact: (run, key, size). 409 while the run is unfinished."""
     run = get_run(principal, run_id)
     if run.status != "completed":
-        raise ConflictError(f"the run is {run.status}; exports exist once it has completed",
-                            details={"status": run.status})
+        raise ConflictError(
+            f"the run is {run.status}; exports exist once it has completed", details={"status": run.status}
+        )
     key = export_key(run.tenant_id, run.id, fmt)
     size = deps.artifacts().size(key)
     if size is None:
@@ -246,10 +286,10 @@ def cancel_run(principal: Principal, run_id: UUID) -> Run:
     run = get_run(principal, run_id)
     now = utcnow().isoformat()
     if run.status in TERMINAL_STATUSES or not deps.runs().set_status(
-            run, "cancelled", expect=["pending", "running"], fields={"completed_at": now}):
+        run, "cancelled", expect=["pending", "running"], fields={"completed_at": now}
+    ):
         current = get_run(principal, run_id)
-        raise ConflictError(f"the run is already {current.status}",
-                            details={"status": current.status})
+        raise ConflictError(f"the run is already {current.status}", details={"status": current.status})
     deps.workflow().stop(run.id, cause="cancelled through the API")
     return get_run(principal, run_id)
 
@@ -263,14 +303,18 @@ def delete_run(principal: Principal, run_id: UUID) -> Run:
     run = get_run(principal, run_id)
     if run.status not in TERMINAL_STATUSES:
         raise ConflictError(
-            f"the run is {run.status}; cancel it first (POST /v1/eval-runs/{run.id}/cancel), "
-            "then delete it", details={"status": run.status})
-    deps.artifacts().delete_keys([manifest_key(run.tenant_id, run.id),
-                                  *(export_key(run.tenant_id, run.id, fmt) for fmt in FORMATS)])
+            f"the run is {run.status}; cancel it first (POST /v1/eval-runs/{run.id}/cancel), then delete it",
+            details={"status": run.status},
+        )
+    deps.artifacts().delete_keys(
+        [manifest_key(run.tenant_id, run.id), *(export_key(run.tenant_id, run.id, fmt) for fmt in FORMATS)]
+    )
     if not deps.runs().delete(run):
         current = get_run(principal, run_id)  # deleted meanwhile: 404
-        raise ConflictError(f"the run changed while it was being deleted (now {current.status}); "
-                            "retry", details={"status": current.status})
+        raise ConflictError(
+            f"the run changed while it was being deleted (now {current.status}); retry",
+            details={"status": current.status},
+        )
     return run
 
 
@@ -278,16 +322,22 @@ EVALUATION_FILTERS = ("metric", "status", "passed")
 MAX_ITEMS_PER_PAGE = 50  # batch items (a large batch is several) read per page: ≤ ~17 MB
 
 
-def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
-                     status: str | None, passed: bool | None, limit: int, cursor: str | None
-                     ) -> tuple[list[tuple[Evaluation, dict[str, Any]]], str | None]:
+def list_evaluations(
+    principal: Principal,
+    run_id: UUID,
+    *,
+    metric: str | None,
+    status: str | None,
+    passed: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[tuple[Evaluation, dict[str, Any]]], str | None]:
     """A page of a run's evaluations in record order, each with its truncated record.
 
     Reads at most MAX_ITEMS_PER_PAGE batch items per request, so a very selective filter
     may return a short page with a cursor to continue."""
     run = get_run(principal, run_id)
-    first_batch, skip = decode_position(cursor, partition=("run", str(run_id)),
-                                        fields=("batch", "offset"))
+    first_batch, skip = decode_position(cursor, partition=("run", str(run_id)), fields=("batch", "offset"))
     out: list[tuple[Evaluation, dict[str, Any]]] = []
     read = 0
     for batch in deps.runs().iter_batches(run, first=first_batch):
@@ -297,9 +347,11 @@ def list_evaluations(principal: Principal, run_id: UUID, *, metric: str | None,
         start = skip if batch["batch"] == first_batch else 0
         for offset in range(start, len(rows)):
             raw = rows[offset]
-            if (metric is None or raw["metric_name"] == metric) and (
-                    status is None or raw["status"] == status) and (
-                    passed is None or raw["is_passed"] is passed):
+            if (
+                (metric is None or raw["metric_name"] == metric)
+                and (status is None or raw["status"] == status)
+                and (passed is None or raw["is_passed"] is passed)
+            ):
                 out.append((Evaluation.model_validate(raw), records.get(raw["record_id"], {})))
                 if len(out) == limit:
                     nxt = (batch["batch"], offset + 1)

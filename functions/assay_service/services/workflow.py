@@ -53,8 +53,11 @@ def plan_batches(line_lengths: Iterable[int], batch_size: int) -> list[BatchRef]
     offset = start = first = count = 0
 
     def close() -> None:
-        batches.append(BatchRef(index=len(batches), first_record=first, count=count,
-                                byte_start=start, byte_end=offset - 1))
+        batches.append(
+            BatchRef(
+                index=len(batches), first_record=first, count=count, byte_start=start, byte_end=offset - 1
+            )
+        )
 
     for length in line_lengths:
         if count == 0:
@@ -72,15 +75,19 @@ def plan_batches(line_lengths: Iterable[int], batch_size: int) -> list[BatchRef]
 def prepare(tenant_id: UUID, run_id: UUID) -> PrepareResult:
     run = _run(tenant_id, run_id)
     key = manifest_key(tenant_id, run_id)
-    batches = plan_batches((len(line) for line in deps.artifacts().iter_lines(_object_key(run))),
-                           run.batch_size)
+    batches = plan_batches(
+        (len(line) for line in deps.artifacts().iter_lines(_object_key(run))), run.batch_size
+    )
     deps.artifacts().put_json(key, [b.model_dump() for b in batches])
     # pending → running once; a retried prepare finds it running and carries on.
-    deps.runs().set_status(run, "running", expect=["pending"],
-                           fields={"started_at": utcnow().isoformat()})
-    return PrepareResult(tenant_id=tenant_id, run_id=run_id, manifest_key=key,
-                         batch_count=len(batches),
-                         max_concurrency=run.max_concurrency or get_settings().map_max_concurrency)
+    deps.runs().set_status(run, "running", expect=["pending"], fields={"started_at": utcnow().isoformat()})
+    return PrepareResult(
+        tenant_id=tenant_id,
+        run_id=run_id,
+        manifest_key=key,
+        batch_count=len(batches),
+        max_concurrency=run.max_concurrency or get_settings().map_max_concurrency,
+    )
 
 
 def truncated(record: Record) -> dict[str, Any]:
@@ -94,25 +101,27 @@ def truncated(record: Record) -> dict[str, Any]:
 
 def judge_for(run: Run) -> JudgeRuntime | None:
     """The judge (client, the eval version's settings, prices) when a metric needs one."""
-    if not any((spec := get_scorer(m.scorer)) and spec.evaluator_type == "llm"
-               for m in run.metrics):
+    if not any((spec := get_scorer(m.scorer)) and spec.evaluator_type == "llm" for m in run.metrics):
         return None
     version = deps.evals().get_version(run.tenant_id, run.eval_version_id)
     settings = (version.judge if version else None) or JudgeSettings()
-    return JudgeRuntime(client=deps.judge_client(settings.provider), settings=settings,
-                        prices=deps.judge_prices())
+    return JudgeRuntime(
+        client=deps.judge_client(settings.provider), settings=settings, prices=deps.judge_prices()
+    )
 
 
 def _still_running(run: Run) -> Callable[[], bool]:
     """Whether the run is still ``running`` (one GetItem; score_batch asks about once a
     second). A store that cannot answer now is no reason to stop: record_batch's own
     condition has the last word."""
+
     def ask() -> bool:
         try:
             current = deps.runs().get(run.tenant_id, run.id)
         except TransientStoreError:
             return True
         return current is not None and current.status == "running"
+
     return ask
 
 
@@ -123,23 +132,32 @@ def score(event: ScoreBatchInput) -> ScoreBatchResult:
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
     if deps.runs().batch_recorded(run, batch.index):
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="duplicate")
-    raw = deps.artifacts().get_bytes(_object_key(run),
-                                     byte_range=(batch.byte_start, batch.byte_end))
+    raw = deps.artifacts().get_bytes(_object_key(run), byte_range=(batch.byte_start, batch.byte_end))
     records = [Record.model_validate_json(line) for line in raw.splitlines() if line.strip()]
     if len(records) != batch.count:
-        raise ValueError(
-            f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
-    outcome = score_batch(run_id=run.id, project_id=run.project_id, metrics=run.metrics,
-                          records=enumerate(records, start=batch.first_record),
-                          judge=judge_for(run), should_continue=_still_running(run))
+        raise ValueError(f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
+    outcome = score_batch(
+        run_id=run.id,
+        project_id=run.project_id,
+        metrics=run.metrics,
+        records=enumerate(records, start=batch.first_record),
+        judge=judge_for(run),
+        should_continue=_still_running(run),
+    )
     if outcome.stopped:  # cancelled (or ended) while scoring: nothing to record
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
     recorded = deps.runs().record_batch(
-        run, batch.index, completed=outcome.completed, failed=outcome.failed,
-        records=[truncated(r) for r in records], evaluations=outcome.evaluations,
-        now=utcnow().isoformat())
-    return ScoreBatchResult(batch=batch.index, completed=outcome.completed,
-                            failed=outcome.failed, outcome=recorded)
+        run,
+        batch.index,
+        completed=outcome.completed,
+        failed=outcome.failed,
+        records=[truncated(r) for r in records],
+        evaluations=outcome.evaluations,
+        now=utcnow().isoformat(),
+    )
+    return ScoreBatchResult(
+        batch=batch.index, completed=outcome.completed, failed=outcome.failed, outcome=recorded
+    )
 
 
 def _export_items(run: Run) -> Iterator[dict[str, Any]]:
@@ -155,8 +173,10 @@ def _export_items(run: Run) -> Iterator[dict[str, Any]]:
 def write_exports(run: Run, run_document: dict[str, Any]) -> dict[str, int]:
     """Write every export format in one streaming pass over the batches; returns sizes."""
     store = deps.artifacts()
-    writers = {fmt: MultipartWriter(store, export_key(run.tenant_id, run.id, fmt), ctype)
-               for fmt, ctype in FORMATS.items()}
+    writers = {
+        fmt: MultipartWriter(store, export_key(run.tenant_id, run.id, fmt), ctype)
+        for fmt, ctype in FORMATS.items()
+    }
     try:
         json_chunks = encode_json(run_document, [])  # header now, items as they stream
         writers["json"].write(next(json_chunks))
@@ -167,7 +187,7 @@ def write_exports(run: Run, run_document: dict[str, Any]) -> dict[str, int]:
             line = next(encode_jsonl([item]))
             writers["jsonl"].write(line)
             writers["json"].write((b"" if first else b",") + line[:-1])
-            writers["csv"].write(b"".join(encode_csv([item]))[len(header):])
+            writers["csv"].write(b"".join(encode_csv([item]))[len(header) :])
             first = False
         writers["json"].write(b"]}")
         return {fmt: writer.close() for fmt, writer in writers.items()}
@@ -190,22 +210,38 @@ def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
     if records_seen != run.item_count or run.completed_count + run.failed_count != run.item_count:
         raise RuntimeError(
             f"run incomplete: {records_seen} of {run.item_count} records recorded "
-            f"(completed {run.completed_count}, failed {run.failed_count})")
+            f"(completed {run.completed_count}, failed {run.failed_count})"
+        )
     result, pass_rate, is_gte = aggregator.verdict(run.threshold)
     now = utcnow()
-    final = run.model_copy(update={
-        "status": "completed", "completed_at": now, "updated_at": now,
-        "aggregates": aggregator.aggregates(), "result": result, "pass_rate": pass_rate,
-        "is_gte_threshold": is_gte, "total_cost": round(aggregator.total_cost, 10)})
+    final = run.model_copy(
+        update={
+            "status": "completed",
+            "completed_at": now,
+            "updated_at": now,
+            "aggregates": aggregator.aggregates(),
+            "result": result,
+            "pass_rate": pass_rate,
+            "is_gte_threshold": is_gte,
+            "total_cost": round(aggregator.total_cost, 10),
+        }
+    )
     # Pass 2: the export artifacts, written once, streamed.
     write_exports(run, EvalRunResponse.of(final).model_dump(mode="json"))
-    changed = deps.runs().set_status(run, "completed", expect=["running"], fields={
-        "completed_at": now.isoformat(),
-        "aggregates": [a.model_dump(mode="json") for a in final.aggregates or []],
-        "result": result, "pass_rate": pass_rate, "is_gte_threshold": is_gte,
-        "total_cost": final.total_cost})
-    return FinalizeResult(run_id=run_id, status="completed" if changed else _run(
-        tenant_id, run_id).status)
+    changed = deps.runs().set_status(
+        run,
+        "completed",
+        expect=["running"],
+        fields={
+            "completed_at": now.isoformat(),
+            "aggregates": [a.model_dump(mode="json") for a in final.aggregates or []],
+            "result": result,
+            "pass_rate": pass_rate,
+            "is_gte_threshold": is_gte,
+            "total_cost": final.total_cost,
+        },
+    )
+    return FinalizeResult(run_id=run_id, status="completed" if changed else _run(tenant_id, run_id).status)
 
 
 BATCH_NOT_SCORED = "a batch of records could not be scored after its retries"
@@ -234,19 +270,24 @@ def error_message(error: dict[str, Any] | None, run_status: str | None = None) -
         pass
     raw = f"{name}: {cause}" if cause else name
     if name == "States.ExceedToleratedFailureThreshold":
-        raw = (f"{BATCH_NOT_SCORED}, so the Map stopped the run: a batch timed out "
-               f"(ScoreBatchFunction's {SCORE_BATCH_TIMEOUT_S} s) or kept failing; the "
-               f"batch's own error is in the Map Run's failed child execution ({raw})")
+        raw = (
+            f"{BATCH_NOT_SCORED}, so the Map stopped the run: a batch timed out "
+            f"(ScoreBatchFunction's {SCORE_BATCH_TIMEOUT_S} s) or kept failing; the "
+            f"batch's own error is in the Map Run's failed child execution ({raw})"
+        )
     elif name in _TIMEOUTS and run_status == "running":
         seconds = _LAMBDA_TIMEOUT.search(cause)
         if seconds and float(seconds.group(1)) == SCORE_BATCH_TIMEOUT_S:
-            raw = (f"{BATCH_NOT_SCORED}: a batch timed out (ScoreBatchFunction's "
-                   f"{SCORE_BATCH_TIMEOUT_S} s) ({raw})")
+            raw = (
+                f"{BATCH_NOT_SCORED}: a batch timed out (ScoreBatchFunction's "
+                f"{SCORE_BATCH_TIMEOUT_S} s) ({raw})"
+            )
     return raw[:2000]
 
 
-def _end_unfinished(tenant_id: UUID, run_id: UUID, status: str,
-                    message: str | Callable[[Run], str]) -> FinalizeResult:
+def _end_unfinished(
+    tenant_id: UUID, run_id: UUID, status: str, message: str | Callable[[Run], str]
+) -> FinalizeResult:
     """Move a pending or running run to ``status`` with ``message`` (or the message made
     from the run); a finished run stays."""
     run = deps.runs().get(tenant_id, run_id)
@@ -254,15 +295,17 @@ def _end_unfinished(tenant_id: UUID, run_id: UUID, status: str,
         return FinalizeResult(run_id=run_id, status=status)
     if callable(message):
         message = message(run)
-    changed = deps.runs().set_status(run, status, expect=["pending", "running"], fields={
-        "error_message": message, "completed_at": utcnow().isoformat()})
-    return FinalizeResult(run_id=run_id, status=status if changed else _run(
-        tenant_id, run_id).status)
+    changed = deps.runs().set_status(
+        run,
+        status,
+        expect=["pending", "running"],
+        fields={"error_message": message, "completed_at": utcnow().isoformat()},
+    )
+    return FinalizeResult(run_id=run_id, status=status if changed else _run(tenant_id, run_id).status)
 
 
 def mark_failed(tenant_id: UUID, run_id: UUID, error: dict[str, Any] | None) -> FinalizeResult:
-    return _end_unfinished(tenant_id, run_id, "failed",
-                           lambda run: error_message(error, run.status))
+    return _end_unfinished(tenant_id, run_id, "failed", lambda run: error_message(error, run.status))
 
 
 def reconcile(ended: ExecutionEnded) -> FinalizeResult | None:
@@ -285,4 +328,5 @@ def reconcile(ended: ExecutionEnded) -> FinalizeResult | None:
 
         def message(run: Run) -> str:
             return error_message(error, run.status)
+
     return _end_unfinished(ended.tenant_id, ended.run_id, status, message)

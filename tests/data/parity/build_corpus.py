@@ -88,11 +88,18 @@ def build(target: int = TARGET) -> list[dict]:
     pairs: list[dict] = []
 
     def add(kind: str, source: str, candidate: str, reference: str) -> None:
-        pairs.append({"id": len(pairs), "kind": kind, "source": source,
-                      "candidate": candidate, "reference": reference})
+        pairs.append(
+            {"id": len(pairs), "kind": kind, "source": source, "candidate": candidate, "reference": reference}
+        )
 
-    plan = ["edited"] * 45 + ["related"] * 25 + ["multiline"] * 12 + ["identical"] * 8 + \
-        ["unrelated"] * 8 + ["empty"] * 2
+    plan = (
+        ["edited"] * 45
+        + ["related"] * 25
+        + ["multiline"] * 12
+        + ["identical"] * 8
+        + ["unrelated"] * 8
+        + ["empty"] * 2
+    )
     while len(pairs) < target:
         kind = rng.choice(plan)
         if kind in ("related", "multiline"):
@@ -101,7 +108,7 @@ def build(target: int = TARGET) -> list[dict]:
             if kind == "related":
                 add(kind, source, sentences[i + 1], sentences[i])
             else:
-                chunk = sentences[i:i + rng.randint(2, 3)]
+                chunk = sentences[i : i + rng.randint(2, 3)]
                 edited = [_edit(s, rng, vocabulary) for s in chunk]
                 if rng.random() < 0.3:
                     edited.reverse()

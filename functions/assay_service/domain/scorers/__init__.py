@@ -13,5 +13,12 @@ from assay_service.domain.scorers.base import (
     validate_args,
 )
 
-__all__ = ["ScoreResult", "ScorerSpec", "describe_requires", "get_scorer", "required_fields",
-           "scorer_names", "validate_args"]
+__all__ = [
+    "ScoreResult",
+    "ScorerSpec",
+    "describe_requires",
+    "get_scorer",
+    "required_fields",
+    "scorer_names",
+    "validate_args",
+]

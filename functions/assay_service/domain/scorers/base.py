@@ -26,9 +26,7 @@ class ScorerArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     field: Literal["prompt", "input", "context", "output", "golden_answer"] = "output"
-    reference_field: Literal["prompt", "input", "context", "output", "golden_answer"] = (
-        "golden_answer"
-    )
+    reference_field: Literal["prompt", "input", "context", "output", "golden_answer"] = "golden_answer"
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, 5x the cost
@@ -86,8 +84,12 @@ _REGISTRY: dict[str, ScorerSpec] = {}
 
 
 def scorer(
-    name: str, args_model: type[ScorerArgs], *, requires: tuple[Needs, ...],
-    evaluator_type: EvaluatorType = "rule", budgeted: bool = False,
+    name: str,
+    args_model: type[ScorerArgs],
+    *,
+    requires: tuple[Needs, ...],
+    evaluator_type: EvaluatorType = "rule",
+    budgeted: bool = False,
 ) -> Callable[[Callable[[Mapping[str, Any], Any], ScoreResult]], ScorerSpec]:
     # ``requires`` has no default: a scorer that forgot to say what it reads would slip
     # past the check at schedule time.
@@ -98,8 +100,10 @@ def scorer(
         for need in requires:
             for arg in (need.arg, *([need.when] if need.when else []), *need.unless):
                 if arg not in fields:
-                    raise RuntimeError(f"scorer {name!r} requires argument {arg!r}, which "
-                                       f"{args_model.__name__} does not have")
+                    raise RuntimeError(
+                        f"scorer {name!r} requires argument {arg!r}, which "
+                        f"{args_model.__name__} does not have"
+                    )
         summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         spec = ScorerSpec(name, evaluator_type, args_model, fn, summary, budgeted, requires)
         _REGISTRY[name] = spec

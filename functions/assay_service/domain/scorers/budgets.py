@@ -53,8 +53,7 @@ BATCH_BUDGET_S = 60.0
 # ``((a{1000}){1000}){1000}`` would need 200 GB, so such patterns are rejected up front.
 PATTERN_EXPANSION_LIMIT = 100_000
 
-_FLAGS = {"i": _regex.IGNORECASE, "m": _regex.MULTILINE, "s": _regex.DOTALL,
-          "x": _regex.VERBOSE}
+_FLAGS = {"i": _regex.IGNORECASE, "m": _regex.MULTILINE, "s": _regex.DOTALL, "x": _regex.VERBOSE}
 _RE_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 
 
@@ -108,8 +107,10 @@ def compile_pattern(pattern: str, flags: str = "") -> _regex.Pattern[str]:
     except (re.error, RecursionError, OverflowError) as exc:
         raise PatternError(str(exc)) from None
     if _expansion(parsed, PATTERN_EXPANSION_LIMIT) > PATTERN_EXPANSION_LIMIT:
-        raise PatternError(f"its repeats unroll to more than {PATTERN_EXPANSION_LIMIT:,} "
-                           "elements (nested counted repeats such as (a{1000}){1000})")
+        raise PatternError(
+            f"its repeats unroll to more than {PATTERN_EXPANSION_LIMIT:,} "
+            "elements (nested counted repeats such as (a{1000}){1000})"
+        )
     regex_flags = _regex.VERSION0
     for flag in flags:
         regex_flags |= _FLAGS[flag]
@@ -118,8 +119,10 @@ def compile_pattern(pattern: str, flags: str = "") -> _regex.Pattern[str]:
     except (_regex.error, RecursionError, OverflowError, MemoryError) as exc:
         raise PatternError(str(exc) or type(exc).__name__) from None
     if _fuzzy(pattern, regex_flags):
-        raise PatternError("'{' followed by e, i, d or s is a fuzzy-matching constraint in the "
-                           "regex package but literal text in re: escape it (\\{) to match it")
+        raise PatternError(
+            "'{' followed by e, i, d or s is a fuzzy-matching constraint in the "
+            "regex package but literal text in re: escape it (\\{) to match it"
+        )
     return compiled
 
 
@@ -131,8 +134,9 @@ def compile_pattern(pattern: str, flags: str = "") -> _regex.Pattern[str]:
 MATCH_ATTEMPTS = 3
 
 
-def bounded_search(pattern: _regex.Pattern[str], text: str, budget_s: float, *,
-                   fullmatch: bool = False) -> _regex.Match[str] | None:
+def bounded_search(
+    pattern: _regex.Pattern[str], text: str, budget_s: float, *, fullmatch: bool = False
+) -> _regex.Match[str] | None:
     """``pattern.search`` (or ``fullmatch``) of ``text`` within ``budget_s`` of this
     thread's processor time; TimeoutError past it. The GIL is held during the match
     (``concurrent=False``), so this thread's clock is what the match costs."""
@@ -158,7 +162,7 @@ def _fuzzy(pattern: str, flags: int) -> bool:
     try:
         source = core.Source(pattern)
         parsed = core._parse_pattern(source, core.Info(flags, source.char_type, {}))
-    except Exception:  # noqa: BLE001 — the pattern compiled above; this is a second opinion
+    except Exception:
         return False
     todo: list = [parsed]
     seen: set[int] = set()

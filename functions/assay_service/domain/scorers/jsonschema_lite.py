@@ -41,18 +41,48 @@ from assay_service.domain.scorers.budgets import (
 )
 
 _TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
-_SCHEMA_KEYS = ("additionalProperties", "propertyNames", "items", "contains", "not", "if", "then",
-                "else")
+_SCHEMA_KEYS = ("additionalProperties", "propertyNames", "items", "contains", "not", "if", "then", "else")
 _SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_NON_NEGATIVE = ("maxLength", "minLength", "maxItems", "minItems", "maxProperties",
-                 "minProperties", "maxContains", "minContains")
+_NON_NEGATIVE = (
+    "maxLength",
+    "minLength",
+    "maxItems",
+    "minItems",
+    "maxProperties",
+    "minProperties",
+    "maxContains",
+    "minContains",
+)
 _NUMBERS = ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum")
-_IGNORED = {"$schema", "$id", "$anchor", "$comment", "$vocabulary", "title", "description",
-            "default", "examples", "format", "readOnly", "writeOnly", "deprecated",
-            "contentEncoding", "contentMediaType", "contentSchema"}
-_UNSUPPORTED = {"$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor",
-                "unevaluatedProperties", "unevaluatedItems", "additionalItems", "dependencies"}
+_IGNORED = {
+    "$schema",
+    "$id",
+    "$anchor",
+    "$comment",
+    "$vocabulary",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "format",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+}
+_UNSUPPORTED = {
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$recursiveRef",
+    "$recursiveAnchor",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "additionalItems",
+    "dependencies",
+}
 _MAX_DEPTH = 64
 
 
@@ -71,8 +101,11 @@ class Violation:
     def where(self) -> str:
         out = "$"
         for part in self.path:
-            out += f"[{part}]" if isinstance(part, int) else (
-                f".{part}" if part.isidentifier() else f"[{part!r}]")
+            out += (
+                f"[{part}]"
+                if isinstance(part, int)
+                else (f".{part}" if part.isidentifier() else f"[{part!r}]")
+            )
         return out
 
     def __str__(self) -> str:
@@ -140,11 +173,9 @@ class _Walk:
         """Spend ``count`` steps; the clock is read about every 256 of them."""
         self.steps -= count
         if self.steps < 0:
-            raise BudgetExceededError(
-                f"validation exceeded its {self.budgets[0]:,}-step budget")
+            raise BudgetExceededError(f"validation exceeded its {self.budgets[0]:,}-step budget")
         if self.steps & 0xFF < count and time.thread_time() > self.deadline:
-            raise BudgetExceededError(
-                f"validation exceeded its {self.budgets[1]:g} ms budget")
+            raise BudgetExceededError(f"validation exceeded its {self.budgets[1]:g} ms budget")
 
     def search(self, pattern: str, text: str) -> bool:
         """``pattern`` found in ``text``, within what is left of the regex budget."""
@@ -154,14 +185,14 @@ class _Walk:
             found = bounded_search(_regex(pattern), text, self.regex_left)
         except TimeoutError:
             raise BudgetExceededError(
-                f"pattern {_short(pattern)} exceeded the {self.budgets[2]:g} ms regex "
-                "budget") from None
+                f"pattern {_short(pattern)} exceeded the {self.budgets[2]:g} ms regex budget"
+            ) from None
         finally:
             self.regex_left -= time.thread_time() - started
         return found is not None
 
 
-def _regex(pattern: str):  # noqa: ANN202 — a regex.Pattern
+def _regex(pattern: str):
     return compile_pattern(pattern)
 
 
@@ -234,13 +265,20 @@ def check_schema(schema: Any, root: Any = None, where: str = "schema") -> None:
             if not isinstance(value, bool):
                 raise SchemaError(f"{at}: must be a boolean")
         elif key == "required":
-            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)
-                    and len(set(value)) == len(value)):
+            if not (
+                isinstance(value, list)
+                and all(isinstance(v, str) for v in value)
+                and len(set(value)) == len(value)
+            ):
                 raise SchemaError(f"{at}: must be an array of unique strings")
         elif key == "dependentRequired":
-            if not (isinstance(value, dict) and all(
+            if not (
+                isinstance(value, dict)
+                and all(
                     isinstance(v, list) and all(isinstance(s, str) for s in v) and len(set(v)) == len(v)
-                    for v in value.values())):
+                    for v in value.values()
+                )
+            ):
                 raise SchemaError(f"{at}: must map names to arrays of unique strings")
         elif key in _SCHEMA_KEYS:
             if key == "items" and isinstance(value, list):
@@ -264,8 +302,9 @@ def check_schema(schema: Any, root: Any = None, where: str = "schema") -> None:
         # Unknown keywords are annotations in 2020-12: ignored, as jsonschema does.
 
 
-def iter_violations(instance: Any, schema: Any, walk: _Walk | None = None,
-                    path: tuple[str | int, ...] = (), depth: int = 0) -> Iterator[Violation]:
+def iter_violations(
+    instance: Any, schema: Any, walk: _Walk | None = None, path: tuple[str | int, ...] = (), depth: int = 0
+) -> Iterator[Violation]:
     """Every violation of ``schema`` by ``instance``, in schema keyword order; raises
     BudgetExceededError past the budgets."""
     if walk is None:
@@ -285,9 +324,14 @@ def iter_violations(instance: Any, schema: Any, walk: _Walk | None = None,
             yield from keyword(instance, value, schema, walk, path, depth)
 
 
-def first_violation(instance: Any, schema: Any, *, steps: int = SCHEMA_STEP_BUDGET,
-                    time_budget_ms: float = SCHEMA_TIME_BUDGET_MS,
-                    regex_budget_ms: float = REGEX_BUDGET_MS) -> Violation | None:
+def first_violation(
+    instance: Any,
+    schema: Any,
+    *,
+    steps: int = SCHEMA_STEP_BUDGET,
+    time_budget_ms: float = SCHEMA_TIME_BUDGET_MS,
+    regex_budget_ms: float = REGEX_BUDGET_MS,
+) -> Violation | None:
     """The first violation, or None; BudgetExceededError when the validation exceeds one
     of its budgets."""
     walk = _Walk(schema, steps, time_budget_ms, regex_budget_ms)
@@ -324,6 +368,7 @@ def _numeric(check, describe):
     def keyword(instance, value, schema, walk, path, depth):
         if _is_number(instance) and not check(instance, value):
             yield Violation(path, f"{_short(instance)} {describe} {value}")
+
     return keyword
 
 
@@ -346,6 +391,7 @@ def _sized(kind, measure, check, describe):
     def keyword(instance, value, schema, walk, path, depth):
         if _type_ok(instance, kind) and not check(measure(instance), value):
             yield Violation(path, f"{_short(instance)} {describe} {value}")
+
     return keyword
 
 
@@ -404,11 +450,11 @@ def _k_additional(instance, value, schema, walk, path, depth):
         return
     known = schema.get("properties", {})
     patterns = list(schema.get("patternProperties", {}))
-    extras = [n for n in instance
-              if n not in known and not any(walk.search(p, n) for p in patterns)]
+    extras = [n for n in instance if n not in known and not any(walk.search(p, n) for p in patterns)]
     if value is False and extras:
-        yield Violation(path, "additional properties are not allowed "
-                              f"({', '.join(map(repr, extras[:3]))} unexpected)")
+        yield Violation(
+            path, f"additional properties are not allowed ({', '.join(map(repr, extras[:3]))} unexpected)"
+        )
         return
     for name in extras:
         yield from iter_violations(instance[name], value, walk, (*path, name), depth + 1)
@@ -443,9 +489,12 @@ def _k_contains(instance, value, schema, walk, path, depth):
     low = schema.get("minContains", 1)
     high = schema.get("maxContains")
     if matches < low:
-        yield Violation(path, f"{_short(instance)} contains {matches} matching items, "
-                              f"fewer than {low}" if low != 1 else
-                        f"{_short(instance)} does not contain a matching item")
+        yield Violation(
+            path,
+            f"{_short(instance)} contains {matches} matching items, fewer than {low}"
+            if low != 1
+            else f"{_short(instance)} does not contain a matching item",
+        )
     elif high is not None and matches > high:
         yield Violation(path, f"{_short(instance)} contains {matches} matching items, more than {high}")
 

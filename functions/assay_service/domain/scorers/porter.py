@@ -13,10 +13,22 @@ from functools import lru_cache
 _VOWELS = frozenset("aeiou")
 
 _POOL = {
-    "sky": "sky", "skies": "sky", "dying": "die", "lying": "lie", "tying": "tie",
-    "news": "news", "innings": "inning", "inning": "inning", "outings": "outing",
-    "outing": "outing", "cannings": "canning", "canning": "canning", "howe": "howe",
-    "proceed": "proceed", "exceed": "exceed", "succeed": "succeed",
+    "sky": "sky",
+    "skies": "sky",
+    "dying": "die",
+    "lying": "lie",
+    "tying": "tie",
+    "news": "news",
+    "innings": "inning",
+    "inning": "inning",
+    "outings": "outing",
+    "outing": "outing",
+    "cannings": "canning",
+    "canning": "canning",
+    "howe": "howe",
+    "proceed": "proceed",
+    "exceed": "exceed",
+    "succeed": "succeed",
 }
 
 Rule = tuple[str, str, Callable[[str], bool] | None]
@@ -114,28 +126,44 @@ def _step1b(word: str) -> str:
     else:
         return word
     last = stem[-1]
-    return _apply_rule_list(stem, [
-        ("at", "ate", None),
-        ("bl", "ble", None),
-        ("iz", "ize", None),
-        ("*d", last, lambda _s: last not in ("l", "s", "z")),
-        ("", "e", lambda s: _measure(s) == 1 and _ends_cvc(s)),
-    ])
+    return _apply_rule_list(
+        stem,
+        [
+            ("at", "ate", None),
+            ("bl", "ble", None),
+            ("iz", "ize", None),
+            ("*d", last, lambda _s: last not in ("l", "s", "z")),
+            ("", "e", lambda s: _measure(s) == 1 and _ends_cvc(s)),
+        ],
+    )
 
 
 def _step1c(word: str) -> str:
-    return _apply_rule_list(
-        word, [("y", "i", lambda s: len(s) > 1 and _is_consonant(s, len(s) - 1))])
+    return _apply_rule_list(word, [("y", "i", lambda s: len(s) > 1 and _is_consonant(s, len(s) - 1))])
 
 
 _STEP2: list[Rule] = [
-    ("ational", "ate", _positive), ("tional", "tion", _positive), ("enci", "ence", _positive),
-    ("anci", "ance", _positive), ("izer", "ize", _positive), ("bli", "ble", _positive),
-    ("alli", "al", _positive), ("entli", "ent", _positive), ("eli", "e", _positive),
-    ("ousli", "ous", _positive), ("ization", "ize", _positive), ("ation", "ate", _positive),
-    ("ator", "ate", _positive), ("alism", "al", _positive), ("iveness", "ive", _positive),
-    ("fulness", "ful", _positive), ("ousness", "ous", _positive), ("aliti", "al", _positive),
-    ("iviti", "ive", _positive), ("biliti", "ble", _positive), ("fulli", "ful", _positive),
+    ("ational", "ate", _positive),
+    ("tional", "tion", _positive),
+    ("enci", "ence", _positive),
+    ("anci", "ance", _positive),
+    ("izer", "ize", _positive),
+    ("bli", "ble", _positive),
+    ("alli", "al", _positive),
+    ("entli", "ent", _positive),
+    ("eli", "e", _positive),
+    ("ousli", "ous", _positive),
+    ("ization", "ize", _positive),
+    ("ation", "ate", _positive),
+    ("ator", "ate", _positive),
+    ("alism", "al", _positive),
+    ("iveness", "ive", _positive),
+    ("fulness", "ful", _positive),
+    ("ousness", "ous", _positive),
+    ("aliti", "al", _positive),
+    ("iviti", "ive", _positive),
+    ("biliti", "ble", _positive),
+    ("fulli", "ful", _positive),
 ]
 
 
@@ -146,19 +174,34 @@ def _step2(word: str) -> str:
 
 
 _STEP3: list[Rule] = [
-    ("icate", "ic", _positive), ("ative", "", _positive), ("alize", "al", _positive),
-    ("iciti", "ic", _positive), ("ical", "ic", _positive), ("ful", "", _positive),
+    ("icate", "ic", _positive),
+    ("ative", "", _positive),
+    ("alize", "al", _positive),
+    ("iciti", "ic", _positive),
+    ("ical", "ic", _positive),
+    ("ful", "", _positive),
     ("ness", "", _positive),
 ]
 
 _STEP4: list[Rule] = [
-    ("al", "", _measure_gt_1), ("ance", "", _measure_gt_1), ("ence", "", _measure_gt_1),
-    ("er", "", _measure_gt_1), ("ic", "", _measure_gt_1), ("able", "", _measure_gt_1),
-    ("ible", "", _measure_gt_1), ("ant", "", _measure_gt_1), ("ement", "", _measure_gt_1),
-    ("ment", "", _measure_gt_1), ("ent", "", _measure_gt_1),
+    ("al", "", _measure_gt_1),
+    ("ance", "", _measure_gt_1),
+    ("ence", "", _measure_gt_1),
+    ("er", "", _measure_gt_1),
+    ("ic", "", _measure_gt_1),
+    ("able", "", _measure_gt_1),
+    ("ible", "", _measure_gt_1),
+    ("ant", "", _measure_gt_1),
+    ("ement", "", _measure_gt_1),
+    ("ment", "", _measure_gt_1),
+    ("ent", "", _measure_gt_1),
     ("ion", "", lambda s: _measure(s) > 1 and s[-1] in ("s", "t")),
-    ("ou", "", _measure_gt_1), ("ism", "", _measure_gt_1), ("ate", "", _measure_gt_1),
-    ("iti", "", _measure_gt_1), ("ous", "", _measure_gt_1), ("ive", "", _measure_gt_1),
+    ("ou", "", _measure_gt_1),
+    ("ism", "", _measure_gt_1),
+    ("ate", "", _measure_gt_1),
+    ("iti", "", _measure_gt_1),
+    ("ous", "", _measure_gt_1),
+    ("ive", "", _measure_gt_1),
     ("ize", "", _measure_gt_1),
 ]
 

@@ -40,8 +40,7 @@ def _excerpt(text: str, limit: int = 60) -> str:
 
 
 def _binary(ok: bool, labels: tuple[str, str], reasoning: str) -> ScoreResult:
-    return ScoreResult(score=1.0 if ok else 0.0, label=labels[0] if ok else labels[1],
-                       reasoning=reasoning)
+    return ScoreResult(score=1.0 if ok else 0.0, label=labels[0] if ok else labels[1], reasoning=reasoning)
 
 
 # ------------------------------------------------------------------ exact_match
@@ -82,9 +81,11 @@ def exact_match(record: Mapping[str, Any], args: ExactMatchArgs) -> ScoreResult:
     want = _normalize(text_of(record, args.reference_field), args)
     if got == want:
         return _binary(True, ("match", "mismatch"), f"{args.field} equals {args.reference_field}")
-    return _binary(False, ("match", "mismatch"),
-                   f"{args.field} {_excerpt(got)!r} differs from {args.reference_field} "
-                   f"{_excerpt(want)!r}")
+    return _binary(
+        False,
+        ("match", "mismatch"),
+        f"{args.field} {_excerpt(got)!r} differs from {args.reference_field} {_excerpt(want)!r}",
+    )
 
 
 # ------------------------------------------------------------------ contains / not_contains
@@ -108,8 +109,7 @@ class ContainsArgs(ScorerArgs):
         reference = text_of(record, self.reference_field)
         if not reference:
             # An empty needle is in every text: scoring it would always say "found".
-            raise InvalidRecordError(f"record field {self.reference_field!r} is empty: "
-                                     "nothing to look for")
+            raise InvalidRecordError(f"record field {self.reference_field!r} is empty: nothing to look for")
         return [reference]
 
 
@@ -137,8 +137,11 @@ def contains(record: Mapping[str, Any], args: ContainsArgs) -> ScoreResult:
     if ok:
         return _binary(True, ("found", "missing"), f"found {_excerpt(found[0])!r} in {args.field}")
     shown = missing if missing else found
-    return _binary(False, ("found", "missing"),
-                   f"{args.field} lacks {', '.join(repr(_excerpt(m, 30)) for m in shown[:3])}")
+    return _binary(
+        False,
+        ("found", "missing"),
+        f"{args.field} lacks {', '.join(repr(_excerpt(m, 30)) for m in shown[:3])}",
+    )
 
 
 @scorer("not_contains", ContainsArgs, requires=_CONTAINS_NEEDS)
@@ -150,8 +153,11 @@ def not_contains(record: Mapping[str, Any], args: ContainsArgs) -> ScoreResult:
         shown = ", ".join(repr(_excerpt(f, 30)) for f in found[:3])
         return _binary(False, ("absent", "present"), f"{args.field} contains {shown}")
     if found:  # mode "all": some but not all are present
-        return _binary(True, ("absent", "present"),
-                       f"{args.field} lacks {_excerpt(missing[0], 30)!r}, so not all are present")
+        return _binary(
+            True,
+            ("absent", "present"),
+            f"{args.field} lacks {_excerpt(missing[0], 30)!r}, so not all are present",
+        )
     return _binary(True, ("absent", "present"), f"{args.field} contains none of the substrings")
 
 
@@ -161,8 +167,7 @@ class StartsWithArgs(ScorerArgs):
     case_sensitive: bool = True
 
 
-@scorer("starts_with", StartsWithArgs,
-        requires=(FIELD, Needs("reference_field", unless=("prefix",))))
+@scorer("starts_with", StartsWithArgs, requires=(FIELD, Needs("reference_field", unless=("prefix",))))
 def starts_with(record: Mapping[str, Any], args: StartsWithArgs) -> ScoreResult:
     """1 when the field starts with the prefix (default: the reference)."""
     text = text_of(record, args.field)
@@ -170,9 +175,11 @@ def starts_with(record: Mapping[str, Any], args: StartsWithArgs) -> ScoreResult:
     if not args.case_sensitive:
         text, prefix = text.casefold(), prefix.casefold()
     ok = text.startswith(prefix)
-    return _binary(ok, ("match", "mismatch"),
-                   f"{args.field} {'starts' if ok else 'does not start'} with "
-                   f"{_excerpt(prefix, 30)!r}")
+    return _binary(
+        ok,
+        ("match", "mismatch"),
+        f"{args.field} {'starts' if ok else 'does not start'} with {_excerpt(prefix, 30)!r}",
+    )
 
 
 # ------------------------------------------------------------------ regex
@@ -197,11 +204,12 @@ class RegexArgs(ScorerArgs):
             try:
                 self.compiled()
             except PatternError as exc:
-                raise ValueError(f"invalid regular expression with flags "
-                                 f"{''.join(self.flags)}: {exc}") from None
+                raise ValueError(
+                    f"invalid regular expression with flags {''.join(self.flags)}: {exc}"
+                ) from None
         return self
 
-    def compiled(self):  # noqa: ANN201 — a regex.Pattern (budgets.compile_pattern)
+    def compiled(self):
         return compile_pattern(self.pattern, "".join(sorted(set(self.flags))))
 
 
@@ -211,17 +219,21 @@ def regex(record: Mapping[str, Any], args: RegexArgs) -> ScoreResult:
     text = text_of(record, args.field)
     pattern = args.compiled()
     try:
-        match = bounded_search(pattern, text, REGEX_BUDGET_MS / 1000,
-                               fullmatch=args.mode == "fullmatch")
+        match = bounded_search(pattern, text, REGEX_BUDGET_MS / 1000, fullmatch=args.mode == "fullmatch")
     except TimeoutError:
         raise BudgetExceededError(
             f"regex: pattern exceeded its {REGEX_BUDGET_MS} ms budget on this record's "
-            f"{args.field} ({len(text):,} characters)") from None
+            f"{args.field} ({len(text):,} characters)"
+        ) from None
     if match:
-        return _binary(True, ("match", "no_match"),
-                       f"/{_excerpt(args.pattern, 40)}/ matched {_excerpt(match.group(0), 30)!r}")
-    return _binary(False, ("match", "no_match"),
-                   f"/{_excerpt(args.pattern, 40)}/ did not {args.mode} {args.field}")
+        return _binary(
+            True,
+            ("match", "no_match"),
+            f"/{_excerpt(args.pattern, 40)}/ matched {_excerpt(match.group(0), 30)!r}",
+        )
+    return _binary(
+        False, ("match", "no_match"), f"/{_excerpt(args.pattern, 40)}/ did not {args.mode} {args.field}"
+    )
 
 
 # ------------------------------------------------------------------ json_valid
@@ -288,8 +300,7 @@ def json_schema(record: Mapping[str, Any], args: JsonSchemaArgs) -> ScoreResult:
     try:
         violation = jsonschema_lite.first_violation(instance, args.json_schema)
     except BudgetExceededError as exc:
-        raise BudgetExceededError(
-            f"json_schema: {exc.message} on this record's {args.field}") from None
+        raise BudgetExceededError(f"json_schema: {exc.message} on this record's {args.field}") from None
     if violation is None:
         return ScoreResult(1.0, "valid", f"{args.field} matches the schema")
     return ScoreResult(0.0, "invalid", f"first violation at {violation}")
@@ -333,16 +344,19 @@ def numeric(record: Mapping[str, Any], args: NumericArgs) -> ScoreResult:
     index = -1 if args.pick == "last" else 0
     want = want_all[index]
     if not got_all:
-        return ScoreResult(0.0, "no_number",
-                           f"no number in {args.field} (expected {_fmt(want)})")
+        return ScoreResult(0.0, "no_number", f"no number in {args.field} (expected {_fmt(want)})")
     got = got_all[index]
     tolerance = f"abs_tol {_fmt(args.abs_tol)}, rel_tol {_fmt(args.rel_tol)}"
     if math.isclose(got, want, rel_tol=args.rel_tol, abs_tol=args.abs_tol):
-        return ScoreResult(1.0, "equal", f"{args.field} {_fmt(got)} equals {args.reference_field} "
-                                         f"{_fmt(want)} ({tolerance})")
-    return ScoreResult(0.0, "not_equal",
-                       f"{args.field} {_fmt(got)} differs from {args.reference_field} {_fmt(want)} "
-                       f"by {_fmt(abs(got - want))} ({tolerance})")
+        return ScoreResult(
+            1.0, "equal", f"{args.field} {_fmt(got)} equals {args.reference_field} {_fmt(want)} ({tolerance})"
+        )
+    return ScoreResult(
+        0.0,
+        "not_equal",
+        f"{args.field} {_fmt(got)} differs from {args.reference_field} {_fmt(want)} "
+        f"by {_fmt(abs(got - want))} ({tolerance})",
+    )
 
 
 # ------------------------------------------------------------------ refusal
@@ -387,6 +401,9 @@ def refusal(record: Mapping[str, Any], args: RefusalArgs) -> ScoreResult:
     ok = refused == args.expect_refusal
     why = f"refusal cue {_excerpt(cue, 40)!r}" if cue is not None else "no refusal cue"
     expectation = "a refusal was expected" if args.expect_refusal else "an answer was expected"
-    return ScoreResult(1.0 if ok else 0.0, "refused" if refused else "answered",
-                       f"{why} in {args.field}; {expectation}",
-                       metadata={"ai_refused": refused})
+    return ScoreResult(
+        1.0 if ok else 0.0,
+        "refused" if refused else "answered",
+        f"{why} in {args.field}; {expectation}",
+        metadata={"ai_refused": refused},
+    )

@@ -45,8 +45,9 @@ def levenshtein(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     candidate, reference = _pair(record, args)
     score, dist = tm.levenshtein_similarity(candidate, reference)
     longest = max(len(candidate), len(reference))
-    return ScoreResult(score, _label(score),
-                       f"edit distance {dist} over {longest} chars → similarity {score:.3f}")
+    return ScoreResult(
+        score, _label(score), f"edit distance {dist} over {longest} chars → similarity {score:.3f}"
+    )
 
 
 # ------------------------------------------------------------------ rouge
@@ -61,9 +62,12 @@ def rouge(record: Mapping[str, Any], args: RougeArgs) -> ScoreResult:
     candidate, reference = _pair(record, args)
     prf = tm.rouge(reference, candidate, args.variant, args.stemmer)
     score = _unit(prf.fmeasure)
-    return ScoreResult(score, _label(score),
-                       f"{args.variant} F={score:.3f} (precision {prf.precision:.3f}, "
-                       f"recall {prf.recall:.3f}{', stemmed' if args.stemmer else ''})")
+    return ScoreResult(
+        score,
+        _label(score),
+        f"{args.variant} F={score:.3f} (precision {prf.precision:.3f}, "
+        f"recall {prf.recall:.3f}{', stemmed' if args.stemmer else ''})",
+    )
 
 
 # ------------------------------------------------------------------ bleu
@@ -74,9 +78,12 @@ def bleu(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     result = tm.bleu(candidate, reference)
     score = _unit(result.score)
     p1, p2, p3, p4 = result.precisions
-    return ScoreResult(score, _label(score),
-                       f"BLEU {score:.3f}: n-gram precisions {p1:.1f}/{p2:.1f}/{p3:.1f}/{p4:.1f}, "
-                       f"brevity penalty {result.bp:.3f} ({result.sys_len} vs {result.ref_len} tokens)")
+    return ScoreResult(
+        score,
+        _label(score),
+        f"BLEU {score:.3f}: n-gram precisions {p1:.1f}/{p2:.1f}/{p3:.1f}/{p4:.1f}, "
+        f"brevity penalty {result.bp:.3f} ({result.sys_len} vs {result.ref_len} tokens)",
+    )
 
 
 # ------------------------------------------------------------------ chrf
@@ -86,9 +93,11 @@ def chrf(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     candidate, reference = _pair(record, args)
     result = tm.chrf(candidate, reference)
     score = _unit(result.score)
-    return ScoreResult(score, _label(score),
-                       f"chrF {score:.3f} (char n-gram precision {result.precision:.3f}, "
-                       f"recall {result.recall:.3f})")
+    return ScoreResult(
+        score,
+        _label(score),
+        f"chrF {score:.3f} (char n-gram precision {result.precision:.3f}, recall {result.recall:.3f})",
+    )
 
 
 # ------------------------------------------------------------------ token_f1
@@ -100,6 +109,6 @@ def token_f1(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     score = _unit(prf.fmeasure)
     if score == 0.0:
         return ScoreResult(0.0, "no_match", "no normalized token in common (F1 0)")
-    return ScoreResult(score, _label(score),
-                       f"token F1 {score:.3f} (precision {prf.precision:.3f}, "
-                       f"recall {prf.recall:.3f})")
+    return ScoreResult(
+        score, _label(score), f"token F1 {score:.3f} (precision {prf.precision:.3f}, recall {prf.recall:.3f})"
+    )

@@ -334,8 +334,7 @@ def tokenize_13a(line: str) -> tuple[str, ...]:
     line = line.rstrip()
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
-        line = (line.replace("&quot;", '"').replace("&amp;", "&")
-                .replace("&lt;", "<").replace("&gt;", ">"))
+        line = line.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
     if _native is not None:
         return tuple(_native.pad_13a(line).split())
     line = _13A_PAD.sub(r" \1 ", f" {line} ")
@@ -380,7 +379,8 @@ def bleu(hypothesis: str, reference: str) -> BleuScore:
         else:
             precisions[n - 1] = 100.0 * correct[n - 1] / total[n - 1]
     score = bp * math.exp(
-        sum([math.log(p) if p != 0.0 else -9999999999 for p in precisions[:eff_order]]) / eff_order)
+        sum([math.log(p) if p != 0.0 else -9999999999 for p in precisions[:eff_order]]) / eff_order
+    )
     return BleuScore(score / 100, tuple(precisions), bp, sys_len, ref_len)
 
 
@@ -400,7 +400,7 @@ def chrf(hypothesis: str, reference: str) -> ChrfScore:
     hyp = tuple("".join(hypothesis.split()))  # characters, whitespace removed
     ref = tuple("".join(reference.split()))
     matches = ngram_matches(hyp, ref, _CHAR_ORDER)
-    factor = _BETA ** 2
+    factor = _BETA**2
     avg_prec = avg_rec = 0.0
     effective = 0
     for n, match in enumerate(matches, start=1):

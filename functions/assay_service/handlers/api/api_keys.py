@@ -20,8 +20,12 @@ router = APIGatewayHttpRouter()
 TAGS = ["api-keys"]
 
 
-@router.post("/v1/api-keys", tags=TAGS, responses={201: {"description": "Created"}},
-             summary="Create an API key (the secret is in this response only)")
+@router.post(
+    "/v1/api-keys",
+    tags=TAGS,
+    responses={201: {"description": "Created"}},
+    summary="Create an API key (the secret is in this response only)",
+)
 def create_key(body: CreateApiKeyRequest) -> Response[CreatedApiKeyResponse]:
     created, secret = keys.create_key(principal(router, WRITE), body)
     return json_response(201, CreatedApiKeyResponse(**created.model_dump(), key=secret))
@@ -34,7 +38,7 @@ def list_keys() -> Response[ApiKeyListResponse]:
 
 
 @router.delete("/v1/api-keys/<id>", tags=TAGS, summary="Revoke an API key (effective at once)")
-def revoke_key(id: UUID) -> Response[ApiKeyResponse]:  # noqa: A002
+def revoke_key(id: UUID) -> Response[ApiKeyResponse]:
     return json_response(200, keys.revoke_key(principal(router, WRITE), id))
 
 

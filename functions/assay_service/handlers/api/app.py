@@ -39,16 +39,15 @@ MAX_REPORTED_ERRORS = 20
 def _request_id(app: APIGatewayHttpResolver) -> str:
     try:
         return app.current_event.request_context.request_id or ""
-    except Exception:  # noqa: BLE001 — an envelope must never fail for want of an id
+    except Exception:
         return ""
 
 
-def envelope(app: APIGatewayHttpResolver, status: int, code: str, message: str,
-             details: dict[str, Any] | None = None) -> Response:
-    body = {"error": message, "code": code, "details": details or {},
-            "request_id": _request_id(app)}
-    return Response(status_code=status, content_type="application/json",
-                    body=json.dumps(body, default=str))
+def envelope(
+    app: APIGatewayHttpResolver, status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
+    body = {"error": message, "code": code, "details": details or {}, "request_id": _request_id(app)}
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body, default=str))
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -72,8 +71,9 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
     # Bodies are decoded by jsondoc (one parser and one set of limits for bodies and uploaded
     # JSONL lines); what it refuses is a JSONDocumentError, a 400 through _known below.
-    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500,
-                                 json_body_deserializer=jsondoc.decode)
+    app = APIGatewayHttpResolver(
+        enable_validation=True, response_validation_error_http_code=500, json_body_deserializer=jsondoc.decode
+    )
 
     @app.exception_handler(ResponseValidationError)
     def _bad_response(exc: ResponseValidationError) -> Response:
@@ -86,20 +86,21 @@ def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
         problems = validation_problems(list(exc.errors()))
         first = problems[0] if problems else {"loc": "request", "msg": "invalid"}
         code = "validation.invalid_format" if first["loc"] == "body" else "validation.invalid_request"
-        return envelope(app, 400, code, f"{first['loc']}: {first['msg']}",
-                        {"errors": problems})
+        return envelope(app, 400, code, f"{first['loc']}: {first['msg']}", {"errors": problems})
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported_type(exc: RequestUnsupportedContentType) -> Response:
-        return envelope(app, 415, "validation.invalid_format",
-                        "headers.content-type: send the body as application/json")
+        return envelope(
+            app, 415, "validation.invalid_format", "headers.content-type: send the body as application/json"
+        )
 
     @app.exception_handler(AssayError)
     def _known(exc: AssayError) -> Response:
         if exc.status_code >= 500:
             get_logger().exception("request failed")
-            return envelope(app, 503, "server.internal_error",
-                            "the service is temporarily unavailable; retry")
+            return envelope(
+                app, 503, "server.internal_error", "the service is temporarily unavailable; retry"
+            )
         return envelope(app, exc.status_code, exc.code, exc.message, exc.details)
 
     @app.not_found
@@ -125,8 +126,7 @@ def _api_key(app: APIGatewayHttpResolver) -> str | None:
     return key.strip() if key is not None else None  # trimmed, as a Bearer value is
 
 
-def _authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]
-                  ) -> Response:
+def _authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
     from assay_service.services.keys import authenticate
 
     logger = get_logger()
@@ -134,8 +134,10 @@ def _authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Re
         principal = authenticate(_api_key(app))
     except AssayError as exc:
         # Never the key, nor any part of it: only what failed and from where.
-        logger.info("authentication failed", extra={
-            "code": exc.code, "source_ip": app.current_event.request_context.http.source_ip})
+        logger.info(
+            "authentication failed",
+            extra={"code": exc.code, "source_ip": app.current_event.request_context.http.source_ip},
+        )
         return envelope(app, exc.status_code, exc.code, exc.message)
     logger.append_keys(tenant_id=str(principal.tenant_id), key_id=str(principal.key_id))
     logger.debug("authenticated", extra={"role": principal.role})
@@ -155,8 +157,7 @@ def principal(app: APIGatewayHttpResolver | Router, need: str = READ) -> Princip
 
 def json_response(status: int, model: Any, headers: dict[str, str] | None = None) -> Response:
     """A JSON response whose body the resolver validates against the route's declared model."""
-    return Response(status_code=status, content_type="application/json", body=model,
-                    headers=headers)
+    return Response(status_code=status, content_type="application/json", body=model, headers=headers)
 
 
 def no_body(app: APIGatewayHttpResolver | Router) -> None:
@@ -170,8 +171,10 @@ def no_body(app: APIGatewayHttpResolver | Router) -> None:
     except jsondoc.JSONDocumentError:
         empty = False
     if not empty:
-        raise InvalidRequestError("body: this route takes no body (send none, or {})",
-                                  details={"errors": [{"loc": "body", "msg": "takes no body"}]})
+        raise InvalidRequestError(
+            "body: this route takes no body (send none, or {})",
+            details={"errors": [{"loc": "body", "msg": "takes no body"}]},
+        )
 
 
 def _body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
@@ -179,8 +182,7 @@ def _body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
     body = event.get("body")
     if not body:
         return None
-    ctype = next((v for k, v in (event.get("headers") or {}).items()
-                  if k.lower() == "content-type"), "")
+    ctype = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
     base = ctype.split(";", 1)[0].strip().lower()
     if not (base in ("", "application/json") or base.endswith("+json")):
         return 415, "headers.content-type: send the body as application/json"
@@ -194,10 +196,13 @@ def _body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
 
 
 def _raw_envelope(event: dict[str, Any], status: int, code: str, message: str) -> dict[str, Any]:
-    body = {"error": message, "code": code, "details": {},
-            "request_id": (event.get("requestContext") or {}).get("requestId", "")}
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(body)}
+    body = {
+        "error": message,
+        "code": code,
+        "details": {},
+        "request_id": (event.get("requestContext") or {}).get("requestId", ""),
+    }
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -210,7 +215,7 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
             return _raw_envelope(event, problem[0], "validation.invalid_format", problem[1])
         try:
             return app.resolve(event, context)
-        except Exception:  # noqa: BLE001 — the last line: always the envelope, never a bare 502
+        except Exception:
             logger.exception("request failed outside the resolver")
             return _raw_envelope(event, 500, "server.internal_error", "internal error")
 

@@ -14,9 +14,12 @@ from assay_service.services import runs
 router = APIGatewayHttpRouter()
 
 
-@router.post("/v1/eval-runs/<id>/cancel", tags=["eval-runs"],
-             summary="Cancel a pending or running run (counts freeze as they are)")
-def cancel(id: UUID) -> Response[EvalRunResponse]:  # noqa: A002
+@router.post(
+    "/v1/eval-runs/<id>/cancel",
+    tags=["eval-runs"],
+    summary="Cancel a pending or running run (counts freeze as they are)",
+)
+def cancel(id: UUID) -> Response[EvalRunResponse]:
     return json_response(200, EvalRunResponse.of(runs.cancel_run(principal(router, WRITE), id)))
 
 

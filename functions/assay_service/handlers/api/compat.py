@@ -16,8 +16,11 @@ from assay_service.services import compat
 router = APIGatewayHttpRouter()
 
 
-@router.get("/runs/<run_id>", tags=["compatibility"],
-            summary="Aegis: run details (0–100 scale, evaluations with truncated records)")
+@router.get(
+    "/runs/<run_id>",
+    tags=["compatibility"],
+    summary="Aegis: run details (0–100 scale, evaluations with truncated records)",
+)
 def aegis_run(run_id: UUID) -> Response[AegisRun]:
     # A plain dict: the resolver validates it against AegisRun once, on the way out.
     return json_response(200, compat.aegis_run(principal(router, READ), run_id))
@@ -29,12 +32,18 @@ def aymara_runs(
     workspace_uuid: Annotated[UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    include_responses: Annotated[bool, Query(
-        description="Fill `responses` (first 100 records of each finished run).")] = False,
+    include_responses: Annotated[
+        bool, Query(description="Fill `responses` (first 100 records of each finished run).")
+    ] = False,
 ) -> Response[AymaraEvalRunList]:
     body: dict[str, Any] = compat.aymara_runs(
-        principal(router, READ), eval_uuid=eval_uuid, workspace_uuid=workspace_uuid,
-        limit=limit, offset=offset, with_responses=include_responses)
+        principal(router, READ),
+        eval_uuid=eval_uuid,
+        workspace_uuid=workspace_uuid,
+        limit=limit,
+        offset=offset,
+        with_responses=include_responses,
+    )
     return json_response(200, body)
 
 

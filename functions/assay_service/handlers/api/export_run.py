@@ -19,16 +19,22 @@ from assay_service.settings import get_settings
 router = APIGatewayHttpRouter()
 
 
-@router.get("/v1/eval-runs/<id>/export", tags=["eval-runs"], summary="Export eval run results",
-            responses={
-                200: {"description": "The export (inline, `Content-Disposition: attachment`), "
-                                     "or with `delivery=link` an ExportLinkResponse",
-                      "content": {"application/json": {"model": EvalRunExportResponse}}},
-                303: {"description": "Too large to inline: follow Location (presigned S3)"},
-            })
+@router.get(
+    "/v1/eval-runs/<id>/export",
+    tags=["eval-runs"],
+    summary="Export eval run results",
+    responses={
+        200: {
+            "description": "The export (inline, `Content-Disposition: attachment`), "
+            "or with `delivery=link` an ExportLinkResponse",
+            "content": {"application/json": {"model": EvalRunExportResponse}},
+        },
+        303: {"description": "Too large to inline: follow Location (presigned S3)"},
+    },
+)
 def export_run(
-    id: UUID,  # noqa: A002
-    format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",  # noqa: A002
+    id: UUID,
+    format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",
     delivery: Annotated[Literal["inline", "link"], Query()] = "inline",
 ):  # the body is the stored artifact, served as is (validated when finalize wrote it)
     run, key, size = runs.export_location(principal(router, READ), id, format)
@@ -37,16 +43,24 @@ def export_run(
     settings = get_settings()
     if delivery == "link" or size > settings.export_inline_max_bytes:
         url, expires_at = deps.artifacts().presign_get(
-            key, filename=filename, content_type=content_type,
-            expires_in=settings.presign_expiry_seconds)
+            key, filename=filename, content_type=content_type, expires_in=settings.presign_expiry_seconds
+        )
         if delivery == "link":
-            return json_response(200, ExportLinkResponse(url=url, expires_at=expires_at,
-                                                         format=format, size_bytes=size))
-        return Response(status_code=303, headers={"Location": url,
-                        "Content-Disposition": f'attachment; filename="{filename}"'}, body="")
+            return json_response(
+                200, ExportLinkResponse(url=url, expires_at=expires_at, format=format, size_bytes=size)
+            )
+        return Response(
+            status_code=303,
+            headers={"Location": url, "Content-Disposition": f'attachment; filename="{filename}"'},
+            body="",
+        )
     body = deps.artifacts().get_bytes(key).decode()
-    return Response(status_code=200, content_type=content_type, body=body,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        status_code=200,
+        content_type=content_type,
+        body=body,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 app = create_app()

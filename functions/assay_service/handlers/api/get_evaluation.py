@@ -22,28 +22,36 @@ router = APIGatewayHttpRouter()
 
 
 @router.get("/v1/eval/<id>", tags=["evals"], summary="Get evaluation result")
-def get_evaluation(id: UUID) -> Response[EvaluationResponse]:  # noqa: A002
+def get_evaluation(id: UUID) -> Response[EvaluationResponse]:
     evaluation = runs.get_evaluation(principal(router, READ), id)
     return json_response(200, EvaluationResponse.of(evaluation))
 
 
-@router.get("/v1/eval-runs/<id>/evaluations", tags=["eval-runs"],
-            summary="List a run's evaluations (record order, cursor-paged, filterable)")
+@router.get(
+    "/v1/eval-runs/<id>/evaluations",
+    tags=["eval-runs"],
+    summary="List a run's evaluations (record order, cursor-paged, filterable)",
+)
 def list_evaluations(
-    id: UUID,  # noqa: A002
+    id: UUID,
     metric: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[Literal["complete", "failed"] | None, Query()] = None,
     passed: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[RunEvaluationListResponse]:
-    rows, next_cursor = runs.list_evaluations(principal(router, READ), id, metric=metric,
-                                              status=status, passed=passed, limit=limit,
-                                              cursor=cursor)
-    items = [RunEvaluationResponse(**EvaluationResponse.of(e).model_dump(),
-                                   record=TruncatedRecord(**r) if r else None) for e, r in rows]
-    return json_response(200, RunEvaluationListResponse(items=items, count=len(items),
-                                                        next_cursor=next_cursor))
+    rows, next_cursor = runs.list_evaluations(
+        principal(router, READ), id, metric=metric, status=status, passed=passed, limit=limit, cursor=cursor
+    )
+    items = [
+        RunEvaluationResponse(
+            **EvaluationResponse.of(e).model_dump(), record=TruncatedRecord(**r) if r else None
+        )
+        for e, r in rows
+    ]
+    return json_response(
+        200, RunEvaluationListResponse(items=items, count=len(items), next_cursor=next_cursor)
+    )
 
 
 app = create_app()

@@ -20,23 +20,24 @@ router = APIGatewayHttpRouter()
 
 
 @router.get("/v1/eval-runs/<id>", tags=["eval-runs"], summary="Get an eval run")
-def get_run(id: UUID) -> Response[EvalRunResponse]:  # noqa: A002
+def get_run(id: UUID) -> Response[EvalRunResponse]:
     return json_response(200, EvalRunResponse.of(runs.get_run(principal(router, READ), id)))
 
 
-@router.get("/v1/eval-runs/<id>/compare", tags=["eval-runs"],
-            summary="Compare a run with a baseline run, record by record")
+@router.get(
+    "/v1/eval-runs/<id>/compare",
+    tags=["eval-runs"],
+    summary="Compare a run with a baseline run, record by record",
+)
 def compare_runs(
-    id: UUID,  # noqa: A002
+    id: UUID,
     baseline: Annotated[UUID, Query(description="The run to compare against (same tenant).")],
     confidence: Annotated[float, Query(ge=0.8, le=0.99)] = 0.95,
-    limit: Annotated[int, Query(ge=1, le=100, description="Size of `regressions` and "
-                                                          "`improvements`.")] = 20,
+    limit: Annotated[int, Query(ge=1, le=100, description="Size of `regressions` and `improvements`.")] = 20,
 ) -> Response[EvalRunComparisonResponse]:
     """Per-metric deltas over records matched by id, a sign test and a paired bootstrap CI;
     `significant` = the CI excludes 0 and p < 1 − confidence. Both runs must be completed."""
-    result = compare.compare(principal(router, READ), id, baseline, confidence=confidence,
-                             limit=limit)
+    result = compare.compare(principal(router, READ), id, baseline, confidence=confidence, limit=limit)
     return json_response(200, EvalRunComparisonResponse.model_validate(asdict(result)))
 
 

@@ -29,13 +29,26 @@ def list_runs(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[EvalRunListResponse]:
     """`count` is the total number of matching runs, not the size of the page."""
-    criteria = {k: str(v) for k, v in {"eval_id": eval_id, "eval_version_id": eval_version_id,
-                                        "dataset_id": dataset_id, "project_id": project_id,
-                                        "status": status}.items() if v is not None}
-    items, next_cursor, total = runs.list_runs(principal(router, READ), criteria=criteria,
-                                               limit=limit, offset=offset, cursor=cursor)
-    return json_response(200, EvalRunListResponse(
-        items=[EvalRunResponse.of(r) for r in items], count=total, next_cursor=next_cursor))
+    criteria = {
+        k: str(v)
+        for k, v in {
+            "eval_id": eval_id,
+            "eval_version_id": eval_version_id,
+            "dataset_id": dataset_id,
+            "project_id": project_id,
+            "status": status,
+        }.items()
+        if v is not None
+    }
+    items, next_cursor, total = runs.list_runs(
+        principal(router, READ), criteria=criteria, limit=limit, offset=offset, cursor=cursor
+    )
+    return json_response(
+        200,
+        EvalRunListResponse(
+            items=[EvalRunResponse.of(r) for r in items], count=total, next_cursor=next_cursor
+        ),
+    )
 
 
 app = create_app()

@@ -36,10 +36,18 @@ def health() -> Response[HealthResponse]:
     return json_response(200, HealthResponse(status="ok", version=service_version()))
 
 
-@router.get("/v1/openapi.json", tags=["health"], summary="This API's OpenAPI 3.1 document",
-            security=[], responses={200: {"description": "OpenAPI 3.1 document",
-                                          "content": {"application/json": {"schema": {
-                                              "type": "object"}}}}})
+@router.get(
+    "/v1/openapi.json",
+    tags=["health"],
+    summary="This API's OpenAPI 3.1 document",
+    security=[],
+    responses={
+        200: {
+            "description": "OpenAPI 3.1 document",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 def openapi():  # the body is the generated document, served as is
     return Response(status_code=200, content_type="application/json", body=openapi_document())
 
@@ -80,14 +88,17 @@ def no_route(method: str, path: str) -> Response:
     allowed = allowed_methods(path)
     shown = path if len(path) <= _ECHOED_PATH_CHARS else path[:_ECHOED_PATH_CHARS] + "…"
     if allowed and method not in allowed:
-        response = envelope(app, 405, "validation.invalid_request",
-                            f"method {method} not allowed on {shown}; allowed: "
-                            f"{', '.join(allowed)}", {"allowed_methods": allowed})
+        response = envelope(
+            app,
+            405,
+            "validation.invalid_request",
+            f"method {method} not allowed on {shown}; allowed: {', '.join(allowed)}",
+            {"allowed_methods": allowed},
+        )
         response.headers["Allow"] = ", ".join(allowed)
         return response
     if allowed:  # a documented route that API Gateway sent here: the template lost it
-        get_logger().error("documented route reached the catch-all",
-                           extra={"method": method, "path": shown})
+        get_logger().error("documented route reached the catch-all", extra={"method": method, "path": shown})
         return envelope(app, 500, "server.internal_error", "internal error")
     return envelope(app, 404, "resource.not_found", f"no such route: {method} {shown}")
 

@@ -20,8 +20,21 @@ from assay_service.handlers.api import (
     schedule_run,
 )
 
-ROUTERS = [meta, datasets, evals, schedule_run, get_run, list_runs, get_evaluation, export_run,
-           cancel_run, delete_run, compat, api_keys, projects]
+ROUTERS = [
+    meta,
+    datasets,
+    evals,
+    schedule_run,
+    get_run,
+    list_runs,
+    get_evaluation,
+    export_run,
+    cancel_run,
+    delete_run,
+    compat,
+    api_keys,
+    projects,
+]
 
 
 PUBLIC = {("/v1/health", "get"), ("/v1/openapi.json", "get")}
@@ -30,14 +43,13 @@ _ERRORS = {
     "401": "Missing, invalid or expired API key (`auth.invalid_key`, `auth.expired_key`)",
     "403": "The key's role may not do this (`auth.insufficient_permissions`)",
     "404": "No such object in the caller's tenant (`resource.not_found`)",
-    "405": "Another method than this path's (`validation.invalid_request`); `Allow` lists "
-           "the path's methods",
+    "405": "Another method than this path's (`validation.invalid_request`); `Allow` lists the path's methods",
     "409": "Conflicts with the object's state (`resource.conflict`)",
     "413": "The body is over 10 MB (`validation.invalid_request`; on AWS, API Gateway "
-           "answers it before the API, outside the envelope)",
+    "answers it before the API, outside the envelope)",
     "415": "The body is not sent as application/json (`validation.invalid_format`)",
     "431": "The request's headers are too large (`validation.invalid_request`; on AWS, API "
-           "Gateway answers it before the API, outside the envelope)",
+    "Gateway answers it before the API, outside the envelope)",
     "429": "Too many runs pending or running for the tenant (`quota.limit_exceeded`)",
     "500": "Internal error (`server.internal_error`)",
     "503": "Temporarily unavailable; retry (`server.internal_error`)",
@@ -51,13 +63,11 @@ def _document_errors(doc: dict) -> dict:
 
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for model in (ErrorResponse, ExportLinkResponse):
-        schemas[model.__name__] = model.model_json_schema(
-            ref_template="#/components/schemas/{model}")
+        schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name in _DROP_SCHEMAS:
         schemas.pop(name, None)
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-    allow = {"Allow": {"description": "The path's methods, e.g. `GET, POST`",
-                       "schema": {"type": "string"}}}
+    allow = {"Allow": {"description": "The path's methods, e.g. `GET, POST`", "schema": {"type": "string"}}}
     for path, item in doc["paths"].items():
         for method, op in item.items():
             responses = op.setdefault("responses", {})
@@ -72,8 +82,11 @@ def _document_errors(doc: dict) -> dict:
                 codes.append("404")
             if method == "post" and path.endswith("/runs"):
                 codes.append("429")
-            if method == "post" or path.endswith("/export") or (
-                    method == "delete" and not path.startswith("/v1/api-keys")):
+            if (
+                method == "post"
+                or path.endswith("/export")
+                or (method == "delete" and not path.startswith("/v1/api-keys"))
+            ):
                 codes.append("409")
             if "requestBody" in op:
                 codes += ["413", "415"]
@@ -84,15 +97,22 @@ def _document_errors(doc: dict) -> dict:
                 responses["204"].pop("content", None)
     export = doc["paths"]["/v1/eval-runs/{id}/export"]["get"]["responses"]
     export["200"]["content"] = {
-        "application/json": {"schema": {"anyOf": [
-            {"$ref": "#/components/schemas/EvalRunExportResponse"},
-            {"$ref": "#/components/schemas/ExportLinkResponse"}]}},
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/EvalRunExportResponse"},
+                    {"$ref": "#/components/schemas/ExportLinkResponse"},
+                ]
+            }
+        },
         "application/x-ndjson": {"schema": {"type": "string"}},
         "text/csv": {"schema": {"type": "string"}},
     }
-    export["303"] = {"description": "Too large to inline: follow `Location` (a presigned S3 "
-                                     "URL, same Content-Disposition)",
-                     "headers": {"Location": {"schema": {"type": "string"}}}}
+    export["303"] = {
+        "description": "Too large to inline: follow `Location` (a presigned S3 "
+        "URL, same Content-Disposition)",
+        "headers": {"Location": {"schema": {"type": "string"}}},
+    }
     return doc
 
 
@@ -126,10 +146,11 @@ def _schema(app: object) -> str:
         openapi_version="3.1.0",
         summary="Self-hosted, serverless LLM eval runs",
         description="Datasets, evals, eval runs, evaluations and exports. "
-                    "Errors use the envelope {error, code, details, request_id}.",
-        security_schemes={"BearerAuth": HTTPBearer(description="API key (`ask_…`)"),
-                          "ApiKeyHeader": APIKey.model_validate({"name": "x-api-key",
-                                                                  "in": APIKeyIn.header})},
+        "Errors use the envelope {error, code, details, request_id}.",
+        security_schemes={
+            "BearerAuth": HTTPBearer(description="API key (`ask_…`)"),
+            "ApiKeyHeader": APIKey.model_validate({"name": "x-api-key", "in": APIKeyIn.header}),
+        },
         security=[{"BearerAuth": []}, {"ApiKeyHeader": []}],
     )
 

@@ -17,8 +17,9 @@ router = APIGatewayHttpRouter()
 TAGS = ["projects"]
 
 
-@router.post("/v1/projects", tags=TAGS, summary="Create a project",
-             responses={201: {"description": "Created"}})
+@router.post(
+    "/v1/projects", tags=TAGS, summary="Create a project", responses={201: {"description": "Created"}}
+)
 def create_project(body: CreateProjectRequest) -> Response[ProjectResponse]:
     project = catalog.create_project(principal(router, WRITE), body)
     return json_response(201, ProjectResponse(**project.model_dump()))
@@ -30,15 +31,21 @@ def list_projects(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[ProjectListResponse]:
     items, next_cursor = catalog.list_projects(principal(router, READ), limit=limit, cursor=cursor)
-    return json_response(200, ProjectListResponse(
-        items=[ProjectResponse(**p.model_dump()) for p in items], count=len(items),
-        next_cursor=next_cursor))
+    return json_response(
+        200,
+        ProjectListResponse(
+            items=[ProjectResponse(**p.model_dump()) for p in items],
+            count=len(items),
+            next_cursor=next_cursor,
+        ),
+    )
 
 
 @router.get("/v1/projects/<id>", tags=TAGS, summary="Get a project")
-def get_project(id: UUID) -> Response[ProjectResponse]:  # noqa: A002
-    return json_response(200, ProjectResponse(
-        **catalog.get_project(principal(router, READ), id).model_dump()))
+def get_project(id: UUID) -> Response[ProjectResponse]:
+    return json_response(
+        200, ProjectResponse(**catalog.get_project(principal(router, READ), id).model_dump())
+    )
 
 
 app = create_app()

@@ -16,23 +16,30 @@ from assay_service.services import runs
 router = APIGatewayHttpRouter()
 
 
-@router.post("/v1/datasets/<id>/runs", tags=["eval-runs"],
-             summary="Schedule an eval run against a dataset version",
-             description="The metrics are checked against the version's field coverage "
-                         "(docs/scorers.md, \"What each scorer needs\"): a metric needing a "
-                         "record field no record has is a 400 naming the metric, the field and "
-                         "0 of N records (`details.fields`), and nothing is scheduled; one that "
-                         "only some records lack is scheduled, with `warnings`.",
-             responses={202: {"description": "Run scheduled"}})
+@router.post(
+    "/v1/datasets/<id>/runs",
+    tags=["eval-runs"],
+    summary="Schedule an eval run against a dataset version",
+    description="The metrics are checked against the version's field coverage "
+    '(docs/scorers.md, "What each scorer needs"): a metric needing a '
+    "record field no record has is a 400 naming the metric, the field and "
+    "0 of N records (`details.fields`), and nothing is scheduled; one that "
+    "only some records lack is scheduled, with `warnings`.",
+    responses={202: {"description": "Run scheduled"}},
+)
 def schedule(
-    id: UUID,  # noqa: A002
+    id: UUID,
     body: ScheduleEvalRunRequest,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255,
-                                                  description="Same key + same body → the same run; "
-                                                  "same key + another body → 409.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Same key + same body → the same run; same key + another body → 409.",
+        ),
+    ] = None,
 ) -> Response[EvalRunResponse]:
-    run, warnings = runs.schedule_run(principal(router, WRITE), id, body,
-                                      idempotency_key=idempotency_key)
+    run, warnings = runs.schedule_run(principal(router, WRITE), id, body, idempotency_key=idempotency_key)
     return json_response(202, EvalRunResponse.of(run, warnings=warnings))
 
 

@@ -19,6 +19,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if result is None:
         logger.info("not a run's execution", extra={"execution": ended.execution_name})
         return {"reconciled": False}
-    logger.info("execution ended", extra={"status": ended.status, "result": result.model_dump(
-        mode="json")})
+    logger.info("execution ended", extra={"status": ended.status, "result": result.model_dump(mode="json")})
     return {"reconciled": True, **result.model_dump(mode="json")}

@@ -7,5 +7,4 @@ from assay_service.services import workflow
 
 # Every line it logs says which text metrics run: "native" is the C extension, "python" its
 # slower fallback (decision 0009).
-handler = step(ScoreBatchInput, workflow.score,
-               log_keys={"text_metrics": textmetrics.implementation()})
+handler = step(ScoreBatchInput, workflow.score, log_keys={"text_metrics": textmetrics.implementation()})

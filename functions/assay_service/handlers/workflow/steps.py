@@ -12,8 +12,9 @@ from assay_service.observability import get_logger
 I = TypeVar("I", bound=BaseModel)  # noqa: E741
 
 
-def step(input_model: type[I], fn: Callable[[I], BaseModel], *,
-         log_keys: dict[str, str] | None = None) -> Callable[[dict, Any], dict]:
+def step(
+    input_model: type[I], fn: Callable[[I], BaseModel], *, log_keys: dict[str, str] | None = None
+) -> Callable[[dict, Any], dict]:
     """The handler of one workflow step; ``log_keys`` go on every line it logs."""
     logger = get_logger()
 
