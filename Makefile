@@ -16,7 +16,7 @@ ASSAY_PORT ?= 3000
 export UV_PYTHON_DOWNLOADS := never
 
 # bench-*: on demand, they print figures (bench/README.md); not part of make test.
-.PHONY: cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload bench-reads bench-soak asl-validate openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
+.PHONY: check format cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload bench-reads bench-soak asl-validate openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -63,8 +63,21 @@ test-functional: install ## Functional tests only
 test-e2e: install $(CHROMIUM) ## End-to-end tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/e2e
 
-lint: install ## ruff
-	$(VENV)/bin/ruff check functions local client tests bench tools
+SOURCES := functions local client tests bench tools
+
+lint: install ## ruff lint (with a complexity limit)
+	$(VENV)/bin/ruff check $(SOURCES)
+
+check: install ## The gate CI runs before the tests: one format, lint, mypy, OpenAPI drift
+	$(VENV)/bin/ruff format --check $(SOURCES)
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/mypy
+	@$(PYTHON) -m assay_service.handlers.api.openapi | cmp -s - docs/openapi.json \
+	  || { echo "docs/openapi.json differs from the route code: run make openapi" >&2; exit 1; }
+	@echo "check: format, lint, types and OpenAPI all clean"
+
+format: install ## Apply the one code style (ruff format)
+	$(VENV)/bin/ruff format $(SOURCES)
 
 layer: $(UV) ## Regenerate layers/deps/requirements.txt from uv.lock (boto3 comes with the runtime)
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
@@ -97,7 +110,7 @@ sam-build: $(SAM) install ## sam build, the scorers' C extension for arm64, then
 	  echo "ScoreBatchFunction unzipped, code + layer: $$((size / 1000000)) MB (budget 50 MB)"; \
 	  test "$$size" -le 50000000 || { echo "ScoreBatchFunction is over its 50 MB budget" >&2; exit 1; }
 
-ci: ## What CI runs: .ci/run (tests, lint, security scanners, sam validate, sam build)
+ci: ## What CI runs: .ci/run (the gate, every test, security scanners, sam validate, sam build)
 	bash .ci/run
 
 clean: ## Remove environments and build output

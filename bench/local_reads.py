@@ -313,7 +313,7 @@ def parse_time(value: str | None) -> float | None:
     return None if not value else datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def main() -> None:
+def main() -> None:  # noqa: C901
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=300, help="per window (a) and (b)")

@@ -78,7 +78,7 @@ def bootstrap(environment: dict[str, str], *, tenant: str, key: str | None) -> d
     return {"tenant": created.slug, "tenant_id": str(created.id), "owner_key": secret}
 
 
-def aws_error_message(
+def aws_error_message(  # noqa: C901
     exc: Exception, *, stack_name: str | None, region: str | None, local: bool = False
 ) -> str:
     """One line saying what went wrong talking to AWS and what to do about it."""

@@ -351,7 +351,7 @@ _PARTIQL = {
 _PARTIQL_TABLE = re.compile(r'\b(?:from|into|update)\s+"?([\w.-]+)"?', re.I)
 
 
-def dynamodb_checks(op: str, body: Mapping[str, Any], target: Target) -> list[Check]:
+def dynamodb_checks(op: str, body: Mapping[str, Any], target: Target) -> list[Check]:  # noqa: C901
     def item_check(action: str, spec: Mapping[str, Any]) -> Check:
         table = spec.get("TableName", "")
         key = spec.get("Key") or spec.get("Item") or {}
@@ -483,7 +483,7 @@ def _deleted_keys(body: bytes) -> list[str]:
     return [unescape(m.decode("utf-8", "replace")) for m in _DELETE_KEY.findall(body)]
 
 
-def s3_checks(
+def s3_checks(  # noqa: C901
     method: str,
     bucket: str,
     key: str,

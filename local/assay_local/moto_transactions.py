@@ -42,7 +42,7 @@ Reason = tuple[str, str, Any] | tuple[None, None, None]
 OK: Reason = (None, None, None)
 
 
-def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:  # noqa: C901
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     targets: set[tuple[str, str]] = set()

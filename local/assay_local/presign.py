@@ -164,7 +164,7 @@ class PresignVerifier:
             log.warning("S3 (local presign check) refused %s: %s %s", request, refusal.code, refusal.message)
         return refusal
 
-    def _check(self, environ: Mapping[str, Any]) -> Refusal | None:
+    def _check(self, environ: Mapping[str, Any]) -> Refusal | None:  # noqa: C901
         pairs = query_pairs(environ.get("QUERY_STRING", ""))
         params: dict[str, str] = {}
         for name, value in pairs:

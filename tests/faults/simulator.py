@@ -222,7 +222,7 @@ class Simulator:
             name = state["Next"]
 
     # ------------------------------------------------------------------ task
-    def _task(self, name: str, state: dict[str, Any], doc: Any, context: dict[str, Any]) -> Any:
+    def _task(self, name: str, state: dict[str, Any], doc: Any, context: dict[str, Any]) -> Any:  # noqa: C901
         if state["Resource"] != "arn:aws:states:::lambda:invoke":
             raise TaskFailure("States.Runtime", f"resource {state['Resource']} is not simulated")
         params = resolve(state.get("Parameters", {}), doc, context)

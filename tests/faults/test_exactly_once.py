@@ -230,7 +230,7 @@ def forget_batches(run: dict[str, Any]) -> None:
         table.client.delete_item(TableName=table.name, Key={"PK": {"S": pk}, "SK": {"S": item["SK"]}})
 
 
-def violations(
+def violations(  # noqa: C901
     stack: FaultStack, scheduled: dict[str, Any], records: list[dict[str, Any]], status: str, output: Any
 ) -> list[str]:
     found: list[str] = []

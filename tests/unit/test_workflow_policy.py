@@ -113,7 +113,7 @@ def function_of(state: dict[str, Any]) -> str:
     return name.rsplit("assay-", 1)[-1]
 
 
-def policy_problems(asl: dict[str, Any]) -> list[str]:
+def policy_problems(asl: dict[str, Any]) -> list[str]:  # noqa: C901
     problems: list[str] = []
     known = assay_error_names()
     top = asl["States"]

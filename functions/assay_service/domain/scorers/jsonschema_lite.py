@@ -216,7 +216,7 @@ def _pointer(root: Any, ref: str) -> Any:
     return node
 
 
-def check_schema(schema: Any, root: Any = None, where: str = "schema") -> None:
+def check_schema(schema: Any, root: Any = None, where: str = "schema") -> None:  # noqa: C901
     """Raise SchemaError naming the first problem if ``schema`` is not a supported schema."""
     root = schema if root is None else root
     if isinstance(schema, bool):
