@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import sys
 from contextlib import ExitStack
@@ -127,8 +128,8 @@ def test_cli_local_up_becomes_the_server_process_so_a_kill_reaches_it(monkeypatc
         execs.append((path, argv, env))
         raise SystemExit(0)  # execve does not return
 
-    monkeypatch.setattr(cli.os, "execve", fake_execve)
-    monkeypatch.setattr(cli.os, "name", "posix")
+    monkeypatch.setattr(os, "execve", fake_execve)
+    monkeypatch.setattr(os, "name", "posix")
     with pytest.raises(SystemExit):
         cli.main(["local", "up", "--port", "3999", "--bootstrap-key", "ask_local_dev_key_change_me"])
     [(path, argv, env)] = execs

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from assay import cli
+from assay.exit_codes import ExitCode
 
 from tests.client.fake_api import fake_api, reply
 
@@ -83,7 +84,7 @@ def test_upload_strict_sends_strict_and_prints_every_refused_warning(tmp_path, c
         api.on("POST", VERSIONS, REFUSED)
         code = run_cli(api.url, "datasets", "upload", DS_ID, str(csv_file(tmp_path)), "--strict")
         (call,) = api.calls("POST", VERSIONS)
-    assert code == cli.EXIT_ERROR
+    assert code == ExitCode.ERROR
     assert call.json()["strict"] is True
     err = capsys.readouterr().err
     assert all(f"warning: {w['message']}" in err for w in WARNINGS)
@@ -138,6 +139,6 @@ def test_create_with_a_file_sends_strict_and_prints_warnings(tmp_path, capsys):
 
 def test_create_strict_without_a_file_is_a_usage_error(capsys):
     with fake_api() as api:
-        assert run_cli(api.url, "datasets", "create", "qa", "--strict") == cli.EXIT_ERROR
+        assert run_cli(api.url, "datasets", "create", "qa", "--strict") == ExitCode.ERROR
         assert api.calls("POST", "/v1/datasets") == []
     assert "--strict checks the records of --file" in capsys.readouterr().err

@@ -7,6 +7,7 @@ Against the scripted loopback API (tests/client/fake_api.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import socket
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from assay import cli
 from assay._format import clip
+from assay.cli import local as cli_local
+from assay.exit_codes import ExitCode
 
 from tests.client.fake_api import envelope, fake_api, reply
 from tests.client.junit import validate_junit
@@ -238,7 +241,7 @@ def test_the_exit_codes_are_the_same_in_the_docs_the_help_and_the_code():
     doc = (ROOT / "docs" / "cli.md").read_text()
     table = doc.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     helped = {int(c) for c in re.findall(r"^  (\d+) ", cli.EPILOG.split("exit codes:", 1)[1], flags=re.M)}
-    constants = {cli.EXIT_OK, cli.EXIT_GATE_FAILED, cli.EXIT_ERROR, cli.EXIT_TIMEOUT, cli.EXIT_INTERRUPTED}
+    constants = {int(code) for code in ExitCode}
     assert _documented_codes(table) == helped == constants == {0, 1, 2, 3, 130}
 
 
@@ -296,8 +299,8 @@ def test_local_up_on_a_busy_port_exits_2_naming_the_setting_before_building_anyt
     def never(*args):  # execve would start building the stack: it must not be reached
         raise AssertionError("the stack was started on a busy port")
 
-    monkeypatch.setattr(cli.os, "execve", never)
-    monkeypatch.setattr(cli, "_run_forwarding_signals", never)
+    monkeypatch.setattr(os, "execve", never)
+    monkeypatch.setattr(cli_local, "_run_forwarding_signals", never)
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -318,8 +321,8 @@ def test_local_up_quiet_drops_its_starting_line(monkeypatch, capsys):
         started.append(argv)
         raise SystemExit(0)  # execve does not return
 
-    monkeypatch.setattr(cli.os, "execve", fake_execve)
-    monkeypatch.setattr(cli.os, "name", "posix")
+    monkeypatch.setattr(os, "execve", fake_execve)
+    monkeypatch.setattr(os, "name", "posix")
     for quiet in (False, True):
         with pytest.raises(SystemExit):
             cli.main(["local", "up", "--port", "0", *(["-q"] if quiet else [])])

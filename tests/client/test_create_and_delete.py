@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from assay import Client, cli
+from assay.exit_codes import ExitCode
 
 from tests.client.fake_api import envelope, fake_api, reply
 
@@ -63,7 +64,7 @@ def write_jsonl(path, records) -> None:
 def test_a_missing_file_is_one_line_and_creates_nothing(tmp_path, capsys):
     with fake_api() as api:
         code = run_cli(api.url, "datasets", "create", "qa", "--file", str(tmp_path / "nope.csv"))
-        assert code == cli.EXIT_ERROR
+        assert code == ExitCode.ERROR
         err = capsys.readouterr().err.strip()
         assert "nope.csv: no such file" in err and len(err.splitlines()) == 1
         assert api.seen == []  # not even the dataset
@@ -73,7 +74,7 @@ def test_an_unreadable_file_creates_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"output": "a"}\n{not json\n')
     with fake_api() as api:
-        assert run_cli(api.url, "datasets", "create", "qa", "--file", str(bad)) == cli.EXIT_ERROR
+        assert run_cli(api.url, "datasets", "create", "qa", "--file", str(bad)) == ExitCode.ERROR
         assert "bad.jsonl" in capsys.readouterr().err
         assert api.seen == []
 
@@ -84,7 +85,7 @@ def test_a_small_file_is_one_request_with_the_records_inline(tmp_path, capsys):
     write_jsonl(data, records)
     with fake_api() as api:
         api.on("POST", "/v1/datasets", reply(201, {**DATASET, "version_count": 1, "version": VERSION}))
-        assert run_cli(api.url, "datasets", "create", "qa", "--file", str(data)) == cli.EXIT_OK
+        assert run_cli(api.url, "datasets", "create", "qa", "--file", str(data)) == ExitCode.OK
         [create] = api.seen
         assert create.method == "POST" and create.path == "/v1/datasets"
         assert create.json()["name"] == "qa" and create.json()["records"] == records
@@ -103,7 +104,7 @@ def test_the_server_refusing_a_record_leaves_no_request_but_the_one(tmp_path, ca
                 400, "validation.invalid_request", "1 invalid record(s); record 2: id 'a' repeats record 1"
             ),
         )
-        assert run_cli(api.url, "datasets", "create", "qa", "--file", str(data)) == cli.EXIT_ERROR
+        assert run_cli(api.url, "datasets", "create", "qa", "--file", str(data)) == ExitCode.ERROR
         assert "record 2" in capsys.readouterr().err
         assert [(s.method, s.path) for s in api.seen] == [("POST", "/v1/datasets")]
 
@@ -135,7 +136,7 @@ def test_a_failed_upload_deletes_the_dataset_it_created(tmp_path, capsys):
         )
         api.on("DELETE", f"/v1/datasets/{DS_ID}", reply(204))
         code = run_cli(api.url, "datasets", "create", "qa", "--file", str(data), "--via", "upload")
-        assert code == cli.EXIT_ERROR
+        assert code == ExitCode.ERROR
         assert "record 1: bad" in capsys.readouterr().err
         assert "records" not in api.calls("POST", "/v1/datasets")[0].json()  # records went by upload
         assert len(api.calls("DELETE", f"/v1/datasets/{DS_ID}")) == 1
@@ -153,7 +154,7 @@ def test_a_new_eval_and_its_version_are_one_request(tmp_path, capsys):
     with fake_api() as api:
         api.on("GET", "/v1/evals", reply(200, {"items": [], "count": 0, "next_cursor": None}))
         api.on("POST", "/v1/evals", reply(201, {**EVAL, "version": EVAL_VERSION}))
-        assert run_cli(api.url, "evals", "create", "--file", str(spec)) == cli.EXIT_OK
+        assert run_cli(api.url, "evals", "create", "--file", str(spec)) == ExitCode.OK
         [create] = api.calls("POST", "/v1/evals")
         assert create.json() == {
             "name": "qa-eval",
@@ -175,7 +176,7 @@ def test_a_bad_spec_creates_no_eval(tmp_path, capsys):
             "/v1/evals",
             envelope(400, "validation.invalid_request", "metrics[0] (x): unknown scorer 'nope'"),
         )
-        assert run_cli(api.url, "evals", "create", "--file", str(spec)) == cli.EXIT_ERROR
+        assert run_cli(api.url, "evals", "create", "--file", str(spec)) == ExitCode.ERROR
         assert "unknown scorer 'nope'" in capsys.readouterr().err
         assert len(api.calls("POST", "/v1/evals")) == 1 and not api.calls(
             "POST", f"/v1/evals/{EVAL_ID}/versions"
@@ -185,7 +186,7 @@ def test_a_bad_spec_creates_no_eval(tmp_path, capsys):
 def test_a_missing_spec_is_one_line_and_calls_nothing(tmp_path, capsys):
     with fake_api() as api:
         code = run_cli(api.url, "evals", "create", "--file", str(tmp_path / "eval.yaml"))
-        assert code == cli.EXIT_ERROR and "eval.yaml" in capsys.readouterr().err
+        assert code == ExitCode.ERROR and "eval.yaml" in capsys.readouterr().err
         assert api.seen == []
 
 
@@ -194,9 +195,9 @@ def test_delete_commands_send_delete_and_say_what_went(capsys):
     with fake_api() as api:
         for path in (f"/v1/datasets/{DS_ID}", f"/v1/evals/{EVAL_ID}", f"/v1/eval-runs/{RUN_ID}"):
             api.on("DELETE", path, reply(204))
-        assert run_cli(api.url, "datasets", "delete", DS_ID) == cli.EXIT_OK
-        assert run_cli(api.url, "evals", "delete", EVAL_ID) == cli.EXIT_OK
-        assert run_cli(api.url, "runs", "delete", RUN_ID, "--json") == cli.EXIT_OK
+        assert run_cli(api.url, "datasets", "delete", DS_ID) == ExitCode.OK
+        assert run_cli(api.url, "evals", "delete", EVAL_ID) == ExitCode.OK
+        assert run_cli(api.url, "runs", "delete", RUN_ID, "--json") == ExitCode.OK
         out = capsys.readouterr().out
         assert f"deleted dataset {DS_ID}" in out and f"deleted eval {EVAL_ID}" in out
         assert json.loads(out[out.index("{") :]) == {"deleted": {"kind": "run", "id": RUN_ID}}
@@ -218,7 +219,7 @@ def test_a_refused_delete_exits_2_with_the_servers_reason(capsys):
                 f"the run is running; cancel it first (POST /v1/eval-runs/{RUN_ID}/cancel)",
             ),
         )
-        assert run_cli(api.url, "runs", "delete", RUN_ID) == cli.EXIT_ERROR
+        assert run_cli(api.url, "runs", "delete", RUN_ID) == ExitCode.ERROR
         assert "cancel it first" in capsys.readouterr().err
 
 
@@ -226,7 +227,7 @@ def test_a_dataset_is_deleted_by_its_exact_name(capsys):
     with fake_api() as api:
         api.on("GET", "/v1/datasets", reply(200, {"items": [DATASET], "count": 1, "next_cursor": None}))
         api.on("DELETE", f"/v1/datasets/{DS_ID}", reply(204))
-        assert run_cli(api.url, "datasets", "delete", "qa") == cli.EXIT_OK
+        assert run_cli(api.url, "datasets", "delete", "qa") == ExitCode.OK
         assert len(api.calls("DELETE", f"/v1/datasets/{DS_ID}")) == 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -270,7 +271,7 @@ def test_report_escapes_record_text_and_bins_scores():
 
 
 def test_cli_local_up_without_the_local_stack_exits_2(monkeypatch, capsys):
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert cli.main(["local", "up"]) == 2
     assert "make install" in capsys.readouterr().err
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from assay._format import num, pct, run_verdict, safe, signed
+from assay.exit_codes import ExitCode
 from assay.models import Comparison, EvalRun, Evaluation
 
 MAX_LISTED_RECORDS = 50
@@ -77,10 +78,10 @@ class GateResult:
         return self.error is None and all(m.passed for m in self.metrics) and not self.regressed
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.error:
-            return 3 if self.error_kind == "timeout" else 2
-        return 0 if self.passed else 1
+            return ExitCode.TIMEOUT if self.error_kind == "timeout" else ExitCode.ERROR
+        return ExitCode.OK if self.passed else ExitCode.GATE_FAILED
 
     @property
     def verdict(self) -> str:
