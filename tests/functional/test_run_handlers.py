@@ -554,7 +554,7 @@ def test_a_batch_in_many_parts_is_read_back_in_part_order(stack, monkeypatch):
     from assay_service.adapters import dynamodb
     from assay_service.domain.ids import run_key
 
-    monkeypatch.setattr(dynamodb, "BATCH_PART_BYTES", 1_500)
+    monkeypatch.setattr(dynamodb.batches, "BATCH_PART_BYTES", 1_500)
     records = [
         {"id": f"p{i}", "output": f"answer {uuid.uuid5(uuid.NAMESPACE_OID, str(i))}", "golden_answer": f"{i}"}
         for i in range(200)
@@ -598,7 +598,7 @@ def test_a_batch_over_one_transaction_fails_the_run_saying_why(stack, monkeypatc
     from assay_service.adapters import dynamodb
     from assay_service.errors import BatchTooLargeError
 
-    monkeypatch.setattr(dynamodb, "BATCH_MAX_BYTES", 100)
+    monkeypatch.setattr(dynamodb.batches, "BATCH_MAX_BYTES", 100)
     dataset_id = create_dataset(stack, records=RECORDS)
     _, run, _ = stack.call(
         "ScheduleRunFunction",

@@ -70,7 +70,7 @@ def stubbed() -> Iterator[tuple[DynamoDBRunRepository, Stubber, list[float]]]:
     )
     pauses: list[float] = []
     with Stubber(client) as stubber, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dynamodb, "_pause", pauses.append)
+        patch.setattr(dynamodb.runs, "_pause", pauses.append)
         yield DynamoDBRunRepository(Table(client, TABLE)), stubber, pauses
         stubber.assert_no_pending_responses()
 

@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from assay_service.adapters.aws_errors import is_transient_bedrock
 from assay_service.domain.scorers.judges import JudgeClient, JudgeReply
 from assay_service.errors import TransientScoringError
 from assay_service.models.domain import JudgeSettings
@@ -32,17 +33,6 @@ __all__ = [
 ]
 
 EXCERPT = 300
-TRANSIENT_BEDROCK_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ServiceUnavailableException",
-        "ModelNotReadyException",
-        "InternalServerException",
-        "ModelTimeoutException",
-        "TooManyRequestsException",
-        "ServiceQuotaExceededException",
-    }
-)
 
 
 class JudgeRequestError(Exception):
@@ -76,7 +66,7 @@ class BedrockJudgeClient:
             code = error.get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
             message = f"bedrock {code or status}: {error.get('Message', '')}"[:EXCERPT]
-            if code in TRANSIENT_BEDROCK_CODES or status == 429 or status >= 500:
+            if is_transient_bedrock(exc):
                 raise TransientScoringError(message) from exc
             raise JudgeRequestError(message) from exc
         except (ReadTimeoutError, BotoConnectionError) as exc:

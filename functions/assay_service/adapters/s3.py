@@ -15,9 +15,9 @@ from uuid import UUID
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from assay_service.adapters.aws_errors import is_transient
 from assay_service.errors import TransientStoreError
 
-_TRANSIENT = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"})
 # Network faults left once the client's own retries are spent (connection refused or
 # dropped, read timeout, a body cut short): the workflow retries the step.
 _NETWORK: tuple[type[BotoCoreError], ...] = (BotoConnectionError, HTTPClientError, IncompleteReadError)
@@ -57,7 +57,7 @@ class S3ArtifactStore:
         try:
             return getattr(self.client, op)(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _TRANSIENT:
+            if is_transient(exc):
                 raise TransientStoreError(f"S3 {op}: {exc}") from exc
             raise
         except _NETWORK as exc:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from botocore.exceptions import ClientError
 
+from assay_service.adapters.aws_errors import is_transient
 from assay_service.errors import TransientStoreError
 
 
@@ -28,7 +29,7 @@ class StepFunctionsWorkflow:
             code = exc.response.get("Error", {}).get("Code")
             if code == "ExecutionAlreadyExists":
                 return self.execution_arn(run_id)
-            if code in {"ThrottlingException", "ServiceUnavailable", "InternalFailure"}:
+            if is_transient(exc):
                 raise TransientStoreError(f"StartExecution: {exc}") from exc
             raise
         return out["executionArn"]
