@@ -8,3 +8,7 @@ Layers, from the edge inwards:
 * ``adapters`` — DynamoDB, S3, Step Functions, Secrets Manager; ``ClientError`` → domain errors;
 * ``models`` — pydantic models by role (API, workflow, domain).
 """
+
+# The service's version (pyproject.toml's, checked by a test): the Lambda asset carries no
+# package metadata to read it from.
+__version__ = "0.1.0"

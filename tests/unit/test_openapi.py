@@ -60,3 +60,14 @@ def test_no_operation_advertises_a_status_the_api_never_sends():
             assert op["responses"]["400"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorResponse"
             }
+
+
+def test_the_service_reports_its_own_version_not_the_clients():
+    import tomllib
+
+    from assay_service import __version__
+    from assay_service.handlers.api import meta
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "assay-service"
+    assert meta.service_version() == __version__ == project["version"]

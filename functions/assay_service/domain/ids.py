@@ -20,10 +20,6 @@ MAX_RECORDS_PER_RUN = 2**32 - 1
 MAX_METRICS = 255
 
 
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()
-
-
 def run_key(run_id: uuid.UUID) -> str:
     """The storage key of a run: its first 80 bits, version nibble cleared."""
     head = bytearray(run_id.bytes[:10])

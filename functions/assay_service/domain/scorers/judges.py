@@ -396,5 +396,3 @@ def rubric(record: Mapping[str, Any], args: RubricArgs) -> ScoreResult:
     user = "\n\n".join([task, *parts])
     return _ask(_SYSTEM, user, interpret)
 
-
-JUDGE_SCORERS = ("answer_correctness", "faithfulness", "answer_relevance", "harmfulness", "rubric")

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from assay_service import __version__
 from assay_service.handlers.api.app import create_app, envelope, json_response, lambda_entry
 from assay_service.models.api import HealthResponse
 from assay_service.observability import get_logger
@@ -25,10 +25,8 @@ _ECHOED_PATH_CHARS = 200  # an unknown path is echoed in the message, cut to thi
 
 
 def service_version() -> str:
-    try:
-        return version("assay")
-    except PackageNotFoundError:
-        return "0.1.0"
+    """The deployed service's version (not the client's, which may differ)."""
+    return __version__
 
 
 @router.get("/v1/health", tags=["health"], summary="Liveness", security=[])
