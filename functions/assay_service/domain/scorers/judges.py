@@ -395,4 +395,3 @@ def rubric(record: Mapping[str, Any], args: RubricArgs) -> ScoreResult:
 
     user = "\n\n".join([task, *parts])
     return _ask(_SYSTEM, user, interpret)
-
