@@ -16,7 +16,7 @@ ASSAY_PORT ?= 3000
 export UV_PYTHON_DOWNLOADS := never
 
 # bench-*: on demand, they print figures (bench/README.md); not part of make test.
-.PHONY: check format cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload bench-reads bench-soak asl-validate openapi help install local demo test test-unit test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
+.PHONY: check format cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload bench-reads bench-soak asl-validate openapi help install local demo test test-unit test-local test-infrastructure test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -54,8 +54,14 @@ demo: install ## Run a real eval run end to end on the embedded local stack and 
 test: install $(CHROMIUM) ## Every test: unit, functional (handlers under moto), end to end (local stack over HTTP)
 	PYTHON=$(PYTHON) tools/run_tests.sh
 
-test-unit: install ## Unit tests only
+test-unit: install ## Unit tests only (pure: no moto, no network)
 	$(PYTHON) -m pytest -p no:cacheprovider tests/unit
+
+test-local: install ## The embedded stack's own tests (its moto replacements, IAM, presign, journal)
+	$(PYTHON) -m pytest -p no:cacheprovider tests/local
+
+test-infrastructure: install ## The template, the workflow's policy, the ASL validator (npm), the layer lock
+	$(PYTHON) -m pytest -p no:cacheprovider tests/infrastructure
 
 test-functional: install ## Functional tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/functional

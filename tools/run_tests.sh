@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every test: one pytest process per directory of tests/ (unit, client, functional, faults,
-# parity, e2e), each directory found by its test_*.py files so a new one cannot be missed.
+# Every test: one pytest process per directory of tests/ (unit, infrastructure, local, client,
+# parity, functional, faults, e2e), each found by its test_*.py files so none can be missed.
 # One process per directory, not one for all: the functional layer keeps a whole moto
 # account in memory for its session, and every end-to-end stack started after it in the
 # same interpreter set up ~40 % slower (a full run took 838 s; the same tests by directory,
@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
-order=(unit client parity functional faults e2e)
+order=(unit infrastructure local client parity functional faults e2e)
 mapfile -t found < <(find tests -name 'test_*.py' -printf '%h\n' | sort -u)
 dirs=()
 for name in "${order[@]}"; do [[ " ${found[*]} " == *" tests/$name "* ]] && dirs+=("tests/$name"); done

@@ -8,7 +8,7 @@ DynamoDB request on one interpreter, one at a time). The replacement dumps those
 with the standard JSON encoder, binary values base64-encoded and keys outside the
 operation's output shape left out, as the serializer does; any
 other operation, or a result it cannot dump (a datetime, a model object), goes to moto's
-serializer. ``tests/unit/test_local_moto_dynamodb_json.py`` holds every item operation's
+serializer. ``tests/local/test_moto_dynamodb_json.py`` holds every item operation's
 answer to moto's own. No owner, no state: installing it twice is installing it once.
 """
 

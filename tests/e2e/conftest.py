@@ -28,6 +28,7 @@ def no_iam_denials_on_the_real_template() -> Iterator[None]:
     problems = [f"{d.role}: {d.action} on {d.resource} ({d.request})" for d in denials]
     problems += [f"not mapped to IAM actions: {r}" for r in unmapped]
     assert problems == [], (
-        "template.yaml does not let a function do what its code does (fix the policy, "
-        "tests/unit/test_template_policy.py EXPECTED_GRANTS and docs/security.md):\n" + "\n".join(problems)
+        "template.yaml does not let a function do what its code does (fix the policy, tests/"
+        "infrastructure/test_template_policy.py EXPECTED_GRANTS and docs/security.md):\n"
+        + "\n".join(problems)
     )

@@ -57,7 +57,7 @@ Enforced
 Not enforced
     * The state machine's role (EvalRunStateMachine): moto's interpreter invokes the
       functions and reads the manifest with this process's own credentials. Its policy is
-      covered by tests/unit/test_template_policy.py only.
+      covered by tests/infrastructure/test_template_policy.py only.
     * Resource-based policies as a source of Allow (the template's bucket policy only
       denies; its Lambda permissions are for API Gateway). Bucket-policy denials stay moto's
       (unconditional ones; conditional ones are left out, see ``resources.py``).
