@@ -56,7 +56,8 @@ class FaultStack(Stack):
 
     def definition(self) -> dict[str, Any]:
         """The ASL with its ``${...}`` substitutions: function ARNs become logical ids."""
-        text = re.sub(r"\$\{(\w+)FunctionArn\}", r"\1Function", ASL.read_text())
+        text = ASL.read_text().replace("${Partition}", "aws")
+        text = re.sub(r"\$\{(\w+)FunctionArn\}", r"\1Function", text)
         return json.loads(text.replace("${ArtifactsBucketName}", self.bucket))
 
     def read_items(self, params: dict[str, Any]) -> list[Any]:

@@ -79,7 +79,9 @@ RESULT_MODELS = {
 
 
 def substituted(text: str) -> dict[str, Any]:
-    """``${XFunctionArn}`` → a Lambda ARN ending in ``X``; any other ``${Name}`` → a name."""
+    """``${Partition}`` → aws, ``${XFunctionArn}`` → a Lambda ARN ending in ``X``; any other
+    ``${Name}`` → a name."""
+    text = text.replace("${Partition}", "aws")
     text = re.sub(
         r"\$\{(\w+)FunctionArn\}", r"arn:aws:lambda:us-east-1:123456789012:function:assay-\1Function", text
     )

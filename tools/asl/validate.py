@@ -28,6 +28,7 @@ STAMP = HERE / "node_modules" / ".package-lock.json"  # npm writes it on every i
 
 
 def substituted(text: str) -> dict:
+    text = text.replace("${Partition}", "aws")
     text = re.sub(
         r"\$\{(\w+)FunctionArn\}", r"arn:aws:lambda:us-east-1:123456789012:function:assay-\1Function", text
     )
