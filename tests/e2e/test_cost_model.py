@@ -1,4 +1,4 @@
-"""The cost model's counted coefficients are what the code really does (issue #6).
+"""The cost model's counted coefficients are what the code really does.
 
 Runs the cost command's measurement (three real runs on a metered local stack) and checks
 that ``assay_service.domain.cost.COEFFICIENTS`` agree with the counts: a new state, an

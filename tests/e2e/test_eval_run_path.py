@@ -1,4 +1,4 @@
-"""Issue #2's path, over HTTP, on the embedded local stack: the real template, the real state
+"""The whole eval-run path, over HTTP, on the embedded local stack: the real template, the real state
 machine executed by moto's ASL interpreter, the real handlers in worker processes — and the
 paths off it: a cancelled run, a run the workflow marks failed. Every function runs with its
 own IAM role enforced (conftest.py fails the session on any denial)."""

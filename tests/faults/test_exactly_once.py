@@ -1,4 +1,4 @@
-"""Exactly-once accounting under injected faults (issue #6).
+"""Exactly-once accounting under injected faults.
 
 Each seed schedules a 300-record run through the API handlers, then executes the REAL state
 machine definition with the REAL workflow handlers and adapters on moto, through an

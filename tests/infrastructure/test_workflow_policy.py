@@ -1,4 +1,4 @@
-"""Workflow policy: what every state of statemachine/eval_run.asl.json must have (issue #6).
+"""Workflow policy: what every state of statemachine/eval_run.asl.json must have.
 
 Rules (``policy_problems``), checked on the definition after its ``${...}`` substitutions,
 walking every state, nested ItemProcessor states included:

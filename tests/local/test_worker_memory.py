@@ -1,4 +1,4 @@
-"""An idle Lambda worker gives back the memory its last invocation freed (issue #13, flat
+"""An idle Lambda worker gives back the memory its last invocation freed (flat
 memory): without that, every warm worker kept the peak of its busiest invocation."""
 
 from __future__ import annotations

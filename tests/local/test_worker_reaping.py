@@ -1,5 +1,5 @@
 """Idle Lambda workers are stopped after a while, as Lambda reclaims idle environments, so
-a run's burst of workers does not stay resident (issue #13, flat memory)."""
+a run's burst of workers does not stay resident (flat memory)."""
 
 from __future__ import annotations
 

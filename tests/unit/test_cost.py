@@ -22,7 +22,7 @@ def test_estimate_is_the_linear_model_at_list_prices():
 
 
 def test_a_hundred_thousand_records_by_three_rule_metrics_meets_the_target():
-    # Issue #6: ≤ $0.10 of AWS cost per 100,000 records × 3 rule metrics (default batch 100).
+    # The target: ≤ $0.10 of AWS cost per 100,000 records × 3 rule metrics (default batch 100).
     total = estimate(100_000, 3, 100).total
     assert 0.01 < total <= 0.10
     # Step Functions transitions are the largest part: 2 per batch.
