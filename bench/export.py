@@ -43,8 +43,7 @@ os.environ.update(
     }
 )
 
-from assay_local.resources import ResourceCreator
-from assay_local.template import Resolver, parameter_values, translate
+from assay_local.resources import create_template_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = [
@@ -168,16 +167,11 @@ def main() -> None:
         except OSError:
             time.sleep(0.1)
     try:
-        template = translate(ROOT / "template.yaml")
-        resolver = Resolver(
-            stack_name="assay-bench",
-            region="us-east-1",
-            account_id="123456789012",
-            parameters=parameter_values(template.parameters, {}),
-        )
         import boto3  # the resource creator wants a boto3 session (local stack code)
 
-        created = ResourceCreator(template, resolver, boto3.Session(region_name="us-east-1")).create_all()
+        created = create_template_resources(
+            ROOT / "template.yaml", stack_name="assay-bench", session=boto3.Session(region_name="us-east-1")
+        )
         os.environ.update(created.functions["FinalizeRunFunction"].environment)
         deps.reset(clients=True)
         from assay_service.services import workflow

@@ -41,8 +41,7 @@ from typing import Any
 
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # the template's roles attach them
 
-from assay_local.resources import ResourceCreator
-from assay_local.template import Resolver, parameter_values, translate
+from assay_local.resources import create_template_resources
 from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,14 +146,9 @@ def scenario(name: str, mine: int, others: int, requests: int, limit: int) -> di
 
     deps.reset(clients=True)
     with mock_aws():
-        template = translate(ROOT / "template.yaml")
-        resolver = Resolver(
-            stack_name="assay-bench",
-            region=REGION,
-            account_id="123456789012",
-            parameters=parameter_values(template.parameters, {}),
+        created = create_template_resources(
+            ROOT / "template.yaml", stack_name="assay-bench", session=_session()
         )
-        created = ResourceCreator(template, resolver, _session()).create_all()
         os.environ.update(created.functions["ListRunsFunction"].environment)
         os.environ.update(created.functions["ApiKeysFunction"].environment)
         os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"

@@ -35,3 +35,14 @@ class MotoHook:
             if self.active is owner:
                 setattr(self._class, self._method, self.original)
                 self.active = None
+
+
+def install_replacements() -> None:
+    """What the local stack changes in moto, for anything else that runs the template on moto
+    (the functional tests, the benchmarks) to run the same: transactions that copy items, not
+    tables; StopExecution as soon as StartExecution returns; item responses written as JSON."""
+    from assay_local import moto_dynamodb_json, moto_executions, moto_transactions
+
+    moto_transactions.install()
+    moto_executions.install()
+    moto_dynamodb_json.install()

@@ -20,7 +20,14 @@ from typing import Any
 import boto3
 
 from assay_local.routes import RouteTable
-from assay_local.template import Resolver, TemplateError, TranslatedTemplate, dependency_order
+from assay_local.template import (
+    Resolver,
+    TemplateError,
+    TranslatedTemplate,
+    dependency_order,
+    parameter_values,
+    translate,
+)
 
 # Resource types created as nothing, with the reason.
 NO_OP_TYPES: dict[str, str] = {
@@ -515,3 +522,28 @@ def _moto_compatible_asl(node: Any) -> Any:
 
 def _conditional_deny(statement: dict[str, Any]) -> bool:
     return statement.get("Effect") == "Deny" and bool(statement.get("Condition"))
+
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+def create_template_resources(
+    template_path: Path,
+    *,
+    stack_name: str,
+    session: boto3.Session,
+    parameters: Mapping[str, str] | None = None,
+    secret_values: Mapping[str, str | bytes] | None = None,
+) -> CreatedStack:
+    """Every resource of the SAM template at ``template_path``, created through ``session``
+    (pointed at moto): the one recipe the local stack, the functional tests and the
+    benchmarks share."""
+    template = translate(template_path)
+    resolver = Resolver(
+        stack_name=stack_name,
+        region=REGION,
+        account_id=ACCOUNT_ID,
+        parameters=parameter_values(template.parameters, dict(parameters or {})),
+    )
+    return ResourceCreator(template, resolver, session, secret_values).create_all()

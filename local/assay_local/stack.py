@@ -22,11 +22,11 @@ import requests
 from moto.awslambda.models import lambda_backends
 from moto.core.config import default_user_config
 
-from assay_local import moto_dynamodb_json, moto_executions, moto_transactions
 from assay_local.eventbridge import ExecutionEvents
 from assay_local.http_front import HttpFront
 from assay_local.iam_enforcement import Denial, Enforcer, enabled_from_env, iam_middleware
 from assay_local.lambda_runtime import LambdaRuntime
+from assay_local.moto_hooks import install_replacements
 from assay_local.moto_requests import (
     Middleware,
     MiddlewareMotoServer,
@@ -42,14 +42,17 @@ from assay_local.persistence import (
     unfinished_runs,
 )
 from assay_local.presign import PresignVerifier, moto_secrets, presign_middleware
-from assay_local.resources import CreatedStack, FunctionInfo, ResourceCreator
-from assay_local.template import Resolver, parameter_values, translate
+from assay_local.resources import (
+    ACCOUNT_ID,
+    REGION,
+    CreatedStack,
+    FunctionInfo,
+    create_template_resources,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 DEFAULT_STACK_NAME = "assay-local"
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
 BOOTSTRAP_KEY_MIN_LENGTH = 20
 
 
@@ -299,9 +302,7 @@ class LocalStack:
             os.environ[key] = value
 
     def _start_moto(self) -> None:
-        moto_transactions.install()  # TransactWriteItems without a copy of the whole table
-        moto_executions.install()  # StopExecution as soon as StartExecution returns
-        moto_dynamodb_json.install()  # item responses without walking the output model
+        install_replacements()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's access log
         preprocessor = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
         if _not_the_documented_map_warning not in preprocessor.filters:
@@ -370,16 +371,14 @@ class LocalStack:
             return dict(cached)
 
     def _create_resources(self) -> None:
-        template = translate(self.template_path)
-        resolver = Resolver(
-            stack_name=self.stack_name,
-            region=REGION,
-            account_id=ACCOUNT_ID,
-            parameters=parameter_values(template.parameters, self._parameter_overrides),
-        )
-        session = boto3.Session(region_name=REGION)
         kept = self.durable.secret_values() if self.durable is not None else None
-        self._created = ResourceCreator(template, resolver, session, kept).create_all()
+        self._created = create_template_resources(
+            self.template_path,
+            stack_name=self.stack_name,
+            session=boto3.Session(region_name=REGION),
+            parameters=self._parameter_overrides,
+            secret_values=kept,
+        )
 
     def _start_front(self) -> None:
         created = self._require(self._created, "resources")

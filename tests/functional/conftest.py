@@ -15,10 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
-from assay_local import moto_dynamodb_json, moto_executions, moto_transactions
 from assay_local.http_front import HttpFront
-from assay_local.resources import CreatedStack, ResourceCreator
-from assay_local.template import Resolver, parameter_values, translate
+from assay_local.moto_hooks import install_replacements
+from assay_local.resources import CreatedStack, create_template_resources
 from assay_service import dependencies
 from assay_service.bootstrap import bootstrap_tenant
 from moto import mock_aws
@@ -143,19 +142,12 @@ def template_on_moto(stack_name: str) -> Iterator[CreatedStack]:
     }
     endpoint = os.environ.pop("AWS_ENDPOINT_URL", None)
     dependencies.reset(clients=True)
-    moto_transactions.install()  # what the local stack runs: no whole-table copy per transaction
-    moto_executions.install()  # and a run cancelled just after it was scheduled stops, as on AWS
-    moto_dynamodb_json.install()  # and DynamoDB item responses written as the stack writes them
+    install_replacements()  # what the local stack changes in moto, so the same runs here
     try:
         with environment(env), mock_aws():
-            template = translate(ROOT / "template.yaml")
-            resolver = Resolver(
-                stack_name=stack_name,
-                region=REGION,
-                account_id="123456789012",
-                parameters=parameter_values(template.parameters, {}),
+            yield create_template_resources(
+                ROOT / "template.yaml", stack_name=stack_name, session=boto3.Session(region_name=REGION)
             )
-            yield ResourceCreator(template, resolver, boto3.Session(region_name=REGION)).create_all()
     finally:
         dependencies.reset(clients=True)  # they belonged to this mock
         if endpoint is not None:
