@@ -4,7 +4,6 @@ when it errors, and the progress bar."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -16,20 +15,12 @@ from assay import Client, NotReadyError, cli
 from assay._format import ProgressBar
 from assay.errors import AuthenticationError
 
+from tests.client.cli_support import DS_ID, EVV_ID, KEY, RUN_ID, Pipe, Terminal, ci_args, run_cli, run_json
 from tests.client.fake_api import envelope, fake_api, reply
 from tests.client.junit import validate_junit
 
-KEY = "ask_cli_unit_key_0123456789abcdef"
-RUN_ID = "22222222-2222-4222-8222-222222222222"
-# The CLI takes a name where an id is expected (it looks names up): ids here are real UUIDs.
-DS_ID = "11111111-1111-4111-8111-111111111111"
-EVV_ID = "33333333-3333-4333-8333-333333333333"
 HEALTH = {"status": "ok", "version": "0.1.0"}
 PROJECTS = {"items": [], "count": 0, "next_cursor": None}
-
-
-def run_cli(url: str, *args: str) -> int:
-    return cli.main(["--url", url, "--api-key", KEY, *args])
 
 
 def free_port() -> int:
@@ -140,19 +131,6 @@ def test_cli_local_up_becomes_the_server_process_so_a_kill_reaches_it(monkeypatc
 
 
 # ---------------------------------------------------------------------------- runs
-def run_json(status: str, done: int = 0, total: int = 4, **extra) -> dict:
-    return {
-        "id": RUN_ID,
-        "status": status,
-        "completed_count": done,
-        "failed_count": 0,
-        "item_count": total,
-        "dataset_id": DS_ID,
-        "eval_version_id": EVV_ID,
-        **extra,
-    }
-
-
 def test_client_cancel_run_posts_to_cancel_and_returns_the_cancelled_run():
     with fake_api() as api:
         api.on("POST", f"/v1/eval-runs/{RUN_ID}/cancel", reply(200, run_json("cancelled", 1)))
@@ -251,28 +229,6 @@ def test_cli_runs_schedule_wait_exits_0_and_draws_the_bar_on_stderr(capsys):
 
 
 # ---------------------------------------------------------------------------- the CI gate when it errors
-def ci_args(url: str, tmp_path, *extra: str) -> list[str]:
-    return [
-        "--url",
-        url,
-        "--api-key",
-        KEY,
-        "-q",
-        "ci",
-        "--dataset",
-        DS_ID,
-        "--eval-version",
-        EVV_ID,
-        "--junit",
-        str(tmp_path / "junit.xml"),
-        "--markdown",
-        str(tmp_path / "summary.md"),
-        "--report",
-        str(tmp_path / "report.html"),
-        *extra,
-    ]
-
-
 def test_cli_ci_on_an_api_error_still_writes_junit_with_an_error_and_a_summary(tmp_path, capsys):
     with fake_api() as api:
         api.on(
@@ -373,16 +329,6 @@ def test_cli_ci_gates_on_the_dataset_version_it_is_given(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------- progress bar
-class Pipe(io.StringIO):
-    def isatty(self) -> bool:
-        return False
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_progress_bar_on_a_pipe_writes_a_line_per_tenth_with_counts():
     stream = Pipe()
     bar = ProgressBar("run 1234", stream=stream, width=10)

@@ -19,9 +19,9 @@ from assay._format import clip
 from assay.cli import local as cli_local
 from assay.exit_codes import ExitCode
 
+from tests.client.cli_support import DS_ID, EVV_ID, RUN_ID, ci_args, run_cli, run_json
 from tests.client.fake_api import envelope, fake_api, reply
 from tests.client.junit import validate_junit
-from tests.client.test_cli import DS_ID, EVV_ID, RUN_ID, ci_args, run_cli, run_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DS_2 = "44444444-4444-4444-8444-444444444444"
