@@ -5,6 +5,10 @@ adapters use, and importing it (with s3transfer) costs ~200 ms of every cold sta
 Endpoints still follow ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore
 resolves them), credentials and region the usual chain (``AWS_DEFAULT_REGION``).
 
+Each getter is annotated with the port it serves (``ports.py``), not its adapter: services
+are typed against the ports, and mypy checks here that every adapter built satisfies its
+port (docs/decisions/0014-ports.md). ``table()`` is the DynamoDB adapters' own, not a port.
+
 Tests reset them with ``reset()`` (e.g. after pointing the environment at moto).
 """
 
@@ -16,18 +20,18 @@ from typing import TYPE_CHECKING, Any
 from assay_service.settings import get_settings
 
 if TYPE_CHECKING:  # adapters are imported by the getters: a handler pays only for its own
-    from assay_service.adapters.dynamodb import (
-        DynamoDBDatasetRepository,
-        DynamoDBEvalRepository,
-        DynamoDBProjectRepository,
-        DynamoDBRunRepository,
-        DynamoDBTenantRepository,
-        Table,
+    from assay_service.adapters.dynamodb import Table
+    from assay_service.domain.scorers.judges import JudgeClient
+    from assay_service.ports import (
+        ArtifactStore,
+        DatasetRepository,
+        EvalRepository,
+        Keyring,
+        ProjectRepository,
+        RunRepository,
+        TenantRepository,
+        Workflow,
     )
-    from assay_service.adapters.judges import BedrockJudgeClient, OpenAIJudgeClient
-    from assay_service.adapters.s3 import S3ArtifactStore
-    from assay_service.adapters.secrets import SecretsManagerKeyring
-    from assay_service.adapters.stepfunctions import StepFunctionsWorkflow
 
 
 @cache
@@ -64,49 +68,49 @@ def table() -> Table:
 
 
 @lru_cache(maxsize=1)
-def tenants() -> DynamoDBTenantRepository:
+def tenants() -> TenantRepository:
     from assay_service.adapters.dynamodb import DynamoDBTenantRepository
 
     return DynamoDBTenantRepository(table())
 
 
 @lru_cache(maxsize=1)
-def projects() -> DynamoDBProjectRepository:
+def projects() -> ProjectRepository:
     from assay_service.adapters.dynamodb import DynamoDBProjectRepository
 
     return DynamoDBProjectRepository(table())
 
 
 @lru_cache(maxsize=1)
-def datasets() -> DynamoDBDatasetRepository:
+def datasets() -> DatasetRepository:
     from assay_service.adapters.dynamodb import DynamoDBDatasetRepository
 
     return DynamoDBDatasetRepository(table())
 
 
 @lru_cache(maxsize=1)
-def evals() -> DynamoDBEvalRepository:
+def evals() -> EvalRepository:
     from assay_service.adapters.dynamodb import DynamoDBEvalRepository
 
     return DynamoDBEvalRepository(table())
 
 
 @lru_cache(maxsize=1)
-def runs() -> DynamoDBRunRepository:
+def runs() -> RunRepository:
     from assay_service.adapters.dynamodb import DynamoDBRunRepository
 
     return DynamoDBRunRepository(table())
 
 
 @lru_cache(maxsize=1)
-def artifacts() -> S3ArtifactStore:
+def artifacts() -> ArtifactStore:
     from assay_service.adapters.s3 import S3ArtifactStore
 
     return S3ArtifactStore(client("s3"), get_settings().bucket_name)
 
 
 @lru_cache(maxsize=1)
-def workflow() -> StepFunctionsWorkflow:
+def workflow() -> Workflow:
     from assay_service.adapters.stepfunctions import StepFunctionsWorkflow
 
     arn = get_settings().state_machine_arn
@@ -116,7 +120,7 @@ def workflow() -> StepFunctionsWorkflow:
 
 
 @lru_cache(maxsize=1)
-def keyring() -> SecretsManagerKeyring:
+def keyring() -> Keyring:
     from assay_service.adapters.secrets import SecretsManagerKeyring
 
     arn = get_settings().api_key_secret_arn
@@ -126,7 +130,7 @@ def keyring() -> SecretsManagerKeyring:
 
 
 @lru_cache(maxsize=2)
-def judge_client(provider: str) -> BedrockJudgeClient | OpenAIJudgeClient:
+def judge_client(provider: str) -> JudgeClient:
     """The judge model client of a provider (``bedrock`` or ``openai``)."""
     from assay_service.adapters.judges import (
         BedrockJudgeClient,

@@ -6,8 +6,8 @@ import base64
 import json
 
 import pytest
+from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.errors import InvalidRequestError
-from assay_service.services.pagination import decode_cursor, encode_cursor
 from assay_service.services.workflow import error_message, plan_batches
 from hypothesis import given
 from hypothesis import strategies as st

@@ -53,6 +53,26 @@ class S3ArtifactStore:
         self.client = client
         self.bucket = bucket
 
+    # The store names its objects (the layout above): services ask for a key, never build one.
+    def dataset_version_key(self, tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> str:
+        return dataset_version_key(tenant_id, dataset_id, version_id)
+
+    def upload_key(self, tenant_id: UUID, dataset_id: UUID, upload_id: UUID) -> str:
+        return upload_key(tenant_id, dataset_id, upload_id)
+
+    def upload_prefix(self, tenant_id: UUID, dataset_id: UUID) -> str:
+        return upload_prefix(tenant_id, dataset_id)
+
+    def manifest_key(self, tenant_id: UUID, run_id: UUID) -> str:
+        return manifest_key(tenant_id, run_id)
+
+    def export_key(self, tenant_id: UUID, run_id: UUID, fmt: str) -> str:
+        return export_key(tenant_id, run_id, fmt)
+
+    def writer(self, key: str, content_type: str) -> MultipartWriter:
+        """A streaming writer of one object (multipart once it outgrows one part)."""
+        return MultipartWriter(self, key, content_type)
+
     def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
         try:
             return getattr(self.client, op)(Bucket=self.bucket, **kwargs)

@@ -11,14 +11,9 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from assay_service import dependencies as deps
-from assay_service.adapters.s3 import (
-    MultipartWriter,
-    dataset_version_key,
-    upload_key,
-    upload_prefix,
-)
 from assay_service.domain import coverage, jsondoc
 from assay_service.domain.coverage import Coverage
+from assay_service.domain.cursors import decode_position, encode_cursor
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import (
     CreateDatasetRequest,
@@ -39,7 +34,7 @@ from assay_service.models.domain import (
     utcnow,
 )
 from assay_service.observability import get_logger
-from assay_service.services.pagination import decode_cursor, decode_position, encode_cursor
+from assay_service.ports import RunQuery
 from assay_service.settings import get_settings
 
 MAX_REPORTED_RECORD_ERRORS = 20
@@ -74,9 +69,7 @@ def get_project(principal: Principal, project_id: UUID) -> Project:
 def list_projects(
     principal: Principal, *, limit: int, cursor: str | None
 ) -> tuple[list[Project], str | None]:
-    start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#PROJ"))
-    items, last = deps.projects().list_page(principal.tenant_id, limit=limit, start=start)
-    return items, encode_cursor(last)
+    return deps.projects().list_page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
 def project_for(principal: Principal, project_id: UUID | None) -> UUID:
@@ -131,9 +124,7 @@ def get_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
 def list_datasets(
     principal: Principal, *, limit: int, cursor: str | None
 ) -> tuple[list[Dataset], str | None]:
-    start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#DS"))
-    items, last = deps.datasets().list_page(principal.tenant_id, limit=limit, start=start)
-    return items, encode_cursor(last)
+    return deps.datasets().list_page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
 class RecordNormalizer:
@@ -233,8 +224,9 @@ def _parse_upload(lines: Iterator[bytes], normalizer: RecordNormalizer) -> Itera
 def create_upload(principal: Principal, dataset_id: UUID) -> tuple[UUID, str, datetime]:
     dataset = get_dataset(principal, dataset_id)
     upload_id = uuid.uuid4()
-    url, expires_at = deps.artifacts().presign_put(
-        upload_key(principal.tenant_id, dataset.id, upload_id),
+    store = deps.artifacts()
+    url, expires_at = store.presign_put(
+        store.upload_key(principal.tenant_id, dataset.id, upload_id),
         content_type=UPLOAD_CONTENT_TYPE,
         expires_in=get_settings().presign_expiry_seconds,
     )
@@ -257,13 +249,13 @@ def create_dataset_version(
     are refused the same way."""
     dataset = get_dataset(principal, dataset_id)
     version_id = uuid.uuid4()
-    key = dataset_version_key(principal.tenant_id, dataset.id, version_id)
     store = deps.artifacts()
+    key = store.dataset_version_key(principal.tenant_id, dataset.id, version_id)
     normalizer = RecordNormalizer()
-    writer = MultipartWriter(store, key, "application/x-ndjson")
+    writer = store.writer(key, "application/x-ndjson")
     try:
         if upload_id is not None:
-            source = upload_key(principal.tenant_id, dataset.id, upload_id)
+            source = store.upload_key(principal.tenant_id, dataset.id, upload_id)
             if store.size(source) is None:
                 raise NotFoundError("upload")
             lines = _parse_upload(store.iter_lines(source), normalizer)
@@ -396,9 +388,7 @@ def get_eval(principal: Principal, eval_id: UUID) -> Eval:
 
 
 def list_evals(principal: Principal, *, limit: int, cursor: str | None) -> tuple[list[Eval], str | None]:
-    start = decode_cursor(cursor, partition=("GSI1PK", f"T#{principal.tenant_id}#EVAL"))
-    items, last = deps.evals().list_page(principal.tenant_id, limit=limit, start=start)
-    return items, encode_cursor(last)
+    return deps.evals().list_page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
 def create_eval_version(principal: Principal, eval_id: UUID, req: CreateEvalVersionRequest) -> EvalVersion:
@@ -436,8 +426,6 @@ def list_eval_versions(principal: Principal, eval_id: UUID) -> list[EvalVersion]
 def _refuse_if_runs(principal: Principal, kind: str, field: str, object_id: UUID) -> None:
     """Runs point at their dataset and eval (and are listed by them): a dataset or eval
     that runs still reference is not deleted (docs/decisions/0012-deletes.md)."""
-    from assay_service.adapters.dynamodb import RunQuery
-
     count = deps.runs().count(RunQuery(tenant_id=principal.tenant_id, criteria={field: str(object_id)}))
     if count:
         raise ConflictError(
@@ -456,7 +444,7 @@ def delete_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
     store = deps.artifacts()
     # Objects first, items last: an interrupted delete leaves the dataset visible, and
     # deleting it again finishes the job (never an unreachable object).
-    uploads = list(store.list_keys(upload_prefix(principal.tenant_id, dataset.id)))
+    uploads = list(store.list_keys(store.upload_prefix(principal.tenant_id, dataset.id)))
     store.delete_keys([key for _, key in versions] + uploads)
     deps.datasets().delete(dataset, [sk for sk, _ in versions])
     return dataset

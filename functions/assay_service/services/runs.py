@@ -5,16 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from assay_service import dependencies as deps
-from assay_service.adapters.dynamodb import RunQuery
-from assay_service.adapters.s3 import export_key, manifest_key
 from assay_service.domain import coverage
+from assay_service.domain.cursors import decode_position, encode_cursor
 from assay_service.domain.ids import parse_evaluation_id
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import ScheduleEvalRunRequest
@@ -27,8 +25,8 @@ from assay_service.models.domain import (
     Run,
     utcnow,
 )
+from assay_service.ports import RunQuery
 from assay_service.services.catalog import get_dataset, get_eval_version
-from assay_service.services.pagination import decode_cursor, decode_position, encode_cursor
 from assay_service.settings import get_settings
 
 
@@ -246,12 +244,10 @@ def list_runs(
     Served by one index partition of the tenant (never a Scan); ``cursor`` continues a
     previous page, ``offset`` skips from the start (ignored with a cursor)."""
     query = RunQuery(
-        tenant_id=principal.tenant_id, criteria=criteria, limit=limit, offset=0 if cursor else offset
+        tenant_id=principal.tenant_id, criteria=criteria, limit=limit, offset=offset, cursor=cursor
     )
-    start = decode_cursor(cursor, partition=(query.index, query.partition))
-    query = replace(query, start=start)
-    items, last = deps.runs().list_page(query)
-    return items, encode_cursor(last), deps.runs().count(query)
+    items, after = deps.runs().list_page(query)
+    return items, after, deps.runs().count(query)
 
 
 def get_evaluation(principal: Principal, evaluation_id: UUID) -> Evaluation:
@@ -273,8 +269,9 @@ def export_location(principal: Principal, run_id: UUID, fmt: str) -> tuple[Run, 
         raise ConflictError(
             f"the run is {run.status}; exports exist once it has completed", details={"status": run.status}
         )
-    key = export_key(run.tenant_id, run.id, fmt)
-    size = deps.artifacts().size(key)
+    store = deps.artifacts()
+    key = store.export_key(run.tenant_id, run.id, fmt)
+    size = store.size(key)
     if size is None:
         raise ConflictError("the run's export is not available", details={"format": fmt})
     return run, key, size
@@ -306,8 +303,12 @@ def delete_run(principal: Principal, run_id: UUID) -> Run:
             f"the run is {run.status}; cancel it first (POST /v1/eval-runs/{run.id}/cancel), then delete it",
             details={"status": run.status},
         )
-    deps.artifacts().delete_keys(
-        [manifest_key(run.tenant_id, run.id), *(export_key(run.tenant_id, run.id, fmt) for fmt in FORMATS)]
+    store = deps.artifacts()
+    store.delete_keys(
+        [
+            store.manifest_key(run.tenant_id, run.id),
+            *(store.export_key(run.tenant_id, run.id, fmt) for fmt in FORMATS),
+        ]
     )
     if not deps.runs().delete(run):
         current = get_run(principal, run_id)  # deleted meanwhile: 404

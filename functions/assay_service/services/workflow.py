@@ -9,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 from assay_service import dependencies as deps
-from assay_service.adapters.s3 import MultipartWriter, export_key, manifest_key
 from assay_service.domain.aggregation import Aggregator
 from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encode_jsonl
 from assay_service.domain.scorers import get_scorer
@@ -74,11 +73,10 @@ def plan_batches(line_lengths: Iterable[int], batch_size: int) -> list[BatchRef]
 
 def prepare(tenant_id: UUID, run_id: UUID) -> PrepareResult:
     run = _run(tenant_id, run_id)
-    key = manifest_key(tenant_id, run_id)
-    batches = plan_batches(
-        (len(line) for line in deps.artifacts().iter_lines(_object_key(run))), run.batch_size
-    )
-    deps.artifacts().put_json(key, [b.model_dump() for b in batches])
+    store = deps.artifacts()
+    key = store.manifest_key(tenant_id, run_id)
+    batches = plan_batches((len(line) for line in store.iter_lines(_object_key(run))), run.batch_size)
+    store.put_json(key, [b.model_dump() for b in batches])
     # pending → running once; a retried prepare finds it running and carries on.
     deps.runs().set_status(run, "running", expect=["pending"], fields={"started_at": utcnow().isoformat()})
     return PrepareResult(
@@ -174,7 +172,7 @@ def write_exports(run: Run, run_document: dict[str, Any]) -> dict[str, int]:
     """Write every export format in one streaming pass over the batches; returns sizes."""
     store = deps.artifacts()
     writers = {
-        fmt: MultipartWriter(store, export_key(run.tenant_id, run.id, fmt), ctype)
+        fmt: store.writer(store.export_key(run.tenant_id, run.id, fmt), ctype)
         for fmt, ctype in FORMATS.items()
     }
     try:

@@ -48,12 +48,12 @@ class DynamoDBDatasetRepository:
         return item_model(Dataset, item) if item else None
 
     def list_page(
-        self, tenant_id: UUID, *, limit: int, start: dict | None = None
-    ) -> tuple[list[Dataset], dict | None]:
-        items, last = self.table.query(
-            pk=datasets_gsi_pk(tenant_id), index="GSI1", forward=False, limit=limit, start=start
+        self, tenant_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Dataset], str | None]:
+        items, after = self.table.page(
+            pk=datasets_gsi_pk(tenant_id), index="GSI1", limit=limit, cursor=cursor
         )
-        return [item_model(Dataset, i) for i in items], last
+        return [item_model(Dataset, i) for i in items], after
 
     def add_version(
         self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion, object_key: str

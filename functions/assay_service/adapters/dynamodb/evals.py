@@ -45,12 +45,10 @@ class DynamoDBEvalRepository:
         return item_model(Eval, item) if item else None
 
     def list_page(
-        self, tenant_id: UUID, *, limit: int, start: dict | None = None
-    ) -> tuple[list[Eval], dict | None]:
-        items, last = self.table.query(
-            pk=evals_gsi_pk(tenant_id), index="GSI1", forward=False, limit=limit, start=start
-        )
-        return [item_model(Eval, i) for i in items], last
+        self, tenant_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Eval], str | None]:
+        items, after = self.table.page(pk=evals_gsi_pk(tenant_id), index="GSI1", limit=limit, cursor=cursor)
+        return [item_model(Eval, i) for i in items], after
 
     def add_version(self, tenant_id: UUID, ev: Eval, version: EvalVersion) -> None:
         try:

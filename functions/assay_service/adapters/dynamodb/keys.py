@@ -24,6 +24,11 @@ def api_key_pk(key_hash: str) -> str:
     return f"APIKEY#{key_hash}"
 
 
+def api_key_hash(pk: str) -> str:
+    """The keyed hash a key item is stored under (its PK without the prefix)."""
+    return pk.removeprefix("APIKEY#")
+
+
 def api_key_id_pk(tenant_id: UUID, key_id: UUID) -> str:
     """The tenant-scoped pointer from a key's id to its keyed hash."""
     return f"T#{tenant_id}#APIKEYID#{key_id}"

@@ -37,9 +37,9 @@ class DynamoDBProjectRepository:
         return item_model(Project, item) if item else None
 
     def list_page(
-        self, tenant_id: UUID, *, limit: int, start: dict | None = None
-    ) -> tuple[list[Project], dict | None]:
-        items, last = self.table.query(
-            pk=projects_gsi_pk(tenant_id), index="GSI1", forward=False, limit=limit, start=start
+        self, tenant_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Project], str | None]:
+        items, after = self.table.page(
+            pk=projects_gsi_pk(tenant_id), index="GSI1", limit=limit, cursor=cursor
         )
-        return [item_model(Project, i) for i in items], last
+        return [item_model(Project, i) for i in items], after

@@ -28,10 +28,12 @@ from assay_service.adapters.dynamodb.keys import (
     run_pk,
 )
 from assay_service.adapters.dynamodb.table import Table, _pause, cancellation_codes
+from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.domain.ids import run_key
 from assay_service.errors import QuotaExceededError, TransientStoreError
 from assay_service.models.domain import TERMINAL_STATUSES, Evaluation, Run, utcnow
 from assay_service.models.workflow import BatchOutcome
+from assay_service.ports import RunQuery  # the services' value type; re-exported here
 
 # A run's create transaction cancelled by contention alone (e.g. ``TransactionConflict``
 # while a concurrent request with the same Idempotency-Key commits its claim) is tried again
@@ -52,34 +54,23 @@ RUN_INDEX_PRIORITY = (  # most selective first
 
 
 @dataclass(frozen=True)
-class RunQuery:
-    """Which runs to list: one index partition of the tenant, plus equality filters on the
-    projected attributes for the other criteria."""
+class _Placement:
+    """Where a RunQuery is served: one RunsBy* index partition of the tenant (the most
+    selective criterion's), with equality filters on the projected attributes for the
+    other criteria."""
 
-    tenant_id: UUID
-    criteria: Mapping[str, str]
-    limit: int = 100
-    offset: int = 0
-    start: Mapping[str, Any] | None = None
+    index: str
+    partition: str
+    filters: dict[str, str]
 
-    @property
-    def index(self) -> str:
-        for name, index in RUN_INDEX_PRIORITY:
-            if name in self.criteria:
-                return index
-        return "RunsByTenant"
-
-    @property
-    def partition(self) -> str:
-        for name, index in RUN_INDEX_PRIORITY:
-            if index == self.index:
-                return run_partition(self.tenant_id, self.criteria[name])
-        return run_partition(self.tenant_id)
-
-    @property
-    def filters(self) -> dict[str, str]:
-        chosen = next((n for n, i in RUN_INDEX_PRIORITY if i == self.index), None)
-        return {k: v for k, v in self.criteria.items() if k != chosen}
+    @classmethod
+    def of(cls, query: RunQuery) -> _Placement:
+        chosen = next(((name, index) for name, index in RUN_INDEX_PRIORITY if name in query.criteria), None)
+        if chosen is None:
+            return cls("RunsByTenant", run_partition(query.tenant_id), dict(query.criteria))
+        name, index = chosen
+        filters = {k: v for k, v in query.criteria.items() if k != name}
+        return cls(index, run_partition(query.tenant_id, query.criteria[name]), filters)
 
 
 class DynamoDBRunRepository:
@@ -182,19 +173,22 @@ class DynamoDBRunRepository:
         item = self.table.get(self._pk(tenant_id, key), "RUN")
         return item_model(Run, item) if item else None
 
-    def list_page(self, query: RunQuery) -> tuple[list[Run], dict | None]:
-        """One page of runs, newest first: keys from the index, items by BatchGetItem."""
+    def list_page(self, query: RunQuery) -> tuple[list[Run], str | None]:
+        """One page of runs, newest first: keys from the index, items by BatchGetItem. The
+        query's cursor must name the partition that serves it (a 400 otherwise)."""
+        where = _Placement.of(query)
+        start = decode_cursor(query.cursor, partition=(where.index, where.partition))
+        skip = 0 if query.cursor else query.offset
         keys: list[dict[str, Any]] = []
-        start, skip = query.start, query.offset
         more = True
         while len(keys) < query.limit and more:
             page, start = self.table.query(
-                pk=query.partition,
-                index=query.index,
+                pk=where.partition,
+                index=where.index,
                 forward=False,
                 limit=min(query.limit + skip, 1000),
                 start=start,
-                filters=query.filters,
+                filters=where.filters,
             )
             more = start is not None
             dropped = min(skip, len(page))
@@ -209,18 +203,19 @@ class DynamoDBRunRepository:
             last = {
                 "PK": tail["PK"],
                 "SK": tail["SK"],
-                query.index: query.partition,
+                where.index: where.partition,
                 "RunCreated": tail["RunCreated"],
             }
         items = self.table.batch_get([(k["PK"], k["SK"]) for k in keys])
-        return [item_model(Run, i) for i in items], last
+        return [item_model(Run, i) for i in items], encode_cursor(last)
 
     def count(self, query: RunQuery) -> int:
         """How many runs match: one GetItem of a counter for no criterion or one; combined
         criteria count the chosen index partition (Select=COUNT, filtered), so they cost
         what that partition holds."""
         if len(query.criteria) > 1 or not set(query.criteria) <= set(RUN_COUNTERS):
-            return self.table.count(pk=query.partition, index=query.index, filters=query.filters)
+            where = _Placement.of(query)
+            return self.table.count(pk=where.partition, index=where.index, filters=where.filters)
         sk = next((counter_sk(k, v) for k, v in query.criteria.items()), "ALL")
         item = self.table.get(run_count_pk(query.tenant_id), sk)
         return int(item["runs"]) if item else 0

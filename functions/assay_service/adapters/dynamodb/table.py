@@ -11,6 +11,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from assay_service.adapters.aws_errors import TRANSIENT_CANCELLATION_REASONS, is_transient
 from assay_service.adapters.dynamodb.codec import deserialize, expression_values, serialize
+from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.errors import TransientStoreError
 
 
@@ -141,6 +142,17 @@ class Table:
         out = self._call("query", **kwargs)
         last = out.get("LastEvaluatedKey")
         return [deserialize(i) for i in out.get("Items", [])], deserialize(last) if last else None
+
+    def page(
+        self, *, pk: str, index: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of an index partition, newest first, and the cursor to the next. A
+        cursor must name this partition: one forged to point into another tenant's items
+        is a 400, not followed."""
+        pk_name, _ = self._key_names(index)
+        start = decode_cursor(cursor, partition=(pk_name, pk))
+        items, last = self.query(pk=pk, index=index, forward=False, limit=limit, start=start)
+        return items, encode_cursor(last)
 
     def count(self, *, pk: str, index: str | None = None, filters: Mapping[str, str] | None = None) -> int:
         """Items matching a key condition (and filters): Select=COUNT, page by page."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from assay_service.adapters.dynamodb.codec import item_model, model_item
 from assay_service.adapters.dynamodb.keys import (
+    api_key_hash,
     api_key_id_pk,
     api_key_pk,
     api_keys_gsi_pk,
@@ -102,14 +104,22 @@ class DynamoDBTenantRepository:
         return True
 
     def get_key(self, key_hash: str) -> dict[str, Any] | None:
-        return self.table.get(api_key_pk(key_hash), "APIKEY")
+        """The key stored under ``key_hash``. Defence in depth: the item found must be the
+        one asked for (compared in constant time), or it is not a key of this hash."""
+        item = self.table.get(api_key_pk(key_hash), "APIKEY")
+        if not item or not hmac.compare_digest(item["PK"], api_key_pk(key_hash)):
+            return None
+        return _record(item)
 
     def get_key_by_id(self, tenant_id: UUID, key_id: UUID) -> dict[str, Any] | None:
         pointer = self.table.get(api_key_id_pk(tenant_id, key_id), "APIKEYID")
         return self.get_key(pointer["key_hash"]) if pointer else None
 
     def list_keys(self, tenant_id: UUID) -> list[dict[str, Any]]:
-        return list(self.table.query_all(pk=api_keys_gsi_pk(tenant_id), index="GSI1", forward=False))
+        return [
+            _record(item)
+            for item in self.table.query_all(pk=api_keys_gsi_pk(tenant_id), index="GSI1", forward=False)
+        ]
 
     def revoke_key(self, key_hash: str) -> None:
         self.table.update(
@@ -130,3 +140,13 @@ class DynamoDBTenantRepository:
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
+
+
+_STORAGE_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK")
+
+
+def _record(item: dict[str, Any]) -> dict[str, Any]:
+    """A key item as services see it: its fields and its ``key_hash``, no table keys."""
+    record = {k: v for k, v in item.items() if k not in _STORAGE_ATTRIBUTES}
+    record["key_hash"] = api_key_hash(item["PK"])
+    return record

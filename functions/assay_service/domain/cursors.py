@@ -1,4 +1,7 @@
-"""Opaque cursors over DynamoDB's LastEvaluatedKey, bound to the query they came from."""
+"""Opaque cursors (a JSON object, base64url) bound to the list they came from.
+
+Adapters page their stores with them (DynamoDB's LastEvaluatedKey, checked against the
+partition it was read from); services page files and batches (byte offsets, indexes)."""
 
 from __future__ import annotations
 

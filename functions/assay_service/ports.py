@@ -1,0 +1,242 @@
+"""Ports: what the services need of storage and of the services around them, as Protocols.
+
+Services are typed against these, never against an adapter (docs/decisions/0014-ports.md):
+the deployed adapters (``adapters/``, built in ``dependencies.py``) satisfy them
+structurally, which mypy checks through the getters' return annotations. Every key format,
+index and cursor partition stays in the adapters; a cursor crosses a port as an opaque
+string. The LLM judge's port is ``domain.scorers.judges.JudgeClient`` (the scorers call it).
+
+Each Protocol lists exactly the methods services, handlers and ``bootstrap`` call. This
+module is imported at run time (for ``RunQuery``), so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from assay_service.models.domain import (
+        Dataset,
+        DatasetVersion,
+        Eval,
+        Evaluation,
+        EvalVersion,
+        Project,
+        Run,
+        Tenant,
+    )
+    from assay_service.models.workflow import BatchOutcome
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs to list or count: the tenant's runs matching every criterion (equality on
+    ``eval_id``, ``status``…). ``cursor`` continues a previous page (``offset`` is then
+    ignored); which index serves the query is the store's business."""
+
+    tenant_id: UUID
+    criteria: Mapping[str, str]
+    limit: int = 100
+    offset: int = 0
+    cursor: str | None = None
+
+
+# ---------------------------------------------------------------- tenants and API keys
+class TenantRepository(Protocol):
+    """Tenants and their API keys. A key is stored by its keyed hash (``key_hash``); a key
+    record is a dict of its fields (``key_id``, ``tenant_id``, ``role``, ``prefix``,
+    ``name``, ``created_at``, ``expires_at``, ``last_used_at``, ``revoked``) and its
+    ``key_hash``."""
+
+    def get_by_slug(self, slug: str) -> Tenant | None: ...
+
+    def create(self, tenant: Tenant) -> Tenant: ...
+
+    def put_key(
+        self,
+        *,
+        key_hash: str,
+        key_id: UUID,
+        tenant_id: UUID,
+        role: str,
+        prefix: str,
+        created_at: str,
+        expires_at: str | None,
+        name: str | None = None,
+    ) -> bool: ...
+
+    def get_key(self, key_hash: str) -> dict[str, Any] | None: ...
+
+    def get_key_by_id(self, tenant_id: UUID, key_id: UUID) -> dict[str, Any] | None: ...
+
+    def list_keys(self, tenant_id: UUID) -> list[dict[str, Any]]: ...
+
+    def revoke_key(self, key_hash: str) -> None: ...
+
+    def touch_key(self, key_hash: str, now: str, not_since: str) -> None: ...
+
+
+# ---------------------------------------------------------------- catalog
+class ProjectRepository(Protocol):
+    def create(self, project: Project, *, exist_ok: bool = False) -> None: ...
+
+    def get(self, tenant_id: UUID, project_id: UUID) -> Project | None: ...
+
+    def list_page(
+        self, tenant_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Project], str | None]: ...
+
+
+class DatasetRepository(Protocol):
+    """Datasets and their versions; a version's records are an object of the artifact
+    store, named by the object key stored with the version."""
+
+    def create(self, dataset: Dataset) -> None: ...
+
+    def get(self, tenant_id: UUID, dataset_id: UUID) -> Dataset | None: ...
+
+    def list_page(
+        self, tenant_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Dataset], str | None]: ...
+
+    def add_version(
+        self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion, object_key: str
+    ) -> None: ...
+
+    def get_version(
+        self, tenant_id: UUID, dataset_id: UUID, version: int | None
+    ) -> tuple[DatasetVersion, str] | None: ...
+
+    def list_versions(self, tenant_id: UUID, dataset_id: UUID) -> list[DatasetVersion]: ...
+
+    def version_objects(self, tenant_id: UUID, dataset_id: UUID) -> list[tuple[str, str]]:
+        """(version handle, object key) of every version: the handles go to ``delete``."""
+        ...
+
+    def delete(self, dataset: Dataset, version_keys: Sequence[str]) -> None: ...
+
+
+class EvalRepository(Protocol):
+    def create(self, ev: Eval) -> None: ...
+
+    def get(self, tenant_id: UUID, eval_id: UUID) -> Eval | None: ...
+
+    def list_page(
+        self, tenant_id: UUID, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[Eval], str | None]: ...
+
+    def add_version(self, tenant_id: UUID, ev: Eval, version: EvalVersion) -> None: ...
+
+    def get_version(self, tenant_id: UUID, version_id: UUID) -> EvalVersion | None: ...
+
+    def list_versions(self, tenant_id: UUID, eval_id: UUID) -> list[EvalVersion]: ...
+
+    def create_with_version(self, ev: Eval, version: EvalVersion) -> None: ...
+
+    def delete(self, ev: Eval) -> None: ...
+
+
+# ---------------------------------------------------------------- runs
+class RunRepository(Protocol):
+    """Runs, their counters and their recorded batches of evaluations (a batch is a dict
+    with ``batch``, ``parts``, ``records`` and ``evaluations``)."""
+
+    def create(self, run: Run, *, max_in_flight: int, idempotency: tuple[str, str] | None = None) -> UUID: ...
+
+    def get(self, tenant_id: UUID, run_id: UUID) -> Run | None: ...
+
+    def get_by_key(self, tenant_id: UUID, key: str) -> Run | None: ...
+
+    def list_page(self, query: RunQuery) -> tuple[list[Run], str | None]: ...
+
+    def count(self, query: RunQuery) -> int: ...
+
+    def set_status(
+        self, run: Run, status: str, *, expect: Sequence[str], fields: Mapping[str, Any] | None = None
+    ) -> bool: ...
+
+    def delete(self, run: Run) -> bool: ...
+
+    def record_batch(
+        self,
+        run: Run,
+        index: int,
+        *,
+        completed: int,
+        failed: int,
+        records: list[dict[str, Any]],
+        evaluations: Sequence[Evaluation],
+        now: str,
+    ) -> BatchOutcome: ...
+
+    def batch_recorded(self, run: Run, index: int) -> bool: ...
+
+    def get_batch(self, tenant_id: UUID, key: str, index: int) -> dict[str, Any] | None: ...
+
+    def iter_batches(self, run: Run, *, first: int = 0) -> Iterator[dict[str, Any]]: ...
+
+
+# ---------------------------------------------------------------- objects
+class ObjectWriter(Protocol):
+    """One object written as a stream: ``close`` stores it (returns its size), ``abort``
+    drops what was written."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> int: ...
+
+    def abort(self) -> None: ...
+
+
+class ArtifactStore(Protocol):
+    """Objects: dataset versions, uploads, run manifests and exports, presigned links. The
+    store names its objects (the ``*_key`` methods); services pass those names back."""
+
+    def dataset_version_key(self, tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> str: ...
+
+    def upload_key(self, tenant_id: UUID, dataset_id: UUID, upload_id: UUID) -> str: ...
+
+    def upload_prefix(self, tenant_id: UUID, dataset_id: UUID) -> str: ...
+
+    def manifest_key(self, tenant_id: UUID, run_id: UUID) -> str: ...
+
+    def export_key(self, tenant_id: UUID, run_id: UUID, fmt: str) -> str: ...
+
+    def put_json(self, key: str, payload: Any) -> int: ...
+
+    def get_bytes(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes: ...
+
+    def iter_lines(self, key: str) -> Iterator[bytes]: ...
+
+    def size(self, key: str) -> int | None: ...
+
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+    def delete_keys(self, keys: list[str]) -> None: ...
+
+    def presign_put(self, key: str, *, content_type: str, expires_in: int) -> tuple[str, datetime]: ...
+
+    def presign_get(
+        self, key: str, *, filename: str, content_type: str, expires_in: int
+    ) -> tuple[str, datetime]: ...
+
+    def writer(self, key: str, content_type: str) -> ObjectWriter: ...
+
+
+# ---------------------------------------------------------------- workflow and secrets
+class Workflow(Protocol):
+    """A run's execution: started once (starting again is a no-op), stopped on cancel."""
+
+    def start(self, *, tenant_id: UUID, run_id: UUID) -> str: ...
+
+    def stop(self, run_id: UUID, *, cause: str) -> None: ...
+
+
+class Keyring(Protocol):
+    """The deployment's HMAC key for API keys."""
+
+    def hmac_key(self) -> bytes: ...
