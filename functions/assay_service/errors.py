@@ -43,6 +43,14 @@ class NotFoundError(AssayError):
         super().__init__(f"{kind} not found")
 
 
+def found[T](value: T | None, kind: str) -> T:
+    """``value``, or ``NotFoundError(kind)`` when the store had none (missing, or another
+    tenant's: the two are one answer)."""
+    if value is None:
+        raise NotFoundError(kind)
+    return value
+
+
 class ConflictError(AssayError):
     status_code = 409
     code = "resource.conflict"

@@ -14,7 +14,7 @@ from assay_service import dependencies as deps
 from assay_service.domain import coverage, jsondoc
 from assay_service.domain.coverage import Coverage
 from assay_service.domain.cursors import decode_position, encode_cursor
-from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError, found
 from assay_service.models.api import (
     CreateDatasetRequest,
     CreateEvalRequest,
@@ -60,10 +60,7 @@ def create_project(principal: Principal, req: CreateProjectRequest) -> Project:
 
 
 def get_project(principal: Principal, project_id: UUID) -> Project:
-    project = deps.projects().get(principal.tenant_id, project_id)
-    if project is None:
-        raise NotFoundError("project")
-    return project
+    return found(deps.projects().get(principal.tenant_id, project_id), "project")
 
 
 def list_projects(
@@ -115,10 +112,7 @@ def create_dataset(principal: Principal, req: CreateDatasetRequest) -> tuple[Dat
 
 
 def get_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
-    dataset = deps.datasets().get(principal.tenant_id, dataset_id)
-    if dataset is None:
-        raise NotFoundError("dataset")
-    return dataset
+    return found(deps.datasets().get(principal.tenant_id, dataset_id), "dataset")
 
 
 def list_datasets(
@@ -307,10 +301,9 @@ def read_records(
 ) -> tuple[list[Record], str | None]:
     """A page of a version's records; the cursor is a byte offset into the version file."""
     get_dataset(principal, dataset_id)
-    found = deps.datasets().get_version(principal.tenant_id, dataset_id, version)
-    if found is None:
-        raise NotFoundError("dataset version")
-    meta, key = found
+    meta, key = found(
+        deps.datasets().get_version(principal.tenant_id, dataset_id, version), "dataset version"
+    )
     (offset,) = decode_position(
         cursor, partition=("version", str(meta.id)), fields=("offset",), maximum=meta.size_bytes
     )
@@ -381,10 +374,7 @@ def _checked_metrics(req: CreateEvalVersionRequest) -> list[Metric]:
 
 
 def get_eval(principal: Principal, eval_id: UUID) -> Eval:
-    ev = deps.evals().get(principal.tenant_id, eval_id)
-    if ev is None:
-        raise NotFoundError("eval")
-    return ev
+    return found(deps.evals().get(principal.tenant_id, eval_id), "eval")
 
 
 def list_evals(principal: Principal, *, limit: int, cursor: str | None) -> tuple[list[Eval], str | None]:
@@ -411,10 +401,7 @@ def create_eval_version(principal: Principal, eval_id: UUID, req: CreateEvalVers
 
 
 def get_eval_version(principal: Principal, version_id: UUID) -> EvalVersion:
-    version = deps.evals().get_version(principal.tenant_id, version_id)
-    if version is None:
-        raise NotFoundError("eval version")
-    return version
+    return found(deps.evals().get_version(principal.tenant_id, version_id), "eval version")
 
 
 def list_eval_versions(principal: Principal, eval_id: UUID) -> list[EvalVersion]:

@@ -14,7 +14,7 @@ from assay_service import dependencies as deps
 from assay_service.domain import coverage
 from assay_service.domain.cursors import decode_position, encode_cursor
 from assay_service.domain.ids import parse_evaluation_id
-from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
+from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError, found
 from assay_service.models.api import ScheduleEvalRunRequest
 from assay_service.models.domain import (
     TERMINAL_STATUSES,
@@ -162,17 +162,13 @@ def schedule_run(
     """The scheduled run, and the warnings of ``check_fields`` about its data."""
     dataset = get_dataset(principal, dataset_id)
     version = get_eval_version(principal, req.eval_version_id)
-    found = deps.datasets().get_version(principal.tenant_id, dataset.id, req.dataset_version)
-    if found is None:
-        if req.dataset_version is None:
-            raise ConflictError(
-                "the dataset has no version yet: create one first", details={"dataset_id": str(dataset.id)}
-            )
-        raise NotFoundError("dataset version")
-    dataset_version, _ = found
-    ev = deps.evals().get(principal.tenant_id, version.eval_id)
-    if ev is None:
-        raise NotFoundError("eval")
+    stored = deps.datasets().get_version(principal.tenant_id, dataset.id, req.dataset_version)
+    if stored is None and req.dataset_version is None:
+        raise ConflictError(
+            "the dataset has no version yet: create one first", details={"dataset_id": str(dataset.id)}
+        )
+    dataset_version, _ = found(stored, "dataset version")
+    ev = found(deps.evals().get(principal.tenant_id, version.eval_id), "eval")
     metrics = apply_overrides(version.metrics, req.metric_args)
     warnings = check_fields(metrics, dataset_version)
     settings = get_settings()
@@ -230,10 +226,7 @@ def schedule_run(
 
 
 def get_run(principal: Principal, run_id: UUID) -> Run:
-    run = deps.runs().get(principal.tenant_id, run_id)
-    if run is None:
-        raise NotFoundError("eval run")
-    return run
+    return found(deps.runs().get(principal.tenant_id, run_id), "eval run")
 
 
 def list_runs(

@@ -14,7 +14,7 @@ from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encod
 from assay_service.domain.scorers import get_scorer
 from assay_service.domain.scorers.judges import JudgeRuntime
 from assay_service.domain.scoring import score_batch
-from assay_service.errors import NotFoundError, TransientStoreError
+from assay_service.errors import TransientStoreError, found
 from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
 from assay_service.models.workflow import (
@@ -32,17 +32,12 @@ _TEXT_FIELDS = ("prompt", "input", "context", "output", "golden_answer")
 
 
 def _run(tenant_id: UUID, run_id: UUID) -> Run:
-    run = deps.runs().get(tenant_id, run_id)
-    if run is None:
-        raise NotFoundError("eval run")
-    return run
+    return found(deps.runs().get(tenant_id, run_id), "eval run")
 
 
 def _object_key(run: Run) -> str:
-    found = deps.datasets().get_version(run.tenant_id, run.dataset_id, run.dataset_version)
-    if found is None:
-        raise NotFoundError("dataset version")
-    return found[1]
+    version = deps.datasets().get_version(run.tenant_id, run.dataset_id, run.dataset_version)
+    return found(version, "dataset version")[1]
 
 
 def plan_batches(line_lengths: Iterable[int], batch_size: int) -> list[BatchRef]:
