@@ -10,59 +10,17 @@ the emulator linearizable like the service, so what the harness finds is ours, n
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
-import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from assay_service.bootstrap import bootstrap_tenant
 from moto.dynamodb.responses import DynamoHandler
 
-from tests.functional.conftest import Context, Stack, environment, template_on_moto
-
-ROOT = Path(__file__).resolve().parents[2]
-ASL = ROOT / "statemachine" / "eval_run.asl.json"
-REGION = "us-east-1"
-OWNER_KEY = "ask_fault-harness-owner-key-0123456789ab"
-WORKFLOW_FUNCTIONS = (
-    "PrepareRunFunction",
-    "ScoreBatchFunction",
-    "FinalizeRunFunction",
-    "MarkRunFailedFunction",
-    "ReconcileRunFunction",
-)
-
-
-@dataclass
-class FaultStack(Stack):
-    bucket: str = ""
-
-    def handler(self, logical_id: str) -> Any:
-        module_name, func = self.created.functions[logical_id].handler.rsplit(".", 1)
-        return getattr(importlib.import_module(module_name), func)
-
-    def invoke_workflow(self, logical_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """A workflow function's real handler, in this thread, in the module's environment."""
-        if logical_id not in WORKFLOW_FUNCTIONS:
-            raise ValueError(f"not a workflow function: {logical_id}")
-        return self.handler(logical_id)(payload, Context())
-
-    def definition(self) -> dict[str, Any]:
-        """The ASL with its ``${...}`` substitutions: function ARNs become logical ids."""
-        text = ASL.read_text().replace("${Partition}", "aws")
-        text = re.sub(r"\$\{(\w+)FunctionArn\}", r"\1Function", text)
-        return json.loads(text.replace("${ArtifactsBucketName}", self.bucket))
-
-    def read_items(self, params: dict[str, Any]) -> list[Any]:
-        s3 = boto3.client("s3", region_name=REGION)
-        return json.loads(s3.get_object(Bucket=params["Bucket"], Key=params["Key"])["Body"].read())
+from tests.faults.stack import OWNER_KEY, WORKFLOW_FUNCTIONS, FaultStack
+from tests.functional.harness import environment, template_on_moto
 
 
 def _atomic(call_action: Any, lock: threading.RLock) -> Any:

@@ -30,10 +30,10 @@ from assay_service.domain.ids import run_key
 from assay_service.domain.scoring import score_batch
 from assay_service.models.domain import Evaluation, Record, Run
 
-from tests.faults.conftest import OWNER_KEY, REGION, FaultStack
 from tests.faults.harness import CATEGORIES, FaultInjector, Plan, expected_ids
 from tests.faults.simulator import Armed, Fault, Simulator, Stats
-from tests.functional.conftest import api_event
+from tests.faults.stack import OWNER_KEY, REGION, FaultStack
+from tests.functional.harness import api_event
 
 SEEDS = (11, 23, 37)
 # The harness's own power (it catches a broken recorder) is shown on one fault plan; the

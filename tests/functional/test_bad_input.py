@@ -8,47 +8,9 @@ from pathlib import Path
 import pytest
 from assay_service.domain.jsondoc import MAX_DEPTH, MAX_METADATA_CHARS, MAX_VALUE_DEPTH
 
-from tests.functional.conftest import EVENTS, OWNER_KEY, api_event
-from tests.functional.test_catalog_handlers import create_dataset
-from tests.functional.test_dataset_uploads import upload
-from tests.functional.test_run_handlers import completed_run
+from tests.functional.factories import completed_run, create_dataset, upload
+from tests.functional.harness import EVENTS, OWNER_KEY, ROOT, ROUTES, api_event
 
-ROUTES = {  # sample event → function (from template.yaml's routes)
-    "create_dataset": "DatasetsFunction",
-    "list_datasets": "DatasetsFunction",
-    "get_dataset": "DatasetsFunction",
-    "create_dataset_version": "DatasetsFunction",
-    "list_dataset_versions": "DatasetsFunction",
-    "create_eval": "EvalsFunction",
-    "list_evals": "EvalsFunction",
-    "get_eval": "EvalsFunction",
-    "create_eval_version": "EvalsFunction",
-    "list_eval_versions": "EvalsFunction",
-    "get_eval_version": "EvalsFunction",
-    "schedule_run": "ScheduleRunFunction",
-    "get_run": "GetRunFunction",
-    "list_runs": "ListRunsFunction",
-    "get_evaluation": "GetEvaluationFunction",
-    "export_run": "ExportRunFunction",
-    "export_run_link": "ExportRunFunction",
-    "cancel_run": "CancelRunFunction",
-    "list_run_evaluations": "GetEvaluationFunction",
-    "aegis_run": "CompatViewsFunction",
-    "aymara_list_runs": "CompatViewsFunction",
-    "create_upload": "DatasetsFunction",
-    "create_dataset_version_from_upload": "DatasetsFunction",
-    "read_records": "DatasetsFunction",
-    "create_api_key": "ApiKeysFunction",
-    "list_api_keys": "ApiKeysFunction",
-    "revoke_api_key": "ApiKeysFunction",
-    "create_project": "ProjectsFunction",
-    "list_projects": "ProjectsFunction",
-    "get_project": "ProjectsFunction",
-    "compare_runs": "GetRunFunction",
-    "delete_dataset": "DatasetsFunction",
-    "delete_eval": "EvalsFunction",
-    "delete_run": "DeleteRunFunction",
-}
 WITH_ID = [n for n in ROUTES if "pathParameters" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 WITH_BODY = [n for n in ROUTES if "body" in json.loads((EVENTS / "api" / f"{n}.json").read_text())]
 
@@ -132,8 +94,6 @@ def test_health_needs_no_key_and_answers_from_the_handler(stack):
 
 
 def test_the_served_openapi_document_is_the_committed_one(stack):
-    from tests.functional.conftest import ROOT
-
     out = stack.invoke(
         "ApiMetaFunction",
         api_event("health", key=None)

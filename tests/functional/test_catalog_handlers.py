@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.functional.conftest import api_event
-
-
-def create_dataset(stack, records=None) -> str:
-    status, body, _ = stack.call("DatasetsFunction", api_event("create_dataset"))
-    assert status == 201, body
-    if records is not False:
-        event = api_event(
-            "create_dataset_version",
-            path_id=body["id"],
-            **({} if records is None else {"body": {"records": records}}),
-        )
-        status, version, _ = stack.call("DatasetsFunction", event)
-        assert status == 201, version
-    return body["id"]
+from tests.functional.factories import create_dataset
+from tests.functional.harness import api_event
 
 
 def test_create_dataset_and_version_from_the_sample_events(stack):

@@ -6,9 +6,8 @@ import uuid
 
 import pytest
 
-from tests.functional.conftest import OTHER_TENANT_KEY, api_event
-from tests.functional.test_catalog_handlers import create_dataset
-from tests.functional.test_run_handlers import completed_run, eval_version
+from tests.functional.factories import completed_run, create_dataset, eval_version
+from tests.functional.harness import OTHER_TENANT_KEY, api_event
 
 N = 60
 GOOD = [{"id": f"q{i}", "output": f"answer {i}", "golden_answer": f"answer {i}"} for i in range(N)]

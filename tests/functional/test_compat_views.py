@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.contracts import aegis, aymara, trulayer
-from tests.functional.conftest import api_event
-from tests.functional.test_run_handlers import completed_run
+from tests.functional.factories import completed_run
+from tests.functional.harness import api_event
 
 
 def test_aegis_run_details(stack):

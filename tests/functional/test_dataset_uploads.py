@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
-import requests
-
-from tests.functional.conftest import api_event
-from tests.functional.test_catalog_handlers import create_dataset
-
-
-def upload(stack, dataset_id: str, body: bytes) -> str:
-    status, target, _ = stack.call("DatasetsFunction", api_event("create_upload", path_id=dataset_id))
-    assert status == 201 and target["method"] == "PUT", target
-    assert "X-Amz-Expires=900" in target["url"]
-    response = requests.put(target["url"], data=body, headers=target["headers"], timeout=30)
-    assert response.status_code == 200
-    return target["upload_id"]
-
-
-def jsonl(records) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+from tests.functional.factories import create_dataset, jsonl, upload
+from tests.functional.harness import api_event
 
 
 def test_version_from_an_uploaded_file_and_paged_records(stack):

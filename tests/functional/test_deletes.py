@@ -18,10 +18,8 @@ from assay_service import dependencies
 from assay_service.adapters.dynamodb import RunQuery
 from assay_service.domain.ids import run_key
 
-from tests.functional.conftest import OTHER_TENANT_KEY, api_event, environment
-from tests.functional.test_dataset_uploads import jsonl, upload
-from tests.functional.test_run_handlers import RECORDS, completed_run, eval_version
-from tests.functional.test_security import new_key
+from tests.functional.factories import RECORDS, completed_run, eval_version, jsonl, new_key, upload
+from tests.functional.harness import OTHER_TENANT_KEY, api_event, environment
 
 METRICS = [{"name": "exact", "scorer": "exact_match"}, {"name": "json", "scorer": "json_valid"}]
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import boto3
 
-from tests.functional.conftest import api_event
-from tests.functional.test_catalog_handlers import create_dataset
-from tests.functional.test_dataset_uploads import jsonl, upload
-from tests.functional.test_run_handlers import eval_version
+from tests.functional.factories import create_dataset, eval_version, jsonl, upload
+from tests.functional.harness import api_event
 
 # What the CLI's CSV reader makes of the rows of "id,input,Output,golden".
 MISNAMED = [

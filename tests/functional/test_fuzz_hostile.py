@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from tests.functional.conftest import OWNER_KEY, ROOT
+from tests.functional.harness import OWNER_KEY, ROOT
 
 CASES_PER_ROUTE = 420  # x 13 routes: >= 5,000 hostile cases a run
 HOLE = "__HOSTILE__"

@@ -12,7 +12,7 @@ from assay_local.wsgi import wsgi_app
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.functional.conftest import OWNER_KEY, ROOT
+from tests.functional.harness import OWNER_KEY, ROOT
 
 CASES_PER_OPERATION = 60
 CASES: Counter[str] = Counter()

@@ -15,7 +15,7 @@ from assay_service.models.api import CreateApiKeyRequest
 from assay_service.models.domain import Principal
 from assay_service.services import keys as key_service
 
-from tests.functional.conftest import OWNER_KEY, api_event, environment
+from tests.functional.harness import OWNER_KEY, api_event, environment
 
 # RFC 3339 date-time: a 'T', and a 'Z' or a numeric offset at the end.
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")

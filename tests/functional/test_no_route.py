@@ -9,7 +9,7 @@ import re
 import pytest
 from assay_service.handlers.api.openapi import build_openapi_json
 
-from tests.functional.conftest import OWNER_KEY, api_event
+from tests.functional.harness import OWNER_KEY, api_event
 
 ENVELOPE = {"error", "code", "details", "request_id"}
 ANY_METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")

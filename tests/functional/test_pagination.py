@@ -8,9 +8,8 @@ from datetime import timedelta
 import pytest
 from assay_service import dependencies
 
-from tests.functional.conftest import api_event, environment
-from tests.functional.test_catalog_handlers import create_dataset
-from tests.functional.test_run_handlers import RECORDS, eval_version
+from tests.functional.factories import RECORDS, create_dataset, eval_version
+from tests.functional.harness import api_event, environment
 
 N_RUNS = 260
 

@@ -14,7 +14,7 @@ from assay_service.adapters.dynamodb import RUN_COUNTERS, RunQuery, serialize
 from assay_service.models.domain import Run, utcnow
 from botocore.exceptions import ClientError
 
-from tests.functional.conftest import environment
+from tests.functional.harness import environment
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 

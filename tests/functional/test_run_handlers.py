@@ -9,26 +9,8 @@ import boto3
 import pytest
 from assay_service.observability import get_logger
 
-from tests.functional.conftest import api_event, workflow_event
-from tests.functional.test_catalog_handlers import create_dataset
-
-RECORDS = [
-    {"id": "r1", "output": "Paris", "golden_answer": "Paris"},
-    {"id": "r2", "output": '{"a": 1}', "golden_answer": '{"a": 1}'},
-    {"id": "r3", "output": "The answer is 41.", "golden_answer": "42"},
-    {"id": "r4", "output": "no golden answer here"},
-    {"id": "r5", "output": "paris.", "golden_answer": "Paris"},
-]
-
-
-def eval_version(stack, metrics: list[dict] | None = None) -> dict:
-    _, ev, _ = stack.call("EvalsFunction", api_event("create_eval"))
-    body = {} if metrics is None else {"body": {"metrics": metrics}}
-    status, version, _ = stack.call(
-        "EvalsFunction", api_event("create_eval_version", path_id=ev["id"], **body)
-    )
-    assert status == 201, version
-    return version
+from tests.functional.factories import RECORDS, completed_run, create_dataset, eval_version
+from tests.functional.harness import api_event, workflow_event
 
 
 @pytest.fixture(scope="module")
@@ -225,31 +207,6 @@ def test_reconcile_leaves_finished_runs_and_other_executions_alone(stack):
     unrelated = execution_ended(run, "FAILED")
     unrelated["detail"]["input"] = "[1, 2]"
     assert stack.invoke("ReconcileRunFunction", unrelated) == {"reconciled": False}
-
-
-def completed_run(stack, records=RECORDS, batch_size=2, metrics: list[dict] | None = None) -> dict:
-    dataset_id = create_dataset(stack, records=records)
-    version = eval_version(stack, metrics)
-    _, run, _ = stack.call(
-        "ScheduleRunFunction",
-        api_event(
-            "schedule_run",
-            path_id=dataset_id,
-            body={"eval_version_id": version["id"], "batch_size": batch_size},
-        ),
-    )
-    ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
-    prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
-    s3 = boto3.client("s3", region_name="us-east-1")
-    manifest = json.loads(
-        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
-            "Body"
-        ].read()
-    )
-    for batch in manifest:
-        stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
-    stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))
-    return run
 
 
 def test_run_evaluations_filtered_and_cursor_paged(stack):

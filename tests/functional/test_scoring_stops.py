@@ -13,9 +13,8 @@ from assay_service import dependencies
 from assay_service.domain import scoring
 from assay_service.domain.scorers import base
 
-from tests.functional.conftest import api_event, workflow_event
-from tests.functional.test_catalog_handlers import create_dataset
-from tests.functional.test_run_handlers import eval_version
+from tests.functional.factories import create_dataset, eval_version
+from tests.functional.harness import api_event, workflow_event
 
 RECORDS = [{"id": f"r{i}", "output": "x", "golden_answer": "x"} for i in range(40)]
 SLOW_S = 0.05  # per evaluation: the whole batch would take 2 s

@@ -22,24 +22,14 @@ from assay_service.services import keys as key_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.functional.conftest import OTHER_TENANT_KEY, OWNER_KEY, api_event, environment
-from tests.functional.test_bad_input import ROUTES
-from tests.functional.test_run_handlers import completed_run
+from tests.functional.factories import RECORDS, completed_run, new_key
+from tests.functional.harness import OTHER_TENANT_KEY, OWNER_KEY, ROUTES, api_event, environment
 
 # What each route needs: "read" (viewer+), "write" (member+).
 NEEDS = {
     name: ("read" if api_event(name)["requestContext"]["http"]["method"] == "GET" else "write")
     for name in ROUTES
 }
-
-
-def new_key(stack, role: str, key: str = OWNER_KEY, **extra) -> str:
-    status, body, _ = stack.call(
-        "ApiKeysFunction",
-        api_event("create_api_key", key=key, body={"name": f"{role}-key", "role": role, **extra}),
-    )
-    assert status == 201, body
-    return body["key"]
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +235,6 @@ def _exercise_auth(stack) -> None:
 def test_runs_in_flight_limit_holds_at_the_limit_and_frees_on_finish(stack):
     """A fresh tenant with MaxRunsInFlight=2: two runs schedule, the third is 429
     quota.limit_exceeded, and cancelling one frees its slot (exactly once)."""
-    from tests.functional.test_run_handlers import RECORDS
-
     # Its own tenant: other tests leave runs in flight for the suite's tenants.
     key = "ask_functional-tests-in-flight-tenant-key-4242"
     with environment(stack.env("DatasetsFunction")):

@@ -17,8 +17,8 @@ import boto3
 from assay_service.domain.ids import run_key
 
 from tests.contracts import aegis, aymara, trulayer
-from tests.functional.conftest import api_event
-from tests.functional.test_run_handlers import completed_run
+from tests.functional.factories import completed_run
+from tests.functional.harness import api_event
 
 EXACT = [{"name": "exact", "scorer": "exact_match", "args": {}, "threshold": 1.0}]
 # An empty reference: numeric finds no number in it, contains would find it in anything.
