@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -27,27 +26,16 @@ from assay_service.errors import QuotaExceededError, TransientStoreError
 from assay_service.models.domain import Metric, Run
 from botocore.stub import Stubber
 
+from tests.support.factories import a_run
+
 TABLE = "assay-test"
 KEY = ("nightly-2026-11-22", "hash-of-the-request")
 
 
 def new_run() -> Run:
-    now = datetime.now(UTC)
-    return Run(
-        id=uuid.uuid4(),
-        tenant_id=uuid.uuid4(),
-        project_id=uuid.uuid4(),
-        dataset_id=uuid.uuid4(),
-        dataset_version_id=uuid.uuid4(),
-        dataset_version=1,
-        eval_id=uuid.uuid4(),
-        eval_version_id=uuid.uuid4(),
-        status="pending",
+    return a_run(
         item_count=5,
         threshold=0.7,
-        batch_size=2,
-        created_at=now,
-        updated_at=now,
         metrics=[Metric(name="exact", scorer="exact_match", threshold=1.0)],
     )
 

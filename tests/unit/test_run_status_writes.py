@@ -7,8 +7,6 @@ instead of naming a value the serializer dropped, which DynamoDB rejects with
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,7 +18,9 @@ from assay_service.adapters.dynamodb import (
     item_model,
     serialize,
 )
-from assay_service.models.domain import Metric, Run
+from assay_service.models.domain import Run
+
+from tests.support.factories import a_run
 
 
 class RecordingClient:
@@ -35,25 +35,7 @@ class RecordingClient:
 
 
 def running_run() -> Run:
-    now = datetime.now(UTC)
-    return Run(
-        id=uuid.uuid4(),
-        tenant_id=uuid.uuid4(),
-        project_id=uuid.uuid4(),
-        dataset_id=uuid.uuid4(),
-        dataset_version_id=uuid.uuid4(),
-        dataset_version=1,
-        eval_id=uuid.uuid4(),
-        eval_version_id=uuid.uuid4(),
-        status="running",
-        item_count=1,
-        failed_count=1,
-        threshold=0.7,
-        batch_size=1,
-        created_at=now,
-        updated_at=now,
-        metrics=[Metric(name="exact", scorer="exact_match")],
-    )
+    return a_run(status="running", item_count=1, failed_count=1, threshold=0.7, batch_size=1)
 
 
 def assert_well_formed(op: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from assay_service.ports import RunQuery
 from botocore.exceptions import ClientError
 
 from tests.support import fakes
+from tests.support.factories import a_run
 
 
 def _methods(cls: type) -> dict[str, inspect.Signature]:
@@ -59,26 +60,7 @@ def test_every_port_has_a_fake():
 
 
 def new_run(tenant_id: uuid.UUID, status: str = "pending") -> Run:
-    now = datetime.now(UTC)
-    return Run.model_validate(
-        {
-            "id": uuid.uuid4(),
-            "tenant_id": tenant_id,
-            "project_id": uuid.uuid4(),
-            "dataset_id": uuid.uuid4(),
-            "dataset_version_id": uuid.uuid4(),
-            "dataset_version": 1,
-            "eval_id": uuid.uuid4(),
-            "eval_version_id": uuid.uuid4(),
-            "status": status,
-            "item_count": 4,
-            "threshold": 0.5,
-            "metrics": [Metric(name="m", scorer="exact_match")],
-            "batch_size": 2,
-            "created_at": now,
-            "updated_at": now,
-        }
-    )
+    return a_run(tenant_id=tenant_id, status=status, metrics=[Metric(name="m", scorer="exact_match")])
 
 
 NOW = "2026-12-07T12:00:00+00:00"
