@@ -295,6 +295,20 @@ def test_a_dataset_or_eval_that_runs_use_is_409_saying_how_many(stack, finished_
     assert call(stack, "DatasetsFunction", "get_dataset", path_id=finished_run["dataset_id"])[0] == 200
 
 
+def test_an_eval_delete_that_a_run_overtakes_keeps_every_version(stack, finished_run, monkeypatch):
+    """The service checks that no run uses the eval, then the store deletes it: a run
+    scheduled in between must refuse the whole delete, versions included (they used to go
+    first, leaving an eval that no later delete could finish)."""
+    from assay_service.services import catalog
+
+    monkeypatch.setattr(catalog, "_refuse_if_runs", lambda *args: None)  # the run came meanwhile
+    status, body, _ = delete(stack, "eval", finished_run["eval_id"])
+    assert status == 409 and "scheduled while it was being deleted" in body["error"], body
+    version = call(stack, "EvalsFunction", "get_eval_version", path_id=finished_run["eval_version_id"])
+    assert version[0] == 200 and version[1]["eval_id"] == finished_run["eval_id"]
+    assert call(stack, "EvalsFunction", "get_eval", path_id=finished_run["eval_id"])[0] == 200
+
+
 def cancel(stack, run_id: str) -> int:
     return call(stack, "CancelRunFunction", "cancel_run", path_id=run_id)[0]
 

@@ -349,20 +349,20 @@ class FakeEvalRepository:
 
     def delete(self, ev: Eval) -> None:
         """As the adapter: fewer versions found than ``ev.version_count`` is a
-        TransientStoreError (there: GSI1 lagging; here: versions a refused delete already
-        removed), then the versions go, then the eval only while no run counts it."""
+        TransientStoreError (there: GSI1 lagging), then the eval and its versions go
+        together, only while no run counts it and its version count is unchanged."""
         with self.lock:
             found = [k for k, v in self.versions.items() if k[0] == ev.tenant_id and v.eval_id == ev.id]
             if len(found) < ev.version_count:
                 raise TransientStoreError(
                     f"eval {ev.id}: {len(found)} of {ev.version_count} versions indexed yet; retry"
                 )
-            for key in found:
-                del self.versions[key]
             _delete_unreferenced(self.runs, ev.tenant_id, f"eval_id#{ev.id}", "eval")
             stored = self.items.get((ev.tenant_id, ev.id))
             if stored is None or stored.version_count != ev.version_count:
                 raise _changed_meanwhile("eval")
+            for key in found:
+                del self.versions[key]
             del self.items[(ev.tenant_id, ev.id)]
 
 

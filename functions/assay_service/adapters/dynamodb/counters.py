@@ -3,6 +3,7 @@ flight, and the deletes those counts guard (docs/decisions/0007-run-counters.md)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -46,16 +47,29 @@ def in_flight_op(table: Table, tenant_id: UUID, delta: int, limit: int | None = 
     )
 
 
+# DynamoDB's TransactWriteItems takes at most 100 items.
+TRANSACTION_ITEMS = 100
+
+
 def delete_unreferenced(
-    table: Table, pk: str, sk: str, tenant_id: UUID, counter: str, version_count: int, kind: str
+    table: Table,
+    pk: str,
+    sk: str,
+    tenant_id: UUID,
+    counter: str,
+    version_count: int,
+    kind: str,
+    with_items: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Delete a dataset or eval item in one transaction with two guards: the tenant's run
     counter for it is zero (a run scheduled since the caller looked makes this a 409, not
     a dangling reference), and its version count is still the one whose versions were
-    deleted (a version added meanwhile would otherwise be orphaned)."""
+    deleted (a version added meanwhile would otherwise be orphaned). ``with_items`` (at
+    most ``TRANSACTION_ITEMS - 2``) are deleted in the same transaction: all or none."""
     try:
         table.transact(
             [
+                *(table.delete_op(item_pk, item_sk) for item_pk, item_sk in with_items),
                 table.check_op(
                     run_count_pk(tenant_id),
                     counter,
@@ -73,6 +87,11 @@ def delete_unreferenced(
         )
     except ClientError as exc:
         codes = cancellation_codes(exc)
+        gone, codes = codes[: len(with_items)], codes[len(with_items) :]
+        if "ConditionalCheckFailed" in gone:
+            raise ConflictError(
+                f"the {kind} changed while it was being deleted (deleted meanwhile); retry"
+            ) from exc
         if codes[:1] == ["ConditionalCheckFailed"]:
             raise ConflictError(
                 f"a run of this {kind} was scheduled while it was being "

@@ -8,7 +8,7 @@ from uuid import UUID
 from botocore.exceptions import ClientError
 
 from assay_service.adapters.dynamodb.codec import item_model, model_item
-from assay_service.adapters.dynamodb.counters import delete_unreferenced
+from assay_service.adapters.dynamodb.counters import TRANSACTION_ITEMS, delete_unreferenced
 from assay_service.adapters.dynamodb.keys import (
     counter_sk,
     created_sk,
@@ -109,8 +109,9 @@ class DynamoDBEvalRepository:
         )
 
     def delete(self, ev: Eval) -> None:
-        """Delete the eval's versions, then the eval — the latter only while no run counts
-        it and nobody added a version meanwhile (ConflictError otherwise; a retry finishes)."""
+        """Delete the eval and its versions in one transaction, only while no run counts it
+        and nobody added a version meanwhile (ConflictError otherwise, and nothing is
+        deleted: a retry starts afresh)."""
         tenant_id = ev.tenant_id
         versions = [
             (k["PK"], k["SK"])
@@ -121,7 +122,9 @@ class DynamoDBEvalRepository:
             raise TransientStoreError(
                 f"eval {ev.id}: {len(versions)} of {ev.version_count} versions indexed yet; retry"
             )
-        self.table.batch_delete(versions)
+        # The versions go in the guard's own transaction: a run scheduled since the caller
+        # looked refuses the whole delete, and the eval keeps every version it had.
+        together = TRANSACTION_ITEMS - 2  # the counter check and the eval item
         delete_unreferenced(
             self.table,
             eval_pk(tenant_id, ev.id),
@@ -130,4 +133,7 @@ class DynamoDBEvalRepository:
             counter_sk("eval_id", ev.id),
             ev.version_count,
             "eval",
+            with_items=versions[:together],
         )
+        # Past 98 versions the rest follow: the eval is gone, so no run can use them now.
+        self.table.batch_delete(versions[together:])
