@@ -25,7 +25,7 @@ for dir in "${dirs[@]}"; do
   code=${PIPESTATUS[0]}
   if [[ $code -eq 5 ]]; then echo "no tests were collected in $dir" >&2; code=1; fi
   [[ $code -ne 0 && $status -eq 0 ]] && status=$code
-  summary+=("$(printf '%-18s exit %d  %4d s' "$dir" "$code" $((SECONDS - start)))")
+  summary+=("$(printf '%-22s exit %d  %4d s' "$dir" "$code" $((SECONDS - start)))")
 done
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
