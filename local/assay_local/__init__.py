@@ -12,7 +12,7 @@ hook and serves the HTTP API as API Gateway payload format 2.0::
 Or ``python -m assay_local serve [--port N]``. Modules: ``template`` (load, translate,
 resolve), ``resources`` (create on moto), ``lambda_runtime`` (hook + workers),
 ``routes`` + ``http_front`` (the HTTP API), ``stack`` (orchestration),
-``iam_enforcement`` (each function's role enforced in front of moto), ``metering`` (billable
+``iam`` (each function's role enforced in front of moto), ``metering`` (billable
 requests counted), ``moto_requests`` (what both parse from a request).
 
 This package's ``__init__`` stays import-free on purpose: every Lambda worker process

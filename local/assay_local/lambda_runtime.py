@@ -274,7 +274,7 @@ class LambdaRuntime:
     ``install()`` replaces moto's hook; only one runtime can be installed per process
     (moto's backends are process-global anyway). With ``role_credentials``, each worker
     runs with its function's execution-role credentials instead of ``aws_env``'s keys,
-    as on Lambda (``iam_enforcement``).
+    as on Lambda (``iam``).
     """
 
     def __init__(

@@ -1,6 +1,6 @@
 """What a request to the embedded moto server is, for the WSGI middleware in front of it.
 
-Shared by ``metering`` (counts billable requests), ``iam_enforcement`` (checks the
+Shared by ``metering`` (counts billable requests), ``iam`` (checks the
 signer's role) and ``presign`` (checks presigned URLs): which service and operation a request
 is (``X-Amz-Target`` or the SigV4 credential scope), which access key signed it (header or
 presigned query string), its body (read once, put back for the next app), requests whose

@@ -24,7 +24,7 @@ The path is decoded and URI-encoded again (``/`` and ``~`` kept) and the query p
 decoded, so a client's different but equivalent percent-encoding verifies, as on S3.
 
 Not checked (differences from S3): requests signed in the ``Authorization`` header (the
-SDK's own calls; ``iam_enforcement`` checks who signed them), SigV2 presigned URLs, a
+SDK's own calls; ``iam`` checks who signed them), SigV2 presigned URLs, a
 request dated in the future, ``x-amz-*`` headers sent but not signed, and a signed header
 that botocore never signs (``user-agent``, ``expect``) — botocore leaves it out of the
 canonical request, so such a URL from another SDK would be refused here.

@@ -187,7 +187,7 @@ class ResourceCreator:
     # ------------------------------------------------------------------ IAM
     def _iam_role(self, logical_id: str, p: _Props) -> tuple[str, dict[str, str]]:
         """The role and its policies, conditions included, exactly as written: moto enforces
-        none of it, but the local stack's ``iam_enforcement`` evaluates them for every request
+        none of it, but the local stack's ``iam`` evaluates them for every request
         a function makes with this role's credentials (docs/security.md lists what it does
         and does not evaluate)."""
         iam = self._client("iam")
@@ -300,7 +300,7 @@ class ResourceCreator:
         # moto enforces bucket policies on object requests but ignores their conditions,
         # so a conditional Deny ("insecure transport", "signature too old"…) would deny
         # every request. Conditional Deny statements are left out; nothing else is. (The
-        # functions' own roles are enforced separately, by iam_enforcement.)
+        # functions' own roles are enforced separately, by the iam package.)
         document["Statement"] = [s for s in statements if not _conditional_deny(s)]
         if document["Statement"]:
             self._client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(document))

@@ -24,7 +24,8 @@ from moto.core.config import default_user_config
 
 from assay_local.eventbridge import ExecutionEvents
 from assay_local.http_front import HttpFront
-from assay_local.iam_enforcement import Denial, Enforcer, enabled_from_env, iam_middleware
+from assay_local.iam.enforcer import Denial, Enforcer
+from assay_local.iam.middleware import enabled_from_env, iam_middleware
 from assay_local.lambda_runtime import LambdaRuntime
 from assay_local.moto_hooks import install_replacements
 from assay_local.moto_requests import (
@@ -82,7 +83,7 @@ class LocalStack:
     ``bootstrap_key`` (at least 20 characters) bootstraps the ``local`` tenant with
     that owner key once the resources exist. ``iam`` (default: on unless
     ``ASSAY_LOCAL_IAM=off``) runs each function with its own role's credentials and
-    refuses what the role's policies do not allow (``iam_enforcement``).
+    refuses what the role's policies do not allow (``iam``).
     ``data_dir`` keeps the state (items, objects, secret values) there across restarts
     and crashes, and resumes the runs a stop cut short (``persistence``); ``None`` (the
     default: tests, the demo) keeps everything in memory and forgets it at stop.

@@ -1,5 +1,5 @@
 """Every end-to-end test runs on local stacks that enforce the functions' IAM roles
-(assay_local/iam_enforcement.py). A handler calling what its role does not allow gets
+(assay_local/iam/). A handler calling what its role does not allow gets
 AccessDenied, as on AWS — but code may swallow an error, so the session also fails at its
 end if any stack built from the real template.yaml refused a request, or saw a request
 from a function role that the enforcement could not map to IAM actions."""
@@ -11,7 +11,8 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from assay_local.iam_enforcement import ENV_SWITCH, enabled_from_env, recorded_denials, recorded_unmapped
+from assay_local.iam.enforcer import recorded_denials, recorded_unmapped
+from assay_local.iam.middleware import ENV_SWITCH, enabled_from_env
 from assay_local.stack import DEFAULT_TEMPLATE
 
 REAL_TEMPLATE = str(DEFAULT_TEMPLATE.resolve())

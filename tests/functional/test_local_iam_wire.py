@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from assay_local.iam_enforcement import Enforcer, iam_middleware
+from assay_local.iam.enforcer import Enforcer
+from assay_local.iam.middleware import iam_middleware
 from assay_local.moto_requests import MiddlewareMotoServer
 from botocore.config import Config
 from botocore.exceptions import ClientError

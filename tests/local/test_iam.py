@@ -7,25 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from assay_local.iam_enforcement import (
-    Check,
-    Decision,
-    Target,
-    Unmapped,
-    bedrock_checks,
-    conditions_met,
-    dynamodb_checks,
-    enabled_from_env,
-    error_response,
-    evaluate,
-    lambda_checks,
-    parse_policy,
-    s3_checks,
-    s3_location,
-    secretsmanager_checks,
-    states_checks,
-    wildcard,
-)
+from assay_local.iam.awslambda import lambda_checks
+from assay_local.iam.bedrock import bedrock_checks
+from assay_local.iam.dynamodb import dynamodb_checks
+from assay_local.iam.middleware import enabled_from_env, error_response
+from assay_local.iam.policy import Check, Decision, conditions_met, evaluate, parse_policy, wildcard
+from assay_local.iam.s3 import s3_checks, s3_location
+from assay_local.iam.secretsmanager import secretsmanager_checks
+from assay_local.iam.stepfunctions import states_checks
+from assay_local.iam.target import Target, Unmapped
 from assay_local.moto_requests import credential, service_and_operation
 
 ACCOUNT = "123456789012"
@@ -425,7 +415,7 @@ def test_signer_and_service_from_the_header_or_a_presigned_url():
 
 
 def test_error_bodies_are_each_service_wire_format():
-    from assay_local.iam_enforcement import Denial
+    from assay_local.iam.enforcer import Denial
 
     denial = Denial(
         principal="arn:aws:sts::1:assumed-role/R/fn",

@@ -87,6 +87,4 @@ Modules
     * ``enforcer``: which role signed a request, its policies in moto, the decision and the
       records (``Enforcer``, ``Denial``).
     * ``middleware``: the WSGI app, ``iam_middleware``, ``enabled_from_env``.
-
-``assay_local.iam_enforcement`` re-exports the public names.
 """
