@@ -9,6 +9,10 @@ Each getter is annotated with the port it serves (``ports.py``), not its adapter
 are typed against the ports, and mypy checks here that every adapter built satisfies its
 port (docs/decisions/0014-ports.md). ``table()`` is the DynamoDB adapters' own, not a port.
 
+``DEPLOYED`` is every getter as one ``ports.Ports``: the default ``ports`` argument of the
+services. It reads a getter when a service asks for the port, so importing this module
+still builds nothing (and a test that swaps a getter is heard).
+
 Tests reset them with ``reset()`` (e.g. after pointing the environment at moto).
 """
 
@@ -27,6 +31,7 @@ if TYPE_CHECKING:  # adapters are imported by the getters: a handler pays only f
         DatasetRepository,
         EvalRepository,
         Keyring,
+        Ports,
         ProjectRepository,
         RunRepository,
         TenantRepository,
@@ -161,6 +166,51 @@ def judge_prices() -> dict:
     from assay_service.domain.pricing import parse_overrides, price_table
 
     return price_table(parse_overrides(get_settings().judge_prices))
+
+
+class DeployedPorts:
+    """The deployed adapters, each read from its cached getter when a service asks for it."""
+
+    @property
+    def tenants(self) -> TenantRepository:
+        return tenants()
+
+    @property
+    def projects(self) -> ProjectRepository:
+        return projects()
+
+    @property
+    def datasets(self) -> DatasetRepository:
+        return datasets()
+
+    @property
+    def evals(self) -> EvalRepository:
+        return evals()
+
+    @property
+    def runs(self) -> RunRepository:
+        return runs()
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return artifacts()
+
+    @property
+    def workflow(self) -> Workflow:
+        return workflow()
+
+    @property
+    def keyring(self) -> Keyring:
+        return keyring()
+
+    def judge_client(self, provider: str) -> JudgeClient:
+        return judge_client(provider)
+
+    def judge_prices(self) -> dict:
+        return judge_prices()
+
+
+DEPLOYED: Ports = DeployedPorts()  # mypy checks here that the getters make up every port
 
 
 def reset(*, clients: bool = False) -> None:

@@ -6,6 +6,9 @@ structurally, which mypy checks through the getters' return annotations. Every k
 index and cursor partition stays in the adapters; a cursor crosses a port as an opaque
 string. The LLM judge's port is ``domain.scorers.judges.JudgeClient`` (the scorers call it).
 
+``Ports`` bundles them: a service takes ``ports: Ports = DEPLOYED`` (keyword-only), the
+deployed adapters by default (``dependencies.DEPLOYED``), in-memory fakes in tests.
+
 Each Protocol lists exactly the methods services, handlers and ``bootstrap`` call. This
 module is imported at run time (for ``RunQuery``), so it imports nothing heavy.
 """
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
+    from assay_service.domain.scorers.judges import JudgeClient
     from assay_service.models.domain import (
         Dataset,
         DatasetVersion,
@@ -240,3 +244,41 @@ class Keyring(Protocol):
     """The deployment's HMAC key for API keys."""
 
     def hmac_key(self) -> bytes: ...
+
+
+# ---------------------------------------------------------------- all of them
+class Ports(Protocol):
+    """Every port a service may use. Services take it as ``ports`` (the deployed adapters,
+    ``dependencies.DEPLOYED``, by default); tests pass fakes (``tests/support/fakes.py``)."""
+
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    @property
+    def projects(self) -> ProjectRepository: ...
+
+    @property
+    def datasets(self) -> DatasetRepository: ...
+
+    @property
+    def evals(self) -> EvalRepository: ...
+
+    @property
+    def runs(self) -> RunRepository: ...
+
+    @property
+    def artifacts(self) -> ArtifactStore: ...
+
+    @property
+    def workflow(self) -> Workflow: ...
+
+    @property
+    def keyring(self) -> Keyring: ...
+
+    def judge_client(self, provider: str) -> JudgeClient:
+        """The judge model client of a provider (``bedrock`` or ``openai``)."""
+        ...
+
+    def judge_prices(self) -> dict:
+        """The judge models' prices (``domain.pricing.price_table``)."""
+        ...

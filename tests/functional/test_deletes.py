@@ -301,7 +301,7 @@ def test_an_eval_delete_that_a_run_overtakes_keeps_every_version(stack, finished
     first, leaving an eval that no later delete could finish)."""
     from assay_service.services import catalog
 
-    monkeypatch.setattr(catalog, "_refuse_if_runs", lambda *args: None)  # the run came meanwhile
+    monkeypatch.setattr(catalog, "_refuse_if_runs", lambda *args, **kwargs: None)  # the run came meanwhile
     status, body, _ = delete(stack, "eval", finished_run["eval_id"])
     assert status == 409 and "scheduled while it was being deleted" in body["error"], body
     version = call(stack, "EvalsFunction", "get_eval_version", path_id=finished_run["eval_version_id"])

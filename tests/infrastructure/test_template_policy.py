@@ -430,7 +430,8 @@ def test_grants_match_the_expected_table(translated: TranslatedTemplate) -> None
     )
 
 
-# Which adapter getter (``deps.<name>()``) needs which service.
+# Which adapter getter (``deps.<name>()``), or port a service uses (``ports.<name>``), needs
+# which service.
 _GETTER_SERVICE = {
     "tenants": {"dynamodb"},
     "datasets": {"dynamodb"},
@@ -457,7 +458,8 @@ def _module_file(module: str) -> Path | None:
 def services_reachable(handler_module: str) -> set[str]:
     """AWS services the code reachable from ``handler_module`` can call: the static import
     closure inside ``assay_service`` (the ``dependencies`` hub left out: it imports every
-    adapter), then every ``deps.<getter>()`` call in it. An over-approximation."""
+    adapter), then every ``deps.<getter>()`` call and every port a service uses
+    (``ports.<name>``, the deployed adapters by default) in it. An over-approximation."""
     seen: set[str] = set()
     todo = [handler_module]
     services: set[str] = set()
@@ -482,6 +484,13 @@ def services_reachable(handler_module: str) -> set[str]:
                 and node.func.attr in _GETTER_SERVICE
             ):
                 services.update(_GETTER_SERVICE[node.func.attr])
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "ports"
+                and node.attr in _GETTER_SERVICE
+            ):
+                services.update(_GETTER_SERVICE[node.attr])
     return services
 
 

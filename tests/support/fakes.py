@@ -11,9 +11,10 @@ error (``assay_service.errors``) the fake raises the same one, with the same mes
 where it lets a botocore ``ClientError`` through (a duplicate id, a missing object) the
 fake raises a ``ClientError`` with the same code.
 
-``Ports.install(monkeypatch)`` puts them behind the ``dependencies`` getters (services do
-not take ports as arguments yet); the ``ports`` fixture does that for a test. Nothing here
-opens a socket.
+``Ports`` holds one of each and satisfies ``assay_service.ports.Ports``: a test passes it
+to the services (``runs.get_run(who, run_id, ports=ports)``). ``Ports.install(monkeypatch)``
+makes a fresh one and sets the settings services read; the ``ports`` fixture does that for a
+test. Nothing here opens a socket.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from assay_service import dependencies as deps
 from assay_service.adapters.dynamodb.batches import pack_parts
 from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.domain.ids import run_key
@@ -59,6 +59,7 @@ from assay_service.ports import (
     TenantRepository,
     Workflow,
 )
+from assay_service.ports import Ports as PortsProtocol
 from assay_service.settings import get_settings
 from botocore.exceptions import ClientError
 
@@ -704,9 +705,11 @@ class FakeKeyring:
         return self.key
 
 
-# ---------------------------------------------------------------- installing them
+# ---------------------------------------------------------------- all of them
 @dataclass
 class Ports:
+    """One fake of every port: pass it to a service as ``ports=``."""
+
     runs: FakeRunRepository = field(default_factory=FakeRunRepository)
     tenants: FakeTenantRepository = field(default_factory=FakeTenantRepository)
     projects: FakeProjectRepository = field(default_factory=FakeProjectRepository)
@@ -721,22 +724,25 @@ class Ports:
         self.datasets = FakeDatasetRepository(self.runs)
         self.evals = FakeEvalRepository(self.runs)
 
+    def judge_client(self, provider: str) -> JudgeClient:
+        """``judge``, whichever the provider."""
+        return self.judge
+
+    def judge_prices(self) -> dict:
+        """No prices: every judge call costs nothing."""
+        return {}
+
     @classmethod
     def install(cls, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Ports:
-        """Fresh fakes behind every ``dependencies`` getter, and the settings services read
-        (``TABLE_NAME``/``BUCKET_NAME`` placeholders plus ``settings``, e.g.
-        ``max_runs_in_flight=2``). Call ``get_settings.cache_clear()`` after the test."""
-        ports = cls()
-        for name in ("runs", "tenants", "projects", "datasets", "evals", "artifacts", "workflow", "keyring"):
-            monkeypatch.setattr(deps, name, (lambda fake: lambda: fake)(getattr(ports, name)))
-        monkeypatch.setattr(deps, "judge_client", lambda provider: ports.judge)
-        monkeypatch.setattr(deps, "judge_prices", dict)
+        """Fresh fakes, and the settings services read (``TABLE_NAME``/``BUCKET_NAME``
+        placeholders plus ``settings``, e.g. ``max_runs_in_flight=2``). Call
+        ``get_settings.cache_clear()`` after the test."""
         monkeypatch.setenv("TABLE_NAME", "memory-table")
         monkeypatch.setenv("BUCKET_NAME", "memory-bucket")
         for name, value in settings.items():
             monkeypatch.setenv(name.upper(), str(value))
         get_settings.cache_clear()
-        return ports
+        return cls()
 
 
 @pytest.fixture(name="ports")
@@ -761,6 +767,7 @@ def _typed(
     Keyring,
     ObjectWriter,
     JudgeClient,
+    PortsProtocol,
 ]:
     return (
         p.tenants,
@@ -773,6 +780,7 @@ def _typed(
         p.keyring,
         FakeObjectWriter(p.artifacts, "k", "t"),
         p.judge,
+        p,
     )
 
 
@@ -787,4 +795,5 @@ FAKES: dict[type, type] = {
     Workflow: FakeWorkflow,
     Keyring: FakeKeyring,
     JudgeClient: FakeJudgeClient,
+    PortsProtocol: Ports,
 }

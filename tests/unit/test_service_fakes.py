@@ -6,6 +6,7 @@ fakes refuse what their adapters refuse."""
 from __future__ import annotations
 
 import inspect
+import typing
 import uuid
 from datetime import UTC, datetime
 
@@ -57,6 +58,22 @@ def test_every_port_has_a_fake():
         if inspect.isclass(obj) and getattr(obj, "_is_protocol", False) and obj.__module__ == ports.__name__
     }
     assert protocols <= set(fakes.FAKES), sorted(p.__name__ for p in protocols - set(fakes.FAKES))
+
+
+def test_the_fake_ports_hold_a_fake_of_every_port():
+    """``fakes.Ports`` against ``ports.Ports``: its methods are checked above, its
+    properties here (each a field holding the fake of the port it returns)."""
+    from assay_service import ports
+
+    fake = fakes.Ports()
+    properties = {name: m for name, m in vars(ports.Ports).items() if isinstance(m, property)}
+    assert properties, "ports.Ports declares no properties"
+    for name, prop in properties.items():
+        port = typing.get_type_hints(prop.fget)["return"]
+        assert isinstance(getattr(fake, name, None), fakes.FAKES[port]), (
+            f"fakes.Ports.{name} is not a {fakes.FAKES[port].__name__}"
+        )
+    assert fake.judge_client("openai") is fake.judge_client("bedrock") is fake.judge
 
 
 def new_run(tenant_id: uuid.UUID, status: str = "pending") -> Run:

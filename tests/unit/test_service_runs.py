@@ -8,7 +8,6 @@ import json
 import uuid
 
 import pytest
-from assay_service import dependencies as deps
 from assay_service.errors import ConflictError, QuotaExceededError, TransientStoreError
 from assay_service.models.api import CreateDatasetRequest, CreateEvalRequest, ScheduleEvalRunRequest
 from assay_service.models.domain import Principal
@@ -32,11 +31,15 @@ def principal(tenant_id: uuid.UUID | None = None) -> Principal:
     return Principal(tenant_id=tenant_id or uuid.uuid4(), key_id=uuid.uuid4(), role="owner")
 
 
-def catalogue(who: Principal, records: list[dict] | None = None) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+def catalogue(
+    ports: fakes.Ports, who: Principal, records: list[dict] | None = None
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     """(dataset id, eval id, eval version id): a dataset with version 1 and an eval with
     one exact_match metric (threshold 1) and a run threshold of 0.5."""
     dataset, _ = catalog.create_dataset(
-        who, CreateDatasetRequest.model_validate({"name": "capitals", "records": records or RECORDS})
+        who,
+        CreateDatasetRequest.model_validate({"name": "capitals", "records": records or RECORDS}),
+        ports=ports,
     )
     ev, version = catalog.create_eval(
         who,
@@ -47,23 +50,31 @@ def catalogue(who: Principal, records: list[dict] | None = None) -> tuple[uuid.U
                 "threshold": 0.5,
             }
         ),
+        ports=ports,
     )
     assert version is not None
     return dataset.id, ev.id, version.id
 
 
-def schedule(who: Principal, dataset_id: uuid.UUID, version_id: uuid.UUID, key: str | None = None, **body):
+def schedule(
+    ports: fakes.Ports,
+    who: Principal,
+    dataset_id: uuid.UUID,
+    version_id: uuid.UUID,
+    key: str | None = None,
+    **body,
+):
     req = ScheduleEvalRunRequest.model_validate({"eval_version_id": str(version_id), "batch_size": 2, **body})
-    return runs.schedule_run(who, dataset_id, req, idempotency_key=key)
+    return runs.schedule_run(who, dataset_id, req, idempotency_key=key, ports=ports)
 
 
-def batches(who: Principal, run_id: uuid.UUID) -> list[BatchRef]:
-    manifest = deps.artifacts().get_bytes(deps.artifacts().manifest_key(who.tenant_id, run_id))
+def batches(ports: fakes.Ports, who: Principal, run_id: uuid.UUID) -> list[BatchRef]:
+    manifest = ports.artifacts.get_bytes(ports.artifacts.manifest_key(who.tenant_id, run_id))
     return [BatchRef.model_validate(b) for b in json.loads(manifest)]
 
 
-def score(who: Principal, run_id: uuid.UUID, batch: BatchRef):
-    return workflow.score(ScoreBatchInput(tenant_id=who.tenant_id, run_id=run_id, batch=batch))
+def score(ports: fakes.Ports, who: Principal, run_id: uuid.UUID, batch: BatchRef):
+    return workflow.score(ScoreBatchInput(tenant_id=who.tenant_id, run_id=run_id, batch=batch), ports=ports)
 
 
 def counters(ports: fakes.Ports, who: Principal) -> dict[str, int]:
@@ -75,21 +86,24 @@ def counters(ports: fakes.Ports, who: Principal) -> dict[str, int]:
 # ---------------------------------------------------------------- scheduling
 def test_scheduling_stores_a_pending_run_counts_it_and_starts_its_execution(ports: fakes.Ports):
     who = principal()
-    dataset_id, eval_id, version_id = catalogue(who)
-    run, warnings = schedule(who, dataset_id, version_id)
+    dataset_id, eval_id, version_id = catalogue(ports, who)
+    run, warnings = schedule(ports, who, dataset_id, version_id)
     assert (run.status, run.item_count, run.batch_size, run.threshold) == ("pending", 3, 2, 0.5)
     assert warnings == []
     assert ports.workflow.started == {run.id: who.tenant_id}
     assert ports.runs.in_flight[who.tenant_id] == 1
     assert counters(ports, who) == {"status#pending": 1}
-    assert runs.list_runs(who, criteria={"eval_id": str(eval_id)}, limit=10, offset=0, cursor=None)[2] == 1
+    listed = runs.list_runs(
+        who, criteria={"eval_id": str(eval_id)}, limit=10, offset=0, cursor=None, ports=ports
+    )
+    assert listed[2] == 1
 
 
 def test_a_replay_with_the_same_key_and_body_returns_the_same_run(ports: fakes.Ports):
     who = principal()
-    dataset_id, _, version_id = catalogue(who)
-    first, _ = schedule(who, dataset_id, version_id, key="nightly-1")
-    again, _ = schedule(who, dataset_id, version_id, key="nightly-1")
+    dataset_id, _, version_id = catalogue(ports, who)
+    first, _ = schedule(ports, who, dataset_id, version_id, key="nightly-1")
+    again, _ = schedule(ports, who, dataset_id, version_id, key="nightly-1")
     assert again.id == first.id
     assert ports.runs.count(RunQuery(tenant_id=who.tenant_id, criteria={})) == 1
     assert ports.runs.in_flight[who.tenant_id] == 1
@@ -98,40 +112,40 @@ def test_a_replay_with_the_same_key_and_body_returns_the_same_run(ports: fakes.P
 
 def test_a_replay_of_a_run_already_running_does_not_start_it_again(ports: fakes.Ports):
     who = principal()
-    dataset_id, _, version_id = catalogue(who)
-    first, _ = schedule(who, dataset_id, version_id, key="k-running")
-    workflow.prepare(who.tenant_id, first.id)
-    again, _ = schedule(who, dataset_id, version_id, key="k-running")
+    dataset_id, _, version_id = catalogue(ports, who)
+    first, _ = schedule(ports, who, dataset_id, version_id, key="k-running")
+    workflow.prepare(who.tenant_id, first.id, ports=ports)
+    again, _ = schedule(ports, who, dataset_id, version_id, key="k-running")
     assert (again.id, again.status) == (first.id, "running")
     assert ports.workflow.start_calls == 1
 
 
 def test_the_same_key_with_another_body_is_a_conflict(ports: fakes.Ports):
     who = principal()
-    dataset_id, _, version_id = catalogue(who)
-    schedule(who, dataset_id, version_id, key="nightly-1")
+    dataset_id, _, version_id = catalogue(ports, who)
+    schedule(ports, who, dataset_id, version_id, key="nightly-1")
     with pytest.raises(ConflictError, match="used with a different request") as caught:
-        schedule(who, dataset_id, version_id, key="nightly-1", name="another body")
+        schedule(ports, who, dataset_id, version_id, key="nightly-1", name="another body")
     assert caught.value.details == {"header": "Idempotency-Key"}
     assert ports.runs.count(RunQuery(tenant_id=who.tenant_id, criteria={})) == 1
 
 
 def test_a_key_is_the_tenants_own(ports: fakes.Ports):
     one, two = principal(), principal()
-    first, _ = schedule(one, *catalogue(one)[::2], key="shared-name")
-    second, _ = schedule(two, *catalogue(two)[::2], key="shared-name")
+    first, _ = schedule(ports, one, *catalogue(ports, one)[::2], key="shared-name")
+    second, _ = schedule(ports, two, *catalogue(ports, two)[::2], key="shared-name")
     assert first.id != second.id
     assert second.tenant_id == two.tenant_id
 
 
 def test_the_key_of_a_deleted_run_is_a_conflict_not_a_new_run(ports: fakes.Ports):
     who = principal()
-    dataset_id, _, version_id = catalogue(who)
-    run, _ = schedule(who, dataset_id, version_id, key="once")
-    runs.cancel_run(who, run.id)
-    runs.delete_run(who, run.id)
+    dataset_id, _, version_id = catalogue(ports, who)
+    run, _ = schedule(ports, who, dataset_id, version_id, key="once")
+    runs.cancel_run(who, run.id, ports=ports)
+    runs.delete_run(who, run.id, ports=ports)
     with pytest.raises(ConflictError, match="has since been deleted"):
-        schedule(who, dataset_id, version_id, key="once")
+        schedule(ports, who, dataset_id, version_id, key="once")
     assert ports.runs.count(RunQuery(tenant_id=who.tenant_id, criteria={})) == 0
 
 
@@ -139,16 +153,16 @@ def test_the_quota_refuses_a_run_past_max_runs_in_flight_and_frees_a_slot_when_o
     ports = fakes.Ports.install(monkeypatch, max_runs_in_flight=2)
     try:
         who, other = principal(), principal()
-        dataset_id, _, version_id = catalogue(who)
-        first, _ = schedule(who, dataset_id, version_id)
-        schedule(who, dataset_id, version_id)
+        dataset_id, _, version_id = catalogue(ports, who)
+        first, _ = schedule(ports, who, dataset_id, version_id)
+        schedule(ports, who, dataset_id, version_id)
         with pytest.raises(QuotaExceededError, match="already has 2 runs pending or running") as caught:
-            schedule(who, dataset_id, version_id)
+            schedule(ports, who, dataset_id, version_id)
         assert caught.value.details == {"limit": 2}
         assert ports.runs.count(RunQuery(tenant_id=who.tenant_id, criteria={})) == 2
-        schedule(other, *catalogue(other)[::2])  # another tenant's quota is its own
-        runs.cancel_run(who, first.id)
-        third, _ = schedule(who, dataset_id, version_id)
+        schedule(ports, other, *catalogue(ports, other)[::2])  # another tenant's quota is its own
+        runs.cancel_run(who, first.id, ports=ports)
+        third, _ = schedule(ports, who, dataset_id, version_id)
         assert third.status == "pending"
         assert ports.runs.in_flight[who.tenant_id] == 2
     finally:
@@ -159,11 +173,11 @@ def test_a_replay_at_the_quota_returns_its_run(monkeypatch):
     ports = fakes.Ports.install(monkeypatch, max_runs_in_flight=1)
     try:
         who = principal()
-        dataset_id, _, version_id = catalogue(who)
-        run, _ = schedule(who, dataset_id, version_id, key="k")
-        assert schedule(who, dataset_id, version_id, key="k")[0].id == run.id
+        dataset_id, _, version_id = catalogue(ports, who)
+        run, _ = schedule(ports, who, dataset_id, version_id, key="k")
+        assert schedule(ports, who, dataset_id, version_id, key="k")[0].id == run.id
         with pytest.raises(QuotaExceededError):
-            schedule(who, dataset_id, version_id, key="another")
+            schedule(ports, who, dataset_id, version_id, key="another")
         assert ports.runs.in_flight[who.tenant_id] == 1
     finally:
         fakes.get_settings.cache_clear()
@@ -171,10 +185,10 @@ def test_a_replay_at_the_quota_returns_its_run(monkeypatch):
 
 def test_a_run_whose_execution_cannot_start_is_failed_and_frees_its_slot(ports: fakes.Ports):
     who = principal()
-    dataset_id, _, version_id = catalogue(who)
+    dataset_id, _, version_id = catalogue(ports, who)
     ports.workflow.fail_start = TransientStoreError("StartExecution: throttled")
     with pytest.raises(TransientStoreError):
-        schedule(who, dataset_id, version_id)
+        schedule(ports, who, dataset_id, version_id)
     (run,) = ports.runs.runs.values()
     assert (run.status, run.error_message) == ("failed", "the workflow could not be started")
     assert ports.runs.in_flight[who.tenant_id] == 0
@@ -184,8 +198,8 @@ def test_a_run_whose_execution_cannot_start_is_failed_and_frees_its_slot(ports: 
 # ---------------------------------------------------------------- cancel
 def test_cancelling_a_pending_run_stops_it_and_frees_its_slot(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
-    cancelled = runs.cancel_run(who, run.id)
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
+    cancelled = runs.cancel_run(who, run.id, ports=ports)
     assert cancelled.status == "cancelled"
     assert cancelled.completed_at is not None
     assert ports.workflow.stopped == [(run.id, "cancelled through the API")]
@@ -195,10 +209,10 @@ def test_cancelling_a_pending_run_stops_it_and_frees_its_slot(ports: fakes.Ports
 
 def test_cancelling_a_running_run_keeps_its_counts(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
-    workflow.prepare(who.tenant_id, run.id)
-    score(who, run.id, batches(who, run.id)[0])
-    cancelled = runs.cancel_run(who, run.id)
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
+    workflow.prepare(who.tenant_id, run.id, ports=ports)
+    score(ports, who, run.id, batches(ports, who, run.id)[0])
+    cancelled = runs.cancel_run(who, run.id, ports=ports)
     assert (cancelled.status, cancelled.completed_count, cancelled.failed_count) == ("cancelled", 2, 0)
     assert counters(ports, who) == {"status#pending": 0, "status#running": 0, "status#cancelled": 1}
 
@@ -206,18 +220,18 @@ def test_cancelling_a_running_run_keeps_its_counts(ports: fakes.Ports):
 @pytest.mark.parametrize("end", ["complete", "cancel"])
 def test_a_finished_run_cannot_be_cancelled(ports: fakes.Ports, end: str):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
     if end == "complete":
-        workflow.prepare(who.tenant_id, run.id)
-        for batch in batches(who, run.id):
-            score(who, run.id, batch)
-        workflow.finalize(who.tenant_id, run.id)
+        workflow.prepare(who.tenant_id, run.id, ports=ports)
+        for batch in batches(ports, who, run.id):
+            score(ports, who, run.id, batch)
+        workflow.finalize(who.tenant_id, run.id, ports=ports)
     else:
-        runs.cancel_run(who, run.id)
+        runs.cancel_run(who, run.id, ports=ports)
     stops = len(ports.workflow.stopped)
     status = "completed" if end == "complete" else "cancelled"
     with pytest.raises(ConflictError, match=f"the run is already {status}") as caught:
-        runs.cancel_run(who, run.id)
+        runs.cancel_run(who, run.id, ports=ports)
     assert caught.value.details == {"status": status}
     assert len(ports.workflow.stopped) == stops
     assert ports.runs.in_flight[who.tenant_id] == 0  # freed once, not twice
@@ -225,22 +239,23 @@ def test_a_finished_run_cannot_be_cancelled(ports: fakes.Ports, end: str):
 
 def test_an_unfinished_run_cannot_be_deleted(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
     with pytest.raises(ConflictError, match="cancel it first") as caught:
-        runs.delete_run(who, run.id)
+        runs.delete_run(who, run.id, ports=ports)
     assert caught.value.details == {"status": "pending"}
-    assert runs.get_run(who, run.id).status == "pending"
+    assert runs.get_run(who, run.id, ports=ports).status == "pending"
 
 
 # ---------------------------------------------------------------- the workflow
 def test_a_run_scored_and_finalized_has_exact_counts_aggregates_and_verdict(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
-    prepared = workflow.prepare(who.tenant_id, run.id)
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
+    prepared = workflow.prepare(who.tenant_id, run.id, ports=ports)
     assert prepared.batch_count == 2
-    assert [score(who, run.id, b).outcome for b in batches(who, run.id)] == ["recorded", "recorded"]
-    assert workflow.finalize(who.tenant_id, run.id).status == "completed"
-    final = runs.get_run(who, run.id)
+    outcomes = [score(ports, who, run.id, b).outcome for b in batches(ports, who, run.id)]
+    assert outcomes == ["recorded", "recorded"]
+    assert workflow.finalize(who.tenant_id, run.id, ports=ports).status == "completed"
+    final = runs.get_run(who, run.id, ports=ports)
     assert (final.status, final.completed_count, final.failed_count) == ("completed", 3, 0)
     (aggregate,) = final.aggregates or []
     assert (aggregate.count, aggregate.passed, aggregate.unscored) == (3, 2, 0)
@@ -253,16 +268,16 @@ def test_a_run_scored_and_finalized_has_exact_counts_aggregates_and_verdict(port
     assert counters(ports, who) == {"status#pending": 0, "status#running": 0, "status#completed": 1}
     lines = ports.artifacts.objects[ports.artifacts.export_key(who.tenant_id, run.id, "jsonl")].splitlines()
     assert sorted(json.loads(line)["record"]["id"] for line in lines) == ["r1", "r2", "r3"]
-    assert runs.export_location(who, run.id, "jsonl")[2] == len(b"\n".join(lines)) + 1
+    assert runs.export_location(who, run.id, "jsonl", ports=ports)[2] == len(b"\n".join(lines)) + 1
 
 
 def test_a_batch_delivered_twice_is_counted_once(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
-    workflow.prepare(who.tenant_id, run.id)
-    first, second = batches(who, run.id)
-    assert score(who, run.id, first).outcome == "recorded"
-    assert score(who, run.id, first).outcome == "duplicate"  # the shortcut: batch_recorded
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
+    workflow.prepare(who.tenant_id, run.id, ports=ports)
+    first, second = batches(ports, who, run.id)
+    assert score(ports, who, run.id, first).outcome == "recorded"
+    assert score(ports, who, run.id, first).outcome == "duplicate"  # the shortcut: batch_recorded
     stale = ports.runs.get(who.tenant_id, run.id)
     assert stale is not None
     # Two deliveries that both passed the shortcut: the write itself decides.
@@ -270,22 +285,22 @@ def test_a_batch_delivered_twice_is_counted_once(ports: fakes.Ports):
         stale, 0, completed=2, failed=0, records=[], evaluations=[], now="2026-12-07T00:00:00+00:00"
     )
     assert again == "duplicate"
-    assert score(who, run.id, second).outcome == "recorded"
-    workflow.finalize(who.tenant_id, run.id)
-    final = runs.get_run(who, run.id)
+    assert score(ports, who, run.id, second).outcome == "recorded"
+    workflow.finalize(who.tenant_id, run.id, ports=ports)
+    final = runs.get_run(who, run.id, ports=ports)
     assert (final.status, final.completed_count, final.failed_count) == ("completed", 3, 0)
     assert (final.aggregates or [])[0].count == 3
 
 
 def test_a_batch_after_cancel_is_inactive_and_the_counts_stay_frozen(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
-    workflow.prepare(who.tenant_id, run.id)
-    first, second = batches(who, run.id)
-    score(who, run.id, first)
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
+    workflow.prepare(who.tenant_id, run.id, ports=ports)
+    first, second = batches(ports, who, run.id)
+    score(ports, who, run.id, first)
     running = ports.runs.get(who.tenant_id, run.id)
-    runs.cancel_run(who, run.id)
-    assert score(who, run.id, second).outcome == "inactive"
+    runs.cancel_run(who, run.id, ports=ports)
+    assert score(ports, who, run.id, second).outcome == "inactive"
     # A delivery that read the run before the cancel: the write refuses it.
     assert running is not None and running.status == "running"
     late = ports.runs.record_batch(
@@ -293,8 +308,8 @@ def test_a_batch_after_cancel_is_inactive_and_the_counts_stay_frozen(ports: fake
     )
     assert late == "inactive"
     assert not ports.runs.batch_recorded(running, 1)
-    assert workflow.finalize(who.tenant_id, run.id).status == "cancelled"
-    final = runs.get_run(who, run.id)
+    assert workflow.finalize(who.tenant_id, run.id, ports=ports).status == "cancelled"
+    final = runs.get_run(who, run.id, ports=ports)
     assert (final.status, final.completed_count, final.failed_count, final.aggregates) == (
         "cancelled",
         2,
@@ -305,25 +320,28 @@ def test_a_batch_after_cancel_is_inactive_and_the_counts_stay_frozen(ports: fake
 
 def test_finalize_refuses_a_run_with_a_batch_missing(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
-    workflow.prepare(who.tenant_id, run.id)
-    score(who, run.id, batches(who, run.id)[0])
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
+    workflow.prepare(who.tenant_id, run.id, ports=ports)
+    score(ports, who, run.id, batches(ports, who, run.id)[0])
     with pytest.raises(RuntimeError, match="run incomplete: 2 of 3 records recorded"):
-        workflow.finalize(who.tenant_id, run.id)
-    assert runs.get_run(who, run.id).status == "running"
+        workflow.finalize(who.tenant_id, run.id, ports=ports)
+    assert runs.get_run(who, run.id, ports=ports).status == "running"
     assert ports.runs.in_flight[who.tenant_id] == 1
 
 
 def test_finalize_twice_and_mark_failed_after_completion_change_nothing(ports: fakes.Ports):
     who = principal()
-    run, _ = schedule(who, *catalogue(who)[::2])
-    workflow.prepare(who.tenant_id, run.id)
-    for batch in batches(who, run.id):
-        score(who, run.id, batch)
-    workflow.finalize(who.tenant_id, run.id)
-    assert workflow.finalize(who.tenant_id, run.id).status == "completed"
-    assert workflow.mark_failed(who.tenant_id, run.id, {"Error": "States.Timeout"}).status == "completed"
-    assert runs.get_run(who, run.id).error_message is None
+    run, _ = schedule(ports, who, *catalogue(ports, who)[::2])
+    workflow.prepare(who.tenant_id, run.id, ports=ports)
+    for batch in batches(ports, who, run.id):
+        score(ports, who, run.id, batch)
+    workflow.finalize(who.tenant_id, run.id, ports=ports)
+    assert workflow.finalize(who.tenant_id, run.id, ports=ports).status == "completed"
+    assert (
+        workflow.mark_failed(who.tenant_id, run.id, {"Error": "States.Timeout"}, ports=ports).status
+        == "completed"
+    )
+    assert runs.get_run(who, run.id, ports=ports).error_message is None
     assert ports.runs.in_flight[who.tenant_id] == 0
     assert counters(ports, who)["status#completed"] == 1
 
@@ -331,14 +349,14 @@ def test_finalize_twice_and_mark_failed_after_completion_change_nothing(ports: f
 def test_records_that_cannot_be_scored_are_failed_evaluations_and_counted(ports: fakes.Ports):
     who = principal()
     records = [*RECORDS, {"id": "r4", "output": "Oslo"}]  # no golden_answer
-    dataset_id, _, version_id = catalogue(who, records)
-    run, warnings = schedule(who, dataset_id, version_id)
+    dataset_id, _, version_id = catalogue(ports, who, records)
+    run, warnings = schedule(ports, who, dataset_id, version_id)
     assert [(w["code"], w["count"]) for w in warnings] == [("partial_field", 1)]
-    workflow.prepare(who.tenant_id, run.id)
-    for batch in batches(who, run.id):
-        score(who, run.id, batch)
-    workflow.finalize(who.tenant_id, run.id)
-    final = runs.get_run(who, run.id)
+    workflow.prepare(who.tenant_id, run.id, ports=ports)
+    for batch in batches(ports, who, run.id):
+        score(ports, who, run.id, batch)
+    workflow.finalize(who.tenant_id, run.id, ports=ports)
+    final = runs.get_run(who, run.id, ports=ports)
     assert (final.completed_count, final.failed_count) == (3, 1)
     assert (final.aggregates or [])[0].unscored == 1
     assert final.pass_rate == pytest.approx(2 / 4)

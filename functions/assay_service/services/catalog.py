@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from assay_service import dependencies as deps
+from assay_service.dependencies import DEPLOYED
 from assay_service.domain import coverage, jsondoc
 from assay_service.domain.coverage import Coverage
 from assay_service.domain.cursors import decode_position, encode_cursor
@@ -34,7 +34,7 @@ from assay_service.models.domain import (
     utcnow,
 )
 from assay_service.observability import get_logger
-from assay_service.ports import RunQuery
+from assay_service.ports import Ports, RunQuery
 from assay_service.settings import get_settings
 
 MAX_REPORTED_RECORD_ERRORS = 20
@@ -47,7 +47,7 @@ def default_project(tenant_id: UUID) -> UUID:
 
 
 # ---------------------------------------------------------------- projects
-def create_project(principal: Principal, req: CreateProjectRequest) -> Project:
+def create_project(principal: Principal, req: CreateProjectRequest, *, ports: Ports = DEPLOYED) -> Project:
     project = Project(
         id=uuid.uuid4(),
         tenant_id=principal.tenant_id,
@@ -55,36 +55,38 @@ def create_project(principal: Principal, req: CreateProjectRequest) -> Project:
         description=req.description,
         created_at=utcnow(),
     )
-    deps.projects().create(project)
+    ports.projects.create(project)
     return project
 
 
-def get_project(principal: Principal, project_id: UUID) -> Project:
-    return found(deps.projects().get(principal.tenant_id, project_id), "project")
+def get_project(principal: Principal, project_id: UUID, *, ports: Ports = DEPLOYED) -> Project:
+    return found(ports.projects.get(principal.tenant_id, project_id), "project")
 
 
 def list_projects(
-    principal: Principal, *, limit: int, cursor: str | None
+    principal: Principal, *, limit: int, cursor: str | None, ports: Ports = DEPLOYED
 ) -> tuple[list[Project], str | None]:
-    return deps.projects().list_page(principal.tenant_id, limit=limit, cursor=cursor)
+    return ports.projects.list_page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
-def project_for(principal: Principal, project_id: UUID | None) -> UUID:
+def project_for(principal: Principal, project_id: UUID | None, *, ports: Ports = DEPLOYED) -> UUID:
     """The project a new dataset or eval joins: one of the caller's, or the default."""
     if project_id is None:
         return default_project(principal.tenant_id)
-    return get_project(principal, project_id).id
+    return get_project(principal, project_id, ports=ports).id
 
 
 # ---------------------------------------------------------------- datasets
-def create_dataset(principal: Principal, req: CreateDatasetRequest) -> tuple[Dataset, DatasetVersion | None]:
+def create_dataset(
+    principal: Principal, req: CreateDatasetRequest, *, ports: Ports = DEPLOYED
+) -> tuple[Dataset, DatasetVersion | None]:
     """A dataset, and with ``req.records`` its version 1: both, or nothing.
 
     The records are checked before anything is written (any bad record: 400 and no
     dataset). Version 1 is then written by ``create_dataset_version`` — the one path every
     version takes, with all its checks — and if that still fails, the dataset item is
     deleted again before the error is answered."""
-    project_id = project_for(principal, req.project_id)
+    project_id = project_for(principal, req.project_id, ports=ports)
     if req.records is not None:
         normalize_records(req.records)
     dataset = Dataset(
@@ -95,14 +97,16 @@ def create_dataset(principal: Principal, req: CreateDatasetRequest) -> tuple[Dat
         description=req.description,
         created_at=utcnow(),
     )
-    deps.datasets().create(dataset)
+    ports.datasets.create(dataset)
     if req.records is None:
         return dataset, None
     try:
-        version = create_dataset_version(principal, dataset.id, records=req.records, strict=req.strict)
+        version = create_dataset_version(
+            principal, dataset.id, records=req.records, strict=req.strict, ports=ports
+        )
     except BaseException:
         try:
-            deps.datasets().delete(dataset, [])
+            ports.datasets.delete(dataset, [])
         except Exception:
             get_logger().exception(
                 "could not remove a dataset whose version 1 failed", extra={"dataset_id": str(dataset.id)}
@@ -111,14 +115,14 @@ def create_dataset(principal: Principal, req: CreateDatasetRequest) -> tuple[Dat
     return dataset.model_copy(update={"version_count": version.version}), version
 
 
-def get_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
-    return found(deps.datasets().get(principal.tenant_id, dataset_id), "dataset")
+def get_dataset(principal: Principal, dataset_id: UUID, *, ports: Ports = DEPLOYED) -> Dataset:
+    return found(ports.datasets.get(principal.tenant_id, dataset_id), "dataset")
 
 
 def list_datasets(
-    principal: Principal, *, limit: int, cursor: str | None
+    principal: Principal, *, limit: int, cursor: str | None, ports: Ports = DEPLOYED
 ) -> tuple[list[Dataset], str | None]:
-    return deps.datasets().list_page(principal.tenant_id, limit=limit, cursor=cursor)
+    return ports.datasets.list_page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
 class RecordNormalizer:
@@ -215,10 +219,12 @@ def _parse_upload(lines: Iterator[bytes], normalizer: RecordNormalizer) -> Itera
         yield normalizer.add(number, record).model_dump_json().encode() + b"\n"
 
 
-def create_upload(principal: Principal, dataset_id: UUID) -> tuple[UUID, str, datetime]:
-    dataset = get_dataset(principal, dataset_id)
+def create_upload(
+    principal: Principal, dataset_id: UUID, *, ports: Ports = DEPLOYED
+) -> tuple[UUID, str, datetime]:
+    dataset = get_dataset(principal, dataset_id, ports=ports)
     upload_id = uuid.uuid4()
-    store = deps.artifacts()
+    store = ports.artifacts
     url, expires_at = store.presign_put(
         store.upload_key(principal.tenant_id, dataset.id, upload_id),
         content_type=UPLOAD_CONTENT_TYPE,
@@ -234,6 +240,7 @@ def create_dataset_version(
     upload_id: UUID | None = None,
     *,
     strict: bool = False,
+    ports: Ports = DEPLOYED,
 ) -> DatasetVersion:
     """A new immutable version from inline records or an uploaded JSONL file.
 
@@ -241,9 +248,9 @@ def create_dataset_version(
     version (the first 20 problems are named) and nothing is stored. The records' field
     coverage is stored on the version; with ``strict``, records that draw coverage warnings
     are refused the same way."""
-    dataset = get_dataset(principal, dataset_id)
+    dataset = get_dataset(principal, dataset_id, ports=ports)
     version_id = uuid.uuid4()
-    store = deps.artifacts()
+    store = ports.artifacts
     key = store.dataset_version_key(principal.tenant_id, dataset.id, version_id)
     normalizer = RecordNormalizer()
     writer = store.writer(key, "application/x-ndjson")
@@ -281,7 +288,7 @@ def create_dataset_version(
     )
     # The object first, then the item that makes it visible: a failure in between leaves
     # an unreachable object, never a version without records.
-    deps.datasets().add_version(principal.tenant_id, dataset, version, key)
+    ports.datasets.add_version(principal.tenant_id, dataset, version, key)
     return version
 
 
@@ -297,13 +304,17 @@ def _refuse_on_warnings(warnings: list[dict[str, Any]]) -> None:
 
 
 def read_records(
-    principal: Principal, dataset_id: UUID, version: int, *, limit: int, cursor: str | None
+    principal: Principal,
+    dataset_id: UUID,
+    version: int,
+    *,
+    limit: int,
+    cursor: str | None,
+    ports: Ports = DEPLOYED,
 ) -> tuple[list[Record], str | None]:
     """A page of a version's records; the cursor is a byte offset into the version file."""
-    get_dataset(principal, dataset_id)
-    meta, key = found(
-        deps.datasets().get_version(principal.tenant_id, dataset_id, version), "dataset version"
-    )
+    get_dataset(principal, dataset_id, ports=ports)
+    meta, key = found(ports.datasets.get_version(principal.tenant_id, dataset_id, version), "dataset version")
     (offset,) = decode_position(
         cursor, partition=("version", str(meta.id)), fields=("offset",), maximum=meta.size_bytes
     )
@@ -311,7 +322,7 @@ def read_records(
     chunk = 256 * 1024
     while len(records) < limit and offset < meta.size_bytes:
         end = min(offset + chunk, meta.size_bytes) - 1
-        data = deps.artifacts().get_bytes(key, byte_range=(offset, end))
+        data = ports.artifacts.get_bytes(key, byte_range=(offset, end))
         consumed = 0
         for line in data.splitlines(keepends=True):
             if not line.endswith(b"\n") and end + 1 < meta.size_bytes:
@@ -328,16 +339,20 @@ def read_records(
     return records, encode_cursor({"version": str(meta.id), "offset": offset}) if more else None
 
 
-def list_dataset_versions(principal: Principal, dataset_id: UUID) -> list[DatasetVersion]:
-    get_dataset(principal, dataset_id)
-    return deps.datasets().list_versions(principal.tenant_id, dataset_id)
+def list_dataset_versions(
+    principal: Principal, dataset_id: UUID, *, ports: Ports = DEPLOYED
+) -> list[DatasetVersion]:
+    get_dataset(principal, dataset_id, ports=ports)
+    return ports.datasets.list_versions(principal.tenant_id, dataset_id)
 
 
 # ---------------------------------------------------------------- evals
-def create_eval(principal: Principal, req: CreateEvalRequest) -> tuple[Eval, EvalVersion | None]:
+def create_eval(
+    principal: Principal, req: CreateEvalRequest, *, ports: Ports = DEPLOYED
+) -> tuple[Eval, EvalVersion | None]:
     """An eval, and with ``req.metrics`` its version 1, checked first and written in one
     transaction with the eval: both, or nothing."""
-    project_id = project_for(principal, req.project_id)
+    project_id = project_for(principal, req.project_id, ports=ports)
     first = req.first_version()
     ev = Eval(
         id=uuid.uuid4(),
@@ -348,7 +363,7 @@ def create_eval(principal: Principal, req: CreateEvalRequest) -> tuple[Eval, Eva
         created_at=utcnow(),
     )
     if first is None:
-        deps.evals().create(ev)
+        ports.evals.create(ev)
         return ev, None
     metrics = _checked_metrics(first)
     ev = ev.model_copy(update={"version_count": 1})
@@ -361,7 +376,7 @@ def create_eval(principal: Principal, req: CreateEvalRequest) -> tuple[Eval, Eva
         judge=first.judge,
         created_at=ev.created_at,
     )
-    deps.evals().create_with_version(ev, version)
+    ports.evals.create_with_version(ev, version)
     return ev, version
 
 
@@ -373,18 +388,22 @@ def _checked_metrics(req: CreateEvalVersionRequest) -> list[Metric]:
     return metrics
 
 
-def get_eval(principal: Principal, eval_id: UUID) -> Eval:
-    return found(deps.evals().get(principal.tenant_id, eval_id), "eval")
+def get_eval(principal: Principal, eval_id: UUID, *, ports: Ports = DEPLOYED) -> Eval:
+    return found(ports.evals.get(principal.tenant_id, eval_id), "eval")
 
 
-def list_evals(principal: Principal, *, limit: int, cursor: str | None) -> tuple[list[Eval], str | None]:
-    return deps.evals().list_page(principal.tenant_id, limit=limit, cursor=cursor)
+def list_evals(
+    principal: Principal, *, limit: int, cursor: str | None, ports: Ports = DEPLOYED
+) -> tuple[list[Eval], str | None]:
+    return ports.evals.list_page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
-def create_eval_version(principal: Principal, eval_id: UUID, req: CreateEvalVersionRequest) -> EvalVersion:
+def create_eval_version(
+    principal: Principal, eval_id: UUID, req: CreateEvalVersionRequest, *, ports: Ports = DEPLOYED
+) -> EvalVersion:
     from assay_service.domain.scoring import check_metrics  # the scorers: ~80 ms to import
 
-    ev = get_eval(principal, eval_id)
+    ev = get_eval(principal, eval_id, ports=ports)
     metrics = [Metric(**m.model_dump()) for m in req.metrics]
     check_metrics(metrics)
     version = EvalVersion(
@@ -396,24 +415,24 @@ def create_eval_version(principal: Principal, eval_id: UUID, req: CreateEvalVers
         judge=req.judge,
         created_at=utcnow(),
     )
-    deps.evals().add_version(principal.tenant_id, ev, version)
+    ports.evals.add_version(principal.tenant_id, ev, version)
     return version
 
 
-def get_eval_version(principal: Principal, version_id: UUID) -> EvalVersion:
-    return found(deps.evals().get_version(principal.tenant_id, version_id), "eval version")
+def get_eval_version(principal: Principal, version_id: UUID, *, ports: Ports = DEPLOYED) -> EvalVersion:
+    return found(ports.evals.get_version(principal.tenant_id, version_id), "eval version")
 
 
-def list_eval_versions(principal: Principal, eval_id: UUID) -> list[EvalVersion]:
-    get_eval(principal, eval_id)
-    return deps.evals().list_versions(principal.tenant_id, eval_id)
+def list_eval_versions(principal: Principal, eval_id: UUID, *, ports: Ports = DEPLOYED) -> list[EvalVersion]:
+    get_eval(principal, eval_id, ports=ports)
+    return ports.evals.list_versions(principal.tenant_id, eval_id)
 
 
 # ---------------------------------------------------------------- deletes
-def _refuse_if_runs(principal: Principal, kind: str, field: str, object_id: UUID) -> None:
+def _refuse_if_runs(principal: Principal, kind: str, field: str, object_id: UUID, *, ports: Ports) -> None:
     """Runs point at their dataset and eval (and are listed by them): a dataset or eval
     that runs still reference is not deleted (docs/decisions/0012-deletes.md)."""
-    count = deps.runs().count(RunQuery(tenant_id=principal.tenant_id, criteria={field: str(object_id)}))
+    count = ports.runs.count(RunQuery(tenant_id=principal.tenant_id, criteria={field: str(object_id)}))
     if count:
         raise ConflictError(
             f"{count} run(s) use this {kind}; delete them first (list them with "
@@ -423,24 +442,24 @@ def _refuse_if_runs(principal: Principal, kind: str, field: str, object_id: UUID
         )
 
 
-def delete_dataset(principal: Principal, dataset_id: UUID) -> Dataset:
+def delete_dataset(principal: Principal, dataset_id: UUID, *, ports: Ports = DEPLOYED) -> Dataset:
     """The dataset, its versions' items and objects, and its pending uploads."""
-    dataset = get_dataset(principal, dataset_id)
-    _refuse_if_runs(principal, "dataset", "dataset_id", dataset.id)
-    versions = deps.datasets().version_objects(principal.tenant_id, dataset.id)
-    store = deps.artifacts()
+    dataset = get_dataset(principal, dataset_id, ports=ports)
+    _refuse_if_runs(principal, "dataset", "dataset_id", dataset.id, ports=ports)
+    versions = ports.datasets.version_objects(principal.tenant_id, dataset.id)
+    store = ports.artifacts
     # Objects first, items last: an interrupted delete leaves the dataset visible, and
     # deleting it again finishes the job (never an unreachable object).
     uploads = list(store.list_keys(store.upload_prefix(principal.tenant_id, dataset.id)))
     store.delete_keys([key for _, key in versions] + uploads)
-    deps.datasets().delete(dataset, [sk for sk, _ in versions])
+    ports.datasets.delete(dataset, [sk for sk, _ in versions])
     return dataset
 
 
-def delete_eval(principal: Principal, eval_id: UUID) -> Eval:
+def delete_eval(principal: Principal, eval_id: UUID, *, ports: Ports = DEPLOYED) -> Eval:
     """The eval and its versions (runs keep their own copy of the metrics, but a run's
     eval must exist while the run does: see _refuse_if_runs)."""
-    ev = get_eval(principal, eval_id)
-    _refuse_if_runs(principal, "eval", "eval_id", ev.id)
-    deps.evals().delete(ev)
+    ev = get_eval(principal, eval_id, ports=ports)
+    _refuse_if_runs(principal, "eval", "eval_id", ev.id, ports=ports)
+    ports.evals.delete(ev)
     return ev

@@ -13,8 +13,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from assay_service import dependencies as deps
+from assay_service.dependencies import DEPLOYED
 from assay_service.models.domain import Eval, Principal, Run
+from assay_service.ports import Ports
 from assay_service.services import runs as run_service
 
 AEGIS_MAX_EVALUATIONS = 1000
@@ -36,21 +37,21 @@ def _money(value: float | None) -> str | None:
     return None if value is None else f"{Decimal(str(value)):.15f}"
 
 
-def _evaluations(run: Run) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    for batch in deps.runs().iter_batches(run):
+def _evaluations(run: Run, *, ports: Ports) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for batch in ports.runs.iter_batches(run):
         records = {r["id"]: r for r in batch["records"]}
         for raw in batch["evaluations"]:
             yield raw, records.get(raw["record_id"], {})
 
 
-def aegis_run(principal: Principal, run_id: UUID) -> dict[str, Any]:
-    run = run_service.get_run(principal, run_id)
-    dataset = deps.datasets().get(principal.tenant_id, run.dataset_id)
-    version = deps.evals().get_version(principal.tenant_id, run.eval_version_id)
+def aegis_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) -> dict[str, Any]:
+    run = run_service.get_run(principal, run_id, ports=ports)
+    dataset = ports.datasets.get(principal.tenant_id, run.dataset_id)
+    version = ports.evals.get_version(principal.tenant_id, run.eval_version_id)
     model = version.judge.model if version and version.judge else None
     evaluations: list[dict[str, Any]] = []
     total = 0
-    for raw, record in _evaluations(run):
+    for raw, record in _evaluations(run, ports=ports):
         total += 1
         if len(evaluations) >= AEGIS_MAX_EVALUATIONS:
             continue
@@ -104,10 +105,10 @@ def aegis_run(principal: Principal, run_id: UUID) -> dict[str, Any]:
     }
 
 
-def _responses(run: Run) -> list[dict[str, Any]]:
+def _responses(run: Run, *, ports: Ports) -> list[dict[str, Any]]:
     """One Aymara response per record: passed every metric, why, how sure, refused?"""
     by_record: dict[int, dict[str, Any]] = {}
-    for raw, record in _evaluations(run):
+    for raw, record in _evaluations(run, ports=ports):
         index = raw["record_index"]
         if index not in by_record:
             if len(by_record) >= AYMARA_MAX_RESPONSES:
@@ -142,7 +143,7 @@ def _responses(run: Run) -> list[dict[str, Any]]:
     return out
 
 
-def aymara_run(run: Run, ev: Eval | None, *, with_responses: bool) -> dict[str, Any]:
+def aymara_run(run: Run, ev: Eval | None, *, with_responses: bool, ports: Ports = DEPLOYED) -> dict[str, Any]:
     status = AYMARA_STATUS[run.status]
     evaluation = (
         None
@@ -180,7 +181,7 @@ def aymara_run(run: Run, ev: Eval | None, *, with_responses: bool) -> dict[str, 
         "pass_rate": run.pass_rate,
         "num_prompts": run.item_count,
         "num_responses_scored": run.completed_count + run.failed_count,
-        "responses": _responses(run) if with_responses and run.status == "completed" else None,
+        "responses": _responses(run, ports=ports) if with_responses and run.status == "completed" else None,
     }
 
 
@@ -192,18 +193,19 @@ def aymara_runs(
     limit: int,
     offset: int,
     with_responses: bool,
+    ports: Ports = DEPLOYED,
 ) -> dict[str, Any]:
     criteria = {
         k: str(v) for k, v in {"eval_id": eval_uuid, "project_id": workspace_uuid}.items() if v is not None
     }
     items, _, total = run_service.list_runs(
-        principal, criteria=criteria, limit=limit, offset=offset, cursor=None
+        principal, criteria=criteria, limit=limit, offset=offset, cursor=None, ports=ports
     )
     evals: dict[UUID, Eval | None] = {}
     for run in items:
         if run.eval_id not in evals:
-            evals[run.eval_id] = deps.evals().get(principal.tenant_id, run.eval_id)
+            evals[run.eval_id] = ports.evals.get(principal.tenant_id, run.eval_id)
     return {
-        "items": [aymara_run(r, evals[r.eval_id], with_responses=with_responses) for r in items],
+        "items": [aymara_run(r, evals[r.eval_id], with_responses=with_responses, ports=ports) for r in items],
         "count": total,
     }

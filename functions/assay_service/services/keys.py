@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from assay_service import dependencies as deps
+from assay_service.dependencies import DEPLOYED
 from assay_service.errors import (
     ConflictError,
     ExpiredKeyError,
@@ -22,6 +22,7 @@ from assay_service.errors import (
 from assay_service.models.api import ApiKeyResponse, CreateApiKeyRequest
 from assay_service.models.domain import Principal, Role, utcnow
 from assay_service.observability import get_logger
+from assay_service.ports import Ports
 
 KEY_PREFIX = "ask_"
 MIN_KEY_LENGTH = 20
@@ -65,11 +66,12 @@ def store_key(
     expires_at: datetime | None = None,
     name: str | None = None,
     created_at: datetime | None = None,
+    ports: Ports = DEPLOYED,
 ) -> UUID | None:
     """Store ``raw`` for the tenant; returns the key id, or None if it is already stored."""
     key_id = UUID(bytes=secrets.token_bytes(16), version=4)
-    stored = deps.tenants().put_key(
-        key_hash=hash_key(raw, deps.keyring().hmac_key()),
+    stored = ports.tenants.put_key(
+        key_hash=hash_key(raw, ports.keyring.hmac_key()),
         key_id=key_id,
         tenant_id=tenant_id,
         role=role,
@@ -101,7 +103,9 @@ def _may_manage(caller: Principal, role: str) -> None:
         raise InsufficientPermissionsError(f"a {caller.role} key cannot manage {role} keys")
 
 
-def create_key(caller: Principal, req: CreateApiKeyRequest) -> tuple[ApiKeyResponse, str]:
+def create_key(
+    caller: Principal, req: CreateApiKeyRequest, *, ports: Ports = DEPLOYED
+) -> tuple[ApiKeyResponse, str]:
     _may_manage(caller, req.role)
     now = utcnow()
     if req.expires_at is not None:
@@ -124,31 +128,32 @@ def create_key(caller: Principal, req: CreateApiKeyRequest) -> tuple[ApiKeyRespo
         expires_at=req.expires_at,
         name=req.name,
         created_at=now,
+        ports=ports,
     )
     if key_id is None:  # 256 random bits collided: not in this universe
         raise ConflictError("could not create a unique key; retry")
-    item = deps.tenants().get_key_by_id(caller.tenant_id, key_id)
+    item = ports.tenants.get_key_by_id(caller.tenant_id, key_id)
     return _view(item or {}), raw
 
 
-def list_keys(caller: Principal) -> list[ApiKeyResponse]:
-    return [_view(item) for item in deps.tenants().list_keys(caller.tenant_id)]
+def list_keys(caller: Principal, *, ports: Ports = DEPLOYED) -> list[ApiKeyResponse]:
+    return [_view(item) for item in ports.tenants.list_keys(caller.tenant_id)]
 
 
-def revoke_key(caller: Principal, key_id: UUID) -> ApiKeyResponse:
-    item = deps.tenants().get_key_by_id(caller.tenant_id, key_id)
+def revoke_key(caller: Principal, key_id: UUID, *, ports: Ports = DEPLOYED) -> ApiKeyResponse:
+    item = ports.tenants.get_key_by_id(caller.tenant_id, key_id)
     if item is None:
         raise NotFoundError("api key")
     _may_manage(caller, item["role"])
-    deps.tenants().revoke_key(item["key_hash"])
+    ports.tenants.revoke_key(item["key_hash"])
     return _view({**item, "revoked": True})
 
 
-def authenticate(raw: str | None) -> Principal:
+def authenticate(raw: str | None, *, ports: Ports = DEPLOYED) -> Principal:
     if not raw or not MIN_KEY_LENGTH <= len(raw) <= MAX_KEY_LENGTH:
         raise InvalidKeyError()
-    digest = hash_key(raw, deps.keyring().hmac_key())
-    item = deps.tenants().get_key(digest)
+    digest = hash_key(raw, ports.keyring.hmac_key())
+    item = ports.tenants.get_key(digest)
     if not item or item.get("revoked"):
         raise InvalidKeyError()
     now = datetime.now(UTC)
@@ -157,13 +162,13 @@ def authenticate(raw: str | None) -> Principal:
         raise ExpiredKeyError()
     used = _instant(item.get("last_used_at"))
     if used is None or used < now - TOUCH_INTERVAL:  # the conditional write would refuse it
-        _touch(digest, now)
+        _touch(digest, now, ports=ports)
     return Principal(tenant_id=UUID(item["tenant_id"]), key_id=UUID(item["key_id"]), role=item["role"])
 
 
-def _touch(digest: str, now: datetime) -> None:
+def _touch(digest: str, now: datetime, *, ports: Ports) -> None:
     """Best effort: ``last_used_at`` is telemetry and must never fail a request."""
     try:
-        deps.tenants().touch_key(digest, now.isoformat(), (now - TOUCH_INTERVAL).isoformat())
+        ports.tenants.touch_key(digest, now.isoformat(), (now - TOUCH_INTERVAL).isoformat())
     except Exception:
         get_logger().warning("could not record the key's last use")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
-from assay_service import dependencies as deps
+from assay_service.dependencies import DEPLOYED
 from assay_service.domain import coverage
 from assay_service.domain.cursors import decode_position, encode_cursor
 from assay_service.domain.ids import parse_evaluation_id
@@ -25,7 +27,7 @@ from assay_service.models.domain import (
     Run,
     utcnow,
 )
-from assay_service.ports import RunQuery
+from assay_service.ports import Ports, RunQuery
 from assay_service.services.catalog import get_dataset, get_eval_version
 from assay_service.settings import get_settings
 
@@ -157,18 +159,23 @@ def check_fields(metrics: list[Metric], dataset_version: DatasetVersion) -> list
 
 
 def schedule_run(
-    principal: Principal, dataset_id: UUID, req: ScheduleEvalRunRequest, *, idempotency_key: str | None = None
+    principal: Principal,
+    dataset_id: UUID,
+    req: ScheduleEvalRunRequest,
+    *,
+    idempotency_key: str | None = None,
+    ports: Ports = DEPLOYED,
 ) -> tuple[Run, list[dict[str, Any]]]:
     """The scheduled run, and the warnings of ``check_fields`` about its data."""
-    dataset = get_dataset(principal, dataset_id)
-    version = get_eval_version(principal, req.eval_version_id)
-    stored = deps.datasets().get_version(principal.tenant_id, dataset.id, req.dataset_version)
+    dataset = get_dataset(principal, dataset_id, ports=ports)
+    version = get_eval_version(principal, req.eval_version_id, ports=ports)
+    stored = ports.datasets.get_version(principal.tenant_id, dataset.id, req.dataset_version)
     if stored is None and req.dataset_version is None:
         raise ConflictError(
             "the dataset has no version yet: create one first", details={"dataset_id": str(dataset.id)}
         )
     dataset_version, _ = found(stored, "dataset version")
-    ev = found(deps.evals().get(principal.tenant_id, version.eval_id), "eval")
+    ev = found(ports.evals.get(principal.tenant_id, version.eval_id), "eval")
     metrics = apply_overrides(version.metrics, req.metric_args)
     warnings = check_fields(metrics, dataset_version)
     settings = get_settings()
@@ -200,19 +207,19 @@ def schedule_run(
         updated_at=now,
     )
     idempotency = (idempotency_key, request_hash(dataset.id, req)) if idempotency_key else None
-    standing = deps.runs().create(
+    standing = ports.runs.create(
         run, idempotency=idempotency, max_in_flight=get_settings().max_runs_in_flight
     )
     if standing != run.id:  # a replay of an earlier request: same run, no second run
-        run = get_run(principal, standing)
+        run = get_run(principal, standing, ports=ports)
         if run.status != "pending":
             return run, warnings
     try:
         # Idempotent too: the execution is named by the run id.
-        deps.workflow().start(tenant_id=run.tenant_id, run_id=run.id)
+        ports.workflow.start(tenant_id=run.tenant_id, run_id=run.id)
     except Exception:
         # Never leave a run pending with no execution behind it.
-        deps.runs().set_status(
+        ports.runs.set_status(
             run,
             "failed",
             expect=["pending"],
@@ -225,12 +232,18 @@ def schedule_run(
     return run, warnings
 
 
-def get_run(principal: Principal, run_id: UUID) -> Run:
-    return found(deps.runs().get(principal.tenant_id, run_id), "eval run")
+def get_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) -> Run:
+    return found(ports.runs.get(principal.tenant_id, run_id), "eval run")
 
 
 def list_runs(
-    principal: Principal, *, criteria: dict[str, str], limit: int, offset: int, cursor: str | None
+    principal: Principal,
+    *,
+    criteria: dict[str, str],
+    limit: int,
+    offset: int,
+    cursor: str | None,
+    ports: Ports = DEPLOYED,
 ) -> tuple[list[Run], str | None, int]:
     """A page of the tenant's runs matching every criterion, and how many match in all.
 
@@ -239,30 +252,32 @@ def list_runs(
     query = RunQuery(
         tenant_id=principal.tenant_id, criteria=criteria, limit=limit, offset=offset, cursor=cursor
     )
-    items, after = deps.runs().list_page(query)
-    return items, after, deps.runs().count(query)
+    items, after = ports.runs.list_page(query)
+    return items, after, ports.runs.count(query)
 
 
-def get_evaluation(principal: Principal, evaluation_id: UUID) -> Evaluation:
+def get_evaluation(principal: Principal, evaluation_id: UUID, *, ports: Ports = DEPLOYED) -> Evaluation:
     ref = parse_evaluation_id(evaluation_id)
-    run = deps.runs().get_by_key(principal.tenant_id, ref.run_key) if ref else None
+    run = ports.runs.get_by_key(principal.tenant_id, ref.run_key) if ref else None
     if ref is None or run is None or ref.metric_index >= len(run.metrics):
         raise NotFoundError("evaluation")
-    batch = deps.runs().get_batch(principal.tenant_id, ref.run_key, ref.record_index // run.batch_size)
+    batch = ports.runs.get_batch(principal.tenant_id, ref.run_key, ref.record_index // run.batch_size)
     for raw in (batch or {}).get("evaluations", []):
         if raw["id"] == str(evaluation_id):
             return Evaluation.model_validate(raw)
     raise NotFoundError("evaluation")
 
 
-def export_location(principal: Principal, run_id: UUID, fmt: str) -> tuple[Run, str, int]:
+def export_location(
+    principal: Principal, run_id: UUID, fmt: str, *, ports: Ports = DEPLOYED
+) -> tuple[Run, str, int]:
     """The finished run's export artifact: (run, key, size). 409 while the run is unfinished."""
-    run = get_run(principal, run_id)
+    run = get_run(principal, run_id, ports=ports)
     if run.status != "completed":
         raise ConflictError(
             f"the run is {run.status}; exports exist once it has completed", details={"status": run.status}
         )
-    store = deps.artifacts()
+    store = ports.artifacts
     key = store.export_key(run.tenant_id, run.id, fmt)
     size = store.size(key)
     if size is None:
@@ -270,41 +285,74 @@ def export_location(principal: Principal, run_id: UUID, fmt: str) -> tuple[Run, 
     return run, key, size
 
 
-def cancel_run(principal: Principal, run_id: UUID) -> Run:
+@dataclass(frozen=True)
+class RunExport:
+    """A finished run's export as the API delivers it: ``body`` inline, or ``link`` (a
+    presigned URL and its expiry) when a link is asked for or the export is too large to
+    inline (``EXPORT_INLINE_MAX_BYTES``)."""
+
+    run: Run
+    filename: str
+    content_type: str
+    size: int
+    body: str | None = None
+    link: tuple[str, datetime] | None = None
+
+
+def export_run(
+    principal: Principal, run_id: UUID, fmt: str, *, link: bool, ports: Ports = DEPLOYED
+) -> RunExport:
+    from assay_service.domain.exports import FORMATS
+
+    run, key, size = export_location(principal, run_id, fmt, ports=ports)
+    export = RunExport(run=run, filename=f"eval-run-{run.id}.{fmt}", content_type=FORMATS[fmt], size=size)
+    settings = get_settings()
+    if link or size > settings.export_inline_max_bytes:
+        presigned = ports.artifacts.presign_get(
+            key,
+            filename=export.filename,
+            content_type=export.content_type,
+            expires_in=settings.presign_expiry_seconds,
+        )
+        return replace(export, link=presigned)
+    return replace(export, body=ports.artifacts.get_bytes(key).decode())
+
+
+def cancel_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) -> Run:
     """Stop a pending or running run; its counts stay as they were (batch writes require
     ``running``). A finished run cannot be cancelled."""
-    run = get_run(principal, run_id)
+    run = get_run(principal, run_id, ports=ports)
     now = utcnow().isoformat()
-    if run.status in TERMINAL_STATUSES or not deps.runs().set_status(
+    if run.status in TERMINAL_STATUSES or not ports.runs.set_status(
         run, "cancelled", expect=["pending", "running"], fields={"completed_at": now}
     ):
-        current = get_run(principal, run_id)
+        current = get_run(principal, run_id, ports=ports)
         raise ConflictError(f"the run is already {current.status}", details={"status": current.status})
-    deps.workflow().stop(run.id, cause="cancelled through the API")
-    return get_run(principal, run_id)
+    ports.workflow.stop(run.id, cause="cancelled through the API")
+    return get_run(principal, run_id, ports=ports)
 
 
-def delete_run(principal: Principal, run_id: UUID) -> Run:
+def delete_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) -> Run:
     """A finished run: its S3 objects (manifest, exports), its batches of evaluations and
     the run item, which leaves the run counters in the same transaction. A pending or
     running run is refused: its execution would go on writing (cancel it first)."""
     from assay_service.domain.exports import FORMATS
 
-    run = get_run(principal, run_id)
+    run = get_run(principal, run_id, ports=ports)
     if run.status not in TERMINAL_STATUSES:
         raise ConflictError(
             f"the run is {run.status}; cancel it first (POST /v1/eval-runs/{run.id}/cancel), then delete it",
             details={"status": run.status},
         )
-    store = deps.artifacts()
+    store = ports.artifacts
     store.delete_keys(
         [
             store.manifest_key(run.tenant_id, run.id),
             *(store.export_key(run.tenant_id, run.id, fmt) for fmt in FORMATS),
         ]
     )
-    if not deps.runs().delete(run):
-        current = get_run(principal, run_id)  # deleted meanwhile: 404
+    if not ports.runs.delete(run):
+        current = get_run(principal, run_id, ports=ports)  # deleted meanwhile: 404
         raise ConflictError(
             f"the run changed while it was being deleted (now {current.status}); retry",
             details={"status": current.status},
@@ -325,16 +373,17 @@ def list_evaluations(
     passed: bool | None,
     limit: int,
     cursor: str | None,
+    ports: Ports = DEPLOYED,
 ) -> tuple[list[tuple[Evaluation, dict[str, Any]]], str | None]:
     """A page of a run's evaluations in record order, each with its truncated record.
 
     Reads at most MAX_ITEMS_PER_PAGE batch items per request, so a very selective filter
     may return a short page with a cursor to continue."""
-    run = get_run(principal, run_id)
+    run = get_run(principal, run_id, ports=ports)
     first_batch, skip = decode_position(cursor, partition=("run", str(run_id)), fields=("batch", "offset"))
     out: list[tuple[Evaluation, dict[str, Any]]] = []
     read = 0
-    for batch in deps.runs().iter_batches(run, first=first_batch):
+    for batch in ports.runs.iter_batches(run, first=first_batch):
         read += batch["parts"]
         records = {r["id"]: r for r in batch["records"]}
         rows = batch["evaluations"]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
-from assay_service import dependencies as deps
+from assay_service.dependencies import DEPLOYED
 from assay_service.domain.aggregation import Aggregator
 from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encode_jsonl
 from assay_service.domain.scorers import get_scorer
@@ -25,18 +25,19 @@ from assay_service.models.workflow import (
     ScoreBatchInput,
     ScoreBatchResult,
 )
+from assay_service.ports import Ports
 from assay_service.settings import get_settings
 
 TRUNCATE = 100
 _TEXT_FIELDS = ("prompt", "input", "context", "output", "golden_answer")
 
 
-def _run(tenant_id: UUID, run_id: UUID) -> Run:
-    return found(deps.runs().get(tenant_id, run_id), "eval run")
+def _run(tenant_id: UUID, run_id: UUID, *, ports: Ports) -> Run:
+    return found(ports.runs.get(tenant_id, run_id), "eval run")
 
 
-def _object_key(run: Run) -> str:
-    version = deps.datasets().get_version(run.tenant_id, run.dataset_id, run.dataset_version)
+def _object_key(run: Run, *, ports: Ports) -> str:
+    version = ports.datasets.get_version(run.tenant_id, run.dataset_id, run.dataset_version)
     return found(version, "dataset version")[1]
 
 
@@ -66,14 +67,16 @@ def plan_batches(line_lengths: Iterable[int], batch_size: int) -> list[BatchRef]
     return batches
 
 
-def prepare(tenant_id: UUID, run_id: UUID) -> PrepareResult:
-    run = _run(tenant_id, run_id)
-    store = deps.artifacts()
+def prepare(tenant_id: UUID, run_id: UUID, *, ports: Ports = DEPLOYED) -> PrepareResult:
+    run = _run(tenant_id, run_id, ports=ports)
+    store = ports.artifacts
     key = store.manifest_key(tenant_id, run_id)
-    batches = plan_batches((len(line) for line in store.iter_lines(_object_key(run))), run.batch_size)
+    batches = plan_batches(
+        (len(line) for line in store.iter_lines(_object_key(run, ports=ports))), run.batch_size
+    )
     store.put_json(key, [b.model_dump() for b in batches])
     # pending → running once; a retried prepare finds it running and carries on.
-    deps.runs().set_status(run, "running", expect=["pending"], fields={"started_at": utcnow().isoformat()})
+    ports.runs.set_status(run, "running", expect=["pending"], fields={"started_at": utcnow().isoformat()})
     return PrepareResult(
         tenant_id=tenant_id,
         run_id=run_id,
@@ -92,25 +95,25 @@ def truncated(record: Record) -> dict[str, Any]:
     return row
 
 
-def judge_for(run: Run) -> JudgeRuntime | None:
+def judge_for(run: Run, *, ports: Ports = DEPLOYED) -> JudgeRuntime | None:
     """The judge (client, the eval version's settings, prices) when a metric needs one."""
     if not any((spec := get_scorer(m.scorer)) and spec.evaluator_type == "llm" for m in run.metrics):
         return None
-    version = deps.evals().get_version(run.tenant_id, run.eval_version_id)
+    version = ports.evals.get_version(run.tenant_id, run.eval_version_id)
     settings = (version.judge if version else None) or JudgeSettings()
     return JudgeRuntime(
-        client=deps.judge_client(settings.provider), settings=settings, prices=deps.judge_prices()
+        client=ports.judge_client(settings.provider), settings=settings, prices=ports.judge_prices()
     )
 
 
-def _still_running(run: Run) -> Callable[[], bool]:
+def _still_running(run: Run, *, ports: Ports) -> Callable[[], bool]:
     """Whether the run is still ``running`` (one GetItem; score_batch asks about once a
     second). A store that cannot answer now is no reason to stop: record_batch's own
     condition has the last word."""
 
     def ask() -> bool:
         try:
-            current = deps.runs().get(run.tenant_id, run.id)
+            current = ports.runs.get(run.tenant_id, run.id)
         except TransientStoreError:
             return True
         return current is not None and current.status == "running"
@@ -118,14 +121,16 @@ def _still_running(run: Run) -> Callable[[], bool]:
     return ask
 
 
-def score(event: ScoreBatchInput) -> ScoreBatchResult:
-    run = _run(event.tenant_id, event.run_id)
+def score(event: ScoreBatchInput, *, ports: Ports = DEPLOYED) -> ScoreBatchResult:
+    run = _run(event.tenant_id, event.run_id, ports=ports)
     batch = event.batch
     if run.status != "running":
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
-    if deps.runs().batch_recorded(run, batch.index):
+    if ports.runs.batch_recorded(run, batch.index):
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="duplicate")
-    raw = deps.artifacts().get_bytes(_object_key(run), byte_range=(batch.byte_start, batch.byte_end))
+    raw = ports.artifacts.get_bytes(
+        _object_key(run, ports=ports), byte_range=(batch.byte_start, batch.byte_end)
+    )
     records = [Record.model_validate_json(line) for line in raw.splitlines() if line.strip()]
     if len(records) != batch.count:
         raise ValueError(f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
@@ -134,12 +139,12 @@ def score(event: ScoreBatchInput) -> ScoreBatchResult:
         project_id=run.project_id,
         metrics=run.metrics,
         records=enumerate(records, start=batch.first_record),
-        judge=judge_for(run),
-        should_continue=_still_running(run),
+        judge=judge_for(run, ports=ports),
+        should_continue=_still_running(run, ports=ports),
     )
     if outcome.stopped:  # cancelled (or ended) while scoring: nothing to record
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
-    recorded = deps.runs().record_batch(
+    recorded = ports.runs.record_batch(
         run,
         batch.index,
         completed=outcome.completed,
@@ -153,9 +158,9 @@ def score(event: ScoreBatchInput) -> ScoreBatchResult:
     )
 
 
-def _export_items(run: Run) -> Iterator[dict[str, Any]]:
+def _export_items(run: Run, *, ports: Ports) -> Iterator[dict[str, Any]]:
     """Every evaluation of the run as an export item (with its truncated record)."""
-    for batch in deps.runs().iter_batches(run):
+    for batch in ports.runs.iter_batches(run):
         records = {r["id"]: r for r in batch["records"]}
         for raw in batch["evaluations"]:
             item = EvaluationResponse.of(Evaluation.model_validate(raw)).model_dump(mode="json")
@@ -163,9 +168,9 @@ def _export_items(run: Run) -> Iterator[dict[str, Any]]:
             yield item
 
 
-def write_exports(run: Run, run_document: dict[str, Any]) -> dict[str, int]:
+def write_exports(run: Run, run_document: dict[str, Any], *, ports: Ports = DEPLOYED) -> dict[str, int]:
     """Write every export format in one streaming pass over the batches; returns sizes."""
-    store = deps.artifacts()
+    store = ports.artifacts
     writers = {
         fmt: store.writer(store.export_key(run.tenant_id, run.id, fmt), ctype)
         for fmt, ctype in FORMATS.items()
@@ -176,7 +181,7 @@ def write_exports(run: Run, run_document: dict[str, Any]) -> dict[str, int]:
         first = True
         header = next(encode_csv([]))
         writers["csv"].write(header)
-        for item in _export_items(run):
+        for item in _export_items(run, ports=ports):
             line = next(encode_jsonl([item]))
             writers["jsonl"].write(line)
             writers["json"].write((b"" if first else b",") + line[:-1])
@@ -190,14 +195,14 @@ def write_exports(run: Run, run_document: dict[str, Any]) -> dict[str, int]:
         raise
 
 
-def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
-    run = _run(tenant_id, run_id)
+def finalize(tenant_id: UUID, run_id: UUID, *, ports: Ports = DEPLOYED) -> FinalizeResult:
+    run = _run(tenant_id, run_id, ports=ports)
     if run.status != "running":
         return FinalizeResult(run_id=run_id, status=run.status)
     # Pass 1: aggregates (streaming; nothing is held but the per-metric sums).
     aggregator = Aggregator(run.metrics)
     records_seen = 0
-    for batch in deps.runs().iter_batches(run):
+    for batch in ports.runs.iter_batches(run):
         aggregator.add(Evaluation.model_validate(e) for e in batch["evaluations"])
         records_seen += len(batch["records"])
     if records_seen != run.item_count or run.completed_count + run.failed_count != run.item_count:
@@ -220,8 +225,8 @@ def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
         }
     )
     # Pass 2: the export artifacts, written once, streamed.
-    write_exports(run, EvalRunResponse.of(final).model_dump(mode="json"))
-    changed = deps.runs().set_status(
+    write_exports(run, EvalRunResponse.of(final).model_dump(mode="json"), ports=ports)
+    changed = ports.runs.set_status(
         run,
         "completed",
         expect=["running"],
@@ -234,7 +239,9 @@ def finalize(tenant_id: UUID, run_id: UUID) -> FinalizeResult:
             "total_cost": final.total_cost,
         },
     )
-    return FinalizeResult(run_id=run_id, status="completed" if changed else _run(tenant_id, run_id).status)
+    return FinalizeResult(
+        run_id=run_id, status="completed" if changed else _run(tenant_id, run_id, ports=ports).status
+    )
 
 
 BATCH_NOT_SCORED = "a batch of records could not be scored after its retries"
@@ -279,29 +286,35 @@ def error_message(error: dict[str, Any] | None, run_status: str | None = None) -
 
 
 def _end_unfinished(
-    tenant_id: UUID, run_id: UUID, status: str, message: str | Callable[[Run], str]
+    tenant_id: UUID, run_id: UUID, status: str, message: str | Callable[[Run], str], *, ports: Ports
 ) -> FinalizeResult:
     """Move a pending or running run to ``status`` with ``message`` (or the message made
     from the run); a finished run stays."""
-    run = deps.runs().get(tenant_id, run_id)
+    run = ports.runs.get(tenant_id, run_id)
     if run is None:
         return FinalizeResult(run_id=run_id, status=status)
     if callable(message):
         message = message(run)
-    changed = deps.runs().set_status(
+    changed = ports.runs.set_status(
         run,
         status,
         expect=["pending", "running"],
         fields={"error_message": message, "completed_at": utcnow().isoformat()},
     )
-    return FinalizeResult(run_id=run_id, status=status if changed else _run(tenant_id, run_id).status)
+    return FinalizeResult(
+        run_id=run_id, status=status if changed else _run(tenant_id, run_id, ports=ports).status
+    )
 
 
-def mark_failed(tenant_id: UUID, run_id: UUID, error: dict[str, Any] | None) -> FinalizeResult:
-    return _end_unfinished(tenant_id, run_id, "failed", lambda run: error_message(error, run.status))
+def mark_failed(
+    tenant_id: UUID, run_id: UUID, error: dict[str, Any] | None, *, ports: Ports = DEPLOYED
+) -> FinalizeResult:
+    return _end_unfinished(
+        tenant_id, run_id, "failed", lambda run: error_message(error, run.status), ports=ports
+    )
 
 
-def reconcile(ended: ExecutionEnded) -> FinalizeResult | None:
+def reconcile(ended: ExecutionEnded, *, ports: Ports = DEPLOYED) -> FinalizeResult | None:
     """The backstop behind the Catch path: an execution that ended FAILED, TIMED_OUT or
     ABORTED while its run is still pending or running (an error ``States.ALL`` does not
     catch, the machine's timeout, Mark Run Failed out of retries, a stop from outside
@@ -322,4 +335,4 @@ def reconcile(ended: ExecutionEnded) -> FinalizeResult | None:
         def message(run: Run) -> str:
             return error_message(error, run.status)
 
-    return _end_unfinished(ended.tenant_id, ended.run_id, status, message)
+    return _end_unfinished(ended.tenant_id, ended.run_id, status, message, ports=ports)
