@@ -24,8 +24,8 @@ from assay.cli import main
 from assay.report import FAIL_COLOUR, PASS_COLOUR
 from assay_local.stack import LocalStack
 
-from tests.client.junit import validate_junit
-from tests.client.screenshots import count_colour, decode_png, hex_rgb, screenshot
+from tests.support.junit import validate_junit
+from tests.support.screenshots import count_colour, decode_png, hex_rgb, screenshot
 
 pytestmark = pytest.mark.e2e
 KEY = "ask_e2e-cli-owner-key-0123456789abcdef"

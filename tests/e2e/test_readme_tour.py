@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.client.junit import validate_junit
+from tests.support.junit import validate_junit
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

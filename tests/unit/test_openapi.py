@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from assay_service.handlers.api.openapi import build_openapi_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +73,33 @@ def test_the_service_reports_its_own_version_not_the_clients():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == "assay-service"
     assert meta.service_version() == __version__ == project["version"]
+
+
+def test_functions_are_merged_only_when_they_agree():
+    """Each function documents its own resolver (OpenAPIMerge): two functions on one method
+    and path, or two different models under one schema name, fail the build instead of one
+    silently replacing the other."""
+    from assay_service.handlers.api import meta
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.event_handler.openapi import OpenAPIMergeError
+    from pydantic import create_model
+
+    def function(path: str, **fields: Any) -> APIGatewayHttpResolver:
+        app = APIGatewayHttpResolver(enable_validation=True)
+
+        def read():  # pragma: no cover - documented, never called
+            raise AssertionError
+
+        read.__annotations__ = {"return": create_model("Thing", **fields)}
+        app.get(path)(read)
+        return app
+
+    named: dict[str, Any] = {"name": (str, ...)}
+    assert "/a" in json.loads(meta._merged_schema([function("/a", **named)]))["paths"]
+    with pytest.raises(OpenAPIMergeError, match="GET /a"):
+        meta._merged_schema([function("/a", **named), function("/a", **named)])
+    with pytest.raises(ValueError, match="different Thing schemas"):
+        meta._merged_schema([function("/a", **named), function("/b", size=(int, ...))])
+    # The same model in two functions is one schema.
+    merged = json.loads(meta._merged_schema([function("/a", **named), function("/b", **named)]))
+    assert set(merged["paths"]) == {"/a", "/b"} and "Thing" in merged["components"]["schemas"]

@@ -266,6 +266,7 @@ def test_the_step_budget_is_deterministic():
         first_violation(1, shallow, steps=9)
 
 
+@pytest.mark.wall_clock  # tools/run_tests.sh runs it without coverage's tracer
 @pytest.mark.skipif(
     sys.gettrace() is not None, reason="its 250 ms wall-clock budget means nothing under a tracer (coverage)"
 )

@@ -86,7 +86,7 @@ def _positive(value: str) -> int:
 
 
 # Each command's "examples:" (what `assay COMMAND --help` ends with). They are real commands:
-# tests/client/test_cli_help.py parses every one with this parser. $DS, $EVV and $RUN stand for
+# client/tests/test_cli_help.py parses every one with this parser. $DS, $EVV and $RUN stand for
 # ids, as in the README's tour (e.g. RUN=$(assay --json runs list --limit 1 | jq -r '.items[0].id')).
 EXAMPLES: dict[str, list[str]] = {
     "": [

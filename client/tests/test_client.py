@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
 from assay import (
     Client,
     ConfigurationError,
@@ -26,7 +27,7 @@ from assay import (
 )
 from assay._http import RetryPolicy, connection_refused, parse_retry_after
 
-from tests.client.fake_api import Seen, envelope, fake_api, reply
+from fake_api import Seen, envelope, fake_api, reply
 
 RUN_ID = "11111111-1111-4111-8111-111111111111"
 

@@ -8,13 +8,14 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+
 from assay import cli
 from assay.gate import decide, error_result, junit_xml, markdown, parse_thresholds
 from assay.models import Comparison, EvalRun, Evaluation
 from assay.records import RecordFileError, iter_records
 from assay.report import FAIL_COLOUR, OTHER_COLOUR, PASS_COLOUR, banner_colour, histogram, render
 
-from tests.client.junit import validate_junit
+from tests.support.junit import validate_junit
 
 
 def make_run(status: str = "completed", verdict: str | None = "pass", **means: float) -> EvalRun:

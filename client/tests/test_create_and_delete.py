@@ -1,5 +1,5 @@
 """Creates that leave nothing behind and the delete commands, against the scripted loopback API
-(tests/client/fake_api.py): what the CLI and the client send, and what they do when it fails."""
+(client/tests/fake_api.py): what the CLI and the client send, and what they do when it fails."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from assay import Client, cli
 from assay.exit_codes import ExitCode
 
-from tests.client.fake_api import envelope, fake_api, reply
+from fake_api import envelope, fake_api, reply
 
 KEY = "ask_cli_unit_key_0123456789abcdef"
 DS_ID = "11111111-1111-4111-8111-111111111111"

@@ -1,4 +1,4 @@
-"""CLI paths against the scripted loopback API (tests/client/fake_api.py): readiness, the local
+"""CLI paths against the scripted loopback API (client/tests/fake_api.py): readiness, the local
 stack's launcher, cancelling, waiting on runs that fail or take too long, the CI gate's reports
 when it errors, and the progress bar."""
 
@@ -11,13 +11,14 @@ import sys
 from contextlib import ExitStack
 
 import pytest
+
 from assay import Client, NotReadyError, cli
 from assay._format import ProgressBar
 from assay.errors import AuthenticationError
 
-from tests.client.cli_support import DS_ID, EVV_ID, KEY, RUN_ID, Pipe, Terminal, ci_args, run_cli, run_json
-from tests.client.fake_api import envelope, fake_api, reply
-from tests.client.junit import validate_junit
+from cli_support import DS_ID, EVV_ID, KEY, RUN_ID, Pipe, Terminal, ci_args, run_cli, run_json
+from fake_api import envelope, fake_api, reply
+from tests.support.junit import validate_junit
 
 HEALTH = {"status": "ok", "version": "0.1.0"}
 PROJECTS = {"items": [], "count": 0, "next_cursor": None}

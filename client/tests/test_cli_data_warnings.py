@@ -9,7 +9,7 @@ import json
 from assay import cli
 from assay.exit_codes import ExitCode
 
-from tests.client.fake_api import fake_api, reply
+from fake_api import fake_api, reply
 
 KEY = "ask_cli_unit_key_0123456789abcdef"
 DS_ID = "11111111-1111-4111-8111-111111111111"

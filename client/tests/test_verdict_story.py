@@ -15,15 +15,16 @@ import json
 import re
 
 import pytest
+
 from assay import cli
 from assay._format import metric_level, run_summary, run_verdict
 from assay.gate import decide, junit_xml, markdown
 from assay.models import EvalRun, Evaluation, MetricAggregate
 from assay.report import PASS_COLOUR, banner_colour, render
 
-from tests.client.cli_support import DS_ID, EVV_ID, RUN_ID, ci_args, run_cli
-from tests.client.fake_api import fake_api, reply
-from tests.client.junit import validate_junit
+from cli_support import DS_ID, EVV_ID, RUN_ID, ci_args, run_cli
+from fake_api import fake_api, reply
+from tests.support.junit import validate_junit
 
 # metric: (mean, own threshold, passed, scored, unscored). Mean of means = 2.952 / 4 = 0.738.
 MEANS = {

@@ -2,7 +2,7 @@
 where ids are expected; every list has one --json shape; `assay ci` rejects bad settings before
 it schedules anything; the exit codes are the documented ones; a busy port is caught before the
 local stack is built; -q quiets; every help has examples that parse; and truncated text says so.
-Against the scripted loopback API (tests/client/fake_api.py)."""
+Against the scripted loopback API (client/tests/fake_api.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from assay import cli
 from assay._format import clip
 from assay.cli import local as cli_local
 from assay.exit_codes import ExitCode
 
-from tests.client.cli_support import DS_ID, EVV_ID, RUN_ID, ci_args, run_cli, run_json
-from tests.client.fake_api import envelope, fake_api, reply
-from tests.client.junit import validate_junit
+from cli_support import DS_ID, EVV_ID, RUN_ID, ci_args, run_cli, run_json
+from fake_api import envelope, fake_api, reply
+from tests.support.junit import validate_junit
 
 ROOT = Path(__file__).resolve().parents[2]
 DS_2 = "44444444-4444-4444-8444-444444444444"

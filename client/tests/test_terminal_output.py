@@ -11,12 +11,13 @@ import re
 import sys
 
 import pytest
+
 from assay import cli
 from assay._format import ProgressBar, json_text, safe, table
 
-from tests.client.cli_support import DS_ID, EVV_ID, KEY, RUN_ID, Terminal, ci_args, run_cli, run_json
-from tests.client.fake_api import envelope, fake_api, reply
-from tests.client.junit import validate_junit
+from cli_support import DS_ID, EVV_ID, KEY, RUN_ID, Terminal, ci_args, run_cli, run_json
+from fake_api import envelope, fake_api, reply
+from tests.support.junit import validate_junit
 
 # Every C0 control but LF and TAB, DEL, every C1 control.
 RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import yaml
+
 from assay.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
