@@ -95,9 +95,11 @@ layer: $(UV) ## Regenerate layers/deps/requirements.txt from uv.lock (boto3 come
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
 	  --format requirements-txt --python $(PY) > layers/deps/requirements.txt
 
-$(SAM): requirements/sam.txt
-	$(BOOT_PY) -m venv $(TOOLS)/sam
-	$(TOOLS)/sam/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements/sam.txt
+# Tool venvs are filled by uv from hashed locks: the same pins as pip, ~10x faster on a fresh clone.
+$(SAM): $(UV) requirements/sam.txt
+	rm -rf $(TOOLS)/sam
+	$(UV) venv --quiet --python $(BOOT_PY) $(TOOLS)/sam
+	$(UV) pip install --quiet --python $(TOOLS)/sam/bin/python --no-deps --require-hashes -r requirements/sam.txt
 	@touch $@
 
 sam-validate: $(SAM) ## sam validate --lint (SAM CLI in its own venv)
@@ -171,11 +173,11 @@ scanners-lock: $(UV) ## Recompile requirements/scan-*.txt (hashed) from requirem
 	    -o requirements/scan-$$venv.txt || exit 1; \
 	done
 
-$(addprefix $(TOOLS)/,$(addsuffix /.installed,$(SCANNERS))): $(TOOLS)/%/.installed: requirements/scan-%.txt
+$(addprefix $(TOOLS)/,$(addsuffix /.installed,$(SCANNERS))): $(TOOLS)/%/.installed: requirements/scan-%.txt $(UV)
 	@test -n "$(BOOT_PY)" || { echo "python3 is required" >&2; exit 1; }
 	rm -rf $(TOOLS)/$*
-	$(BOOT_PY) -m venv $(TOOLS)/$*
-	$(TOOLS)/$*/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $<
+	$(UV) venv --quiet --python $(BOOT_PY) $(TOOLS)/$*
+	$(UV) pip install --quiet --python $(TOOLS)/$*/bin/python --no-deps --require-hashes -r $<
 	@touch $@
 
 # checkov reads AWS::Serverless::* resources but not the IAM roles SAM generates from
