@@ -1,5 +1,7 @@
 """A process and its descendants as Linux's /proc shows them: the benchmarks' CPU and memory
-figures for the local stack, whose Lambda workers are child processes."""
+figures for the local stack, whose Lambda workers are its grandchildren (children of the
+multiprocessing forkserver it starts, itself counted: it holds the preloaded libraries the
+workers share), and whose multiprocessing resource tracker is a child too."""
 
 from __future__ import annotations
 

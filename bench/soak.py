@@ -25,9 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-from assay_local.stack import LocalStack
 from proctree import process_tree, proportional_mb
+
+# requests and the stack (moto, boto3) are imported in main(), not here: every Lambda worker
+# process re-imports this script as its ``__main__`` (multiprocessing does, for a script run
+# by path), and would otherwise carry moto and the whole stack — which the workers of
+# ``python -m assay_local serve`` (``make local``) do not.
 
 METRICS = [
     {"name": "exact", "scorer": "exact_match", "args": {"case_sensitive": False}, "threshold": 1},
@@ -69,6 +72,9 @@ def slope(xs: list[float], ys: list[float]) -> float:
 
 
 def main() -> None:
+    import requests
+    from assay_local.stack import LocalStack
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -12,6 +12,9 @@ worker body — whose environment is exactly the function's: the variables the s
 stack's AWS endpoint, the Lambda reserved variables) and, when the stack enforces IAM, the
 function's execution-role credentials (moto's STS AssumeRole, session name = the function's
 name, as the stack does), so a call is allowed or denied exactly as inside the stack.
+Unlike the stack's workers (forks of a forkserver that preloaded the third-party libraries),
+this one process imports everything itself: a one-off would gain nothing from a server it
+starts for one fork.
 
 The handler's result goes to stdout as indented JSON; its logs (the handler logs JSON lines
 to stdout) and this command's messages go to stderr. Exit 0 when the handler returned, 1 when

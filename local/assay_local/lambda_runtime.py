@@ -18,6 +18,15 @@ killed"}``. moto's Step Functions interpreter names every function error after t
 ``SFN_CRASH_HOOKS`` renames it there — and only there: a direct Invoke still sees Lambda's
 payload. A worker found dead before it was sent anything is replaced, and the event, which
 never ran, is sent once more to a fresh worker.
+
+Workers are forks of multiprocessing's ``forkserver``, which imported the heavy third-party
+libraries once (``_preload``: botocore, pydantic, regex, Powertools and its event handler,
+under the inherited basics of the environment only, then ``gc.freeze()``): a worker's cold
+start is its handler's own import, and those libraries' pages are shared between the
+workers. The forkserver is started with the first runtime (``install``) and stopped with the
+last one (``shutdown``); it is the parent of the workers but not a worker itself (not in
+``worker_pids``). A function whose environment would change what those libraries read at
+import (``_worker.needs_spawn``) gets spawned workers instead, as do one-off ``call``s.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import threading
@@ -34,6 +44,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -55,11 +66,15 @@ from assay_local._worker import (
     call_in_env,
     error_payload,
     lambda_environment,
+    needs_spawn,
     worker_main,
 )
 from assay_local.moto_hooks import MotoHook
 
 _SPAWN = multiprocessing.get_context("spawn")
+_FORKSERVER = multiprocessing.get_context("forkserver")
+# The one module the forkserver imports; it imports _worker.PRELOAD_MODULES (third-party only).
+FORKSERVER_PRELOAD = ["assay_local._preload"]
 # Idle workers beyond one per function are stopped after this long (Lambda reclaims idle
 # execution environments after minutes; the exact time is not documented).
 WORKER_IDLE_S = 120.0
@@ -105,10 +120,10 @@ class _NotDelivered(Exception):
 class _Worker:
     """One warm process serving one function, one invocation at a time."""
 
-    def __init__(self, config: FunctionConfig, env: dict[str, str]) -> None:
-        parent_conn, child_conn = _SPAWN.Pipe()
+    def __init__(self, config: FunctionConfig, env: dict[str, str], ctx: BaseContext = _SPAWN) -> None:
+        parent_conn, child_conn = ctx.Pipe()
         self.conn: Connection = parent_conn
-        self.process: BaseProcess = _SPAWN.Process(
+        self.process: BaseProcess = ctx.Process(  # type: ignore[attr-defined]
             target=worker_main,
             args=(child_conn, config.handler, env),
             name=f"lambda:{config.name}",
@@ -163,11 +178,15 @@ class _Worker:
 
 class _WorkerPool:
     """Warm workers of one function configuration: idle ones are reused, new ones are
-    spawned while fewer than ``max_workers`` exist, beyond that callers wait."""
+    spawned while fewer than ``max_workers`` exist, beyond that callers wait; from
+    ``ctx`` (the preloaded forkserver, or spawn)."""
 
-    def __init__(self, config: FunctionConfig, env: dict[str, str], max_workers: int) -> None:
+    def __init__(
+        self, config: FunctionConfig, env: dict[str, str], max_workers: int, ctx: BaseContext = _SPAWN
+    ) -> None:
         self.config = config
         self._env = env
+        self.ctx = ctx
         self._max = max_workers
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -193,7 +212,7 @@ class _WorkerPool:
                     break
                 self._cond.wait()
         try:
-            worker = _Worker(self.config, self._env)  # spawn outside the lock
+            worker = _Worker(self.config, self._env, self.ctx)  # start outside the lock
         except BaseException:
             with self._cond:
                 self._spawned -= 1
@@ -264,6 +283,64 @@ class _WorkerPool:
             worker.process.kill()
 
 
+# ------------------------------------------------------------------ the forkserver
+# One per process (multiprocessing keeps it process-global), shared by the runtimes alive in
+# it: started by the first, stopped with the last.
+_FORKSERVER_LOCK = threading.Lock()
+_forkserver_users = 0
+FORKSERVER_STOP_S = 5.0  # its workers have this long to exit before it is killed
+
+
+def _use_forkserver() -> None:
+    """Count one more runtime using the forkserver; start it if none runs (it preloads in
+    the background, while the stack deploys)."""
+    global _forkserver_users
+    with _FORKSERVER_LOCK:
+        _forkserver_users += 1
+        _FORKSERVER.set_forkserver_preload(FORKSERVER_PRELOAD)
+        multiprocessing.forkserver.ensure_running()
+
+
+def _release_forkserver() -> None:
+    """Count one runtime less; the last one stops the forkserver (once the workers it forked
+    are gone: each holds its "alive" pipe open, and the server exits when none does)."""
+    global _forkserver_users
+    with _FORKSERVER_LOCK:
+        _forkserver_users -= 1
+        if _forkserver_users == 0:
+            stop_forkserver(FORKSERVER_STOP_S)
+
+
+def forkserver_pid() -> int | None:
+    """The process id of this process's forkserver, if one runs."""
+    server: Any = multiprocessing.forkserver._forkserver
+    pid: int | None = server._forkserver_pid
+    return pid
+
+
+def stop_forkserver(timeout_s: float) -> None:
+    """Stop this process's forkserver: ``ForkServer._stop`` (private, Python 3.12), with a
+    bound on the wait — past ``timeout_s`` the server, kept alive by a worker that did not
+    exit, is killed."""
+    server: Any = multiprocessing.forkserver._forkserver
+    with server._lock:
+        pid = server._forkserver_pid
+        if pid is None:
+            return
+        os.close(server._forkserver_alive_fd)  # asks it to stop, once its workers are gone
+        server._forkserver_alive_fd = None
+        server._forkserver_pid = None
+        server._forkserver_address = None  # abstract socket on Linux: nothing to unlink
+        deadline = time.monotonic() + timeout_s
+        while os.waitpid(pid, os.WNOHANG)[0] == 0:
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.02)
+
+
 # (role ARN, function name) -> AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
 RoleCredentials = Callable[[str, str], dict[str, str]]
 
@@ -298,9 +375,11 @@ class LambdaRuntime:
         self._warm_counts: Counter[str] = Counter()
         self._cold_seconds: defaultdict[str, float] = defaultdict(float)  # first invocation of each worker
         self._memory_mb: dict[str, int] = {}
+        self._uses_forkserver = False
 
     # ------------------------------------------------------------------ hook
     def install(self) -> None:
+        self._start_forkserver()
         if self._reaper is None:
             self._reaper = threading.Thread(target=self._reap_idle, name="lambda-reaper", daemon=True)
             self._reaper.start()
@@ -402,18 +481,27 @@ class LambdaRuntime:
             self._memory_mb[config.name] = config.memory_mb
         return payload, errored, ""
 
+    def _start_forkserver(self) -> None:
+        with self._lock:
+            if self._uses_forkserver or self._stopping.is_set():
+                return
+            self._uses_forkserver = True
+        _use_forkserver()
+
     def _pool_for(self, config: FunctionConfig) -> _WorkerPool:
         with self._lock:
             pool = self._pools.get(config.arn)
             if pool is not None and pool.config == config:
                 return pool
         env = self._worker_env(config)  # may call STS AssumeRole: not under the lock
+        self._start_forkserver()  # already running once installed
         with self._lock:
             pool = self._pools.get(config.arn)
             if pool is not None and pool.config == config:
                 return pool  # another invocation built it meanwhile
             stale = pool
-            pool = _WorkerPool(config, env, self._max_workers)
+            ctx = _FORKSERVER if self._uses_forkserver and not needs_spawn(env) else _SPAWN
+            pool = _WorkerPool(config, env, self._max_workers, ctx)
             self._pools[config.arn] = pool
         if stale is not None:  # configuration changed: retire the old workers
             stale.close()
@@ -472,12 +560,15 @@ class LambdaRuntime:
                 pool.reap(max(self._idle_s, LAST_WORKER_IDLE_S), keep=0)
 
     def shutdown(self) -> None:
-        """Stop every worker process."""
+        """Stop every worker process, and the forkserver if no other runtime uses it."""
         self._stopping.set()
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
+            uses_forkserver, self._uses_forkserver = self._uses_forkserver, False
         for pool in pools:
             pool.close()
+        if uses_forkserver:
+            _release_forkserver()
 
 
 def crash_payload(request_id: str, reason: str) -> str:
