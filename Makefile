@@ -118,7 +118,7 @@ sam-build: $(SAM) install ## sam build, the scorers' C extension for arm64, then
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 	@test -f .aws-sam/build/ListRunsFunction/assay_service/handlers/api/__pycache__/list_runs.cpython-312.pyc \
 	  || { echo "no bytecode in the build: is $(PY) Python 3.12?" >&2; exit 1; }
-	@# Issue #5's budget: the scoring function's unzipped code + layer (bytecode included).
+	@# The scoring function's size budget: its unzipped code + layer (bytecode included), 50 MB.
 	@test -d .aws-sam/build/ScoreBatchFunction && test -d .aws-sam/build/DepsLayer
 	@size=$$(du -sb .aws-sam/build/ScoreBatchFunction .aws-sam/build/DepsLayer | awk '{s += $$1} END {print s}'); \
 	  echo "ScoreBatchFunction unzipped, code + layer: $$((size / 1000000)) MB (budget 50 MB)"; \

@@ -20,7 +20,7 @@ DEFINITION = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 
 @pytest.fixture
 def slow_start(monkeypatch):
     """An execution whose interpreter takes 0.3 s to build its environment: the window in
-    which a StopExecution used to fail, made wide enough to hit every time."""
+    which moto's own StopExecution fails, made wide enough to hit every time."""
 
     def slow_environment(self):
         time.sleep(0.3)
