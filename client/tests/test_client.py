@@ -27,9 +27,8 @@ from assay import (
 )
 from assay._http import RetryPolicy, connection_refused, parse_retry_after
 
+from cli_support import RUN_ID, run_json
 from fake_api import Seen, envelope, fake_api, reply
-
-RUN_ID = "11111111-1111-4111-8111-111111111111"
 
 
 def client_for(url: str, sleeps: list[float] | None = None, max_retries: int = 3) -> Client:
@@ -37,17 +36,6 @@ def client_for(url: str, sleeps: list[float] | None = None, max_retries: int = 3
         max_retries=max_retries, sleep=(sleeps.append if sleeps is not None else lambda s: None)
     )
     return Client(url, "ask_test_key_0123456789abcdef", retry=policy)
-
-
-def run_json(status: str, done: int = 0, total: int = 4, **extra) -> dict:
-    return {
-        "id": RUN_ID,
-        "status": status,
-        "completed_count": done,
-        "failed_count": 0,
-        "item_count": total,
-        **extra,
-    }
 
 
 def test_client_reads_url_and_key_from_the_environment(monkeypatch):
