@@ -126,7 +126,7 @@ class ResourceCreator:
         secret_values: Mapping[str, str | bytes] | None = None,
     ):
         self.template = template
-        # Logical id -> a value kept from an earlier start (persistence.py): the secret is
+        # Logical id -> a value kept from an earlier start (persistence/): the secret is
         # created with it instead of a new one, so what was derived from it still holds.
         self.secret_values = dict(secret_values or {})
         self.resolver = resolver

@@ -1,4 +1,4 @@
-"""The durable local stack's journal (assay_local/persistence.py), socket-free: moto's own
+"""The durable local stack's journal (assay_local/persistence/), socket-free: moto's own
 WSGI app serves SDK requests in this process, behind the journal's middleware. What it
 kept is replayed into a reset moto, and the state read back through the public APIs must
 be the same — in order, after a compaction, and when the last record was torn by a crash."""
@@ -265,9 +265,9 @@ def test_a_compacted_journal_replays_into_the_same_state_with_fewer_rows(moto_ap
 
 
 def test_compaction_is_due_when_the_writes_outweigh_the_snapshot(moto_app, tmp_path, monkeypatch):
-    import assay_local.persistence as persistence
+    import assay_local.persistence.store as persistence_store
 
-    monkeypatch.setattr(persistence, "COMPACT_MIN_BYTES", 1000)
+    monkeypatch.setattr(persistence_store, "COMPACT_MIN_BYTES", 1000)
     arn = create_resources(moto_app)
     store, front = open_store(tmp_path / "data", moto_app, arn)
     store.restore()
@@ -416,10 +416,10 @@ def test_unfinished_runs_are_the_pending_and_running_ones(moto_app, tmp_path):
 def test_a_stop_leaves_a_big_journal_to_the_next_start(moto_app, tmp_path, monkeypatch):
     """A stop must end within seconds: past STOP_COMPACT_MAX_BYTES the journal is kept as
     it is, and the next start's replay compacts it — nothing is lost either way."""
-    import assay_local.persistence as persistence
+    import assay_local.persistence.store as persistence_store
 
-    monkeypatch.setattr(persistence, "COMPACT_MIN_BYTES", 1000)
-    monkeypatch.setattr(persistence, "STOP_COMPACT_MAX_BYTES", 2000)
+    monkeypatch.setattr(persistence_store, "COMPACT_MIN_BYTES", 1000)
+    monkeypatch.setattr(persistence_store, "STOP_COMPACT_MAX_BYTES", 2000)
     arn = create_resources(moto_app)
     store, front = open_store(tmp_path / "data", moto_app, arn)
     store.restore()
