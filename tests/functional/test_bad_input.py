@@ -34,6 +34,21 @@ def test_missing_or_wrong_key_is_401(stack, name):
         assert_envelope(status, body, 401, "auth.invalid_key")
 
 
+@pytest.mark.parametrize("name", sorted(WITH_BODY))
+def test_without_a_key_it_is_401_whatever_the_body_and_path(stack, name):
+    """Who calls comes first: a caller without a key learns nothing of the request's
+    validation (schema, field names) and costs no body parsing."""
+    for extra in ({"raw_body": "{not json"}, {"raw_body": "[]" * 10, "path_id": "not-a-uuid"}):
+        if "path_id" in extra and name not in WITH_ID:
+            continue
+        status, body, _ = stack.call(ROUTES[name], api_event(name, key=None, **extra))
+        assert_envelope(status, body, 401, "auth.invalid_key")
+    event = api_event(name, key=None)
+    event["headers"]["content-type"] = "application/x-www-form-urlencoded"
+    status, body, _ = stack.call(ROUTES[name], event)
+    assert_envelope(status, body, 401, "auth.invalid_key")
+
+
 @pytest.mark.parametrize("name", sorted(WITH_ID))
 def test_invalid_uuid_in_path_is_400_naming_the_field(stack, name):
     status, body, _ = stack.call(ROUTES[name], api_event(name, path_id="not-a-uuid"))

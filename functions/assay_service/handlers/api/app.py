@@ -57,6 +57,9 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
+UNAVAILABLE = "the service is temporarily unavailable; retry"
+
+
 def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     problems = []
     for err in errors[:MAX_REPORTED_ERRORS]:
@@ -68,11 +71,22 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     return problems
 
 
-def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
+class Resolver(APIGatewayHttpResolver):
+    """The HTTP API resolver of one function, knowing whether its routes need an API key."""
+
+    def __init__(self, *, authenticated: bool, **options: Any) -> None:
+        super().__init__(**options)
+        self.authenticated = authenticated
+
+
+def create_app(*, authenticated: bool = True) -> Resolver:
     # Bodies are decoded by jsondoc (one parser and one set of limits for bodies and uploaded
     # JSONL lines); what it refuses is a JSONDocumentError, a 400 through _known below.
-    app = APIGatewayHttpResolver(
-        enable_validation=True, response_validation_error_http_code=500, json_body_deserializer=jsondoc.decode
+    app = Resolver(
+        authenticated=authenticated,
+        enable_validation=True,
+        response_validation_error_http_code=500,
+        json_body_deserializer=jsondoc.decode,
     )
 
     @app.exception_handler(ResponseValidationError)
@@ -98,9 +112,7 @@ def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
     def _known(exc: AssayError) -> Response:
         if exc.status_code >= 500:
             get_logger().exception("request failed")
-            return envelope(
-                app, 503, "server.internal_error", "the service is temporarily unavailable; retry"
-            )
+            return envelope(app, 503, "server.internal_error", UNAVAILABLE)
         return envelope(app, exc.status_code, exc.code, exc.message, exc.details)
 
     @app.not_found
@@ -112,37 +124,40 @@ def create_app(*, authenticated: bool = True) -> APIGatewayHttpResolver:
         get_logger().exception("unhandled error")
         return envelope(app, 500, "server.internal_error", "internal error")
 
-    if authenticated:
-        app.use(middlewares=[_authenticate])
     return app
 
 
-def _api_key(app: APIGatewayHttpResolver) -> str | None:
-    headers = app.current_event.headers or {}
-    bearer = headers.get("authorization") or headers.get("Authorization")
+def _api_key(event: dict[str, Any]) -> str | None:
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    bearer = headers.get("authorization")
     if bearer and bearer[:7].lower() == "bearer ":
         return bearer[7:].strip()
-    key = headers.get("x-api-key") or headers.get("X-Api-Key")
+    key = headers.get("x-api-key")
     return key.strip() if key is not None else None  # trimmed, as a Bearer value is
 
 
-def _authenticate(app: APIGatewayHttpResolver, next_middleware: Callable[..., Response]) -> Response:
+def _authenticate(app: Resolver, event: dict[str, Any]) -> dict[str, Any] | None:
+    """Who calls, before anything else reads the request: an unauthenticated caller gets
+    its 401 whatever the body or parameters (Powertools validates the request before any
+    middleware runs, so this cannot be one). ``None`` when the key is good; the principal
+    is then in ``app.context`` for the route."""
     from assay_service.services.keys import authenticate
 
     logger = get_logger()
     try:
-        principal = authenticate(_api_key(app))
+        principal = authenticate(_api_key(event))
     except AssayError as exc:
         # Never the key, nor any part of it: only what failed and from where.
-        logger.info(
-            "authentication failed",
-            extra={"code": exc.code, "source_ip": app.current_event.request_context.http.source_ip},
-        )
-        return envelope(app, exc.status_code, exc.code, exc.message)
+        source_ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+        if exc.status_code >= 500:  # the key store failed, not the caller
+            logger.exception("authentication could not be checked")
+            return _raw_envelope(event, 503, "server.internal_error", UNAVAILABLE)
+        logger.info("authentication failed", extra={"code": exc.code, "source_ip": source_ip})
+        return _raw_envelope(event, exc.status_code, exc.code, exc.message)
     logger.append_keys(tenant_id=str(principal.tenant_id), key_id=str(principal.key_id))
     logger.debug("authenticated", extra={"role": principal.role})
     app.append_context(principal=principal)
-    return next_middleware(app)
+    return None
 
 
 def principal(app: APIGatewayHttpResolver | Router, need: str = READ) -> Principal:
@@ -205,18 +220,22 @@ def _raw_envelope(event: dict[str, Any], status: int, code: str, message: str) -
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
-def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def lambda_entry(app: Resolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     logger = get_logger()
 
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        problem = _body_problem(event)
-        if problem:
-            return _raw_envelope(event, problem[0], "validation.invalid_format", problem[1])
         try:
+            if app.authenticated and (refused := _authenticate(app, event)):
+                return refused
+            problem = _body_problem(event)
+            if problem:
+                return _raw_envelope(event, problem[0], "validation.invalid_format", problem[1])
             return app.resolve(event, context)
         except Exception:
             logger.exception("request failed outside the resolver")
             return _raw_envelope(event, 500, "server.internal_error", "internal error")
+        finally:
+            app.clear_context()  # the principal never outlives its request in a warm worker
 
     return handler
