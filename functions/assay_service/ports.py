@@ -97,11 +97,24 @@ class ProjectRepository(Protocol):
 
 class DatasetRepository(Protocol):
     """Datasets and their versions; a version's records are an object of the artifact
-    store, named by the object key stored with the version."""
+    store, named by the object key stored with the version.
+
+    A dataset whose delete has begun (``begin_delete``) reads as gone (``get``,
+    ``list_page``), takes no version (``add_version``: NotFoundError) and no run
+    (``RunRepository.create``: NotFoundError) until ``delete`` removes it."""
 
     def create(self, dataset: Dataset) -> None: ...
 
     def get(self, tenant_id: UUID, dataset_id: UUID) -> Dataset | None: ...
+
+    def get_for_delete(self, tenant_id: UUID, dataset_id: UUID) -> tuple[Dataset, bool] | None:
+        """The dataset even while it is being deleted, and whether its delete has begun."""
+        ...
+
+    def begin_delete(self, dataset: Dataset) -> None:
+        """Mark the dataset as being deleted, only while no run counts it and its version
+        count is ``dataset``'s (ConflictError otherwise); a dataset already marked stays so."""
+        ...
 
     def list_page(
         self, tenant_id: UUID, *, limit: int, cursor: str | None = None

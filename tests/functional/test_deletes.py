@@ -5,7 +5,10 @@
 * ``DELETE /v1/datasets/{id}``, ``/v1/evals/{id}``, ``/v1/eval-runs/{id}`` remove the items
   and the S3 objects, keep the run counters exact, refuse what runs still use (409) and a
   run that has not finished (409 naming the cancel route); another tenant's id is the same
-  404 as a missing one and removes nothing; a viewer key is 403.
+  404 as a missing one and removes nothing; a viewer key is 403;
+* a delete racing a schedule: whichever of the dataset's tombstone and the run's
+  transaction commits first wins, the other is refused with nothing lost or stored; an
+  interrupted delete hides the dataset and deleting again finishes.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from assay_service.adapters.dynamodb import RunQuery
 from assay_service.domain.ids import run_key
 
 from tests.functional.factories import RECORDS, completed_run, eval_version, jsonl, new_key, upload
-from tests.functional.harness import OTHER_TENANT_KEY, api_event, environment
+from tests.functional.harness import OTHER_TENANT_KEY, api_event, environment, workflow_event
 
 METRICS = [{"name": "exact", "scorer": "exact_match"}, {"name": "json", "scorer": "json_valid"}]
 
@@ -390,3 +393,194 @@ def test_an_idempotency_key_of_a_deleted_run_is_a_clear_409(stack):
     assert delete(stack, "run", run["id"])[0] == 204
     status, body, _ = stack.call("ScheduleRunFunction", event)
     assert status == 409 and "deleted" in body["error"], body
+
+
+# ------------------------------------------------------------------ delete vs schedule races
+# A dataset's delete first writes a ``deleting`` tombstone in a transaction guarded by the
+# run counter; a run's create checks, in its own transaction, that the dataset has none and
+# that the eval exists. Whichever commits first, the other is refused and nothing is lost.
+def race_dataset(stack) -> str:
+    """A dataset with two versions and a pending upload."""
+    _, dataset, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "race", "records": RECORDS}
+    )
+    status, _, _ = call(
+        stack,
+        "DatasetsFunction",
+        "create_dataset_version",
+        path_id=dataset["id"],
+        body={"records": RECORDS[:2]},
+    )
+    assert status == 201
+    upload(stack, dataset["id"], jsonl(RECORDS))
+    return dataset["id"]
+
+
+def kept(stack, dataset_id: str) -> tuple[list[str], list[str], list[str]]:
+    """All a dataset delete could lose: version objects, pending uploads, items."""
+    return (
+        objects(stack, f"tenants/{stack.tenant_id}/datasets/{dataset_id}/"),
+        objects(stack, f"uploads/{stack.tenant_id}/{dataset_id}/"),
+        partition(stack, f"T#{stack.tenant_id}#DS#{dataset_id}"),
+    )
+
+
+def runs_counted(stack, dataset_id: str, version: dict) -> tuple[int, ...]:
+    """The tenant's run counters a new run would move, and its runs in flight."""
+    tenant = ddb().get_item(
+        TableName=table(stack), Key={"PK": {"S": f"TENANT#{stack.tenant_id}"}, "SK": {"S": "TENANT"}}
+    )["Item"]
+    return (
+        run_count(stack),
+        run_count(stack, status="pending"),
+        run_count(stack, dataset_id=dataset_id),
+        run_count(stack, eval_id=version["eval_id"]),
+        run_count(stack, eval_version_id=version["id"]),
+        int(tenant.get("runs_in_flight", {"N": "0"})["N"]),
+    )
+
+
+def schedule(stack, dataset_id: str, version: dict):
+    body = {"eval_version_id": version["id"]}
+    return call(stack, "ScheduleRunFunction", "schedule_run", path_id=dataset_id, body=body)
+
+
+def s3_down(*args, **kwargs):
+    raise RuntimeError("S3 DeleteObjects failed")
+
+
+def test_a_run_scheduled_past_a_deletes_check_refuses_the_delete_and_nothing_is_lost(stack, monkeypatch):
+    """The delete has counted no run (its pre-check passed); a run is scheduled right
+    after, before the delete's first write (the tombstone): the tombstone's guard refuses
+    the delete (409) before anything is deleted, and the run reads its records."""
+    from assay_service.services import catalog
+
+    dataset_id, version = race_dataset(stack), eval_version(stack)
+    before = kept(stack, dataset_id)
+    assert len(before[0]) == 2 and len(before[1]) == 1 and before[2] == ["DS", "V#00000001", "V#00000002"]
+    scheduled = []
+    check = catalog._refuse_if_runs
+
+    def run_after_the_check(*args, **kwargs):
+        check(*args, **kwargs)
+        scheduled.append(schedule(stack, dataset_id, version))
+
+    monkeypatch.setattr(catalog, "_refuse_if_runs", run_after_the_check)
+    status, body, _ = delete(stack, "dataset", dataset_id)
+    assert status == 409 and "scheduled while it was being deleted" in body["error"], body
+    [(status, run, _)] = scheduled
+    assert status == 202, run
+    assert kept(stack, dataset_id) == before
+    assert call(stack, "DatasetsFunction", "get_dataset", path_id=dataset_id)[0] == 200
+    ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
+    prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))  # reads the records
+    assert prepared["manifest_key"]
+    assert call(stack, "GetRunFunction", "get_run", path_id=run["id"])[1]["status"] in ("pending", "running")
+
+
+@pytest.mark.parametrize("delete_gets", ["done", "past its tombstone"])
+def test_a_delete_that_commits_first_refuses_the_run_cleanly(stack, monkeypatch, delete_gets):
+    """The schedule has read the dataset, its version and the eval; the delete writes its
+    tombstone (and finishes, or fails right after it) before the run's transaction: the
+    schedule is a 404, and no run, counter or in-flight slot is left of it."""
+    from assay_service.adapters.dynamodb import DynamoDBRunRepository
+    from assay_service.adapters.s3 import S3ArtifactStore
+
+    dataset_id, version = race_dataset(stack), eval_version(stack)
+    before = runs_counted(stack, dataset_id, version)
+    create = DynamoDBRunRepository.create
+
+    def delete_first(self, run, **kwargs):
+        with monkeypatch.context() as patched:
+            if delete_gets != "done":
+                patched.setattr(S3ArtifactStore, "delete_keys", s3_down)
+            status, body, _ = delete(stack, "dataset", dataset_id)
+        assert status == (204 if delete_gets == "done" else 500), body
+        return create(self, run, **kwargs)
+
+    monkeypatch.setattr(DynamoDBRunRepository, "create", delete_first)
+    status, body, _ = schedule(stack, dataset_id, version)
+    assert status == 404 and body["error"] == "dataset not found", body
+    assert runs_counted(stack, dataset_id, version) == before
+    _, page, _ = call(stack, "ListRunsFunction", "list_runs", query={"dataset_id": dataset_id})
+    assert page["items"] == [] and page["count"] == 0
+
+
+def test_an_interrupted_delete_hides_the_dataset_and_deleting_again_finishes(stack, monkeypatch):
+    """S3 fails once, after the tombstone: nothing is deleted yet, the dataset reads as gone
+    and takes no upload, version or run; the next delete finishes without asking again."""
+    from assay_service.adapters.s3 import S3ArtifactStore
+    from assay_service.services import catalog
+
+    dataset_id, version = race_dataset(stack), eval_version(stack)
+    before = kept(stack, dataset_id)
+    with monkeypatch.context() as patched:
+        patched.setattr(S3ArtifactStore, "delete_keys", s3_down)
+        status, body, _ = delete(stack, "dataset", dataset_id)
+    assert status == 500 and body["code"] == "server.internal_error"
+    assert kept(stack, dataset_id) == before  # only the tombstone was written
+    for function, name, extra in (
+        ("DatasetsFunction", "get_dataset", {}),
+        ("DatasetsFunction", "list_dataset_versions", {}),
+        ("DatasetsFunction", "create_upload", {}),
+        ("DatasetsFunction", "create_dataset_version", {"body": {"records": RECORDS}}),
+        ("ScheduleRunFunction", "schedule_run", {"body": {"eval_version_id": version["id"]}}),
+    ):
+        status, body, _ = call(stack, function, name, path_id=dataset_id, **extra)
+        assert status == 404 and body["error"] == "dataset not found", (name, body)
+    assert dataset_id not in all_ids(stack, "DatasetsFunction", "list_datasets")
+    assert kept(stack, dataset_id) == before
+
+    def asked(*args, **kwargs):
+        raise AssertionError("a delete already begun needs no pre-check")
+
+    monkeypatch.setattr(catalog, "_refuse_if_runs", asked)
+    status, body, _ = delete(stack, "dataset", dataset_id)
+    assert status == 204, body
+    assert kept(stack, dataset_id) == ([], [], [])
+    assert delete(stack, "dataset", dataset_id)[0] == 404
+
+
+def test_a_run_cannot_be_created_on_an_eval_deleted_a_moment_before(stack, monkeypatch):
+    """The schedule has read the eval version and the eval; the eval's delete (one
+    transaction, versions included) commits before the run's: a 404, and no run."""
+    from assay_service.adapters.dynamodb import DynamoDBRunRepository
+
+    _, dataset, _ = call(
+        stack, "DatasetsFunction", "create_dataset", body={"name": "ev-race", "records": RECORDS}
+    )
+    version = eval_version(stack)
+    before = runs_counted(stack, dataset["id"], version)
+    create = DynamoDBRunRepository.create
+
+    def delete_first(self, run, **kwargs):
+        assert delete(stack, "eval", version["eval_id"])[0] == 204
+        return create(self, run, **kwargs)
+
+    monkeypatch.setattr(DynamoDBRunRepository, "create", delete_first)
+    status, body, _ = schedule(stack, dataset["id"], version)
+    assert status == 404 and body["error"] == "eval version not found", body
+    assert runs_counted(stack, dataset["id"], version) == before
+    assert call(stack, "EvalsFunction", "get_eval_version", path_id=version["id"])[0] == 404
+
+
+def test_a_list_page_skips_a_dataset_being_deleted_and_stays_full(stack):
+    """A tombstoned dataset is left out of ``GET /v1/datasets`` and the page is topped up
+    from the index: the newest two are the two that stand, and the cursor goes on after."""
+    made = [
+        call(stack, "DatasetsFunction", "create_dataset", body={"name": f"listed-{i}"})[1]["id"]
+        for i in range(3)
+    ]
+    with environment(stack.env("DatasetsFunction")):
+        repo = dependencies.datasets()
+        dataset = repo.get(uuid.UUID(stack.tenant_id), uuid.UUID(made[1]))
+        assert dataset is not None
+        repo.begin_delete(dataset)
+    status, page, _ = call(stack, "DatasetsFunction", "list_datasets", query={"limit": "2"})
+    assert status == 200 and [d["id"] for d in page["items"]] == [made[2], made[0]], page
+    if page.get("next_cursor"):  # older datasets of the suite's tenant follow
+        query = {"limit": "2", "cursor": page["next_cursor"]}
+        status, rest, _ = call(stack, "DatasetsFunction", "list_datasets", query=query)
+        assert status == 200 and not set(made) & {d["id"] for d in rest["items"]}
+    assert delete(stack, "dataset", made[1])[0] == 204  # and a delete finishes it
+    assert partition(stack, f"T#{stack.tenant_id}#DS#{made[1]}") == []

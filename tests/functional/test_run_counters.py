@@ -47,6 +47,13 @@ def new_run(tenant: uuid.UUID, i: int, *, eval_id, eval_version_id, dataset_id, 
     )
 
 
+def stand(repo, *runs: Run) -> None:
+    """The dataset and eval items the runs point at (a run's create checks they stand)."""
+    for run in runs:
+        repo.table.put({"PK": f"T#{run.tenant_id}#DS#{run.dataset_id}", "SK": "DS"})
+        repo.table.put({"PK": f"T#{run.tenant_id}#EVAL#{run.eval_id}", "SK": "EVAL"})
+
+
 def assert_counts_exact(repo, tenant: uuid.UUID, values: dict[str, set[str]]) -> None:
     """Every single-criterion count (and no criterion, and some combined ones) equals a
     brute-force count over the tenant's runs as stored; so does the in-flight count."""
@@ -99,6 +106,7 @@ def test_counts_stay_exact_through_every_transition(repo):
         assert_counts_exact(repo, tenant, values)
 
     check()  # nothing yet: every counter reads 0
+    stand(repo, *runs)
     for run in runs:
         assert repo.create(run, max_in_flight=100) == run.id
     check()
@@ -148,7 +156,9 @@ def test_counts_stay_exact_through_every_transition(repo):
 def test_counter_keys_are_scoped_to_the_tenant(repo):
     one, other = uuid.uuid4(), uuid.uuid4()
     shared = {k: uuid.uuid4() for k in ("eval_id", "eval_version_id", "dataset_id", "project_id")}
-    repo.create(new_run(one, 0, **shared), max_in_flight=100)
+    run = new_run(one, 0, **shared)
+    stand(repo, run)
+    repo.create(run, max_in_flight=100)
     for name in RUN_COUNTERS:
         value = "pending" if name == "status" else str(shared[name])
         assert repo.count(RunQuery(tenant_id=one, criteria={name: value})) == 1
@@ -160,6 +170,7 @@ def test_backfill_recomputes_counters_from_the_runs(repo):
     tenant = uuid.uuid4()
     ids = {k: uuid.uuid4() for k in ("eval_id", "eval_version_id", "dataset_id", "project_id")}
     runs = [new_run(tenant, i, **ids) for i in range(3)]
+    stand(repo, *runs)
     for run in runs:
         repo.create(run, max_in_flight=100)
     assert repo.set_status(runs[0], "running", expect=["pending"])

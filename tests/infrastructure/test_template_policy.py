@@ -138,7 +138,11 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         AUTH,
     ),
     "ScheduleRunFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query", TABLE),
+        _grant(
+            "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query "
+            "dynamodb:ConditionCheckItem",
+            TABLE,
+        ),
         _grant("states:StartExecution", MACHINE),
         AUTH,
     ),

@@ -6,7 +6,9 @@ Each fake reproduces what the services rely on of its deployed adapter (compare
 Idempotency-Key claim and its replay/conflict, the tenant's runs in flight against its
 quota, exact run counters moved with every create, status move and delete, a batch recorded
 once (``duplicate`` on a second delivery, ``inactive`` once the run is not running), the
-deletes refused while a run counts the dataset or eval. Where the adapter raises a domain
+deletes refused while a run counts the dataset or eval, a dataset being deleted (its
+tombstone) reading as gone and taking no version and no run, a run refused on a dataset or
+eval that is gone. Where the adapter raises a domain
 error (``assay_service.errors``) the fake raises the same one, with the same message;
 where it lets a botocore ``ClientError`` through (a duplicate id, a missing object) the
 fake raises a ``ClientError`` with the same code.
@@ -32,7 +34,7 @@ from assay_service.adapters.dynamodb.batches import pack_parts
 from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.domain.ids import run_key
 from assay_service.domain.scorers.judges import JudgeClient, JudgeReply
-from assay_service.errors import ConflictError, QuotaExceededError, TransientStoreError
+from assay_service.errors import ConflictError, NotFoundError, QuotaExceededError, TransientStoreError
 from assay_service.models.domain import (
     TERMINAL_STATUSES,
     Dataset,
@@ -226,13 +228,17 @@ def _changed_meanwhile(kind: str) -> ConflictError:
 
 class FakeDatasetRepository:
     """Datasets and versions; a delete is refused while the run counter of the dataset is
-    not zero (the same counters ``FakeRunRepository`` moves)."""
+    not zero (the same counters ``FakeRunRepository`` moves). A dataset whose delete has
+    begun is in ``deleting`` (the adapter's tombstone): it reads as gone, takes no version,
+    and ``FakeRunRepository.create`` refuses a run on it."""
 
     def __init__(self, runs: FakeRunRepository) -> None:
         self.runs = runs
         self.lock = runs.lock  # one table: the delete's guard reads the run counters
+        runs.datasets = self  # and a run's create checks its dataset
         self.items: dict[tuple[UUID, UUID], Dataset] = {}
         self.versions: dict[tuple[UUID, UUID], dict[int, tuple[DatasetVersion, str]]] = {}
+        self.deleting: set[tuple[UUID, UUID]] = set()
 
     def create(self, dataset: Dataset) -> None:
         with self.lock:
@@ -243,21 +249,34 @@ class FakeDatasetRepository:
             self.versions.setdefault(key, {})
 
     def get(self, tenant_id: UUID, dataset_id: UUID) -> Dataset | None:
-        return self.items.get((tenant_id, dataset_id))
+        key = (tenant_id, dataset_id)
+        return None if key in self.deleting else self.items.get(key)
+
+    def get_for_delete(self, tenant_id: UUID, dataset_id: UUID) -> tuple[Dataset, bool] | None:
+        key = (tenant_id, dataset_id)
+        stored = self.items.get(key)
+        return (stored, key in self.deleting) if stored is not None else None
 
     def list_page(
         self, tenant_id: UUID, *, limit: int, cursor: str | None = None
     ) -> tuple[list[Dataset], str | None]:
-        rows = [(_sort_key(d.created_at, d.id), d) for (t, _), d in self.items.items() if t == tenant_id]
+        rows = [
+            (_sort_key(d.created_at, d.id), d)
+            for (t, i), d in self.items.items()
+            if t == tenant_id and (t, i) not in self.deleting
+        ]
         return _page(rows, f"{tenant_id}#DS", limit, cursor)
 
     def add_version(
         self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion, object_key: str
     ) -> None:
-        """Only if the stored version count is still the one ``dataset`` was read with."""
+        """Only if the stored version count is still the one ``dataset`` was read with, and
+        no delete of it has begun (NotFoundError then, as the adapter)."""
         with self.lock:
             key = (tenant_id, dataset.id)
             stored = self.items.get(key)
+            if stored is None or key in self.deleting:
+                raise NotFoundError("dataset")
             versions = self.versions.setdefault(key, {})
             if stored is None or stored.version_count != dataset.version_count or version.version in versions:
                 raise ConflictError("another version of this dataset was created at the same time; retry")
@@ -280,6 +299,17 @@ class FakeDatasetRepository:
         versions = self.versions.get((tenant_id, dataset_id), {})
         return [(f"V#{n:08d}", versions[n][1]) for n in sorted(versions)]
 
+    def begin_delete(self, dataset: Dataset) -> None:
+        """The tombstone, only while no run counts the dataset and its version count is
+        still ``dataset``'s (ConflictError otherwise, nothing changed); again: no change."""
+        with self.lock:
+            key = (dataset.tenant_id, dataset.id)
+            _delete_unreferenced(self.runs, dataset.tenant_id, f"dataset_id#{dataset.id}", "dataset")
+            stored = self.items.get(key)
+            if stored is None or stored.version_count != dataset.version_count:
+                raise _changed_meanwhile("dataset")
+            self.deleting.add(key)
+
     def delete(self, dataset: Dataset, version_keys: Sequence[str]) -> None:
         """The named versions go first (and stay gone), then the dataset only while no run
         counts it and its version count is still ``dataset``'s (ConflictError otherwise)."""
@@ -293,12 +323,14 @@ class FakeDatasetRepository:
             if stored is None or stored.version_count != dataset.version_count:
                 raise _changed_meanwhile("dataset")
             del self.items[key]
+            self.deleting.discard(key)
 
 
 class FakeEvalRepository:
     def __init__(self, runs: FakeRunRepository) -> None:
         self.runs = runs
         self.lock = runs.lock
+        runs.evals = self  # a run's create checks its eval
         self.items: dict[tuple[UUID, UUID], Eval] = {}
         self.versions: dict[tuple[UUID, UUID], EvalVersion] = {}  # (tenant, version id)
 
@@ -385,10 +417,14 @@ class _Claim:
 
 class FakeRunRepository:
     """Runs by (tenant, run key), their batches, the tenant's run counters and runs in
-    flight: every write under one lock, as the adapter's transactions are atomic."""
+    flight: every write under one lock, as the adapter's transactions are atomic. Once the
+    catalog fakes are made on it (``Ports`` does), a run's create checks its dataset (and
+    that no delete of it has begun) and its eval still stand, as the adapter's transaction."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self.datasets: FakeDatasetRepository | None = None
+        self.evals: FakeEvalRepository | None = None
         self.runs: dict[tuple[UUID, str], Run] = {}
         self.batches: dict[tuple[UUID, str], dict[int, dict[str, Any]]] = {}
         self.claims: dict[tuple[UUID, str], _Claim] = {}
@@ -405,13 +441,18 @@ class FakeRunRepository:
     def create(self, run: Run, *, max_in_flight: int, idempotency: tuple[str, str] | None = None) -> UUID:
         """As the adapter's transaction: the key's claim first (a replay returns the run it
         created, another request with it is a ConflictError, even at the quota), then the
-        tenant's in-flight count below ``max_in_flight`` (QuotaExceededError), then the run
-        and its counters."""
+        run's dataset (not being deleted) and eval (NotFoundError), then the tenant's
+        in-flight count below ``max_in_flight`` (QuotaExceededError), then the run and its
+        counters."""
         with self.lock:
             if idempotency is not None:
                 claim = self.claims.get((run.tenant_id, idempotency[0]))
                 if claim is not None:
                     return self._replay(run.tenant_id, claim, idempotency[1])
+            if self.datasets is not None and self.datasets.get(run.tenant_id, run.dataset_id) is None:
+                raise NotFoundError("dataset")
+            if self.evals is not None and self.evals.get(run.tenant_id, run.eval_id) is None:
+                raise NotFoundError("eval version")
             if self.in_flight.get(run.tenant_id, 0) >= max_in_flight:
                 raise QuotaExceededError(
                     f"the tenant already has {max_in_flight} runs pending or running; wait for one to finish",

@@ -22,7 +22,7 @@ from assay_service.adapters.dynamodb import (
     serialize,
 )
 from assay_service.domain.ids import run_key
-from assay_service.errors import QuotaExceededError, TransientStoreError
+from assay_service.errors import NotFoundError, QuotaExceededError, TransientStoreError
 from assay_service.models.domain import Metric, Run
 from botocore.stub import Stubber
 
@@ -43,7 +43,8 @@ def new_run() -> Run:
 def reasons(run: Run, first: str, **at: str) -> list[dict[str, str]]:
     """CancellationReasons for create's transaction: ``first`` on item 0 (the claim),
     ``at={"2": code}`` on others, "None" (fine) elsewhere."""
-    count = 3 + len(DynamoDBRunRepository.counter_keys(run))  # claim, run, in-flight, counters
+    # claim, run, in-flight, counters, then the checks of the dataset and the eval
+    count = 3 + len(DynamoDBRunRepository.counter_keys(run)) + len(DynamoDBRunRepository.REFERENCES)
     codes = ["None"] * count
     codes[0] = first
     for index, code in at.items():
@@ -153,7 +154,7 @@ def test_without_an_idempotency_key_contention_is_retried_too(stubbed):
     runs, stubber, pauses = stubbed
     run = new_run()
     codes = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (
-        1 + len(DynamoDBRunRepository.counter_keys(run))
+        1 + len(DynamoDBRunRepository.counter_keys(run)) + len(DynamoDBRunRepository.REFERENCES)
     )
     cancelled(stubber, codes)
     committed(stubber)
@@ -182,6 +183,57 @@ def test_a_real_condition_failure_is_not_retried(stubbed):
     with pytest.raises(QuotaExceededError):
         runs.create(run, max_in_flight=10, idempotency=KEY)
     assert pauses == []
+
+
+@pytest.mark.parametrize("key", [KEY, None], ids=["with a key", "without"])
+@pytest.mark.parametrize(
+    ("checked", "message"), [(0, "dataset not found"), (1, "eval version not found")], ids=["dataset", "eval"]
+)
+def test_a_dataset_or_eval_gone_or_being_deleted_is_a_404_not_retried(stubbed, key, checked, message):
+    """The transaction's last two items check the run's dataset (present, no ``deleting``
+    tombstone) and its eval (present): a failed check is the 404 a read would answer, even
+    when the tenant is at its in-flight limit too; nothing is retried."""
+    runs, stubber, pauses = stubbed
+    run = new_run()
+    checks = ["None"] * len(DynamoDBRunRepository.REFERENCES)
+    checks[checked] = "ConditionalCheckFailed"
+    counters = ["None"] * len(DynamoDBRunRepository.counter_keys(run))
+    # (claim,) run, in-flight (at its limit too), counters, the dataset's and the eval's checks
+    codes = [
+        {"Code": c}
+        for c in ["None"] * (key is not None) + ["None", "ConditionalCheckFailed", *counters, *checks]
+    ]
+    cancelled(stubber, codes)
+    with pytest.raises(NotFoundError, match=f"^{message}$"):
+        runs.create(run, max_in_flight=10, idempotency=key)
+    assert pauses == []
+
+
+def test_the_transaction_checks_the_dataset_and_the_eval(stubbed):
+    """What the 404s above rest on: two ConditionChecks after the counters, on the dataset
+    item (present, not being deleted) and on the eval item (present)."""
+    runs, stubber, _ = stubbed
+    run = new_run()
+    seen: list[dict] = []
+    stubber.add_response("transact_write_items", {})
+    runs.table.client.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems", lambda params, **_: seen.append(params)
+    )
+    runs.create(run, max_in_flight=10)
+    [params] = seen
+    *_, dataset, ev = params["TransactItems"]
+    assert dataset["ConditionCheck"]["Key"] == serialize(
+        {"PK": f"T#{run.tenant_id}#DS#{run.dataset_id}", "SK": "DS"}
+    )
+    assert (
+        dataset["ConditionCheck"]["ConditionExpression"]
+        == "attribute_exists(PK) AND attribute_not_exists(#d)"
+    )
+    assert dataset["ConditionCheck"]["ExpressionAttributeNames"] == {"#d": "deleting"}
+    assert ev["ConditionCheck"]["Key"] == serialize(
+        {"PK": f"T#{run.tenant_id}#EVAL#{run.eval_id}", "SK": "EVAL"}
+    )
+    assert ev["ConditionCheck"]["ConditionExpression"] == "attribute_exists(PK)"
 
 
 def test_a_transient_fault_outside_a_cancellation_is_not_retried_here(stubbed):

@@ -1,5 +1,6 @@
 """Datasets and evals through the services on the in-memory fakes: a dataset or eval that
-runs use is not deleted (409), versions are numbered once, deletes remove what they own."""
+runs use is not deleted (409), versions are numbered once, deletes remove what they own,
+and a delete racing a schedule loses nothing and stores no run (the dataset's tombstone)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 import pytest
 from assay_service.errors import ConflictError, InvalidRequestError, NotFoundError
 from assay_service.models.api import CreateDatasetRequest, CreateEvalRequest, RecordIn
+from assay_service.models.domain import DatasetVersion, utcnow
 from assay_service.services import catalog, runs
 
 from tests.support import fakes
@@ -165,3 +167,188 @@ def test_an_eval_delete_refused_by_the_stores_guard_can_be_finished_later(ports:
     catalog.delete_eval(who, eval_id, ports=ports)
     with pytest.raises(NotFoundError):
         catalog.get_eval(who, eval_id, ports=ports)
+
+
+# ---------------------------------------------------------------- delete vs schedule races
+# A dataset delete writes a tombstone first (guarded by the run counter), and a run's create
+# checks the tombstone is absent: whichever commits first, the other is refused cleanly.
+def _dataset_state(ports: fakes.Ports, who, dataset_id: uuid.UUID) -> tuple:
+    """Everything a dataset delete could lose: its objects, its version items, its item."""
+    objects = {k: v for k, v in ports.artifacts.objects.items() if str(dataset_id) in k}
+    versions = dict(ports.datasets.versions.get((who.tenant_id, dataset_id), {}))
+    return objects, versions, ports.datasets.items.get((who.tenant_id, dataset_id))
+
+
+def _run_state(ports: fakes.Ports, who) -> tuple:
+    """Every run of the tenant, its run counters and its runs in flight."""
+    runs_ = {k for k in ports.runs.runs if k[0] == who.tenant_id}
+    counted = {sk: n for (t, sk), n in ports.runs.counters.items() if t == who.tenant_id and n}
+    return runs_, counted, ports.runs.in_flight.get(who.tenant_id, 0), set(ports.workflow.started)
+
+
+def test_a_run_scheduled_after_the_deletes_check_refuses_the_delete_and_nothing_is_lost(
+    ports: fakes.Ports, monkeypatch
+):
+    """The delete has counted no run (its pre-check passed); a run is scheduled right after,
+    before the delete's first write (the tombstone): the tombstone's guard refuses (409)
+    and every object and version stays."""
+    who = principal()
+    dataset_id, _, version_id = catalogue(ports, who)
+    catalog.create_dataset_version(
+        who, dataset_id, records=[RecordIn(output="a", golden_answer="a")], ports=ports
+    )
+    ports.artifacts.put(ports.artifacts.upload_key(who.tenant_id, dataset_id, uuid.uuid4()), b"{}\n")
+    before = _dataset_state(ports, who, dataset_id)
+    assert len(before[0]) == 3 and len(before[1]) == 2
+    scheduled = []
+    check = catalog._refuse_if_runs
+
+    def run_after_the_check(*args, **kwargs):
+        check(*args, **kwargs)
+        scheduled.append(schedule(ports, who, dataset_id, version_id)[0])
+
+    monkeypatch.setattr(catalog, "_refuse_if_runs", run_after_the_check)
+    with pytest.raises(ConflictError, match="was scheduled while it was being deleted; delete the run first"):
+        catalog.delete_dataset(who, dataset_id, ports=ports)
+    assert _dataset_state(ports, who, dataset_id) == before  # every object, version and the item
+    assert catalog.get_dataset(who, dataset_id, ports=ports).version_count == 2
+    [run] = scheduled
+    assert runs.get_run(who, run.id, ports=ports).dataset_id == dataset_id
+    # the run can go on: it reads its records
+    version, key = ports.datasets.get_version(who.tenant_id, dataset_id, run.dataset_version) or (None, "")
+    assert version is not None and ports.artifacts.get_bytes(key)
+
+
+@pytest.mark.parametrize("delete_gets", ["done", "past the tombstone"])
+def test_a_delete_that_commits_first_refuses_the_run_cleanly(ports: fakes.Ports, monkeypatch, delete_gets):
+    """The schedule has read the dataset, its version and the eval; the delete writes its
+    tombstone (and finishes, or fails right after) before the run's create: the run is a 404
+    and nothing of it is stored — no run, no counter moved, no slot in flight, no execution."""
+    who = principal()
+    dataset_id, _, version_id = catalogue(ports, who)
+    before = _run_state(ports, who)
+    create = ports.runs.create
+
+    def delete_first(run, **kwargs):
+        if delete_gets == "done":
+            catalog.delete_dataset(who, dataset_id, ports=ports)
+        else:
+            monkeypatch.setattr(ports.artifacts, "delete_keys", fail)
+            with pytest.raises(RuntimeError):
+                catalog.delete_dataset(who, dataset_id, ports=ports)
+        return create(run, **kwargs)
+
+    def fail(keys):
+        raise RuntimeError("S3 is down")
+
+    monkeypatch.setattr(ports.runs, "create", delete_first)
+    with pytest.raises(NotFoundError, match="^dataset not found$"):
+        schedule(ports, who, dataset_id, version_id)
+    assert _run_state(ports, who) == before
+    with pytest.raises(NotFoundError):
+        catalog.get_dataset(who, dataset_id, ports=ports)
+
+
+@pytest.mark.parametrize("failing", ["objects", "items"])
+def test_an_interrupted_delete_hides_the_dataset_and_deleting_again_finishes(
+    ports: fakes.Ports, monkeypatch, failing
+):
+    """A delete that fails after its tombstone (S3 failing once, or the item writes): the
+    dataset reads as gone and takes no version and no run; deleting it again finishes, with
+    no pre-check to pass a second time."""
+    who = principal()
+    dataset_id, _, version_id = catalogue(ports, who)
+    catalog.create_dataset_version(who, dataset_id, records=[RecordIn(output="a")], ports=ports)
+    upload = ports.artifacts.upload_key(who.tenant_id, dataset_id, uuid.uuid4())
+    ports.artifacts.put(upload, b'{"output": "x"}\n')
+    runs_before = _run_state(ports, who)
+    target = ports.artifacts if failing == "objects" else ports.datasets
+    name = "delete_keys" if failing == "objects" else "delete"
+    original = getattr(target, name)
+    calls = []
+
+    def fail_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("interrupted")
+        return original(*args)
+
+    monkeypatch.setattr(target, name, fail_once)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        catalog.delete_dataset(who, dataset_id, ports=ports)
+    with pytest.raises(NotFoundError):
+        catalog.get_dataset(who, dataset_id, ports=ports)
+    assert dataset_id not in {d.id for d in catalog.list_datasets(who, limit=10, cursor=None, ports=ports)[0]}
+    with pytest.raises(NotFoundError, match="^dataset not found$"):
+        schedule(ports, who, dataset_id, version_id)
+    with pytest.raises(NotFoundError):
+        catalog.create_dataset_version(who, dataset_id, records=[RecordIn(output="b")], ports=ports)
+    stale = ports.datasets.get_for_delete(who.tenant_id, dataset_id)
+    assert stale is not None and stale[1] is True  # marked: a retry finds it
+    late = DatasetVersion(
+        id=uuid.uuid4(), dataset_id=dataset_id, version=3, record_count=1, size_bytes=1, created_at=utcnow()
+    )
+    with pytest.raises(NotFoundError, match="^dataset not found$"):  # past the service's read too
+        ports.datasets.add_version(who.tenant_id, stale[0], late, "k")
+    assert _run_state(ports, who) == runs_before
+    monkeypatch.setattr(catalog, "_refuse_if_runs", refuse)  # a retry asks no pre-check again
+    catalog.delete_dataset(who, dataset_id, ports=ports)
+    assert _dataset_state(ports, who, dataset_id) == ({}, {}, None)
+    assert list(ports.artifacts.list_keys(f"uploads/{who.tenant_id}/{dataset_id}/")) == []
+    with pytest.raises(NotFoundError):
+        catalog.delete_dataset(who, dataset_id, ports=ports)
+
+
+def refuse(*args, **kwargs):
+    raise AssertionError("a delete already begun is not checked again")
+
+
+def test_a_dataset_being_deleted_is_left_out_of_every_list_page(ports: fakes.Ports):
+    who = principal()
+    made = [catalogue(ports, who)[0] for _ in range(3)]
+    stored = ports.datasets.get(who.tenant_id, made[1])
+    assert stored is not None
+    ports.datasets.begin_delete(stored)
+    seen, cursor = [], None
+    while True:
+        page, cursor = catalog.list_datasets(who, limit=1, cursor=cursor, ports=ports)
+        seen += [d.id for d in page]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted([made[0], made[2]])
+
+
+def test_a_run_cannot_be_created_on_an_eval_deleted_a_moment_before(ports: fakes.Ports, monkeypatch):
+    """The schedule has read the eval version and the eval; the eval's delete commits
+    before the run's create: the run is a 404 and nothing of it is stored."""
+    who = principal()
+    dataset_id, eval_id, version_id = catalogue(ports, who)
+    before = _run_state(ports, who)
+    create = ports.runs.create
+
+    def delete_first(run, **kwargs):
+        catalog.delete_eval(who, eval_id, ports=ports)
+        return create(run, **kwargs)
+
+    monkeypatch.setattr(ports.runs, "create", delete_first)
+    with pytest.raises(NotFoundError, match="^eval version not found$"):
+        schedule(ports, who, dataset_id, version_id)
+    assert _run_state(ports, who) == before
+    with pytest.raises(NotFoundError):
+        catalog.get_eval_version(who, version_id, ports=ports)
+
+
+def test_a_run_that_commits_before_an_eval_delete_keeps_the_eval_whole(ports: fakes.Ports, monkeypatch):
+    who = principal()
+    dataset_id, eval_id, version_id = catalogue(ports, who)
+    delete = ports.evals.delete
+
+    def run_first(ev):
+        schedule(ports, who, dataset_id, version_id)
+        return delete(ev)
+
+    monkeypatch.setattr(ports.evals, "delete", run_first)
+    with pytest.raises(ConflictError, match="was scheduled while it was being deleted"):
+        catalog.delete_eval(who, eval_id, ports=ports)
+    assert catalog.get_eval_version(who, version_id, ports=ports).eval_id == eval_id
+    assert catalog.get_eval(who, eval_id, ports=ports).version_count == 1

@@ -184,3 +184,45 @@ def test_catalog_fakes_refuse_duplicates_and_stale_version_counts():
     runs.counters[(ev.tenant_id, f"eval_id#{ev.id}")] = 0
     with pytest.raises(ConflictError, match="changed while it was being deleted"):
         evals.delete(ev)  # the caller's copy says 0 versions, the store's eval 1
+
+
+def test_the_dataset_fakes_tombstone_is_honoured_as_the_adapters():
+    """As the adapters: a run's create needs its dataset (not being deleted) and its eval;
+    ``begin_delete`` is refused while a run counts the dataset; a marked dataset reads as
+    gone (but ``get_for_delete`` finds it) and takes no version and no run."""
+    from assay_service.errors import NotFoundError
+    from assay_service.models.domain import Dataset, DatasetVersion
+
+    ports = fakes.Ports()
+    now = datetime.now(UTC)
+    tenant = uuid.uuid4()
+    dataset = Dataset(id=uuid.uuid4(), tenant_id=tenant, project_id=uuid.uuid4(), name="d", created_at=now)
+    ev = Eval(id=uuid.uuid4(), tenant_id=tenant, project_id=dataset.project_id, name="e", created_at=now)
+    ports.datasets.create(dataset)
+    ports.evals.create(ev)
+    run = a_run(tenant_id=tenant, dataset_id=dataset.id, eval_id=ev.id)
+    with pytest.raises(NotFoundError, match="^eval version not found$"):
+        ports.runs.create(run.model_copy(update={"eval_id": uuid.uuid4()}), max_in_flight=5)
+    with pytest.raises(NotFoundError, match="^dataset not found$"):
+        ports.runs.create(run.model_copy(update={"dataset_id": uuid.uuid4()}), max_in_flight=5)
+    assert ports.runs.create(run, max_in_flight=5) == run.id
+    with pytest.raises(ConflictError, match="was scheduled while it was being deleted"):
+        ports.datasets.begin_delete(dataset)
+    assert ports.datasets.get(tenant, dataset.id) == dataset  # refused: nothing changed
+    assert ports.runs.set_status(run, "cancelled", expect=["pending"]) is True
+    assert ports.runs.delete(run.model_copy(update={"status": "cancelled"})) is True
+    ports.datasets.begin_delete(dataset)
+    ports.datasets.begin_delete(dataset)  # again: still marked, no error
+    assert ports.datasets.get(tenant, dataset.id) is None
+    assert ports.datasets.get_for_delete(tenant, dataset.id) == (dataset, True)
+    assert ports.datasets.list_page(tenant, limit=10) == ([], None)
+    version = DatasetVersion(
+        id=uuid.uuid4(), dataset_id=dataset.id, version=1, record_count=1, size_bytes=1, created_at=now
+    )
+    with pytest.raises(NotFoundError, match="^dataset not found$"):
+        ports.datasets.add_version(tenant, dataset, version, "k")
+    with pytest.raises(NotFoundError, match="^dataset not found$"):
+        ports.runs.create(run.model_copy(update={"id": uuid.uuid4()}), max_in_flight=5)
+    assert ports.runs.in_flight[tenant] == 0 and ports.runs.counter(tenant, f"dataset_id#{dataset.id}") == 0
+    ports.datasets.delete(dataset, [])
+    assert ports.datasets.get_for_delete(tenant, dataset.id) is None

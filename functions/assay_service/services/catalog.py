@@ -443,13 +443,21 @@ def _refuse_if_runs(principal: Principal, kind: str, field: str, object_id: UUID
 
 
 def delete_dataset(principal: Principal, dataset_id: UUID, *, ports: Ports = DEPLOYED) -> Dataset:
-    """The dataset, its versions' items and objects, and its pending uploads."""
-    dataset = get_dataset(principal, dataset_id, ports=ports)
-    _refuse_if_runs(principal, "dataset", "dataset_id", dataset.id, ports=ports)
+    """The dataset, its versions' items and objects, and its pending uploads.
+
+    First the tombstone (``begin_delete``, guarded by the dataset's run counter): from then
+    on the dataset reads as gone and no run or version can be added to it, so nothing
+    deleted after it can be needed. A run scheduled before it makes it a 409 and nothing
+    is deleted. Then objects, version items and the dataset item last: an interrupted
+    delete leaves a marked dataset that deleting again finishes (without the pre-check and
+    the tombstone again: a marked dataset has taken no run since)."""
+    dataset, begun = found(ports.datasets.get_for_delete(principal.tenant_id, dataset_id), "dataset")
+    if not begun:
+        _refuse_if_runs(principal, "dataset", "dataset_id", dataset.id, ports=ports)
+        ports.datasets.begin_delete(dataset)
     versions = ports.datasets.version_objects(principal.tenant_id, dataset.id)
     store = ports.artifacts
-    # Objects first, items last: an interrupted delete leaves the dataset visible, and
-    # deleting it again finishes the job (never an unreachable object).
+    # Objects first, items last: never an unreachable object.
     uploads = list(store.list_keys(store.upload_prefix(principal.tenant_id, dataset.id)))
     store.delete_keys([key for _, key in versions] + uploads)
     ports.datasets.delete(dataset, [sk for sk, _ in versions])

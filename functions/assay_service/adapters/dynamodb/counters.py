@@ -51,40 +51,30 @@ def in_flight_op(table: Table, tenant_id: UUID, delta: int, limit: int | None = 
 TRANSACTION_ITEMS = 100
 
 
-def delete_unreferenced(
+def unreferenced_check(table: Table, tenant_id: UUID, counter: str) -> dict[str, Any]:
+    """A ConditionCheck that the tenant's run counter ``counter`` is zero (or was never
+    moved): no run counts the dataset or eval."""
+    return table.check_op(
+        run_count_pk(tenant_id),
+        counter,
+        condition="attribute_not_exists(runs) OR runs = :zero",
+        values={":zero": 0},
+    )
+
+
+def guarded(
     table: Table,
-    pk: str,
-    sk: str,
     tenant_id: UUID,
     counter: str,
-    version_count: int,
+    op: dict[str, Any],
     kind: str,
-    with_items: Sequence[tuple[str, str]] = (),
+    with_items: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Delete a dataset or eval item in one transaction with two guards: the tenant's run
-    counter for it is zero (a run scheduled since the caller looked makes this a 409, not
-    a dangling reference), and its version count is still the one whose versions were
-    deleted (a version added meanwhile would otherwise be orphaned). ``with_items`` (at
-    most ``TRANSACTION_ITEMS - 2``) are deleted in the same transaction: all or none."""
+    """``with_items``, then a check that the run counter ``counter`` is zero, then ``op`` on
+    the dataset or eval item (conditional on its version count), in one transaction; a
+    failed condition is a ConflictError saying which guard refused."""
     try:
-        table.transact(
-            [
-                *(table.delete_op(item_pk, item_sk) for item_pk, item_sk in with_items),
-                table.check_op(
-                    run_count_pk(tenant_id),
-                    counter,
-                    condition="attribute_not_exists(runs) OR runs = :zero",
-                    values={":zero": 0},
-                ),
-                table.delete_op(
-                    pk,
-                    sk,
-                    condition="attribute_exists(PK) AND #n = :n",
-                    names={"#n": "version_count"},
-                    values={":n": version_count},
-                ),
-            ]
-        )
+        table.transact([*with_items, unreferenced_check(table, tenant_id, counter), op])
     except ClientError as exc:
         codes = cancellation_codes(exc)
         gone, codes = codes[: len(with_items)], codes[len(with_items) :]
@@ -103,3 +93,34 @@ def delete_unreferenced(
                 "was added, or it was deleted meanwhile); retry"
             ) from exc
         raise
+
+
+def delete_unreferenced(
+    table: Table,
+    pk: str,
+    sk: str,
+    tenant_id: UUID,
+    counter: str,
+    version_count: int,
+    kind: str,
+    with_items: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Delete a dataset or eval item in one transaction with two guards: the tenant's run
+    counter for it is zero (a run scheduled since the caller looked makes this a 409, not
+    a dangling reference), and its version count is still the one whose versions were
+    deleted (a version added meanwhile would otherwise be orphaned). ``with_items`` (at
+    most ``TRANSACTION_ITEMS - 2``) are deleted in the same transaction: all or none."""
+    guarded(
+        table,
+        tenant_id,
+        counter,
+        table.delete_op(
+            pk,
+            sk,
+            condition="attribute_exists(PK) AND #n = :n",
+            names={"#n": "version_count"},
+            values={":n": version_count},
+        ),
+        kind,
+        with_items=[table.delete_op(item_pk, item_sk) for item_pk, item_sk in with_items],
+    )

@@ -1,4 +1,10 @@
-"""Datasets and their numbered versions (each version's records are an S3 object)."""
+"""Datasets and their numbered versions (each version's records are an S3 object).
+
+A dataset whose delete has begun carries a ``deleting`` tombstone (its time): reads answer
+as if it were gone, no version is added to it, and no run is scheduled on it (the run's
+create transaction checks the tombstone is absent: ``runs.py``). Nothing of it is deleted
+before the tombstone is written, in a transaction guarded by its run counter
+(docs/decisions/0012-deletes.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from uuid import UUID
 from botocore.exceptions import ClientError
 
 from assay_service.adapters.dynamodb.codec import item_model, model_item
-from assay_service.adapters.dynamodb.counters import delete_unreferenced
+from assay_service.adapters.dynamodb.counters import delete_unreferenced, guarded
 from assay_service.adapters.dynamodb.keys import (
     DATASET_VERSION_PREFIX,
     counter_sk,
@@ -18,8 +24,11 @@ from assay_service.adapters.dynamodb.keys import (
     datasets_gsi_pk,
 )
 from assay_service.adapters.dynamodb.table import Table, cancellation_codes
-from assay_service.errors import ConflictError
-from assay_service.models.domain import Dataset, DatasetVersion
+from assay_service.domain.cursors import decode_cursor, encode_cursor
+from assay_service.errors import ConflictError, NotFoundError
+from assay_service.models.domain import Dataset, DatasetVersion, utcnow
+
+DELETING = "deleting"  # the tombstone attribute of a dataset being deleted
 
 
 class DynamoDBDatasetRepository:
@@ -44,21 +53,37 @@ class DynamoDBDatasetRepository:
         )
 
     def get(self, tenant_id: UUID, dataset_id: UUID) -> Dataset | None:
+        """The dataset; None when missing or being deleted (tombstoned)."""
         item = self.table.get(self._pk(tenant_id, dataset_id), "DS")
-        return item_model(Dataset, item) if item else None
+        return item_model(Dataset, item) if item and DELETING not in item else None
+
+    def get_for_delete(self, tenant_id: UUID, dataset_id: UUID) -> tuple[Dataset, bool] | None:
+        """The dataset even while it is being deleted, and whether its delete has begun."""
+        item = self.table.get(self._pk(tenant_id, dataset_id), "DS")
+        return (item_model(Dataset, item), DELETING in item) if item else None
 
     def list_page(
         self, tenant_id: UUID, *, limit: int, cursor: str | None = None
     ) -> tuple[list[Dataset], str | None]:
-        items, after = self.table.page(
-            pk=datasets_gsi_pk(tenant_id), index="GSI1", limit=limit, cursor=cursor
-        )
-        return [item_model(Dataset, i) for i in items], after
+        """A page of the tenant's datasets, newest first, without those being deleted. A
+        tombstoned one read is skipped and the page topped up from the index, so a page is
+        short only at the end; the cursor resumes after the last item read."""
+        pk = datasets_gsi_pk(tenant_id)
+        start = decode_cursor(cursor, partition=("GSI1PK", pk))
+        out: list[Dataset] = []
+        while True:
+            items, start = self.table.query(
+                pk=pk, index="GSI1", forward=False, limit=limit - len(out), start=start
+            )
+            out += [item_model(Dataset, i) for i in items if DELETING not in i]
+            if len(out) >= limit or start is None:
+                return out, encode_cursor(start)
 
     def add_version(
         self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion, object_key: str
     ) -> None:
-        """Append a version: the counter moves only if nobody appended meanwhile."""
+        """Append a version: the counter moves only if nobody appended meanwhile and no
+        delete has begun (NotFoundError then, as a read would answer)."""
         pk = self._pk(tenant_id, dataset.id)
         try:
             self.table.transact(
@@ -67,9 +92,9 @@ class DynamoDBDatasetRepository:
                         pk,
                         "DS",
                         expression="SET #n = :new",
-                        names={"#n": "version_count"},
+                        names={"#n": "version_count", "#d": DELETING},
                         values={":new": version.version, ":old": dataset.version_count},
-                        condition="#n = :old",
+                        condition="#n = :old AND attribute_not_exists(#d)",
                     ),
                     self.table.put_op(
                         model_item(
@@ -85,6 +110,8 @@ class DynamoDBDatasetRepository:
             )
         except ClientError as exc:
             if "ConditionalCheckFailed" in cancellation_codes(exc):
+                if self.get(tenant_id, dataset.id) is None:  # deleted, or being deleted
+                    raise NotFoundError("dataset") from exc
                 raise ConflictError(
                     "another version of this dataset was created at the same time; retry"
                 ) from exc
@@ -119,10 +146,32 @@ class DynamoDBDatasetRepository:
             )
         ]
 
+    def begin_delete(self, dataset: Dataset) -> None:
+        """A delete's first write: the tombstone, in one transaction with two guards — no
+        run counts the dataset, and its version count is still ``dataset``'s (ConflictError
+        otherwise, and nothing changed). From then on no run can be scheduled on it and no
+        version added: what ``delete`` removes next cannot be needed. Marking a dataset
+        already marked keeps its first mark (a retry, or two deletes at once)."""
+        guarded(
+            self.table,
+            dataset.tenant_id,
+            counter_sk("dataset_id", dataset.id),
+            self.table.update_op(
+                self._pk(dataset.tenant_id, dataset.id),
+                "DS",
+                expression="SET #d = if_not_exists(#d, :now)",
+                names={"#d": DELETING, "#n": "version_count"},
+                values={":now": utcnow().isoformat(), ":n": dataset.version_count},
+                condition="attribute_exists(PK) AND #n = :n",
+            ),
+            "dataset",
+        )
+
     def delete(self, dataset: Dataset, version_keys: Sequence[str]) -> None:
         """Delete the version items named, then the dataset item — the latter only while
-        no run counts the dataset and nobody added a version meanwhile (ConflictError
-        otherwise; the versions already deleted stay deleted, a retry finishes)."""
+        no run counts it and nobody added a version meanwhile (ConflictError otherwise; the
+        versions already deleted stay deleted, a retry finishes). Called after
+        ``begin_delete`` (or on a dataset nothing has seen yet: a failed create's undo)."""
         pk = self._pk(dataset.tenant_id, dataset.id)
         self.table.batch_delete([(pk, sk) for sk in version_keys])
         delete_unreferenced(

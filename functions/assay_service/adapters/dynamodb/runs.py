@@ -16,12 +16,15 @@ from assay_service.adapters.aws_errors import TRANSIENT_CANCELLATION_REASONS, is
 from assay_service.adapters.dynamodb.batches import join_batches, pack_parts
 from assay_service.adapters.dynamodb.codec import _JSON_FIELDS, item_model, model_item
 from assay_service.adapters.dynamodb.counters import RUN_COUNTERS, count_op, counter_keys, in_flight_op
+from assay_service.adapters.dynamodb.datasets import DELETING
 from assay_service.adapters.dynamodb.idempotency import claim_op, replay
 from assay_service.adapters.dynamodb.keys import (
     BATCH_PREFIX,
     batch_sk,
     counter_sk,
     created_sk,
+    dataset_pk,
+    eval_pk,
     part_sk,
     run_count_pk,
     run_partition,
@@ -30,7 +33,7 @@ from assay_service.adapters.dynamodb.keys import (
 from assay_service.adapters.dynamodb.table import Table, _pause, cancellation_codes
 from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.domain.ids import run_key
-from assay_service.errors import QuotaExceededError, TransientStoreError
+from assay_service.errors import NotFoundError, QuotaExceededError, TransientStoreError
 from assay_service.models.domain import TERMINAL_STATUSES, Evaluation, Run, utcnow
 from assay_service.models.workflow import BatchOutcome
 from assay_service.ports import RunQuery  # the services' value type; re-exported here
@@ -106,6 +109,11 @@ class DynamoDBRunRepository:
         created (same hash) or raises ConflictError (another hash). Returns the id of the
         run that stands.
 
+        The same transaction checks that the run's dataset exists and is not being deleted
+        (no ``deleting`` tombstone) and that its eval exists (NotFoundError otherwise, as
+        the read a moment later would answer): a delete either sees this run in the run
+        counter its guard checks, or this run sees the delete (decision 0012).
+
         A cancellation caused by contention alone (two requests with one key at once: the
         second's claim conflicts with the first's commit) is tried again, a bounded few
         times with jittered pauses; once the first has committed, the retry finds its claim
@@ -115,13 +123,16 @@ class DynamoDBRunRepository:
             self.table.put_op(item, condition="attribute_not_exists(PK)"),
             in_flight_op(self.table, run.tenant_id, +1, max_in_flight),
             *(count_op(self.table, run.tenant_id, sk, +1) for sk in counter_keys(run)),
+            *self._reference_checks(run),
         ]
         claim_pk = None
         if idempotency is not None:
             key, request_hash = idempotency
             claim_pk, claim = claim_op(self.table, run, key, request_hash)
             ops.insert(0, claim)
-        in_flight = 2 if claim_pk else 1  # (claim,) run, in-flight, counters (no condition)
+        # (claim,) run, in-flight, counters (no condition), then the reference checks
+        in_flight = 2 if claim_pk else 1
+        references = len(ops) - len(self.REFERENCES)
         last: Exception | None = None
         for attempt in range(CREATE_ATTEMPTS):
             try:
@@ -142,12 +153,9 @@ class DynamoDBRunRepository:
                 if claim_pk and codes[:1] == ["ConditionalCheckFailed"]:
                     return self._replay(claim_pk, idempotency[1], exc)  # type: ignore[index]
                 if not (claim_pk and codes[:1] and codes[0] in TRANSIENT_CANCELLATION_REASONS):
-                    if codes[in_flight : in_flight + 1] == ["ConditionalCheckFailed"]:
-                        raise QuotaExceededError(
-                            f"the tenant already has {max_in_flight} runs pending or running; "
-                            "wait for one to finish",
-                            details={"limit": max_in_flight},
-                        ) from exc
+                    refusal = self._refusal(codes, in_flight, references, max_in_flight)
+                    if refusal is not None:
+                        raise refusal from exc
                     raise
                 # The key's claim is in a concurrent request's transaction: whether this
                 # request replays that run or creates its own (or is over the quota) is
@@ -159,6 +167,44 @@ class DynamoDBRunRepository:
             f"DynamoDB kept cancelling the run's transaction for contention "
             f"({CREATE_ATTEMPTS} attempts); retry"
         ) from last
+
+    def _reference_checks(self, run: Run) -> list[dict[str, Any]]:
+        """ConditionChecks that what the run points at still stands, in ``REFERENCES``
+        order: its dataset (and no delete of it has begun) and its eval (an eval's delete
+        removes the eval item with its versions, in one transaction)."""
+        return [
+            self.table.check_op(
+                dataset_pk(run.tenant_id, run.dataset_id),
+                "DS",
+                condition="attribute_exists(PK) AND attribute_not_exists(#d)",
+                names={"#d": DELETING},
+            ),
+            self.table.check_op(
+                eval_pk(run.tenant_id, run.eval_id), "EVAL", condition="attribute_exists(PK)"
+            ),
+        ]
+
+    # What create's ConditionChecks find still standing, in their order, each named as the
+    # read a moment later would answer when it does not (NotFoundError).
+    REFERENCES = ("dataset", "eval version")
+
+    @classmethod
+    def _refusal(
+        cls, codes: list[str], in_flight: int, references: int, max_in_flight: int
+    ) -> Exception | None:
+        """What a create transaction's failed condition means: a dataset or eval gone (or
+        being deleted) is a 404, the tenant's in-flight count at its limit a 429; None
+        otherwise."""
+        checked = codes[references : references + len(cls.REFERENCES)]
+        for kind, code in zip(cls.REFERENCES, checked, strict=False):
+            if code == "ConditionalCheckFailed":
+                return NotFoundError(kind)
+        if codes[in_flight : in_flight + 1] == ["ConditionalCheckFailed"]:
+            return QuotaExceededError(
+                f"the tenant already has {max_in_flight} runs pending or running; wait for one to finish",
+                details={"limit": max_in_flight},
+            )
+        return None
 
     def _replay(self, claim_pk: str, request_hash: str, exc: ClientError) -> UUID:
         return replay(self.table, claim_pk, request_hash, exc, lambda t, r: self.get(t, r) is not None)
