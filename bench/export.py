@@ -60,6 +60,7 @@ def rss_mb() -> float:
 def seed_run(tenant_id: uuid.UUID, records: int, batch_size: int) -> Any:
     """A running run with every batch recorded, as the scoring step leaves it."""
     from assay_service import dependencies as deps
+    from assay_service.adapters.dynamodb.keys import dataset_pk, eval_pk
     from assay_service.domain.ids import evaluation_id
     from assay_service.models.domain import Evaluation, Metric, Run
 
@@ -83,6 +84,8 @@ def seed_run(tenant_id: uuid.UUID, records: int, batch_size: int) -> Any:
         updated_at=now,
         started_at=now,
     )
+    for pk, sk in ((dataset_pk(tenant_id, run.dataset_id), "DS"), (eval_pk(tenant_id, run.eval_id), "EVAL")):
+        deps.table().put({"PK": pk, "SK": sk})  # a run's create checks its dataset and eval stand
     deps.runs().create(run, max_in_flight=1_000)
     for index, start in enumerate(range(0, records, batch_size)):
         batch = [

@@ -300,8 +300,8 @@ def test_a_dataset_or_eval_that_runs_use_is_409_saying_how_many(stack, finished_
 
 def test_an_eval_delete_that_a_run_overtakes_keeps_every_version(stack, finished_run, monkeypatch):
     """The service checks that no run uses the eval, then the store deletes it: a run
-    scheduled in between must refuse the whole delete, versions included (they used to go
-    first, leaving an eval that no later delete could finish)."""
+    scheduled in between must refuse the whole delete, versions included (deleted first,
+    they would leave an eval that no later delete could finish)."""
     from assay_service.services import catalog
 
     monkeypatch.setattr(catalog, "_refuse_if_runs", lambda *args, **kwargs: None)  # the run came meanwhile

@@ -11,6 +11,7 @@ from itertools import product
 import pytest
 from assay_service import dependencies
 from assay_service.adapters.dynamodb import RUN_COUNTERS, RunQuery, serialize
+from assay_service.adapters.dynamodb.keys import dataset_pk, eval_pk
 from assay_service.models.domain import Run, utcnow
 from botocore.exceptions import ClientError
 
@@ -50,8 +51,8 @@ def new_run(tenant: uuid.UUID, i: int, *, eval_id, eval_version_id, dataset_id, 
 def stand(repo, *runs: Run) -> None:
     """The dataset and eval items the runs point at (a run's create checks they stand)."""
     for run in runs:
-        repo.table.put({"PK": f"T#{run.tenant_id}#DS#{run.dataset_id}", "SK": "DS"})
-        repo.table.put({"PK": f"T#{run.tenant_id}#EVAL#{run.eval_id}", "SK": "EVAL"})
+        repo.table.put({"PK": dataset_pk(run.tenant_id, run.dataset_id), "SK": "DS"})
+        repo.table.put({"PK": eval_pk(run.tenant_id, run.eval_id), "SK": "EVAL"})
 
 
 def assert_counts_exact(repo, tenant: uuid.UUID, values: dict[str, set[str]]) -> None:
