@@ -40,9 +40,22 @@ class MotoHook:
 def install_replacements() -> None:
     """What the local stack changes in moto, for anything else that runs the template on moto
     (the functional tests, the benchmarks) to run the same: transactions that copy items, not
-    tables; StopExecution as soon as StartExecution returns; item responses written as JSON."""
-    from assay_local import moto_dynamodb_json, moto_executions, moto_transactions
+    tables; StopExecution as soon as StartExecution returns; item responses written as JSON;
+    queries that read the partition they name, not the whole table; no per-request listing
+    of a handler's methods nor scan of a JSON body for an XML tag; no access log line built
+    for a logger that drops it."""
+    from assay_local import (
+        moto_access_log,
+        moto_dispatch,
+        moto_dynamodb_json,
+        moto_executions,
+        moto_query,
+        moto_transactions,
+    )
 
     moto_transactions.install()
     moto_executions.install()
     moto_dynamodb_json.install()
+    moto_query.install()
+    moto_dispatch.install()
+    moto_access_log.install()
