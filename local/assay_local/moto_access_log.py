@@ -17,7 +17,11 @@ import logging
 from werkzeug import _internal
 from werkzeug.serving import WSGIRequestHandler
 
+from assay_local.moto_hooks import Replacement
+
 _original_log_request = WSGIRequestHandler.log_request
+if not hasattr(_internal, "_logger"):  # what log_request reads: fail here, not per request
+    raise ImportError("werkzeug no longer has _internal._logger")
 
 
 def log_request(self: WSGIRequestHandler, code: int | str = "-", size: int | str = "-") -> None:
@@ -27,12 +31,4 @@ def log_request(self: WSGIRequestHandler, code: int | str = "-", size: int | str
     _original_log_request(self, code, size)
 
 
-def install() -> None:
-    """Replace werkzeug's WSGIRequestHandler.log_request in this process (idempotent)."""
-    if not callable(getattr(WSGIRequestHandler, "log_request", None)) or not hasattr(_internal, "_logger"):
-        raise RuntimeError("werkzeug no longer has WSGIRequestHandler.log_request / _internal._logger")
-    WSGIRequestHandler.log_request = log_request  # type: ignore[method-assign]
-
-
-def installed() -> bool:
-    return WSGIRequestHandler.log_request is log_request
+REPLACEMENTS = (Replacement(WSGIRequestHandler, "log_request", log_request),)

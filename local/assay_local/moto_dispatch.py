@@ -25,6 +25,8 @@ from moto.core import responses
 from moto.core.responses import BaseResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
+from assay_local.moto_hooks import Replacement
+
 _original_enrich = BaseResponse._enrich_response
 _original_method_names = responses.method_names_from_class
 
@@ -57,18 +59,7 @@ def _enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str]
     return headers, body
 
 
-def install() -> None:
-    """Replace both in this process (idempotent)."""
-    if not callable(getattr(responses, "method_names_from_class", None)):
-        raise RuntimeError("moto no longer has moto.core.responses.method_names_from_class")
-    if not callable(getattr(BaseResponse, "_enrich_response", None)):
-        raise RuntimeError("moto no longer has BaseResponse._enrich_response")
-    responses.method_names_from_class = method_names_from_class  # type: ignore[assignment]
-    BaseResponse._enrich_response = staticmethod(_enrich_response)  # type: ignore[method-assign]
-
-
-def installed() -> bool:
-    return (
-        responses.method_names_from_class is method_names_from_class
-        and BaseResponse._enrich_response is _enrich_response
-    )
+REPLACEMENTS = (
+    Replacement(responses, "method_names_from_class", method_names_from_class),
+    Replacement(BaseResponse, "_enrich_response", staticmethod(_enrich_response)),
+)

@@ -22,6 +22,8 @@ from typing import Any
 from moto.core.responses import ActionResult, get_service_model
 from moto.dynamodb.responses import DynamoHandler
 
+from assay_local.moto_hooks import Replacement
+
 ITEM_OPERATIONS = frozenset(
     {
         "GetItem",
@@ -74,12 +76,4 @@ def serialized(self: DynamoHandler, action_result: ActionResult) -> Any:
     return 200, headers, body
 
 
-def install() -> None:
-    """Replace moto's DynamoDB response serialisation in this process (idempotent)."""
-    if not callable(getattr(DynamoHandler, "serialized", None)):
-        raise RuntimeError("moto no longer has DynamoHandler.serialized")
-    DynamoHandler.serialized = serialized  # type: ignore[method-assign,assignment]
-
-
-def installed() -> bool:
-    return DynamoHandler.serialized is serialized
+REPLACEMENTS = (Replacement(DynamoHandler, "serialized", serialized),)

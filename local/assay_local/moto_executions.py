@@ -18,6 +18,8 @@ from typing import Any
 
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
+from assay_local.moto_hooks import Replacement
+
 STARTING_WAIT_S = 10.0  # far above the parse time; a thread that never builds it has died
 
 _original_stop = ExecutionWorker.stop
@@ -32,12 +34,4 @@ def stop(self: ExecutionWorker, stop_date: Any, error: str | None, cause: str | 
     _original_stop(self, stop_date=stop_date, error=error, cause=cause)
 
 
-def install() -> None:
-    """Replace moto's ExecutionWorker.stop in this process (idempotent)."""
-    if not callable(getattr(ExecutionWorker, "stop", None)):
-        raise RuntimeError("moto no longer has ExecutionWorker.stop")
-    ExecutionWorker.stop = stop  # type: ignore[method-assign]
-
-
-def installed() -> bool:
-    return ExecutionWorker.stop is stop
+REPLACEMENTS = (Replacement(ExecutionWorker, "stop", stop),)

@@ -9,8 +9,11 @@ pinned, and ``tests/e2e/test_local_stack_template.py`` checks the hooks are in u
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 
@@ -37,6 +40,36 @@ class MotoHook:
                 self.active = None
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """A function of moto (or of the werkzeug server under it) replaced in this process for
+    good, owned by nobody: installing it twice is installing it once. Fails loudly when the
+    pinned version no longer has the function."""
+
+    owner: Any  # the class or module that holds it
+    name: str
+    new: Any  # what takes its place (a staticmethod stays one)
+
+    def install(self) -> None:
+        label = getattr(self.owner, "__qualname__", None) or self.owner.__name__
+        if not callable(getattr(self.owner, self.name, None)):
+            raise RuntimeError(f"{label} no longer has {self.name}")
+        setattr(self.owner, self.name, self.new)
+
+    def installed(self) -> bool:
+        return inspect.getattr_static(self.owner, self.name, None) is self.new
+
+
+def install(module: ModuleType) -> None:
+    """Every ``Replacement`` a ``moto_*`` module lists in its ``REPLACEMENTS``."""
+    for replacement in module.REPLACEMENTS:
+        replacement.install()
+
+
+def installed(module: ModuleType) -> bool:
+    return all(replacement.installed() for replacement in module.REPLACEMENTS)
+
+
 def install_replacements() -> None:
     """What the local stack changes in moto, for anything else that runs the template on moto
     (the functional tests, the benchmarks) to run the same: transactions that copy items, not
@@ -44,6 +77,11 @@ def install_replacements() -> None:
     queries that read the partition they name, not the whole table; no per-request listing
     of a handler's methods nor scan of a JSON body for an XML tag; no access log line built
     for a logger that drops it."""
+    for module in replaced_modules():
+        install(module)
+
+
+def replaced_modules() -> tuple[ModuleType, ...]:
     from assay_local import (
         moto_access_log,
         moto_dispatch,
@@ -53,9 +91,11 @@ def install_replacements() -> None:
         moto_transactions,
     )
 
-    moto_transactions.install()
-    moto_executions.install()
-    moto_dynamodb_json.install()
-    moto_query.install()
-    moto_dispatch.install()
-    moto_access_log.install()
+    return (
+        moto_transactions,
+        moto_executions,
+        moto_dynamodb_json,
+        moto_query,
+        moto_dispatch,
+        moto_access_log,
+    )

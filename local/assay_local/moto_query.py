@@ -32,11 +32,12 @@ installing it twice is installing it once.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb.models.dynamo_type import Item, deserializer, serializer
 from moto.dynamodb.models.table import SecondaryIndex, Table
+
+from assay_local.moto_hooks import Replacement
 
 _original_query = Table.query
 _original_project = SecondaryIndex.project
@@ -143,19 +144,4 @@ def project(self: SecondaryIndex, item: Item) -> Item:
     return Item(hash_key=item.hash_key, range_key=item.range_key, attrs=serializer.serialize(result)["M"])
 
 
-_REPLACED: list[tuple[type, str, Callable[..., Any]]] = [
-    (Table, "query", query),
-    (SecondaryIndex, "project", project),
-]
-
-
-def install() -> None:
-    """Replace moto's Table.query and SecondaryIndex.project in this process (idempotent)."""
-    for owner, name, replacement in _REPLACED:
-        if not callable(getattr(owner, name, None)):
-            raise RuntimeError(f"moto no longer has {owner.__name__}.{name}")
-        setattr(owner, name, replacement)
-
-
-def installed() -> bool:
-    return all(getattr(owner, name) is replacement for owner, name, replacement in _REPLACED)
+REPLACEMENTS = (Replacement(Table, "query", query), Replacement(SecondaryIndex, "project", project))

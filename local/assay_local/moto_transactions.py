@@ -38,6 +38,8 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 
+from assay_local.moto_hooks import Replacement
+
 Reason = tuple[str, str, Any] | tuple[None, None, None]
 OK: Reason = (None, None, None)
 
@@ -146,12 +148,4 @@ def _put_back(table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
         table.items[hash_key] = before
 
 
-def install() -> None:
-    """Replace moto's TransactWriteItems in this process (idempotent)."""
-    if not callable(getattr(DynamoDBBackend, "transact_write_items", None)):
-        raise RuntimeError("moto no longer has DynamoDBBackend.transact_write_items")
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-
-def installed() -> bool:
-    return DynamoDBBackend.transact_write_items is transact_write_items
+REPLACEMENTS = (Replacement(DynamoDBBackend, "transact_write_items", transact_write_items),)

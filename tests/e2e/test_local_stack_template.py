@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import moto.awslambda.models
 import pytest
 import requests
-from assay_local import lambda_runtime, moto_dynamodb_json, moto_executions, moto_transactions
+from assay_local import lambda_runtime, moto_dynamodb_json, moto_executions, moto_hooks, moto_transactions
 from assay_local.stack import LocalStack
 from assay_local.template import translate
 
@@ -75,9 +75,10 @@ def test_state_machine_definition_is_fully_substituted(stack: LocalStack) -> Non
 def test_health_is_served_by_the_real_handler_through_the_hook(stack: LocalStack) -> None:
     # The hook is installed: moto's private method is ours (fails if moto renames it).
     assert moto.awslambda.models.LambdaFunction._invoke_lambda is lambda_runtime.invoke_lambda_hook
-    assert moto_transactions.installed()  # DynamoDB transactions copy items, not tables
-    assert moto_executions.installed()  # an execution can be stopped as soon as it starts
-    assert moto_dynamodb_json.installed()  # item responses as JSON, not through the model
+    # Every replacement of moto's (transactions, executions, item JSON, queries, dispatch, log)
+    replaced = moto_hooks.replaced_modules()
+    assert {m.__name__ for m in replaced if not moto_hooks.installed(m)} == set()
+    assert {moto_transactions, moto_executions, moto_dynamodb_json} <= set(replaced)
     # …and so is the one that emits execution-ended events (decision 0008).
     from assay_local import eventbridge
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication

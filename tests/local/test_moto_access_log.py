@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from assay_local import moto_access_log
+from assay_local import moto_access_log, moto_hooks
 from werkzeug import _internal
 from werkzeug.serving import WSGIRequestHandler
 
@@ -63,6 +63,6 @@ def test_not_set_up_yet_goes_to_werkzeug(werkzeug_logger, monkeypatch):
 
 def test_install_is_idempotent(monkeypatch):
     monkeypatch.setattr(WSGIRequestHandler, "log_request", ORIGINAL)  # put back after
-    moto_access_log.install()
-    moto_access_log.install()
-    assert moto_access_log.installed()
+    moto_hooks.install(moto_access_log)
+    moto_hooks.install(moto_access_log)
+    assert moto_hooks.installed(moto_access_log)

@@ -4,7 +4,7 @@ answers as moto's: the same actions found, the same enriched responses."""
 from __future__ import annotations
 
 import pytest
-from assay_local import moto_dispatch
+from assay_local import moto_dispatch, moto_hooks
 from moto.awslambda.responses import LambdaResponse
 from moto.core import responses
 from moto.core.responses import BaseResponse
@@ -54,6 +54,6 @@ def test_enriched_as_moto(body, status):
 def test_install_is_idempotent(monkeypatch):
     monkeypatch.setattr(responses, "method_names_from_class", ORIGINAL_NAMES)  # put back after
     monkeypatch.setattr(BaseResponse, "_enrich_response", staticmethod(ORIGINAL_ENRICH))
-    moto_dispatch.install()
-    moto_dispatch.install()
-    assert moto_dispatch.installed()
+    moto_hooks.install(moto_dispatch)
+    moto_hooks.install(moto_dispatch)
+    assert moto_hooks.installed(moto_dispatch)

@@ -7,7 +7,7 @@ import uuid
 
 import boto3
 import pytest
-from assay_local import moto_dynamodb_json
+from assay_local import moto_dynamodb_json, moto_hooks
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
@@ -127,6 +127,6 @@ def test_other_operations_and_unwritable_results_go_to_moto():
 
 def test_install_is_idempotent(monkeypatch):
     monkeypatch.setattr(DynamoHandler, "serialized", ORIGINAL)
-    moto_dynamodb_json.install()
-    moto_dynamodb_json.install()
-    assert moto_dynamodb_json.installed()
+    moto_hooks.install(moto_dynamodb_json)
+    moto_hooks.install(moto_dynamodb_json)
+    assert moto_hooks.installed(moto_dynamodb_json)

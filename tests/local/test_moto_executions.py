@@ -8,7 +8,7 @@ import uuid
 
 import boto3
 import pytest
-from assay_local import moto_executions
+from assay_local import moto_executions, moto_hooks
 from moto import mock_aws
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
@@ -60,6 +60,6 @@ def test_a_stop_right_after_the_start_aborts_the_execution(slow_start, monkeypat
 
 def test_install_is_idempotent(monkeypatch):
     monkeypatch.setattr(ExecutionWorker, "stop", ORIGINAL_STOP)
-    moto_executions.install()
-    moto_executions.install()
-    assert moto_executions.installed()
+    moto_hooks.install(moto_executions)
+    moto_hooks.install(moto_executions)
+    assert moto_hooks.installed(moto_executions)

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from assay_local import moto_query
+from assay_local import moto_hooks, moto_query
 from moto import mock_aws
 from moto.dynamodb.models.table import SecondaryIndex, Table
 
@@ -237,6 +237,6 @@ def test_reads_only_the_candidates(client, monkeypatch):
 def test_install_is_idempotent(monkeypatch):
     monkeypatch.setattr(Table, "query", ORIGINAL_QUERY)  # put back after the test
     monkeypatch.setattr(SecondaryIndex, "project", ORIGINAL_PROJECT)
-    moto_query.install()
-    moto_query.install()
-    assert moto_query.installed()
+    moto_hooks.install(moto_query)
+    moto_hooks.install(moto_query)
+    assert moto_hooks.installed(moto_query)

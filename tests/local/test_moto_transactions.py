@@ -7,7 +7,7 @@ import uuid
 
 import boto3
 import pytest
-from assay_local import moto_transactions
+from assay_local import moto_hooks, moto_transactions
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
@@ -152,7 +152,7 @@ def test_a_delete_and_a_condition_check(ddb):
 
 def test_install_is_idempotent(monkeypatch):
     monkeypatch.setattr(DynamoDBBackend, "transact_write_items", ORIGINAL)
-    assert not moto_transactions.installed()
-    moto_transactions.install()
-    moto_transactions.install()
-    assert moto_transactions.installed()
+    assert not moto_hooks.installed(moto_transactions)
+    moto_hooks.install(moto_transactions)
+    moto_hooks.install(moto_transactions)
+    assert moto_hooks.installed(moto_transactions)
