@@ -131,6 +131,35 @@ def test_cli_local_up_becomes_the_server_process_so_a_kill_reaches_it(monkeypatc
     assert "assay health --wait" in capsys.readouterr().err
 
 
+def test_cli_local_up_passes_the_judge_base_url_as_a_flag_and_the_key_in_the_environment(monkeypatch, capsys):
+    execs: list[tuple] = []
+
+    def fake_execve(path, argv, env):
+        execs.append((path, argv, env))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execve", fake_execve)
+    monkeypatch.setattr(os, "name", "posix")
+    monkeypatch.delenv("ASSAY_JUDGE_API_KEY", raising=False)
+    url = "http://127.0.0.1:11434/v1"
+    with pytest.raises(SystemExit):
+        cli.main(["local", "up", "--port", "0", "--judge-base-url", url, "--judge-api-key", "sk-cli-secret"])
+    [(_, argv, env)] = execs
+    assert argv == [sys.executable, "-m", "assay_local", "serve", "--port", "0", "--judge-base-url", url]
+    # the key goes through the environment: an argument would show in the process list
+    assert env["ASSAY_JUDGE_API_KEY"] == "sk-cli-secret"
+    assert "sk-cli-secret" not in " ".join(argv) + "".join(capsys.readouterr())
+    # without the flags, the variables the command inherits reach `serve` as they are
+    execs.clear()
+    monkeypatch.setenv("ASSAY_JUDGE_BASE_URL", url)
+    monkeypatch.setenv("ASSAY_JUDGE_API_KEY", "sk-env-secret")
+    with pytest.raises(SystemExit):
+        cli.main(["local", "up", "--port", "0"])
+    [(_, argv, env)] = execs
+    assert argv == [sys.executable, "-m", "assay_local", "serve", "--port", "0"]
+    assert env["ASSAY_JUDGE_BASE_URL"] == url and env["ASSAY_JUDGE_API_KEY"] == "sk-env-secret"
+
+
 # ---------------------------------------------------------------------------- runs
 def test_client_cancel_run_posts_to_cancel_and_returns_the_cancelled_run():
     with fake_api() as api:

@@ -24,6 +24,14 @@ class Settings(BaseModel):
     judge_openai_secret_arn: str | None = None  # the key, or JSON {"base_url", "api_key"}
     judge_timeout_seconds: float = Field(default=60.0, gt=0, le=240)  # < the 300 s batch
     judge_prices: str | None = None  # JSON {"model": {"input": usd/1M, "output": usd/1M}}
+    # The providers this deployment can call (template parameter JudgeProviders): "bedrock,openai",
+    # one of them, or "none" (the local stack without --judge-base-url).
+    judge_providers: str = "bedrock,openai"
+
+    @property
+    def offered_judge_providers(self) -> frozenset[str]:
+        names = {name.strip() for name in self.judge_providers.split(",")}
+        return frozenset(names - {"", "none"})
 
     @field_validator("judge_openai_base_url", "judge_openai_secret_arn", "judge_prices", mode="before")
     @classmethod

@@ -67,6 +67,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep nothing: start empty, forget everything at stop",
     )
+    serve.add_argument(
+        "--judge-base-url",
+        metavar="URL",
+        default=None,
+        help="an OpenAI-compatible endpoint for LLM judges, before /chat/completions (e.g. "
+        "http://127.0.0.1:11434/v1; default $ASSAY_JUDGE_BASE_URL). Bedrock cannot be called "
+        "locally: without it, scheduling a judged run is refused (400)",
+    )
+    serve.add_argument(
+        "--judge-api-key",
+        metavar="KEY",
+        default=None,
+        help="that endpoint's API key (default $ASSAY_JUDGE_API_KEY, preferred: a flag shows in "
+        "the process list); kept in the stack's judge secret, and a new one replaces it",
+    )
     from assay_local import bootstrap_cli, invoke_cli
 
     bootstrap_cli.add_parser(commands)
@@ -109,12 +124,22 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    judge_base_url, judge_api_key = judge_settings(args)
+    if judge_base_url is not None and not judge_base_url.startswith(("http://", "https://")):
+        print(
+            f"the judge base URL must start with http:// or https:// (got {judge_base_url!r}), "
+            "e.g. http://127.0.0.1:11434/v1",
+            file=sys.stderr,
+        )
+        return 2
     stack = LocalStack(
         port=args.port,
         template_path=args.template or DEFAULT_TEMPLATE,
         bootstrap_key=key,
         access_log=args.access_log,
         data_dir=None if args.ephemeral else args.data_dir,
+        judge_base_url=judge_base_url,
+        judge_api_key=judge_api_key,
     )
     try:
         stack.start()
@@ -140,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_durability(stack)
         if key is not None:
             print("Tenant 'local' bootstrapped with ASSAY_BOOTSTRAP_KEY.", flush=True)
+        print(judge_line(judge_base_url, judge_api_key), flush=True)
         if stack.iam is not None:
             print(
                 "Each function runs with its own IAM role; calls the role does not allow get "
@@ -153,6 +179,24 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         print("assay-local stopped.", flush=True)
     return 0
+
+
+def judge_settings(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(base URL, API key) of the OpenAI-compatible judge: each flag, else its variable."""
+    base_url = args.judge_base_url or os.environ.get("ASSAY_JUDGE_BASE_URL") or None
+    api_key = args.judge_api_key or os.environ.get("ASSAY_JUDGE_API_KEY") or None
+    return base_url, api_key
+
+
+def judge_line(base_url: str | None, api_key: str | None) -> str:
+    """What the LLM judges can call, in one line (never the key itself)."""
+    if base_url is None:
+        return (
+            "LLM judges: none (Bedrock cannot be called locally; --judge-base-url URL or "
+            "ASSAY_JUDGE_BASE_URL for an OpenAI-compatible endpoint, provider 'openai')."
+        )
+    key = "API key given" if api_key else "no API key given: the judge secret keeps its value"
+    return f"LLM judges: provider 'openai' at {base_url} ({key})."
 
 
 def port_problem(port: int | None) -> str | None:

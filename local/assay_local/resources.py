@@ -535,15 +535,18 @@ def create_template_resources(
     session: boto3.Session,
     parameters: Mapping[str, str] | None = None,
     secret_values: Mapping[str, str | bytes] | None = None,
+    local_parameters: Mapping[str, str] | None = None,
 ) -> CreatedStack:
     """Every resource of the SAM template at ``template_path``, created through ``session``
     (pointed at moto): the one recipe the local stack, the functional tests and the
-    benchmarks share."""
+    benchmarks share. ``local_parameters`` are values the local stack sets for the
+    parameters the template declares (e.g. ``JudgeProviders``); ``parameters`` win."""
     template = translate(template_path)
+    declared = {k: v for k, v in (local_parameters or {}).items() if k in template.parameters}
     resolver = Resolver(
         stack_name=stack_name,
         region=REGION,
         account_id=ACCOUNT_ID,
-        parameters=parameter_values(template.parameters, dict(parameters or {})),
+        parameters=parameter_values(template.parameters, {**declared, **dict(parameters or {})}),
     )
     return ResourceCreator(template, resolver, session, secret_values).create_all()

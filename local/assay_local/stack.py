@@ -71,6 +71,36 @@ class LocalStackError(Exception):
     """The local stack could not start (the message says why, for the CLI)."""
 
 
+JUDGE_SECRET = "JudgeOpenAISecret"  # noqa: S105 - the logical id of the judge's secret, not a value
+
+
+def judge_parameters(base_url: str | None) -> dict[str, str]:
+    """The template parameters the local stack sets for LLM judges: it cannot call Bedrock
+    (moto has no Converse), so it offers provider 'openai' only, and only when it was given
+    an OpenAI-compatible endpoint; scheduling a run judged by another is then a 400."""
+    if base_url:
+        return {"JudgeProviders": "openai", "JudgeOpenAIBaseUrl": base_url}
+    return {"JudgeProviders": "none"}
+
+
+def judge_secret_value(kept: str | bytes | None, base_url: str | None, api_key: str | None) -> str | None:
+    """The value JudgeOpenAISecret takes at this start, or ``None`` to leave it as it is
+    (kept from the last start, or generated). A key given now wins over the kept value (and
+    is kept in turn). Without one, a kept JSON value loses its ``base_url`` when a base URL
+    is given now (the secret's would win over the parameter), and keeps its ``api_key``."""
+    if api_key:
+        return api_key
+    if not base_url or not isinstance(kept, str) or not kept.lstrip().startswith("{"):
+        return None
+    try:
+        document = json.loads(kept)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or "base_url" not in document:
+        return None
+    return json.dumps({k: v for k, v in document.items() if k != "base_url"})
+
+
 def default_port() -> int:
     """``$ASSAY_PORT`` or 3000."""
     return int(os.environ.get("ASSAY_PORT") or 3000)
@@ -87,6 +117,11 @@ class LocalStack:
     ``data_dir`` keeps the state (items, objects, secret values) there across restarts
     and crashes, and resumes the runs a stop cut short (``persistence``); ``None`` (the
     default: tests, the demo) keeps everything in memory and forgets it at stop.
+    ``judge_base_url`` (an OpenAI-compatible endpoint, ending before ``/chat/completions``)
+    and ``judge_api_key`` configure the LLM judges: template parameters
+    ``JudgeOpenAIBaseUrl`` and ``JudgeProviders`` (``openai``, or ``none`` without a base
+    URL: Bedrock cannot be called locally) and the value of ``JudgeOpenAISecret`` (a key
+    given here wins over the one kept in ``data_dir``); ``parameters`` win over both.
     """
 
     def __init__(
@@ -102,9 +137,19 @@ class LocalStack:
         metered: bool = False,
         iam: bool | None = None,
         data_dir: str | os.PathLike[str] | None = None,
+        judge_base_url: str | None = None,
+        judge_api_key: str | None = None,
     ) -> None:
         if bootstrap_key is not None and len(bootstrap_key) < BOOTSTRAP_KEY_MIN_LENGTH:
             raise LocalStackError(f"the bootstrap key must be at least {BOOTSTRAP_KEY_MIN_LENGTH} characters")
+        if judge_base_url and not judge_base_url.startswith(("http://", "https://")):
+            raise LocalStackError(
+                f"the judge base URL must start with http:// or https:// (got {judge_base_url!r}), "
+                "e.g. http://127.0.0.1:11434/v1"
+            )
+        self.judge_base_url = judge_base_url or None
+        self._judge_api_key = judge_api_key or None
+        self._given_secrets: dict[str, str | bytes] = {}  # secret values set at this start
         self._port = default_port() if port is None else port
         self.template_path = Path(template_path)
         self.stack_name = stack_name
@@ -372,13 +417,16 @@ class LocalStack:
             return dict(cached)
 
     def _create_resources(self) -> None:
-        kept = self.durable.secret_values() if self.durable is not None else None
+        kept = self.durable.secret_values() if self.durable is not None else {}
+        judge = judge_secret_value(kept.get(JUDGE_SECRET), self.judge_base_url, self._judge_api_key)
+        self._given_secrets = {JUDGE_SECRET: judge} if judge is not None else {}
         self._created = create_template_resources(
             self.template_path,
             stack_name=self.stack_name,
             session=boto3.Session(region_name=REGION),
             parameters=self._parameter_overrides,
-            secret_values=kept,
+            secret_values={**kept, **self._given_secrets},
+            local_parameters=judge_parameters(self.judge_base_url),
         )
 
     def _start_front(self) -> None:
@@ -426,6 +474,7 @@ class LocalStack:
                 secrets=secrets,
             ),
             created.secret_values,
+            given={lid: v for lid, v in self._given_secrets.items() if lid in created.secret_names},
         )
         self.restored = self.durable.restore()
         self.durable.start_recording()

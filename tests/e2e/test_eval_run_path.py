@@ -245,3 +245,33 @@ def test_a_run_whose_execution_is_stopped_outside_assay_ends_cancelled(stack):
 def test_a_succeeded_execution_is_not_sent_to_the_reconciler(stack, finished_run):
     assert finished_run["run"]["status"] == "completed"
     assert _reconciled(stack, finished_run["run"]["id"], seconds=1) == []
+
+
+def test_a_bedrock_judged_eval_is_refused_at_schedule_with_the_way_to_a_local_judge(stack, http):
+    # GIVEN the local stack started without --judge-base-url (it cannot call Bedrock either)
+    assert stack.function_env("ScheduleRunFunction")["JUDGE_PROVIDERS"] == "none"
+    dataset = call(http, stack, "POST", "/v1/datasets", json={"name": "judged", "records": RECORDS}).json()
+    ev = call(http, stack, "POST", "/v1/evals", json={"name": "bedrock-judged"}).json()
+    # AND an eval version judged by the default provider, Bedrock (creating it stays allowed)
+    metrics = [*METRICS[:1], {"name": "ans_corr", "scorer": "answer_correctness", "threshold": 0.7}]
+    version = call(http, stack, "POST", f"/v1/evals/{ev['id']}/versions", json={"metrics": metrics})
+    assert version.status_code == 201, version.text
+    # WHEN a run of it is scheduled
+    runs_before = call(http, stack, "GET", "/v1/eval-runs", params={"limit": 100}).json()["count"]
+    refused = call(
+        http,
+        stack,
+        "POST",
+        f"/v1/datasets/{dataset['id']}/runs",
+        json={"eval_version_id": version.json()["id"]},
+    )
+    # THEN it is a 400 at once, naming the metric and saying how to get a judge locally
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert body["code"] == "validation.invalid_request"
+    assert "metric 'ans_corr' (answer_correctness)" in body["error"]
+    assert "judge provider 'bedrock' is not available in this deployment" in body["error"]
+    assert "--judge-base-url URL" in body["error"] and "ASSAY_JUDGE_API_KEY" in body["error"]
+    assert body["details"]["provider"] == "bedrock" and body["details"]["available"] == []
+    # AND no run was recorded
+    assert call(http, stack, "GET", "/v1/eval-runs", params={"limit": 100}).json()["count"] == runs_before

@@ -1,9 +1,10 @@
 """An eval run with LLM-judge metrics, end to end on the embedded local stack: the real
 template and state machine, the real scoring Lambda calling a real OpenAI-compatible HTTP
-endpoint on loopback (scripted), whose base URL and key come from the stack's
-JudgeOpenAISecret — as a deployment would be configured. The endpoint throttles the first
-calls (429): the state machine's Retry on TransientScoringError must absorb them without
-losing or double-counting an evaluation."""
+endpoint on loopback (scripted), given to the stack as `--judge-base-url` and
+ASSAY_JUDGE_API_KEY give it (the template's JudgeOpenAIBaseUrl and JudgeProviders
+parameters, the key in its JudgeOpenAISecret), as a deployment would be configured. The
+endpoint throttles the first calls (429): the state machine's Retry on
+TransientScoringError must absorb them without losing or double-counting an evaluation."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ class Judge:
 
 
 class Deployment:
-    """The local stack with its judge secret pointing at the scripted endpoint."""
+    """The local stack started with the scripted endpoint as its judge (base URL and key)."""
 
     def __init__(self, stack: LocalStack, judge: Judge, script: Any) -> None:
         self.stack, self.judge, self.script = stack, judge, script
@@ -113,11 +114,11 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[Deployment]:
     judge = Judge()
-    with judge_server(judge) as (base_url, script), LocalStack(port=0, bootstrap_key=KEY) as stack:
-        stack.client("secretsmanager").put_secret_value(
-            SecretId=stack.resources["JudgeOpenAISecret"],
-            SecretString=json.dumps({"base_url": base_url, "api_key": "sk-e2e"}),
-        )
+    # Configured as `assay local up --judge-base-url URL` with ASSAY_JUDGE_API_KEY does it.
+    with (
+        judge_server(judge) as (base_url, script),
+        LocalStack(port=0, bootstrap_key=KEY, judge_base_url=base_url, judge_api_key="sk-e2e") as stack,
+    ):
         yield Deployment(stack, judge, script)
 
 
@@ -233,3 +234,26 @@ def test_every_scorer_is_usable_from_an_eval_version_as_documented(deployment):
     assert len(items) == len(records) * len(metrics)
     assert {i["metric_name"] for i in items} == {m["name"] for m in metrics}
     assert all(i["label"] and 0 <= i["score"] <= 1 for i in items)
+
+
+def test_a_bedrock_judged_eval_is_refused_at_schedule_where_only_openai_is_offered(deployment):
+    # GIVEN the stack started with an OpenAI-compatible judge, and an eval version that keeps
+    # the default judge provider, Bedrock, which the local stack cannot call
+    schedule_env = deployment.stack.function_env("ScheduleRunFunction")
+    assert schedule_env["JUDGE_PROVIDERS"] == "openai"
+    assert deployment.stack.function_env("ScoreBatchFunction")["JUDGE_OPENAI_BASE_URL"].startswith("http://")
+    dataset = deployment.call("POST", "/v1/datasets", json={"name": "bedrock", "records": RECORDS}).json()
+    ev = deployment.call("POST", "/v1/evals", json={"name": "bedrock-judged"}).json()
+    version = deployment.call("POST", f"/v1/evals/{ev['id']}/versions", json={"metrics": METRICS[:1]})
+    assert version.status_code == 201, version.text
+    calls_before = deployment.judge.calls
+    # WHEN a run of it is scheduled
+    refused = deployment.call(
+        "POST", f"/v1/datasets/{dataset['id']}/runs", json={"eval_version_id": version.json()["id"]}
+    )
+    # THEN a 400 says to judge with provider 'openai' instead, and nothing was asked of a judge
+    assert refused.status_code == 400, refused.text
+    message = refused.json()["error"]
+    assert "judge provider 'bedrock' is not available in this deployment (available: openai)" in message
+    assert "use provider 'openai' in the eval's judge settings" in message
+    assert deployment.judge.calls == calls_before

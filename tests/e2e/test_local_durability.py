@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from assay_local.stack import LocalStack
@@ -116,8 +117,9 @@ class StartExecutionRefused(LocalStack):
 def test_a_clean_restart_keeps_every_object_run_and_key(tmp_path):
     data = tmp_path / "data"
     # GIVEN a durable stack with datasets, evals, a member key and a completed run
-    with LocalStack(port=0, bootstrap_key=OWNER, data_dir=data) as stack:
+    with LocalStack(port=0, bootstrap_key=OWNER, data_dir=data, judge_api_key="sk-kept-judge-key") as stack:
         assert stack.restored is not None and stack.restored.rows == 0
+        assert judge_secret(stack.moto_endpoint) == "sk-kept-judge-key"
         api = Api(stack.url)
         datasets = [api.dataset(f"ds-{n}", 12) for n in range(3)] + [api.dataset("long", 1000)]
         versions = [api.eval_version(f"ev-{n}") for n in range(2)]
@@ -138,6 +140,7 @@ def test_a_clean_restart_keeps_every_object_run_and_key(tmp_path):
         # THEN every object, run, evaluation, export and key is there, the keys accepted
         assert stack.restored is not None and stack.restored.rows > 0
         assert stack.restored.failed == 0, stack.restored.errors
+        assert judge_secret(stack.moto_endpoint) == "sk-kept-judge-key"  # no key given: kept
         after = api.everything()
         assert {k: v for k, v in after.items() if k != "runs"} == {
             k: v for k, v in before.items() if k != "runs"
@@ -164,6 +167,17 @@ def test_a_clean_restart_keeps_every_object_run_and_key(tmp_path):
     )
 
 
+def judge_secret(moto_endpoint: str) -> str:
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return client.get_secret_value(SecretId="assay-local-JudgeOpenAISecret")["SecretString"]
+
+
 # --------------------------------------------------------------------------- kill -9
 class Served:
     """``python -m assay_local serve --port 0 --data-dir D`` in its own session; its output
@@ -171,8 +185,8 @@ class Served:
 
     url: str | None = None
 
-    def __init__(self, cwd: Path, data: Path) -> None:
-        env = {**os.environ, "ASSAY_BOOTSTRAP_KEY": OWNER}
+    def __init__(self, cwd: Path, data: Path, **env_vars: str) -> None:
+        env = {**os.environ, "ASSAY_BOOTSTRAP_KEY": OWNER, **env_vars}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "assay_local", "serve", "--port", "0", "--data-dir", str(data)],
             cwd=cwd,
@@ -204,6 +218,12 @@ class Served:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def judge_secret(self) -> str:
+        """The value of the stack's JudgeOpenAISecret, read from its moto."""
+        found = re.search(r"moto at (http://[^\s)]+)", self.output)
+        assert found, self.output
+        return judge_secret(found.group(1))
+
     def kill_group(self) -> None:
         """SIGKILL to what is left of the session (orphaned workers of a killed stack)."""
         with contextlib.suppress(ProcessLookupError):
@@ -212,10 +232,14 @@ class Served:
 
 def test_kill_9_mid_run_loses_nothing_and_the_run_resumes_to_exact_counts(tmp_path):
     data, records = tmp_path / "data", 3000
-    # GIVEN a served durable stack with data, a member key, and a long run in flight
-    first = Served(tmp_path, data)
+    # GIVEN a served durable stack with data, a member key, and a long run in flight; its
+    # judge configured by the environment
+    judge = {"ASSAY_JUDGE_BASE_URL": "http://127.0.0.1:9/v1", "ASSAY_JUDGE_API_KEY": "sk-first-judge-key"}
+    first = Served(tmp_path, data, **judge)
     try:
         assert "State kept in" in first.output and str(data) in first.output
+        assert "LLM judges: provider 'openai' at http://127.0.0.1:9/v1 (API key given)" in first.output
+        assert first.judge_secret() == "sk-first-judge-key"
         api = Api(first.url)
         datasets = [api.dataset("small", 6), api.dataset("large", records)]
         version = api.eval_version("durable")
@@ -234,9 +258,13 @@ def test_kill_9_mid_run_loses_nothing_and_the_run_resumes_to_exact_counts(tmp_pa
     assert seen["status"] == "running" and 0 < seen["completed_count"] < records, seen
 
     # THEN a restart on the same data directory finds everything, the keys still valid
-    second = Served(tmp_path, data)
+    second = Served(tmp_path, data, ASSAY_JUDGE_API_KEY="sk-second-judge-key")
     try:
         api = Api(second.url)
+        # AND the judge key given at the restart replaced the kept one; no key is ever printed
+        assert second.judge_secret() == "sk-second-judge-key"
+        assert "LLM judges: none (Bedrock cannot be called locally" in second.output
+        assert "judge-key" not in first.output + second.output
         assert f"Resumed 1 run(s) in flight when the stack stopped: {run}" in second.output
         after = api.everything()
         assert {k: v for k, v in after.items() if k != "runs"} == {

@@ -573,3 +573,54 @@ def test_a_batch_over_one_transaction_fails_the_run_saying_why(stack, monkeypatc
         stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
     _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))
     assert got["completed_count"] == got["failed_count"] == 0  # nothing partial recorded
+
+
+# ------------------------------------------------------- judge providers of the deployment
+JUDGED = [
+    {"name": "exact", "scorer": "exact_match", "threshold": 1.0},
+    {"name": "ans_corr", "scorer": "answer_correctness", "threshold": 0.7},
+]
+
+
+def judged_version(stack, judge: dict | None) -> dict:
+    _, ev, _ = stack.call("EvalsFunction", api_event("create_eval"))
+    body = {"metrics": JUDGED, **({"judge": judge} if judge else {})}
+    status, version, _ = stack.call(
+        "EvalsFunction", api_event("create_eval_version", path_id=ev["id"], body=body)
+    )
+    assert status == 201, version  # creating it stays allowed: an eval is portable
+    return version
+
+
+def test_schedule_refuses_a_judge_provider_the_deployment_does_not_offer(stack):
+    dataset_id = create_dataset(stack)
+    bedrock = judged_version(stack, None)  # the default provider
+    openai = judged_version(stack, {"provider": "openai", "model": "gpt-4o-mini"})
+    assert stack.env("ScheduleRunFunction")["JUDGE_PROVIDERS"] == "bedrock,openai"  # the template's default
+
+    def schedule(version: dict, providers: str | None) -> tuple[int, dict]:
+        event = api_event("schedule_run", path_id=dataset_id, body={"eval_version_id": version["id"]})
+        env = None if providers is None else {"JUDGE_PROVIDERS": providers}
+        status, body, _ = stack.call("ScheduleRunFunction", event, env)
+        return status, body
+
+    # the local stack without --judge-base-url: neither provider, and the way to get one
+    status, body = schedule(bedrock, "none")
+    assert status == 400 and body["code"] == "validation.invalid_request", body
+    assert "metric 'ans_corr' (answer_correctness)" in body["error"]
+    assert "judge provider 'bedrock' is not available in this deployment" in body["error"]
+    assert "--judge-base-url URL" in body["error"] and "ASSAY_JUDGE_API_KEY" in body["error"]
+    assert body["details"] == {
+        "field": "judge.provider",
+        "metric": "ans_corr",
+        "provider": "bedrock",
+        "available": [],
+    }
+    # the local stack with an endpoint: Bedrock refused, openai scheduled
+    status, body = schedule(bedrock, "openai")
+    assert status == 400 and "use provider 'openai' in the eval's judge settings" in body["error"], body
+    assert schedule(openai, "openai")[0] == 202
+    # a deployment offering Bedrock only refuses openai; the default offers both
+    status, body = schedule(openai, "bedrock")
+    assert status == 400 and "judge provider 'openai' is not available" in body["error"], body
+    assert schedule(bedrock, None)[0] == 202

@@ -432,3 +432,23 @@ def test_a_stop_leaves_a_big_journal_to_the_next_start(moto_app, tmp_path, monke
     assert store.journal.write_bytes == 0 and store.journal.snapshot_bytes > 0
     assert state(moto_app) == before
     store.close()
+
+
+def test_a_secret_value_given_at_a_start_replaces_the_kept_one_and_is_kept(tmp_path):
+    # GIVEN a first start: the secrets' values as created are kept
+    created = {"ApiKeySecret": "hmac-key-0", "JudgeOpenAISecret": "generated-0"}
+    store = DurableStore(tmp_path, stack_name="t")
+    store.attach(HOST, StackResources(), created)
+    store.close()
+    # WHEN the next start is given a judge key (`--judge-api-key`, ASSAY_JUDGE_API_KEY)
+    store = DurableStore(tmp_path, stack_name="t")
+    assert store.secret_values() == created  # what the secrets are created with, unless given
+    given = {"JudgeOpenAISecret": "sk-given"}
+    store.attach(HOST, StackResources(), {**created, **given}, given=given)
+    # THEN it replaces the kept value of that secret only, and is kept for the next start
+    assert store.secret_values() == {"ApiKeySecret": "hmac-key-0", "JudgeOpenAISecret": "sk-given"}
+    store.close()
+    store = DurableStore(tmp_path, stack_name="t")
+    store.attach(HOST, StackResources(), store.secret_values())  # a start given no key
+    assert store.secret_values()["JudgeOpenAISecret"] == "sk-given"
+    store.close()

@@ -8,7 +8,7 @@ import json
 import uuid
 
 import pytest
-from assay_service.errors import ConflictError, QuotaExceededError, TransientStoreError
+from assay_service.errors import ConflictError, InvalidRequestError, QuotaExceededError, TransientStoreError
 from assay_service.models.api import CreateDatasetRequest, CreateEvalRequest, ScheduleEvalRunRequest
 from assay_service.models.domain import Principal
 from assay_service.models.workflow import BatchRef, ScoreBatchInput
@@ -360,3 +360,88 @@ def test_records_that_cannot_be_scored_are_failed_evaluations_and_counted(ports:
     assert (final.completed_count, final.failed_count) == (3, 1)
     assert (final.aggregates or [])[0].unscored == 1
     assert final.pass_rate == pytest.approx(2 / 4)
+
+
+# ------------------------------------------------------------- judge providers offered
+def judged_eval(ports: fakes.Ports, who: Principal, judge: dict | None) -> uuid.UUID:
+    """An eval version with an LLM judge metric (and a rule one), ``judge`` its settings."""
+    body: dict = {
+        "name": "judged",
+        "metrics": [
+            {"name": "exact", "scorer": "exact_match"},
+            {"name": "ans_corr", "scorer": "answer_correctness", "threshold": 0.7},
+        ],
+    }
+    if judge is not None:
+        body["judge"] = judge
+    _, version = catalog.create_eval(who, CreateEvalRequest.model_validate(body), ports=ports)
+    assert version is not None
+    return version.id
+
+
+@pytest.mark.parametrize(
+    ("offered", "judge", "hint"),
+    [
+        # the local stack without --judge-base-url: nothing to judge with, say how to get one
+        ("none", None, "start it with --judge-base-url URL"),
+        ("none", {"provider": "openai", "model": "gpt-4o-mini"}, "ASSAY_JUDGE_API_KEY for its key"),
+        # the local stack with an endpoint: Bedrock (the default provider) cannot be called
+        ("openai", None, "use provider 'openai' in the eval's judge settings"),
+        # a deployment that offers Bedrock only
+        ("bedrock", {"provider": "openai", "model": "gpt-4o-mini"}, "JudgeProviders"),
+    ],
+)
+def test_a_judge_provider_the_deployment_cannot_call_is_a_400_at_schedule(monkeypatch, offered, judge, hint):
+    ports = fakes.Ports.install(monkeypatch, judge_providers=offered)
+    try:
+        who = principal()
+        dataset_id, _, _ = catalogue(ports, who)
+        version_id = judged_eval(ports, who, judge)
+        provider = (judge or {}).get("provider", "bedrock")
+        with pytest.raises(InvalidRequestError) as caught:
+            schedule(ports, who, dataset_id, version_id)
+        message = caught.value.message
+        assert "metric 'ans_corr' (answer_correctness)" in message
+        assert f"judge provider {provider!r} is not available in this deployment" in message
+        assert hint in message and "The run was not scheduled" in message
+        assert caught.value.details == {
+            "field": "judge.provider",
+            "metric": "ans_corr",
+            "provider": provider,
+            "available": [] if offered == "none" else [offered],
+        }
+        # nothing was recorded, nothing started
+        assert ports.runs.count(RunQuery(tenant_id=who.tenant_id, criteria={})) == 0
+        assert ports.workflow.start_calls == 0
+    finally:
+        fakes.get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("offered", "judge"),
+    [
+        ("bedrock,openai", None),  # the template's default: both
+        ("bedrock,openai", {"provider": "openai", "model": "gpt-4o-mini"}),
+        ("openai", {"provider": "openai", "model": "llama3.1:8b"}),
+        ("bedrock", None),
+    ],
+)
+def test_a_judge_provider_the_deployment_offers_schedules(monkeypatch, offered, judge):
+    ports = fakes.Ports.install(monkeypatch, judge_providers=offered)
+    try:
+        who = principal()
+        dataset_id, _, _ = catalogue(ports, who)
+        run, _ = schedule(ports, who, dataset_id, judged_eval(ports, who, judge))
+        assert run.status == "pending"
+    finally:
+        fakes.get_settings.cache_clear()
+
+
+def test_rule_metrics_schedule_where_no_judge_provider_is_offered(monkeypatch):
+    ports = fakes.Ports.install(monkeypatch, judge_providers="none")
+    try:
+        who = principal()
+        dataset_id, _, version_id = catalogue(ports, who)
+        assert schedule(ports, who, dataset_id, version_id)[0].status == "pending"
+    finally:
+        fakes.get_settings.cache_clear()

@@ -22,6 +22,8 @@ from assay_service.models.domain import (
     TERMINAL_STATUSES,
     DatasetVersion,
     Evaluation,
+    EvalVersion,
+    JudgeSettings,
     Metric,
     Principal,
     Run,
@@ -158,6 +160,44 @@ def check_fields(metrics: list[Metric], dataset_version: DatasetVersion) -> list
     return warnings
 
 
+JUDGE_SETUP_HINT = (
+    "on the local stack start it with --judge-base-url URL (an OpenAI-compatible endpoint, "
+    "ASSAY_JUDGE_API_KEY for its key) and use provider 'openai' in the eval's judge settings; "
+    "on AWS the template parameter JudgeProviders lists the providers a deployment offers"
+)
+
+
+def check_judge_provider(metrics: list[Metric], version: EvalVersion, offered: frozenset[str]) -> None:
+    """A 400 when an LLM metric would ask a judge provider this deployment cannot call
+    (``JudgeProviders``: the local stack cannot call Bedrock, nor an OpenAI-compatible
+    endpoint it was not given): every judged evaluation would fail after the retries."""
+    from assay_service.domain.scorers import get_scorer  # deferred: the catalogue is heavy
+
+    judged = [m for m in metrics if (spec := get_scorer(m.scorer)) and spec.evaluator_type == "llm"]
+    provider = (version.judge or JudgeSettings()).provider
+    if not judged or provider in offered:
+        return
+    metric = judged[0]
+    available = ", ".join(sorted(offered)) or "none"
+    if "openai" in offered:
+        hint = (
+            "use provider 'openai' in the eval's judge settings (a new eval version with "
+            '"judge": {"provider": "openai", "model": "<the endpoint\'s model name>"})'
+        )
+    else:
+        hint = JUDGE_SETUP_HINT
+    raise InvalidRequestError(
+        f"metric {metric.name!r} ({metric.scorer}) is an LLM judge, and judge provider {provider!r} "
+        f"is not available in this deployment (available: {available}); {hint}. The run was not scheduled",
+        details={
+            "field": "judge.provider",
+            "metric": metric.name,
+            "provider": provider,
+            "available": sorted(offered),
+        },
+    )
+
+
 def schedule_run(
     principal: Principal,
     dataset_id: UUID,
@@ -177,8 +217,9 @@ def schedule_run(
     dataset_version, _ = found(stored, "dataset version")
     ev = found(ports.evals.get(principal.tenant_id, version.eval_id), "eval")
     metrics = apply_overrides(version.metrics, req.metric_args)
-    warnings = check_fields(metrics, dataset_version)
     settings = get_settings()
+    check_judge_provider(metrics, version, settings.offered_judge_providers)
+    warnings = check_fields(metrics, dataset_version)
     batch_size = batch_size_for(metrics, req.batch_size, settings.default_batch_size)
     if req.max_concurrency is not None and req.max_concurrency > settings.map_max_concurrency:
         raise InvalidRequestError(

@@ -221,15 +221,23 @@ class DurableStore:
         return self.journal.secret_values()
 
     def attach(
-        self, host: str, resources: StackResources, created_secret_values: Mapping[str, str | bytes]
+        self,
+        host: str,
+        resources: StackResources,
+        created_secret_values: Mapping[str, str | bytes],
+        given: Mapping[str, str | bytes] | None = None,
     ) -> None:
         """The template's resources exist on moto at ``host``; remember the values their
-        secrets were first created with."""
+        secrets were first created with, and the values ``given`` at this start (e.g. the
+        judge's API key): those replace the kept ones, as a PutSecretValue would."""
         self._host = host
         self._resources = resources
         known = self.journal.secret_values()
         for logical_id, value in created_secret_values.items():
             if logical_id not in known:
+                self.journal.put_secret(logical_id, value)
+        for logical_id, value in (given or {}).items():
+            if known.get(logical_id) != value:
                 self.journal.put_secret(logical_id, value)
 
     def restore(self) -> ReplayReport:

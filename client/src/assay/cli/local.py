@@ -37,9 +37,13 @@ def cmd_local_up(ctx: Ctx) -> int:
         command += ["--data-dir", ctx.args.data_dir]
     if ctx.args.ephemeral:
         command += ["--ephemeral"]
+    if ctx.args.judge_base_url:
+        command += ["--judge-base-url", ctx.args.judge_base_url]
     env = dict(os.environ)
     if ctx.args.bootstrap_key:
         env["ASSAY_BOOTSTRAP_KEY"] = ctx.args.bootstrap_key
+    if ctx.args.judge_api_key:  # through the environment: an argument shows in the process list
+        env["ASSAY_JUDGE_API_KEY"] = ctx.args.judge_api_key
     ctx.info(
         f"starting the local stack: {' '.join(command)} (it prints its URL when ready; "
         "`assay health --wait` waits for it)"

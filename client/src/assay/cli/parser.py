@@ -149,6 +149,7 @@ EXAMPLES: dict[str, list[str]] = {
         "ASSAY_BOOTSTRAP_KEY=ask_local_dev_key_change_me assay local up",
         "ASSAY_PORT=3001 assay local up --ephemeral",
         "assay local up --port 3001 --data-dir /tmp/assay-data",
+        "ASSAY_JUDGE_API_KEY=sk-... assay local up --judge-base-url https://api.openai.com/v1",
     ],
     "local invoke": [
         "assay local invoke ApiMetaFunction -e events/api/health.json",
@@ -405,6 +406,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--bootstrap-key",
         default=os.environ.get("ASSAY_BOOTSTRAP_KEY"),
         help="owner key of the 'local' tenant (default $ASSAY_BOOTSTRAP_KEY; ≥ 20 characters)",
+    )
+    p.add_argument(
+        "--judge-base-url",
+        metavar="URL",
+        help="an OpenAI-compatible endpoint for LLM judges (provider 'openai'), before "
+        "/chat/completions, e.g. http://127.0.0.1:11434/v1 (default $ASSAY_JUDGE_BASE_URL); Bedrock "
+        "cannot be called locally, so without it a judged run is refused (400) when scheduled",
+    )
+    p.add_argument(
+        "--judge-api-key",
+        metavar="KEY",
+        help="that endpoint's API key (default $ASSAY_JUDGE_API_KEY, preferred: a flag shows in the "
+        "process list); kept in the stack's judge secret, a new one replaces it; never printed",
     )
     p = leaf(
         local,
