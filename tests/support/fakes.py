@@ -644,7 +644,10 @@ class FakeArtifactStore:
         self.content_types: dict[str, str] = {}
 
     def dataset_version_key(self, tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> str:
-        return f"tenants/{tenant_id}/datasets/{dataset_id}/versions/{version_id}.jsonl"
+        return f"{self.dataset_prefix(tenant_id, dataset_id)}versions/{version_id}.jsonl"
+
+    def dataset_prefix(self, tenant_id: UUID, dataset_id: UUID) -> str:
+        return f"tenants/{tenant_id}/datasets/{dataset_id}/"
 
     def upload_key(self, tenant_id: UUID, dataset_id: UUID, upload_id: UUID) -> str:
         return f"{self.upload_prefix(tenant_id, dataset_id)}{upload_id}.jsonl"

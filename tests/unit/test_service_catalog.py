@@ -352,3 +352,37 @@ def test_a_run_that_commits_before_an_eval_delete_keeps_the_eval_whole(ports: fa
         catalog.delete_eval(who, eval_id, ports=ports)
     assert catalog.get_eval_version(who, version_id, ports=ports).eval_id == eval_id
     assert catalog.get_eval(who, eval_id, ports=ports).version_count == 1
+
+
+@pytest.mark.parametrize("refusal", [ConflictError("another version first"), NotFoundError("dataset")])
+def test_a_version_create_the_store_refuses_takes_its_object_with_it(
+    ports: fakes.Ports, monkeypatch, refusal
+):
+    who = principal()
+    dataset_id, _, _ = catalogue(ports, who)
+    before = set(ports.artifacts.objects)
+
+    def refused(*args, **kwargs):
+        raise refusal
+
+    monkeypatch.setattr(ports.datasets, "add_version", refused)
+    with pytest.raises(type(refusal)):
+        catalog.create_dataset_version(who, dataset_id, records=[RecordIn(output="a")], ports=ports)
+    assert set(ports.artifacts.objects) == before
+
+
+def test_a_dataset_delete_removes_every_object_under_the_dataset_even_unlisted_ones(ports: fakes.Ports):
+    """An object a crashed version create left behind has no version item: the delete still
+    finds it under the dataset's prefix, and nothing of another dataset's goes with it."""
+    who = principal()
+    dataset_id, _, _ = catalogue(ports, who)
+    other_id, _, _ = catalogue(ports, who)
+    store = ports.artifacts
+    orphan = store.dataset_version_key(who.tenant_id, dataset_id, uuid.uuid4())
+    store.put(orphan, b'{"output": "left by a crash"}\n')
+    upload = store.upload_key(who.tenant_id, dataset_id, uuid.uuid4())
+    store.put(upload, b"{}\n")
+    kept = {k for k in store.objects if str(other_id) in k}
+    catalog.delete_dataset(who, dataset_id, ports=ports)
+    assert {k for k in store.objects if str(dataset_id) in k} == set()
+    assert kept and {k for k in store.objects if str(other_id) in k} == kept

@@ -23,8 +23,12 @@ from assay_service.errors import TransientStoreError
 _NETWORK: tuple[type[BotoCoreError], ...] = (BotoConnectionError, HTTPClientError, IncompleteReadError)
 
 
+def dataset_prefix(tenant_id: UUID, dataset_id: UUID) -> str:
+    return f"tenants/{tenant_id}/datasets/{dataset_id}/"
+
+
 def dataset_version_key(tenant_id: UUID, dataset_id: UUID, version_id: UUID) -> str:
-    return f"tenants/{tenant_id}/datasets/{dataset_id}/versions/{version_id}.jsonl"
+    return f"{dataset_prefix(tenant_id, dataset_id)}versions/{version_id}.jsonl"
 
 
 def upload_key(tenant_id: UUID, dataset_id: UUID, upload_id: UUID) -> str:
@@ -62,6 +66,9 @@ class S3ArtifactStore:
 
     def upload_prefix(self, tenant_id: UUID, dataset_id: UUID) -> str:
         return upload_prefix(tenant_id, dataset_id)
+
+    def dataset_prefix(self, tenant_id: UUID, dataset_id: UUID) -> str:
+        return dataset_prefix(tenant_id, dataset_id)
 
     def manifest_key(self, tenant_id: UUID, run_id: UUID) -> str:
         return manifest_key(tenant_id, run_id)

@@ -286,9 +286,15 @@ def create_dataset_version(
         fields=fields,
         unknown_fields=unknown,
     )
-    # The object first, then the item that makes it visible: a failure in between leaves
-    # an unreachable object, never a version without records.
-    ports.datasets.add_version(principal.tenant_id, dataset, version, key)
+    # The object first, then the item that makes it visible: never a version without
+    # records. A refused item (another version first, a delete begun) takes its object
+    # with it; an object a crash leaves behind lies under the dataset's prefix, which the
+    # dataset's delete empties whole.
+    try:
+        ports.datasets.add_version(principal.tenant_id, dataset, version, key)
+    except (ConflictError, NotFoundError):
+        store.delete_keys([key])
+        raise
     return version
 
 
@@ -457,9 +463,13 @@ def delete_dataset(principal: Principal, dataset_id: UUID, *, ports: Ports = DEP
         ports.datasets.begin_delete(dataset)
     versions = ports.datasets.version_objects(principal.tenant_id, dataset.id)
     store = ports.artifacts
-    # Objects first, items last: never an unreachable object.
-    uploads = list(store.list_keys(store.upload_prefix(principal.tenant_id, dataset.id)))
-    store.delete_keys([key for _, key in versions] + uploads)
+    # Objects first, items last: never an unreachable object. Every object under the
+    # dataset's prefix goes, not only the versions' own: one a refused or interrupted
+    # version create left behind would otherwise stay with nothing to remove it.
+    objects = {key for _, key in versions}
+    for prefix in (store.dataset_prefix, store.upload_prefix):
+        objects.update(store.list_keys(prefix(principal.tenant_id, dataset.id)))
+    store.delete_keys(sorted(objects))
     ports.datasets.delete(dataset, [sk for sk, _ in versions])
     return dataset
 
