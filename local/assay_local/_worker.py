@@ -22,6 +22,7 @@ import gc
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -200,6 +201,9 @@ def worker_main(conn: Connection, handler: str, env: dict[str, str]) -> None:
 
     Each message is ``(event, context_fields)``; each reply ``(payload_json, errored)``.
     """
+    # A terminal's Ctrl-C reaches the whole process group: the stack stops its workers
+    # itself (and a worker whose pipe closes returns), so none prints a KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.clear()
     os.environ.update(env)
     _reapply_import_env()

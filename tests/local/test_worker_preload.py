@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -113,6 +114,26 @@ def test_forked_workers_run_under_their_own_environment_and_import_their_handler
         runtime.shutdown()
     assert forkserver_pid() is None
     assert not os.path.exists(f"/proc/{server}") or _zombie_or_gone(server)
+
+
+def test_a_ctrl_c_to_the_process_group_leaves_workers_to_the_stack():
+    """A terminal's Ctrl-C signals every process of the group: a worker ignores it (no
+    KeyboardInterrupt traceback per worker) and still serves until the stack stops it."""
+    runtime = LambdaRuntime(aws_env={})
+    pool = None
+    try:
+        runtime._start_forkserver()
+        pool = _WorkerPool(config("fc"), function_env("fc"), max_workers=1, ctx=_FORKSERVER)
+        invoke(pool)
+        (pid,) = pool.pids(None)
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.2)
+        assert invoke(pool)["environ"]["AWS_LAMBDA_FUNCTION_NAME"] == "fc"
+        assert pool.pids(None) == [pid]  # the same worker, alive
+    finally:
+        if pool is not None:
+            pool.close()
+        runtime.shutdown()
 
 
 def _zombie_or_gone(pid: int) -> bool:
