@@ -45,8 +45,8 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E) apt-get install -y -qq chromium
 
-local: install ## Serve the API on http://127.0.0.1:$ASSAY_PORT from template.yaml (Ctrl-C stops)
-	$(PYTHON) -m assay_local serve --port $(ASSAY_PORT)
+local: install ## Serve the API on http://127.0.0.1:$ASSAY_PORT from template.yaml (Ctrl-C stops; LOCAL_ARGS="--data-dir P" adds flags)
+	$(PYTHON) -m assay_local serve --port $(ASSAY_PORT) $(LOCAL_ARGS)
 
 demo: install ## Run a real eval run end to end on the embedded local stack and show its results
 	$(PYTHON) -m assay_local.demo
