@@ -8,6 +8,7 @@ are spawned and re-import this module as their ``__main__``, and they must stay 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import signal
@@ -106,7 +107,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"assay-local: {busy}", file=sys.stderr)
         return 2
     from assay_local.bootstrap_cli import STATE_FILE
-    from assay_local.invoke_cli import write_state_file
+    from assay_local.invoke_cli import UsageError, read_state, write_state_file
+
+    # `bootstrap --local` and `invoke` find the stack by this directory's state file: a
+    # second stack started here would take it over (and remove it when it stops).
+    with contextlib.suppress(UsageError):  # none, or a stack killed without cleanup
+        other = read_state(STATE_FILE)["url"]
+        print(
+            f"assay-local: another local stack serves from this directory ({other}, {STATE_FILE}); "
+            "stop it first, or start this one from another directory",
+            file=sys.stderr,
+        )
+        return 2
     from assay_local.stack import BOOTSTRAP_KEY_MIN_LENGTH, DEFAULT_TEMPLATE, LocalStack
 
     key = os.environ.get("ASSAY_BOOTSTRAP_KEY") or None

@@ -5,6 +5,8 @@ its judge secret (a key given now wins over a kept one), and the key is never pr
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +29,10 @@ class Refused(Exception):
 
 
 @pytest.fixture
-def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The keyword arguments `serve` builds its LocalStack with (its start then refused)."""
+def started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """The keyword arguments `serve` builds its LocalStack with (its start then refused), in
+    a directory of its own (a stack already serving from the working directory refuses)."""
+    monkeypatch.chdir(tmp_path)
     seen: dict[str, Any] = {}
 
     class Fake:
@@ -116,3 +120,22 @@ def test_serve_refuses_a_base_url_that_is_not_http_with_exit_2(started, capsys):
     assert serve("--judge-base-url", "127.0.0.1:11434/v1") == 2
     assert started == {}  # no stack was built
     assert "must start with http:// or https://" in capsys.readouterr().err
+
+
+def test_a_second_stack_from_the_same_directory_is_refused_and_leaves_the_first_ones_file(
+    started, capsys, tmp_path: Path
+):
+    """`bootstrap --local` and `invoke` find the stack by the directory's state file: a
+    second stack must not take it over (nor remove it when it stops)."""
+    with socket.socket() as first:  # the first stack's moto endpoint, answering
+        first.bind(("127.0.0.1", 0))
+        first.listen()
+        endpoint = f"http://127.0.0.1:{first.getsockname()[1]}"
+        state = {"url": "http://127.0.0.1:3917", "aws_env": {"AWS_ENDPOINT_URL": endpoint}, "functions": {}}
+        (tmp_path / ".assay-local.json").write_text(json.dumps(state))
+        assert serve() == 2
+    assert "another local stack serves from this directory (http://127.0.0.1:3917" in capsys.readouterr().err
+    assert started == {}  # nothing was built
+    assert json.loads((tmp_path / ".assay-local.json").read_text()) == state
+    # … and a file left by a stack killed without cleanup (nothing answers) does not block
+    assert serve() == 2 and started["port"] == 0
