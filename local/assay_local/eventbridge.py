@@ -49,8 +49,39 @@ def _millis(moment: datetime | None) -> int | None:
 
 def status_change_event(execution: Any, account_id: str, region: str) -> dict[str, Any]:
     """AWS's event for a moto ``Execution`` that has just ended."""
-    status = getattr(execution.exec_status, "value", execution.exec_status)
     output = execution.output
+    return execution_status_event(
+        account_id=account_id,
+        region=region,
+        execution_arn=execution.exec_arn,
+        state_machine_arn=execution.state_machine_arn,
+        name=execution.name,
+        status=getattr(execution.exec_status, "value", execution.exec_status),
+        start_ms=_millis(execution.start_date),
+        stop_ms=_millis(execution.stop_date),
+        input_json=json.dumps(execution.input_data),
+        output_json=None if output is None else json.dumps(output),
+        error=execution.error,
+        cause=execution.cause,
+    )
+
+
+def execution_status_event(
+    *,
+    account_id: str,
+    region: str,
+    execution_arn: str,
+    state_machine_arn: str,
+    name: str,
+    status: str,
+    start_ms: int | None,
+    stop_ms: int | None,
+    input_json: str,
+    output_json: str | None,
+    error: str | None,
+    cause: str | None,
+) -> dict[str, Any]:
+    """AWS's "Step Functions Execution Status Change" event, as EventBridge delivers it."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -59,20 +90,20 @@ def status_change_event(execution: Any, account_id: str, region: str) -> dict[st
         "account": account_id,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [execution.exec_arn],
+        "resources": [execution_arn],
         "detail": {
-            "executionArn": execution.exec_arn,
-            "stateMachineArn": execution.state_machine_arn,
-            "name": execution.name,
+            "executionArn": execution_arn,
+            "stateMachineArn": state_machine_arn,
+            "name": name,
             "status": status,
-            "startDate": _millis(execution.start_date),
-            "stopDate": _millis(execution.stop_date),
-            "input": json.dumps(execution.input_data),
-            "output": None if output is None else json.dumps(output),
+            "startDate": start_ms,
+            "stopDate": stop_ms,
+            "input": input_json,
+            "output": output_json,
             "inputDetails": {"included": True},
-            "outputDetails": None if output is None else {"included": True},
-            "error": execution.error,
-            "cause": execution.cause,
+            "outputDetails": None if output_json is None else {"included": True},
+            "error": error,
+            "cause": cause,
         },
     }
 

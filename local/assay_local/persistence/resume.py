@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from assay_local.persistence.store import DurableStore
@@ -51,34 +49,23 @@ def stopped_run_event(
 ) -> dict[str, Any]:
     """AWS's "Step Functions Execution Status Change" event (FAILED) for a run whose
     execution the local stack lost when it stopped, and could not start again."""
-    from assay_local.eventbridge import DETAIL_TYPE
+    from assay_local.eventbridge import execution_status_event
 
     now = int(time.time() * 1000)
-    execution_arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run.run_id}"
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": DETAIL_TYPE,
-        "source": "aws.states",
-        "account": account_id,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [execution_arn],
-        "detail": {
-            "executionArn": execution_arn,
-            "stateMachineArn": state_machine_arn,
-            "name": run.run_id,
-            "status": "FAILED",
-            "startDate": now,
-            "stopDate": now,
-            "input": json.dumps({"tenant_id": run.tenant_id, "run_id": run.run_id}),
-            "output": None,
-            "inputDetails": {"included": True},
-            "outputDetails": None,
-            "error": STOPPED_ERROR,
-            "cause": (
-                "the local stack stopped while the run was in flight, and its workflow "
-                f"could not be started again: {reason}"
-            )[:2000],
-        },
-    }
+    return execution_status_event(
+        account_id=account_id,
+        region=region,
+        execution_arn=state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run.run_id}",
+        state_machine_arn=state_machine_arn,
+        name=run.run_id,
+        status="FAILED",
+        start_ms=now,
+        stop_ms=now,
+        input_json=json.dumps({"tenant_id": run.tenant_id, "run_id": run.run_id}),
+        output_json=None,
+        error=STOPPED_ERROR,
+        cause=(
+            "the local stack stopped while the run was in flight, and its workflow "
+            f"could not be started again: {reason}"
+        )[:2000],
+    )
