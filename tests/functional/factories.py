@@ -56,6 +56,13 @@ def jsonl(records) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 
+def run_manifest(stack, prepared: dict) -> list:
+    """The batches PrepareRunFunction wrote for the run (its answer's ``manifest_key``)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bucket = stack.env("PrepareRunFunction")["BUCKET_NAME"]
+    return json.loads(s3.get_object(Bucket=bucket, Key=prepared["manifest_key"])["Body"].read())
+
+
 def completed_run(stack, records=RECORDS, batch_size=2, metrics: list[dict] | None = None) -> dict:
     dataset_id = create_dataset(stack, records=records)
     version = eval_version(stack, metrics)
@@ -69,12 +76,7 @@ def completed_run(stack, records=RECORDS, batch_size=2, metrics: list[dict] | No
     )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
-    s3 = boto3.client("s3", region_name="us-east-1")
-    manifest = json.loads(
-        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
-            "Body"
-        ].read()
-    )
+    manifest = run_manifest(stack, prepared)
     for batch in manifest:
         stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
     stack.invoke("FinalizeRunFunction", workflow_event("finalize", **ids))

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from assay_service.observability import get_logger
 
-from tests.functional.factories import RECORDS, completed_run, create_dataset, eval_version
+from tests.functional.factories import RECORDS, completed_run, create_dataset, eval_version, run_manifest
 from tests.functional.harness import api_event, workflow_event
 
 
@@ -60,12 +60,7 @@ def test_workflow_steps_complete_the_run_exactly_once(stack, scheduled):
     ids = {"tenant_id": scheduled["tenant_id"], "run_id": scheduled["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     assert prepared["batch_count"] == 3
-    s3 = boto3.client("s3", region_name="us-east-1")
-    manifest = json.loads(
-        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
-            "Body"
-        ].read()
-    )
+    manifest = run_manifest(stack, prepared)
     for batch in manifest:
         result = stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
         assert result["outcome"] == "recorded"
@@ -281,12 +276,7 @@ def test_cancel_freezes_counts_and_a_finished_run_cannot_be_cancelled(stack):
     )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
-    s3 = boto3.client("s3", region_name="us-east-1")
-    manifest = json.loads(
-        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
-            "Body"
-        ].read()
-    )
+    manifest = run_manifest(stack, prepared)
     stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=manifest[0]))
     status, cancelled, _ = stack.call("CancelRunFunction", api_event("cancel_run", path_id=run["id"]))
     assert status == 200 and cancelled["status"] == "cancelled"
@@ -437,12 +427,7 @@ def test_a_batch_larger_than_a_dynamodb_item_is_recorded_in_parts(stack):
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
     assert prepared["batch_count"] == 1
-    s3 = boto3.client("s3", region_name="us-east-1")
-    (batch,) = json.loads(
-        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
-            "Body"
-        ].read()
-    )
+    (batch,) = run_manifest(stack, prepared)
     event = workflow_event("score_batch", **ids, batch=batch)
     assert stack.invoke("ScoreBatchFunction", event)["outcome"] == "recorded"
     assert stack.invoke("ScoreBatchFunction", event)["outcome"] == "duplicate"
@@ -470,6 +455,7 @@ def test_a_batch_larger_than_a_dynamodb_item_is_recorded_in_parts(stack):
         "ExportRunFunction", api_event("export_run", path_id=run["id"], query={"format": "json"})
     )
     assert status == 303 and headers["Location"].startswith("http")  # too big to be inline
+    s3 = boto3.client("s3", region_name="us-east-1")
     export = json.loads(
         s3.get_object(
             Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"],
@@ -563,12 +549,7 @@ def test_a_batch_over_one_transaction_fails_the_run_saying_why(stack, monkeypatc
     )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
-    s3 = boto3.client("s3", region_name="us-east-1")
-    (batch,) = json.loads(
-        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
-            "Body"
-        ].read()
-    )
+    (batch,) = run_manifest(stack, prepared)
     with pytest.raises(BatchTooLargeError, match="smaller batch_size"):
         stack.invoke("ScoreBatchFunction", workflow_event("score_batch", **ids, batch=batch))
     _, got, _ = stack.call("GetRunFunction", api_event("get_run", path_id=run["id"]))

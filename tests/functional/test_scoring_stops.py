@@ -4,16 +4,14 @@ run whose Map gave up on a batch is marked failed saying so."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
-import boto3
 from assay_service import dependencies
 from assay_service.domain import scoring
 from assay_service.domain.scorers import base
 
-from tests.functional.factories import create_dataset, eval_version
+from tests.functional.factories import create_dataset, eval_version, run_manifest
 from tests.functional.harness import api_event, workflow_event
 
 RECORDS = [{"id": f"r{i}", "output": "x", "golden_answer": "x"} for i in range(40)]
@@ -33,12 +31,7 @@ def test_a_run_cancelled_mid_batch_stops_its_scoring_without_recording(stack, mo
     )
     ids = {"tenant_id": run["tenant_id"], "run_id": run["id"]}
     prepared = stack.invoke("PrepareRunFunction", workflow_event("prepare", **ids))
-    s3 = boto3.client("s3", region_name="us-east-1")
-    (batch,) = json.loads(
-        s3.get_object(Bucket=stack.env("PrepareRunFunction")["BUCKET_NAME"], Key=prepared["manifest_key"])[
-            "Body"
-        ].read()
-    )
+    (batch,) = run_manifest(stack, prepared)
 
     spec = base.get_scorer("length")
     calls = []
