@@ -24,7 +24,6 @@ from assay_service.adapters.dynamodb.keys import (
     datasets_gsi_pk,
 )
 from assay_service.adapters.dynamodb.table import Table, cancellation_codes
-from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.errors import ConflictError, NotFoundError
 from assay_service.models.domain import Dataset, DatasetVersion, utcnow
 
@@ -65,19 +64,15 @@ class DynamoDBDatasetRepository:
     def list_page(
         self, tenant_id: UUID, *, limit: int, cursor: str | None = None
     ) -> tuple[list[Dataset], str | None]:
-        """A page of the tenant's datasets, newest first, without those being deleted. A
-        tombstoned one read is skipped and the page topped up from the index, so a page is
-        short only at the end; the cursor resumes after the last item read."""
-        pk = datasets_gsi_pk(tenant_id)
-        start = decode_cursor(cursor, partition=("GSI1PK", pk))
-        out: list[Dataset] = []
-        while True:
-            items, start = self.table.query(
-                pk=pk, index="GSI1", forward=False, limit=limit - len(out), start=start
-            )
-            out += [item_model(Dataset, i) for i in items if DELETING not in i]
-            if len(out) >= limit or start is None:
-                return out, encode_cursor(start)
+        """A page of the tenant's datasets, newest first, without those being deleted."""
+        items, after = self.table.page(
+            pk=datasets_gsi_pk(tenant_id),
+            index="GSI1",
+            limit=limit,
+            cursor=cursor,
+            keep=lambda item: DELETING not in item,
+        )
+        return [item_model(Dataset, i) for i in items], after
 
     def add_version(
         self, tenant_id: UUID, dataset: Dataset, version: DatasetVersion, object_key: str

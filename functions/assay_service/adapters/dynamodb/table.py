@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -144,15 +144,27 @@ class Table:
         return [deserialize(i) for i in out.get("Items", [])], deserialize(last) if last else None
 
     def page(
-        self, *, pk: str, index: str, limit: int, cursor: str | None
+        self,
+        *,
+        pk: str,
+        index: str,
+        limit: int,
+        cursor: str | None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of an index partition, newest first, and the cursor to the next. A
         cursor must name this partition: one forged to point into another tenant's items
-        is a 400, not followed."""
+        is a 400, not followed. With ``keep``, items it refuses are skipped and the page
+        topped up from the index, so a page is short only at the end; the cursor resumes
+        after the last item read."""
         pk_name, _ = self._key_names(index)
         start = decode_cursor(cursor, partition=(pk_name, pk))
-        items, last = self.query(pk=pk, index=index, forward=False, limit=limit, start=start)
-        return items, encode_cursor(last)
+        out: list[dict[str, Any]] = []
+        while True:
+            items, start = self.query(pk=pk, index=index, forward=False, limit=limit - len(out), start=start)
+            out += items if keep is None else [i for i in items if keep(i)]
+            if len(out) >= limit or start is None:
+                return out, encode_cursor(start)
 
     def count(self, *, pk: str, index: str | None = None, filters: Mapping[str, str] | None = None) -> int:
         """Items matching a key condition (and filters): Select=COUNT, page by page."""
