@@ -25,7 +25,7 @@ from assay_service.settings import get_settings
 
 if TYPE_CHECKING:  # adapters are imported by the getters: a handler pays only for its own
     from assay_service.adapters.dynamodb import Table
-    from assay_service.domain.scorers.judges import JudgeClient
+    from assay_service.domain.generation import ModelClient
     from assay_service.ports import (
         ArtifactStore,
         DatasetRepository,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # adapters are imported by the getters: a handler pays only f
         Keyring,
         Ports,
         ProjectRepository,
+        RateLimiter,
+        ResponseCache,
         RunRepository,
         TenantRepository,
         Workflow,
@@ -135,8 +137,8 @@ def keyring() -> Keyring:
 
 
 @lru_cache(maxsize=2)
-def judge_client(provider: str) -> JudgeClient:
-    """The judge model client of a provider (``bedrock`` or ``openai``)."""
+def model_client(provider: str) -> ModelClient:
+    """The model client of a provider (``bedrock`` or ``openai``): generation and judges."""
     from assay_service.adapters.judges import (
         BedrockJudgeClient,
         OpenAIJudgeClient,
@@ -159,6 +161,20 @@ def judge_client(provider: str) -> JudgeClient:
         read_timeout=settings.judge_timeout_seconds,
     )
     return BedrockJudgeClient(session().create_client("bedrock-runtime", config=config))
+
+
+@lru_cache(maxsize=1)
+def rate_limiter() -> RateLimiter:
+    from assay_service.adapters.dynamodb import DynamoDBRateLimiter
+
+    return DynamoDBRateLimiter(table())
+
+
+@lru_cache(maxsize=1)
+def response_cache() -> ResponseCache:
+    from assay_service.adapters.dynamodb import DynamoDBResponseCache
+
+    return DynamoDBResponseCache(table())
 
 
 @lru_cache(maxsize=1)
@@ -203,8 +219,16 @@ class DeployedPorts:
     def keyring(self) -> Keyring:
         return keyring()
 
-    def judge_client(self, provider: str) -> JudgeClient:
-        return judge_client(provider)
+    def model_client(self, provider: str) -> ModelClient:
+        return model_client(provider)
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return rate_limiter()
+
+    @property
+    def response_cache(self) -> ResponseCache:
+        return response_cache()
 
     def judge_prices(self) -> dict:
         return judge_prices()
@@ -228,7 +252,9 @@ def reset(*, clients: bool = False) -> None:
         artifacts,
         workflow,
         keyring,
-        judge_client,
+        model_client,
+        rate_limiter,
+        response_cache,
         judge_prices,
         settings_getter,
     ):

@@ -87,7 +87,13 @@ class TransientStoreError(AssayError):
 
 
 class TransientScoringError(AssayError):
-    """A judge model was throttled or failed transiently; the workflow retries the batch."""
+    """A model was throttled or failed transiently. Model calls are tried again in the batch
+    (``retry_after``: the provider's ``Retry-After``, seconds, when it sent one); a judge
+    call still failing after that fails the batch, which the workflow retries."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InvalidRecordError(AssayError):

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
-    from assay_service.domain.scorers.judges import JudgeClient
+    from assay_service.domain.generation import ModelClient
+    from assay_service.domain.ratelimit import Limits
     from assay_service.models.domain import (
         Dataset,
         DatasetVersion,
@@ -188,6 +189,8 @@ class RunRepository(Protocol):
         records: list[dict[str, Any]],
         evaluations: Sequence[Evaluation],
         now: str,
+        usage: Sequence[Mapping[str, Any]] = (),
+        cache: tuple[int, int] = (0, 0),
     ) -> BatchOutcome: ...
 
     def batch_recorded(self, run: Run, index: int) -> bool: ...
@@ -257,6 +260,37 @@ class Workflow(Protocol):
     def stop(self, run_id: UUID, *, cause: str) -> None: ...
 
 
+# ---------------------------------------------------------------- model calls
+class Permit(Protocol):
+    """A granted model call: ``settle`` once it is done, with the tokens it really used
+    (the bucket is charged the difference from the estimate; the concurrency slot, if
+    any, is freed). Settling twice is a no-op."""
+
+    def settle(self, used_tokens: int) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """Provider limits shared by every batch of every run of the deployment, per ``key``
+    (``provider:model``): requests/min, tokens/min and calls in flight (``Limits``).
+
+    ``acquire`` blocks until the call may go (or ``deadline``, a ``time.time()`` value,
+    passes: then TransientScoringError); ``tokens`` is the call's estimate.
+    ``back_off`` makes every caller of ``key`` wait ``seconds`` (a provider's 429
+    ``Retry-After``)."""
+
+    def acquire(self, key: str, limits: Limits, *, tokens: int, deadline: float) -> Permit: ...
+
+    def back_off(self, key: str, seconds: float) -> None: ...
+
+
+class ResponseCache(Protocol):
+    """Stored model responses of a tenant, by the request's hash (``ChatRequest.cache_key``)."""
+
+    def get(self, tenant_id: UUID, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, tenant_id: UUID, key: str, response: dict[str, Any]) -> None: ...
+
+
 class Keyring(Protocol):
     """The deployment's HMAC key for API keys."""
 
@@ -292,10 +326,16 @@ class Ports(Protocol):
     @property
     def keyring(self) -> Keyring: ...
 
-    def judge_client(self, provider: str) -> JudgeClient:
-        """The judge model client of a provider (``bedrock`` or ``openai``)."""
+    def model_client(self, provider: str) -> ModelClient:
+        """The model client of a provider (``bedrock`` or ``openai``), for generation and judges."""
         ...
 
     def judge_prices(self) -> dict:
         """The judge models' prices (``domain.pricing.price_table``)."""
         ...
+
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
+
+    @property
+    def response_cache(self) -> ResponseCache: ...

@@ -27,13 +27,18 @@ class Settings(BaseModel):
     # The providers this deployment can call (template parameter JudgeProviders): "bedrock,openai",
     # one of them, or "none" (the local stack without --judge-base-url).
     judge_providers: str = "bedrock,openai"
+    # Provider limits shared by every run (template parameter ModelRateLimits; docs/generation.md):
+    # JSON {"provider:model" or "*": {"requests_per_minute", "tokens_per_minute", "concurrent"}}.
+    model_rate_limits: str | None = None
 
     @property
     def offered_judge_providers(self) -> frozenset[str]:
         names = {name.strip() for name in self.judge_providers.split(",")}
         return frozenset(names - {"", "none"})
 
-    @field_validator("judge_openai_base_url", "judge_openai_secret_arn", "judge_prices", mode="before")
+    @field_validator(
+        "judge_openai_base_url", "judge_openai_secret_arn", "judge_prices", "model_rate_limits", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """A template parameter left at its default "" means: not set."""

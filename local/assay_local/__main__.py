@@ -72,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         "--judge-base-url",
         metavar="URL",
         default=None,
-        help="an OpenAI-compatible endpoint for LLM judges, before /chat/completions (e.g. "
+        help="an OpenAI-compatible endpoint for LLM judges and generation, before /chat/completions (e.g. "
         "http://127.0.0.1:11434/v1; default $ASSAY_JUDGE_BASE_URL). Bedrock cannot be called "
-        "locally: without it, scheduling a judged run is refused (400)",
+        "locally: without it, scheduling a judged or generating run is refused (400)",
     )
     serve.add_argument(
         "--judge-api-key",
@@ -204,11 +204,11 @@ def judge_line(base_url: str | None, api_key: str | None) -> str:
     """What the LLM judges can call, in one line (never the key itself)."""
     if base_url is None:
         return (
-            "LLM judges: none (Bedrock cannot be called locally; --judge-base-url URL or "
+            "LLM judges and generation: none (Bedrock cannot be called locally; --judge-base-url URL or "
             "ASSAY_JUDGE_BASE_URL for an OpenAI-compatible endpoint, provider 'openai')."
         )
     key = "API key given" if api_key else "no API key given: the judge secret keeps its value"
-    return f"LLM judges: provider 'openai' at {base_url} ({key})."
+    return f"LLM judges and generation: provider 'openai' at {base_url} ({key})."
 
 
 def port_problem(port: int | None) -> str | None:

@@ -48,6 +48,7 @@ class Judge:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.generations = 0
         self.lock = threading.Lock()
 
     def __call__(self, body: dict) -> tuple[int, Any]:
@@ -55,6 +56,14 @@ class Judge:
             self.calls += 1
             if self.calls <= THROTTLED_CALLS:
                 return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}
+            if "response_format" not in body:  # the model under test: generation
+                self.generations += 1
+        if "response_format" not in body:
+            prompt = body["messages"][-1]["content"]
+            if "lost" in prompt:
+                return 400, {"error": {"message": "content policy", "type": "invalid_request_error"}}
+            text = "Paris" if "France" in prompt else "Lyon"
+            return 200, completion(text, prompt_tokens=20, completion_tokens=2)
         user = body["messages"][1]["content"]
         scale = re.search(r"a number from ([\d.]+) to ([\d.]+)", user)
         labels = re.search(r"exactly one of (\[.*?\])", user)
@@ -257,3 +266,55 @@ def test_a_bedrock_judged_eval_is_refused_at_schedule_where_only_openai_is_offer
     assert "judge provider 'bedrock' is not available in this deployment (available: openai)" in message
     assert "use provider 'openai' in the eval's judge settings" in message
     assert deployment.judge.calls == calls_before
+
+
+# ------------------------------------------------------------------ generation
+GENERATED = [
+    {"id": "g0", "prompt": "Capital of France?", "golden_answer": "Paris"},
+    {"id": "g1", "prompt": "Capital of Italy?", "golden_answer": "Rome"},
+    {"id": "g2", "prompt": "A lost question", "golden_answer": "Paris"},
+]
+
+
+def test_a_run_generates_each_answer_scores_it_and_a_rerun_comes_from_the_cache(deployment):
+    # GIVEN records without an output and an eval version whose model under test is the
+    # endpoint's (generation), scored by a rule and an LLM judge
+    version = {
+        "metrics": METRICS[:1] + METRICS[2:],
+        "threshold": 0.5,
+        "judge": {"provider": "openai", "model": "gpt-4o-mini"},
+        "generation": {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "system": "Answer with one word.",
+            "messages": [{"content": "{{record.prompt}}"}],
+        },
+    }
+    generations_before = deployment.judge.generations
+    first = deployment.run(GENERATED, version, batch_size=2)
+    run, items = first["run"], first["items"]
+    # THEN each answer was generated once, stored and scored; the refused one is an errored
+    # record with the provider's words, not a lost one
+    assert run["status"] == "completed", run.get("error_message")
+    assert (run["completed_count"], run["failed_count"]) == (2, 1)
+    by_record = {(i["record"]["id"], i["metric_name"]): i for i in items}
+    assert by_record["g0", "exact"]["is_passed"] and not by_record["g1", "exact"]["is_passed"]
+    assert by_record["g0", "exact"]["record"]["output"] == "Paris"
+    generation = by_record["g1", "exact"]["record"]["generation"]
+    assert (generation["output"], generation["finish_reason"], generation["prompt_tokens"]) == (
+        "Lyon",
+        "stop",
+        20,
+    )
+    assert "content policy" in by_record["g2", "exact"]["error_message"]
+    assert deployment.judge.generations - generations_before == 3
+    usage = {(u["role"], u["model"]): u for u in run["per_model_usage"]}
+    assert usage["generator", "gpt-4o-mini"]["invocations"] == 2  # the refusal is not billed
+    assert usage["judge", "gpt-4o-mini"]["invocations"] == 2
+    assert run["cost_breakdown"]["generation"] > 0 and run["cost_breakdown"]["judging"] > 0
+    # WHEN the same run is made again: every answer and verdict comes from the cache
+    calls_before = deployment.judge.calls
+    again = deployment.run(GENERATED, version, batch_size=2)["run"]
+    assert again["status"] == "completed"
+    assert deployment.judge.calls - calls_before == 1  # only the refused generation is asked again
+    assert again["cache_hits"] == 4 and again["total_cost"] == 0

@@ -238,7 +238,10 @@ def test_kill_9_mid_run_loses_nothing_and_the_run_resumes_to_exact_counts(tmp_pa
     first = Served(tmp_path, data, **judge)
     try:
         assert "State kept in" in first.output and str(data) in first.output
-        assert "LLM judges: provider 'openai' at http://127.0.0.1:9/v1 (API key given)" in first.output
+        assert (
+            "LLM judges and generation: provider 'openai' at http://127.0.0.1:9/v1 (API key given)"
+            in first.output
+        )
         assert first.judge_secret() == "sk-first-judge-key"
         api = Api(first.url)
         datasets = [api.dataset("small", 6), api.dataset("large", records)]
@@ -263,7 +266,7 @@ def test_kill_9_mid_run_loses_nothing_and_the_run_resumes_to_exact_counts(tmp_pa
         api = Api(second.url)
         # AND the judge key given at the restart replaced the kept one; no key is ever printed
         assert second.judge_secret() == "sk-second-judge-key"
-        assert "LLM judges: none (Bedrock cannot be called locally" in second.output
+        assert "LLM judges and generation: none (Bedrock cannot be called locally" in second.output
         assert "judge-key" not in first.output + second.output
         assert f"Resumed 1 run(s) in flight when the stack stopped: {run}" in second.output
         after = api.everything()

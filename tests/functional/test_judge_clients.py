@@ -16,7 +16,7 @@ import boto3
 import pytest
 from assay_service.adapters.judges import (
     BedrockJudgeClient,
-    JudgeRequestError,
+    ModelRequestError,
     OpenAIJudgeClient,
     openai_credentials,
 )
@@ -139,7 +139,7 @@ def test_other_4xx_fails_the_evaluation_not_the_batch(server):
     script.replies.append((404, {"error": {"message": "model gpt-9 does not exist"}}))
     ev = score_one(openai_runtime(url))
     assert ev.status == "failed"
-    assert "JudgeRequestError" in ev.error_message and "does not exist" in ev.error_message
+    assert "ModelRequestError" in ev.error_message and "does not exist" in ev.error_message
 
 
 def test_slow_reply_beyond_the_timeout_is_transient(server):
@@ -359,7 +359,7 @@ def test_cost_from_the_table_unknown_model_none_overrides_and_profiles():
 
 
 def test_judge_request_error_is_not_transient():
-    assert not issubclass(JudgeRequestError, TransientScoringError)
+    assert not issubclass(ModelRequestError, TransientScoringError)
 
 
 def test_only_http_endpoints_are_accepted():

@@ -190,11 +190,21 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         _grant("s3:PutObject", f"{BUCKET}/tenants/*/runs/*/manifest.json"),
     ),
     "ScoreBatchFunction": _merge(
-        _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:ConditionCheckItem", TABLE),
+        # Query, DeleteItem: the shared rate limiter's bucket and call slots (decision 0016)
+        _grant(
+            "dynamodb:GetItem dynamodb:Query dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem "
+            "dynamodb:ConditionCheckItem",
+            TABLE,
+        ),
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/datasets/*"),
         _grant(
             "bedrock:InvokeModel",
             "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${JudgeBedrockModelId}",
+        ),
+        # generation: the models GenerationBedrockModels allows (docs/generation.md)
+        _grant(
+            "bedrock:InvokeModel",
+            "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${GenerationBedrockModels}",
         ),
         _grant("secretsmanager:GetSecretValue", "${JudgeOpenAISecret}"),
     ),
@@ -447,7 +457,7 @@ _GETTER_SERVICE = {
     "keyring": {"secretsmanager"},
     "projects": {"dynamodb"},
     # Bedrock Converse, or an OpenAI-compatible endpoint whose key is a secret.
-    "judge_client": {"bedrock", "secretsmanager"},
+    "model_client": {"bedrock", "secretsmanager"},
 }
 
 

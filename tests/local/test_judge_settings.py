@@ -77,7 +77,8 @@ def test_serve_without_a_judge_gives_the_stack_none(started):
 
 def test_the_judge_line_names_the_endpoint_never_the_key():
     assert (
-        serve_cli.judge_line(URL, "sk-secret") == f"LLM judges: provider 'openai' at {URL} (API key given)."
+        serve_cli.judge_line(URL, "sk-secret")
+        == f"LLM judges and generation: provider 'openai' at {URL} (API key given)."
     )
     assert "--judge-base-url URL" in serve_cli.judge_line(None, "sk-secret")
     assert "sk-secret" not in serve_cli.judge_line(None, "sk-secret")

@@ -32,6 +32,7 @@ from uuid import UUID
 import pytest
 from assay_service.adapters.dynamodb.batches import pack_parts
 from assay_service.domain.cursors import decode_cursor, encode_cursor
+from assay_service.domain.generation import ChatReply, ChatRequest, judge_request
 from assay_service.domain.ids import run_key
 from assay_service.domain.scorers.judges import JudgeClient, JudgeReply
 from assay_service.errors import ConflictError, NotFoundError, QuotaExceededError, TransientStoreError
@@ -56,6 +57,7 @@ from assay_service.ports import (
     Keyring,
     ObjectWriter,
     ProjectRepository,
+    ResponseCache,
     RunQuery,
     RunRepository,
     TenantRepository,
@@ -563,12 +565,18 @@ class FakeRunRepository:
         records: list[dict[str, Any]],
         evaluations: Sequence[Evaluation],
         now: str,
+        usage: Sequence[Mapping[str, Any]] = (),
+        cache: tuple[int, int] = (0, 0),
     ) -> BatchOutcome:
         """Once: a batch already there is ``duplicate`` (nothing counted), a run not running
         is ``inactive`` (nothing written); else the batch and the counts, together."""
-        payload = json.loads(
-            json.dumps({"records": records, "evaluations": [e.model_dump(mode="json") for e in evaluations]})
-        )
+        body: dict[str, Any] = {
+            "records": records,
+            "evaluations": [e.model_dump(mode="json") for e in evaluations],
+        }
+        if usage:
+            body["usage"] = list(usage)
+        payload = json.loads(json.dumps(body))
         parts = len(pack_parts(index, payload))  # BatchTooLargeError as the adapter
         with self.lock:
             key = (run.tenant_id, run_key(run.id))
@@ -589,6 +597,8 @@ class FakeRunRepository:
                 update={
                     "completed_count": current.completed_count + completed,
                     "failed_count": current.failed_count + failed,
+                    "cache_hits": current.cache_hits + cache[0],
+                    "cache_misses": current.cache_misses + cache[1],
                     "updated_at": datetime.fromisoformat(now),
                 }
             )
@@ -599,7 +609,7 @@ class FakeRunRepository:
 
     @staticmethod
     def _view(batch: dict[str, Any]) -> dict[str, Any]:
-        return {k: batch[k] for k in ("batch", "parts", "records", "evaluations")}
+        return {k: batch[k] for k in ("batch", "parts", "records", "evaluations", "usage") if k in batch}
 
     def get_batch(self, tenant_id: UUID, key: str, index: int) -> dict[str, Any] | None:
         batch = self.batches.get((tenant_id, key), {}).get(index)
@@ -730,15 +740,41 @@ class FakeWorkflow:
 
 
 class FakeJudgeClient:
-    """Answers every call with ``reply`` (the judge's raw text) and keeps the prompts."""
+    """A model: a judge's call (one JSON object wanted) is answered with ``reply``, a
+    generation with ``answer(request)`` (default: the last user message upper-cased).
+    Keeps the judges' prompts (``calls``) and every request (``requests``)."""
 
-    def __init__(self, reply: str = '{"score": 1, "reasoning": "fine"}') -> None:
+    def __init__(self, reply: str = '{"score": 1, "reasoning": "fine"}', answer: Any = None) -> None:
         self.reply = reply
+        self.answer = answer or (lambda request: request.messages[-1][1].upper())
         self.calls: list[tuple[str, str]] = []
+        self.requests: list[ChatRequest] = []
+        self.lock = threading.Lock()
 
     def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply:
-        self.calls.append((system, user))
-        return JudgeReply(text=self.reply, input_tokens=10, output_tokens=5)
+        reply = self.chat(judge_request(system, user, settings))
+        return JudgeReply(
+            text=reply.text, input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens
+        )
+
+    def chat(self, request: ChatRequest) -> ChatReply:
+        with self.lock:
+            self.requests.append(request)
+            if request.json_object:
+                self.calls.append((request.messages[0][1], request.messages[-1][1]))
+        text = self.reply if request.json_object else self.answer(request)
+        return ChatReply(text=text, finish_reason="stop", prompt_tokens=10, completion_tokens=5)
+
+
+class FakeResponseCache:
+    def __init__(self) -> None:
+        self.items: dict[tuple[UUID, str], dict[str, Any]] = {}
+
+    def get(self, tenant_id: UUID, key: str) -> dict[str, Any] | None:
+        return self.items.get((tenant_id, key))
+
+    def put(self, tenant_id: UUID, key: str, response: dict[str, Any]) -> None:
+        self.items[tenant_id, key] = dict(response)
 
 
 class FakeKeyring:
@@ -761,6 +797,8 @@ class Ports:
     workflow: FakeWorkflow = field(default_factory=FakeWorkflow)
     keyring: FakeKeyring = field(default_factory=FakeKeyring)
     judge: FakeJudgeClient = field(default_factory=FakeJudgeClient)
+    response_cache: FakeResponseCache = field(default_factory=FakeResponseCache)
+    rate_limiter: Any = field(default_factory=lambda: FakeRateLimiter())
     datasets: FakeDatasetRepository = field(init=False)
     evals: FakeEvalRepository = field(init=False)
 
@@ -768,7 +806,7 @@ class Ports:
         self.datasets = FakeDatasetRepository(self.runs)
         self.evals = FakeEvalRepository(self.runs)
 
-    def judge_client(self, provider: str) -> JudgeClient:
+    def model_client(self, provider: str) -> FakeJudgeClient:
         """``judge``, whichever the provider."""
         return self.judge
 
@@ -811,6 +849,7 @@ def _typed(
     Keyring,
     ObjectWriter,
     JudgeClient,
+    ResponseCache,
     PortsProtocol,
 ]:
     return (
@@ -824,6 +863,7 @@ def _typed(
         p.keyring,
         FakeObjectWriter(p.artifacts, "k", "t"),
         p.judge,
+        p.response_cache,
         p,
     )
 
@@ -839,5 +879,120 @@ FAKES: dict[type, type] = {
     Workflow: FakeWorkflow,
     Keyring: FakeKeyring,
     JudgeClient: FakeJudgeClient,
+    ResponseCache: FakeResponseCache,
     PortsProtocol: Ports,
 }
+
+
+# ---------------------------------------------------------------- model call limits
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from assay_service.domain.ratelimit import Bucket, Limits, charge, take  # noqa: E402
+from assay_service.errors import TransientScoringError  # noqa: E402
+from assay_service.ports import Permit, RateLimiter  # noqa: E402
+
+
+class FakePermit:
+    """A call granted by ``FakeRateLimiter``; ``settle`` as the adapter's (twice: no-op)."""
+
+    def __init__(self, limiter: FakeRateLimiter | None, key: str, limits: Limits, estimate: int) -> None:
+        self.limiter = limiter
+        self.key = key
+        self.limits = limits
+        self.estimate = estimate
+        self.settled = False
+
+    def settle(self, used_tokens: int) -> None:
+        if self.limiter is None:
+            self.settled = True
+        else:
+            self.limiter._settle(self, max(0, used_tokens))
+
+
+class FakeRateLimiter:
+    """``ports.RateLimiter`` in memory, with the adapter's semantics
+    (``adapters/dynamodb/ratelimit.py``): a ``domain.ratelimit`` bucket per key, at most
+    ``concurrent`` calls of a key in flight, ``back_off`` blocking every caller of the key,
+    TransientScoringError naming the key when a call cannot go before ``deadline``. One
+    lock; waits sleep outside it (``clock``/``sleep`` may be a test's fake pair).
+
+    Records what happened, for tests to assert: ``acquisitions`` (key, estimate, time),
+    ``settlements`` (key, estimate, used), ``back_offs`` (key, seconds), ``refusals``
+    (keys that hit their deadline), ``in_flight`` and ``max_in_flight`` per key."""
+
+    SLOT_POLL_S = 0.005
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self.lock = threading.Lock()
+        self.buckets: dict[str, Bucket] = {}
+        self.blocked_until: dict[str, float] = defaultdict(float)
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.max_in_flight: dict[str, int] = defaultdict(int)
+        self.acquisitions: list[tuple[str, int, float]] = []
+        self.settlements: list[tuple[str, int, int]] = []
+        self.back_offs: list[tuple[str, float]] = []
+        self.refusals: list[str] = []
+
+    def acquire(self, key: str, limits: Limits, *, tokens: int, deadline: float) -> FakePermit:
+        tokens = max(0, tokens)
+        while True:
+            with self.lock:
+                now = self.clock()
+                if limits.concurrent is not None and self.in_flight[key] >= limits.concurrent:
+                    wait, reason = self.SLOT_POLL_S, f"all {limits.concurrent} call slots stayed held"
+                else:
+                    after, wait = self._take(key, limits, now, tokens)
+                    reason = "no call allowed"
+                    if after is not None:
+                        self.buckets[key] = after
+                        if limits.concurrent is not None:
+                            self.in_flight[key] += 1
+                            self.max_in_flight[key] = max(self.max_in_flight[key], self.in_flight[key])
+                        self.acquisitions.append((key, tokens, now))
+                        return FakePermit(self, key, limits, tokens)
+                if now + wait > deadline:
+                    self.refusals.append(key)
+                    raise TransientScoringError(f"rate limit of {key}: {reason} before the deadline")
+            self.sleep(wait)
+
+    def _take(self, key: str, limits: Limits, now: float, tokens: int) -> tuple[Bucket | None, float]:
+        state = self.buckets.get(key)
+        if state is not None:
+            state = replace(state, blocked_until=self.blocked_until[key])
+        elif self.blocked_until[key]:
+            state = replace(Bucket.full(limits, now), blocked_until=self.blocked_until[key])
+        if limits.requests_per_minute is None and limits.tokens_per_minute is None:
+            if now < self.blocked_until[key]:
+                return None, self.blocked_until[key] - now
+            return state or Bucket.full(limits, now), 0.0
+        return take(state, limits, now, requests=1, tokens=tokens)
+
+    def back_off(self, key: str, seconds: float) -> None:
+        with self.lock:
+            now = self.clock()
+            self.blocked_until[key] = max(self.blocked_until[key], now + max(0.0, seconds))
+            self.back_offs.append((key, seconds))
+
+    def _settle(self, permit: FakePermit, used: int) -> None:
+        with self.lock:
+            if permit.settled:
+                return
+            permit.settled = True
+            if permit.limits.concurrent is not None:
+                self.in_flight[permit.key] -= 1
+            if permit.limits.tokens_per_minute is not None and used != permit.estimate:
+                self.buckets[permit.key] = charge(
+                    self.buckets.get(permit.key), permit.limits, self.clock(), used - permit.estimate
+                )
+            self.settlements.append((permit.key, permit.estimate, used))
+
+
+FAKES[RateLimiter] = FakeRateLimiter
+FAKES[Permit] = FakePermit

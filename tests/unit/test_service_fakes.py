@@ -73,7 +73,7 @@ def test_the_fake_ports_hold_a_fake_of_every_port():
         assert isinstance(getattr(fake, name, None), fakes.FAKES[port]), (
             f"fakes.Ports.{name} is not a {fakes.FAKES[port].__name__}"
         )
-    assert fake.judge_client("openai") is fake.judge_client("bedrock") is fake.judge
+    assert fake.model_client("openai") is fake.model_client("bedrock") is fake.judge
 
 
 def new_run(tenant_id: uuid.UUID, status: str = "pending") -> Run:

@@ -1,4 +1,5 @@
-"""Judge model clients — the ``JudgeClient`` port's adapters.
+"""Model clients — the ``ModelClient`` (``chat``) and ``JudgeClient`` (``complete``) ports'
+adapters; a judge's call is a chat request like any other.
 
 * ``BedrockJudgeClient``: Amazon Bedrock's Converse API (``bedrock-runtime`` ``converse``).
 * ``OpenAIJudgeClient``: any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI,
@@ -7,7 +8,8 @@
 Failures the provider may recover from (throttling, 5xx, timeouts, an unreachable
 endpoint, a model still loading) raise ``TransientScoringError`` so the state machine
 retries the batch with backoff; anything else (a 4xx such as a wrong model id or a bad key)
-raises ``JudgeRequestError`` and becomes a failed evaluation carrying the provider's words.
+raises ``ModelRequestError`` and becomes a failed evaluation (or, for generation, an errored
+record) carrying the provider's words.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import urllib.request
 from typing import Any
 
 from assay_service.adapters.aws_errors import is_transient_bedrock
+from assay_service.domain.generation import ChatReply, ChatRequest, ModelRequestError, judge_request
 from assay_service.domain.scorers.judges import JudgeClient, JudgeReply
 from assay_service.errors import TransientScoringError
 from assay_service.models.domain import JudgeSettings
@@ -27,16 +30,12 @@ __all__ = [
     "BedrockJudgeClient",
     "JudgeClient",
     "JudgeReply",
-    "JudgeRequestError",
+    "ModelRequestError",
     "OpenAIJudgeClient",
     "openai_credentials",
 ]
 
 EXCERPT = 300
-
-
-class JudgeRequestError(Exception):
-    """The provider refused the request for good (4xx other than 408/429)."""
 
 
 # ------------------------------------------------------------------ Bedrock
@@ -45,6 +44,9 @@ class BedrockJudgeClient:
         self.client = client  # a boto3 ``bedrock-runtime`` client
 
     def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply:
+        return _judge_reply(self.chat(judge_request(system, user, settings)))
+
+    def chat(self, request: ChatRequest) -> ChatReply:
         from botocore.exceptions import (  # deferred: botocore is the Lambda runtime's
             BotoCoreError,
             ClientError,
@@ -54,12 +56,21 @@ class BedrockJudgeClient:
             ConnectionError as BotoConnectionError,
         )
 
+        system = [{"text": text} for role, text in request.messages if role == "system"]
+        messages = [
+            {"role": role, "content": [{"text": text}]} for role, text in request.messages if role != "system"
+        ]
+        config: dict[str, Any] = {"maxTokens": request.max_tokens, "temperature": request.temperature}
+        if request.top_p is not None:
+            config["topP"] = request.top_p
+        if request.stop:
+            config["stopSequences"] = list(request.stop)
         try:
             response = self.client.converse(
-                modelId=settings.model,
-                system=[{"text": system}],
-                messages=[{"role": "user", "content": [{"text": user}]}],
-                inferenceConfig={"maxTokens": settings.max_tokens, "temperature": settings.temperature},
+                modelId=request.model,
+                messages=messages,
+                inferenceConfig=config,
+                **({"system": system} if system else {}),
             )
         except ClientError as exc:
             error = exc.response.get("Error", {})
@@ -68,17 +79,32 @@ class BedrockJudgeClient:
             message = f"bedrock {code or status}: {error.get('Message', '')}"[:EXCERPT]
             if is_transient_bedrock(exc):
                 raise TransientScoringError(message) from exc
-            raise JudgeRequestError(message) from exc
+            raise ModelRequestError(message) from exc
         except (ReadTimeoutError, BotoConnectionError) as exc:
             raise TransientScoringError(f"bedrock unreachable: {exc}"[:EXCERPT]) from exc
         except BotoCoreError as exc:
-            raise JudgeRequestError(f"bedrock: {exc}"[:EXCERPT]) from exc
+            raise ModelRequestError(f"bedrock: {exc}"[:EXCERPT]) from exc
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict))
         usage = response.get("usage") or {}
-        return JudgeReply(
-            text=text, input_tokens=usage.get("inputTokens"), output_tokens=usage.get("outputTokens")
+        return ChatReply(
+            text=text,
+            finish_reason=_BEDROCK_STOP.get(response.get("stopReason") or "", response.get("stopReason")),
+            prompt_tokens=usage.get("inputTokens"),
+            completion_tokens=usage.get("outputTokens"),
+            cached_tokens=usage.get("cacheReadInputTokens"),
         )
+
+
+# Converse's stopReason in OpenAI's finish_reason words, so runs compare across providers.
+_BEDROCK_STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "content_filtered": "content_filter",
+    "guardrail_intervened": "content_filter",
+    "tool_use": "tool_calls",
+}
 
 
 # ------------------------------------------------------------------ OpenAI-compatible
@@ -93,49 +119,112 @@ class OpenAIJudgeClient:
         self.timeout = timeout
 
     def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply:
-        body = json.dumps(
-            {
-                "model": settings.model,
-                "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                "temperature": settings.temperature,
-                "max_tokens": settings.max_tokens,
-                "response_format": {"type": "json_object"},
-            }
-        ).encode()
+        return _judge_reply(self.chat(judge_request(system, user, settings)))
+
+    def chat(self, request: ChatRequest) -> ChatReply:
+        return _parse_completion(self._post(_payload(request)))
+
+    def _post(self, payload: dict[str, Any]) -> bytes:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(  # noqa: S310
+        http_request = urllib.request.Request(  # noqa: S310
             self.url,
-            data=body,
+            data=json.dumps(payload).encode(),
             headers=headers,
             method="POST",
         )
         try:
             # B310 (urlopen of a variable URL): __init__ admits only http and https.
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 # nosec B310
-                raw = response.read()
+            with urllib.request.urlopen(http_request, timeout=self.timeout) as response:  # noqa: S310 # nosec B310
+                return response.read()
         except urllib.error.HTTPError as exc:
             detail = _excerpt(exc.read() if exc.fp else b"")
-            message = f"judge endpoint HTTP {exc.code}: {detail}"
+            message = f"model endpoint HTTP {exc.code}: {detail}"
             if exc.code in (408, 429) or exc.code >= 500:
-                raise TransientScoringError(message) from exc
-            raise JudgeRequestError(message) from exc
+                raise TransientScoringError(message, retry_after=_retry_after(exc.headers)) from exc
+            raise ModelRequestError(message) from exc
         except TimeoutError as exc:
-            raise TransientScoringError(f"judge endpoint timed out after {self.timeout:g}s") from exc
+            raise TransientScoringError(f"model endpoint timed out after {self.timeout:g}s") from exc
         except urllib.error.URLError as exc:  # refused, DNS, TLS, or a timeout while connecting
-            raise TransientScoringError(f"judge endpoint unreachable: {exc.reason}"[:EXCERPT]) from exc
+            raise TransientScoringError(f"model endpoint unreachable: {exc.reason}"[:EXCERPT]) from exc
         except (ConnectionError, OSError) as exc:
-            raise TransientScoringError(f"judge endpoint connection failed: {exc}"[:EXCERPT]) from exc
+            raise TransientScoringError(f"model endpoint connection failed: {exc}"[:EXCERPT]) from exc
+
+
+def _payload(request: ChatRequest) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model": request.model,
+        "messages": [{"role": role, "content": text} for role, text in request.messages],
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
+    for name in ("top_p", "seed"):
+        if getattr(request, name) is not None:
+            payload[name] = getattr(request, name)
+    if request.stop:
+        payload["stop"] = list(request.stop)
+    if request.json_schema is not None:
+        payload["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": json.loads(request.json_schema)},
+        }
+    elif request.json_object:
+        payload["response_format"] = {"type": "json_object"}
+    return payload
+
+
+def _parse_completion(raw: bytes) -> ChatReply:
+    try:
+        data = json.loads(raw)
+        choice = data["choices"][0]
+        text = choice["message"]["content"] or ""
+        if not isinstance(text, str):
+            raise TypeError("content is not text")
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ModelRequestError(f"model endpoint sent no chat completion: {_excerpt(raw)}") from exc
+    usage = data.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    return ChatReply(
+        text=text,
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        cached_tokens=_count(details.get("cached_tokens")),
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+RETRY_AFTER_MAX_S = 120.0
+
+
+def _retry_after(headers: Any) -> float | None:
+    """``Retry-After`` in seconds (a number; an HTTP date is not worth parsing here), or
+    OpenAI's ``retry-after-ms``; capped, since a batch has 300 s in all."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("Retry-After", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
         try:
-            data = json.loads(raw)
-            text = data["choices"][0]["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise JudgeRequestError(f"judge endpoint sent no chat completion: {_excerpt(raw)}") from exc
-        usage = data.get("usage") or {}
-        return JudgeReply(
-            text=text, input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens")
-        )
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return min(seconds, RETRY_AFTER_MAX_S)
+    return None
+
+
+def _judge_reply(reply: ChatReply) -> JudgeReply:
+    return JudgeReply(
+        text=reply.text, input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens
+    )
 
 
 def _excerpt(raw: bytes) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,6 +135,7 @@ def score_batch(
     should_continue: Callable[[], bool] | None = None,
     breaker_overruns: int | None = None,
     batch_budget_s: float | None = None,
+    unscorable: Mapping[int, str] | None = None,
 ) -> BatchOutcome:
     """Score every (record, metric). A record a scorer cannot handle becomes a failed
     evaluation; a transient judge failure propagates so the workflow retries the batch.
@@ -142,7 +143,9 @@ def score_batch(
     ``judge.settings.concurrency`` judge calls of the batch are in flight at once.
     ``should_continue`` is asked about once a second; when it says no, scoring stops and
     the outcome is ``stopped`` (no evaluations). The circuit breaker's bounds default to
-    ``budgets.BREAKER_OVERRUNS`` and ``budgets.BATCH_BUDGET_S``."""
+    ``budgets.BREAKER_OVERRUNS`` and ``budgets.BATCH_BUDGET_S``. ``unscorable`` maps a
+    record index to why that record cannot be scored (its answer could not be generated):
+    each of its evaluations fails with that message."""
     breaker = _Breaker(
         len(metrics),
         budgets.BREAKER_OVERRUNS if breaker_overruns is None else breaker_overruns,
@@ -158,6 +161,7 @@ def score_batch(
                 parallelism=judge.settings.concurrency if judge else 1,
                 breaker=breaker,
                 keep_going=_Continue(should_continue),
+                unscorable=unscorable or {},
             )
     except _Stopped:
         return BatchOutcome(evaluations=[], completed=0, failed=0, stopped=True)
@@ -207,13 +211,15 @@ def _judge_cells(
     rows: list[tuple[int, Record, dict[str, Any]]],
     parallelism: int,
     keep_going: _Continue,
+    unscorable: Mapping[int, str],
 ) -> dict[tuple[int, int], _Cell]:
     """Every ``llm`` (record, metric) of the batch, ``parallelism`` calls at a time. The
     first transient failure cancels what has not started and propagates (the batch is
     retried whole; nothing has been recorded); so does a stop (``keep_going``)."""
     jobs = [
         (position, metric_index, spec, row, args)
-        for position, (_, _, row) in enumerate(rows)
+        for position, (record_index, _, row) in enumerate(rows)
+        if record_index not in unscorable
         for metric_index, (_, spec, args) in enumerate(prepared)
         if spec.evaluator_type == "llm" and not isinstance(args, Exception)
     ]
@@ -256,6 +262,7 @@ def _score_batch(
     parallelism: int = 1,
     breaker: _Breaker,
     keep_going: _Continue,
+    unscorable: Mapping[int, str],
 ) -> BatchOutcome:
     prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception]] = []
     for metric in metrics:
@@ -272,14 +279,20 @@ def _score_batch(
         prepared.append((metric, spec, args))
 
     rows = [(record_index, record, record.model_dump()) for record_index, record in records]
-    judged = _judge_cells(prepared, rows, parallelism, keep_going)
+    judged = _judge_cells(prepared, rows, parallelism, keep_going, unscorable)
     evaluations: list[Evaluation] = []
     completed = failed = 0
     for position, (record_index, record, row) in enumerate(rows):
         keep_going.check()
         record_failed = False
+        reason = unscorable.get(record_index)
         for metric_index, (metric, spec, args) in enumerate(prepared):
-            cell = judged.get((position, metric_index)) or _rule_cell(metric_index, spec, row, args, breaker)
+            if reason is not None:
+                cell = _refused(InvalidRecordError(reason))
+            else:
+                cell = judged.get((position, metric_index)) or _rule_cell(
+                    metric_index, spec, row, args, breaker
+                )
             score = label = reasoning = error = None
             confidence = cost = passed = None
             metadata: dict | None = None

@@ -6,6 +6,7 @@ the fields those pages mark required are always present, and what Assay adds is 
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -23,13 +24,16 @@ from assay_service.models.domain import (
     Eval,
     Evaluation,
     EvalVersion,
+    GenerationSettings,
     JudgeSettings,
     Label,
     Metric,
     MetricAggregate,
+    ModelUsage,
     Name,
     Number,
     Project,
+    RateLimits,
     Record,
     RecordText,
     Role,
@@ -222,9 +226,28 @@ class DatasetVersionListResponse(BaseModel):
 
 
 # ---------------------------------------------------------------- evals
+def _needs_metrics(field: str, kind: str) -> dict[str, Any]:
+    """JSON Schema: a non-null ``field`` needs ``metrics`` (an array) beside it."""
+    return {
+        "if": {"properties": {field: {"type": kind}}, "required": [field]},
+        "then": {"properties": {"metrics": {"type": "array"}}, "required": ["metrics"]},
+    }
+
+
 class CreateEvalRequest(Strict):
-    """An eval; with ``metrics`` (and optionally ``threshold``, ``judge``: the body of
-    ``POST /v1/evals/{id}/versions``) its version 1 too, in the same write."""
+    """An eval; with ``metrics`` (and optionally ``threshold``, ``judge``, ``generation``: the
+    body of ``POST /v1/evals/{id}/versions``) its version 1 too, in the same write."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                _needs_metrics("threshold", "number"),
+                _needs_metrics("judge", "object"),
+                _needs_metrics("generation", "object"),
+            ]
+        },
+    )
 
     name: Name
     description: Description | None = None
@@ -245,11 +268,14 @@ class CreateEvalRequest(Strict):
     judge: JudgeSettings | None = Field(
         default=None, description="Version 1's judge settings; only with `metrics`."
     )
+    generation: GenerationSettings | None = Field(
+        default=None, description="Version 1's model under test; only with `metrics`."
+    )
 
     @model_validator(mode="after")
     def _version_fields_need_metrics(self) -> CreateEvalRequest:
         if self.metrics is None:
-            extra = [f for f in ("threshold", "judge") if getattr(self, f) is not None]
+            extra = [f for f in ("threshold", "judge", "generation") if getattr(self, f) is not None]
             if extra:
                 raise ValueError(f"'{extra[0]}' belongs to version 1: give 'metrics' too")
         return self
@@ -257,7 +283,7 @@ class CreateEvalRequest(Strict):
     def first_version(self) -> CreateEvalVersionRequest | None:
         if self.metrics is None:
             return None
-        fields: dict[str, Any] = {"metrics": self.metrics, "judge": self.judge}
+        fields: dict[str, Any] = {"metrics": self.metrics, "judge": self.judge, "generation": self.generation}
         if self.threshold is not None:
             fields["threshold"] = self.threshold
         return CreateEvalVersionRequest(**fields)
@@ -276,6 +302,11 @@ class CreateEvalVersionRequest(Strict):
         default=0.7, ge=0, le=1, description="Run-level pass mark for the mean of the metric means."
     )
     judge: JudgeSettings | None = None
+    generation: GenerationSettings | None = Field(
+        default=None,
+        description="The model under test: each record's answer is generated, then scored "
+        "(records then need no `output`). docs/generation.md.",
+    )
 
 
 class EvalResponse(Eval):
@@ -328,11 +359,33 @@ class ScheduleEvalRunRequest(Strict):
         description="Batches of this run scored at once (default and upper bound: the "
         "deployment's MapMaxConcurrency). Keeps LLM-judge runs inside provider quotas.",
     )
+    generation: GenerationSettings | None = Field(
+        default=None,
+        description="Overrides the eval version's `generation` for this run (e.g. another "
+        "model or prompt on the same metrics).",
+    )
+    cache: bool = Field(
+        default=True,
+        description="Reuse stored model answers for identical calls made with temperature 0 "
+        "or a seed (generation and judges); false: call the models again.",
+    )
+    rate_limits: RateLimits | None = Field(
+        default=None,
+        description="This run's provider limits, over the deployment's `ModelRateLimits` "
+        "(shared with every run calling the same model).",
+    )
 
     @field_validator("metric_args")
     @classmethod
     def _args_limits(cls, value: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
         return jsondoc.checked_entries(value) if value else value
+
+
+class CostBreakdown(BaseModel):
+    generation: float = Field(description="The model under test's calls (priced models only).")
+    judging: float = Field(description="LLM judges' calls (priced models only).")
+    infrastructure: float | None = Field(description="`estimated_aws_cost`.")
+    total: float
 
 
 class EvalRunResponse(BaseModel):
@@ -384,12 +437,25 @@ class EvalRunResponse(BaseModel):
     max_concurrency: int | None = Field(
         description="Batches scored at once; null means the deployment's default."
     )
-    total_cost: float
+    total_cost: float = Field(description="USD spent on models: judging plus generation (`cost_breakdown`).")
     estimated_aws_cost: float | None = Field(
         default=None,
         description="Estimated AWS charges of the run in USD (Step Functions, Lambda, "
-        "DynamoDB, S3; us-east-1 list prices, rule-metric timings) beside the judge cost "
+        "DynamoDB, S3; us-east-1 list prices, rule-metric timings) beside the model cost "
         "`total_cost`; the model is in docs/cost.md.",
+    )
+    cost_breakdown: CostBreakdown | None = Field(
+        default=None, description="The run's cost split (USD); set once the run completed."
+    )
+    generation: GenerationSettings | None = Field(
+        default=None, description="The model under test, when the run generates its outputs."
+    )
+    cache: bool = Field(default=True, description="Whether the run reuses cached model answers.")
+    rate_limits: RateLimits | None = None
+    cache_hits: int = Field(default=0, description="Model answers reused from the response cache.")
+    cache_misses: int = Field(default=0, description="Cacheable model calls the cache could not answer.")
+    per_model_usage: list[ModelUsage] | None = Field(
+        default=None, description="Calls and tokens per model and role; set once the run completed."
     )
     created_at: datetime
     updated_at: datetime
@@ -412,11 +478,22 @@ class EvalRunResponse(BaseModel):
         verdict: Literal["pass", "fail"] | None = (
             None if run.is_gte_threshold is None else ("pass" if run.is_gte_threshold else "fail")
         )
+        aws = estimated_aws_cost(run.item_count, len(run.metrics), run.batch_size)
+        breakdown = None
+        if run.per_model_usage is not None:
+            generation = math.fsum(u.cost or 0.0 for u in run.per_model_usage if u.role == "generator")
+            breakdown = CostBreakdown(
+                generation=round(generation, 10),
+                judging=round(max(0.0, run.total_cost - generation), 10),
+                infrastructure=aws,
+                total=round(run.total_cost + (aws or 0.0), 10),
+            )
         return cls(
             **data,
             aggregate_results=aggregates,
             verdict=verdict,
-            estimated_aws_cost=estimated_aws_cost(run.item_count, len(run.metrics), run.batch_size),
+            estimated_aws_cost=aws,
+            cost_breakdown=breakdown,
             warnings=None if warnings is None else [DataWarning(**w) for w in warnings],
         )
 
@@ -462,6 +539,21 @@ class EvaluationResponse(BaseModel):
         return cls(**evaluation.model_dump())
 
 
+class GenerationResult(BaseModel):
+    """One generated answer (the full text; the record's ``output`` shows its start)."""
+
+    output: str | None = None
+    finish_reason: str | None = None
+    latency_ms: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    cached: bool = Field(default=False, description="Answered from the response cache.")
+    provider: str | None = None
+    model: str | None = None
+    error: str | None = Field(default=None, description="Why no answer was generated.")
+
+
 class TruncatedRecord(BaseModel):
     """A record as lists show it: each text field cut to 100 characters."""
 
@@ -472,6 +564,9 @@ class TruncatedRecord(BaseModel):
     context: str | None = None
     output: str | None = None
     golden_answer: str | None = None
+    generation: GenerationResult | None = Field(
+        default=None, description="How the record's `output` was generated (runs that generate)."
+    )
 
 
 class RunEvaluationResponse(EvaluationResponse):

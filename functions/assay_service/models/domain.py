@@ -119,6 +119,77 @@ class JudgeSettings(Frozen):
     )
 
 
+Template = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class ChatMessage(Frozen):
+    role: Literal["system", "user", "assistant"] = "user"
+    content: Template = Field(
+        description="Text with `{{record.FIELD}}` placeholders: `prompt`, `input`, `context`, "
+        "`output`, `golden_answer`, `id`, or a key of the record's `metadata` "
+        "(`{{record.topic}}` or `{{record.metadata.topic}}`)."
+    )
+
+
+class RateLimits(Frozen):
+    """A provider+model's limits; unset: not limited on that axis."""
+
+    requests_per_minute: Annotated[int, Field(ge=1, le=10_000_000), JSON_NUMBER] | None = None
+    tokens_per_minute: Annotated[int, Field(ge=1, le=1_000_000_000), JSON_NUMBER] | None = None
+    concurrent: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] | None = Field(
+        default=None, description="Calls in flight at once across every batch of every run."
+    )
+
+
+DEFAULT_GENERATION_MESSAGES = (ChatMessage(role="user", content="{{record.input}}"),)
+
+
+class GenerationSettings(Frozen):
+    """The model under test: it answers each record before the metrics score the answer
+    (the record's ``output`` is then the generated text)."""
+
+    provider: Literal["bedrock", "openai"] = "bedrock"
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    system: Template | None = Field(default=None, description="System prompt (a template too).")
+    messages: list[ChatMessage] = Field(
+        default_factory=lambda: list(DEFAULT_GENERATION_MESSAGES),
+        min_length=1,
+        max_length=50,
+        description="The conversation sent for each record; default one user message `{{record.input}}`.",
+    )
+    temperature: Number = Field(default=0.0, ge=0, le=2)
+    top_p: Annotated[float, Field(gt=0, le=1), JSON_NUMBER] | None = None
+    max_tokens: Integer = Field(default=512, ge=1, le=16_384)
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1), JSON_NUMBER] | None = None
+    stop: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=4
+    )
+    response_format: dict[str, Any] | None = Field(
+        default=None,
+        description="A JSON Schema the answer must follow (OpenAI-compatible: sent as "
+        "`response_format` `json_schema`; Bedrock: given in the system prompt).",
+    )
+    concurrency: Integer = Field(
+        default=4, ge=1, le=32, description="Generation calls in flight per scoring batch."
+    )
+
+
+class ModelUsage(Frozen):
+    """What one model did in a run, in one role."""
+
+    role: Literal["generator", "judge"]
+    provider: str
+    model: str
+    invocations: int = Field(description="Calls made to the provider (cache hits excluded).")
+    cached_responses: int = Field(default=0, description="Answers reused from the response cache.")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = Field(default=0, description="Prompt tokens the provider served from its cache.")
+    cost: float | None = Field(
+        default=None, description="USD at the price table's rates; null when the model has no price."
+    )
+
+
 class Tenant(Frozen):
     id: UUID
     slug: str
@@ -194,6 +265,7 @@ class EvalVersion(Frozen):
     metrics: list[Metric]
     threshold: float
     judge: JudgeSettings | None = None
+    generation: GenerationSettings | None = None
     created_at: datetime
 
 
@@ -257,6 +329,12 @@ class Run(Frozen):
     pass_rate: float | None = None
     is_gte_threshold: bool | None = None
     total_cost: float = 0.0
+    generation: GenerationSettings | None = None
+    cache: bool = True
+    rate_limits: RateLimits | None = None
+    cache_hits: int = 0
+    cache_misses: int = 0
+    per_model_usage: list[ModelUsage] | None = None
 
 
 class Evaluation(Frozen):

@@ -27,6 +27,7 @@ from assay_service.models.domain import (
     DatasetVersion,
     Eval,
     EvalVersion,
+    GenerationSettings,
     Metric,
     Principal,
     Project,
@@ -380,6 +381,7 @@ def create_eval(
         metrics=metrics,
         threshold=first.threshold,
         judge=first.judge,
+        generation=first.generation,
         created_at=ev.created_at,
     )
     ports.evals.create_with_version(ev, version)
@@ -391,7 +393,17 @@ def _checked_metrics(req: CreateEvalVersionRequest) -> list[Metric]:
 
     metrics = [Metric(**m.model_dump()) for m in req.metrics]
     check_metrics(metrics)
+    check_generation(req.generation)
     return metrics
+
+
+def check_generation(settings: GenerationSettings | None) -> None:
+    """A 400 naming the template at fault (``generation.messages[1].content: …``)."""
+    from assay_service.domain.generation import check_settings
+
+    problems = check_settings(settings) if settings is not None else []
+    if problems:
+        raise InvalidRequestError(problems[0], details={"field": "generation", "errors": problems})
 
 
 def get_eval(principal: Principal, eval_id: UUID, *, ports: Ports = DEPLOYED) -> Eval:
@@ -407,11 +419,8 @@ def list_evals(
 def create_eval_version(
     principal: Principal, eval_id: UUID, req: CreateEvalVersionRequest, *, ports: Ports = DEPLOYED
 ) -> EvalVersion:
-    from assay_service.domain.scoring import check_metrics  # the scorers: ~80 ms to import
-
     ev = get_eval(principal, eval_id, ports=ports)
-    metrics = [Metric(**m.model_dump()) for m in req.metrics]
-    check_metrics(metrics)
+    metrics = _checked_metrics(req)
     version = EvalVersion(
         id=uuid.uuid4(),
         eval_id=ev.id,
@@ -419,6 +428,7 @@ def create_eval_version(
         metrics=metrics,
         threshold=req.threshold,
         judge=req.judge,
+        generation=req.generation,
         created_at=utcnow(),
     )
     ports.evals.add_version(principal.tenant_id, ev, version)

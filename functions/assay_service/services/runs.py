@@ -23,6 +23,7 @@ from assay_service.models.domain import (
     DatasetVersion,
     Evaluation,
     EvalVersion,
+    GenerationSettings,
     JudgeSettings,
     Metric,
     Principal,
@@ -30,7 +31,7 @@ from assay_service.models.domain import (
     utcnow,
 )
 from assay_service.ports import Ports, RunQuery
-from assay_service.services.catalog import get_dataset, get_eval_version
+from assay_service.services.catalog import check_generation, get_dataset, get_eval_version
 from assay_service.settings import get_settings
 
 
@@ -68,14 +69,17 @@ MAX_JUDGED_PER_BATCH = 60  # 15 rounds at judge.concurrency 4: ~10 s a call fits
 JUDGE_BATCH_SIZE = 10
 
 
-def batch_size_for(metrics: list[Any], requested: int | None, default: int) -> int:
+def batch_size_for(
+    metrics: list[Any], requested: int | None, default: int, *, generates: bool = False
+) -> int:
     """The run's batch size: the request's, checked against the bounds above, or the
-    deployment's default reduced to fit them (and to JUDGE_BATCH_SIZE with LLM metrics)."""
+    deployment's default reduced to fit them (and to JUDGE_BATCH_SIZE with LLM metrics or
+    generation: each generated answer is one model call more per record)."""
     from assay_service.domain.scorers import get_scorer  # deferred: the catalogue is heavy
 
     judged = sum(
         1 for m in metrics if (spec := get_scorer(m.scorer)) is not None and spec.evaluator_type == "llm"
-    )
+    ) + (1 if generates else 0)
     bound = min(
         MAX_EVALUATIONS_PER_BATCH // max(len(metrics), 1),
         MAX_JUDGED_PER_BATCH // judged if judged else MAX_EVALUATIONS_PER_BATCH,
@@ -84,30 +88,43 @@ def batch_size_for(metrics: list[Any], requested: int | None, default: int) -> i
         return max(1, min(default, bound, JUDGE_BATCH_SIZE if judged else default))
     if requested > bound:
         raise InvalidRequestError(
-            f"batch_size: at most {bound} for this eval ({len(metrics)} metrics, {judged} LLM "
-            f"judges: a batch holds at most {MAX_EVALUATIONS_PER_BATCH:,} evaluations, "
-            f"{MAX_JUDGED_PER_BATCH} of them judged), got {requested}",
+            f"batch_size: at most {bound} for this run ({len(metrics)} metrics, {judged} model "
+            f"calls per record: a batch holds at most {MAX_EVALUATIONS_PER_BATCH:,} evaluations "
+            f"and {MAX_JUDGED_PER_BATCH} model calls), got {requested}",
             details={"field": "batch_size", "max": bound},
         )
     return requested
 
 
-def check_fields(metrics: list[Metric], dataset_version: DatasetVersion) -> list[dict[str, Any]]:
+def check_fields(
+    metrics: list[Metric], dataset_version: DatasetVersion, generation: GenerationSettings | None = None
+) -> list[dict[str, Any]]:
     """The eval's metrics against the version's stored field coverage: a metric that needs a
     field no record has is a 400 (the run could score nothing of it); one that some records
     lack is a warning, as ``DataWarning`` dicts (those evaluations will fail as not
     scorable).
 
     Versions created before coverage was recorded have none (``fields`` is None) and are
-    not checked: finding out would mean reading every record of the version here."""
+    not checked: finding out would mean reading every record of the version here.
+
+    With ``generation`` the records' ``output`` is generated (not needed), and the fields
+    its templates name are needed instead (a metadata key is not checked)."""
     if dataset_version.fields is None:
         return []
+    from assay_service.domain.generation import RECORD_FIELDS, template_fields
     from assay_service.domain.scorers import get_scorer, required_fields, validate_args
 
     total = dataset_version.record_count
     unknown = dataset_version.unknown_fields or {}
     problems: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
+    needs: list[tuple[str, str, str, str]] = []  # (who, name, scorer, field)
+    if generation is not None:
+        needs += [
+            ("generation", "generation", "generation", field)
+            for field in sorted(template_fields(generation))
+            if field in RECORD_FIELDS and field != "id"
+        ]
     for metric in metrics:
         spec = get_scorer(metric.scorer)
         if spec is None:  # check_metrics refused it when the eval version was created
@@ -116,41 +133,48 @@ def check_fields(metrics: list[Metric], dataset_version: DatasetVersion) -> list
             args = validate_args(spec, metric.args)
         except ValidationError:  # likewise; the scoring reports it per evaluation
             continue
-        for field in required_fields(spec, args):
-            have = dataset_version.fields.get(field, 0)
-            if have >= total:
-                continue
-            named = f"metric {metric.name!r} ({metric.scorer}) needs the record field {field!r}"
-            if have == 0:
-                lookalikes = [k for k in unknown if coverage.suggestion(k) == field]
-                hint = (
-                    f" ({', '.join(map(repr, lookalikes))} in their metadata looks like it)"
-                    if lookalikes
-                    else ""
-                )
-                problems.append(
-                    {
-                        "metric": metric.name,
-                        "scorer": metric.scorer,
-                        "field": field,
-                        "records_with_field": 0,
-                        "record_count": total,
-                        "message": f"{named}, but 0 of {total:,} records of dataset version "
-                        f"{dataset_version.version} have it{hint}",
-                    }
-                )
-            else:
-                warnings.append(
-                    {
-                        "code": "partial_field",
-                        "metric": metric.name,
-                        "field": field,
-                        "count": total - have,
-                        "suggestion": None,
-                        "message": f"{named}: {total - have:,} of {total:,} records lack it; "
-                        "those evaluations will fail as not scorable",
-                    }
-                )
+        needs += [
+            ("metric", metric.name, metric.scorer, field)
+            for field in required_fields(spec, args)
+            if not (generation is not None and field == "output")
+        ]
+    for who, name, scorer, field in needs:
+        have = dataset_version.fields.get(field, 0)
+        if have >= total:
+            continue
+        named = (
+            f"metric {name!r} ({scorer}) needs the record field {field!r}"
+            if who == "metric"
+            else f"the generation template needs the record field {field!r}"
+        )
+        if have == 0:
+            lookalikes = [k for k in unknown if coverage.suggestion(k) == field]
+            hint = (
+                f" ({', '.join(map(repr, lookalikes))} in their metadata looks like it)" if lookalikes else ""
+            )
+            problems.append(
+                {
+                    "metric": name,
+                    "scorer": scorer,
+                    "field": field,
+                    "records_with_field": 0,
+                    "record_count": total,
+                    "message": f"{named}, but 0 of {total:,} records of dataset version "
+                    f"{dataset_version.version} have it{hint}",
+                }
+            )
+        else:
+            warnings.append(
+                {
+                    "code": "partial_field",
+                    "metric": name,
+                    "field": field,
+                    "count": total - have,
+                    "suggestion": None,
+                    "message": f"{named}: {total - have:,} of {total:,} records lack it; "
+                    "those evaluations will fail as not scorable",
+                }
+            )
     if problems:
         raise InvalidRequestError(
             f"{problems[0]['message']}; the run was not scheduled"
@@ -160,42 +184,59 @@ def check_fields(metrics: list[Metric], dataset_version: DatasetVersion) -> list
     return warnings
 
 
-JUDGE_SETUP_HINT = (
+PROVIDER_SETUP_HINT = (
     "on the local stack start it with --judge-base-url URL (an OpenAI-compatible endpoint, "
-    "ASSAY_JUDGE_API_KEY for its key) and use provider 'openai' in the eval's judge settings; "
-    "on AWS the template parameter JudgeProviders lists the providers a deployment offers"
+    "ASSAY_JUDGE_API_KEY for its key) and use provider 'openai'; on AWS the template "
+    "parameter JudgeProviders lists the providers a deployment offers"
 )
 
 
-def check_judge_provider(metrics: list[Metric], version: EvalVersion, offered: frozenset[str]) -> None:
-    """A 400 when an LLM metric would ask a judge provider this deployment cannot call
+def check_providers(
+    metrics: list[Metric],
+    version: EvalVersion,
+    generation: GenerationSettings | None,
+    offered: frozenset[str],
+) -> None:
+    """A 400 when the run would call a model provider this deployment cannot call
     (``JudgeProviders``: the local stack cannot call Bedrock, nor an OpenAI-compatible
-    endpoint it was not given): every judged evaluation would fail after the retries."""
+    endpoint it was not given): every such call would fail after the retries."""
     from assay_service.domain.scorers import get_scorer  # deferred: the catalogue is heavy
 
     judged = [m for m in metrics if (spec := get_scorer(m.scorer)) and spec.evaluator_type == "llm"]
-    provider = (version.judge or JudgeSettings()).provider
-    if not judged or provider in offered:
-        return
-    metric = judged[0]
-    available = ", ".join(sorted(offered)) or "none"
-    if "openai" in offered:
-        hint = (
-            "use provider 'openai' in the eval's judge settings (a new eval version with "
-            '"judge": {"provider": "openai", "model": "<the endpoint\'s model name>"})'
+    uses: list[tuple[str, str, str, dict[str, str]]] = []  # (provider, who, settings, details)
+    if generation is not None:
+        uses.append((generation.provider, "the run generates its outputs, and generation", "generation", {}))
+    if judged:
+        metric = judged[0]
+        uses.append(
+            (
+                (version.judge or JudgeSettings()).provider,
+                f"metric {metric.name!r} ({metric.scorer}) is an LLM judge, and judge",
+                "judge",
+                {"metric": metric.name},
+            )
         )
-    else:
-        hint = JUDGE_SETUP_HINT
-    raise InvalidRequestError(
-        f"metric {metric.name!r} ({metric.scorer}) is an LLM judge, and judge provider {provider!r} "
-        f"is not available in this deployment (available: {available}); {hint}. The run was not scheduled",
-        details={
-            "field": "judge.provider",
-            "metric": metric.name,
-            "provider": provider,
-            "available": sorted(offered),
-        },
-    )
+    for provider, who, where, about in uses:
+        if provider in offered:
+            continue
+        available = ", ".join(sorted(offered)) or "none"
+        if "openai" in offered:
+            hint = (
+                f"use provider 'openai' in the eval's {where} settings "
+                f'("{where}": {{"provider": "openai", "model": "<the endpoint\'s model name>"}})'
+            )
+        else:
+            hint = PROVIDER_SETUP_HINT
+        raise InvalidRequestError(
+            f"{who} provider {provider!r} is not available in this deployment (available: "
+            f"{available}); {hint}. The run was not scheduled",
+            details={
+                "field": f"{where}.provider",
+                **about,
+                "provider": provider,
+                "available": sorted(offered),
+            },
+        )
 
 
 def schedule_run(
@@ -218,9 +259,14 @@ def schedule_run(
     ev = found(ports.evals.get(principal.tenant_id, version.eval_id), "eval")
     metrics = apply_overrides(version.metrics, req.metric_args)
     settings = get_settings()
-    check_judge_provider(metrics, version, settings.offered_judge_providers)
-    warnings = check_fields(metrics, dataset_version)
-    batch_size = batch_size_for(metrics, req.batch_size, settings.default_batch_size)
+    generation = req.generation or version.generation
+    if req.generation is not None:
+        check_generation(req.generation)
+    check_providers(metrics, version, generation, settings.offered_judge_providers)
+    warnings = check_fields(metrics, dataset_version, generation)
+    batch_size = batch_size_for(
+        metrics, req.batch_size, settings.default_batch_size, generates=generation is not None
+    )
     if req.max_concurrency is not None and req.max_concurrency > settings.map_max_concurrency:
         raise InvalidRequestError(
             f"max_concurrency: at most {settings.map_max_concurrency} on this deployment "
@@ -244,6 +290,9 @@ def schedule_run(
         metrics=metrics,
         batch_size=batch_size,
         max_concurrency=req.max_concurrency,
+        generation=generation,
+        cache=req.cache,
+        rate_limits=req.rate_limits,
         created_at=now,
         updated_at=now,
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from uuid import UUID
@@ -11,9 +14,10 @@ from uuid import UUID
 from assay_service.dependencies import DEPLOYED
 from assay_service.domain.aggregation import Aggregator
 from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encode_jsonl
+from assay_service.domain.generation import ChatReply, ChatRequest, UsageMeter, generate, merge_usage
 from assay_service.domain.scorers import get_scorer
 from assay_service.domain.scorers.judges import JudgeRuntime
-from assay_service.domain.scoring import score_batch
+from assay_service.domain.scoring import CONTINUE_CHECK_S, score_batch
 from assay_service.errors import TransientStoreError, found
 from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
@@ -26,6 +30,7 @@ from assay_service.models.workflow import (
     ScoreBatchResult,
 )
 from assay_service.ports import Ports
+from assay_service.services.model_calls import ModelCalls, limits_for, parse_limits
 from assay_service.settings import get_settings
 
 TRUNCATE = 100
@@ -95,15 +100,34 @@ def truncated(record: Record) -> dict[str, Any]:
     return row
 
 
-def judge_for(run: Run, *, ports: Ports = DEPLOYED) -> JudgeRuntime | None:
-    """The judge (client, the eval version's settings, prices) when a metric needs one."""
+# Model calls of a batch start within this many seconds of its start: what is left of
+# ScoreBatchFunction's 300 s records the batch (and a call in flight has its own timeout).
+MODEL_CALLS_BUDGET_S = 200
+
+
+def model_calls(run: Run, meter: UsageMeter, *, ports: Ports) -> ModelCalls:
+    """The batch's way to the models: the run's cache choice, the deployment's limits
+    (``MODEL_RATE_LIMITS``) under the run's override, the shared limiter."""
+    deployment = parse_limits(get_settings().model_rate_limits)
+    return ModelCalls(
+        tenant_id=run.tenant_id,
+        clients=ports.model_client,
+        limiter=ports.rate_limiter,
+        cache=ports.response_cache if run.cache else None,
+        limits=lambda provider, model: limits_for(provider, model, deployment, run.rate_limits),
+        meter=meter,
+        deadline=time.time() + MODEL_CALLS_BUDGET_S,
+    )
+
+
+def judge_for(run: Run, calls: ModelCalls, *, ports: Ports = DEPLOYED) -> JudgeRuntime | None:
+    """The judge (the batch's model calls, the eval version's settings, prices) when a
+    metric needs one."""
     if not any((spec := get_scorer(m.scorer)) and spec.evaluator_type == "llm" for m in run.metrics):
         return None
     version = ports.evals.get_version(run.tenant_id, run.eval_version_id)
     settings = (version.judge if version else None) or JudgeSettings()
-    return JudgeRuntime(
-        client=ports.judge_client(settings.provider), settings=settings, prices=ports.judge_prices()
-    )
+    return JudgeRuntime(client=calls, settings=settings, prices=ports.judge_prices())
 
 
 def _still_running(run: Run, *, ports: Ports) -> Callable[[], bool]:
@@ -121,6 +145,32 @@ def _still_running(run: Run, *, ports: Ports) -> Callable[[], bool]:
     return ask
 
 
+class _RunStopped(Exception):
+    """The run stopped running (e.g. cancelled) while its batch was generating."""
+
+
+def _while_running(
+    call: Callable[[ChatRequest], tuple[ChatReply, bool]], still_running: Callable[[], bool]
+) -> Callable[[ChatRequest], tuple[ChatReply, bool]]:
+    """``call``, refused with _RunStopped once the run is seen stopped (asked at most once
+    every CONTINUE_CHECK_S, by whichever generating thread comes first)."""
+    lock = threading.Lock()
+    state = {"next": time.monotonic() + CONTINUE_CHECK_S, "stopped": False}
+
+    def checked(request: ChatRequest) -> tuple[ChatReply, bool]:
+        with lock:
+            due = not state["stopped"] and time.monotonic() >= state["next"]
+            if due:
+                state["next"] = time.monotonic() + CONTINUE_CHECK_S
+        if due and not still_running():
+            state["stopped"] = True
+        if state["stopped"]:
+            raise _RunStopped
+        return call(request)
+
+    return checked
+
+
 def score(event: ScoreBatchInput, *, ports: Ports = DEPLOYED) -> ScoreBatchResult:
     run = _run(event.tenant_id, event.run_id, ports=ports)
     batch = event.batch
@@ -134,24 +184,47 @@ def score(event: ScoreBatchInput, *, ports: Ports = DEPLOYED) -> ScoreBatchResul
     records = [Record.model_validate_json(line) for line in raw.splitlines() if line.strip()]
     if len(records) != batch.count:
         raise ValueError(f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
+    meter = UsageMeter(prices=ports.judge_prices())
+    calls = model_calls(run, meter, ports=ports)
+    indexed = list(enumerate(records, start=batch.first_record))
+    generations: dict[int, dict[str, Any]] = {}
+    unscorable: dict[int, str] = {}
+    if run.generation is not None:
+        call = _while_running(
+            lambda request: calls.call(request, "generator"), _still_running(run, ports=ports)
+        )
+        try:
+            generated = generate(indexed, run.generation, call)
+        except _RunStopped:  # cancelled (or ended) while generating: nothing to record
+            return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
+        indexed, generations, unscorable = generated.records, generated.generations, generated.unscorable
     outcome = score_batch(
         run_id=run.id,
         project_id=run.project_id,
         metrics=run.metrics,
-        records=enumerate(records, start=batch.first_record),
-        judge=judge_for(run, ports=ports),
+        records=indexed,
+        judge=judge_for(run, calls, ports=ports),
         should_continue=_still_running(run, ports=ports),
+        unscorable=unscorable,
     )
     if outcome.stopped:  # cancelled (or ended) while scoring: nothing to record
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
+    rows = []
+    for index, record in indexed:
+        row = truncated(record)
+        if index in generations:
+            row["generation"] = generations[index]
+        rows.append(row)
     recorded = ports.runs.record_batch(
         run,
         batch.index,
         completed=outcome.completed,
         failed=outcome.failed,
-        records=[truncated(r) for r in records],
+        records=rows,
         evaluations=outcome.evaluations,
         now=utcnow().isoformat(),
+        usage=meter.rows(),
+        cache=(meter.hits, meter.misses),
     )
     return ScoreBatchResult(
         batch=batch.index, completed=outcome.completed, failed=outcome.failed, outcome=recorded
@@ -202,15 +275,20 @@ def finalize(tenant_id: UUID, run_id: UUID, *, ports: Ports = DEPLOYED) -> Final
     # Pass 1: aggregates (streaming; nothing is held but the per-metric sums).
     aggregator = Aggregator(run.metrics)
     records_seen = 0
+    usage: list[list[dict[str, Any]]] = []
     for batch in ports.runs.iter_batches(run):
         aggregator.add(Evaluation.model_validate(e) for e in batch["evaluations"])
         records_seen += len(batch["records"])
+        usage.append(batch.get("usage") or [])
     if records_seen != run.item_count or run.completed_count + run.failed_count != run.item_count:
         raise RuntimeError(
             f"run incomplete: {records_seen} of {run.item_count} records recorded "
             f"(completed {run.completed_count}, failed {run.failed_count})"
         )
     result, pass_rate, is_gte = aggregator.verdict(run.threshold)
+    per_model_usage = merge_usage(usage)
+    generation_cost = math.fsum(u.cost or 0.0 for u in per_model_usage if u.role == "generator")
+    total_cost = round(aggregator.total_cost + generation_cost, 10)
     now = utcnow()
     final = run.model_copy(
         update={
@@ -221,7 +299,8 @@ def finalize(tenant_id: UUID, run_id: UUID, *, ports: Ports = DEPLOYED) -> Final
             "result": result,
             "pass_rate": pass_rate,
             "is_gte_threshold": is_gte,
-            "total_cost": round(aggregator.total_cost, 10),
+            "total_cost": total_cost,
+            "per_model_usage": per_model_usage,
         }
     )
     # Pass 2: the export artifacts, written once, streamed.
@@ -237,6 +316,7 @@ def finalize(tenant_id: UUID, run_id: UUID, *, ports: Ports = DEPLOYED) -> Final
             "pass_rate": pass_rate,
             "is_gte_threshold": is_gte,
             "total_cost": final.total_cost,
+            "per_model_usage": [u.model_dump(mode="json") for u in per_model_usage],
         },
     )
     return FinalizeResult(

@@ -16,6 +16,8 @@ run                           T#{tid}#RUN#{key} / RUN         RunsBy* indexes (b
 batch of evaluations          T#{tid}#RUN#{key} / B#{i:07}    —
  …its continuation parts      T#{tid}#RUN#{key} / B#{i:07}#{n:03} —
 run counter                   T#{tid}#RUNCOUNT / {dim}#{v}    —
+cached model response         T#{tid}#RESP#{sha256} / RESP    —
+provider rate limit           LIMIT#{provider:model} / …      —
 ============================  ==============================  ==========================
 
 Runs are listed through six sparse indexes — ``RunsByTenant`` (``T#{tid}``) and
@@ -52,6 +54,7 @@ from assay_service.adapters.dynamodb.datasets import DynamoDBDatasetRepository
 from assay_service.adapters.dynamodb.evals import DynamoDBEvalRepository
 from assay_service.adapters.dynamodb.idempotency import IDEMPOTENCY_TTL_S
 from assay_service.adapters.dynamodb.projects import DynamoDBProjectRepository
+from assay_service.adapters.dynamodb.responses import DynamoDBResponseCache
 from assay_service.adapters.dynamodb.runs import (
     CREATE_ATTEMPTS,
     CREATE_BACKOFF_S,
@@ -75,6 +78,7 @@ __all__ = [
     "DynamoDBDatasetRepository",
     "DynamoDBEvalRepository",
     "DynamoDBProjectRepository",
+    "DynamoDBResponseCache",
     "DynamoDBRunRepository",
     "DynamoDBTenantRepository",
     "RunQuery",
@@ -91,3 +95,9 @@ __all__ = [
     "model_item",
     "serialize",
 ]
+
+# Provider rate limits shared by every batch (``LIMIT#{key}`` / ``BUCKET`` and ``SLOT#{n}``;
+# docs/decisions/0016-shared-rate-limiter.md).
+from assay_service.adapters.dynamodb.ratelimit import DynamoDBPermit, DynamoDBRateLimiter
+
+__all__ += ["DynamoDBPermit", "DynamoDBRateLimiter"]

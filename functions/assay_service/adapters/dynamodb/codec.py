@@ -103,7 +103,9 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 # Attributes holding nested data are stored as JSON text: cheaper to read and write
 # than DynamoDB maps, and never updated in place.
-_JSON_FIELDS = frozenset({"metrics", "aggregates", "judge", "metadata"})
+_JSON_FIELDS = frozenset(
+    {"metrics", "aggregates", "judge", "metadata", "generation", "rate_limits", "per_model_usage"}
+)
 
 
 def model_item(model: BaseModel, **keys: Any) -> dict[str, Any]:

@@ -125,3 +125,8 @@ def batch_sk(index: int) -> str:
 def part_sk(index: int, n: int) -> str:
     """A continuation part's sort key: zero-padded, so parts sort in number order."""
     return f"{batch_sk(index)}#{n:03d}"
+
+
+def response_pk(tenant_id: UUID, request_hash: str) -> str:
+    """A cached model response: one partition per request, so no tenant's cache is hot."""
+    return f"T#{tenant_id}#RESP#{request_hash}"

@@ -386,6 +386,8 @@ class DynamoDBRunRepository:
         records: list[dict[str, Any]],
         evaluations: Sequence[Evaluation],
         now: str,
+        usage: Sequence[Mapping[str, Any]] = (),
+        cache: tuple[int, int] = (0, 0),
     ) -> BatchOutcome:
         """Write a batch's evaluations and move the run's counters in ONE transaction.
 
@@ -397,9 +399,17 @@ class DynamoDBRunRepository:
         rest goes in continuation items ``B#{index}#{n:03}`` in the same transaction (each
         conditional too), so no batch can exceed DynamoDB's 400 KB item limit and a batch
         is either wholly there or not at all.
+
+        ``usage`` (the batch's model calls per model) is kept with the batch for finalize;
+        ``cache`` (hits, misses of the response cache) moves the run's counters with the rest.
         """
         pk = self._pk(run.tenant_id, run_key(run.id))
-        payload = {"records": records, "evaluations": [e.model_dump(mode="json") for e in evaluations]}
+        payload: dict[str, Any] = {
+            "records": records,
+            "evaluations": [e.model_dump(mode="json") for e in evaluations],
+        }
+        if usage:
+            payload["usage"] = list(usage)
         parts = pack_parts(index, payload)
         base = {
             "PK": pk,
@@ -423,9 +433,17 @@ class DynamoDBRunRepository:
             self.table.update_op(
                 pk,
                 "RUN",
-                expression="ADD completed_count :c, failed_count :f SET updated_at = :now",
+                expression="ADD completed_count :c, failed_count :f, cache_hits :h, cache_misses :m "
+                "SET updated_at = :now",
                 names={"#status": "status"},
-                values={":c": completed, ":f": failed, ":now": now, ":running": "running"},
+                values={
+                    ":c": completed,
+                    ":f": failed,
+                    ":h": cache[0],
+                    ":m": cache[1],
+                    ":now": now,
+                    ":running": "running",
+                },
                 condition="#status = :running",
             ),
         ]

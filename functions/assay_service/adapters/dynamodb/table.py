@@ -56,6 +56,24 @@ class Table:
             kwargs["ConditionExpression"] = condition
         self._call("put_item", **kwargs)
 
+    def delete(
+        self,
+        pk: str,
+        sk: str,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": serialize({"PK": pk, "SK": sk})}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        if values:
+            kwargs["ExpressionAttributeValues"] = expression_values(values)
+        self._call("delete_item", **kwargs)
+
     def update(
         self,
         pk: str,
@@ -130,11 +148,14 @@ class Table:
         start: Mapping[str, Any] | None = None,
         filters: Mapping[str, str] | None = None,
         sk_from: str | None = None,
+        consistent: bool = False,
     ) -> tuple[list[dict[str, Any]], dict | None]:
         """One page of a Query (after filters, so it may hold fewer than ``limit``).
         ``sk_from`` with ``sk_prefix`` reads sort keys in [sk_from, prefix-end]."""
         kwargs = self._condition(pk, sk_prefix, index, filters, sk_from)
         kwargs["ScanIndexForward"] = forward
+        if consistent:
+            kwargs["ConsistentRead"] = True
         if limit:
             kwargs["Limit"] = limit
         if start:
