@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -100,3 +101,77 @@ def fake_api(port: int = 0) -> Iterator[FakeApi]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---------------------------------------------------------------------------- runs that generate
+# The request shapes of the real API (docs/openapi.json): the fake refuses a field the API does
+# not take (its request models forbid extra fields), so a body the CLI builds is one it accepts.
+OPENAPI = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
+
+
+def schema_fields(name: str) -> set[str]:
+    return set(OPENAPI["components"]["schemas"][name]["properties"])
+
+
+def unknown_fields(body: dict[str, Any]) -> list[str]:
+    """What a ``ScheduleEvalRunRequest`` body holds that the API would refuse (422)."""
+    bad = [k for k in body if k not in schema_fields("ScheduleEvalRunRequest")]
+    generation = body.get("generation") or {}
+    bad += [f"generation.{k}" for k in generation if k not in schema_fields("GenerationSettings")]
+    for message in generation.get("messages") or []:
+        bad += [f"generation.messages.{k}" for k in message if k not in schema_fields("ChatMessage")]
+    if "model" in generation and not generation["model"]:
+        bad.append("generation.model")
+    return bad
+
+
+def generated_run_id(index: int) -> str:
+    return f"44444444-4444-4444-8444-{index:012d}"
+
+
+def serve_runs(
+    api: FakeApi,
+    dataset_id: str,
+    finish: Callable[[dict[str, Any], int], dict[str, Any]],
+    *,
+    running_polls: int = 1,
+) -> list[dict[str, Any]]:
+    """``POST /v1/datasets/{dataset_id}/runs`` schedules run N (ids from ``generated_run_id``), a
+    400 for a field the API does not take; its ``GET /v1/eval-runs/{id}`` answers ``running``
+    ``running_polls`` times, then ``finish(body, N)`` merged over the run (the new fields:
+    ``generation``, ``per_model_usage``, ``cost_breakdown``, ``cache_hits``…). Returns the bodies
+    received, in order."""
+    bodies: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def schedule(seen: Seen) -> Reply:
+        body = seen.json()
+        bad = unknown_fields(body)
+        if bad:
+            return envelope(400, "request.invalid", f"unknown fields: {', '.join(bad)}")
+        with lock:
+            index = len(bodies)
+            bodies.append(body)
+        run = {
+            "id": generated_run_id(index),
+            "name": body.get("name"),
+            "status": "pending",
+            "dataset_id": dataset_id,
+            "eval_version_id": body["eval_version_id"],
+            "item_count": 4,
+            "completed_count": 0,
+            "failed_count": 0,
+            "generation": body.get("generation"),
+            "cache": body.get("cache", True),
+            "cache_hits": 0,
+            "cache_misses": 0,
+            "per_model_usage": None,
+            "cost_breakdown": None,
+            "total_cost": 0.0,
+        }
+        running = [reply(200, {**run, "status": "running", "completed_count": 2})] * running_polls
+        api.on("GET", f"/v1/eval-runs/{run['id']}", [*running, reply(200, {**run, **finish(body, index)})])
+        return reply(202, run)
+
+    api.on("POST", f"/v1/datasets/{dataset_id}/runs", schedule)
+    return bodies

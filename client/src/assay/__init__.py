@@ -23,7 +23,17 @@ from assay.errors import (
     RunTimeoutError,
     ServerError,
 )
-from assay.models import Comparison, Dataset, DatasetVersion, Eval, EvalRun, Evaluation, EvalVersion
+from assay.models import (
+    Comparison,
+    CostBreakdown,
+    Dataset,
+    DatasetVersion,
+    Eval,
+    EvalRun,
+    Evaluation,
+    EvalVersion,
+    ModelUsage,
+)
 
 __all__ = [
     "ApiError",
@@ -34,6 +44,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectionFailedError",
+    "CostBreakdown",
     "Dataset",
     "DatasetVersion",
     "Eval",
@@ -41,6 +52,7 @@ __all__ = [
     "EvalVersion",
     "Evaluation",
     "InvalidRequestError",
+    "ModelUsage",
     "NotFoundError",
     "NotReadyError",
     "PermissionDeniedError",

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from assay.models import EvalRun, MetricAggregate
+from assay.models import EvalRun, MetricAggregate, ModelUsage
 
 # C0 controls, DEL and C1 controls (U+0080-U+009F: a terminal may read U+009B as CSI).
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -174,9 +174,99 @@ def record_counts(run: EvalRun) -> str:
     )
 
 
+# ---------------------------------------------------------------------------- models and cost
+# Runs that call models (an LLM judge, or a model under test: docs/generation.md) carry
+# ``per_model_usage`` and ``cost_breakdown`` once completed; runs without models show nothing more.
+def usd(value: float | None) -> str:
+    return "–" if value is None else f"${value:.4f}"
+
+
+def describe_generation(block: dict[str, Any] | None) -> str:
+    """``openai gpt-4o-mini (temperature 0, max_tokens 64, seed 7)``: the model under test."""
+    if not block:
+        return ""
+    settings = [
+        f"{key} {block[key]:g}" if isinstance(block[key], float) else f"{key} {block[key]}"
+        for key in ("temperature", "top_p", "max_tokens", "seed")
+        if block.get(key) is not None
+    ]
+    name = f"{block.get('provider') or 'bedrock'} {block.get('model') or '?'}"
+    return name + (f" ({', '.join(settings)})" if settings else "")
+
+
+def has_models(run: EvalRun) -> bool:
+    """Whether the run called models: a model under test, or usage recorded for any model."""
+    return bool(run.generation) or bool(run.per_model_usage)
+
+
+def usage_table(usage: Sequence[ModelUsage]) -> str:
+    """One row per (role, model): calls, cached answers, tokens and cost."""
+    rows = [
+        [
+            u.role,
+            f"{u.provider}/{u.model}" if u.provider else u.model,
+            f"{u.invocations or 0:,}",
+            f"{u.cached_responses or 0:,}",
+            f"{u.prompt_tokens or 0:,}",
+            f"{u.completion_tokens or 0:,}",
+            "no price" if u.cost is None else usd(u.cost),
+        ]
+        for u in usage
+    ]
+    return table(
+        ["role", "model", "calls", "cached", "prompt tokens", "completion tokens", "cost"],
+        rows,
+        right=(2, 3, 4, 5, 6),
+    )
+
+
+def cost_text(run: EvalRun) -> str:
+    """``generation $0.0123 + judging $0.0456 + infrastructure $0.0001 (est.) = total $0.0580``."""
+    cost = run.cost_breakdown
+    if cost is None:
+        return ""
+    infra = f" + infrastructure {usd(cost.infrastructure)} (est.)" if cost.infrastructure is not None else ""
+    return f"generation {usd(cost.generation)} + judging {usd(cost.judging)}{infra} = total {usd(cost.total)}"
+
+
+def cache_text(run: EvalRun) -> str:
+    """``response cache: 12 hits, 3 misses`` (``, off for this run`` when scheduled without it)."""
+    hits, misses = run.cache_hits or 0, run.cache_misses or 0
+    if not (hits or misses or run.cache is False):
+        return ""
+    return f"response cache: {hits:,} hits, {misses:,} misses" + (
+        " (off for this run: --no-cache)" if run.cache is False else ""
+    )
+
+
+def judge_cost(run: EvalRun) -> float:
+    """What the LLM judges cost: ``cost_breakdown.judging`` when the run has one, else
+    ``total_cost`` (which was only the judges' before runs could generate)."""
+    return run.cost_breakdown.judging if run.cost_breakdown is not None else (run.total_cost or 0.0)
+
+
+def models_section(run: EvalRun) -> list[str]:
+    """The lines about the run's models for ``run_summary``; none for a run without models."""
+    if not has_models(run):
+        return []
+    lines = []
+    if run.per_model_usage:
+        lines += [
+            "",
+            "models (calls made; cached: answers reused from the response cache; cost in USD):",
+            usage_table(run.per_model_usage),
+        ]
+    extra = [line for line in (cache_text(run), cost_text(run) and f"cost: {cost_text(run)}") if line]
+    if extra:
+        lines += ["", *extra]
+    return lines
+
+
 def run_summary(run: EvalRun) -> str:
     """The counts, the per-metric table (metric level) and the run verdict (run level)."""
     lines = [f"run {run.id}  {run.status}" + (f"  ({run.name})" if run.name else ""), record_counts(run)]
+    if run.generation:
+        lines.append(f"model under test: {describe_generation(run.generation)}")
     if run.error_message:
         lines.append(f"error: {run.error_message}")
     rows = []
@@ -213,9 +303,15 @@ def run_summary(run: EvalRun) -> str:
             "their own thresholds"
             + (f" ({', '.join(below)})" if below else "")
             + (" — not part of the run verdict; `assay ci` gates on them by default" if below else ""),
-            f"records passing every metric {pct(run.pass_rate)}; judge cost ${run.total_cost or 0:.4f}",
+            f"records passing every metric {pct(run.pass_rate)}; judge cost ${judge_cost(run):.4f}"
+            + (
+                f"; generation cost {usd(run.cost_breakdown.generation)}"
+                if run.generation and run.cost_breakdown
+                else ""
+            ),
             f"definitions: {CONCEPTS}",
         ]
     elif run.status == "completed":
         lines += ["", f"{run_verdict(run)}; definitions: {CONCEPTS}"]
+    lines += models_section(run)
     return safe("\n".join(lines))

@@ -363,10 +363,12 @@ class Client:
         metrics: list[dict[str, Any]] | None = None,
         threshold: float | None = None,
         judge: dict[str, Any] | None = None,
+        generation: dict[str, Any] | None = None,
     ) -> Eval:
-        """An eval; with ``metrics`` (and ``threshold``, ``judge``) its version 1 too, in one
-        request: a bad metric creates nothing. Version 1 is
-        ``EvalVersion.from_api(ev.raw["version"])``."""
+        """An eval; with ``metrics`` (and ``threshold``, ``judge``, ``generation``) its version 1
+        too, in one request: a bad metric creates nothing. Version 1 is
+        ``EvalVersion.from_api(ev.raw["version"])``. ``generation`` is the model under test
+        (docs/generation.md): each record's answer is generated, then scored."""
         body = {
             "name": name,
             "description": description,
@@ -374,6 +376,7 @@ class Client:
             "metrics": metrics,
             "threshold": threshold,
             "judge": judge,
+            "generation": generation,
         }
         return Eval.from_api(self._json("POST", "/v1/evals", body=_compact(body)))
 
@@ -394,8 +397,11 @@ class Client:
         *,
         threshold: float | None = None,
         judge: dict[str, Any] | None = None,
+        generation: dict[str, Any] | None = None,
     ) -> EvalVersion:
-        body = _compact({"metrics": metrics, "threshold": threshold, "judge": judge})
+        body = _compact(
+            {"metrics": metrics, "threshold": threshold, "judge": judge, "generation": generation}
+        )
         return EvalVersion.from_api(self._json("POST", f"/v1/evals/{eval_id}/versions", body=body))
 
     def get_eval_version(self, eval_version_id: str) -> EvalVersion:
@@ -405,13 +411,14 @@ class Client:
         return [EvalVersion.from_api(v) for v in self._json("GET", f"/v1/evals/{eval_id}/versions")["items"]]
 
     def create_eval_from_spec(self, spec: Mapping[str, Any]) -> tuple[Eval, EvalVersion, bool]:
-        """An eval version from a spec ``{name, description?, threshold?, judge?, metrics: [...]}``
-        (the shape of ``eval.yaml``; ``version: {threshold, metrics, judge}`` nesting is accepted too).
+        """An eval version from a spec ``{name, description?, threshold?, judge?, generation?,
+        metrics: [...]}`` (the shape of ``eval.yaml``; ``version: {threshold, metrics, judge,
+        generation}`` nesting is accepted too). ``generation`` is sent as it is.
 
         The version is added to the eval of the same name when one exists (``eval_id`` in the spec
         picks one explicitly); returns ``(eval, version, created_eval)``."""
         body = dict(spec.get("version") or {})
-        for key in ("metrics", "threshold", "judge"):
+        for key in ("metrics", "threshold", "judge", "generation"):
             if key in spec:
                 body[key] = spec[key]
         if not body.get("metrics"):
@@ -431,11 +438,16 @@ class Client:
                     metrics=list(body["metrics"]),
                     threshold=body.get("threshold"),
                     judge=body.get("judge"),
+                    generation=body.get("generation"),
                 )
                 return ev, EvalVersion.from_api(ev.raw["version"]), True
             ev, created = existing, False
         version = self.create_eval_version(
-            ev.id, list(body["metrics"]), threshold=body.get("threshold"), judge=body.get("judge")
+            ev.id,
+            list(body["metrics"]),
+            threshold=body.get("threshold"),
+            judge=body.get("judge"),
+            generation=body.get("generation"),
         )
         return ev, version, created
 
@@ -451,9 +463,17 @@ class Client:
         metric_args: dict[str, dict[str, Any]] | None = None,
         batch_size: int | None = None,
         idempotency_key: str | None = None,
+        generation: dict[str, Any] | None = None,
+        cache: bool | None = None,
+        rate_limits: dict[str, Any] | None = None,
     ) -> EvalRun:
         """Schedule a run (202, status ``pending``). An ``Idempotency-Key`` is always sent (a fresh one
-        unless given), so a retry after a lost answer returns the same run instead of a second one."""
+        unless given), so a retry after a lost answer returns the same run instead of a second one.
+
+        ``generation`` replaces the eval version's model under test for this run (docs/generation.md:
+        ``{provider, model, system, messages, temperature, max_tokens, seed, …}``); ``cache=False``
+        calls the models again instead of reusing cached answers; ``rate_limits``
+        (``{requests_per_minute, tokens_per_minute, concurrent}``) limits this run's model calls."""
         body = _compact(
             {
                 "eval_version_id": eval_version_id,
@@ -462,6 +482,9 @@ class Client:
                 "threshold": threshold,
                 "metric_args": metric_args,
                 "batch_size": batch_size,
+                "generation": generation,
+                "cache": cache,
+                "rate_limits": rate_limits,
             }
         )
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}

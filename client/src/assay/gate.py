@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from assay._format import num, pct, run_verdict, safe, signed
+from assay._format import describe_generation, judge_cost, num, pct, run_verdict, safe, signed, usd
 from assay.exit_codes import ExitCode
 from assay.models import Comparison, EvalRun, Evaluation
 
@@ -292,6 +292,8 @@ def junit_xml(result: GateResult, *, suite_name: str = "assay") -> bytes:
         value = getattr(run, key) if run else None
         if value is not None:
             ET.SubElement(props, "property", name=f"run.{key}", value=str(value))
+    if run is not None and run.generation:
+        ET.SubElement(props, "property", name="run.model", value=describe_generation(run.generation))
     suite.extend(cases)
     for element in root.iter():  # XML 1.0 allows no control character but tab, LF and CR
         element.text = None if element.text is None else safe(element.text)
@@ -337,8 +339,14 @@ def markdown(result: GateResult, *, title: str = "Assay eval gate") -> str:
         out.append("")
         out.append(
             f"Run `{run.id}` · {run.status} · {run.item_count} records, {run.failed_count} with "
-            f"evaluations that could not be scored · judge cost ${run.total_cost or 0:.4f} · "
-            "scores on a 0–1 scale"
+            f"evaluations that could not be scored · judge cost ${judge_cost(run):.4f} · "
+            + (
+                f"model under test {_md(describe_generation(run.generation))}, generation cost "
+                f"{usd(run.cost_breakdown.generation if run.cost_breakdown else None)} · "
+                if run.generation
+                else ""
+            )
+            + "scores on a 0–1 scale"
         )
     if result.metrics:
         baseline = result.comparison is not None

@@ -115,6 +115,7 @@ class EvalVersion(Model):
     metrics: list[Metric] = field(default_factory=list)
     threshold: float | None = None
     judge: dict[str, Any] | None = None
+    generation: dict[str, Any] | None = None  # the model under test (docs/generation.md)
     created_at: str | None = None
 
 
@@ -149,8 +150,41 @@ class MetricAggregate(Model):
 
 
 @dataclass
+class ModelUsage(Model):
+    """What one model did in a run, in one role (``generator``: the model under test, or ``judge``)."""
+
+    role: str = ""
+    provider: str | None = None
+    model: str | None = None
+    invocations: int = 0  # calls made to the provider (cache hits excluded)
+    cached_responses: int = 0  # answers reused from the response cache
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the provider served from its own cache
+    cost: float | None = None  # USD; None when the model has no price
+
+    @property
+    def tokens(self) -> int:
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+@dataclass
+class CostBreakdown(Model):
+    """A run's cost in USD: the model under test, the LLM judges, the estimated AWS charges."""
+
+    generation: float = 0.0
+    judging: float = 0.0
+    infrastructure: float | None = None
+    total: float = 0.0
+
+
+@dataclass
 class EvalRun(Model):
-    _nested: ClassVar[dict[str, tuple[type[Model], str]]] = {"aggregate_results": (MetricAggregate, "dict")}
+    _nested: ClassVar[dict[str, tuple[type[Model], str]]] = {
+        "aggregate_results": (MetricAggregate, "dict"),
+        "per_model_usage": (ModelUsage, "list"),
+        "cost_breakdown": (CostBreakdown, "one"),
+    }
     id: str = ""
     name: str | None = None
     status: str = ""
@@ -172,6 +206,14 @@ class EvalRun(Model):
     metrics: list[Any] | None = None
     total_cost: float | None = None
     estimated_aws_cost: float | None = None  # USD, from the cost model (docs/cost.md)
+    # Runs that generate their outputs (docs/generation.md): the model under test, the calls and
+    # tokens per model and role and the cost split (both once the run completed), the cache.
+    generation: dict[str, Any] | None = None
+    per_model_usage: list[ModelUsage] | None = None
+    cost_breakdown: CostBreakdown | None = None
+    cache: bool | None = None
+    cache_hits: int | None = None
+    cache_misses: int | None = None
     created_at: str | None = None
     updated_at: str | None = None
     started_at: str | None = None
@@ -189,6 +231,10 @@ class EvalRun(Model):
         """Records done so far: ``completed_count`` (every evaluation scored) plus
         ``failed_count`` (at least one evaluation could not be scored)."""
         return (self.completed_count or 0) + (self.failed_count or 0)
+
+    def usage(self, role: str) -> list[ModelUsage]:
+        """``per_model_usage`` of one role: ``generator`` or ``judge`` (empty before completion)."""
+        return [u for u in self.per_model_usage or () if u.role == role]
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """``assay runs report``: one self-contained HTML page for a run (inline CSS and SVG, no requests).
 
 The run verdict banner (the run level: result vs run threshold), summary figures (result,
-pass rate, records, judge cost), per metric its own verdict (the metric level: mean vs the
+pass rate, records, cost: generation, judging, AWS), per metric its own verdict (the metric level: mean vs the
 metric's threshold), a histogram of scores (10 bins over [0, 1]) and its pass rate, an
-optional comparison with a baseline, and the worst records. Both levels are labelled as such
+optional comparison with a baseline, the models the run called (calls, tokens and cost per
+model and role, the response cache), and the worst records. Both levels are labelled as such
 (docs/concepts.md): a run can pass while metrics are below their thresholds, and the page
 says so in the banner rather than letting a green PASS sit above red metric cards.
 Pure: takes the run, its evaluations and the comparison.
@@ -14,7 +15,20 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from assay._format import CONCEPTS, metric_level, metrics_below, num, pct, safe, signed
+from assay._format import (
+    CONCEPTS,
+    cache_text,
+    describe_generation,
+    has_models,
+    judge_cost,
+    metric_level,
+    metrics_below,
+    num,
+    pct,
+    safe,
+    signed,
+    usd,
+)
 from assay.models import Comparison, EvalRun, Evaluation
 
 PASS_COLOUR = "#1a7f37"  # noqa: S105 (a colour)
@@ -110,6 +124,41 @@ footer{color:#57606a;font-size:12px;margin:24px 0 8px}
 """
 
 
+def _output(evaluation: Evaluation) -> object:
+    """The answer scored: a generated one in full (``record.generation.output``), else the
+    record's ``output``."""
+    record = evaluation.record or {}
+    generated = record.get("generation")
+    if isinstance(generated, dict) and generated.get("output") is not None:
+        return generated["output"]
+    return record.get("output")
+
+
+def _models(run: EvalRun) -> list[str]:
+    """The models the run called: one row per (role, model), then the response cache; nothing
+    for a run without models. Every value escaped (a model id is text the user chose)."""
+    if not run.per_model_usage:
+        return []
+    rows = "".join(
+        f"<tr><td>{_e(u.role)}</td><td>{_e(u.provider)}</td><td><code>{_e(u.model)}</code></td>"
+        f"<td class=n>{u.invocations or 0:,}</td><td class=n>{u.cached_responses or 0:,}</td>"
+        f"<td class=n>{u.prompt_tokens or 0:,}</td><td class=n>{u.completion_tokens or 0:,}</td>"
+        f"<td class=n>{_e('no price' if u.cost is None else usd(u.cost))}</td></tr>"
+        for u in run.per_model_usage
+    )
+    out = [
+        '<h2 id="models">Models</h2>',
+        '<p class="sub">Calls made per model and role (generator: the model under test; judge: '
+        "LLM judges); cached: answers reused from the response cache, at no cost. Cost in USD.</p>",
+        "<table><tr><th>role</th><th>provider</th><th>model</th><th>calls</th><th>cached</th>"
+        f"<th>prompt tokens</th><th>completion tokens</th><th>cost</th></tr>{rows}</table>",
+    ]
+    cache = cache_text(run)
+    if cache:
+        out.append(f"<p>{_e(cache)}</p>")
+    return out
+
+
 def render(
     run: EvalRun,
     evaluations: Sequence[Evaluation],
@@ -147,15 +196,25 @@ def render(
         ("Records passing every metric", pct(run.pass_rate)),
         ("Records", f"{run.item_count}"),
         ("Records with unscored evaluations", f"{run.failed_count}"),
-        ("Judge cost", f"${run.total_cost or 0:.4f}"),
+        ("Judge cost", f"${judge_cost(run):.4f}"),
     ]
+    cost = run.cost_breakdown if has_models(run) else None
+    if cost is not None:
+        cards.insert(-1, ("Generation cost", usd(cost.generation)))
     if run.estimated_aws_cost is not None:
         cards.append(("AWS cost (est.)", f"${run.estimated_aws_cost:.4f}"))
+    if cost is not None:
+        cards.append(("Total cost", usd(cost.total)))
     body = [
         f'<div class="banner" id="verdict" style="background:{colour}"><h1>{_e(headline)}'
         + (f' <span class="why">{_e(why)}</span>' if why else "")
         + "</h1>"
         + f"<p>{_e(name)} — {_e(detail)}</p>"
+        + (
+            f'<p id="model-under-test">Model under test: {_e(describe_generation(run.generation))}</p>'
+            if run.generation
+            else ""
+        )
         + (f'<p id="metric-level">{_e(metric_note)}</p>' if metric_note else "")
         + "</div>",
         '<div class="cards">'
@@ -206,6 +265,7 @@ def render(
             "<table><tr><th>metric</th><th>baseline mean</th><th>run mean</th><th>Δ mean</th>"
             f"<th>CI</th><th>p</th><th>significant</th></tr>{rows}</table>"
         )
+    body += _models(run)
     ranked = sorted(
         (e for e in evaluations if not e.is_passed),
         key=lambda e: (e.score if e.score is not None else -1.0, e.record_index or 0),
@@ -218,7 +278,7 @@ def render(
         rows = "".join(
             f"<tr><td><code>{_e(e.record_id)}</code></td><td>{_e(e.metric_name)}</td>"
             f"<td class=n>{num(e.score)}</td><td>{_e((e.record or {}).get('input'))}</td>"
-            f"<td>{_e((e.record or {}).get('output'))}</td>"
+            f"<td>{_e(_output(e))}</td>"
             f"<td>{_e((e.record or {}).get('golden_answer'))}</td>"
             f"<td>{_e(e.reasoning or e.error_message)}</td></tr>"
             for e in ranked

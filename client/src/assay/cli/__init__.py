@@ -2,8 +2,9 @@
 
 ``main`` parses the arguments (``parser``), runs the command with a ``Ctx`` (``context``) and
 turns what went wrong into one ``error:`` line and an exit code (``assay.exit_codes``). The
-commands live one group per module: ``datasets``, ``evals``, ``runs``, ``keys``, ``health``,
-``local`` and ``ci`` (the CI gate); ``hints`` says what to run next.
+commands live one group per module: ``datasets``, ``evals``, ``runs`` (and ``sweep``, sibling
+runs over models and prompts), ``keys``, ``health``, ``local`` and ``ci`` (the CI gate);
+``generation`` holds the model-under-test flags they share; ``hints`` says what to run next.
 
 The commands are exported here, and the parser takes them from here when it is built: one
 replaced on this package (tests do) is the one that runs, and so is a replaced ``Client``.
@@ -39,6 +40,7 @@ from assay.cli.runs import (
     cmd_runs_report,
     cmd_runs_schedule,
 )
+from assay.cli.sweep import cmd_runs_sweep
 from assay.client import Client
 from assay.errors import ApiError, AssayError, MissingApiKeyError, NotReadyError, RunTimeoutError
 from assay.exit_codes import ExitCode
@@ -75,6 +77,7 @@ __all__ = [
     "cmd_runs_list",
     "cmd_runs_report",
     "cmd_runs_schedule",
+    "cmd_runs_sweep",
     "main",
 ]
 

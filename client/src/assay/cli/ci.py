@@ -7,9 +7,11 @@ import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from assay._format import CONCEPTS, num, pct, safe, signed, table
+from assay._format import CONCEPTS, describe_generation, num, pct, safe, signed, table
 from assay.cli.context import NO_API_KEY, CliError, Ctx, echo, is_id, resolve, resolve_eval_version, wait_for
+from assay.cli.generation import generation_args, run_generation
 from assay.errors import ApiError, AssayError, MissingApiKeyError, RunTimeoutError
 from assay.exit_codes import ExitCode
 from assay.gate import GateResult, decide, error_result, junit_xml, markdown, parse_thresholds
@@ -29,9 +31,15 @@ def cmd_ci(ctx: Ctx) -> int:
             default, per_metric = parse_thresholds(a.threshold)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-        _check_ci_options(ctx, per_metric)
+        generation = _check_ci_options(ctx, per_metric)
         run = ctx.client.schedule_run(
-            a.dataset, a.eval_version, dataset_version=a.dataset_version, name=a.name, batch_size=a.batch_size
+            a.dataset,
+            a.eval_version,
+            dataset_version=a.dataset_version,
+            name=a.name,
+            batch_size=a.batch_size,
+            generation=generation,
+            cache=a.cache,
         )
         ctx.info(f"assay ci: run {run.id} scheduled")
         run = wait_for(ctx, run, a.timeout)
@@ -82,11 +90,13 @@ def cmd_ci(ctx: Ctx) -> int:
     return result.exit_code
 
 
-def _check_ci_options(ctx: Ctx, per_metric: dict[str, float]) -> None:
+def _check_ci_options(ctx: Ctx, per_metric: dict[str, float]) -> dict[str, Any] | None:
     """Every gate setting checked before the run is scheduled: a typo must cost seconds, not
     the whole run's wait. Names become ids; a per-metric threshold must name a metric of the
-    eval version; the baseline run must exist."""
+    eval version; the baseline run must exist; prompt files are read. Returns the run's
+    ``generation`` override (``--model``), or ``None``."""
     a = ctx.args
+    gen = generation_args(a)
     for flag, value in (("--timeout", a.timeout), ("--poll-interval", a.poll_interval)):
         if value <= 0:
             raise CliError(f"{flag} must be more than 0 seconds (got {value:g})")
@@ -110,6 +120,10 @@ def _check_ci_options(ctx: Ctx, per_metric: dict[str, float]) -> None:
         if not is_id(a.baseline):
             raise CliError(f"--baseline {a.baseline!r} is not a run id (runs have no names: assay runs list)")
         ctx.client.get_run(a.baseline)  # a mistyped baseline: a 404 now, not after the run
+    generation = run_generation(ctx, gen, a.eval_version)
+    if generation:
+        ctx.info(f"assay ci: model under test {describe_generation(generation)}")
+    return generation
 
 
 def _describe_error(exc: Exception) -> str:

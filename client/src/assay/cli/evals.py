@@ -1,4 +1,5 @@
-"""``assay evals …``: create a version from a YAML/JSON spec, list, delete."""
+"""``assay evals …``: create a version from a YAML/JSON spec (its ``generation`` block, the model
+under test, is sent as written), list, delete."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from assay._format import num, table
+from assay._format import describe_generation, num, table
 from assay.cli.context import CliError, Ctx, deleted, list_named, resolve
 from assay.exit_codes import ExitCode
 from assay.models import Eval
@@ -16,9 +17,12 @@ def cmd_evals_create(ctx: Ctx) -> int:
     spec = _load_spec(ctx.args.file)
     ev, version, created = ctx.client.create_eval_from_spec(spec)
     rows = [[m.name, m.scorer, num(m.threshold, 2), json.dumps(m.args or {})] for m in version.metrics]
+    model = f"model under test: {describe_generation(version.generation)}\n" if version.generation else ""
     ctx.out(
         f"eval {ev.id}  {ev.name}{' (new)' if created else ''}\n"
-        f"eval version {version.id}  v{version.version}  run threshold {num(version.threshold, 2)}\n\n"
+        f"eval version {version.id}  v{version.version}  run threshold {num(version.threshold, 2)}\n"
+        + model
+        + "\n"
         + table(["metric", "scorer", "threshold", "args"], rows),
         {"eval": ev.to_dict(), "version": version.to_dict(), "created_eval": created},
     )

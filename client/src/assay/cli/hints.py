@@ -29,6 +29,14 @@ def next_hint(ctx: Ctx) -> None:
             if result.finished
             else f"assay runs get {result.id}   (or schedule with --wait to follow it)"
         )
+    elif command == "runs sweep" and isinstance(result, dict) and result.get("items"):
+        best, comparison = result.get("best_run_id"), result.get("comparison") or {}
+        if best and comparison.get("baseline_run_id"):
+            hint = f"assay runs compare {best} --baseline {comparison['baseline_run_id']}"
+        elif best:
+            hint = f"assay runs report {best} -o report.html"
+        elif not a.wait:
+            hint = "assay runs get RUN   (or sweep with --wait to compare the runs when they finish)"
     elif command == "keys create" and result is not None:
         hint = "export ASSAY_API_KEY=…   (the secret above; it is not shown again)"
     if hint:

@@ -11,6 +11,7 @@ from typing import Any
 
 from assay import __version__
 from assay.cli.context import Ctx, is_id
+from assay.cli.generation import add_generation_options
 
 EPILOG = """\
 environment:
@@ -114,6 +115,14 @@ EXAMPLES: dict[str, list[str]] = {
     "runs schedule": [
         "assay runs schedule --dataset support-qa --eval-version support-assistant-quality --wait",
         "assay runs schedule --dataset $DS --eval-version $EVV --dataset-version 2 --name nightly",
+        "assay runs schedule --dataset support-qa --eval-version support-assistant-quality "
+        "--model gpt-4o-mini --provider openai --prompt-file prompts/terse.txt --wait",
+    ],
+    "runs sweep": [
+        "assay runs sweep --dataset support-qa --eval-version support-assistant-quality "
+        "--model gpt-4o-mini --model gpt-4o --provider openai --wait",
+        "assay runs sweep --dataset $DS --eval-version $EVV --model amazon.nova-lite-v1:0 "
+        "--prompt-file prompts/terse.txt --prompt-file prompts/friendly.txt --wait --timeout 1800",
     ],
     "runs get": ["assay runs get $RUN", "assay --json runs get $RUN | jq .aggregate_results"],
     "runs list": [
@@ -228,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--timeout", type=float, default=timeout, help=f"seconds to wait ({timeout:g})")
         p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls (1)")
 
-    def schedule_opts(p: argparse.ArgumentParser) -> None:
+    def schedule_opts(p: argparse.ArgumentParser, *, name: str = "run name") -> None:
         p.add_argument("--dataset", required=True, help="dataset id or exact name")
         p.add_argument(
             "--eval-version",
@@ -236,8 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="eval version id, or an eval's exact name (its latest version), or NAME@N (version N)",
         )
         p.add_argument("--dataset-version", type=int, help="dataset version number (default: latest)")
-        p.add_argument("--name", help="run name")
-        p.add_argument("--batch-size", type=int, help="records per scoring batch (default 100)")
+        p.add_argument("--name", help=name)
+        p.add_argument(
+            "--batch-size",
+            type=int,
+            help="records per scoring batch (default 100; 10 for runs that generate)",
+        )
 
     ds = group("datasets", "datasets and their versions")
     p = leaf(ds, "create", commands.cmd_datasets_create, "create a dataset (and a first version with --file)")
@@ -277,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--file",
         type=Path,
         required=True,
-        help="eval.yaml: name, threshold, metrics, judge "
+        help="eval.yaml: name, threshold, metrics, judge, generation (the model under test, "
+        "docs/generation.md; sent as written) "
         "(a new eval is created with its version 1 in one request: a bad spec creates nothing)",
     )
     p = leaf(
@@ -302,7 +316,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", dest="run_threshold", type=float, help="the run-level threshold (0..1)")
     p.add_argument("--wait", action="store_true", help="show a progress bar until the run finishes")
     wait_opts(p, 600)
-    p = leaf(runs, "get", commands.cmd_runs_get, "a run's status, per-metric table and verdict")
+    add_generation_options(p)
+    p = leaf(
+        runs,
+        "sweep",
+        commands.cmd_runs_sweep,
+        "schedule one sibling run per model × prompt file on the same dataset and metrics "
+        "(--wait: then compare them in one table, with the best run); exit 2 when a run did "
+        "not complete",
+    )
+    schedule_opts(p, name="start of each run's name (default 'sweep': 'sweep MODEL PROMPT-FILE-STEM')")
+    p.add_argument("--threshold", dest="run_threshold", type=float, help="the run-level threshold (0..1)")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for every run, then print the comparison table and the best run",
+    )
+    wait_opts(p, 1800)
+    add_generation_options(p, sweep=True)
+    p = leaf(
+        runs,
+        "get",
+        commands.cmd_runs_get,
+        "a run's status, per-metric table and verdict; for a run that called models, the calls, "
+        "tokens and cost per model and role, the response cache and the cost split",
+    )
     p.add_argument("run", type=_run_id, help="run id")
     p = leaf(runs, "list", commands.cmd_runs_list, "list runs, newest first")
     p.add_argument("--dataset", help="only this dataset's runs (id or exact name)")
@@ -354,7 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, type=_run_id, help="the baseline run id")
     p.add_argument("--limit", type=int, default=20, help="records listed per direction (1-100; 20)")
     p.add_argument("--confidence", type=float, help="confidence level (0.8-0.99; default 0.95)")
-    p = leaf(runs, "report", commands.cmd_runs_report, "write a self-contained HTML report of a run")
+    p = leaf(
+        runs,
+        "report",
+        commands.cmd_runs_report,
+        "write a self-contained HTML report of a run (verdict, metrics, cost, models, worst records)",
+    )
     p.add_argument("run", type=_run_id, help="run id")
     p.add_argument("-o", "--output", type=Path, required=True, help="report.html")
     p.add_argument("--baseline", type=_run_id, help="also compare with this run (id)")
@@ -410,9 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--judge-base-url",
         metavar="URL",
-        help="an OpenAI-compatible endpoint for LLM judges (provider 'openai'), before "
+        help="an OpenAI-compatible endpoint for LLM judges and generation (provider 'openai'), before "
         "/chat/completions, e.g. http://127.0.0.1:11434/v1 (default $ASSAY_JUDGE_BASE_URL); Bedrock "
-        "cannot be called locally, so without it a judged run is refused (400) when scheduled",
+        "cannot be called locally, so without it a judged or generating run is refused (400) when scheduled",
     )
     p.add_argument(
         "--judge-api-key",
@@ -460,5 +503,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, help="write a Markdown summary here (for a PR comment)")
     p.add_argument("--report", type=Path, help="write the HTML report here")
     wait_opts(p, 1800)
+    add_generation_options(p)
     _add_examples(parser)
     return parser

@@ -1,12 +1,12 @@
 """``assay runs …``: schedule (and follow), get, list, evaluations, cancel, delete, export,
-compare, report."""
+compare, report (``assay runs sweep``: ``assay.cli.sweep``)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from assay._format import clip, num, pct, run_summary, safe, signed, table
+from assay._format import clip, describe_generation, num, pct, run_summary, safe, signed, table
 from assay.cli.context import (
     Ctx,
     data_warnings,
@@ -19,6 +19,7 @@ from assay.cli.context import (
     resolve_eval_version,
     wait_for,
 )
+from assay.cli.generation import generation_args, run_generation
 from assay.exit_codes import ExitCode
 from assay.models import Comparison, EvalRun, Evaluation
 from assay.report import render
@@ -26,8 +27,12 @@ from assay.report import render
 
 def _schedule(ctx: Ctx) -> EvalRun:
     a = ctx.args
+    gen = generation_args(a)  # flags checked and prompt files read before any request
     a.dataset = resolve(ctx, "dataset", a.dataset)
     a.eval_version = resolve_eval_version(ctx, a.eval_version)
+    generation = run_generation(ctx, gen, a.eval_version)
+    if generation:
+        ctx.info(f"model under test: {describe_generation(generation)}")
     run = ctx.client.schedule_run(
         a.dataset,
         a.eval_version,
@@ -35,6 +40,8 @@ def _schedule(ctx: Ctx) -> EvalRun:
         name=a.name,
         threshold=getattr(a, "run_threshold", None),
         batch_size=a.batch_size,
+        generation=generation,
+        cache=a.cache,
     )
     data_warnings(run.warnings)  # e.g. records without the field a metric needs
     return run
