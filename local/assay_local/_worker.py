@@ -196,19 +196,35 @@ def _trimmer() -> Callable[[], None]:
     return trim
 
 
-def worker_main(conn: Connection, handler: str, env: dict[str, str]) -> None:
+def _freeze_cold_start() -> bool:
+    """After the first invocation (the cold start: the handler's modules imported, its
+    clients built, botocore's service models loaded — ~100,000 objects that live as long as
+    the worker): collect, then move what survived out of the collector's reach
+    (``gc.freeze``), as the forkserver did with the preloaded libraries. Every later full
+    collection — the idle trim's, and those the allocator triggers during invocations —
+    then walks only what was allocated since, instead of ~30 ms over those objects."""
+    gc.collect()
+    gc.freeze()
+    return True
+
+
+def worker_main(conn: Connection, handler: str, env: dict[str, str], niceness: int = 0) -> None:
     """Serve invocations from ``conn`` until it closes or sends ``None``.
 
     Each message is ``(event, context_fields)``; each reply ``(payload_json, errored)``.
+    ``niceness`` > 0 lowers the process's CPU priority by that much (``os.nice``) before
+    anything else runs in it (threads the handler starts inherit it).
     """
     # A terminal's Ctrl-C reaches the whole process group: the stack stops its workers
     # itself (and a worker whose pipe closes returns), so none prints a KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if niceness > 0:
+        os.nice(niceness)
     os.environ.clear()
     os.environ.update(env)
     _reapply_import_env()
     func: Callable[[Any, LambdaContext], Any] | None = None
-    trim, trimmed = _trimmer(), True
+    trim, trimmed, frozen = _trimmer(), True, False
     while True:
         try:
             if not trimmed and not conn.poll(TRIM_AFTER_IDLE_S):
@@ -239,6 +255,8 @@ def worker_main(conn: Connection, handler: str, env: dict[str, str]) -> None:
             sys.stderr.flush()
         conn.send(reply)
         trimmed = False
+        if not frozen and func is not None:
+            frozen = _freeze_cold_start()
 
 
 def call_in_env(conn: Connection, target: str, kwargs: dict[str, Any], env: dict[str, str]) -> None:

@@ -120,12 +120,14 @@ class _NotDelivered(Exception):
 class _Worker:
     """One warm process serving one function, one invocation at a time."""
 
-    def __init__(self, config: FunctionConfig, env: dict[str, str], ctx: BaseContext = _SPAWN) -> None:
+    def __init__(
+        self, config: FunctionConfig, env: dict[str, str], ctx: BaseContext = _SPAWN, niceness: int = 0
+    ) -> None:
         parent_conn, child_conn = ctx.Pipe()
         self.conn: Connection = parent_conn
         self.process: BaseProcess = ctx.Process(  # type: ignore[attr-defined]
             target=worker_main,
-            args=(child_conn, config.handler, env),
+            args=(child_conn, config.handler, env, niceness),
             name=f"lambda:{config.name}",
             daemon=True,
         )
@@ -179,14 +181,21 @@ class _Worker:
 class _WorkerPool:
     """Warm workers of one function configuration: idle ones are reused, new ones are
     spawned while fewer than ``max_workers`` exist, beyond that callers wait; from
-    ``ctx`` (the preloaded forkserver, or spawn)."""
+    ``ctx`` (the preloaded forkserver, or spawn), at CPU priority ``niceness`` (0: the
+    stack's own)."""
 
     def __init__(
-        self, config: FunctionConfig, env: dict[str, str], max_workers: int, ctx: BaseContext = _SPAWN
+        self,
+        config: FunctionConfig,
+        env: dict[str, str],
+        max_workers: int,
+        ctx: BaseContext = _SPAWN,
+        niceness: int = 0,
     ) -> None:
         self.config = config
         self._env = env
         self.ctx = ctx
+        self.niceness = niceness
         self._max = max_workers
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -212,7 +221,7 @@ class _WorkerPool:
                     break
                 self._cond.wait()
         try:
-            worker = _Worker(self.config, self._env, self.ctx)  # start outside the lock
+            worker = _Worker(self.config, self._env, self.ctx, self.niceness)  # start outside the lock
         except BaseException:
             with self._cond:
                 self._spawned -= 1
@@ -343,6 +352,9 @@ def stop_forkserver(timeout_s: float) -> None:
 
 # (role ARN, function name) -> AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
 RoleCredentials = Callable[[str, str], dict[str, str]]
+# A function's configuration -> how much lower than the stack's its workers' CPU priority is
+# (``os.nice`` increment; 0 = the same).
+Niceness = Callable[[FunctionConfig], int]
 
 
 class LambdaRuntime:
@@ -351,7 +363,9 @@ class LambdaRuntime:
     ``install()`` replaces moto's hook; only one runtime can be installed per process
     (moto's backends are process-global anyway). With ``role_credentials``, each worker
     runs with its function's execution-role credentials instead of ``aws_env``'s keys,
-    as on Lambda (``iam``).
+    as on Lambda (``iam``). With ``niceness``, a function's new workers run at the CPU
+    priority it gives (on Lambda each execution environment has a CPU of its own; here they
+    share the machine's, and the stack lowers the functions no client waits on).
     """
 
     def __init__(
@@ -360,8 +374,10 @@ class LambdaRuntime:
         max_workers_per_function: int = 4,
         role_credentials: RoleCredentials | None = None,
         idle_s: float = WORKER_IDLE_S,
+        niceness: Niceness | None = None,
     ) -> None:
         self._aws_env = dict(aws_env)
+        self._niceness = niceness
         self._idle_s = idle_s
         self._stopping = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -501,7 +517,8 @@ class LambdaRuntime:
                 return pool  # another invocation built it meanwhile
             stale = pool
             ctx = _FORKSERVER if self._uses_forkserver and not needs_spawn(env) else _SPAWN
-            pool = _WorkerPool(config, env, self._max_workers, ctx)
+            niceness = self._niceness(config) if self._niceness is not None else 0
+            pool = _WorkerPool(config, env, self._max_workers, ctx, niceness)
             self._pools[config.arn] = pool
         if stale is not None:  # configuration changed: retire the old workers
             stale.close()

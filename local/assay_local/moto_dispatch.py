@@ -1,4 +1,4 @@
-"""Two costs of moto's per-request dispatch that change nothing, taken out.
+"""Three costs of moto's per-request dispatch that change nothing, taken out.
 
 moto (5.2.5) does on *every* request, whatever the service:
 
@@ -8,7 +8,10 @@ moto (5.2.5) does on *every* request, whatever the service:
 * ``_enrich_response`` runs a regular expression over the whole response body to put the
   request id between ``<RequestId>`` tags — a body without that tag (every JSON answer:
   DynamoDB, Step Functions, Lambda) is scanned for nothing, a batch or a page of items
-  included.
+  included;
+* the server looks for the request's service among moto's package folders
+  (``list_of_moto_modules``: a listdir and a stat per folder, twice a request) — folders
+  that do not change while the process runs, so they are listed once.
 
 The replacements answer the same: the first asks the class for that one name (a function
 attribute of the class is what ``getmembers(cls, isfunction)`` lists); the second runs the
@@ -21,6 +24,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from moto import backends as moto_backends
 from moto.core import responses
 from moto.core.responses import BaseResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
@@ -59,7 +63,15 @@ def _enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str]
     return headers, body
 
 
+_MOTO_MODULES = tuple(moto_backends.list_of_moto_modules())
+
+
+def _list_of_moto_modules() -> tuple[str, ...]:
+    return _MOTO_MODULES
+
+
 REPLACEMENTS = (
+    Replacement(moto_backends, "list_of_moto_modules", _list_of_moto_modules),
     Replacement(responses, "method_names_from_class", method_names_from_class),
     Replacement(BaseResponse, "_enrich_response", staticmethod(_enrich_response)),
 )

@@ -26,7 +26,7 @@ from assay_local.eventbridge import ExecutionEvents
 from assay_local.http_front import HttpFront
 from assay_local.iam.enforcer import Denial, Enforcer
 from assay_local.iam.middleware import enabled_from_env, iam_middleware
-from assay_local.lambda_runtime import LambdaRuntime
+from assay_local.lambda_runtime import FunctionConfig, LambdaRuntime
 from assay_local.moto_hooks import install_replacements
 from assay_local.moto_requests import (
     Middleware,
@@ -65,6 +65,14 @@ def _not_the_documented_map_warning(record: logging.LogRecord) -> bool:
 
 
 S3_OBJECT_IN_MEMORY_BYTES = 256 * 1024
+
+# How much lower than the stack's the CPU priority of the functions behind no HTTP route is
+# (the workflow's Prepare/ScoreBatch/Finalize/MarkFailed, the reconciler): on AWS each
+# execution environment has a CPU of its own and a run's scoring never slows the API; here
+# they share the machine's cores, so the reads a client waits on are served first and a run
+# takes the CPU they leave (its semantics unchanged: only how fast its workers run while
+# the API is busy).
+BACKGROUND_NICENESS = 10
 
 
 class LocalStackError(Exception):
@@ -122,6 +130,8 @@ class LocalStack:
     ``JudgeOpenAIBaseUrl`` and ``JudgeProviders`` (``openai``, or ``none`` without a base
     URL: Bedrock cannot be called locally) and the value of ``JudgeOpenAISecret`` (a key
     given here wins over the one kept in ``data_dir``); ``parameters`` win over both.
+    ``background_niceness`` lowers the CPU priority of the workers of the functions no HTTP
+    route invokes (the workflow's, the reconciler) by that much (0: as the API's).
     """
 
     def __init__(
@@ -133,6 +143,7 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         bootstrap_key: str | None = None,
         max_workers_per_function: int = 4,
+        background_niceness: int = BACKGROUND_NICENESS,
         access_log: bool = False,
         metered: bool = False,
         iam: bool | None = None,
@@ -156,6 +167,7 @@ class LocalStack:
         self._parameter_overrides = parameters or {}
         self._bootstrap_key = bootstrap_key
         self._max_workers = max_workers_per_function
+        self._background_niceness = background_niceness
         self._access_log = access_log
         self._metered = metered  # count billable requests (the cost model), see metering.py
         self.meter: Any = None
@@ -194,6 +206,7 @@ class LocalStack:
                 self.aws_env(),
                 self._max_workers,
                 role_credentials=self._role_credentials if self.iam is not None else None,
+                niceness=self._worker_niceness,
             )
             self._runtime.install()
             self._create_resources()
@@ -346,6 +359,15 @@ class LocalStack:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
             os.environ[key] = value
+
+    def _worker_niceness(self, config: FunctionConfig) -> int:
+        """``background_niceness`` for a function no HTTP route invokes, 0 for the API's."""
+        created = self._created
+        if created is None or created.routes is None:
+            return 0
+        if any(route.function_arn == config.arn for route in created.routes.routes):
+            return 0
+        return self._background_niceness
 
     def _start_moto(self) -> None:
         install_replacements()

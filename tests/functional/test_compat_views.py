@@ -21,6 +21,22 @@ def test_aegis_run_details(stack):
     first = body["evaluations"][0]
     assert first["metric"] == "exact" and first["record"]["id"] == "r1"
     assert first["result"] == 100.0 and first["is_gte_threshold"] is True
+    assert body["evaluations_total"] == 20 and body["evaluations_truncated"] is False
+
+
+def test_aegis_run_details_past_the_page(stack):
+    """GIVEN a completed run of more evaluations than the view shows (1,000) THEN it shows
+    the first 1,000 in record order, and the total is every evaluation the run recorded."""
+    records = [{"id": f"r{i}", "output": f"It is {i}.", "golden_answer": str(i)} for i in range(260)]
+    run = completed_run(stack, records=records, batch_size=100)
+    status, body, _ = stack.call("CompatViewsFunction", api_event("aegis_run", path_id=run["id"]))
+    assert status == 200, body
+    trulayer.validate(body, aegis.RUN)
+    metrics = body["number_of_metrics"]
+    assert body["evaluations_total"] == 260 * metrics > 1000
+    assert body["evaluations_truncated"] is True and len(body["evaluations"]) == 1000
+    indexes = [e["record_index"] for e in body["evaluations"]]
+    assert indexes == sorted(indexes) and indexes[-1] == 999 // metrics
 
 
 def test_aymara_list_with_filters_and_responses(stack):

@@ -19,6 +19,9 @@ from assay_service.ports import Ports
 from assay_service.services import runs as run_service
 
 AEGIS_MAX_EVALUATIONS = 1000
+# A run in one of these has its batches and counters frozen (no batch is recorded after it
+# left "running": the batch's write is conditional on that status).
+FINISHED = frozenset({"completed", "failed", "cancelled"})
 AYMARA_MAX_RESPONSES = 100
 AYMARA_STATUS = {
     "pending": "created",
@@ -44,6 +47,14 @@ def _evaluations(run: Run, *, ports: Ports) -> Iterator[tuple[dict[str, Any], di
             yield raw, records.get(raw["record_id"], {})
 
 
+def recorded_evaluations(run: Run) -> int:
+    """How many evaluations the run's recorded batches hold, from its counters: a batch is
+    recorded in the same transaction that adds its records to ``completed_count`` (every
+    metric scored) or ``failed_count`` (at least one not), and holds one evaluation per
+    record and metric."""
+    return (run.completed_count + run.failed_count) * len(run.metrics)
+
+
 def aegis_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) -> dict[str, Any]:
     run = run_service.get_run(principal, run_id, ports=ports)
     dataset = ports.datasets.get(principal.tenant_id, run.dataset_id)
@@ -51,10 +62,18 @@ def aegis_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) ->
     model = version.judge.model if version and version.judge else None
     evaluations: list[dict[str, Any]] = []
     total = 0
+    # A finished run's batches are read only as far as the page needs (its total comes from
+    # its counters); a running one's are all read and counted (its counters were read
+    # before its batches, and batches may have been recorded in between).
+    finished = run.status in FINISHED
     for raw, record in _evaluations(run, ports=ports):
-        total += 1
         if len(evaluations) >= AEGIS_MAX_EVALUATIONS:
+            if finished:
+                total = recorded_evaluations(run)
+                break
+            total += 1
             continue
+        total += 1
         evaluations.append(
             {
                 "id": raw["id"],
