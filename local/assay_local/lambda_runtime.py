@@ -35,6 +35,7 @@ import contextlib
 import json
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.spawn
 import os
 import signal
 import threading
@@ -73,6 +74,38 @@ from assay_local.moto_hooks import MotoHook
 
 _SPAWN = multiprocessing.get_context("spawn")
 _FORKSERVER = multiprocessing.get_context("forkserver")
+
+# multiprocessing makes every new process (spawned, or forked by the forkserver) import the
+# parent's ``__main__`` again, so that a target defined there can be unpickled. A worker's
+# target is ``_worker.worker_main``, never the parent's main; and the parent's main is
+# ``assay_local.__main__``, a benchmark or a test runner, all of which import moto and the
+# stack: ~2.5 s of every cold start, for nothing a handler uses. While a worker is started
+# (``_WORKER_START.active``, this thread only) its preparation data leaves the main out.
+_WORKER_START = threading.local()
+_preparation_data = multiprocessing.spawn.get_preparation_data
+
+
+def _worker_preparation_data(name: str) -> dict[str, Any]:
+    data = _preparation_data(name)
+    if getattr(_WORKER_START, "active", False):
+        data.pop("init_main_from_name", None)
+        data.pop("init_main_from_path", None)
+    return data
+
+
+multiprocessing.spawn.get_preparation_data = _worker_preparation_data
+
+
+def _start_without_parent_main(process: BaseProcess) -> None:
+    """Start ``process`` (whose target lives in ``assay_local._worker``) without the
+    parent's ``__main__``."""
+    _WORKER_START.active = True
+    try:
+        process.start()
+    finally:
+        _WORKER_START.active = False
+
+
 # The one module the forkserver imports; it imports _worker.PRELOAD_MODULES (third-party only).
 FORKSERVER_PRELOAD = ["assay_local._preload"]
 # Idle workers beyond one per function are stopped after this long (Lambda reclaims idle
@@ -131,7 +164,7 @@ class _Worker:
             name=f"lambda:{config.name}",
             daemon=True,
         )
-        self.process.start()
+        _start_without_parent_main(self.process)
         child_conn.close()
         self.invocations = 0  # the first one also waits for the handler's import (cold start)
         self.idle_since = time.monotonic()
@@ -548,7 +581,7 @@ class LambdaRuntime:
         full_env.update(self._aws_env)
         parent_conn, child_conn = _SPAWN.Pipe()
         process = _SPAWN.Process(target=call_in_env, args=(child_conn, target, kwargs, full_env), daemon=True)
-        process.start()
+        _start_without_parent_main(process)
         child_conn.close()
         try:
             if not parent_conn.poll(timeout_s):

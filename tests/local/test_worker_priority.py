@@ -80,3 +80,19 @@ def test_only_the_functions_behind_no_route_are_lowered():
     assert stack._worker_niceness(_config(api)) == 0
     assert stack._worker_niceness(_config(workflow)) == BACKGROUND_NICENESS
     assert unlowered._worker_niceness(_config(workflow)) == 0
+
+
+def test_workers_start_without_the_parent_main():
+    # multiprocessing re-imports the parent's __main__ in every new process; a worker's
+    # target is in assay_local._worker, so its start leaves the main out (cold starts).
+    from assay_local import lambda_runtime
+
+    plain = lambda_runtime._worker_preparation_data("x")
+    assert {"init_main_from_name", "init_main_from_path"} & plain.keys()  # pytest's main
+    lambda_runtime._WORKER_START.active = True
+    try:
+        worker = lambda_runtime._worker_preparation_data("x")
+    finally:
+        lambda_runtime._WORKER_START.active = False
+    assert not {"init_main_from_name", "init_main_from_path"} & worker.keys()
+    assert worker["sys_path"] == plain["sys_path"]
