@@ -42,6 +42,7 @@ from assay_local.stack import LocalStack  # noqa: E402
 from tests.support.judge_server import model_server  # noqa: E402
 
 MODEL = "bench-model"
+STARTS: list[float] = []
 
 
 def version(max_tokens: int) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def run_once(
     api: requests.Session, base: str, dataset_id: str, version_id: str, **extra: Any
 ) -> tuple[dict, float]:
     started = time.monotonic()
+    STARTS.append(started)  # the server's clock is time.monotonic too
     scheduled = api.post(
         f"{base}/v1/datasets/{dataset_id}/runs", json={"eval_version_id": version_id, **extra}, timeout=60
     )
@@ -185,6 +187,16 @@ def main() -> None:
             f"most in any 60 s {server.max_requests_in_window(60):,}, most in flight {server.max_in_flight}"
         )
         print(f"per model usage: {json.dumps(run.get('per_model_usage'))}")
+        if server.served_at:
+            first = server.served_at[0]
+            per_second = [0] * (int(server.served_at[-1] - first) + 1)
+            for at in server.served_at:
+                per_second[int(at - first)] += 1
+            print(f"served per second: {per_second}")
+            print(
+                f"first call {first - STARTS[0]:.1f} s after the schedule, last "
+                f"{server.served_at[-1] - STARTS[0]:.1f} s after"
+            )
 
         before = server.received
         again, wall_again = run_once(

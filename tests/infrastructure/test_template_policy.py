@@ -190,10 +190,11 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         _grant("s3:PutObject", f"{BUCKET}/tenants/*/runs/*/manifest.json"),
     ),
     "ScoreBatchFunction": _merge(
-        # Query, DeleteItem: the shared rate limiter's bucket and call slots (decision 0016)
+        # Query, DeleteItem: the shared rate limiter's bucket and call slots (decision 0016);
+        # BatchGetItem, BatchWriteItem: the response cache (decision 0017)
         _grant(
-            "dynamodb:GetItem dynamodb:Query dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem "
-            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query dynamodb:PutItem dynamodb:BatchWriteItem "
+            "dynamodb:UpdateItem dynamodb:DeleteItem dynamodb:ConditionCheckItem",
             TABLE,
         ),
         _grant("s3:GetObject", f"{BUCKET}/tenants/*/datasets/*"),

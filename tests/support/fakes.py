@@ -773,8 +773,12 @@ class FakeResponseCache:
     def get(self, tenant_id: UUID, key: str) -> dict[str, Any] | None:
         return self.items.get((tenant_id, key))
 
-    def put(self, tenant_id: UUID, key: str, response: dict[str, Any]) -> None:
-        self.items[tenant_id, key] = dict(response)
+    def get_many(self, tenant_id: UUID, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {key: self.items[tenant_id, key] for key in keys if (tenant_id, key) in self.items}
+
+    def put_many(self, tenant_id: UUID, responses: Mapping[str, dict[str, Any]]) -> None:
+        for key, response in responses.items():
+            self.items[tenant_id, key] = dict(response)
 
 
 class FakeKeyring:

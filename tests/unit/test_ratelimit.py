@@ -221,3 +221,20 @@ def test_fake_limiter_deadline_back_off_and_slots():
     limiter.acquire("k", limits, tokens=0, deadline=clock.now + 60).settle(0)
     assert clock.now - start == pytest.approx(30.0)
     assert limiter.back_offs == [("k", 30)] and limiter.refusals == ["k", "k"]
+
+
+def test_reservations_space_the_calls_at_the_rate_and_never_poll():
+    from assay_service.domain.ratelimit import reserve
+
+    limits = Limits(requests_per_minute=600)  # 10/s, one second's burst of 10
+    state, now, turns = None, 100.0, []
+    for _ in range(40):  # 40 callers arrive at once
+        state, wait = reserve(state, limits, now, requests=1)
+        assert state is not None
+        turns.append(now + wait)
+    # the burst goes at once, then one every 0.1 s: 40 calls by 103.0 and never faster
+    assert turns[:10] == [100.0] * 10
+    assert turns[-1] == pytest.approx(103.0)
+    assert all(b - a == pytest.approx(0.1) for a, b in zip(turns[10:], turns[11:], strict=False))
+    # a limit of 0 never reserves
+    assert reserve(None, Limits(requests_per_minute=0), now) == (None, math.inf)

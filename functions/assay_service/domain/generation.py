@@ -215,6 +215,19 @@ def generation_request(settings: GenerationSettings, record: Record) -> ChatRequ
     )
 
 
+def generation_requests(
+    records: Iterable[tuple[int, Record]], settings: GenerationSettings
+) -> list[ChatRequest]:
+    """The calls of the records whose templates can be filled (the rest make none)."""
+    out = []
+    for _, record in records:
+        try:
+            out.append(generation_request(settings, record))
+        except MissingFieldError:
+            continue
+    return out
+
+
 # ------------------------------------------------------------------ usage
 Role = Literal["generator", "judge"]
 

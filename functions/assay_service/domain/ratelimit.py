@@ -148,6 +148,36 @@ def take(
     )
 
 
+def reserve(
+    state: Bucket | None, limits: Limits, now: float, requests: int = 1, tokens: int = 0
+) -> tuple[Bucket | None, float]:
+    """``take`` as a reservation: the call's share is taken now, into debt if need be, and
+    the wait returned is when the call may go — what ``take`` would have made it wait for.
+    A caller that reserves sleeps once instead of asking again and again, and the order of
+    the reservations is the order of the calls. ``(None, inf)`` when a limit of 0 means
+    never. Over any window the calls admitted stay within capacity + rate × window, as
+    with ``take``."""
+    state = refill(Bucket.full(limits, now) if state is None else state, limits, now)
+    if (limits.requests_per_minute is not None and limits.requests_per_minute <= 0) or (
+        limits.tokens_per_minute is not None and limits.tokens_per_minute <= 0
+    ):
+        return None, math.inf
+    wait = max(0.0, state.blocked_until - now)
+    r_cap, t_cap = request_capacity(limits), token_capacity(limits)
+    if r_cap is not None:
+        wait = max(wait, _wait(state.requests, min(requests, r_cap), _rate(limits.requests_per_minute)))
+    if t_cap is not None:
+        wait = max(wait, _wait(state.tokens, min(tokens, t_cap), _rate(limits.tokens_per_minute)))
+    return (
+        replace(
+            state,
+            requests=state.requests - requests if r_cap is not None else state.requests,
+            tokens=state.tokens - tokens if t_cap is not None else state.tokens,
+        ),
+        wait,
+    )
+
+
 def charge(state: Bucket | None, limits: Limits, now: float, tokens: int) -> Bucket:
     """Move the token axis by ``tokens`` at ``now``: a positive number charges more (the
     call used more than its estimate; the bucket may go into debt), a negative one refunds

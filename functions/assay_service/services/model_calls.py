@@ -12,11 +12,14 @@ still fails raises ``TransientScoringError`` to the caller.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from assay_service.domain.generation import (
@@ -29,7 +32,7 @@ from assay_service.domain.generation import (
 )
 from assay_service.domain.ratelimit import Limits, estimate_tokens
 from assay_service.domain.scorers.judges import JudgeReply
-from assay_service.errors import TransientScoringError
+from assay_service.errors import TransientScoringError, TransientStoreError
 from assay_service.models.domain import JudgeSettings, RateLimits
 from assay_service.ports import RateLimiter, ResponseCache
 
@@ -70,21 +73,49 @@ class ModelCalls:
     meter: UsageMeter
     deadline: float  # time.time() after which no call starts (the batch's own timeout)
     sleep: Callable[[float], None] = time.sleep
+    # Answers read ahead (``prefetch``: None for a key known to be missing) and answers to
+    # store (``flush``): a batch reads and writes the cache in a few batched requests.
+    _known: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _new: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def prefetch(self, requests: Iterable[ChatRequest]) -> None:
+        """Read the cached answers of ``requests`` at once (a batch's generation calls)."""
+        if self.cache is None:
+            return
+        keys = [r.cache_key() for r in requests if r.cacheable]
+        found = self.cache.get_many(self.tenant_id, keys)
+        with self._lock:
+            self._known.update({key: found.get(key) for key in keys})
 
     def call(self, request: ChatRequest, role: Role) -> tuple[ChatReply, bool]:
         """The reply, and whether it came from the cache."""
         key = request.cache_key() if self.cache is not None and request.cacheable else None
         if key is not None and self.cache is not None:
-            stored = self.cache.get(self.tenant_id, key)
+            with self._lock:
+                known, stored = key in self._known, self._known.get(key)
+                stored = stored or self._new.get(key)
+            if not known and stored is None:
+                stored = self.cache.get(self.tenant_id, key)
             if stored is not None:
                 self.meter.reused(role, request)
                 return ChatReply.from_dict(stored), True
             self.meter.missed()
         reply = self._call(request)
         self.meter.called(role, request, reply)
-        if key is not None and self.cache is not None:
-            self.cache.put(self.tenant_id, key, reply.to_dict())
+        if key is not None:
+            with self._lock:
+                self._new[key] = reply.to_dict()
         return reply, False
+
+    def flush(self) -> None:
+        """Store the answers called for since the last flush (best effort: a store that
+        cannot take them now only costs a later call)."""
+        with self._lock:
+            new, self._new = self._new, {}
+        if new and self.cache is not None:
+            with contextlib.suppress(TransientStoreError):
+                self.cache.put_many(self.tenant_id, new)
 
     def _call(self, request: ChatRequest) -> ChatReply:
         client = self.clients(request.provider)

@@ -14,10 +14,17 @@ from uuid import UUID
 from assay_service.dependencies import DEPLOYED
 from assay_service.domain.aggregation import Aggregator
 from assay_service.domain.exports import FORMATS, encode_csv, encode_json, encode_jsonl
-from assay_service.domain.generation import ChatReply, ChatRequest, UsageMeter, generate, merge_usage
+from assay_service.domain.generation import (
+    ChatReply,
+    ChatRequest,
+    UsageMeter,
+    generate,
+    generation_requests,
+    merge_usage,
+)
 from assay_service.domain.scorers import get_scorer
 from assay_service.domain.scorers.judges import JudgeRuntime
-from assay_service.domain.scoring import CONTINUE_CHECK_S, score_batch
+from assay_service.domain.scoring import CONTINUE_CHECK_S, BatchOutcome, score_batch
 from assay_service.errors import TransientStoreError, found
 from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
@@ -145,6 +152,43 @@ def _still_running(run: Run, *, ports: Ports) -> Callable[[], bool]:
     return ask
 
 
+def _generate_and_score(
+    run: Run, indexed: list[tuple[int, Record]], calls: ModelCalls, *, ports: Ports
+) -> tuple[BatchOutcome, list[dict[str, Any]]] | None:
+    """The batch scored — after its answers were generated, when the run generates — and
+    its records as stored (truncated, each with its generation); None when the run stopped
+    running meanwhile."""
+    generations: dict[int, dict[str, Any]] = {}
+    unscorable: dict[int, str] = {}
+    still_running = _still_running(run, ports=ports)
+    if run.generation is not None:
+        calls.prefetch(generation_requests(indexed, run.generation))
+        call = _while_running(lambda request: calls.call(request, "generator"), still_running)
+        try:
+            generated = generate(indexed, run.generation, call)
+        except _RunStopped:
+            return None
+        indexed, generations, unscorable = generated.records, generated.generations, generated.unscorable
+    outcome = score_batch(
+        run_id=run.id,
+        project_id=run.project_id,
+        metrics=run.metrics,
+        records=indexed,
+        judge=judge_for(run, calls, ports=ports),
+        should_continue=still_running,
+        unscorable=unscorable,
+    )
+    if outcome.stopped:
+        return None
+    rows = []
+    for index, record in indexed:
+        row = truncated(record)
+        if index in generations:
+            row["generation"] = generations[index]
+        rows.append(row)
+    return outcome, rows
+
+
 class _RunStopped(Exception):
     """The run stopped running (e.g. cancelled) while its batch was generating."""
 
@@ -186,35 +230,15 @@ def score(event: ScoreBatchInput, *, ports: Ports = DEPLOYED) -> ScoreBatchResul
         raise ValueError(f"batch {batch.index}: expected {batch.count} records, read {len(records)}")
     meter = UsageMeter(prices=ports.judge_prices())
     calls = model_calls(run, meter, ports=ports)
-    indexed = list(enumerate(records, start=batch.first_record))
-    generations: dict[int, dict[str, Any]] = {}
-    unscorable: dict[int, str] = {}
-    if run.generation is not None:
-        call = _while_running(
-            lambda request: calls.call(request, "generator"), _still_running(run, ports=ports)
+    try:
+        scored = _generate_and_score(
+            run, list(enumerate(records, start=batch.first_record)), calls, ports=ports
         )
-        try:
-            generated = generate(indexed, run.generation, call)
-        except _RunStopped:  # cancelled (or ended) while generating: nothing to record
-            return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
-        indexed, generations, unscorable = generated.records, generated.generations, generated.unscorable
-    outcome = score_batch(
-        run_id=run.id,
-        project_id=run.project_id,
-        metrics=run.metrics,
-        records=indexed,
-        judge=judge_for(run, calls, ports=ports),
-        should_continue=_still_running(run, ports=ports),
-        unscorable=unscorable,
-    )
-    if outcome.stopped:  # cancelled (or ended) while scoring: nothing to record
+    finally:
+        calls.flush()  # the answers paid for are kept, whatever happens to the batch now
+    if scored is None:  # cancelled (or ended) meanwhile: nothing to record
         return ScoreBatchResult(batch=batch.index, completed=0, failed=0, outcome="inactive")
-    rows = []
-    for index, record in indexed:
-        row = truncated(record)
-        if index in generations:
-            row["generation"] = generations[index]
-        rows.append(row)
+    outcome, rows = scored
     recorded = ports.runs.record_batch(
         run,
         batch.index,

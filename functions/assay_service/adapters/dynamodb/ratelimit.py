@@ -11,12 +11,13 @@ token bucket                  LIMIT#{key} / BUCKET            requests, tokens, 
 call slot (concurrency)       LIMIT#{key} / SLOT#{n}          owner, held_until, ttl
 ============================  ==============================  ==========================
 
-**Bucket**: read (consistent), computed with ``domain.ratelimit.take``, written back on
-condition that ``version`` is still the one read (optimistic concurrency: a writer that lost
-the race re-reads and computes again). When the bucket says wait, the caller sleeps that
-long (capped at ``MAX_SLEEP_S``, plus a little jitter so waiters do not wake in step) and
-tries again — until ``deadline``: a wait that would end after it raises
-TransientScoringError at once, naming the key, rather than sleeping the batch's time away.
+**Bucket**: read (consistent), the call's share reserved with ``domain.ratelimit.reserve``
+(into debt if need be), written back on condition that ``version`` is still the one read
+(optimistic concurrency: a writer that lost the race re-reads and computes again); the
+caller then sleeps until its turn, once, without asking again. A turn later than
+``deadline`` is not reserved: TransientScoringError at once, naming the key, rather than
+sleeping the batch's time away. The threads of one process reserve one at a time (a lock
+per key): they queue in memory, not in lost races at DynamoDB.
 
 **Slots**: ``concurrent`` items ``SLOT#0…`` of the same partition; a call holds one from
 ``acquire`` to ``settle``. A slot is taken by a conditional write (``attribute_not_exists(PK)
@@ -62,14 +63,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from assay_service.adapters.dynamodb.table import Table, is_condition_failure
-from assay_service.domain.ratelimit import Bucket, Limits, charge, take
+from assay_service.domain.ratelimit import Bucket, Limits, charge, reserve
 from assay_service.errors import TransientScoringError, TransientStoreError
 
 BUCKET_SK = "BUCKET"
 # A slot's lease: longer than a scoring batch's 300 s timeout, so a crashed holder frees it.
 SLOT_LEASE_S = 330.0
 # The longest sleep between two looks at the bucket (a refund may let a call go earlier).
-MAX_SLEEP_S = 2.0
 # Added to each sleep, at random, so waiters do not all wake at the same moment.
 JITTER_S = 0.02
 # Waiting for a slot (nothing says when one frees): polls from the first to the last.
@@ -133,6 +133,7 @@ class DynamoDBPermit:
         self.owner = owner
         self._settled = False
         self._lock = threading.Lock()
+        self.go_at: float | None = None  # the turn the bucket reserved for the call
 
     def settle(self, used_tokens: int) -> None:
         """Best effort: the model call has happened, and failing it now for its bookkeeping
@@ -171,6 +172,15 @@ class DynamoDBRateLimiter:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng
+        # One thread of this process at a time takes from a key's bucket; the others queue
+        # here rather than at DynamoDB, where every waiter polling one item would lose race
+        # after race (each loss a read and a write) and slow every batch's calls.
+        self._queues: dict[str, threading.Lock] = {}
+        self._queues_lock = threading.Lock()
+
+    def _queue(self, key: str) -> threading.Lock:
+        with self._queues_lock:
+            return self._queues.setdefault(key, threading.Lock())
 
     # -------------------------------------------------------------- the port
     def acquire(self, key: str, limits: Limits, *, tokens: int, deadline: float) -> DynamoDBPermit:
@@ -179,19 +189,24 @@ class DynamoDBRateLimiter:
         tokens = max(0, tokens)
         if limits.unlimited:
             return DynamoDBPermit(None, key, limits, tokens)
-        slot, owner, first = None, uuid.uuid4().hex, None
+        slot, owner, first, go_at = None, uuid.uuid4().hex, None, self.clock()
         try:
             if limits.concurrent is not None:
                 slot, first = self._take_slot(key, limits.concurrent, owner, deadline)
             if limits.requests_per_minute is not None or limits.tokens_per_minute is not None:
-                # the partition read for the slot holds the bucket (or shows there is none)
-                self._take_bucket(key, limits, tokens, deadline, first, read=slot is not None)
+                with self._queue(key):
+                    # the partition read for the slot holds the bucket (or shows there is
+                    # none); a thread that queued here reads it again
+                    go_at = self._take_bucket(key, limits, tokens, deadline, first, read=slot is not None)
+                self.sleep(max(0.0, go_at - self.clock()))  # the reserved turn, outside the queue
         except BaseException:
             if slot is not None:
                 with contextlib.suppress(TransientStoreError):  # else the lease frees it
                     self._free(key, slot, owner)
             raise
-        return DynamoDBPermit(self, key, limits, tokens, slot, owner)
+        permit = DynamoDBPermit(self, key, limits, tokens, slot, owner)
+        permit.go_at = go_at
+        return permit
 
     def back_off(self, key: str, seconds: float) -> None:
         """Every caller of ``key`` waits until ``seconds`` from now (a later block stays):
@@ -220,27 +235,27 @@ class DynamoDBRateLimiter:
         item: dict[str, Any] | None,
         *,
         read: bool,
-    ) -> None:
-        """Charge the bucket; ``read``: ``item`` is the bucket as just read (None: none yet)."""
+    ) -> float:
+        """Reserve the call's share of the bucket (``domain.ratelimit.reserve``): returns
+        the moment (``clock``) the call may go. ``read``: ``item`` is the bucket as just
+        read (None: none yet). One read and one conditional write when no other caller of
+        the key writes in between (a lost race reads again)."""
         while True:
             if not read:
                 item = self.table.get(limit_pk(key), BUCKET_SK)
             read = False
             now = self.clock()
             state, version = _bucket(item, limits, now)
-            after, wait = take(state, limits, now, requests=1, tokens=tokens)
-            if after is not None and now <= deadline:
-                if self._write(key, after, version, now):
-                    return
-                self.sleep(self.rng() * JITTER_S)  # lost a race: read again
-                continue
-            if now + wait > deadline:  # (or the deadline passed in races lost)
+            after, wait = reserve(state, limits, now, requests=1, tokens=tokens)
+            if after is None or now + wait > deadline:
                 raise TransientScoringError(
                     f"rate limit of {key}: no call allowed before the deadline "
                     f"(next in {wait:.1f}s, {max(0.0, deadline - now):.1f}s left)",
                     retry_after=None if math.isinf(wait) else wait,
                 )
-            self.sleep(min(wait, MAX_SLEEP_S, max(0.0, deadline - now)) + self.rng() * JITTER_S)
+            if self._write(key, after, version, now):
+                return now + wait
+            self.sleep(self.rng() * JITTER_S)  # lost a race: read again
 
     def _write(self, key: str, bucket: Bucket, version: int | None, now: float) -> bool:
         """Store ``bucket`` if the item is still at ``version``: whether it was."""

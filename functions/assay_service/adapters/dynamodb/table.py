@@ -199,12 +199,15 @@ class Table:
                 return total
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
-    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    def batch_get(self, keys: Sequence[tuple[str, str]], *, consistent: bool = True) -> list[dict[str, Any]]:
         """Items by key (≤ 100), in the order asked; missing ones are skipped."""
         if not keys:
             return []
         request = {
-            self.name: {"Keys": [serialize({"PK": pk, "SK": sk}) for pk, sk in keys], "ConsistentRead": True}
+            self.name: {
+                "Keys": [serialize({"PK": pk, "SK": sk}) for pk, sk in keys],
+                "ConsistentRead": consistent,
+            }
         }
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for _ in range(8):
@@ -325,15 +328,18 @@ class Table:
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     def batch_delete(self, keys: Sequence[tuple[str, str]]) -> None:
-        """Delete items by key, 25 per BatchWriteItem; unprocessed ones are sent again
-        (a missing item is no error: a repeated delete is harmless)."""
-        for start in range(0, len(keys), 25):
-            request = {
-                self.name: [
-                    {"DeleteRequest": {"Key": serialize({"PK": pk, "SK": sk})}}
-                    for pk, sk in keys[start : start + 25]
-                ]
-            }
+        """Delete items by key, 25 per BatchWriteItem (a missing item is no error: a repeated
+        delete is harmless)."""
+        self._batch_write([{"DeleteRequest": {"Key": serialize({"PK": pk, "SK": sk})}} for pk, sk in keys])
+
+    def batch_put(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Put items (unconditionally), 25 per BatchWriteItem."""
+        self._batch_write([{"PutRequest": {"Item": serialize(item)}} for item in items])
+
+    def _batch_write(self, writes: Sequence[dict[str, Any]]) -> None:
+        """25 writes per BatchWriteItem; unprocessed ones are sent again."""
+        for start in range(0, len(writes), 25):
+            request = {self.name: list(writes[start : start + 25])}
             for attempt in range(8):
                 out = self._call("batch_write_item", RequestItems=request)
                 request = out.get("UnprocessedItems") or {}
