@@ -16,7 +16,7 @@ records × metrics, no duplicate); then the same run again with the cache warm: 
 made (target 0) and its wall time. Last, the cost model of 100,000 generated + judged records
 on Bedrock, from the price table and the AWS cost model.
 
-Usage: .venv/bin/python bench/generation.py [--records 2000] [--rpm 3000] [--tpm 2000000]
+Usage: .venv/bin/python bench/generation.py [--records 2000] [--rpm 1200] [--tpm 2000000]
        [--latency 0.2] [--max-concurrency 8]
 Target (issue): wall ≤ 1.15 × the limit-bound minimum; 0 requests beyond the limit once
 backoff settles; no record lost or doubled; a warm re-run makes 0 model calls.
@@ -123,7 +123,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--records", type=int, default=2000)
-    parser.add_argument("--rpm", type=int, default=3000)
+    parser.add_argument("--rpm", type=int, default=1200)
     parser.add_argument("--tpm", type=int, default=2_000_000)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--max-tokens", type=int, default=32)

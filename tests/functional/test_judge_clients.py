@@ -457,3 +457,79 @@ def test_the_deployment_s_price_overrides_reach_the_judge_cost(monkeypatch):
         assert dependencies.judge_prices() == DEFAULT_PRICES
     finally:
         dependencies.reset()
+
+
+def test_bedrock_generation_sends_the_conversation_and_sampling_and_maps_the_stop_reason(bedrock):
+    from assay_service.domain.generation import generation_request
+    from assay_service.models.domain import GenerationSettings, Record
+
+    client, stub = bedrock
+    settings = GenerationSettings.model_validate(
+        {
+            "model": "amazon.nova-lite-v1:0",
+            "system": "Be brief.",
+            "messages": [{"content": "Q: {{record.input}}"}],
+            "top_p": 0.5,
+            "stop": ["END"],
+            "max_tokens": 64,
+        }
+    )
+    request = generation_request(settings, Record(id="r", trace_id=uuid.uuid4(), input="capital?"))
+    response = converse_response("Paris", tokens_in=12, tokens_out=3)
+    response["stopReason"] = "max_tokens"
+    stub.add_response(
+        "converse",
+        response,
+        {
+            "modelId": "amazon.nova-lite-v1:0",
+            "system": [{"text": "Be brief."}],
+            "messages": [{"role": "user", "content": [{"text": "Q: capital?"}]}],
+            "inferenceConfig": {"maxTokens": 64, "temperature": 0.0, "topP": 0.5, "stopSequences": ["END"]},
+        },
+    )
+    reply = BedrockJudgeClient(client).chat(request)
+    stub.assert_no_pending_responses()
+    assert (reply.text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens) == (
+        "Paris",
+        "length",
+        12,
+        3,
+    )
+
+
+def test_openai_generation_sends_sampling_and_the_schema(server):
+    from assay_service.domain.generation import ChatRequest
+
+    url, script = server
+    script.replies.append((200, completion("42", prompt_tokens=9, completion_tokens=1)))
+    request = ChatRequest(
+        provider="openai",
+        model="m",
+        messages=(("system", "s"), ("user", "u")),
+        temperature=0.2,
+        top_p=0.9,
+        seed=3,
+        stop=("\n",),
+        json_schema='{"type":"string"}',
+    )
+    reply = OpenAIJudgeClient(url, "sk").chat(request)
+    body = script.requests[-1]["body"]
+    assert (body["top_p"], body["seed"], body["stop"], body["temperature"]) == (0.9, 3, ["\n"], 0.2)
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"] == {"type": "string"}
+    assert (reply.text, reply.prompt_tokens, reply.completion_tokens) == ("42", 9, 1)
+
+
+def test_a_429_carries_the_providers_retry_after():
+    from assay_service.domain.generation import ChatRequest
+
+    from tests.support.judge_server import model_server
+
+    request = ChatRequest(provider="openai", model="m", messages=(("user", "hello"),), max_tokens=5)
+    with model_server(rpm=1) as (url, provider):
+        client = OpenAIJudgeClient(url, "sk")
+        client.chat(request)  # the one request of this minute
+        with pytest.raises(TransientScoringError) as refused:
+            client.chat(request)
+    assert refused.value.retry_after is not None and 50 <= refused.value.retry_after <= 60
+    assert provider.rate_limited == 1 and provider.over_limit_served == 0

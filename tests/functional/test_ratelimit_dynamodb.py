@@ -284,3 +284,25 @@ def test_batches_calling_a_provider_through_the_limiter_stay_under_its_limits(ta
     assert sorted(answers) == sorted(f"Answer: record {i}-{j}" for i in range(6) for j in range(6))
     assert provider.over_limit_served == 0 and provider.rate_limited <= 2
     assert provider.max_in_flight <= 4
+
+
+# ------------------------------------------------------------------ the response cache
+def test_the_response_cache_is_per_tenant_batched_and_expires(table):
+    from assay_service.adapters.dynamodb import DynamoDBResponseCache
+    from assay_service.adapters.dynamodb.keys import response_pk
+
+    cache = DynamoDBResponseCache(table)
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    answers = {f"k{i}": {"text": f"answer {i}", "prompt_tokens": i} for i in range(30)}  # > 25: two writes
+    cache.put_many(mine, answers)
+    assert cache.get_many(mine, [*answers, "missing"]) == answers
+    assert cache.get(mine, "k7") == answers["k7"]
+    assert cache.get_many(theirs, list(answers)) == {} and cache.get(theirs, "k7") is None
+    # an answer past its expiry is a miss, though DynamoDB may not have deleted it yet
+    table.update(
+        response_pk(mine, "k7"), "RESP", expression="SET #t = :t", names={"#t": "ttl"}, values={":t": 1}
+    )
+    assert cache.get(mine, "k7") is None and "k7" not in cache.get_many(mine, ["k7", "k8"])
+    # an answer too large for an item is not kept
+    cache.put_many(mine, {"big": {"text": "x" * 400_000}})
+    assert cache.get(mine, "big") is None
