@@ -10,6 +10,8 @@ from pathlib import Path
 
 from assay_local import _worker
 
+from tests.support.factories import lambda_context
+
 KEPT: list[bytes] = []
 
 
@@ -39,17 +41,7 @@ def test_an_idle_worker_hands_back_what_an_invocation_freed():
     )
     process.start()
     try:
-        context = {
-            "function_name": "f",
-            "function_version": "$LATEST",
-            "invoked_function_arn": "arn:f",
-            "memory_limit_in_mb": 512,
-            "aws_request_id": "r",
-            "log_group_name": "g",
-            "log_stream_name": "s",
-            "deadline_epoch_ms": int(time.time() * 1000) + 60_000,
-        }
-        parent.send(({}, context))
+        parent.send(({}, lambda_context()))
         payload, errored = parent.recv()
         assert not errored, payload
         after_invocation = float(payload)

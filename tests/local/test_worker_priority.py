@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import time
 from multiprocessing import get_context
 from types import SimpleNamespace
 from typing import Any
@@ -15,23 +14,15 @@ from assay_local import _worker
 from assay_local.lambda_runtime import FunctionConfig
 from assay_local.stack import BACKGROUND_NICENESS, LocalStack
 
+from tests.support.factories import lambda_context
+
 
 def priority_and_frozen(event: dict[str, Any], context: Any) -> list[int]:
     return [os.getpriority(os.PRIO_PROCESS, 0), gc.get_freeze_count()]
 
 
 def _invoke(parent: Any) -> Any:
-    context = {
-        "function_name": "f",
-        "function_version": "$LATEST",
-        "invoked_function_arn": "arn:f",
-        "memory_limit_in_mb": 512,
-        "aws_request_id": "r",
-        "log_group_name": "g",
-        "log_stream_name": "s",
-        "deadline_epoch_ms": int(time.time() * 1000) + 60_000,
-    }
-    parent.send(({}, context))
+    parent.send(({}, lambda_context()))
     payload, errored = parent.recv()
     assert not errored, payload
     return json.loads(payload)

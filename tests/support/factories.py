@@ -33,3 +33,19 @@ def a_run(**fields: Any) -> Run:
     }
     values.update(fields)
     return Run.model_validate(values)
+
+
+def lambda_context(timeout_s: float = 60.0) -> dict[str, Any]:
+    """What the local runtime sends a worker beside each event: the Lambda context's fields."""
+    import time
+
+    return {
+        "function_name": "f",
+        "function_version": "$LATEST",
+        "invoked_function_arn": "arn:f",
+        "memory_limit_in_mb": 512,
+        "aws_request_id": "r",
+        "log_group_name": "g",
+        "log_stream_name": "s",
+        "deadline_epoch_ms": int(time.time() * 1000) + int(timeout_s * 1000),
+    }

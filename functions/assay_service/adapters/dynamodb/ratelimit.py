@@ -60,9 +60,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from assay_service.adapters.dynamodb.table import Table, is_condition_failure
+from assay_service.adapters.dynamodb.table import Table, applied
 from assay_service.domain.ratelimit import Bucket, Limits, charge, reserve
 from assay_service.errors import TransientScoringError, TransientStoreError
 
@@ -212,8 +210,9 @@ class DynamoDBRateLimiter:
         """Every caller of ``key`` waits until ``seconds`` from now (a later block stays):
         one conditional UpdateItem, no read."""
         until = _rounded(self.clock() + max(0.0, seconds))
-        try:
-            self.table.update(
+        # not applied: a later block is already set
+        applied(
+            lambda: self.table.update(
                 limit_pk(key),
                 BUCKET_SK,
                 expression="SET #b = :b, #ttl = :ttl ADD #v :one",
@@ -221,9 +220,7 @@ class DynamoDBRateLimiter:
                 values={":b": until, ":one": 1, ":ttl": int(until) + BUCKET_TTL_S},
                 condition="attribute_not_exists(#b) OR #b < :b",
             )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise  # a later block is already set otherwise
+        )
 
     # -------------------------------------------------------------- the bucket
     def _take_bucket(
@@ -273,8 +270,8 @@ class DynamoDBRateLimiter:
         else:
             condition = "#v = :v"
             values[":v"] = version
-        try:
-            self.table.update(
+        return applied(
+            lambda: self.table.update(
                 limit_pk(key),
                 BUCKET_SK,
                 expression="SET #r = :r, #t = :t, #a = :a, #b = :b, #v = :nv, #ttl = :ttl",
@@ -282,11 +279,7 @@ class DynamoDBRateLimiter:
                 values=values,
                 condition=condition,
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def _charge(self, key: str, limits: Limits, tokens: int) -> None:
         """Move the token axis by ``tokens`` (negative: a refund). A refund is one atomic
@@ -295,8 +288,9 @@ class DynamoDBRateLimiter:
         if tokens == 0:
             return
         if tokens < 0:
-            try:
-                self.table.update(
+            # not applied: no bucket (expired), nothing to refund into
+            applied(
+                lambda: self.table.update(
                     limit_pk(key),
                     BUCKET_SK,
                     expression="ADD #t :d, #v :one",
@@ -304,9 +298,7 @@ class DynamoDBRateLimiter:
                     values={":d": -tokens, ":one": 1},
                     condition="attribute_exists(#a)",
                 )
-            except ClientError as exc:
-                if not is_condition_failure(exc):
-                    raise  # no bucket (expired): nothing to refund into
+            )
             return
         for _ in range(CHARGE_ATTEMPTS):
             item = self.table.get(limit_pk(key), BUCKET_SK)
@@ -348,8 +340,8 @@ class DynamoDBRateLimiter:
             poll = min(poll * 2, SLOT_POLL_S[1])
 
     def _hold(self, key: str, sk: str, owner: str, now: float) -> bool:
-        try:
-            self.table.update(
+        return applied(
+            lambda: self.table.update(
                 limit_pk(key),
                 sk,
                 expression="SET #o = :o, #h = :h, #ttl = :ttl",
@@ -362,19 +354,13 @@ class DynamoDBRateLimiter:
                 },
                 condition="attribute_not_exists(PK) OR #h < :now",
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def _free(self, key: str, sk: str, owner: str) -> None:
         """Delete the slot if ``owner`` still holds it (its lease may have expired and
         another caller taken it: then it is theirs)."""
-        try:
-            self.table.delete(
+        applied(
+            lambda: self.table.delete(
                 limit_pk(key), sk, condition="#o = :o", names={"#o": "owner"}, values={":o": owner}
             )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        )

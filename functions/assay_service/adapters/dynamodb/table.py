@@ -350,6 +350,18 @@ class Table:
                 raise TransientStoreError("DynamoDB BatchWriteItem left items unprocessed")
 
 
+def applied(write: Callable[[], Any]) -> bool:
+    """Run one conditional write: whether it was applied (False: its condition failed; any
+    other error raises)."""
+    try:
+        write()
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
 def cancellation_codes(error: ClientError) -> list[str]:
     """The per-item reasons of a cancelled transaction (``None`` for items that were fine)."""
     return [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
