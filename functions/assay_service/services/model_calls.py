@@ -142,7 +142,8 @@ class ModelCalls:
                     if exc.retry_after is not None
                     else min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt)
                 )
-                wait *= 1 + random.random() * 0.2  # nosec B311 - jitter, not a secret
+                # jitter, not a secret: random is the right tool (bandit B311)
+                wait *= 1 + random.random() * 0.2  # nosec B311
                 if attempt + 1 < ATTEMPTS and time.time() + wait < self.deadline:
                     self.sleep(wait)
                     continue
