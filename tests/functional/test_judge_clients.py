@@ -533,3 +533,48 @@ def test_a_429_carries_the_providers_retry_after():
             client.chat(request)
     assert refused.value.retry_after is not None and 50 <= refused.value.retry_after <= 60
     assert provider.rate_limited == 1 and provider.over_limit_served == 0
+
+
+def test_a_reply_trickling_in_times_out_in_all_not_per_read():
+    import socket
+
+    from assay_service.domain.generation import ChatRequest
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")
+            for _ in range(40):  # a byte every 0.1 s: each read is quick, the whole is not
+                try:
+                    conn.sendall(b" ")
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    client = OpenAIJudgeClient(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(TransientScoringError, match="timed out"):
+        client.chat(ChatRequest(provider="openai", model="m", messages=(("user", "u"),)))
+    assert time.monotonic() - started < 2.0
+    listener.close()
+
+
+def test_content_in_parts_and_a_lone_surrogate_are_read_as_text(server):
+    from assay_service.domain.generation import ChatRequest
+
+    url, script = server
+    body = completion("x")
+    body["choices"][0]["message"]["content"] = [
+        {"type": "text", "text": "Par"},
+        {"type": "text", "text": "is \ud83d"},
+    ]
+    script.replies.append((200, body))
+    reply = OpenAIJudgeClient(url).chat(ChatRequest(provider="openai", model="m", messages=(("user", "u"),)))
+    assert reply.text == "Paris \ufffd"

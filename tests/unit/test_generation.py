@@ -290,3 +290,69 @@ def test_a_run_cancelled_while_its_batch_generates_records_nothing(
     assert len(ports.judge.requests) == 1  # the calls after the cancel were not made
     stopped = runs.get_run(who, run.id, ports=ports)
     assert (stopped.status, stopped.completed_count, stopped.failed_count) == ("cancelled", 0, 0)
+
+
+def test_a_reply_with_a_lone_surrogate_is_stored_with_a_replacement_character():
+    from assay_service.domain.generation import clean_text
+
+    assert clean_text("Paris \ud83c\uddeb\ud83c\uddf7 ok") == "Paris 🇫🇷 ok"  # a valid pair stays
+    cleaned = clean_text("cut mid-emoji \ud83d")
+    assert cleaned == "cut mid-emoji \ufffd" and cleaned.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"messages": [{"content": "x" * 19_000}] * 10}, "over the 100,000 a generation block may hold"),
+        ({"response_format": {"type": "banana"}}, "generation.response_format: not a valid JSON Schema"),
+        ({"model": "   "}, "generation.model"),
+    ],
+)
+def test_a_generation_block_too_large_or_with_a_bad_schema_is_a_400_not_a_500(
+    ports: fakes.Ports, change, message
+):
+    who = principal()
+    dataset_id, version_id = generating_catalogue(ports, who)
+    with pytest.raises(InvalidRequestError, match=message):
+        schedule(
+            ports, who, dataset_id, version_id, generation={"provider": "openai", "model": "m", **change}
+        )
+    with pytest.raises(InvalidRequestError, match=message):
+        generating_catalogue(ports, who, **change)
+
+
+def test_metadata_placeholders_warn_and_a_record_without_its_field_keeps_no_output(ports: fakes.Ports):
+    who = principal()
+    records = [
+        {
+            "id": "a",
+            "input": "paris",
+            "output": "own",
+            "golden_answer": "ROME",
+            "metadata": {"input": "rome"},
+        },
+        {"id": "b", "input": "lyon", "output": "another", "golden_answer": "LYON"},
+    ]
+    dataset_id, version_id = generating_catalogue(
+        ports, who, records=records, messages=[{"content": "{{record.metadata.input}}"}]
+    )
+    run, warnings = schedule(ports, who, dataset_id, version_id)
+    assert [(w["code"], w["field"]) for w in warnings] == [("unchecked_field", "metadata.input")]
+    workflow.prepare(who.tenant_id, run.id, ports=ports)
+    for batch in batches(ports, who, run.id):
+        score(ports, who, run.id, batch)
+    page = {record["id"]: (ev, record) for ev, record in evaluations(ports, who, run.id)}
+    assert page["a"][1]["output"] == "ROME"  # metadata's input, not the record's
+    ev, record = page["b"]
+    assert ev.status == "failed" and record["output"] is None  # not the dataset's answer
+    assert "no 'input'" in record["generation"]["error"]
+
+
+def test_a_model_without_a_price_makes_its_cost_unknown_not_free(ports: fakes.Ports):
+    from assay_service.models.api import EvalRunResponse
+
+    who = principal()
+    done = run_to_the_end(ports, who, *generating_catalogue(ports, who))  # the fakes price nothing
+    breakdown = EvalRunResponse.of(done).cost_breakdown
+    assert breakdown is not None and breakdown.generation is None and breakdown.total is None
+    assert breakdown.judging == 0.0  # no judge was called

@@ -239,10 +239,11 @@ def cache_text(run: EvalRun) -> str:
     )
 
 
-def judge_cost(run: EvalRun) -> float:
-    """What the LLM judges cost: ``cost_breakdown.judging`` when the run has one, else
-    ``total_cost`` (which was only the judges' before runs could generate)."""
-    return run.cost_breakdown.judging if run.cost_breakdown is not None else (run.total_cost or 0.0)
+def judge_cost(run: EvalRun) -> str:
+    """What the LLM judges cost, as ``usd``: ``cost_breakdown.judging`` when the run has one
+    (``–`` when a judge model has no price), else ``total_cost`` (which was only the judges'
+    before runs could generate)."""
+    return usd(run.cost_breakdown.judging if run.cost_breakdown is not None else (run.total_cost or 0.0))
 
 
 def models_section(run: EvalRun) -> list[str]:
@@ -303,7 +304,7 @@ def run_summary(run: EvalRun) -> str:
             "their own thresholds"
             + (f" ({', '.join(below)})" if below else "")
             + (" — not part of the run verdict; `assay ci` gates on them by default" if below else ""),
-            f"records passing every metric {pct(run.pass_rate)}; judge cost ${judge_cost(run):.4f}"
+            f"records passing every metric {pct(run.pass_rate)}; judge cost {judge_cost(run)}"
             + (
                 f"; generation cost {usd(run.cost_breakdown.generation)}"
                 if run.generation and run.cost_breakdown

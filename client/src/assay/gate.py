@@ -339,7 +339,7 @@ def markdown(result: GateResult, *, title: str = "Assay eval gate") -> str:
         out.append("")
         out.append(
             f"Run `{run.id}` · {run.status} · {run.item_count} records, {run.failed_count} with "
-            f"evaluations that could not be scored · judge cost ${judge_cost(run):.4f} · "
+            f"evaluations that could not be scored · judge cost {judge_cost(run)} · "
             + (
                 f"model under test {_md(describe_generation(run.generation))}, generation cost "
                 f"{usd(run.cost_breakdown.generation if run.cost_breakdown else None)} · "

@@ -172,10 +172,10 @@ class ModelUsage(Model):
 class CostBreakdown(Model):
     """A run's cost in USD: the model under test, the LLM judges, the estimated AWS charges."""
 
-    generation: float = 0.0
-    judging: float = 0.0
+    generation: float | None = 0.0  # None: a model of that role has no price
+    judging: float | None = 0.0
     infrastructure: float | None = None
-    total: float = 0.0
+    total: float | None = 0.0
 
 
 @dataclass

@@ -196,7 +196,7 @@ def render(
         ("Records passing every metric", pct(run.pass_rate)),
         ("Records", f"{run.item_count}"),
         ("Records with unscored evaluations", f"{run.failed_count}"),
-        ("Judge cost", f"${judge_cost(run):.4f}"),
+        ("Judge cost", judge_cost(run)),
     ]
     cost = run.cost_breakdown if has_models(run) else None
     if cost is not None:

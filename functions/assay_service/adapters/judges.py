@@ -15,13 +15,20 @@ record) carrying the provider's words.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
 from assay_service.adapters.aws_errors import is_transient_bedrock
-from assay_service.domain.generation import ChatReply, ChatRequest, ModelRequestError, judge_request
+from assay_service.domain.generation import (
+    ChatReply,
+    ChatRequest,
+    ModelRequestError,
+    clean_text,
+    judge_request,
+)
 from assay_service.domain.scorers.judges import JudgeClient, JudgeReply
 from assay_service.errors import TransientScoringError
 from assay_service.models.domain import JudgeSettings
@@ -88,7 +95,7 @@ class BedrockJudgeClient:
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict))
         usage = response.get("usage") or {}
         return ChatReply(
-            text=text,
+            text=clean_text(text),
             finish_reason=_BEDROCK_STOP.get(response.get("stopReason") or "", response.get("stopReason")),
             prompt_tokens=usage.get("inputTokens"),
             completion_tokens=usage.get("outputTokens"),
@@ -137,7 +144,7 @@ class OpenAIJudgeClient:
         try:
             # B310 (urlopen of a variable URL): __init__ admits only http and https.
             with urllib.request.urlopen(http_request, timeout=self.timeout) as response:  # noqa: S310 # nosec B310
-                return response.read()
+                return self._body(response)
         except urllib.error.HTTPError as exc:
             detail = _excerpt(exc.read() if exc.fp else b"")
             message = f"model endpoint HTTP {exc.code}: {detail}"
@@ -150,6 +157,26 @@ class OpenAIJudgeClient:
             raise TransientScoringError(f"model endpoint unreachable: {exc.reason}"[:EXCERPT]) from exc
         except (ConnectionError, OSError) as exc:
             raise TransientScoringError(f"model endpoint connection failed: {exc}"[:EXCERPT]) from exc
+
+    def _body(self, response: Any) -> bytes:
+        """The reply, within ``timeout`` in all: the socket's own timeout bounds each read,
+        so a reply trickling in a byte at a time would never time out; and at most
+        ``MAX_REPLY_BYTES``, held in memory."""
+        deadline = time.monotonic() + self.timeout
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.read1(65536):
+            size += len(chunk)
+            if size > MAX_REPLY_BYTES:
+                raise ModelRequestError(f"model endpoint sent over {MAX_REPLY_BYTES:,} bytes")
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+# A chat completion of 16k tokens is ~100 KB of JSON; far more is not an answer.
+MAX_REPLY_BYTES = 8_000_000
 
 
 def _payload(request: ChatRequest) -> dict[str, Any]:
@@ -178,9 +205,7 @@ def _parse_completion(raw: bytes) -> ChatReply:
     try:
         data = json.loads(raw)
         choice = data["choices"][0]
-        text = choice["message"]["content"] or ""
-        if not isinstance(text, str):
-            raise TypeError("content is not text")
+        text = _content_text(choice["message"]["content"])
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise ModelRequestError(f"model endpoint sent no chat completion: {_excerpt(raw)}") from exc
     usage = data.get("usage")
@@ -188,12 +213,24 @@ def _parse_completion(raw: bytes) -> ChatReply:
     details = usage.get("prompt_tokens_details")
     details = details if isinstance(details, dict) else {}
     return ChatReply(
-        text=text,
+        text=clean_text(text),
         finish_reason=choice.get("finish_reason"),
         prompt_tokens=_count(usage.get("prompt_tokens")),
         completion_tokens=_count(usage.get("completion_tokens")),
         cached_tokens=_count(details.get("cached_tokens")),
     )
+
+
+def _content_text(content: Any) -> str:
+    """A message's content: text, or a list of parts whose text parts are joined (some
+    compatible servers answer so); null is the empty answer."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(part, dict) for part in content):
+        return "".join(str(part.get("text") or "") for part in content if part.get("type") in (None, "text"))
+    raise TypeError("content is not text")
 
 
 def _count(value: Any) -> int | None:

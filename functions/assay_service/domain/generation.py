@@ -56,9 +56,29 @@ def check_template(template: str) -> None:
         raise TemplateError("an unclosed '{{' placeholder")
 
 
+# The block is stored with the eval version and with each run (DynamoDB items of at most
+# 400 KB, beside the metrics): 100 KB of JSON in all, the templates and schema included.
+MAX_SETTINGS_BYTES = 100_000
+
+
 def check_settings(settings: GenerationSettings) -> list[str]:
-    """Every problem of the settings' templates, as ``where: what`` messages."""
+    """Every problem of the settings (templates, the answer's schema, the size), as
+    ``where: what`` messages."""
+    from assay_service.domain.scorers import jsonschema_lite
+
     problems = []
+    size = len(settings.model_dump_json().encode())
+    if size > MAX_SETTINGS_BYTES:
+        problems.append(
+            f"generation: {size:,} bytes of JSON, over the {MAX_SETTINGS_BYTES:,} a generation block may hold"
+        )
+    if settings.response_format is not None:
+        try:
+            jsonschema_lite.check_schema(settings.response_format, where="generation.response_format")
+        except jsonschema_lite.SchemaError as exc:
+            problems.append(f"generation.response_format: not a valid JSON Schema: {exc}")
+    if not settings.model.strip() or any(ord(c) < 32 for c in settings.model):
+        problems.append("generation.model: a model id, without blanks only or control characters")
     texts = [("generation.system", settings.system)] if settings.system else []
     texts += [(f"generation.messages[{i}].content", m.content) for i, m in enumerate(settings.messages)]
     for where, text in texts:
@@ -69,10 +89,19 @@ def check_settings(settings: GenerationSettings) -> list[str]:
     return problems
 
 
-def template_fields(settings: GenerationSettings) -> set[str]:
-    """The record fields (or metadata keys) the templates read."""
+def template_fields(settings: GenerationSettings) -> tuple[set[str], set[str]]:
+    """(the standard record fields, the metadata keys) the templates read."""
     texts = [settings.system or ""] + [m.content for m in settings.messages]
-    return {path.split(".")[-1] for text in texts for path in placeholders(text)}
+    fields: set[str] = set()
+    keys: set[str] = set()
+    for text in texts:
+        for path in placeholders(text):
+            name = path.split(".")[-1]
+            if ".metadata." in path or name not in RECORD_FIELDS:
+                keys.add(name)
+            else:
+                fields.add(name)
+    return fields, keys
 
 
 def _value(record: Record, path: str) -> str:
@@ -160,6 +189,17 @@ class ChatReply:
             completion_tokens=data.get("completion_tokens"),
             cached_tokens=data.get("cached_tokens"),
         )
+
+
+def clean_text(text: str) -> str:
+    """A provider's text as valid Unicode: a lone surrogate (a token cut in the middle of an
+    emoji, a broken endpoint: legal in JSON's ``\\uD83D``) becomes U+FFFD, so the answer can
+    be stored, cached and exported like any other."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 class ModelClient(Protocol):
@@ -374,19 +414,21 @@ def generate(
         for index, record, future in futures:
             try:
                 reply, cached, seconds = future.result()
-            except MissingFieldError as exc:
-                unscorable[index] = f"generation: {exc}"
-                out.append((index, record))
-                continue
-            except (ModelRequestError, TransientScoringError) as exc:
-                kind = "after retries" if isinstance(exc, TransientScoringError) else "refused"
-                unscorable[index] = f"generation failed ({kind}): {exc}"[:2000]
+            except (MissingFieldError, ModelRequestError, TransientScoringError) as exc:
+                if isinstance(exc, MissingFieldError):
+                    reason = f"generation: {exc}"
+                elif isinstance(exc, TransientScoringError):
+                    reason = f"generation failed after retries: {exc}"
+                else:
+                    reason = f"generation failed: {exc}"
+                unscorable[index] = reason[:2000]
                 generations[index] = {
-                    "error": str(exc)[:2000],
+                    "error": reason[:2000],
                     "provider": settings.provider,
                     "model": settings.model,
                 }
-                out.append((index, record))
+                # no answer: the record's own output (if any) is not this run's
+                out.append((index, record.model_copy(update={"output": None})))
                 continue
             text = reply.text[:MAX_OUTPUT_CHARS]
             generations[index] = {

@@ -174,10 +174,11 @@ class DataWarning(BaseModel):
     """Something in the data that will likely keep metrics from scoring: the request
     succeeded, but the records may not be what was meant."""
 
-    code: Literal["unknown_field", "missing_field", "partial_field"] = Field(
+    code: Literal["unknown_field", "missing_field", "partial_field", "unchecked_field"] = Field(
         description="`unknown_field`: a metadata key that looks like a misnamed record field "
         "(a CSV column such as `Output` or `golden`); `missing_field`: no record has "
-        "the field; `partial_field`: some records lack it."
+        "the field; `partial_field`: some records lack it; `unchecked_field`: a metadata key "
+        "a generation template reads, which is not counted before the run (`count` 0)."
     )
     message: str
     field: str = Field(description="The unknown key, or the record field concerned.")
@@ -382,10 +383,28 @@ class ScheduleEvalRunRequest(Strict):
 
 
 class CostBreakdown(BaseModel):
-    generation: float = Field(description="The model under test's calls (priced models only).")
-    judging: float = Field(description="LLM judges' calls (priced models only).")
+    generation: float | None = Field(
+        description="The model under test's calls; null when one of its models has no price."
+    )
+    judging: float | None = Field(description="LLM judges' calls; null when a judge model has no price.")
     infrastructure: float | None = Field(description="`estimated_aws_cost`.")
-    total: float
+    total: float | None = Field(description="The sum; null when a part is unknown.")
+
+    @classmethod
+    def of(cls, usage: list[ModelUsage], model_cost: float, aws: float | None) -> CostBreakdown:
+        """A model without a price makes its role's cost unknown (null), not $0."""
+
+        def unpriced(role: str) -> bool:
+            return any(u.role == role and u.cost is None and u.invocations for u in usage)
+
+        generation = math.fsum(u.cost or 0.0 for u in usage if u.role == "generator")
+        judging = max(0.0, model_cost - generation)
+        parts = (
+            None if unpriced("generator") else round(generation, 10),
+            None if unpriced("judge") else round(judging, 10),
+        )
+        total = None if None in parts else round(model_cost + (aws or 0.0), 10)
+        return cls(generation=parts[0], judging=parts[1], infrastructure=aws, total=total)
 
 
 class EvalRunResponse(BaseModel):
@@ -481,13 +500,7 @@ class EvalRunResponse(BaseModel):
         aws = estimated_aws_cost(run.item_count, len(run.metrics), run.batch_size)
         breakdown = None
         if run.per_model_usage is not None:
-            generation = math.fsum(u.cost or 0.0 for u in run.per_model_usage if u.role == "generator")
-            breakdown = CostBreakdown(
-                generation=round(generation, 10),
-                judging=round(max(0.0, run.total_cost - generation), 10),
-                infrastructure=aws,
-                total=round(run.total_cost + (aws or 0.0), 10),
-            )
+            breakdown = CostBreakdown.of(run.per_model_usage, run.total_cost, aws)
         return cls(
             **data,
             aggregate_results=aggregates,

@@ -111,7 +111,7 @@ def check_fields(
     its templates name are needed instead (a metadata key is not checked)."""
     if dataset_version.fields is None:
         return []
-    from assay_service.domain.generation import RECORD_FIELDS, template_fields
+    from assay_service.domain.generation import template_fields
     from assay_service.domain.scorers import get_scorer, required_fields, validate_args
 
     total = dataset_version.record_count
@@ -120,10 +120,19 @@ def check_fields(
     warnings: list[dict[str, Any]] = []
     needs: list[tuple[str, str, str, str]] = []  # (who, name, scorer, field)
     if generation is not None:
-        needs += [
-            ("generation", "generation", "generation", field)
-            for field in sorted(template_fields(generation))
-            if field in RECORD_FIELDS and field != "id"
+        fields, keys = template_fields(generation)
+        needs += [("generation", "generation", "generation", f) for f in sorted(fields) if f != "id"]
+        warnings += [
+            {
+                "code": "unchecked_field",
+                "metric": "generation",
+                "field": f"metadata.{key}",
+                "count": 0,
+                "suggestion": None,
+                "message": f"the generation template reads the metadata key {key!r}, which is not "
+                "checked before the run: records without it end errored",
+            }
+            for key in sorted(keys)
         ]
     for metric in metrics:
         spec = get_scorer(metric.scorer)
