@@ -356,3 +356,15 @@ def test_a_model_without_a_price_makes_its_cost_unknown_not_free(ports: fakes.Po
     breakdown = EvalRunResponse.of(done).cost_breakdown
     assert breakdown is not None and breakdown.generation is None and breakdown.total is None
     assert breakdown.judging == 0.0  # no judge was called
+
+
+def test_the_seed_views_show_the_generated_answers_and_the_model_under_test(ports: fakes.Ports):
+    from assay_service.services import compat
+
+    who = principal()
+    done = run_to_the_end(ports, who, *generating_catalogue(ports, who))
+    aegis = compat.aegis_run(who, done.id, ports=ports)
+    assert aegis["model_slug"] == "gpt-4o-mini"
+    assert [e["record"]["output"] for e in aegis["evaluations"]] == ["PARIS", "LYON", "ROME"]
+    aymara = compat.aymara_run(done, None, with_responses=True, ports=ports)
+    assert [r["content"] for r in aymara["responses"]] == ["PARIS", "LYON", "ROME"]

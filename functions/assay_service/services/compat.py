@@ -108,7 +108,7 @@ def aegis_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) ->
         "number_of_metrics": len(run.metrics),
         "result": _pct(run.result),
         "threshold": _pct(run.threshold),
-        "model_slug": model,
+        "model_slug": run.generation.model if run.generation else model,
         "alias": run.name,
         "aggregate_results": None
         if run.aggregates is None
