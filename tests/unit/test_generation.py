@@ -368,3 +368,23 @@ def test_the_seed_views_show_the_generated_answers_and_the_model_under_test(port
     assert [e["record"]["output"] for e in aegis["evaluations"]] == ["PARIS", "LYON", "ROME"]
     aymara = compat.aymara_run(done, None, with_responses=True, ports=ports)
     assert [r["content"] for r in aymara["responses"]] == ["PARIS", "LYON", "ROME"]
+
+
+def test_an_answers_latency_is_the_answered_calls_own_not_its_retries(
+    ports: fakes.Ports, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("assay_service.services.model_calls.BACKOFF_BASE_S", 0.3)
+    failed = set()
+
+    def answer(request):
+        prompt = request.messages[-1][1]
+        if prompt not in failed:  # each record's first call is throttled
+            failed.add(prompt)
+            raise TransientScoringError("model endpoint HTTP 429: slow down")
+        return prompt.upper()
+
+    ports.judge.answer = answer
+    who = principal()
+    done = run_to_the_end(ports, who, *generating_catalogue(ports, who, concurrency=3))
+    latencies = [record["generation"]["latency_ms"] for _, record in evaluations(ports, who, done.id)]
+    assert len(latencies) == 3 and all(0 <= ms < 200 for ms in latencies)  # not the ≥ 300 ms wait

@@ -170,6 +170,7 @@ class ChatReply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    latency_ms: int | None = None  # the answered call's own time (waits and retries aside)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -403,7 +404,7 @@ def generate(
         request = generation_request(settings, record)
         started = clock()
         reply, cached = call(request)
-        return reply, cached, clock() - started
+        return reply, cached, (reply.latency_ms / 1000 if reply.latency_ms is not None else clock() - started)
 
     out: list[tuple[int, Record]] = []
     generations: dict[int, dict[str, Any]] = {}

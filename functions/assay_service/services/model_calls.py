@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -130,7 +130,9 @@ class ModelCalls:
             if self.limiter is not None and not limits.unlimited:
                 permit = self.limiter.acquire(bucket, limits, tokens=estimate, deadline=self.deadline)
             try:
+                sent = time.perf_counter()
                 reply = client.chat(request)
+                reply = replace(reply, latency_ms=round((time.perf_counter() - sent) * 1000))
             except TransientScoringError as exc:
                 if permit is not None:
                     permit.settle(estimate)
