@@ -769,8 +769,10 @@ class FakeJudgeClient:
 class FakeResponseCache:
     def __init__(self) -> None:
         self.items: dict[tuple[UUID, str], dict[str, Any]] = {}
+        self.gets = 0  # one answer at a time (get_many reads a batch's)
 
     def get(self, tenant_id: UUID, key: str) -> dict[str, Any] | None:
+        self.gets += 1
         return self.items.get((tenant_id, key))
 
     def get_many(self, tenant_id: UUID, keys: Sequence[str]) -> dict[str, dict[str, Any]]:

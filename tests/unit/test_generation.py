@@ -388,3 +388,32 @@ def test_an_answers_latency_is_the_answered_calls_own_not_its_retries(
     done = run_to_the_end(ports, who, *generating_catalogue(ports, who, concurrency=3))
     latencies = [record["generation"]["latency_ms"] for _, record in evaluations(ports, who, done.id)]
     assert len(latencies) == 3 and all(0 <= ms < 200 for ms in latencies)  # not the ≥ 300 ms wait
+
+
+def test_a_batch_reads_its_judges_cached_verdicts_at_once(ports: fakes.Ports):
+    who = principal()
+    dataset, _ = catalog.create_dataset(
+        who,
+        CreateDatasetRequest.model_validate(
+            {"name": "j", "records": [{"id": f"r{i}", "prompt": "q?", "output": f"a{i}"} for i in range(4)]}
+        ),
+        ports=ports,
+    )
+    _, version = catalog.create_eval(
+        who,
+        CreateEvalRequest.model_validate(
+            {
+                "name": "judged",
+                "metrics": [{"name": "relevant", "scorer": "answer_relevance"}],
+                "judge": {"provider": "openai", "model": "gpt-4o-mini"},
+            }
+        ),
+        ports=ports,
+    )
+    assert version is not None
+    first = run_to_the_end(ports, who, dataset.id, version.id)
+    asked = len(ports.judge.calls)
+    again = run_to_the_end(ports, who, dataset.id, version.id)
+    assert asked == 4 and len(ports.judge.calls) == 4  # every verdict came from the cache
+    assert (first.cache_misses, again.cache_hits) == (4, 4)
+    assert ports.response_cache.gets == 0  # read ahead in one get_many per batch, none one by one

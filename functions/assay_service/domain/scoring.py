@@ -26,7 +26,7 @@ from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, ScorerSpe
 from assay_service.domain.scorers.budgets import BudgetExceededError
 from assay_service.domain.scorers.judges import JudgeRuntime, judge_runtime
 from assay_service.errors import InvalidRecordError, InvalidRequestError, TransientScoringError
-from assay_service.models.domain import Evaluation, Metric, Record, utcnow
+from assay_service.models.domain import Evaluation, JudgeSettings, Metric, Record, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,52 @@ class _Breaker:
         self.spent += (cell.finished - cell.started).total_seconds()
         if isinstance(cell.error, BudgetExceededError):
             self.overruns[index] += 1
+
+
+class _Asked(Exception):
+    pass
+
+
+@dataclass
+class _Recorder:
+    """A JudgeClient that keeps the call it is asked and stops the judge there."""
+
+    calls: list[tuple[str, str, JudgeSettings]]
+
+    def complete(self, system: str, user: str, settings: JudgeSettings) -> Any:
+        self.calls.append((system, user, settings))
+        raise _Asked
+
+
+def judge_first_calls(
+    metrics: Sequence[Metric], records: Iterable[tuple[int, Record]], settings: JudgeSettings
+) -> list[tuple[str, str, JudgeSettings]]:
+    """The first call (system prompt, question, settings) each LLM metric's judge makes for
+    each record — what a batch reads from the response cache in one go before it scores.
+    Each judge runs against a client that records the call and stops it there; a record a
+    judge cannot ask about (a missing field) makes no call."""
+    calls: list[tuple[str, str, JudgeSettings]] = []
+    recorder = _Recorder(calls)
+    judged = []
+    for metric in metrics:
+        spec = get_scorer(metric.scorer)
+        if spec is None or spec.evaluator_type != "llm":
+            continue
+        try:
+            judged.append((spec, validate_args(spec, metric.args)))
+        except ValidationError:
+            continue
+    if not judged:
+        return calls
+    with judge_runtime(JudgeRuntime(client=recorder, settings=settings)):
+        for _, record in records:
+            row = record.model_dump()
+            for spec, args in judged:
+                try:
+                    spec(row, args)
+                except Exception:  # noqa: S112 - _Asked, or the record's fault: no call either way
+                    continue
+    return calls
 
 
 def check_metrics(metrics: Sequence[Metric]) -> None:

@@ -88,6 +88,10 @@ class ModelCalls:
         with self._lock:
             self._known.update({key: found.get(key) for key in keys})
 
+    def prefetch_judges(self, calls: Iterable[tuple[str, str, JudgeSettings]]) -> None:
+        """Read the cached verdicts of the judges' first calls at once."""
+        self.prefetch(judge_request(system, user, settings) for system, user, settings in calls)
+
     def call(self, request: ChatRequest, role: Role) -> tuple[ChatReply, bool]:
         """The reply, and whether it came from the cache."""
         key = request.cache_key() if self.cache is not None and request.cacheable else None

@@ -24,7 +24,7 @@ from assay_service.domain.generation import (
 )
 from assay_service.domain.scorers import get_scorer
 from assay_service.domain.scorers.judges import JudgeRuntime
-from assay_service.domain.scoring import CONTINUE_CHECK_S, BatchOutcome, score_batch
+from assay_service.domain.scoring import CONTINUE_CHECK_S, BatchOutcome, judge_first_calls, score_batch
 from assay_service.errors import TransientStoreError, found
 from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
@@ -169,12 +169,16 @@ def _generate_and_score(
         except _RunStopped:
             return None
         indexed, generations, unscorable = generated.records, generated.generations, generated.unscorable
+    judge = judge_for(run, calls, ports=ports)
+    if judge is not None and run.cache:
+        scorable = [(i, r) for i, r in indexed if i not in unscorable]
+        calls.prefetch_judges(judge_first_calls(run.metrics, scorable, judge.settings))
     outcome = score_batch(
         run_id=run.id,
         project_id=run.project_id,
         metrics=run.metrics,
         records=indexed,
-        judge=judge_for(run, calls, ports=ports),
+        judge=judge,
         should_continue=still_running,
         unscorable=unscorable,
     )
