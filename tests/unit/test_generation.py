@@ -274,7 +274,7 @@ def test_every_model_the_docs_name_has_a_price():
 def test_a_run_cancelled_while_its_batch_generates_records_nothing(
     ports: fakes.Ports, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr("assay_service.services.workflow.CONTINUE_CHECK_S", 0.0)
+    monkeypatch.setattr("assay_service.domain.scoring.CONTINUE_CHECK_S", 0.0)
     who = principal()
     run, _ = schedule(ports, who, *generating_catalogue(ports, who, concurrency=1), batch_size=3)
     workflow.prepare(who.tenant_id, run.id, ports=ports)

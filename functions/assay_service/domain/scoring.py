@@ -10,6 +10,7 @@ overruns of one metric its remaining evaluations in the batch fail at once, and 
 from __future__ import annotations
 
 import difflib
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -42,23 +43,31 @@ class BatchOutcome:
 CONTINUE_CHECK_S = 1.0
 
 
-class _Stopped(Exception):
-    pass
+class Stopped(Exception):
+    """The run stopped running (``Continue.check``)."""
 
 
-class _Continue:
-    """Calls ``should_continue`` at most once every CONTINUE_CHECK_S."""
+class Continue:
+    """Calls ``should_continue`` at most once every CONTINUE_CHECK_S (by whichever thread
+    comes first); once it said no, every ``check`` raises Stopped without asking again."""
 
     def __init__(self, should_continue: Callable[[], bool] | None) -> None:
         self._ask = should_continue
         self._next = time.monotonic() + CONTINUE_CHECK_S
+        self._stopped = False
+        self._lock = threading.Lock()
 
     def check(self) -> None:
-        if self._ask is None or time.monotonic() < self._next:
+        if self._ask is None:
             return
-        if not self._ask():
-            raise _Stopped
-        self._next = time.monotonic() + CONTINUE_CHECK_S
+        with self._lock:
+            due = not self._stopped and time.monotonic() >= self._next
+            if due:
+                self._next = time.monotonic() + CONTINUE_CHECK_S
+        if due and not self._ask():
+            self._stopped = True
+        if self._stopped:
+            raise Stopped
 
 
 class _Breaker:
@@ -206,10 +215,10 @@ def score_batch(
                 records=records,
                 parallelism=judge.settings.concurrency if judge else 1,
                 breaker=breaker,
-                keep_going=_Continue(should_continue),
+                keep_going=Continue(should_continue),
                 unscorable=unscorable or {},
             )
-    except _Stopped:
+    except Stopped:
         return BatchOutcome(evaluations=[], completed=0, failed=0, stopped=True)
 
 
@@ -256,7 +265,7 @@ def _judge_cells(
     prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception]],
     rows: list[tuple[int, Record, dict[str, Any]]],
     parallelism: int,
-    keep_going: _Continue,
+    keep_going: Continue,
     unscorable: Mapping[int, str],
 ) -> dict[tuple[int, int], _Cell]:
     """Every ``llm`` (record, metric) of the batch, ``parallelism`` calls at a time. The
@@ -307,7 +316,7 @@ def _score_batch(
     records: Iterable[tuple[int, Record]],
     parallelism: int = 1,
     breaker: _Breaker,
-    keep_going: _Continue,
+    keep_going: Continue,
     unscorable: Mapping[int, str],
 ) -> BatchOutcome:
     prepared: list[tuple[Metric, ScorerSpec, ScorerArgs | Exception]] = []

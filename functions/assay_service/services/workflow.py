@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -24,7 +23,7 @@ from assay_service.domain.generation import (
 )
 from assay_service.domain.scorers import get_scorer
 from assay_service.domain.scorers.judges import JudgeRuntime
-from assay_service.domain.scoring import CONTINUE_CHECK_S, BatchOutcome, judge_first_calls, score_batch
+from assay_service.domain.scoring import BatchOutcome, Continue, Stopped, judge_first_calls, score_batch
 from assay_service.errors import TransientStoreError, found
 from assay_service.models.api import EvalRunResponse, EvaluationResponse
 from assay_service.models.domain import Evaluation, JudgeSettings, Record, Run, utcnow
@@ -163,10 +162,15 @@ def _generate_and_score(
     still_running = _still_running(run, ports=ports)
     if run.generation is not None:
         calls.prefetch(generation_requests(indexed, run.generation))
-        call = _while_running(lambda request: calls.call(request, "generator"), still_running)
+        keep_going = Continue(still_running)
+
+        def call(request: ChatRequest) -> tuple[ChatReply, bool]:
+            keep_going.check()  # a cancelled run's batch makes no more calls
+            return calls.call(request, "generator")
+
         try:
             generated = generate(indexed, run.generation, call)
-        except _RunStopped:
+        except Stopped:
             return None
         indexed, generations, unscorable = generated.records, generated.generations, generated.unscorable
     judge = judge_for(run, calls, ports=ports)
@@ -191,32 +195,6 @@ def _generate_and_score(
             row["generation"] = generations[index]
         rows.append(row)
     return outcome, rows
-
-
-class _RunStopped(Exception):
-    """The run stopped running (e.g. cancelled) while its batch was generating."""
-
-
-def _while_running(
-    call: Callable[[ChatRequest], tuple[ChatReply, bool]], still_running: Callable[[], bool]
-) -> Callable[[ChatRequest], tuple[ChatReply, bool]]:
-    """``call``, refused with _RunStopped once the run is seen stopped (asked at most once
-    every CONTINUE_CHECK_S, by whichever generating thread comes first)."""
-    lock = threading.Lock()
-    state = {"next": time.monotonic() + CONTINUE_CHECK_S, "stopped": False}
-
-    def checked(request: ChatRequest) -> tuple[ChatReply, bool]:
-        with lock:
-            due = not state["stopped"] and time.monotonic() >= state["next"]
-            if due:
-                state["next"] = time.monotonic() + CONTINUE_CHECK_S
-        if due and not still_running():
-            state["stopped"] = True
-        if state["stopped"]:
-            raise _RunStopped
-        return call(request)
-
-    return checked
 
 
 def score(event: ScoreBatchInput, *, ports: Ports = DEPLOYED) -> ScoreBatchResult:
