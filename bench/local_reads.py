@@ -1,5 +1,6 @@
 """Reads under concurrency on the embedded local stack: latency (p50/p95/max), requests/s and
-errors of ``--clients`` concurrent clients reading, (a) idle, (b) while a run of
+errors of ``--clients`` concurrent clients reading, (0) one client alone (what a single
+user waits), (a) idle, (b) while a run of
 ``--records`` records × 3 rule metrics scores, and (c) 100 connects at once.
 
 Usage: .venv/bin/python bench/local_reads.py [--clients 20] [--requests 300] [--records 10000]
@@ -408,6 +409,7 @@ def main() -> None:  # noqa: C901
 
         # Warm-up: every read function gets its workers (cold starts are not what is measured).
         measure(base, key, paths, args.clients, 2 * args.clients, 60)
+        alone, alone_cpu, _ = window(lambda: measure(base, key, paths, 1, 50, args.seconds))
         idle, idle_cpu, idle_stats = window(
             lambda: measure(base, key, paths, args.clients, args.requests, args.seconds)
         )
@@ -453,6 +455,8 @@ def main() -> None:  # noqa: C901
         f"{'window':<22} {'reqs':>5} {'p50':>8} {'p95':>8} {'max':>8} {'req/s':>7} "
         f"{'errors':>6}  {'cpu':>4} {'wkrs':>5}  p95 ≤ {TARGET_P95_MS}, 0 errors"
     )
+    print(line("(0) one client, idle", alone, alone_cpu))
+    print_kinds(alone)
     print(line("(a) idle", idle, idle_cpu))
     print_kinds(idle)
     if args.profile:

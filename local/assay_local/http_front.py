@@ -243,6 +243,10 @@ def _protocol_error(status: int, message: str | None) -> HttpResponse:
 class _Handler(BaseHTTPRequestHandler):
     server: HttpFrontServer
     protocol_version = "HTTP/1.1"
+    # The headers and the body leave in two writes; on a kept-alive connection Nagle's
+    # algorithm holds the second until the client's delayed ACK of the first: 40 ms on
+    # every response. API Gateway answers without that stall.
+    disable_nagle_algorithm = True
 
     def __getattr__(self, name: str) -> Any:
         # http.server dispatches a method to ``do_<METHOD>`` and answers 501 when there is

@@ -446,3 +446,32 @@ def test_front_answers_100_simultaneous_connects_without_a_reset(front) -> None:
         thread.join(timeout=60)
     assert not failures, failures[:3]
     assert statuses == [200] * clients
+
+
+def test_front_sends_responses_without_waiting_for_the_clients_ack(front, monkeypatch) -> None:
+    """Headers and body leave in two writes; with Nagle's algorithm on, a kept-alive
+    connection holds the second until the client's delayed ACK (~40 ms a response). The
+    front's connections have it off, checked on the server's own sockets."""
+    import socket
+    from http.client import HTTPConnection
+
+    from assay_local import http_front
+
+    seen: list[int] = []
+    setup = http_front._Handler.setup
+
+    def recording_setup(self) -> None:
+        setup(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(http_front._Handler, "setup", recording_setup)
+    conn = HTTPConnection("127.0.0.1", front.port, timeout=30)
+    try:
+        for _ in range(3):  # one kept-alive connection: one server socket
+            conn.request("GET", "/v1/health")
+            response = conn.getresponse()
+            assert response.status == 200
+            response.read()
+    finally:
+        conn.close()
+    assert seen == [1]
