@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # adapters are imported by the getters: a handler pays only f
         DatasetRepository,
         EvalRepository,
         Keyring,
+        OpenAIObjects,
         Ports,
         ProjectRepository,
         RateLimiter,
@@ -178,6 +179,13 @@ def response_cache() -> ResponseCache:
 
 
 @lru_cache(maxsize=1)
+def openai_objects() -> OpenAIObjects:
+    from assay_service.adapters.dynamodb.openai_objects import DynamoDBOpenAIObjects
+
+    return DynamoDBOpenAIObjects(table())
+
+
+@lru_cache(maxsize=1)
 def judge_prices() -> dict:
     from assay_service.domain.pricing import parse_overrides, price_table
 
@@ -230,6 +238,10 @@ class DeployedPorts:
     def response_cache(self) -> ResponseCache:
         return response_cache()
 
+    @property
+    def openai(self) -> OpenAIObjects:
+        return openai_objects()
+
     def judge_prices(self) -> dict:
         return judge_prices()
 
@@ -255,6 +267,7 @@ def reset(*, clients: bool = False) -> None:
         model_client,
         rate_limiter,
         response_cache,
+        openai_objects,
         judge_prices,
         settings_getter,
     ):

@@ -230,6 +230,10 @@ class ArtifactStore(Protocol):
 
     def export_key(self, tenant_id: UUID, run_id: UUID, fmt: str) -> str: ...
 
+    def openai_file_key(self, tenant_id: UUID, file_id: UUID) -> str:
+        """Where a file uploaded through the OpenAI-compatible Files API lives."""
+        ...
+
     def put_json(self, key: str, payload: Any) -> int: ...
 
     def get_bytes(self, key: str, *, byte_range: tuple[int, int] | None = None) -> bytes: ...
@@ -299,6 +303,43 @@ class Keyring(Protocol):
     def hmac_key(self) -> bytes: ...
 
 
+class OpenAIObjects(Protocol):
+    """The OpenAI Evals API's own objects (``eval``, ``run``, ``file``) as JSON documents,
+    each listed in creation order under its kind (and its parent: a run under its eval)."""
+
+    def put(
+        self,
+        tenant_id: UUID,
+        kind: str,
+        object_id: UUID,
+        doc: dict[str, Any],
+        *,
+        created_at: str,
+        parent: UUID | None = None,
+    ) -> None: ...
+
+    def get(self, tenant_id: UUID, kind: str, object_id: UUID) -> dict[str, Any] | None: ...
+
+    def replace(self, tenant_id: UUID, kind: str, object_id: UUID, doc: dict[str, Any]) -> bool:
+        """False when the object no longer exists."""
+        ...
+
+    def delete(self, tenant_id: UUID, kind: str, object_id: UUID) -> None: ...
+
+    def page(
+        self,
+        tenant_id: UUID,
+        kind: str,
+        *,
+        parent: UUID | None = None,
+        ascending: bool,
+        after: UUID | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` documents after the object ``after``, and whether more follow."""
+        ...
+
+
 # ---------------------------------------------------------------- all of them
 class Ports(Protocol):
     """Every port a service may use. Services take it as ``ports`` (the deployed adapters,
@@ -341,3 +382,6 @@ class Ports(Protocol):
 
     @property
     def response_cache(self) -> ResponseCache: ...
+
+    @property
+    def openai(self) -> OpenAIObjects: ...

@@ -116,6 +116,12 @@ def build_event(
             cookies.extend(c.strip() for c in value.split(";") if c.strip())
             continue
         headers[lname] = f"{headers[lname]},{value}" if lname in headers else value
+    # API Gateway adds these (a client's own are overwritten, x-forwarded-for appended to);
+    # the local front speaks plain HTTP.
+    forwarded = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {request.source_ip}" if forwarded else request.source_ip
+    headers["x-forwarded-proto"] = "http"
+    headers["x-forwarded-port"] = domain_name.rpartition(":")[2] if ":" in domain_name else "80"
     query: dict[str, str] = {}
     for name, value in parse_qsl(request.raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value

@@ -52,6 +52,16 @@ def test_api_conforms_to_its_document(case, fuzz_cases):
         # state either (unique record ids, known scorers and their args; its fields only
         # with records or metrics): a 400 naming the problem is right.
         excluded.append(positive_data_acceptance)
+    elif case.operation.label == "POST /openai/v1/files" and set(body) - {"file", "purpose"}:
+        # Form fields the route does not take, with names no client sends (invalid
+        # Content-Disposition names): Powertools' multipart parser may drop the parts after
+        # them, and "file: Field required" is then the right 400.
+        excluded.append(positive_data_acceptance)
+    elif case.operation.label in ("POST /openai/v1/evals", "POST /openai/v1/evals/{eval_id}/runs"):
+        # OpenAI's graders and data sources are free-form objects in OpenAI's own document
+        # too; what a criterion or a row must hold is checked by the service (a 400 naming
+        # the parameter), beyond what the schema states.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(headers={"Authorization": f"Bearer {OWNER_KEY}"}, excluded_checks=excluded)
 
 

@@ -146,6 +146,27 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         _grant("states:StartExecution", MACHINE),
         AUTH,
     ),
+    "OpenAIEvalsFunction": _merge(
+        _grant(
+            "dynamodb:GetItem dynamodb:BatchGetItem dynamodb:PutItem dynamodb:UpdateItem "
+            "dynamodb:DeleteItem dynamodb:BatchWriteItem dynamodb:ConditionCheckItem dynamodb:Query",
+            TABLE,
+            f"{TABLE}/index/GSI1",
+            f"{TABLE}/index/RunsByTenant",
+            f"{TABLE}/index/RunsByEval",
+            f"{TABLE}/index/RunsByDataset",
+        ),
+        _grant(
+            "s3:PutObject s3:AbortMultipartUpload s3:GetObject s3:DeleteObject",
+            f"{BUCKET}/tenants/*/openai-files/*",
+            f"{BUCKET}/tenants/*/datasets/*",
+        ),
+        _grant("s3:DeleteObject", f"{BUCKET}/tenants/*/runs/*", f"{BUCKET}/uploads/*"),
+        _grant("s3:ListBucket", BUCKET),
+        _grant("states:StartExecution", MACHINE),
+        _grant("states:StopExecution", EXECUTIONS + "${AWS::StackName}-eval-run:*"),
+        AUTH,
+    ),
     "GetRunFunction": _merge(_grant("dynamodb:GetItem dynamodb:Query", TABLE), KEY_LAST_USE, AUTH),
     "ListRunsFunction": _merge(
         _grant("dynamodb:GetItem dynamodb:BatchGetItem dynamodb:Query", TABLE, *RUN_INDEXES),
@@ -174,6 +195,7 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
             f"{TABLE}/index/RunsByEval",
             f"{TABLE}/index/RunsByProject",
         ),
+        _grant("dynamodb:Query", f"{TABLE}/index/GSI1"),  # Aymara's eval list
         KEY_LAST_USE,
         AUTH,
     ),

@@ -105,6 +105,10 @@ def test_build_event_follows_payload_format_2() -> None:
     assert event["queryStringParameters"] == {"a": "1,2", "b": ""}
     assert event["pathParameters"] == {"id": "d1"}
     assert event["headers"]["x-multi"] == "one,two"
+    # API Gateway's own forwarding headers (the local front is plain HTTP).
+    assert event["headers"]["x-forwarded-proto"] == "http"
+    assert event["headers"]["x-forwarded-port"] == "3000"
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1"
     assert "cookie" not in event["headers"]
     assert event["cookies"] == ["s=1", "t=2"]
     assert event["body"] == '{"x": 1}' and event["isBase64Encoded"] is False

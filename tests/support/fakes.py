@@ -34,7 +34,7 @@ from assay_service.adapters.dynamodb.batches import pack_parts
 from assay_service.domain.cursors import decode_cursor, encode_cursor
 from assay_service.domain.generation import ChatReply, ChatRequest, judge_request
 from assay_service.domain.ids import run_key
-from assay_service.domain.scorers.judges import JudgeClient, JudgeReply
+from assay_service.domain.scorers.judges import JudgeChatClient, JudgeClient, JudgeReply
 from assay_service.errors import ConflictError, NotFoundError, QuotaExceededError, TransientStoreError
 from assay_service.models.domain import (
     TERMINAL_STATUSES,
@@ -56,6 +56,7 @@ from assay_service.ports import (
     EvalRepository,
     Keyring,
     ObjectWriter,
+    OpenAIObjects,
     ProjectRepository,
     ResponseCache,
     RunQuery,
@@ -671,6 +672,9 @@ class FakeArtifactStore:
     def export_key(self, tenant_id: UUID, run_id: UUID, fmt: str) -> str:
         return f"tenants/{tenant_id}/runs/{run_id}/export.{fmt}"
 
+    def openai_file_key(self, tenant_id: UUID, file_id: UUID) -> str:
+        return f"tenants/{tenant_id}/openai-files/{file_id}"
+
     def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         with self.lock:
             self.objects[key] = body
@@ -757,6 +761,13 @@ class FakeJudgeClient:
             text=reply.text, input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens
         )
 
+    def complete_chat(self, request: ChatRequest) -> JudgeReply:
+        """A whole conversation (OpenAI's model graders): answered like a judge's call."""
+        reply = self.chat(request)
+        return JudgeReply(
+            text=reply.text, input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens
+        )
+
     def chat(self, request: ChatRequest) -> ChatReply:
         with self.lock:
             self.requests.append(request)
@@ -783,6 +794,66 @@ class FakeResponseCache:
             self.items[tenant_id, key] = dict(response)
 
 
+class FakeOpenAIObjects:
+    """Documents by (tenant, kind, id), listed in the order they were put."""
+
+    def __init__(self) -> None:
+        self.docs: dict[tuple[UUID, str, UUID], tuple[str, dict[str, Any]]] = {}
+
+    def put(
+        self,
+        tenant_id: UUID,
+        kind: str,
+        object_id: UUID,
+        doc: dict[str, Any],
+        *,
+        created_at: str,
+        parent: UUID | None = None,
+    ) -> None:
+        key = (tenant_id, kind, object_id)
+        if key in self.docs:
+            raise AssertionError("put twice")
+        self.docs[key] = (f"{parent}#{created_at}#{object_id}", json.loads(json.dumps(doc)))
+
+    def get(self, tenant_id: UUID, kind: str, object_id: UUID) -> dict[str, Any] | None:
+        found = self.docs.get((tenant_id, kind, object_id))
+        return json.loads(json.dumps(found[1])) if found else None
+
+    def replace(self, tenant_id: UUID, kind: str, object_id: UUID, doc: dict[str, Any]) -> bool:
+        key = (tenant_id, kind, object_id)
+        if key not in self.docs:
+            return False
+        self.docs[key] = (self.docs[key][0], json.loads(json.dumps(doc)))
+        return True
+
+    def delete(self, tenant_id: UUID, kind: str, object_id: UUID) -> None:
+        self.docs.pop((tenant_id, kind, object_id), None)
+
+    def page(
+        self,
+        tenant_id: UUID,
+        kind: str,
+        *,
+        parent: UUID | None = None,
+        ascending: bool,
+        after: UUID | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        listed = sorted(
+            (order, oid, doc)
+            for (tid, k, oid), (order, doc) in self.docs.items()
+            if tid == tenant_id and k == kind and order.startswith(f"{parent}#")
+        )
+        if not ascending:
+            listed.reverse()
+        if after is not None:
+            ids = [oid for _, oid, _ in listed]
+            if after not in ids:
+                return [], False
+            listed = listed[ids.index(after) + 1 :]
+        return [json.loads(json.dumps(doc)) for _, _, doc in listed[:limit]], len(listed) > limit
+
+
 class FakeKeyring:
     def __init__(self, key: bytes = b"k" * 32) -> None:
         self.key = key
@@ -805,6 +876,7 @@ class Ports:
     judge: FakeJudgeClient = field(default_factory=FakeJudgeClient)
     response_cache: FakeResponseCache = field(default_factory=FakeResponseCache)
     rate_limiter: Any = field(default_factory=lambda: FakeRateLimiter())
+    openai: FakeOpenAIObjects = field(default_factory=FakeOpenAIObjects)
     datasets: FakeDatasetRepository = field(init=False)
     evals: FakeEvalRepository = field(init=False)
 
@@ -855,7 +927,9 @@ def _typed(
     Keyring,
     ObjectWriter,
     JudgeClient,
+    JudgeChatClient,
     ResponseCache,
+    OpenAIObjects,
     PortsProtocol,
 ]:
     return (
@@ -869,7 +943,9 @@ def _typed(
         p.keyring,
         FakeObjectWriter(p.artifacts, "k", "t"),
         p.judge,
+        p.judge,
         p.response_cache,
+        p.openai,
         p,
     )
 
@@ -885,7 +961,9 @@ FAKES: dict[type, type] = {
     Workflow: FakeWorkflow,
     Keyring: FakeKeyring,
     JudgeClient: FakeJudgeClient,
+    JudgeChatClient: FakeJudgeClient,
     ResponseCache: FakeResponseCache,
+    OpenAIObjects: FakeOpenAIObjects,
     PortsProtocol: Ports,
 }
 

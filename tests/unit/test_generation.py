@@ -57,7 +57,8 @@ def test_a_placeholder_the_record_lacks_is_an_error_not_an_empty_string():
         "{{input}}",
         "{{record}}",
         "{{record.input.upper()}}",
-        "{{ item.input }}",
+        "{{ items.input }}",
+        "{{ item }}",
         "{{record.a b}}",
         "x {{record.input",
     ],
@@ -417,3 +418,13 @@ def test_a_batch_reads_its_judges_cached_verdicts_at_once(ports: fakes.Ports):
     assert asked == 4 and len(ports.judge.calls) == 4  # every verdict came from the cache
     assert (first.cache_misses, again.cache_hits) == (4, 4)
     assert ports.response_cache.gets == 0  # read ahead in one get_many per batch, none one by one
+
+
+def test_item_placeholders_read_the_item_a_record_carries() -> None:
+    """OpenAI Evals runs keep each item in ``metadata["item"]``; ``{{item.a.b}}`` reads it,
+    non-text values as JSON, and a path the item lacks is a missing field."""
+    record = RECORD.model_copy(update={"metadata": {"item": {"q": "2+2?", "ctx": {"n": [1, 2]}}}})
+    check_template("{{item.q}} {{ item.ctx.n }}")
+    assert render("{{item.q}} / {{item.ctx.n}} / {{item.ctx.n.1}}", record) == "2+2? / [1, 2] / 2"
+    with pytest.raises(MissingFieldError, match="'nope'"):
+        render("{{item.nope}}", record)

@@ -32,19 +32,30 @@ def _template_routes() -> dict[tuple[str, str], str]:
 
 def test_every_template_route_is_documented_and_nothing_else():
     routes = _template_routes()
-    # The catch-all (ANY /{proxy+} and ANY /) answers what no route takes: not an operation.
+    # The catch-alls (ANY /{proxy+} and ANY /; ANY /openai/v1/{proxy+}, for OpenAI's error
+    # envelope) answer what no route takes: not operations.
     catch_all = {route for route in routes if route[1] == "any"}
-    assert catch_all == {("/{proxy+}", "any"), ("/", "any")}
-    assert {routes[route] for route in catch_all} == {"ApiMetaFunction"}
+    assert catch_all == {("/{proxy+}", "any"), ("/", "any"), ("/openai/v1/{proxy+}", "any")}
+    assert {route: routes[route] for route in catch_all} == {
+        ("/{proxy+}", "any"): "ApiMetaFunction",
+        ("/", "any"): "ApiMetaFunction",
+        ("/openai/v1/{proxy+}", "any"): "OpenAIEvalsFunction",
+    }
     document = json.loads(build_openapi_json())
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
     assert documented == set(routes) - catch_all
 
 
+def _envelope(path: str) -> dict[str, str]:
+    """Assay's error envelope, or OpenAI's under /openai/ (docs/openai-evals.md)."""
+    name = "OpenAIError" if path.startswith("/openai/") else "ErrorResponse"
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 def test_bodies_may_be_413_and_every_operation_405_with_allow_and_431():
     document = json.loads(build_openapi_json())
-    envelope = {"$ref": "#/components/schemas/ErrorResponse"}
     for path, item in document["paths"].items():
+        envelope = _envelope(path)
         for method, op in item.items():
             responses = op["responses"]
             assert ("413" in responses) == ("requestBody" in op), (method, path)
@@ -56,12 +67,10 @@ def test_bodies_may_be_413_and_every_operation_405_with_allow_and_431():
 def test_no_operation_advertises_a_status_the_api_never_sends():
     document = json.loads(build_openapi_json())
     assert document["openapi"] == "3.1.0"
-    for item in document["paths"].values():
+    for path, item in document["paths"].items():
         for op in item.values():
             assert "422" not in op["responses"]
-            assert op["responses"]["400"]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorResponse"
-            }
+            assert op["responses"]["400"]["content"]["application/json"]["schema"] == _envelope(path)
 
 
 def test_the_service_reports_its_own_version_not_the_clients():

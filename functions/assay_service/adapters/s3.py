@@ -52,6 +52,10 @@ def export_key(tenant_id: UUID, run_id: UUID, fmt: str) -> str:
     return run_prefix(tenant_id, run_id) + f"export.{fmt}"
 
 
+def openai_file_key(tenant_id: UUID, file_id: UUID) -> str:
+    return f"tenants/{tenant_id}/openai-files/{file_id}"
+
+
 class S3ArtifactStore:
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
@@ -75,6 +79,9 @@ class S3ArtifactStore:
 
     def export_key(self, tenant_id: UUID, run_id: UUID, fmt: str) -> str:
         return export_key(tenant_id, run_id, fmt)
+
+    def openai_file_key(self, tenant_id: UUID, file_id: UUID) -> str:
+        return openai_file_key(tenant_id, file_id)
 
     def writer(self, key: str, content_type: str) -> MultipartWriter:
         """A streaming writer of one object (multipart once it outgrows one part)."""

@@ -27,6 +27,8 @@ from assay_service.models.domain import GenerationSettings, JudgeSettings, Model
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _PATH = re.compile(r"^record\.(?:metadata\.)?[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
+# OpenAI Evals' ``{{item.key.path}}`` over the item a record carries in ``metadata["item"]``.
+_ITEM_PATH = re.compile(r"^item(\.[A-Za-z0-9_\-$]{1,100}){1,16}$")
 RECORD_FIELDS = ("prompt", "input", "context", "output", "golden_answer", "id")
 # What a generated answer may hold (the record text limit).
 MAX_OUTPUT_CHARS = 100_000
@@ -46,10 +48,10 @@ def placeholders(template: str) -> list[str]:
 
 def check_template(template: str) -> None:
     for path in placeholders(template):
-        if not _PATH.match(path):
+        if not (_PATH.match(path) or _ITEM_PATH.match(path)):
             raise TemplateError(
                 f"unknown placeholder {{{{{path}}}}}: use {{{{record.FIELD}}}} with FIELD one of "
-                f"{', '.join(RECORD_FIELDS)} or a metadata key"
+                f"{', '.join(RECORD_FIELDS)} or a metadata key (or {{{{item.KEY}}}} for an item)"
             )
     stray = _PLACEHOLDER.sub("", template)
     if "{{" in stray:
@@ -97,7 +99,9 @@ def template_fields(settings: GenerationSettings) -> tuple[set[str], set[str]]:
     for text in texts:
         for path in placeholders(text):
             name = path.split(".")[-1]
-            if ".metadata." in path or name not in RECORD_FIELDS:
+            if _ITEM_PATH.match(path):
+                keys.add("item")
+            elif ".metadata." in path or name not in RECORD_FIELDS:
                 keys.add(name)
             else:
                 fields.add(name)
@@ -107,7 +111,15 @@ def template_fields(settings: GenerationSettings) -> tuple[set[str], set[str]]:
 def _value(record: Record, path: str) -> str:
     name = path.split(".")[-1]
     value: Any
-    if ".metadata." in path or name not in RECORD_FIELDS:
+    if _ITEM_PATH.match(path):
+        from assay_service.domain import openai_templates
+        from assay_service.errors import InvalidRecordError
+
+        try:
+            value = openai_templates.lookup(path, {"metadata": record.metadata})
+        except InvalidRecordError as exc:
+            raise MissingFieldError(str(exc)) from None
+    elif ".metadata." in path or name not in RECORD_FIELDS:
         value = record.metadata.get(name)
     else:
         value = getattr(record, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AegisRecord(BaseModel):
@@ -118,3 +118,22 @@ class AymaraEvalRun(BaseModel):
 class AymaraEvalRunList(BaseModel):
     items: list[AymaraEvalRun]
     count: int
+
+
+class AymaraResponseList(BaseModel):
+    """A page of a run's responses (one per record, in record order): Aymara's offset page."""
+
+    items: list[AymaraResponse]
+    count: int = Field(description="Every response the run has recorded (its records scored so far).")
+
+
+class AymaraEval(AymaraEvaluation):
+    """An Assay eval in Aymara's `Eval` shape: `eval_instructions` describes its latest
+    version's metrics; `status` is `finished` once it has a version, `created` before."""
+
+    created_by: str | None
+
+
+class AymaraEvalList(BaseModel):
+    items: list[AymaraEval]
+    count: int = Field(description="Every eval matching the filters.")

@@ -2,19 +2,25 @@
 
 * Aegis ``GET /runs/{run_id}``: 0–100 scale, labels for run type/source, every evaluation
   with its record truncated to 100 characters per string field.
-* Aymara ``GET /v2/eval-runs``: ``{items, count}`` with Aymara's statuses and, per record,
-  a "response" (passed all metrics, explanation, confidence, whether the model refused).
+* Aymara ``GET /v2/eval-runs`` (and ``/{eval_run_uuid}``): ``{items, count}`` with
+  Aymara's statuses and, per record, a "response" (passed all metrics, explanation,
+  confidence, whether the model refused); ``/v2/eval-runs/{eval_run_uuid}/responses`` pages
+  through a run's responses by offset, reading only the batches the page spans.
+* Aymara ``GET /v2/evals`` (and ``/{eval_uuid}``): an Assay eval, described by its latest
+  version's metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
 from assay_service.dependencies import DEPLOYED
-from assay_service.models.domain import Eval, Principal, Run
+from assay_service.errors import NotFoundError, found
+from assay_service.models.domain import Eval, EvalVersion, Metric, Principal, Run
 from assay_service.ports import Ports
 from assay_service.services import runs as run_service
 
@@ -23,6 +29,9 @@ AEGIS_MAX_EVALUATIONS = 1000
 # left "running": the batch's write is conditional on that status).
 FINISHED = frozenset({"completed", "failed", "cancelled"})
 AYMARA_MAX_RESPONSES = 100
+# Evals read per request while counting the tenant's evals for the Aymara list (they have
+# no counter, as runs do): one index query each.
+AYMARA_EVALS_SCAN_PAGE = 1000
 AYMARA_STATUS = {
     "pending": "created",
     "running": "processing",
@@ -124,41 +133,80 @@ def aegis_run(principal: Principal, run_id: UUID, *, ports: Ports = DEPLOYED) ->
     }
 
 
+def _response(record: dict[str, Any], evs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One Aymara response: a record's evaluations (one per metric) as one outcome — passed
+    every metric, why (the first failing metric's reasoning, else the first metric's), how
+    sure (the mean of the judges' confidences), refused?"""
+    failing = [e for e in evs if not e["is_passed"]]
+    confidences = [e["confidence"] for e in evs if e.get("confidence") is not None]
+    refused = any((e.get("eval_metadata") or {}).get("ai_refused") for e in evs)
+    explanation = failing[0] if failing else evs[0]
+    return {
+        "prompt_uuid": record.get("trace_id") or str(evs[0]["trace_id"]),
+        "thread_uuid": None,
+        "turn_number": 1,
+        "continue_thread": False,
+        "content": record.get("output"),
+        "content_type": "text",
+        "exclude_from_scoring": False,
+        "ai_refused": refused,
+        "response_uuid": record.get("id") or evs[0]["record_id"],
+        "explanation": f"{explanation['metric_name']}: "
+        f"{explanation['reasoning'] or explanation.get('error_message')}",
+        "confidence": sum(confidences) / len(confidences) if confidences else None,
+        "is_passed": not failing,
+        "next_prompt": None,
+    }
+
+
+def batch_responses(batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A recorded batch's responses, one per record, in record order."""
+    records = {r["id"]: r for r in batch["records"]}
+    by_record: dict[int, list[dict[str, Any]]] = {}
+    for raw in batch["evaluations"]:
+        by_record.setdefault(raw["record_index"], []).append(raw)
+    for index in sorted(by_record):
+        evs = by_record[index]
+        yield _response(records.get(evs[0]["record_id"], {}), evs)
+
+
 def _responses(run: Run, *, ports: Ports) -> list[dict[str, Any]]:
-    """One Aymara response per record: passed every metric, why, how sure, refused?"""
-    by_record: dict[int, dict[str, Any]] = {}
-    for raw, record in _evaluations(run, ports=ports):
-        index = raw["record_index"]
-        if index not in by_record:
-            if len(by_record) >= AYMARA_MAX_RESPONSES:
-                break
-            by_record[index] = {"record": record, "evaluations": []}
-        by_record[index]["evaluations"].append(raw)
-    out = []
-    for entry in by_record.values():
-        evs, record = entry["evaluations"], entry["record"]
-        failing = [e for e in evs if not e["is_passed"]]
-        confidences = [e["confidence"] for e in evs if e.get("confidence") is not None]
-        refused = any((e.get("eval_metadata") or {}).get("ai_refused") for e in evs)
-        explanation = failing[0] if failing else evs[0]
-        out.append(
-            {
-                "prompt_uuid": record.get("trace_id"),
-                "thread_uuid": None,
-                "turn_number": 1,
-                "continue_thread": False,
-                "content": record.get("output"),
-                "content_type": "text",
-                "exclude_from_scoring": False,
-                "ai_refused": refused,
-                "response_uuid": record.get("id"),
-                "explanation": f"{explanation['metric_name']}: "
-                f"{explanation['reasoning'] or explanation.get('error_message')}",
-                "confidence": sum(confidences) / len(confidences) if confidences else None,
-                "is_passed": not failing,
-                "next_prompt": None,
-            }
-        )
+    """The run's first AYMARA_MAX_RESPONSES responses (batches read only as far as needed)."""
+    every = (r for batch in ports.runs.iter_batches(run) for r in batch_responses(batch))
+    return list(islice(every, AYMARA_MAX_RESPONSES))
+
+
+def recorded_records(run: Run) -> int:
+    """Records the run's recorded batches hold (each counted once, completed or failed, in
+    the transaction that records its batch)."""
+    return run.completed_count + run.failed_count
+
+
+def response_page(run: Run, *, offset: int, limit: int, ports: Ports) -> list[dict[str, Any]]:
+    """Responses ``offset`` to ``offset + limit`` of the run's recorded records, in record
+    order. Batch ``i`` holds records ``i × batch_size`` onwards, so when every batch is
+    recorded (every record counted: any completed run) the page starts at the batch holding
+    record ``offset`` and reads no other batch than those the page spans. A run with batches
+    missing (running, or failed/cancelled part-way) cannot tell where its ``offset``-th
+    recorded record is without reading the batches before it: those are read (not turned
+    into responses) from the first on."""
+    if limit <= 0:
+        return []
+    if recorded_records(run) >= run.item_count:
+        first, skip = divmod(offset, run.batch_size)
+    else:
+        first, skip = 0, offset
+    out: list[dict[str, Any]] = []
+    for batch in ports.runs.iter_batches(run, first=first):
+        held = len(batch["records"])
+        if skip >= held:
+            skip -= held
+            continue
+        for response in islice(batch_responses(batch), skip, None):
+            out.append(response)
+            if len(out) >= limit:
+                return out
+        skip = 0
     return out
 
 
@@ -226,5 +274,138 @@ def aymara_runs(
             evals[run.eval_id] = ports.evals.get(principal.tenant_id, run.eval_id)
     return {
         "items": [aymara_run(r, evals[r.eval_id], with_responses=with_responses, ports=ports) for r in items],
+        "count": total,
+    }
+
+
+def _run_in(principal: Principal, run_id: UUID, workspace_uuid: UUID | None, *, ports: Ports) -> Run:
+    """The tenant's run (404 otherwise), in ``workspace_uuid`` when one is named (a run of
+    another project is a 404 too)."""
+    run = run_service.get_run(principal, run_id, ports=ports)
+    if workspace_uuid is not None and run.project_id != workspace_uuid:
+        raise NotFoundError("eval run")
+    return run
+
+
+def aymara_get_run(
+    principal: Principal,
+    run_id: UUID,
+    *,
+    workspace_uuid: UUID | None,
+    with_responses: bool,
+    ports: Ports = DEPLOYED,
+) -> dict[str, Any]:
+    run = _run_in(principal, run_id, workspace_uuid, ports=ports)
+    ev = ports.evals.get(principal.tenant_id, run.eval_id)
+    return aymara_run(run, ev, with_responses=with_responses, ports=ports)
+
+
+def aymara_run_responses(
+    principal: Principal,
+    run_id: UUID,
+    *,
+    workspace_uuid: UUID | None,
+    limit: int,
+    offset: int,
+    ports: Ports = DEPLOYED,
+) -> dict[str, Any]:
+    """A page of the run's responses, ``{items, count}``; ``count`` is every response the
+    run has recorded (its records scored so far, completed or failed)."""
+    run = _run_in(principal, run_id, workspace_uuid, ports=ports)
+    return {
+        "items": response_page(run, offset=offset, limit=limit, ports=ports),
+        "count": recorded_records(run),
+    }
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def eval_instructions(version: EvalVersion) -> str:
+    """What an Assay eval version checks, in words (Aymara's evals carry instructions, not
+    metrics)."""
+    metrics = "; ".join(_metric(m) for m in version.metrics)
+    return (
+        f"Assay eval version {version.version}: a record passes when it passes every metric; "
+        f"the run passes when the mean of the metric means is at least {_number(version.threshold)}. "
+        f"Metrics: {metrics}."
+    )
+
+
+def _metric(metric: Metric) -> str:
+    return f"{metric.name} ({metric.scorer}, threshold {_number(float(metric.threshold))})"
+
+
+def aymara_eval(ev: Eval, latest: EvalVersion | None) -> dict[str, Any]:
+    """An Assay eval in Aymara's ``Eval`` shape, described by its latest version: ready
+    (``finished``) once it has a version, ``created`` before."""
+    return {
+        "eval_uuid": str(ev.id),
+        "name": ev.name,
+        "ai_description": ev.description or "",
+        "ai_instructions": None,
+        "eval_type": "accuracy",
+        "eval_instructions": eval_instructions(latest) if latest else None,
+        "language": "en",
+        "modality": "text",
+        "ground_truth": None,
+        "num_prompts": None,
+        "prompt_examples": None,
+        "is_jailbreak": False,
+        "is_sandbox": False,
+        "workspace_uuid": str(ev.project_id),
+        "status": "finished" if ev.version_count > 0 else "created",
+        "created_at": ev.created_at.isoformat(),
+        "updated_at": (latest.created_at if latest else ev.created_at).isoformat(),
+        "created_by": None,
+    }
+
+
+def _latest_version(principal: Principal, ev: Eval, *, ports: Ports) -> EvalVersion | None:
+    if ev.version_count == 0:
+        return None
+    versions = ports.evals.list_versions(principal.tenant_id, ev.id)
+    return max(versions, key=lambda v: v.version, default=None)
+
+
+def aymara_get_eval(
+    principal: Principal, eval_id: UUID, *, workspace_uuid: UUID | None, ports: Ports = DEPLOYED
+) -> dict[str, Any]:
+    ev = found(ports.evals.get(principal.tenant_id, eval_id), "eval")
+    if workspace_uuid is not None and ev.project_id != workspace_uuid:
+        raise NotFoundError("eval")
+    return aymara_eval(ev, _latest_version(principal, ev, ports=ports))
+
+
+def aymara_evals(
+    principal: Principal,
+    *,
+    workspace_uuid: UUID | None,
+    limit: int,
+    offset: int,
+    ports: Ports = DEPLOYED,
+) -> dict[str, Any]:
+    """The tenant's evals (in ``workspace_uuid`` when named), newest first, ``{items,
+    count}`` with ``count`` every match. Evals are not counted as runs are: the tenant's
+    eval index is read to the end (one query per AYMARA_EVALS_SCAN_PAGE evals), only the
+    page's evals are kept, and only theirs have their versions read."""
+    window: list[Eval] = []
+    total = 0
+    cursor: str | None = None
+    while True:
+        evals, cursor = ports.evals.list_page(
+            principal.tenant_id, limit=AYMARA_EVALS_SCAN_PAGE, cursor=cursor
+        )
+        for ev in evals:
+            if workspace_uuid is not None and ev.project_id != workspace_uuid:
+                continue
+            if offset <= total < offset + limit:
+                window.append(ev)
+            total += 1
+        if cursor is None:
+            break
+    return {
+        "items": [aymara_eval(ev, _latest_version(principal, ev, ports=ports)) for ev in window],
         "count": total,
     }

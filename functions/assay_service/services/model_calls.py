@@ -174,3 +174,14 @@ class ModelCalls:
         return JudgeReply(
             text=reply.text, input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens
         )
+
+    # the JudgeChatClient port: a whole conversation (OpenAI's model graders); the request
+    # names the grader's own model, so the cache key, the limiter's bucket and the usage
+    # row are that model's
+    def complete_chat(self, request: ChatRequest) -> JudgeReply:
+        reply, cached = self.call(request, "judge")
+        if cached:
+            return JudgeReply(text=reply.text, input_tokens=0, output_tokens=0)
+        return JudgeReply(
+            text=reply.text, input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens
+        )

@@ -142,6 +142,8 @@ def required_fields(spec: ScorerSpec, args: ScorerArgs) -> list[str]:
 def describe_requires(spec: ScorerSpec) -> str:
     """``requires`` as docs/scorers.md shows it, with the default fields: "`output` (`field`),
     `golden_answer` (`reference_field`, unless `prefix`)"."""
+    if not spec.requires:  # OpenAI's graders: their templates say what they read
+        return "none declared: what its templates name"
     defaults = spec.args_model.model_fields
     parts = []
     for need in spec.requires:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,6 +33,9 @@ from assay_service.domain.scorers.base import (
 )
 from assay_service.models.domain import JudgeSettings
 
+if TYPE_CHECKING:
+    from assay_service.domain.generation import ChatRequest
+
 FieldName = Literal["prompt", "input", "context", "output", "golden_answer"]
 EXCERPT = 300
 
@@ -47,6 +50,15 @@ class JudgeReply:
 
 class JudgeClient(Protocol):
     def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply: ...
+
+
+class JudgeChatClient(JudgeClient, Protocol):
+    """A judge client that also sends a whole conversation: OpenAI's model graders
+    (``model_graders``) bring their own messages, model and sampling. ``request`` is the
+    call exactly as it goes out (one JSON object wanted); the reply's tokens are 0 when it
+    came from the response cache, as with ``complete``."""
+
+    def complete_chat(self, request: ChatRequest) -> JudgeReply: ...
 
 
 @dataclass(frozen=True, slots=True)

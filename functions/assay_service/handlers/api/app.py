@@ -43,10 +43,21 @@ def _request_id(app: APIGatewayHttpResolver) -> str:
         return ""
 
 
+ErrorBody = Callable[[int, str, str, dict[str, Any], str], dict[str, Any]]
+
+
+def assay_error_body(
+    status: int, code: str, message: str, details: dict[str, Any], request_id: str
+) -> dict[str, Any]:
+    """Assay's envelope (docs/api.md "Errors")."""
+    return {"error": message, "code": code, "details": details, "request_id": request_id}
+
+
 def envelope(
     app: APIGatewayHttpResolver, status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> Response:
-    body = {"error": message, "code": code, "details": details or {}, "request_id": _request_id(app)}
+    error_body: ErrorBody = getattr(app, "error_body", assay_error_body)
+    body = error_body(status, code, message, details or {}, _request_id(app))
     return Response(status_code=status, content_type="application/json", body=json.dumps(body, default=str))
 
 
@@ -72,18 +83,35 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 class Resolver(APIGatewayHttpResolver):
-    """The HTTP API resolver of one function, knowing whether its routes need an API key."""
+    """The HTTP API resolver of one function: whether its routes need an API key, the error
+    envelope it answers in, and the paths that take ``multipart/form-data`` bodies."""
 
-    def __init__(self, *, authenticated: bool, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        authenticated: bool,
+        error_body: ErrorBody = assay_error_body,
+        multipart: frozenset[str] = frozenset(),
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         self.authenticated = authenticated
+        self.error_body = error_body
+        self.multipart = multipart
 
 
-def create_app(*, authenticated: bool = True) -> Resolver:
+def create_app(
+    *,
+    authenticated: bool = True,
+    error_body: ErrorBody = assay_error_body,
+    multipart: frozenset[str] = frozenset(),
+) -> Resolver:
     # Bodies are decoded by jsondoc (one parser and one set of limits for bodies and uploaded
     # JSONL lines); what it refuses is a JSONDocumentError, a 400 through _known below.
     app = Resolver(
         authenticated=authenticated,
+        error_body=error_body,
+        multipart=multipart,
         enable_validation=True,
         response_validation_error_http_code=500,
         json_body_deserializer=jsondoc.decode,
@@ -151,9 +179,9 @@ def _authenticate(app: Resolver, event: dict[str, Any]) -> dict[str, Any] | None
         source_ip = ((event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
         if exc.status_code >= 500:  # the key store failed, not the caller
             logger.exception("authentication could not be checked")
-            return _raw_envelope(event, 503, "server.internal_error", UNAVAILABLE)
+            return _raw_envelope(event, 503, "server.internal_error", UNAVAILABLE, app.error_body)
         logger.info("authentication failed", extra={"code": exc.code, "source_ip": source_ip})
-        return _raw_envelope(event, exc.status_code, exc.code, exc.message)
+        return _raw_envelope(event, exc.status_code, exc.code, exc.message, app.error_body)
     logger.append_keys(tenant_id=str(principal.tenant_id), key_id=str(principal.key_id))
     logger.debug("authenticated", extra={"role": principal.role})
     app.append_context(principal=principal)
@@ -192,13 +220,16 @@ def no_body(app: APIGatewayHttpResolver | Router) -> None:
         )
 
 
-def _body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
-    """Bodies are UTF-8 JSON: no Content-Type or a JSON one — never form/multipart parsing."""
+def _body_problem(event: dict[str, Any], *, multipart: bool = False) -> tuple[int, str] | None:
+    """Bodies are UTF-8 JSON: no Content-Type or a JSON one — never form parsing; with
+    ``multipart``, ``multipart/form-data`` too (left as it came, for the route to parse)."""
     body = event.get("body")
     if not body:
         return None
     ctype = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
     base = ctype.split(";", 1)[0].strip().lower()
+    if multipart and base == "multipart/form-data":
+        return None
     if not (base in ("", "application/json") or base.endswith("+json")):
         return 415, "headers.content-type: send the body as application/json"
     if event.get("isBase64Encoded"):
@@ -210,13 +241,10 @@ def _body_problem(event: dict[str, Any]) -> tuple[int, str] | None:
     return None
 
 
-def _raw_envelope(event: dict[str, Any], status: int, code: str, message: str) -> dict[str, Any]:
-    body = {
-        "error": message,
-        "code": code,
-        "details": {},
-        "request_id": (event.get("requestContext") or {}).get("requestId", ""),
-    }
+def _raw_envelope(
+    event: dict[str, Any], status: int, code: str, message: str, error_body: ErrorBody = assay_error_body
+) -> dict[str, Any]:
+    body = error_body(status, code, message, {}, (event.get("requestContext") or {}).get("requestId", ""))
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
@@ -228,13 +256,15 @@ def lambda_entry(app: Resolver) -> Callable[[dict[str, Any], Any], dict[str, Any
         try:
             if app.authenticated and (refused := _authenticate(app, event)):
                 return refused
-            problem = _body_problem(event)
+            problem = _body_problem(event, multipart=event.get("rawPath") in app.multipart)
             if problem:
-                return _raw_envelope(event, problem[0], "validation.invalid_format", problem[1])
+                return _raw_envelope(
+                    event, problem[0], "validation.invalid_format", problem[1], app.error_body
+                )
             return app.resolve(event, context)
         except Exception:
             logger.exception("request failed outside the resolver")
-            return _raw_envelope(event, 500, "server.internal_error", "internal error")
+            return _raw_envelope(event, 500, "server.internal_error", "internal error", app.error_body)
         finally:
             app.clear_context()  # the principal never outlives its request in a warm worker
 

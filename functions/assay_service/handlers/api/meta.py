@@ -75,12 +75,13 @@ def _function_apps() -> list[APIGatewayHttpResolver]:
         get_evaluation,
         get_run,
         list_runs,
+        openai_evals,
         projects,
         schedule_run,
     )
 
     others = [api_keys, cancel_run, compat, datasets, delete_run, evals, export_run, get_evaluation]
-    others += [get_run, list_runs, projects, schedule_run]
+    others += [get_run, list_runs, openai_evals, projects, schedule_run]
     return [app, *(module.app for module in others)]
 
 
@@ -133,19 +134,30 @@ _ERRORS = {
 _DROP_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
+def _add_error_schemas(schemas: dict[str, Any]) -> None:
+    """The envelopes (Assay's and OpenAI's) and the export link, with what they reference;
+    Powertools' own validation-error schemas out."""
+    from assay_service.models.api import ErrorResponse, ExportLinkResponse
+    from assay_service.models.openai import OpenAIError
+
+    for model in (ErrorResponse, ExportLinkResponse, OpenAIError):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    for name in _DROP_SCHEMAS:
+        schemas.pop(name, None)
+
+
 def _document_errors(doc: dict) -> dict:
     """Replace Powertools' default 422 (and the 500 it documents for a resolver whose response
     validation errors are 500s) with the envelope this API really answers with."""
-    from assay_service.models.api import ErrorResponse, ExportLinkResponse
-
-    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ErrorResponse, ExportLinkResponse):
-        schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name in _DROP_SCHEMAS:
-        schemas.pop(name, None)
-    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    _add_error_schemas(doc.setdefault("components", {}).setdefault("schemas", {}))
+    assay_envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    openai_envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}
     allow = {"Allow": {"description": "The path's methods, e.g. `GET, POST`", "schema": {"type": "string"}}}
     for path, item in doc["paths"].items():
+        # OpenAI's Evals API answers in OpenAI's envelope (docs/openai-evals.md).
+        envelope = openai_envelope if path.startswith("/openai/") else assay_envelope
         for method, op in item.items():
             responses = op.setdefault("responses", {})
             responses.pop("422", None)
