@@ -383,3 +383,64 @@ def test_another_method_on_a_known_path_is_a_405_naming_the_paths_methods(deploy
     )
     assert answer.status_code == 405 and answer.headers["Allow"] == "GET, POST"
     assert answer.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_saved_history_imports_with_its_results(deployment: Deployment, an_eval: Any, jsonl_run: Any) -> None:
+    """An eval, a run and its output items as the API returned them (saved JSON) come back
+    as an imported eval and run whose results are the saved ones — through the engine, with
+    no grader or model called again — and python graders are kept as history."""
+    client = deployment.client
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {KEY}"
+    base = f"{deployment.stack.url}/openai/v1"
+    saved_eval = client.evals.retrieve(an_eval.id).model_dump(mode="json", by_alias=True)
+    saved_eval["testing_criteria"].append(
+        {"type": "python", "name": "Custom", "source": "def grade(s, i): ..."}
+    )
+    saved_run = client.evals.runs.retrieve(jsonl_run.id, eval_id=an_eval.id).model_dump(
+        mode="json", by_alias=True
+    )
+    saved_items = [
+        i.model_dump(mode="json", by_alias=True)
+        for i in client.evals.runs.output_items.list(jsonl_run.id, eval_id=an_eval.id, limit=100)
+    ]
+    for item in saved_items:  # the python grader's results, as OpenAI would have saved them
+        item["results"].append(
+            {"name": "Custom", "type": "python", "score": 0.5, "passed": True, "sample": None}
+        )
+    calls_before = deployment.model.calls
+    imported = http.post(f"{base}/imports/evals", json=saved_eval, timeout=60)
+    assert imported.status_code == 200, imported.text
+    new_eval = imported.json()
+    assert new_eval["imported_from"] == an_eval.id and new_eval["created_at"] == saved_eval["created_at"]
+    assert [c["name"] for c in new_eval["testing_criteria"]] == ["Exact answer", "Tone", "Quality", "Custom"]
+    lines = b"".join(json.dumps(i).encode() + b"\n" for i in saved_items)
+    files = [client.files.create(file=("items.jsonl", lines), purpose="evals").id]
+    made = http.post(
+        f"{base}/imports/evals/{new_eval['id']}/runs",
+        json={"run": saved_run, "output_item_files": files},
+        timeout=60,
+    )
+    assert made.status_code == 200, made.text
+    run = deployment.wait(new_eval["id"], made.json()["id"])
+    assert run.status == "completed" and run.created_at == saved_run["created_at"]
+    assert run.result_counts.model_dump() == jsonl_run.result_counts.model_dump()
+    by_name = {r.testing_criteria: (r.passed, r.failed) for r in run.per_testing_criteria_results}
+    assert by_name["Custom"] == (ITEMS, 0)
+    assert {k: v for k, v in by_name.items() if k != "Custom"} == {
+        r.testing_criteria: (r.passed, r.failed) for r in jsonl_run.per_testing_criteria_results
+    }
+    replayed = list(client.evals.runs.output_items.list(run.id, eval_id=new_eval["id"], limit=100))
+    assert [(i.datasource_item, i.status) for i in replayed] == [
+        (i["datasource_item"], i["status"]) for i in saved_items
+    ]
+    assert [[(r.name, r.score, r.passed) for r in i.results] for i in replayed] == [
+        [(r["name"], r["score"], r["passed"]) for r in i["results"]] for i in saved_items
+    ]
+    assert deployment.model.calls == calls_before  # nothing graded or generated again
+    with pytest.raises(openai.BadRequestError) as history_only:
+        client.evals.runs.create(
+            new_eval["id"],
+            data_source={"type": "jsonl", "source": {"type": "file_content", "content": rows(2)}},
+        )
+    assert "python" in history_only.value.message

@@ -75,6 +75,17 @@ class OpenAICreateRunRequest(_In):
     _check_metadata = field_validator("metadata")(_metadata)
 
 
+class OpenAIImportRunRequest(_In):
+    """A run saved from the OpenAI API, and its output items, uploaded as files first."""
+
+    run: dict[str, Any] = Field(description="The run object as the OpenAI API returned it.")
+    output_item_files: list[Annotated[str, StringConstraints(pattern=r"^file-[0-9a-f]{32}$")]] = Field(
+        min_length=1,
+        max_length=100,
+        description="Files (purpose `evals`) of the run's output items as the API returned them, one a line.",
+    )
+
+
 # ------------------------------------------------------------------ responses
 class _Out(BaseModel):
     model_config = ConfigDict(extra="allow")

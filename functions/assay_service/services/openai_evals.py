@@ -36,7 +36,13 @@ from assay_service.errors import (
     InvalidRequestError,
     NotFoundError,
 )
-from assay_service.models.api import CreateDatasetRequest, CreateEvalRequest, RecordIn, ScheduleEvalRunRequest
+from assay_service.models.api import (
+    CreateDatasetRequest,
+    CreateEvalRequest,
+    CreateEvalVersionRequest,
+    RecordIn,
+    ScheduleEvalRunRequest,
+)
 from assay_service.models.domain import (
     TERMINAL_STATUSES,
     ChatMessage,
@@ -246,13 +252,10 @@ def _judge(metrics: list[dict[str, Any]]) -> JudgeSettings | None:
     return None
 
 
-def create_eval(
-    principal: Principal, req: OpenAICreateEvalRequest, *, ports: Ports = DEPLOYED
-) -> dict[str, Any]:
-    config = _data_source_config(req.data_source_config)
-    taken: set[str] = set()
-    metrics = [_criterion_metric(i, c, taken) for i, c in enumerate(req.testing_criteria)]
-    name = req.name or "eval"
+def _assay_eval(
+    principal: Principal, name: str, metrics: list[dict[str, Any]], *, ports: Ports
+) -> tuple[Any, Any]:
+    """An Assay eval with ``metrics`` as version 1 (a 400 names the criterion at fault)."""
     body: dict[str, Any] = {"name": name[:200] or "eval", "metrics": metrics, "threshold": 1}
     judge = _judge(metrics)
     if judge is not None:
@@ -272,6 +275,26 @@ def create_eval(
         param = f"testing_criteria[{index}]" if index is not None else None
         raise _bad(exc.message.replace(f"metric {metric!r}", param or "grader"), param) from None
     assert version is not None  # metrics were given
+    return ev, version
+
+
+def _store_eval(principal: Principal, ev: Any, doc: dict[str, Any], *, ports: Ports) -> dict[str, Any]:
+    try:
+        ports.openai.put(principal.tenant_id, EVAL, ev.id, doc, created_at=ev.created_at.isoformat())
+    except BaseException:
+        catalog.delete_eval(principal, ev.id, ports=ports)
+        raise
+    return _public(doc)
+
+
+def create_eval(
+    principal: Principal, req: OpenAICreateEvalRequest, *, ports: Ports = DEPLOYED
+) -> dict[str, Any]:
+    config = _data_source_config(req.data_source_config)
+    taken: set[str] = set()
+    metrics = [_criterion_metric(i, c, taken) for i, c in enumerate(req.testing_criteria)]
+    name = req.name or "eval"
+    ev, version = _assay_eval(principal, name, metrics, ports=ports)
     doc = {
         "object": "eval",
         "id": _oid("eval_", ev.id),
@@ -280,18 +303,9 @@ def create_eval(
         "metadata": req.metadata or {},
         "data_source_config": config,
         "testing_criteria": [dict(c) for c in req.testing_criteria],
-        "assay": {
-            "eval_version_id": str(version.id),
-            "metrics": [m["name"] for m in metrics],
-            "include_sample_schema": "sample" in config["schema"]["properties"],
-        },
+        "assay": {"eval_version_id": str(version.id), "metrics": [m["name"] for m in metrics]},
     }
-    try:
-        ports.openai.put(principal.tenant_id, EVAL, ev.id, doc, created_at=ev.created_at.isoformat())
-    except BaseException:
-        catalog.delete_eval(principal, ev.id, ports=ports)
-        raise
-    return _public(doc)
+    return _store_eval(principal, ev, doc, ports=ports)
 
 
 def _eval_doc(principal: Principal, eval_id: str, *, ports: Ports) -> tuple[UUID, dict[str, Any]]:
@@ -612,6 +626,14 @@ def create_run(
     principal: Principal, eval_id: str, req: OpenAICreateRunRequest, *, base_url: str, ports: Ports = DEPLOYED
 ) -> dict[str, Any]:
     key, ev = _eval_doc(principal, eval_id, ports=ports)
+    if ev["assay"].get("eval_version_id") is None:
+        raise _bad(
+            "this eval was imported with graders Assay does not run "
+            f"({', '.join(sorted(ev['assay'].get('unsupported', [])))}): its history is readable, "
+            "but new runs need an eval of string_check, text_similarity, score_model or "
+            "label_model graders",
+            "eval_id",
+        )
     ds = req.data_source
     kind = ds.get("type")
     if kind not in ("jsonl", "completions", "responses"):
@@ -1065,3 +1087,194 @@ def get_output_item(
             break
         return _output_item(run, ev, index, offset, record, evaluations[index], evaluations[-1 - index][0])
     raise NotFoundError("output item")
+
+
+# ------------------------------------------------------------------ importing history
+def _imported_config(config: Any) -> dict[str, Any]:
+    """An eval's data source config as OpenAI returned it (``schema``), or as created."""
+    if isinstance(config, dict) and isinstance(config.get("schema"), dict):
+        kind = config.get("type")
+        if kind not in ("custom", "logs", "stored_completions"):
+            raise _bad(
+                "data_source_config.type: custom, logs or stored_completions", "data_source_config.type"
+            )
+        return {k: v for k, v in config.items() if k in ("type", "schema", "metadata")}
+    if isinstance(config, dict):
+        return _data_source_config(config)
+    raise _bad("data_source_config: an object", "data_source_config")
+
+
+def import_eval(principal: Principal, saved: dict[str, Any], *, ports: Ports = DEPLOYED) -> dict[str, Any]:
+    """An eval as OpenAI returned it, kept with its history: version 1 replays recorded
+    results (``recorded`` metrics, for imported runs); when every criterion is a grader
+    Assay runs, version 2 has them, for new runs."""
+    if saved.get("object") != "eval":
+        raise _bad("object: 'eval' (an eval as the OpenAI API returned it)", "object")
+    config = _imported_config(saved.get("data_source_config"))
+    criteria = saved.get("testing_criteria")
+    if not isinstance(criteria, list) or not criteria or not all(isinstance(c, dict) for c in criteria):
+        raise _bad("testing_criteria: a list of graders", "testing_criteria")
+    taken: set[str] = set()
+    names = [_metric_name(str(c.get("name") or "grader"), taken) for c in criteria]
+    replay = [{"name": name, "scorer": "recorded", "args": {"key": name}, "threshold": 0.5} for name in names]
+    runnable: list[dict[str, Any]] | None = []
+    unsupported: list[str] = []
+    for i, criterion in enumerate(criteria):
+        try:
+            metric = _criterion_metric(i, criterion, set())
+        except InvalidRequestError:
+            unsupported.append(str(criterion.get("type")))
+            continue
+        if runnable is not None:
+            runnable.append({**metric, "name": names[i]})
+    if unsupported:
+        runnable = None
+    name = str(saved.get("name") or "imported eval")[:200]
+    ev, history = _assay_eval(principal, name, replay, ports=ports)
+    version = None
+    if runnable:
+        try:
+            version = catalog.create_eval_version(
+                principal,
+                ev.id,
+                CreateEvalVersionRequest.model_validate(
+                    {
+                        "metrics": runnable,
+                        "threshold": 1,
+                        **({"judge": j.model_dump()} if (j := _judge(runnable)) else {}),
+                    }
+                ),
+                ports=ports,
+            )
+        except (InvalidRequestError, ValidationError):
+            unsupported.append("a grader this deployment cannot run")
+    created = saved.get("created_at")
+    metadata = saved.get("metadata") if isinstance(saved.get("metadata"), dict) else {}
+    doc = {
+        "object": "eval",
+        "id": _oid("eval_", ev.id),
+        "name": name,
+        "created_at": created
+        if isinstance(created, int) and not isinstance(created, bool)
+        else _unix(ev.created_at),
+        "metadata": metadata,
+        "data_source_config": config,
+        "testing_criteria": criteria,
+        "imported_from": str(saved.get("id") or ""),
+        "assay": {
+            "eval_version_id": str(version.id) if version else None,
+            "history_version_id": str(history.id),
+            "metrics": names,
+            "unsupported": sorted(set(unsupported)),
+        },
+    }
+    return _store_eval(principal, ev, doc, ports=ports)
+
+
+def _saved_items(principal: Principal, file_ids: Any, *, ports: Ports) -> list[dict[str, Any]]:
+    if not isinstance(file_ids, list) or not file_ids or not all(isinstance(f, str) for f in file_ids):
+        raise _bad("output_item_files: the ids of files of saved output items (JSONL)", "output_item_files")
+    items: dict[int, dict[str, Any]] = {}
+    for file_id in file_ids:
+        for n, row in enumerate(_rows_of_file(principal, file_id, "output_item_files", ports=ports), start=1):
+            index = row.get("datasource_item_id") if isinstance(row, dict) else None
+            if (
+                not isinstance(row, dict)
+                or row.get("object") != "eval.run.output_item"
+                or not isinstance(index, int)
+            ):
+                raise _bad(
+                    f"output_item_files: line {n} of {file_id} is not a saved output item "
+                    "(object 'eval.run.output_item' with a datasource_item_id)",
+                    "output_item_files",
+                )
+            items[index] = row
+    return [items[i] for i in sorted(items)]
+
+
+def _replayed_record(k: int, item: dict[str, Any], metric_of: dict[str, str]) -> RecordIn:
+    sample: dict[str, Any] = item["sample"] if isinstance(item.get("sample"), dict) else {}
+    outputs = [o for o in sample.get("output") or [] if isinstance(o, dict)]
+    output = outputs[0].get("content") if outputs and isinstance(outputs[0].get("content"), str) else None
+    recorded: dict[str, Any] = {}
+    for result in item.get("results") or []:
+        if not isinstance(result, dict) or result.get("name") not in metric_of:
+            continue
+        detail = result.get("sample")
+        recorded[metric_of[result["name"]]] = {
+            "score": result.get("score") if isinstance(result.get("score"), int | float) else 0.0,
+            "passed": bool(result.get("passed")),
+            "reasoning": json.dumps(detail, separators=(",", ":"))[:2000] if detail else "",
+        }
+    datasource = item.get("datasource_item") if isinstance(item.get("datasource_item"), dict) else {}
+    given = {"output_text": output, "model": sample.get("model") or ""} if output is not None else {}
+    try:
+        return RecordIn(
+            id=str(k), output=output, metadata={"item": datasource, "sample": given, "recorded": recorded}
+        )
+    except ValidationError as exc:
+        raise _bad(f"output item {item.get('id')}: {exc.errors()[0]['msg']}", "output_item_files") from None
+
+
+def import_run(
+    principal: Principal,
+    eval_id: str,
+    saved: dict[str, Any],
+    file_ids: Any,
+    *,
+    base_url: str,
+    ports: Ports = DEPLOYED,
+) -> dict[str, Any]:
+    """A run as OpenAI returned it, with its output items (uploaded as files): a run over
+    the items whose metrics replay each item's recorded results."""
+    key, ev = _eval_doc(principal, eval_id, ports=ports)
+    history = ev["assay"].get("history_version_id")
+    if history is None:
+        raise _bad("runs are imported into an imported eval (POST /openai/v1/imports/evals)", "eval_id")
+    if saved.get("object") != "eval.run":
+        raise _bad("run.object: 'eval.run' (a run as the OpenAI API returned it)", "run")
+    items = _saved_items(principal, file_ids, ports=ports)
+    metric_of = dict(
+        zip([c.get("name") for c in ev["testing_criteria"]], ev["assay"]["metrics"], strict=False)
+    )
+    records = [_replayed_record(k, item, metric_of) for k, item in enumerate(items)]
+    if not records:
+        raise _bad("output_item_files: no output items", "output_item_files")
+    rows = b"".join(
+        json.dumps({"item": r.metadata["item"]}, separators=(",", ":")).encode() + b"\n" for r in records
+    )
+    name = str(saved.get("name") or "imported run")[:200]
+    source_file = create_file(principal, filename=f"{name}.jsonl", purpose="evals", content=rows, ports=ports)
+    dataset, _ = catalog.create_dataset(principal, CreateDatasetRequest(name=name or "run"), ports=ports)
+    try:
+        catalog.create_dataset_version(principal, dataset.id, records=records, ports=ports)
+        run, _ = run_service.schedule_run(
+            principal,
+            dataset.id,
+            ScheduleEvalRunRequest(eval_version_id=UUID(history), name=name),
+            ports=ports,
+        )
+    except BaseException:
+        catalog.delete_dataset(principal, dataset.id, ports=ports)
+        raise
+    original: dict[str, Any] = (
+        saved["data_source"] if isinstance(saved.get("data_source"), dict) else {"type": "jsonl"}
+    )
+    data_source = {**original, "source": {"type": "file_id", "id": source_file["id"]}}
+    created = saved.get("created_at")
+    doc = {
+        "object": "eval.run",
+        "id": _oid("evalrun_", run.id),
+        "eval_id": ev["id"],
+        "name": name,
+        "model": saved.get("model") if isinstance(saved.get("model"), str) else "",
+        "created_at": created
+        if isinstance(created, int) and not isinstance(created, bool)
+        else _unix(run.created_at),
+        "data_source": data_source,
+        "metadata": saved.get("metadata") if isinstance(saved.get("metadata"), dict) else {},
+        "imported_from": str(saved.get("id") or ""),
+        "assay": {"dataset_id": str(dataset.id)},
+    }
+    ports.openai.put(principal.tenant_id, RUN, run.id, doc, created_at=run.created_at.isoformat(), parent=key)
+    return run_object(doc, run, ev, base_url=base_url)

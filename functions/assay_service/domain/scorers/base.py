@@ -143,7 +143,7 @@ def describe_requires(spec: ScorerSpec) -> str:
     """``requires`` as docs/scorers.md shows it, with the default fields: "`output` (`field`),
     `golden_answer` (`reference_field`, unless `prefix`)"."""
     if not spec.requires:  # OpenAI's graders: their templates say what they read
-        return "none declared: what its templates name"
+        return "none declared"
     defaults = spec.args_model.model_fields
     parts = []
     for need in spec.requires:

@@ -218,3 +218,32 @@ def text_similarity(record: Mapping[str, Any], args: TextSimilarityArgs) -> Scor
     raw, reasoning = metric_value(args.evaluation_metric, text, reference)
     score = _unit(raw)
     return ScoreResult(score, _label(score), reasoning)
+
+
+# ------------------------------------------------------------------ imported history
+class RecordedArgs(ScorerArgs):
+    """``key``: which of the record's ``metadata.recorded`` results this metric replays."""
+
+    key: str = Field(min_length=1, max_length=200)
+
+
+@scorer("recorded", RecordedArgs, requires=())
+def recorded(record: Mapping[str, Any], args: RecordedArgs) -> ScoreResult:
+    """A result scored elsewhere and kept with the record (``metadata.recorded[key]``:
+    ``score``, ``passed``, optional ``reasoning``), replayed as it was — how runs imported
+    from OpenAI Evals keep their history (docs/openai-evals.md)."""
+    entry = ((record.get("metadata") or {}).get("recorded") or {}).get(args.key)
+    if not isinstance(entry, Mapping):
+        raise InvalidRecordError(f"the record has no recorded result {args.key!r}")
+    score, passed = entry.get("score"), entry.get("passed")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not isinstance(passed, bool):
+        raise InvalidRecordError(
+            f"recorded result {args.key!r}: needs a numeric 'score' and a boolean 'passed'"
+        )
+    reasoning = entry.get("reasoning")
+    return ScoreResult(
+        score=float(score),
+        label="pass" if passed else "fail",
+        reasoning=reasoning if isinstance(reasoning, str) and reasoning else "recorded result",
+        passed=passed,
+    )

@@ -197,6 +197,36 @@ def get_output_item(eval_id: str, run_id: str, item_id: str) -> Response[wire.Op
     return json_response(200, service.get_output_item(principal(router, READ), eval_id, run_id, item_id))
 
 
+# ------------------------------------------------------------------ history
+@route(
+    "POST",
+    f"{PREFIX}/imports/evals",
+    tags=["openai-evals"],
+    summary="Assay: import an eval saved from the OpenAI API (its runs follow)",
+)
+def import_eval(
+    body: Annotated[dict[str, Any], Body(description="The eval object as the OpenAI API returned it.")],
+) -> Response[wire.OpenAIEval]:
+    return json_response(200, service.import_eval(principal(router, WRITE), body))
+
+
+@route(
+    "POST",
+    f"{PREFIX}/imports/evals/<eval_id>/runs",
+    tags=["openai-evals"],
+    summary="Assay: import a run saved from the OpenAI API, with its output items",
+)
+def import_run(
+    eval_id: str, body: Annotated[wire.OpenAIImportRunRequest, Body()]
+) -> Response[wire.OpenAIRun]:
+    return json_response(
+        200,
+        service.import_run(
+            principal(router, WRITE), eval_id, body.run, body.output_item_files, base_url=_base_url()
+        ),
+    )
+
+
 # ------------------------------------------------------------------ files
 @route("POST", f"{PREFIX}/files", tags=["openai-evals"], summary="OpenAI: upload a file (purpose 'evals')")
 def create_file(
