@@ -16,7 +16,7 @@ ASSAY_PORT ?= 3000
 export UV_PYTHON_DOWNLOADS := never
 
 # bench-*: on demand, they print figures (bench/README.md); not part of make test.
-.PHONY: check coverage format cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload bench-reads bench-soak bench-generation asl-validate openapi help install local demo test test-unit test-local test-infrastructure test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
+.PHONY: check coverage format cost bench-scorers bench-run bench-export bench-imports bench-list bench-upload bench-reads bench-soak bench-generation bench-openai asl-validate openapi help install local demo test test-unit test-local test-infrastructure test-functional test-e2e lint layer sam-validate sam-build ci clean scanners-lock checkov cfn-lint bandit scan
 
 help: ## Show the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -170,6 +170,9 @@ bench-soak: install ## Benchmark: memory over many runs on a durable local stack
 
 bench-generation: install ## Benchmark: a generate + judge run against a rate-limited provider, then warm from the cache
 	$(PYTHON) bench/generation.py $(BENCH_ARGS)
+
+bench-openai: install ## Benchmark: a 10,000-item run through the official openai SDK, created, completed, paged to the end
+	$(PYTHON) bench/openai_evals.py $(BENCH_ARGS)
 
 openapi: install ## Regenerate docs/openapi.json from the route code (a test fails when it drifts)
 	$(PYTHON) -m assay_service.handlers.api.openapi > docs/openapi.json

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -114,9 +115,12 @@ class Client:
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
         retry_unsafe: bool = False,
+        content: bytes | None = None,
     ) -> Response:
+        """One request; ``body`` is sent as JSON, ``content`` as it is (with its Content-Type
+        in ``headers``)."""
         sent = self._headers(auth)
-        data = None
+        data = content
         if body is not None:
             sent["Content-Type"] = "application/json"
             data = json.dumps(body).encode()
@@ -627,6 +631,61 @@ class Client:
             )
         )
 
+    # ------------------------------------------------------------------ OpenAI's Evals API
+    # Assay serves OpenAI's Evals API at /openai/v1 (docs/openai-evals.md); the official
+    # ``openai`` SDK is its client. These are the calls that SDK lacks (importing history saved
+    # from OpenAI) and the few ``assay import openai-evals`` needs around them. Objects are
+    # OpenAI's shapes, returned as dicts; errors come in OpenAI's envelope, raised as here.
+    def import_openai_eval(self, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """An eval saved from OpenAI's API (``"object": "eval"``, as the API returned it),
+        imported: the new eval, whose ``imported_from`` is the saved ``id``."""
+        return self._json("POST", "/openai/v1/imports/evals", body=dict(saved))
+
+    def upload_openai_file(
+        self, content: bytes, *, filename: str = "items.jsonl", purpose: str = "evals"
+    ) -> dict[str, Any]:
+        """A file for ``/openai/v1`` (at most 5 MB): the file object, ``{"id": "file-…", …}``."""
+        boundary = uuid.uuid4().hex
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:200] or "file"
+        form = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n{purpose}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/jsonl\r\n\r\n"
+        ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return self._json("POST", "/openai/v1/files", content=form, headers=headers)
+
+    def delete_openai_file(self, file_id: str) -> None:
+        self._raw("DELETE", f"/openai/v1/files/{_segment(file_id)}")
+
+    def import_openai_run(
+        self, eval_id: str, saved_run: Mapping[str, Any], output_item_files: list[str]
+    ) -> dict[str, Any]:
+        """A run saved from OpenAI's API (``"object": "eval.run"``) into an imported eval, with
+        its output items (uploaded first: ``upload_openai_file``, JSONL, one saved item a line):
+        the new run, ``queued``; it replays the saved results by itself."""
+        body = {"run": dict(saved_run), "output_item_files": list(output_item_files)}
+        return self._json("POST", f"/openai/v1/imports/evals/{_segment(eval_id)}/runs", body=body)
+
+    def get_openai_run(self, eval_id: str, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/openai/v1/evals/{_segment(eval_id)}/runs/{_segment(run_id)}")
+
+    def iter_openai_evals(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every eval under /openai/v1, oldest first, following ``after``."""
+        return self._openai_pages("/openai/v1/evals", page_size)
+
+    def iter_openai_runs(self, eval_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        return self._openai_pages(f"/openai/v1/evals/{_segment(eval_id)}/runs", page_size)
+
+    def _openai_pages(self, path: str, page_size: int) -> Iterator[dict[str, Any]]:
+        after = None
+        while True:
+            page = self._json("GET", path, params={"limit": page_size, "order": "asc", "after": after})
+            yield from page["data"]
+            after = page.get("last_id")
+            if not page.get("has_more") or not after:
+                return
+
     # ------------------------------------------------------------------ API keys
     def create_key(
         self, *, name: str | None = None, role: str = "member", expires_at: str | None = None
@@ -640,6 +699,11 @@ class Client:
 
     def revoke_key(self, key_id: str) -> ApiKey:
         return ApiKey.from_api(self._json("DELETE", f"/v1/api-keys/{key_id}"))
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment (an id read from a file never reaches another route)."""
+    return urllib.parse.quote(str(value), safe="")
 
 
 def _compact(values: Mapping[str, Any]) -> dict[str, Any]:

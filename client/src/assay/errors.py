@@ -1,7 +1,8 @@
 """Typed errors. Every API error carries the envelope's ``code`` and ``request_id``.
 
-The service answers every error with ``{"error", "code", "details", "request_id"}``; the
-exception class is chosen by the code (``auth.*``, ``validation.*``, ``resource.*``, …),
+The service answers every error with ``{"error", "code", "details", "request_id"}`` (and,
+under ``/openai/v1``, with OpenAI's ``{"error": {"message", "type", "param", "code"}}``,
+whose ``param`` and ``type`` go to ``details``); the exception class is chosen by the code (``auth.*``, ``validation.*``, ``resource.*``, …),
 falling back to the HTTP status when a response is not an envelope (e.g. a proxy's 502).
 """
 
@@ -122,6 +123,15 @@ def error_from_response(status: int, body: bytes, headers: dict[str, str] | None
             envelope = parsed
     except ValueError:
         pass
+    if isinstance(envelope.get("error"), dict):
+        # OpenAI's envelope (the API under /openai/v1): {"error": {message, type, param, code}},
+        # ``code`` being Assay's error code; ``param`` and ``type`` are kept in ``details``.
+        inner = envelope["error"]
+        envelope = {
+            "error": inner.get("message"),
+            "code": inner.get("code"),
+            "details": {k: inner[k] for k in ("param", "type") if inner.get(k) is not None},
+        }
     code = envelope.get("code") if isinstance(envelope.get("code"), str) else None
     message = envelope.get("error") or envelope.get("message") or body[:300].decode("utf-8", "replace")
     request_id = envelope.get("request_id") or (headers or {}).get("x-request-id")
