@@ -413,3 +413,26 @@ def test_the_args_openai_sends_are_accepted():
         ]
     )
     assert json.dumps(score) and json.dumps(label)
+
+
+def test_a_batch_reads_the_graders_cached_verdicts_in_one_go():
+    """The first call of each model grader for each record is found before scoring (the
+    batch reads them from the response cache in one BatchGetItem), with the grader's model
+    and the exact request the grader then makes."""
+    from assay_service.domain.scoring import judge_first_calls
+
+    metrics = [
+        Metric(name="quality", scorer="score_model", args=score_args(), threshold=0.5),
+        Metric(name="tone", scorer="label_model", args=LABELS, threshold=1),
+    ]
+    other = RECORD.model_copy(update={"id": "r2", "output": "Lyon"})
+    first = judge_first_calls(metrics, [(0, RECORD), (1, other)], VERSION_JUDGE)
+    assert [(r.model, r.messages[-1][1].split("\n")[0]) for r in first] == [
+        ("gpt-4o-mini", "Reference: Paris"),
+        ("gpt-4o-mini", "Sentiment of: Paris"),
+        ("gpt-4o-mini", "Reference: Paris"),
+        ("gpt-4o-mini", "Sentiment of: Lyon"),
+    ]
+    client = Scripted('{"reasoning": "ok", "result": 1}')
+    score_one(client, "score_model", score_args())
+    assert client.requests[0].cache_key() == first[0].cache_key()

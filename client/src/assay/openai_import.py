@@ -50,12 +50,17 @@ class SavedHistoryError(Exception):
 
 @dataclass
 class Skipped:
-    """Something left out, and why (``reason``); ``where`` is ``file[:line]``."""
+    """Something left out, and why: ``reason`` in full, ``category`` for the summary (the
+    reason when not given); ``where`` is ``file[:line]``."""
 
     where: str
     reason: str
     kind: str = ""
     id: str | None = None
+    category: str = ""
+
+    def __post_init__(self) -> None:
+        self.category = self.category or self.reason
 
     def to_dict(self) -> dict[str, Any]:
         return {"where": self.where, "kind": self.kind, "id": self.id, "reason": self.reason}
@@ -138,48 +143,49 @@ class SavedHistory:
     # ------------------------------------------------------------------ classifying
     def take(self, value: Any, where: str, depth: int = 0) -> None:
         """One parsed JSON value: an object, a list page or an array of them."""
-        if isinstance(value, list):
-            if depth >= MAX_DEPTH:
-                self.skipped.append(Skipped(where, "an array nested too deeply"))
+        elements = value if isinstance(value, list) else None
+        if isinstance(value, dict) and value.get("object") == "list":
+            elements = value.get("data")
+            if not isinstance(elements, list):
+                self._skip(where, "a list page without a data array", "bad list pages", "list")
                 return
-            for element in value:
+        if elements is not None:
+            if depth >= MAX_DEPTH:
+                self._skip(where, "an array or list page nested too deeply", "arrays nested too deeply")
+                return
+            for element in elements:
                 self.take(element, where, depth + 1)
-            return
-        if not isinstance(value, dict):
-            self.skipped.append(Skipped(where, f"a JSON {_json_type(value)}, not an object"))
-            return
+        elif not isinstance(value, dict):
+            self._skip(where, f"a JSON {_json_type(value)}, not an object", "values that are not objects")
+        else:
+            self._object(value, where)
+
+    def _skip(
+        self, where: str, reason: str, category: str, kind: str = "", object_id: str | None = None
+    ) -> None:
+        self.skipped.append(Skipped(where, reason, kind, object_id, category))
+
+    def _object(self, value: dict[str, Any], where: str) -> None:
         kind = value.get("object")
-        if kind == "list":
-            data = value.get("data")
-            if not isinstance(data, list):
-                self.skipped.append(Skipped(where, "a list page without a data array", "list"))
-            elif depth >= MAX_DEPTH:
-                self.skipped.append(Skipped(where, "a list page nested too deeply", "list"))
-            else:
-                for element in data:
-                    self.take(element, where, depth + 1)
-            return
         if kind not in KINDS:
             reason = (
                 "no 'object' field"
                 if kind is None
                 else f"object {_short(kind)} is not an eval, eval.run or eval.run.output_item"
             )
-            self.skipped.append(Skipped(where, reason, str(kind) if isinstance(kind, str) else ""))
+            self._skip(where, reason, "objects of other kinds", str(kind) if isinstance(kind, str) else "")
             return
         object_id = value.get("id")
         if not isinstance(object_id, str) or not object_id:
-            self.skipped.append(Skipped(where, f"an {kind} without an id", kind))
-            return
-        if kind == EVAL:
+            self._skip(where, f"an {kind} without an id", "objects without an id", kind)
+        elif kind == EVAL:
             self._keep(self.evals, value, where)
-        elif kind == RUN:
-            if not isinstance(value.get("eval_id"), str) or not value["eval_id"]:
-                self.skipped.append(Skipped(where, "a run without an eval_id", kind, object_id))
-                return
-            self._keep(self.runs, value, where)
-        else:
+        elif kind == ITEM:
             self._item(value, where)
+        elif not isinstance(value.get("eval_id"), str) or not value["eval_id"]:
+            self._skip(where, "a run without an eval_id", "runs without an eval_id", kind, object_id)
+        else:
+            self._keep(self.runs, value, where)
 
     def _keep(self, into: dict[str, Saved], value: dict[str, Any], where: str) -> None:
         if value["id"] in into:
@@ -190,26 +196,21 @@ class SavedHistory:
     def _item(self, value: dict[str, Any], where: str) -> None:
         item_id, run_id, position = value["id"], value.get("run_id"), value.get("datasource_item_id")
         if not isinstance(run_id, str) or not run_id:
-            self.skipped.append(Skipped(where, "an output item without a run_id", ITEM, item_id))
+            self._skip(
+                where, "an output item without a run_id", "output items without a run_id", ITEM, item_id
+            )
             return
         if not isinstance(position, int) or isinstance(position, bool):
-            self.skipped.append(
-                Skipped(where, "an output item without an integer datasource_item_id", ITEM, item_id)
-            )
+            reason = "an output item without an integer datasource_item_id"
+            self._skip(where, reason, "output items without a datasource_item_id", ITEM, item_id)
             return
         if item_id in self._item_ids:
             self.duplicates += 1
             return
         items = self._items.setdefault(run_id, _Items(where=where))
         if position in items.positions:
-            self.skipped.append(
-                Skipped(
-                    where,
-                    f"datasource_item_id {position} again (output item {items.positions[position]} has it)",
-                    ITEM,
-                    item_id,
-                )
-            )
+            reason = f"datasource_item_id {position} again (output item {items.positions[position]} has it)"
+            self._skip(where, reason, "output items repeating a datasource_item_id", ITEM, item_id)
             return
         line = _jsonl_line(value)
         self._spool.seek(self._end)
@@ -290,7 +291,7 @@ def _read_json(path: Path, history: SavedHistory) -> None:
         raise SavedHistoryError(path, None, f"cannot read it ({exc.strerror})") from None
     data = data.removeprefix(b"\xef\xbb\xbf")
     if not data.strip():
-        history.skipped.append(Skipped(str(path), "an empty file"))
+        history.skipped.append(Skipped(str(path), "an empty file", category="empty files"))
         return
     try:
         value = _parse(data, path, None)

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from assay_service.domain.generation import ChatRequest, judge_request
 from assay_service.domain.ids import evaluation_id
 from assay_service.domain.scorers import budgets, get_scorer, scorer_names, validate_args
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, ScorerSpec
@@ -107,23 +108,28 @@ class _Asked(Exception):
 
 @dataclass
 class _Recorder:
-    """A JudgeClient that keeps the call it is asked and stops the judge there."""
+    """A JudgeClient that keeps the call it is asked (a judge's question, or a model
+    grader's conversation) and stops the judge there."""
 
-    calls: list[tuple[str, str, JudgeSettings]]
+    calls: list[ChatRequest]
 
     def complete(self, system: str, user: str, settings: JudgeSettings) -> Any:
-        self.calls.append((system, user, settings))
+        self.calls.append(judge_request(system, user, settings))
+        raise _Asked
+
+    def complete_chat(self, request: ChatRequest) -> Any:
+        self.calls.append(request)
         raise _Asked
 
 
 def judge_first_calls(
     metrics: Sequence[Metric], records: Iterable[tuple[int, Record]], settings: JudgeSettings
-) -> list[tuple[str, str, JudgeSettings]]:
-    """The first call (system prompt, question, settings) each LLM metric's judge makes for
-    each record — what a batch reads from the response cache in one go before it scores.
-    Each judge runs against a client that records the call and stops it there; a record a
-    judge cannot ask about (a missing field) makes no call."""
-    calls: list[tuple[str, str, JudgeSettings]] = []
+) -> list[ChatRequest]:
+    """The first call each LLM metric's judge makes for each record — what a batch reads
+    from the response cache in one go before it scores. Each judge runs against a client
+    that records the call and stops it there; a record a judge cannot ask about (a missing
+    field) makes no call."""
+    calls: list[ChatRequest] = []
     recorder = _Recorder(calls)
     judged = []
     for metric in metrics:

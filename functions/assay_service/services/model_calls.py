@@ -80,17 +80,14 @@ class ModelCalls:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def prefetch(self, requests: Iterable[ChatRequest]) -> None:
-        """Read the cached answers of ``requests`` at once (a batch's generation calls)."""
+        """Read the cached answers of ``requests`` at once (a batch's generation calls, its
+        judges' first calls)."""
         if self.cache is None:
             return
         keys = [r.cache_key() for r in requests if r.cacheable]
         found = self.cache.get_many(self.tenant_id, keys)
         with self._lock:
             self._known.update({key: found.get(key) for key in keys})
-
-    def prefetch_judges(self, calls: Iterable[tuple[str, str, JudgeSettings]]) -> None:
-        """Read the cached verdicts of the judges' first calls at once."""
-        self.prefetch(judge_request(system, user, settings) for system, user, settings in calls)
 
     def call(self, request: ChatRequest, role: Role) -> tuple[ChatReply, bool]:
         """The reply, and whether it came from the cache."""

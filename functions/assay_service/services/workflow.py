@@ -176,7 +176,7 @@ def _generate_and_score(
     judge = judge_for(run, calls, ports=ports)
     if judge is not None and run.cache:
         scorable = [(i, r) for i, r in indexed if i not in unscorable]
-        calls.prefetch_judges(judge_first_calls(run.metrics, scorable, judge.settings))
+        calls.prefetch(judge_first_calls(run.metrics, scorable, judge.settings))
     outcome = score_batch(
         run_id=run.id,
         project_id=run.project_id,
