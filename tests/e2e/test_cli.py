@@ -606,3 +606,112 @@ def test_example_workflow_upload_and_gate_run_on_the_uploaded_version_even_after
     assert props["run.dataset_version"] == str(ours) and props["run.status"] == "completed"
     assert (tmp_path / "assay-summary.md").read_text().startswith("### Assay eval gate: ❌ failed")
     assert (tmp_path / "assay-report.html").is_file()
+
+
+def test_cli_import_openai_evals_replays_saved_history_with_the_same_result_counts(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """History saved from OpenAI's Evals API — an eval, its run and the run's output items as
+    the official SDK returns them — comes back through `assay import openai-evals DIR --wait`
+    with the same result counts; run again, nothing is imported twice."""
+    import time
+
+    import openai
+
+    sdk = openai.OpenAI(
+        base_url=f"{stack.url}/openai/v1", api_key=KEY, max_retries=0, _strict_response_validation=True
+    )
+    criteria: Any = [
+        {
+            "type": "string_check",
+            "name": "Exact",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.expected}}",
+            "operation": "eq",
+        },
+        {
+            "type": "string_check",
+            "name": "Loose",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.expected}}",
+            "operation": "ilike",
+        },
+    ]
+    answers = ["Paris", "rome", "Madrid", "Bonn", "Tokyo", "ottawa", "Sydney", "Oslo", "Lima"]
+    expected = ["Paris", "Rome", "Madrid", "Berlin", "Tokyo", "Ottawa", "Canberra", "Oslo", "Lima"]
+    rows = [
+        {"item": {"question": f"q{i}", "expected": e}, "sample": {"output_text": a, "model": "logged"}}
+        for i, (a, e) in enumerate(zip(answers, expected, strict=True))
+    ]
+    ev = sdk.evals.create(
+        name="cli-import",
+        data_source_config={
+            "type": "custom",
+            "item_schema": {"type": "object"},
+            "include_sample_schema": True,
+        },
+        testing_criteria=criteria,
+    )
+    run = sdk.evals.runs.create(
+        ev.id,
+        name="saved run",
+        data_source={"type": "jsonl", "source": {"type": "file_content", "content": rows}},
+    )
+    deadline = time.monotonic() + 120
+    while run.status in ("queued", "in_progress") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        run = sdk.evals.runs.retrieve(run.id, eval_id=ev.id)
+    assert run.status == "completed" and run.result_counts.total == len(rows)
+    assert 0 < run.result_counts.passed < len(rows)
+
+    # Saved as a user would have: the eval alone, the run in a list page, the output items as
+    # JSONL pages (one item twice), and a file object that is not history.
+    saved = tmp_path / "saved"
+    (saved / "runs").mkdir(parents=True)
+    dump = lambda obj: obj.model_dump(mode="json", by_alias=True)  # noqa: E731
+    (saved / "eval.json").write_text(json.dumps(dump(ev)))
+    (saved / "runs" / "runs.json").write_text(
+        json.dumps({"object": "list", "data": [dump(run)], "has_more": False})
+    )
+    pages = list(sdk.evals.runs.output_items.list(run.id, eval_id=ev.id, limit=4).iter_pages())
+    lines = [json.dumps({"object": "list", "data": [dump(i) for i in p.data]}) for p in pages]
+    lines.append(json.dumps(dump(pages[0].data[0])))
+    (saved / "runs" / "items.jsonl").write_text("\n".join(lines) + "\n")
+    (saved / "files.json").write_text(json.dumps([{"object": "file", "id": "file-x"}]))
+
+    capsys.readouterr()
+    argv = ["import", "openai-evals", str(saved), "--wait", "--poll-interval", "0.3", "--timeout", "120"]
+    code = cli(stack, "--json", *argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    doc = json.loads(captured.out)
+    assert doc["counts"] == {
+        "evals": 1,
+        "runs": 1,
+        "items": len(rows),
+        "already_imported": 0,
+        "refused": 0,
+        "skipped": 1,
+        "duplicates": 1,
+    }
+    assert "files.json" in captured.err and "'file'" in captured.err  # the skip, with its file
+    [imported] = doc["runs"]
+    new_eval, new_run = doc["ids"][ev.id], doc["ids"][run.id]
+    assert imported["new_id"] == new_run and imported["status"] == "completed"
+    assert imported["result_counts"] == run.result_counts.model_dump() == imported["saved_result_counts"]
+    again = sdk.evals.runs.retrieve(new_run, eval_id=new_eval)
+    assert again.result_counts.model_dump() == run.result_counts.model_dump()
+    assert again.model_extra and again.model_extra["imported_from"] == run.id
+    assert again.created_at == run.created_at
+    # The upload files were removed once the run was imported; only the run's own source file stays.
+    assert [f.id for f in sdk.files.list() if f.filename.startswith(f"{run.id}-items")] == []
+
+    # Run again (after a failure, say): nothing is imported twice.
+    assert cli(stack, *argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "(already imported)" in out and "imported 0 evals, 0 runs, 0 output items; 2 already imported" in out
+    )
+    assert [
+        e.id for e in sdk.evals.list(limit=100) if (e.model_extra or {}).get("imported_from") == ev.id
+    ] == [new_eval]

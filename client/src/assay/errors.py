@@ -1,9 +1,10 @@
 """Typed errors. Every API error carries the envelope's ``code`` and ``request_id``.
 
-The service answers every error with ``{"error", "code", "details", "request_id"}`` (and,
-under ``/openai/v1``, with OpenAI's ``{"error": {"message", "type", "param", "code"}}``,
-whose ``param`` and ``type`` go to ``details``); the exception class is chosen by the code (``auth.*``, ``validation.*``, ``resource.*``, …),
-falling back to the HTTP status when a response is not an envelope (e.g. a proxy's 502).
+The service answers every error with ``{"error", "code", "details", "request_id"}`` (under
+``/openai/v1``, with OpenAI's ``{"error": {"message", "type", "param", "code"}}``, whose
+``param`` and ``type`` go to ``details``); the exception class is chosen by the code
+(``auth.*``, ``validation.*``, ``resource.*``, …), falling back to the HTTP status when a
+response is not an envelope (e.g. a proxy's 502).
 """
 
 from __future__ import annotations

@@ -126,10 +126,10 @@ class SavedHistory:
             self._spool.seek(offset)
             yield self._spool.read(length)
 
-    def item_files(self, run_id: str, limit: int = FILE_LIMIT) -> Iterator[bytes]:
-        """The run's output items as upload files of at most ``limit`` bytes each."""
+    def item_files(self, run_id: str, limit: int | None = None) -> Iterator[bytes]:
+        """The run's output items as upload files of at most ``limit`` (``FILE_LIMIT``) bytes each."""
         lines = self.item_lines(run_id)
-        for chunk in split_sizes(self.item_sizes(run_id), limit):
+        for chunk in split_sizes(self.item_sizes(run_id), limit or FILE_LIMIT):
             yield b"".join(next(lines) for _ in chunk)
 
     def orphan_items(self) -> dict[str, tuple[int, str]]:
@@ -248,8 +248,9 @@ def _files(root: Path) -> list[Path]:
     found = []
     for directory, subdirs, names in os.walk(root, onerror=_walk_error):  # symlinked dirs not followed
         subdirs.sort()
+        # regular files only: a FIFO or device named *.jsonl would block or never end
         found += [Path(directory, n) for n in names if Path(n).suffix.lower() in SUFFIXES]
-    return sorted(found)
+    return sorted(path for path in found if path.is_file())
 
 
 def _walk_error(exc: OSError) -> None:
@@ -267,7 +268,7 @@ def _read_jsonl(path: Path, history: SavedHistory) -> None:
                 line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
             if not line.strip():
                 continue
-            history.take(_parse(line, path, number), f"{path}:{number}")
+            history.take(_parse(line.rstrip(b"\r\n"), path, number), f"{path}:{number}")
 
 
 def _lines(handle: IO[bytes], path: Path) -> Iterator[bytes]:
@@ -295,17 +296,30 @@ def _read_json(path: Path, history: SavedHistory) -> None:
         return
     try:
         value = _parse(data, path, None)
-    except _ExtraData:
+    except _ExtraData as extra:
+        lines = [(n, line.rstrip(b"\r")) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
+        try:
+            json.loads(lines[0][1])
+        except ValueError:  # not one document a line: several documents one after another
+            raise SavedHistoryError(
+                path,
+                extra.line,
+                f"not valid JSON: a second document starts at column {extra.column} (several "
+                "documents in one file must be JSONL, one a line)",
+            ) from None
         # One JSON document a line, saved as .json: read it as JSONL.
-        for number, line in enumerate(data.split(b"\n"), start=1):
-            if line.strip():
-                history.take(_parse(line, path, number), f"{path}:{number}")
+        for number, line in lines:
+            history.take(_parse(line, path, number), f"{path}:{number}")
         return
     history.take(value, str(path))
 
 
 class _ExtraData(Exception):
-    """A JSON document followed by more: perhaps JSONL in a .json file."""
+    """A JSON document followed by more (at ``line``, ``column``): perhaps JSONL in a .json file."""
+
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(line, column)
+        self.line, self.column = line, column
 
 
 def _reject_constant(name: str) -> Any:
@@ -326,7 +340,7 @@ def _parse(data: bytes, path: Path, line: int | None) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         if line is None and exc.msg == "Extra data" and "\n" in text[: exc.pos]:
-            raise _ExtraData from None
+            raise _ExtraData(exc.lineno, exc.colno) from None
         at = (line or 1) + exc.lineno - 1
         raise SavedHistoryError(path, at, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except ValueError as exc:  # NaN, Infinity
@@ -367,10 +381,11 @@ class LineTooLargeError(ValueError):
         self.index, self.size, self.limit = index, size, limit
 
 
-def split_sizes(sizes: Sequence[int], limit: int = FILE_LIMIT) -> list[range]:
+def split_sizes(sizes: Sequence[int], limit: int | None = None) -> list[range]:
     """Lines of these sizes (in bytes, newline included) grouped into consecutive files of at
     most ``limit`` bytes each: the index range of each file's lines. Raises
     ``LineTooLargeError`` when a line alone is over ``limit``."""
+    limit = limit or FILE_LIMIT
     files: list[range] = []
     start, total = 0, 0
     for index, size in enumerate(sizes):
@@ -385,7 +400,7 @@ def split_sizes(sizes: Sequence[int], limit: int = FILE_LIMIT) -> list[range]:
     return files
 
 
-def split_jsonl(lines: Iterable[bytes], limit: int = FILE_LIMIT) -> list[bytes]:
+def split_jsonl(lines: Iterable[bytes], limit: int | None = None) -> list[bytes]:
     """JSONL lines (each ending with a newline) joined into files of at most ``limit`` bytes,
     cut at line boundaries."""
     lines = list(lines)

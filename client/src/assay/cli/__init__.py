@@ -3,7 +3,8 @@
 ``main`` parses the arguments (``parser``), runs the command with a ``Ctx`` (``context``) and
 turns what went wrong into one ``error:`` line and an exit code (``assay.exit_codes``). The
 commands live one group per module: ``datasets``, ``evals``, ``runs`` (and ``sweep``, sibling
-runs over models and prompts), ``keys``, ``health``, ``local`` and ``ci`` (the CI gate);
+runs over models and prompts), ``keys``, ``health``, ``local``, ``imports`` (``assay import
+openai-evals``, history saved from OpenAI's Evals API) and ``ci`` (the CI gate);
 ``generation`` holds the model-under-test flags they share; ``hints`` says what to run next.
 
 The commands are exported here, and the parser takes them from here when it is built: one
@@ -26,6 +27,7 @@ from assay.cli.datasets import (
 from assay.cli.evals import cmd_evals_create, cmd_evals_delete, cmd_evals_list
 from assay.cli.health import cmd_health
 from assay.cli.hints import next_hint
+from assay.cli.imports import cmd_import_openai_evals
 from assay.cli.keys import cmd_keys_create, cmd_keys_list, cmd_keys_revoke
 from assay.cli.local import cmd_local_invoke, cmd_local_up
 from assay.cli.parser import EPILOG, EXAMPLES, build_parser
@@ -63,6 +65,7 @@ __all__ = [
     "cmd_evals_delete",
     "cmd_evals_list",
     "cmd_health",
+    "cmd_import_openai_evals",
     "cmd_keys_create",
     "cmd_keys_list",
     "cmd_keys_revoke",
@@ -99,8 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         echo(f"error: {exc}", file=sys.stderr)
         return ExitCode.TIMEOUT
     except ApiError as exc:
+        param = exc.details.get("param")  # OpenAI's envelope (/openai/v1) names the parameter at fault
         echo(
-            f"error: {exc.message}\n  code {exc.code} · HTTP {exc.status} · request {exc.request_id or '-'}",
+            f"error: {exc.message}\n  code {exc.code} · HTTP {exc.status} · request {exc.request_id or '-'}"
+            + (f" · param {param}" if param else ""),
             file=sys.stderr,
         )
         return ExitCode.ERROR

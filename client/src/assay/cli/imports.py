@@ -107,25 +107,14 @@ def cmd_import_openai_evals(ctx: Ctx) -> int:
     for flag, value in (("--timeout", a.timeout), ("--poll-interval", a.poll_interval)):
         if value <= 0:
             raise CliError(f"{flag} must be more than 0 seconds (got {value:g})")
-    root: Path = a.dir
-    if not root.exists():
-        raise CliError(f"{root}: no such directory")
-    try:
-        history = read_history(root)
-    except SavedHistoryError as exc:
-        raise CliError(f"{exc} — nothing was imported") from None
-    except OSError as exc:
-        raise CliError(f"{root}: {exc.strerror or exc}") from None
-    with history:
-        if not history.files:
-            raise CliError(f"{root}: no .json or .jsonl files in it (saved evals, runs and output items)")
+    with _read(a.dir) as history:
         plan = make_plan(history)
         _warn(plan.skipped)
         if not plan.evals:
             raise CliError(
-                f"{root}: no saved eval in {len(history.files)} file(s) "
+                f"{a.dir}: no saved eval in {len(history.files)} file(s) "
                 f"({len(history.runs)} run(s), {sum(p.items for p in _orphans(history))} output item(s) "
-                "found): an import starts from the evals (objects with \"object\": \"eval\")"
+                'found): an import starts from the evals (objects with "object": "eval")'
             )
         if plan.duplicates:
             ctx.info(f"{plan.duplicates} duplicate(s) (the same id again) ignored")
@@ -134,30 +123,64 @@ def cmd_import_openai_evals(ctx: Ctx) -> int:
             return ExitCode.OK
         try:
             _import(ctx, history, plan)
-        except (AuthenticationError, PermissionDeniedError, AssayError):
+        except AssayError:
             if any(e.new_id for e in plan.evals):  # what was done before it stopped
                 ctx.out(_report(plan, dry_run=False), _document(plan, dry_run=False))
             raise
-    if a.wait:
-        timed_out = _wait(ctx, plan)
+    code = _wait_and_check(ctx, plan) if a.wait else ExitCode.OK
+    if not a.wait:
         ctx.out(_report(plan, dry_run=False), _document(plan, dry_run=False))
-        if timed_out:
-            pending = [r for e in plan.evals for r in e.runs if (r.run or {}).get("status") in RUNNING]
-            raise RunTimeoutError(
-                f"{len(pending)} imported run(s) still going after {a.timeout:g} s; they keep running "
-                "(`assay runs get RUN` follows one)"
-            )
-        unfinished = [
-            r for e in plan.evals for r in e.runs if r.new_id and (r.run or {}).get("status") != "completed"
-        ]
-        if unfinished:
-            names = ", ".join(f"{r.new_id} {(r.run or {}).get('status')}" for r in unfinished)
-            echo(f"error: {len(unfinished)} imported run(s) did not complete: {names}", file=sys.stderr)
-            return ExitCode.ERROR
-    else:
-        ctx.out(_report(plan, dry_run=False), _document(plan, dry_run=False))
-    refused = [o for e in plan.evals for o in (e, *e.runs) if o.outcome == "refused"]
-    return ExitCode.ERROR if refused else ExitCode.OK
+    refused = [o for o in _outcomes(plan) if o == "refused"]
+    if not refused and code == ExitCode.OK:
+        _next_hint(ctx, plan)
+    return ExitCode.ERROR if refused else code
+
+
+def _next_hint(ctx: Ctx, plan: Plan) -> None:
+    """An imported run is an Assay run too: its id is the UUID in ``evalrun_<hex>``."""
+    run = next((r.new_id for e in plan.evals for r in e.runs if r.new_id), None)
+    if run and run.startswith("evalrun_") and len(run) == 40:
+        h = run.removeprefix("evalrun_")
+        ctx.hint(
+            f"next: assay runs get {h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}   "
+            "(an imported run in Assay's own view: per-metric table; `assay runs report` for HTML)"
+        )
+
+
+def _read(root: Path) -> SavedHistory:
+    """DIR, read and classified before any request: every problem with it is exit 2."""
+    if not root.exists():
+        raise CliError(f"{root}: no such directory")
+    try:
+        history = read_history(root)
+    except SavedHistoryError as exc:
+        raise CliError(f"{exc} — nothing was imported") from None
+    except OSError as exc:
+        raise CliError(f"{root}: {exc.strerror or exc}") from None
+    if not history.files:
+        history.close()
+        raise CliError(f"{root}: no .json or .jsonl files in it (saved evals, runs and output items)")
+    return history
+
+
+def _wait_and_check(ctx: Ctx, plan: Plan) -> int:
+    """``--wait``: the imported runs once finished, printed; exit 3 when one is still going at
+    ``--timeout``, 2 when one did not complete."""
+    timed_out = _wait(ctx, plan)
+    ctx.out(_report(plan, dry_run=False), _document(plan, dry_run=False))
+    imported = [r for e in plan.evals for r in e.runs if r.new_id]
+    if timed_out:
+        pending = [r for r in imported if (r.run or {}).get("status") in RUNNING]
+        raise RunTimeoutError(
+            f"{len(pending)} imported run(s) still going after {ctx.args.timeout:g} s; they keep running "
+            "(`assay runs get RUN` follows one)"
+        )
+    unfinished = [r for r in imported if (r.run or {}).get("status") != "completed"]
+    if unfinished:
+        names = ", ".join(f"{r.new_id} {(r.run or {}).get('status')}" for r in unfinished)
+        echo(f"error: {len(unfinished)} imported run(s) did not complete: {names}", file=sys.stderr)
+        return ExitCode.ERROR
+    return ExitCode.OK
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -187,7 +210,9 @@ def make_plan(history: SavedHistory) -> Plan:
         parent = evals.get(eval_id)
         if parent is None:
             reason = f"a run of eval {eval_id}, which is not in the directory"
-            skipped.append(Skipped(run.where, reason, "eval.run", run.id, "runs whose eval is not in the directory"))
+            skipped.append(
+                Skipped(run.where, reason, "eval.run", run.id, "runs whose eval is not in the directory")
+            )
             continue
         if not count:
             reason = "a run without output items: nothing to replay"
@@ -196,7 +221,10 @@ def make_plan(history: SavedHistory) -> Plan:
         try:
             files = len(split_sizes(history.item_sizes(run.id), FILE_LIMIT))
         except LineTooLargeError as exc:
-            reason = f"a run with an output item of {exc.size:,} bytes, over the {FILE_LIMIT:,} an upload file holds"
+            reason = (
+                f"a run with an output item of {exc.size:,} bytes, over the {FILE_LIMIT:,} "
+                "an upload file holds"
+            )
             skipped.append(Skipped(run.where, reason, "eval.run", run.id, "runs too large to upload"))
             continue
         if files > MAX_FILES_PER_RUN:
@@ -210,7 +238,13 @@ def make_plan(history: SavedHistory) -> Plan:
     for orphan in _orphans(history):
         reason = f"{orphan.items} output item(s) of run {orphan.run_id}, which is not in the directory"
         skipped.append(
-            Skipped(orphan.where, reason, "eval.run.output_item", None, "output items whose run is not in the directory")
+            Skipped(
+                orphan.where,
+                reason,
+                "eval.run.output_item",
+                None,
+                "output items whose run is not in the directory",
+            )
         )
     ordered = sorted(evals.values(), key=lambda e: _created(e.saved))
     return Plan(ordered, skipped, history.duplicates)
@@ -262,7 +296,9 @@ def _import(ctx: Ctx, history: SavedHistory, plan: Plan) -> None:
         if ev.saved.id in before:
             ev.new_id, ev.outcome = str(before[ev.saved.id]["id"]), "already imported"
             done_runs = {
-                str(r.get("imported_from")): r for r in client.iter_openai_runs(ev.new_id) if r.get("imported_from")
+                str(r.get("imported_from")): r
+                for r in client.iter_openai_runs(ev.new_id)
+                if r.get("imported_from")
             }
         else:
             try:
@@ -275,8 +311,11 @@ def _import(ctx: Ctx, history: SavedHistory, plan: Plan) -> None:
                 for run in ev.runs:
                     run.outcome = "not imported: its eval was refused"
                 continue
-        _line(ctx, f"eval {ev.saved.id} → {ev.new_id}  {safe(ev.saved.obj.get('name') or '', multiline=False)}"
-              + ("  (already imported)" if ev.outcome == "already imported" else ""))
+        _line(
+            ctx,
+            f"eval {ev.saved.id} → {ev.new_id}  {safe(ev.saved.obj.get('name') or '', multiline=False)}"
+            + ("  (already imported)" if ev.outcome == "already imported" else ""),
+        )
         for run in ev.runs:
             if run.saved.id in done_runs:
                 run.run = done_runs[run.saved.id]
@@ -301,8 +340,11 @@ def _line(ctx: Ctx, text: str) -> None:
 def _import_run(ctx: Ctx, history: SavedHistory, eval_id: str, run: RunPlan) -> None:
     client, uploaded = ctx.client, []
     try:
-        for n, content in enumerate(history.item_files(run.saved.id), start=1):
-            ctx.info(f"run {run.saved.id}: uploading output items, file {n} of {run.files} ({len(content):,} bytes)")
+        for n, content in enumerate(history.item_files(run.saved.id, FILE_LIMIT), start=1):
+            ctx.info(
+                f"run {run.saved.id}: uploading its output items, file {n} of {run.files} "
+                f"({len(content):,} bytes)"
+            )
             uploaded.append(
                 str(client.upload_openai_file(content, filename=f"{run.saved.id}-items-{n}.jsonl")["id"])
             )
@@ -352,14 +394,18 @@ def _wait(ctx: Ctx, plan: Plan) -> bool:
 
 
 # ---------------------------------------------------------------------------- output
+def _outcomes(plan: Plan) -> list[str]:
+    return [e.outcome for e in plan.evals] + [r.outcome for e in plan.evals for r in e.runs]
+
+
 def _counts(plan: Plan) -> dict[str, int]:
     runs = [r for e in plan.evals for r in e.runs]
     return {
         "evals": sum(e.outcome == "imported" for e in plan.evals),
         "runs": sum(r.outcome == "imported" for r in runs),
         "items": sum(r.items for r in runs if r.outcome == "imported"),
-        "already_imported": sum(o.outcome == "already imported" for o in (*plan.evals, *runs)),
-        "refused": sum(o.outcome == "refused" for o in (*plan.evals, *runs)),
+        "already_imported": sum(o == "already imported" for o in _outcomes(plan)),
+        "refused": sum(o == "refused" for o in _outcomes(plan)),
         "skipped": len(plan.skipped) + sum(r.outcome.startswith("not imported") for r in runs),
         "duplicates": plan.duplicates,
     }
@@ -405,8 +451,12 @@ def _report(plan: Plan, *, dry_run: bool) -> str:
             status = (run.run or {}).get("status")
             if run.new_id and status and status not in RUNNING and isinstance(counts, dict):
                 saved = run.saved.obj.get("result_counts")
-                same = "" if not isinstance(saved, dict) else (
-                    "  (as saved)" if _same_counts(counts, saved) else f"  (saved: {_counts_text(saved)})"
+                same = (
+                    ""
+                    if not isinstance(saved, dict)
+                    else (
+                        "  (as saved)" if _same_counts(counts, saved) else f"  (saved: {_counts_text(saved)})"
+                    )
                 )
                 lines.append(f"run {run.new_id} {status}: {_counts_text(counts)}{same}")
         c = _counts(plan)
@@ -425,7 +475,9 @@ def _report(plan: Plan, *, dry_run: bool) -> str:
         if run.outcome.startswith("not imported"):
             by_reason["runs of a refused eval"] = by_reason.get("runs of a refused eval", 0) + 1
     if by_reason:
-        head += f"; skipped {sum(by_reason.values()):,}: " + ", ".join(f"{n:,} {why}" for why, n in by_reason.items())
+        head += f"; skipped {sum(by_reason.values()):,} — " + ", ".join(
+            f"{why}: {n:,}" for why, n in by_reason.items()
+        )
     return "\n".join([*lines, head])
 
 

@@ -35,6 +35,29 @@ hints of the next command go to stderr; -q hides them (results and errors stay).
 """
 
 
+IMPORT_OPENAI_EVALS = """\
+Import history saved from OpenAI's Evals API (shut down on 30 Nov 2026) into Assay's
+/openai/v1: evals, runs and output items as the API returned them. Each run is replayed
+through Assay's engine from its saved results (`recorded` metrics): no grader or model is
+called again, and the imported run keeps its created_at; `imported_from` names the old id.
+
+DIR is read first, recursively: every *.json file holds one object, a list page as the API
+returned it ({"object": "list", "data": [...]}) or a JSON array of them; every *.jsonl file
+one of those a line. Objects are sorted by their "object": eval, eval.run,
+eval.run.output_item (runs grouped by eval_id, output items by run_id, duplicates by id
+dropped). Anything else, a run without output items and a run whose eval is not in DIR are
+skipped with a warning. A file that is not JSON or not UTF-8 stops the import before any
+request (exit 2, naming the file and line).
+
+Each eval is imported, then each of its runs: the output items are uploaded as JSONL files
+of at most 4.5 MB (deleted again once the run is imported). An eval or run imported before
+(matched by imported_from) is not imported twice: after a failure, run the command again.
+A refused object prints the server's message and param, the rest goes on, and the exit
+code is 2; a rejected key or an unreachable service stops at once. --json prints one
+document: {"ids": {old: new}, "evals", "runs", "skipped", "counts", "dry_run"}.
+"""
+
+
 def _docs_pointer() -> str:
     """Where the docs are: the package's documentation URL when its metadata declares one
     (``[project.urls]``), else the file in the repository (a bare path means nothing after
@@ -152,6 +175,12 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "keys list": ["assay keys list", "assay --json keys list | jq -r '.items[] | select(.revoked) | .id'"],
     "keys revoke": ["assay keys revoke $KEY_ID"],
+    "import": ["assay import openai-evals saved-evals/ --wait"],
+    "import openai-evals": [
+        "assay import openai-evals saved-evals/ --dry-run",
+        "assay import openai-evals saved-evals/ --wait --timeout 1200",
+        "assay --json import openai-evals saved-evals/ | jq .ids",
+    ],
     "health": ["assay health", "assay health --wait --timeout 120"],
     "local": ["ASSAY_BOOTSTRAP_KEY=ask_local_dev_key_change_me assay local up"],
     "local up": [
@@ -193,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="assay",
         formatter_class=fmt,
         epilog=EPILOG,
-        description="Assay from the terminal and CI: datasets, evals, runs, the CI gate, reports, keys.",
+        description="Assay from the terminal and CI: datasets, evals, runs, the CI gate, reports, keys, "
+        "importing OpenAI Evals history.",
     )
     parser.add_argument("--version", action="version", version=f"assay {__version__}")
     _common(parser, top=True)
@@ -410,6 +440,28 @@ def build_parser() -> argparse.ArgumentParser:
     leaf(keys, "list", commands.cmd_keys_list, "list API keys (never their secrets)")
     p = leaf(keys, "revoke", commands.cmd_keys_revoke, "revoke an API key")
     p.add_argument("key_id")
+
+    imports = group("import", "import history saved from elsewhere")
+    p = leaf(
+        imports,
+        "openai-evals",
+        commands.cmd_import_openai_evals,
+        "import evals, runs and output items saved from OpenAI's Evals API; each run replays its "
+        "saved results (no grader or model is called again)",
+    )
+    p.description = IMPORT_OPENAI_EVALS
+    p.add_argument("dir", type=Path, metavar="DIR", help="the directory of saved history (or one file)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and classify DIR and say what would be imported; no request, no API key needed",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the imported runs finish, then print their result_counts (beside the saved ones)",
+    )
+    wait_opts(p, 600)
 
     p = leaf(
         groups,
