@@ -30,6 +30,9 @@ class Settings(BaseModel):
     # Provider limits shared by every run (template parameter ModelRateLimits; docs/generation.md):
     # JSON {"provider:model" or "*": {"requests_per_minute", "tokens_per_minute", "concurrent"}}.
     model_rate_limits: str | None = None
+    # The embeddings model of cosine_similarity (template parameter EmbeddingModel; docs/judges.md):
+    # a Bedrock id is Bedrock's, any other name the OpenAI-compatible endpoint's; "" = defaults.
+    embedding_model: str = ""
 
     @property
     def offered_judge_providers(self) -> frozenset[str]:

@@ -64,6 +64,13 @@ class Judge:
                 return 400, {"error": {"message": "content policy", "type": "invalid_request_error"}}
             text = "Paris" if "France" in prompt else "Lyon"
             return 200, completion(text, prompt_tokens=20, completion_tokens=2)
+        last = body["messages"][-1]["content"]
+        if "exactly one of these labels:" in last:  # OpenAI's label_model: the first label
+            label = json.loads(last.rsplit("exactly one of these labels:", 1)[1].split(">", 1)[0].strip())[0]
+            return 200, completion(json.dumps({"reasoning": "Fine.", "result": label}))
+        if "one number from" in last:  # OpenAI's score_model: the top of its range
+            top = re.search(r"one number from [\d.]+ to ([\d.]+)", last)
+            return 200, completion(json.dumps({"reasoning": "Good.", "result": float(top.group(1))}))
         user = body["messages"][1]["content"]
         scale = re.search(r"a number from ([\d.]+) to ([\d.]+)", user)
         labels = re.search(r"exactly one of (\[.*?\])", user)
@@ -212,6 +219,11 @@ def test_every_scorer_is_usable_from_an_eval_version_as_documented(deployment):
 
     metrics = documented_metrics()
     assert {m["scorer"] for m in metrics} == set(scorer_names())
+    # What the OpenAI graders' templates read (the item) and `recorded` replays.
+    openai = {
+        "item": {"label": "Paris", "answer": "Paris, France 42", "question": "Capital?"},
+        "recorded": {"tone": {"score": 1.0, "passed": True}},
+    }
     records = [
         {
             "id": "ok",
@@ -220,6 +232,7 @@ def test_every_scorer_is_usable_from_an_eval_version_as_documented(deployment):
             "context": "Paris is the capital of France.",
             "output": "Answer: Paris, France 42",
             "golden_answer": "Paris, France 42",
+            "metadata": openai,
         },
         {
             "id": "json",
@@ -228,6 +241,7 @@ def test_every_scorer_is_usable_from_an_eval_version_as_documented(deployment):
             "context": "-",
             "output": '{"answer": "Paris 42"}',
             "golden_answer": '{"answer": "Paris 42"}',
+            "metadata": openai,
         },
     ]
     # WHEN one eval version holds them all and runs on the local stack

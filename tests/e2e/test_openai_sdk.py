@@ -444,3 +444,110 @@ def test_saved_history_imports_with_its_results(deployment: Deployment, an_eval:
             data_source={"type": "jsonl", "source": {"type": "file_content", "content": rows(2)}},
         )
     assert "python" in history_only.value.message
+
+
+def test_a_cosine_text_similarity_grader_scores_through_the_embeddings_endpoint(
+    deployment: Deployment,
+) -> None:
+    """text_similarity with evaluation_metric "cosine": the deployment's OpenAI-compatible
+    endpoint embeds both texts (/v1/embeddings, the default text-embedding-3-small); a sample
+    repeating its reference scores 1, unrelated text scores the vectors' cosine."""
+    from tests.support.judge_server import hashed_embedding
+
+    client = deployment.client
+    references = [
+        "The sky is blue today",
+        "Paris is the capital of France",
+        "Water boils at one hundred degrees",
+    ]
+    unrelated = ["Bananas ripen quickly in summer", "My keyboard lost two keys", "Trains leave at noon sharp"]
+    items = [
+        {
+            "item": {"reference": ref},
+            "sample": {"output_text": ref if i % 2 == 0 else unrelated[i // 2], "model": "logged"},
+        }
+        for i, ref in enumerate(r for r in references for _ in range(2))
+    ]
+    ev = client.evals.create(
+        name="cosine",
+        data_source_config={
+            "type": "custom",
+            "item_schema": {"type": "object", "properties": {"reference": {"type": "string"}}},
+            "include_sample_schema": True,
+        },
+        testing_criteria=[
+            {
+                "type": "text_similarity",
+                "name": "Similar",
+                "input": "{{sample.output_text}}",
+                "reference": "{{item.reference}}",
+                "evaluation_metric": "cosine",
+                "pass_threshold": 0.9,
+            }
+        ],
+    )
+    assert ev.testing_criteria[0].evaluation_metric == "cosine"
+    run = client.evals.runs.create(
+        ev.id, data_source={"type": "jsonl", "source": {"type": "file_content", "content": items}}
+    )
+    run = deployment.wait(ev.id, run.id)
+    assert run.status == "completed", run.error
+    assert run.result_counts.model_dump() == {"total": 6, "errored": 0, "passed": 3, "failed": 3}
+    by_name = {r.testing_criteria: (r.passed, r.failed) for r in run.per_testing_criteria_results}
+    assert by_name == {"Similar": (3, 3)}
+    out = list(client.evals.runs.output_items.list(run.id, eval_id=ev.id))
+    assert [o.datasource_item_id for o in out] == list(range(6))
+    for o in out:
+        i = o.datasource_item_id
+        [result] = o.results
+        sample, reference = items[i]["sample"]["output_text"], items[i]["item"]["reference"]
+        a, b = hashed_embedding(sample), hashed_embedding(reference)
+        expected = sum(x * y for x, y in zip(a, b, strict=True))  # both normalized
+        assert result.score == pytest.approx(max(0.0, min(1.0, expected)), abs=1e-9)
+        if i % 2 == 0:
+            assert result.score == pytest.approx(1.0) and result.passed is True and o.status == "pass"
+        else:
+            assert result.score < 0.9 and result.passed is False and o.status == "fail"
+    (usage,) = run.per_model_usage
+    assert usage.run_model_name == "text-embedding-3-small" and usage.invocation_count == 6
+    assert usage.completion_tokens == 0 and usage.prompt_tokens == usage.total_tokens > 0
+
+
+def test_report_url_opens_a_page_and_a_tampered_or_expired_link_does_not(
+    deployment: Deployment, an_eval: Any
+) -> None:
+    """``report_url`` is a real page, opened without the API key (a browser sends none): a
+    signed link valid for 15 minutes, static HTML under a strict CSP, the run's text escaped."""
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    client = deployment.client
+    hostile = '<script>alert("x")</script>'
+    content = [{"item": {"expected": "1", "q": hostile}, "sample": {"output_text": f"2 {hostile}"}}]
+    run = client.evals.runs.create(
+        an_eval.id,
+        name=f"run {hostile}",
+        data_source={"type": "jsonl", "source": {"type": "file_content", "content": content}},
+    )
+    run = deployment.wait(an_eval.id, run.id)
+    page = requests.get(run.report_url, timeout=30)  # no Authorization header
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+    assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+    assert "Failing items (first 1)" in page.text and "Exact answer" in page.text
+    url = urlsplit(run.report_url)
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    base = f"{url.scheme}://{url.netloc}{url.path}"
+    tampered = {**query, "signature": ("0" if query["signature"][0] != "0" else "1") + query["signature"][1:]}
+    longer = {**query, "expires": str(int(query["expires"]) + 86_400)}
+    expired = {**query, "expires": "1"}
+    other_run = base.replace(url.path.rsplit("/", 1)[1], "0" * 32)
+    for target in (
+        f"{base}?{urlencode(tampered)}",
+        f"{base}?{urlencode(longer)}",
+        f"{base}?{urlencode(expired)}",
+        f"{other_run}?{url.query}",
+    ):
+        refused = requests.get(target, timeout=30)
+        assert refused.status_code == 403, (target, refused.text)
+        assert "expired" in refused.json()["error"]["message"]

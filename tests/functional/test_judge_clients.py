@@ -578,3 +578,131 @@ def test_content_in_parts_and_a_lone_surrogate_are_read_as_text(server):
     script.replies.append((200, body))
     reply = OpenAIJudgeClient(url).chat(ChatRequest(provider="openai", model="m", messages=(("user", "u"),)))
     assert reply.text == "Paris \ufffd"
+
+
+# ------------------------------------------------------------------ embeddings (cosine_similarity)
+def test_openai_embed_posts_the_texts_and_reads_the_vectors_in_index_order(server):
+    from tests.support.judge_server import hashed_embedding
+
+    url, script = server
+    vectors, tokens = OpenAIJudgeClient(url, "sk-test").embed(
+        "text-embedding-3-small", ["Paris", "a b c d e"]
+    )
+    assert vectors == [hashed_embedding("Paris"), hashed_embedding("a b c d e")]
+    assert tokens == 2 + 3  # the server counts characters / 4
+    [request] = script.requests
+    assert request["path"] == "/v1/embeddings" and request["auth"] == "Bearer sk-test"
+    assert request["body"] == {"model": "text-embedding-3-small", "input": ["Paris", "a b c d e"]}
+    # rows out of order come back in the inputs' order
+    script.embedding_replies.append(
+        (200, {"data": [{"index": 1, "embedding": [0, 1]}, {"index": 0, "embedding": [1, 0]}], "usage": {}})
+    )
+    assert OpenAIJudgeClient(url).embed("m", ["x", "y"]) == ([[1.0, 0.0], [0.0, 1.0]], None)
+
+
+def test_openai_embed_maps_errors_as_chat_does(server):
+    url, script = server
+    client = OpenAIJudgeClient(url, "sk-test")
+    script.embedding_replies.append((429, {"error": {"message": "slow down"}}, {"Retry-After": "7"}))
+    with pytest.raises(TransientScoringError, match="429") as throttled:
+        client.embed("m", ["x"])
+    assert throttled.value.retry_after == 7
+    script.embedding_replies.append((503, {"error": {"message": "busy"}}))
+    with pytest.raises(TransientScoringError, match="503"):
+        client.embed("m", ["x"])
+    script.embedding_replies.append((404, {"error": {"message": "model nope does not exist"}}))
+    with pytest.raises(ModelRequestError, match="does not exist"):
+        client.embed("nope", ["x"])
+    script.embedding_replies.append((200, {"data": [{"index": 0, "embedding": [0.1]}]}))
+    with pytest.raises(ModelRequestError, match="1 embeddings for 2 texts"):
+        client.embed("m", ["x", "y"])
+    script.embedding_replies.append((200, {"data": [{"index": 0, "embedding": "AAAA"}]}))
+    with pytest.raises(ModelRequestError, match="no embeddings"):
+        client.embed("m", ["x"])
+
+
+def test_openai_embed_has_the_reply_size_cap(server, monkeypatch):
+    import assay_service.adapters.judges as judges_adapter
+
+    url, _ = server
+    monkeypatch.setattr(judges_adapter, "MAX_REPLY_BYTES", 100)
+    with pytest.raises(ModelRequestError, match="over 100 bytes"):
+        OpenAIJudgeClient(url).embed("m", ["a longer text than a hundred bytes of vectors allow"])
+
+
+def titan_body(vector: list[float], tokens: int) -> dict:
+    import io
+
+    from botocore.response import StreamingBody
+
+    raw = json.dumps({"embedding": vector, "inputTextTokenCount": tokens}).encode()
+    return {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}
+
+
+def test_bedrock_embed_invokes_titan_once_per_text(bedrock):
+    client, stub = bedrock
+    for text, vector, tokens in (("Paris", [0.6, 0.8], 2), ("Rome", [1.0, 0.0], 1)):
+        stub.add_response(
+            "invoke_model",
+            titan_body(vector, tokens),
+            {
+                "modelId": "amazon.titan-embed-text-v2:0",
+                "body": json.dumps({"inputText": text}),
+                "contentType": "application/json",
+                "accept": "application/json",
+            },
+        )
+    vectors, tokens = BedrockJudgeClient(client).embed("amazon.titan-embed-text-v2:0", ["Paris", "Rome"])
+    stub.assert_no_pending_responses()
+    assert vectors == [[0.6, 0.8], [1.0, 0.0]] and tokens == 3
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("ThrottlingException", 429, TransientScoringError),
+        ("ServiceUnavailableException", 503, TransientScoringError),
+        ("ValidationException", 400, ModelRequestError),
+        ("AccessDeniedException", 403, ModelRequestError),
+    ],
+)
+def test_bedrock_embed_maps_errors_as_converse_does(bedrock, code, status, error):
+    client, stub = bedrock
+    stub.add_client_error(
+        "invoke_model", service_error_code=code, service_message="no", http_status_code=status
+    )
+    with pytest.raises(error, match=code):
+        BedrockJudgeClient(client).embed("amazon.titan-embed-text-v2:0", ["x"])
+
+
+def test_cosine_similarity_end_to_end_through_the_http_client(server):
+    """The scorer, ModelCalls and the OpenAI-compatible client against the loopback server."""
+    from assay_service.domain.generation import UsageMeter
+    from assay_service.domain.pricing import price_table
+    from assay_service.domain.ratelimit import Limits
+    from assay_service.services.model_calls import ModelCalls
+
+    url, _ = server
+    calls = ModelCalls(
+        tenant_id=uuid.uuid4(),
+        clients=lambda provider: OpenAIJudgeClient(url, "sk-test"),
+        limiter=None,
+        cache=None,
+        limits=lambda provider, model: Limits(),
+        meter=UsageMeter(prices=price_table()),
+        deadline=time.time() + 30,
+        embedding_default="",
+    )
+    runtime = JudgeRuntime(calls, OPENAI, prices=price_table())
+    args = {"input": "{{sample.output_text}}", "reference": "{{item.answer}}"}
+    metric = Metric(name="cos", scorer="cosine_similarity", args=args, threshold=0.99)
+    record = RECORD.model_copy(update={"metadata": {"item": {"answer": "Paris"}}})
+    outcome = score_batch(
+        run_id=uuid.uuid4(), project_id=uuid.uuid4(), metrics=[metric], records=[(0, record)], judge=runtime
+    )
+    [ev] = outcome.evaluations
+    assert (ev.status, ev.score, ev.is_passed) == ("complete", 1.0, True)
+    assert ev.eval_metadata["model"] == "text-embedding-3-small"
+    assert ev.eval_metadata["input_tokens"] == 2 + 2  # "Paris" twice, characters / 4
+    assert ev.evaluation_cost == pytest.approx(4 * 0.02 / 1e6)
+    assert calls.meter.rows()[0]["model"] == "text-embedding-3-small"

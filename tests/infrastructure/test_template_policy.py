@@ -229,6 +229,11 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
             "bedrock:InvokeModel",
             "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${GenerationBedrockModels}",
         ),
+        # cosine metrics: the embeddings model EmbeddingModel names (docs/judges.md)
+        _grant(
+            "bedrock:InvokeModel",
+            "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${EmbeddingModel}",
+        ),
         _grant("secretsmanager:GetSecretValue", "${JudgeOpenAISecret}"),
     ),
     "FinalizeRunFunction": _merge(

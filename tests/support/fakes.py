@@ -745,14 +745,19 @@ class FakeWorkflow:
 
 class FakeJudgeClient:
     """A model: a judge's call (one JSON object wanted) is answered with ``reply``, a
-    generation with ``answer(request)`` (default: the last user message upper-cased).
-    Keeps the judges' prompts (``calls``) and every request (``requests``)."""
+    generation with ``answer(request)`` (default: the last user message upper-cased), an
+    embeddings call with ``embedding(text)`` per text (default: ``hashed_embedding``, a
+    hashed bag of lowercase words in 64 dimensions, normalized; tokens: characters / 4).
+    Keeps the judges' prompts (``calls``), every chat request (``requests``) and every
+    embeddings call (``embeddings``: (model, texts))."""
 
     def __init__(self, reply: str = '{"score": 1, "reasoning": "fine"}', answer: Any = None) -> None:
         self.reply = reply
         self.answer = answer or (lambda request: request.messages[-1][1].upper())
         self.calls: list[tuple[str, str]] = []
         self.requests: list[ChatRequest] = []
+        self.embeddings: list[tuple[str, list[str]]] = []
+        self.embedding: Any = None  # text -> vector; None: hashed_embedding
         self.lock = threading.Lock()
 
     def complete(self, system: str, user: str, settings: JudgeSettings) -> JudgeReply:
@@ -775,6 +780,14 @@ class FakeJudgeClient:
                 self.calls.append((request.messages[0][1], request.messages[-1][1]))
         text = self.reply if request.json_object else self.answer(request)
         return ChatReply(text=text, finish_reason="stop", prompt_tokens=10, completion_tokens=5)
+
+    def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], int | None]:
+        from tests.support.judge_server import hashed_embedding, tokens_of
+
+        with self.lock:
+            self.embeddings.append((model, list(texts)))
+        embedding = self.embedding or hashed_embedding
+        return [embedding(text) for text in texts], sum(tokens_of(len(text)) for text in texts)
 
 
 class FakeResponseCache:

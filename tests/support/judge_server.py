@@ -28,6 +28,12 @@ Two ways to run it, the same HTTP front:
   the buckets: it stays 0 by construction, and a test fails if it does not — and
   ``max_requests_in_window(seconds=60)``.
 
+Both also serve **embeddings** at ``/v1/embeddings`` (``{"model", "input": [texts]}``):
+``embedding_replies`` first (scripted ``(status, body)``, e.g. a 429), else deterministic
+vectors (``hashed_embedding``: the same as ``tests.support.fakes.FakeJudgeClient``'s) with
+``usage.prompt_tokens`` the texts' characters / 4; not rate limited, and ``respond`` is not
+asked.
+
 ``ModelServer.handle`` is the whole server without the socket (the unit tests call it
 with a fake clock); the HTTP handler only reads the request and writes what it returns.
 """
@@ -35,6 +41,7 @@ with a fake clock); the HTTP handler only reads the request and writes what it r
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import math
 import re
@@ -71,9 +78,38 @@ def _encode(payload: Any) -> bytes:
     return (payload if isinstance(payload, str) else json.dumps(payload)).encode()
 
 
+def hashed_embedding(text: str, dims: int = 64) -> list[float]:
+    """A deterministic embedding: the text's lowercase words hashed into ``dims`` counts,
+    normalized to length 1 (so equal texts have cosine 1, texts sharing no word about 0).
+    A text without a word counts its characters instead; an empty text is the zero vector."""
+    words = re.findall(r"\w+", text.lower()) or list(text)
+    vector = [0.0] * dims
+    for word in words:
+        vector[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % dims] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector] if norm else vector
+
+
+def embedding_reply(body: dict) -> tuple[int, dict]:
+    """OpenAI's embeddings reply to ``body``: a ``hashed_embedding`` per input."""
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    tokens = sum(tokens_of(len(str(t))) for t in texts)
+    return 200, {
+        "object": "list",
+        "model": body.get("model"),
+        "data": [
+            {"object": "embedding", "index": i, "embedding": hashed_embedding(str(t))}
+            for i, t in enumerate(texts)
+        ],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 class Script:
     def __init__(self, respond: Callable[[dict], tuple[int, Any]] | None = None) -> None:
         self.replies: list[tuple] = []
+        self.embedding_replies: list[tuple] = []  # scripted answers to /embeddings
         self.requests: list[dict] = []
         self.respond = respond
         self.lock = threading.Lock()
@@ -102,6 +138,18 @@ class Script:
         self.record(path, auth, body)
         status, payload = self.reply(body)
         return status, {}, _encode(payload)
+
+    def handle_embeddings(self, path: str, auth: str | None, body: dict) -> Answer:
+        """``/embeddings``: the next of ``embedding_replies`` (``(status, body)`` or
+        ``(status, body, headers)``), else ``embedding_reply``."""
+        self.record(path, auth, body)
+        with self.lock:
+            scripted = self.embedding_replies.pop(0) if self.embedding_replies else None
+        if scripted is None:
+            status, payload = embedding_reply(body)
+            return status, {}, _encode(payload)
+        status, payload, *rest = scripted
+        return status, dict(rest[0]) if rest else {}, _encode(payload)
 
 
 # ------------------------------------------------------------------ the provider's answers
@@ -385,7 +433,10 @@ def _serve(script: Script) -> Iterator[str]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length))
-            status, headers, data = script.handle(self.path, self.headers.get("Authorization"), body)
+            handle = (
+                script.handle_embeddings if self.path.rstrip("/").endswith("/embeddings") else script.handle
+            )
+            status, headers, data = handle(self.path, self.headers.get("Authorization"), body)
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

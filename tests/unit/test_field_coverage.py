@@ -137,7 +137,14 @@ def test_every_scorer_declares_what_it_needs_and_reads_nothing_else(name):
     without the candidate field it does."""
     spec = get_scorer(name)
     if not spec.requires:  # OpenAI's graders (what their templates name) and `recorded`
-        assert name in {"string_check", "text_similarity", "score_model", "label_model", "recorded"}
+        assert name in {
+            "string_check",
+            "text_similarity",
+            "cosine_similarity",
+            "score_model",
+            "label_model",
+            "recorded",
+        }
         assert {"input"} <= set(spec.args_model.model_fields) or name == "recorded"
         return
     assert spec.requires[0] == FIELD

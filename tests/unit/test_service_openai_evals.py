@@ -111,17 +111,6 @@ def test_criteria_become_metrics_with_unique_names_and_openai_thresholds(ports: 
                 "name": "c",
                 "input": "a",
                 "reference": "b",
-                "evaluation_metric": "cosine",
-                "pass_threshold": 0.5,
-            },
-            "testing_criteria[0].evaluation_metric",
-        ),
-        (
-            {
-                "type": "text_similarity",
-                "name": "c",
-                "input": "a",
-                "reference": "b",
                 "evaluation_metric": "bleu",
             },
             "testing_criteria[0].pass_threshold",

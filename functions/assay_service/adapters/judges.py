@@ -1,9 +1,12 @@
 """Model clients — the ``ModelClient`` (``chat``) and ``JudgeClient`` (``complete``) ports'
 adapters; a judge's call is a chat request like any other.
 
-* ``BedrockJudgeClient``: Amazon Bedrock's Converse API (``bedrock-runtime`` ``converse``).
+* ``BedrockJudgeClient``: Amazon Bedrock's Converse API (``bedrock-runtime`` ``converse``);
+  embeddings (``embed``) through ``invoke_model`` of an Amazon Titan text embeddings model
+  (``{"inputText": …}``, one text a call).
 * ``OpenAIJudgeClient``: any OpenAI-compatible ``/chat/completions`` endpoint (OpenAI,
-  vLLM, Ollama, …) over ``urllib.request`` — no extra dependency.
+  vLLM, Ollama, …) over ``urllib.request`` — no extra dependency; embeddings through the
+  same endpoint's ``/embeddings``.
 
 Failures the provider may recover from (throttling, 5xx, timeouts, an unreachable
 endpoint, a model still loading) raise ``TransientScoringError`` so the state machine
@@ -15,10 +18,13 @@ record) carrying the provider's words.
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from assay_service.adapters.aws_errors import is_transient_bedrock
@@ -54,15 +60,6 @@ class BedrockJudgeClient:
         return _judge_reply(self.chat(judge_request(system, user, settings)))
 
     def chat(self, request: ChatRequest) -> ChatReply:
-        from botocore.exceptions import (  # deferred: botocore is the Lambda runtime's
-            BotoCoreError,
-            ClientError,
-            ReadTimeoutError,
-        )
-        from botocore.exceptions import (
-            ConnectionError as BotoConnectionError,
-        )
-
         system = [{"text": text} for role, text in request.messages if role == "system"]
         messages = [
             {"role": role, "content": [{"text": text}]} for role, text in request.messages if role != "system"
@@ -72,25 +69,13 @@ class BedrockJudgeClient:
             config["topP"] = request.top_p
         if request.stop:
             config["stopSequences"] = list(request.stop)
-        try:
+        with _bedrock_errors():
             response = self.client.converse(
                 modelId=request.model,
                 messages=messages,
                 inferenceConfig=config,
                 **({"system": system} if system else {}),
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-            message = f"bedrock {code or status}: {error.get('Message', '')}"[:EXCERPT]
-            if is_transient_bedrock(exc):
-                raise TransientScoringError(message) from exc
-            raise ModelRequestError(message) from exc
-        except (ReadTimeoutError, BotoConnectionError) as exc:
-            raise TransientScoringError(f"bedrock unreachable: {exc}"[:EXCERPT]) from exc
-        except BotoCoreError as exc:
-            raise ModelRequestError(f"bedrock: {exc}"[:EXCERPT]) from exc
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "".join(b.get("text", "") for b in blocks if isinstance(b, dict))
         usage = response.get("usage") or {}
@@ -101,6 +86,62 @@ class BedrockJudgeClient:
             completion_tokens=usage.get("outputTokens"),
             cached_tokens=usage.get("cacheReadInputTokens"),
         )
+
+    def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], int | None]:
+        """Titan text embeddings (``amazon.titan-embed-text-v2:0``, v1 alike): one
+        ``invoke_model`` a text, ``{"inputText": text}`` → ``embedding`` and
+        ``inputTextTokenCount`` (summed; None when a reply has none)."""
+        vectors: list[list[float]] = []
+        tokens: int | None = 0
+        for text in texts:
+            with _bedrock_errors():
+                response = self.client.invoke_model(
+                    modelId=model,
+                    body=json.dumps({"inputText": text}),
+                    contentType="application/json",
+                    accept="application/json",
+                )
+                raw = response["body"].read(MAX_REPLY_BYTES + 1)
+            if len(raw) > MAX_REPLY_BYTES:
+                raise ModelRequestError(f"bedrock sent over {MAX_REPLY_BYTES:,} bytes")
+            try:
+                data = json.loads(raw)
+                vectors.append(_vector(data["embedding"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ModelRequestError(f"bedrock sent no embedding: {_excerpt(raw)}") from exc
+            count = _count(data.get("inputTextTokenCount"))
+            tokens = None if tokens is None or count is None else tokens + count
+        return vectors, tokens
+
+
+@contextmanager
+def _bedrock_errors() -> Iterator[None]:
+    """A Bedrock call's failures as the ports want them: TransientScoringError for what may
+    pass (``aws_errors.is_transient_bedrock``, timeouts, no connection), else
+    ``ModelRequestError`` with Bedrock's words."""
+    from botocore.exceptions import (  # deferred: botocore is the Lambda runtime's
+        BotoCoreError,
+        ClientError,
+        ReadTimeoutError,
+    )
+    from botocore.exceptions import (
+        ConnectionError as BotoConnectionError,
+    )
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        message = f"bedrock {code or status}: {error.get('Message', '')}"[:EXCERPT]
+        if is_transient_bedrock(exc):
+            raise TransientScoringError(message) from exc
+        raise ModelRequestError(message) from exc
+    except (ReadTimeoutError, BotoConnectionError) as exc:
+        raise TransientScoringError(f"bedrock unreachable: {exc}"[:EXCERPT]) from exc
+    except BotoCoreError as exc:
+        raise ModelRequestError(f"bedrock: {exc}"[:EXCERPT]) from exc
 
 
 # Converse's stopReason in OpenAI's finish_reason words, so runs compare across providers.
@@ -122,6 +163,7 @@ class OpenAIJudgeClient:
         if urllib.parse.urlsplit(base_url).scheme not in {"http", "https"}:
             raise ValueError("the judge endpoint must be an http(s) URL")
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self.embeddings_url = base_url.rstrip("/") + "/embeddings"
         self.api_key = api_key
         self.timeout = timeout
 
@@ -131,12 +173,20 @@ class OpenAIJudgeClient:
     def chat(self, request: ChatRequest) -> ChatReply:
         return _parse_completion(self._post(_payload(request)))
 
-    def _post(self, payload: dict[str, Any]) -> bytes:
+    def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], int | None]:
+        """``POST {base_url}/embeddings`` ``{"model", "input": [texts]}``: ``data[i].embedding``
+        in ``index`` order, ``usage.prompt_tokens`` — with ``chat``'s timeout, size cap and
+        error mapping (429/5xx transient, ``Retry-After`` carried)."""
+        return _parse_embeddings(
+            self._post({"model": model, "input": list(texts)}, self.embeddings_url), len(texts)
+        )
+
+    def _post(self, payload: dict[str, Any], url: str | None = None) -> bytes:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         http_request = urllib.request.Request(  # noqa: S310
-            self.url,
+            url or self.url,
             data=json.dumps(payload).encode(),
             headers=headers,
             method="POST",
@@ -219,6 +269,38 @@ def _parse_completion(raw: bytes) -> ChatReply:
         completion_tokens=_count(usage.get("completion_tokens")),
         cached_tokens=_count(details.get("cached_tokens")),
     )
+
+
+def _parse_embeddings(raw: bytes, count: int) -> tuple[list[list[float]], int | None]:
+    """An embeddings reply: one vector per input, ordered by ``index`` (when every row has
+    one), and ``usage.prompt_tokens``."""
+    try:
+        data = json.loads(raw)
+        rows = data["data"]
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise TypeError("data is not a list of objects")
+        if all(_count(row.get("index")) is not None for row in rows):
+            rows = sorted(rows, key=lambda row: row["index"])
+        vectors = [_vector(row["embedding"]) for row in rows]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelRequestError(f"model endpoint sent no embeddings: {_excerpt(raw)}") from exc
+    if len(vectors) != count:
+        raise ModelRequestError(f"model endpoint sent {len(vectors)} embeddings for {count} texts")
+    usage = data.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    return vectors, _count(usage.get("prompt_tokens"))
+
+
+def _vector(value: Any) -> list[float]:
+    """An embedding: a non-empty list of finite numbers (``encoding_format`` float)."""
+    if not isinstance(value, list) or not value:
+        raise TypeError("the embedding is not a list of numbers")
+    out = []
+    for x in value:
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            raise TypeError("the embedding is not a list of finite numbers")
+        out.append(float(x))
+    return out
 
 
 def _content_text(content: Any) -> str:

@@ -221,6 +221,11 @@ class ModelClient(Protocol):
 
     def chat(self, request: ChatRequest) -> ChatReply: ...
 
+    def embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], int | None]:
+        """One embedding per text, in order, and the input tokens the provider reports
+        (None when it reports none); errors as ``chat``'s."""
+        ...
+
 
 class ModelRequestError(Exception):
     """The provider refused the request for good (a 4xx other than 408/429)."""

@@ -3,7 +3,9 @@
 The shipped figures are on-demand list prices (Bedrock us-east-1, OpenAI API) as of
 ``PRICES_AS_OF``; they change, so a deployment can override or extend them with the
 ``JUDGE_PRICES`` setting (JSON ``{"model": {"input": usd_per_1m, "output": usd_per_1m}}``).
-A model with no price is not an error: its evaluations simply carry no cost.
+A model with no price is not an error: its evaluations simply carry no cost. An embeddings
+model has an input price only (its output price is 0: an embeddings call has no output
+tokens).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4.1": Price(2.00, 8.00),
     "gpt-4.1-mini": Price(0.40, 1.60),
     "gpt-4.1-nano": Price(0.10, 0.40),
+    # Embeddings (cosine_similarity): input tokens only, as of 2026-12-08
+    "text-embedding-3-small": Price(0.02, 0.0),  # OpenAI API
+    "amazon.titan-embed-text-v2:0": Price(0.02, 0.0),  # Amazon Bedrock, on-demand, us-east-1
 }
 
 # Bedrock cross-region inference profiles ("us.anthropic…") cost what the model costs.

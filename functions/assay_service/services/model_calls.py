@@ -8,6 +8,10 @@ with the tokens the provider reports. A transient failure is tried again inside 
 up to ``ATTEMPTS`` times, each wait the provider's ``Retry-After`` when it sent one (and
 every other caller of that model backs off as long), else exponential with jitter; what
 still fails raises ``TransientScoringError`` to the caller.
+
+Embeddings (``embed``: the ``cosine_similarity`` scorer) go the same way — a permit from the
+provider+model's bucket, the same retries, metered as role ``judge`` of that model — but
+not through the response cache (see ``embed``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from assay_service.domain.generation import (
@@ -35,6 +39,8 @@ from assay_service.domain.scorers.judges import JudgeReply
 from assay_service.errors import TransientScoringError, TransientStoreError
 from assay_service.models.domain import JudgeSettings, RateLimits
 from assay_service.ports import RateLimiter, ResponseCache
+
+T = TypeVar("T")
 
 ATTEMPTS = 5
 BACKOFF_BASE_S = 1.0
@@ -73,6 +79,8 @@ class ModelCalls:
     meter: UsageMeter
     deadline: float  # time.time() after which no call starts (the batch's own timeout)
     sleep: Callable[[float], None] = time.sleep
+    # The deployment's EMBEDDING_MODEL; None: read from the settings when first needed.
+    embedding_default: str | None = None
     # Answers read ahead (``prefetch``: None for a key known to be missing) and answers to
     # store (``flush``): a batch reads and writes the cache in a few batched requests.
     _known: dict[str, dict[str, Any] | None] = field(default_factory=dict)
@@ -120,9 +128,65 @@ class ModelCalls:
 
     def _call(self, request: ChatRequest) -> ChatReply:
         client = self.clients(request.provider)
-        limits = self.limits(request.provider, request.model)
-        bucket = f"{request.provider}:{request.model}"
+
+        def send() -> ChatReply:
+            sent = time.perf_counter()
+            reply = client.chat(request)
+            return replace(reply, latency_ms=round((time.perf_counter() - sent) * 1000))
+
+        def used(reply: ChatReply) -> int | None:
+            if reply.prompt_tokens is None:
+                return None
+            return reply.prompt_tokens + (reply.completion_tokens or 0)
+
         estimate = estimate_tokens(request.prompt_chars, request.max_tokens)
+        return self._attempts(request.provider, request.model, estimate, send, used)
+
+    def embed(self, provider: str, model: str, texts: list[str]) -> tuple[list[list[float]], int | None]:
+        """The embeddings of ``texts`` from ``provider``'s ``model`` (one vector per text, in
+        order) and the input tokens reported: a permit of the model's bucket (estimated as a
+        prompt of the texts, no answer), the retries of ``call``, usage metered as a
+        ``judge`` call of the model (its prompt tokens; no completion tokens).
+
+        Not cached: an embedding call is cheap (about $0.02 per 1M tokens) and its vectors
+        are large to store (1,536 floats for text-embedding-3-small); a re-scored batch
+        asks again."""
+        client = self.clients(provider)
+        estimate = estimate_tokens(sum(len(text) for text in texts), 0)
+        vectors, tokens = self._attempts(
+            provider, model, estimate, lambda: client.embed(model, list(texts)), lambda answer: answer[1]
+        )
+        self.meter.called(
+            "judge",
+            ChatRequest(provider=provider, model=model, messages=()),
+            ChatReply(text="", prompt_tokens=tokens, completion_tokens=0 if tokens is not None else None),
+        )
+        return vectors, tokens
+
+    def embedding_model(self, provider: str) -> str:
+        """The deployment's embeddings model for ``provider`` (the ``EMBEDDING_MODEL``
+        setting through ``openai_graders.embedding_model_for``): what ``cosine_similarity``
+        asks when its metric names none."""
+        from assay_service.domain.scorers.openai_graders import embedding_model_for
+        from assay_service.settings import get_settings
+
+        configured = self.embedding_default
+        if configured is None:
+            configured = get_settings().embedding_model
+        return embedding_model_for(provider, configured)
+
+    def _attempts(
+        self,
+        provider: str,
+        model: str,
+        estimate: int,
+        send: Callable[[], T],
+        used: Callable[[T], int | None],
+    ) -> T:
+        """``send()`` within the model's limits: a permit first (settled with ``used(answer)``
+        tokens, or the estimate when unknown), transient failures tried again."""
+        limits = self.limits(provider, model)
+        bucket = f"{provider}:{model}"
         failure: TransientScoringError | None = None
         for attempt in range(ATTEMPTS):
             if time.time() >= self.deadline:
@@ -131,9 +195,7 @@ class ModelCalls:
             if self.limiter is not None and not limits.unlimited:
                 permit = self.limiter.acquire(bucket, limits, tokens=estimate, deadline=self.deadline)
             try:
-                sent = time.perf_counter()
-                reply = client.chat(request)
-                reply = replace(reply, latency_ms=round((time.perf_counter() - sent) * 1000))
+                answer = send()
             except TransientScoringError as exc:
                 if permit is not None:
                     permit.settle(estimate)
@@ -156,9 +218,9 @@ class ModelCalls:
                     permit.settle(estimate)
                 raise
             if permit is not None:
-                used = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
-                permit.settle(used if reply.prompt_tokens is not None else estimate)
-            return reply
+                spent = used(answer)
+                permit.settle(spent if spent is not None else estimate)
+            return answer
         if failure is None:
             failure = TransientScoringError(f"{bucket}: no time left in the batch for the call")
         raise failure

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -31,8 +32,10 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from assay_service.dependencies import DEPLOYED
+from assay_service.domain import run_page
 from assay_service.errors import (
     ConflictError,
+    InsufficientPermissionsError,
     InvalidRequestError,
     NotFoundError,
 )
@@ -103,16 +106,30 @@ def _uuid(prefix: str, text: str, kind: str) -> UUID:
     raise NotFoundError(kind)
 
 
+# Each kind's id prefix and its name in a 404.
+_KINDS = {EVAL: ("eval_", "eval"), RUN: ("evalrun_", "eval run"), FILE: ("file-", "file")}
+
+
 def eval_uuid(text: str) -> UUID:
-    return _uuid("eval_", text, "eval")
+    return _uuid(_KINDS[EVAL][0], text, _KINDS[EVAL][1])
 
 
 def run_uuid(text: str) -> UUID:
-    return _uuid("evalrun_", text, "eval run")
+    return _uuid(_KINDS[RUN][0], text, _KINDS[RUN][1])
 
 
 def file_uuid(text: str) -> UUID:
-    return _uuid("file-", text, "file")
+    return _uuid(_KINDS[FILE][0], text, _KINDS[FILE][1])
+
+
+def _doc(principal: Principal, kind: str, text: str, *, ports: Ports) -> tuple[UUID, dict[str, Any]]:
+    """The stored document of the caller's object ``text`` (an OpenAI id), or a 404."""
+    prefix, label = _KINDS[kind]
+    key = _uuid(prefix, text, label)
+    doc = ports.openai.get(principal.tenant_id, kind, key)
+    if doc is None:
+        raise NotFoundError(label)
+    return key, doc
 
 
 def _unix(value: datetime | str) -> int:
@@ -192,15 +209,19 @@ def _criterion_metric(i: int, criterion: Mapping[str, Any], taken: set[str]) -> 
     args = {k: criterion[k] for k in fields[kind] if k in criterion}
     threshold: Any = 1
     if kind == "text_similarity":
-        if criterion.get("evaluation_metric") == "cosine":
-            raise _bad(
-                f"{where}.evaluation_metric: 'cosine' compares embeddings, and this deployment has "
-                "no embeddings model configured; use fuzzy_match, bleu, gleu, meteor or rouge_*",
-                f"{where}.evaluation_metric",
-            )
         threshold = criterion.get("pass_threshold")
         if threshold is None:
             raise _bad(f"{where}.pass_threshold: required for text_similarity", f"{where}.pass_threshold")
+        if criterion.get("evaluation_metric") == "cosine":
+            # Embeddings: the `cosine_similarity` scorer (an llm scorer, so the run's judge
+            # provider's embeddings model is asked), the same templates and threshold.
+            cosine_args = {k: v for k, v in args.items() if k != "evaluation_metric"}
+            return {
+                "name": _metric_name(name, taken),
+                "scorer": "cosine_similarity",
+                "args": cosine_args,
+                "threshold": threshold,
+            }
     elif kind == "score_model":
         # The scorer reports the model's result scaled to 0–1 over ``range``; the metric's
         # threshold is pass_threshold on that scale (no pass_threshold: the range's middle).
@@ -244,11 +265,19 @@ def _data_source_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _judge(metrics: list[dict[str, Any]]) -> JudgeSettings | None:
     """The eval version's judge settings: the first model grader's provider and model (each
-    model grader names its own model; the provider must be one the deployment offers)."""
+    model grader names its own model; the provider must be one the deployment offers).
+    Without a model grader but with a cosine one (``cosine_similarity``, which asks the judge
+    provider's embeddings model): the deployment's default provider, ``openai`` when it
+    offers it (``JudgeProviders``), else ``bedrock``."""
     for metric in metrics:
         model = metric["args"].get("model")
         if metric["scorer"] in ("score_model", "label_model") and isinstance(model, str) and model:
             return JudgeSettings(provider=provider_for(model), model=model)  # type: ignore[arg-type]
+    if any(metric["scorer"] == "cosine_similarity" for metric in metrics):
+        from assay_service.settings import get_settings
+
+        offered = get_settings().offered_judge_providers
+        return JudgeSettings(provider="openai" if "openai" in offered else "bedrock")
     return None
 
 
@@ -309,11 +338,7 @@ def create_eval(
 
 
 def _eval_doc(principal: Principal, eval_id: str, *, ports: Ports) -> tuple[UUID, dict[str, Any]]:
-    key = eval_uuid(eval_id)
-    doc = ports.openai.get(principal.tenant_id, EVAL, key)
-    if doc is None:
-        raise NotFoundError("eval")
-    return key, doc
+    return _doc(principal, EVAL, eval_id, ports=ports)
 
 
 def get_eval(principal: Principal, eval_id: str, *, ports: Ports = DEPLOYED) -> dict[str, Any]:
@@ -418,11 +443,7 @@ def create_file(
 
 
 def _file_doc(principal: Principal, file_id: str, *, ports: Ports) -> tuple[UUID, dict[str, Any]]:
-    key = file_uuid(file_id)
-    doc = ports.openai.get(principal.tenant_id, FILE, key)
-    if doc is None:
-        raise NotFoundError("file")
-    return key, doc
+    return _doc(principal, FILE, file_id, ports=ports)
 
 
 def get_file(principal: Principal, file_id: str, *, ports: Ports = DEPLOYED) -> dict[str, Any]:
@@ -618,8 +639,9 @@ def _generation(ds: Mapping[str, Any]) -> GenerationSettings:
     return generation
 
 
-def _report_url(base_url: str, run_id: UUID) -> str:
-    return f"{base_url}/v1/eval-runs/{run_id}"
+def _report_url(base_url: str, run: Run, ports: Ports) -> str:
+    """A signed link to the run's report page, valid for 15 minutes (domain/run_page.py)."""
+    return run_page.link(base_url, ports.keyring.hmac_key(), run.tenant_id, run.id, time.time())
 
 
 def create_run(
@@ -687,10 +709,12 @@ def create_run(
         "assay": {"dataset_id": str(dataset.id)},
     }
     ports.openai.put(principal.tenant_id, RUN, run.id, doc, created_at=run.created_at.isoformat(), parent=key)
-    return run_object(doc, run, ev, base_url=base_url)
+    return run_object(doc, run, ev, base_url=base_url, ports=ports)
 
 
-def run_object(doc: dict[str, Any], run: Run, ev: dict[str, Any], *, base_url: str) -> dict[str, Any]:
+def run_object(
+    doc: dict[str, Any], run: Run, ev: dict[str, Any], *, base_url: str, ports: Ports = DEPLOYED
+) -> dict[str, Any]:
     names = dict(zip(ev["assay"]["metrics"], [c["name"] for c in ev["testing_criteria"]], strict=False))
     recorded = run.completed_count + run.failed_count
     passed = round((run.pass_rate or 0.0) * recorded) if recorded else 0
@@ -734,7 +758,7 @@ def run_object(doc: dict[str, Any], run: Run, ev: dict[str, Any], *, base_url: s
         "error": error,
         "per_model_usage": usage,
         "per_testing_criteria_results": per_criteria,
-        "report_url": _report_url(base_url, run.id),
+        "report_url": _report_url(base_url, run, ports),
         "result_counts": {
             "total": recorded,
             "errored": errored,
@@ -749,9 +773,8 @@ def _run_doc(
     principal: Principal, eval_id: str, run_id: str, *, ports: Ports
 ) -> tuple[dict[str, Any], dict[str, Any], Run]:
     _, ev = _eval_doc(principal, eval_id, ports=ports)
-    key = run_uuid(run_id)
-    doc = ports.openai.get(principal.tenant_id, RUN, key)
-    if doc is None or doc["eval_id"] != ev["id"]:
+    key, doc = _doc(principal, RUN, run_id, ports=ports)
+    if doc["eval_id"] != ev["id"]:
         raise NotFoundError("eval run")
     return ev, doc, run_service.get_run(principal, key, ports=ports)
 
@@ -760,7 +783,7 @@ def get_run(
     principal: Principal, eval_id: str, run_id: str, *, base_url: str, ports: Ports = DEPLOYED
 ) -> dict[str, Any]:
     ev, doc, run = _run_doc(principal, eval_id, run_id, ports=ports)
-    return run_object(doc, run, ev, base_url=base_url)
+    return run_object(doc, run, ev, base_url=base_url, ports=ports)
 
 
 def list_runs(
@@ -788,7 +811,7 @@ def list_runs(
             if run is None:
                 continue
             if status is None or STATUS[run.status] == status:
-                out.append(run_object(doc, run, ev, base_url=base_url))
+                out.append(run_object(doc, run, ev, base_url=base_url, ports=ports))
                 if len(out) == limit:
                     more = more or docs[-1] is not doc
                     break
@@ -806,7 +829,7 @@ def cancel_run(
             run = run_service.cancel_run(principal, run.id, ports=ports)
         except ConflictError:
             run = run_service.get_run(principal, run.id, ports=ports)
-    return run_object(doc, run, ev, base_url=base_url)
+    return run_object(doc, run, ev, base_url=base_url, ports=ports)
 
 
 def _delete_run(principal: Principal, key: UUID, doc: dict[str, Any], *, ports: Ports) -> None:
@@ -1277,4 +1300,41 @@ def import_run(
         "assay": {"dataset_id": str(dataset.id)},
     }
     ports.openai.put(principal.tenant_id, RUN, run.id, doc, created_at=run.created_at.isoformat(), parent=key)
-    return run_object(doc, run, ev, base_url=base_url)
+    return run_object(doc, run, ev, base_url=base_url, ports=ports)
+
+
+# ------------------------------------------------------------------ the report page
+REPORT_FAILING_ITEMS = 50
+
+
+def report_page(
+    tenant: str, run_hex: str, expires: int, signature: str, *, base_url: str, ports: Ports = DEPLOYED
+) -> str:
+    """The report page a ``report_url`` opens: only with a valid, unexpired signature."""
+    try:
+        tenant_id, run_id = UUID(hex=tenant), UUID(hex=run_hex)
+    except ValueError:
+        raise InsufficientPermissionsError(_EXPIRED) from None
+    if not run_page.verify(ports.keyring.hmac_key(), tenant_id, run_id, expires, signature, time.time()):
+        raise InsufficientPermissionsError(_EXPIRED)
+    reader = Principal(tenant_id=tenant_id, key_id=UUID(int=0), role="viewer")
+    doc = ports.openai.get(tenant_id, RUN, run_id)
+    run = ports.runs.get(tenant_id, run_id)
+    if doc is None or run is None:
+        raise NotFoundError("eval run")
+    _, ev = _eval_doc(reader, doc["eval_id"], ports=ports)
+    shown = run_object(doc, run, ev, base_url=base_url, ports=ports)
+    failing = list_output_items(
+        reader,
+        ev["id"],
+        doc["id"],
+        after=None,
+        limit=REPORT_FAILING_ITEMS,
+        order="asc",
+        status="fail",
+        ports=ports,
+    )["data"]
+    return run_page.render(shown, ev["name"], failing)
+
+
+_EXPIRED = "this report link is invalid or has expired: read the run again for a fresh report_url"

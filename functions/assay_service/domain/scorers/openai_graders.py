@@ -35,20 +35,30 @@ rapidfuzz, rouge-score 0.1.2 and nltk. The references, each equal within 1e-9
   ``RougeScorer(["rouge1"…"rouge5", "rougeL"]).score(reference, input)`` F-measure, no
   stemming (the ``rouge`` scorer's code, which takes any n).
 
-``cosine`` (embeddings) is refused: it needs an embeddings model.
+``text_similarity`` refuses ``cosine``: it is a rule scorer, and cosine needs an embeddings
+model. ``cosine_similarity`` (an ``llm`` scorer, below) is OpenAI's ``text_similarity`` with
+``evaluation_metric: "cosine"`` — the OpenAI-compatible API maps that grader onto it: the
+cosine of the two texts' embeddings, asked through the batch's judge runtime (``ModelCalls``
+in a run: the provider's limits, retries, usage), from the eval version's judge provider's
+embeddings model (``embedding_model_for``) unless the metric names its own ``model``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
 from assay_service.domain import openai_templates
+from assay_service.domain.pricing import cost_usd
+from assay_service.domain.scorers import judges
 from assay_service.domain.scorers import textmetrics as tm
 from assay_service.domain.scorers.base import ScorerArgs, ScoreResult, scorer
 from assay_service.domain.scorers.gleu_meteor import gleu, meteor
+from assay_service.domain.scorers.similarity import similarity_label, unit_score
 from assay_service.errors import InvalidRecordError
 
 # A template is an argument of the eval, like a judge's criteria (10,000 characters).
@@ -161,20 +171,11 @@ class TextSimilarityArgs(OpenAITemplateArgs):
     @classmethod
     def _not_cosine(cls, value: Any) -> Any:
         if value == "cosine":
-            raise ValueError("cosine needs an embeddings model; not available as a rule scorer")
+            raise ValueError(
+                "cosine needs an embeddings model; not available as a rule scorer (use the "
+                "cosine_similarity scorer, which asks the judge provider's embeddings model)"
+            )
         return value
-
-
-def _unit(score: float) -> float:
-    """Clamp float noise (sacrebleu's exp(log(100)) / 100 is 1.0000000000000004) into [0, 1]."""
-    return 1.0 if score > 1.0 else (0.0 if score < 0.0 else score)
-
-
-def _label(score: float) -> str:
-    """As the graded scorers: ``match`` (1), ``partial`` (between), ``no_match`` (0)."""
-    if score >= 1.0:
-        return "match"
-    return "partial" if score > 0.0 else "no_match"
 
 
 def metric_value(metric: str, text: str, reference: str) -> tuple[float, str]:
@@ -188,7 +189,7 @@ def metric_value(metric: str, text: str, reference: str) -> tuple[float, str]:
         b = tm.bleu(text, reference)
         p1, p2, p3, p4 = b.precisions
         return b.score, (
-            f"BLEU {_unit(b.score):.3f}: n-gram precisions {p1:.1f}/{p2:.1f}/{p3:.1f}/{p4:.1f}, "
+            f"BLEU {unit_score(b.score):.3f}: n-gram precisions {p1:.1f}/{p2:.1f}/{p3:.1f}/{p4:.1f}, "
             f"brevity penalty {b.bp:.3f} ({b.sys_len} vs {b.ref_len} tokens)"
         )
     if metric == "gleu":
@@ -207,7 +208,7 @@ def metric_value(metric: str, text: str, reference: str) -> tuple[float, str]:
     variant = "rougeL" if metric == "rouge_l" else "rouge" + metric.removeprefix("rouge_")
     prf = tm.rouge(reference, text, variant)
     return prf.fmeasure, (
-        f"{variant} F={_unit(prf.fmeasure):.3f} (precision {prf.precision:.3f}, recall {prf.recall:.3f})"
+        f"{variant} F={unit_score(prf.fmeasure):.3f} (precision {prf.precision:.3f}, recall {prf.recall:.3f})"
     )
 
 
@@ -216,8 +217,103 @@ def text_similarity(record: Mapping[str, Any], args: TextSimilarityArgs) -> Scor
     """OpenAI's text_similarity: fuzzy_match, BLEU, GLEU, METEOR or ROUGE-1..5/L in [0, 1]."""
     text, reference = args.texts(record)
     raw, reasoning = metric_value(args.evaluation_metric, text, reference)
-    score = _unit(raw)
-    return ScoreResult(score, _label(score), reasoning)
+    score = unit_score(raw)
+    return ScoreResult(score, similarity_label(score), reasoning)
+
+
+# ------------------------------------------------------------------ cosine_similarity
+# The embeddings model a provider is asked when neither the metric nor the deployment
+# (EMBEDDING_MODEL) names one for it.
+DEFAULT_EMBEDDING_MODELS = {"openai": "text-embedding-3-small", "bedrock": "amazon.titan-embed-text-v2:0"}
+# Bedrock's text embeddings models are Amazon's (Titan) and Cohere's.
+_BEDROCK_EMBEDDING = re.compile(r"^(?:(?:us|eu|apac|global|us-gov)\.)?(?:amazon|cohere)\.")
+
+
+def embedding_model_for(provider: str, configured: str | None = None) -> str:
+    """The deployment's embeddings model for ``provider``: ``configured`` (the
+    ``EmbeddingModel`` template parameter) when it is that provider's — a Bedrock model id
+    (``amazon.…``, ``cohere.…``) is Bedrock's, any other name the OpenAI-compatible
+    endpoint's — else the provider's default (``DEFAULT_EMBEDDING_MODELS``). So the
+    template's default, ``amazon.titan-embed-text-v2:0``, leaves OpenAI-compatible calls on
+    ``text-embedding-3-small``."""
+    name = (configured or "").strip()
+    if name and bool(_BEDROCK_EMBEDDING.match(name)) == (provider == "bedrock"):
+        return name
+    return DEFAULT_EMBEDDING_MODELS.get(provider, DEFAULT_EMBEDDING_MODELS["openai"])
+
+
+class EmbeddingClient(Protocol):
+    """What ``cosine_similarity`` asks of the judge runtime's client (``ModelCalls``)."""
+
+    def embed(self, provider: str, model: str, texts: list[str]) -> tuple[list[list[float]], int | None]: ...
+
+
+class CosineSimilarityArgs(OpenAITemplateArgs):
+    """``input`` and ``reference`` templates; ``model``: the embeddings model, instead of the
+    deployment's for the judge provider."""
+
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("model")
+    @classmethod
+    def _model_id(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(ord(c) < 32 for c in value)):
+            raise ValueError("a model id, without blanks only or control characters")
+        return value
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """The cosine of two vectors, as computed (in [-1, 1] up to float noise)."""
+    if len(a) != len(b):
+        raise ValueError(f"the embeddings differ in length ({len(a)} and {len(b)} dimensions)")
+    norm = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
+    if norm == 0.0:
+        raise ValueError("an embedding is all zeros: its cosine is undefined")
+    return math.fsum(x * y for x, y in zip(a, b, strict=True)) / norm
+
+
+@scorer("cosine_similarity", CosineSimilarityArgs, evaluator_type="llm", requires=())
+def cosine_similarity(record: Mapping[str, Any], args: CosineSimilarityArgs) -> ScoreResult:
+    """OpenAI's text_similarity with cosine: the cosine of the two texts' embeddings."""
+    text, reference = args.texts(record)
+    for arg, value in (("input", text), ("reference", reference)):
+        if not value.strip():
+            raise InvalidRecordError(f"{arg}: the template rendered an empty text, which has no embedding")
+    runtime = judges._RUNTIME
+    if runtime is None:
+        raise judges.JudgeNotConfiguredError("no judge is configured for this run")
+    embed = getattr(runtime.client, "embed", None)  # EmbeddingClient: ModelCalls in a run
+    if embed is None:
+        raise judges.JudgeNotConfiguredError("the judge client cannot compute embeddings")
+    provider = runtime.settings.provider
+    model = args.model
+    if model is None:
+        configured = getattr(runtime.client, "embedding_model", None)
+        model = configured(provider) if configured is not None else embedding_model_for(provider)
+    vectors, tokens = embed(provider, model, [text, reference])
+    if len(vectors) != 2:
+        raise ValueError(f"{model} returned {len(vectors)} embeddings for 2 texts")
+    raw = cosine(vectors[0], vectors[1])
+    # Float noise aside (identical texts: 0.9999999999999998), clamped to the 0-1 every
+    # metric's score is on; the cosine itself is kept in the metadata.
+    score = unit_score(round(raw, 12))
+    return ScoreResult(
+        score=score,
+        label=similarity_label(score),
+        reasoning=(
+            f"cosine {raw:.4f} of {model}'s embeddings ({len(vectors[0])} dimensions) of input "
+            f"({len(text)} chars) and reference ({len(reference)} chars)"
+        ),
+        metadata={
+            "model": model,
+            "provider": provider,
+            "input_tokens": tokens,
+            "output_tokens": 0 if tokens is not None else None,
+            "cosine": raw,
+            "dimensions": len(vectors[0]),
+        },
+        cost=cost_usd(model, tokens, 0, runtime.prices) if tokens is not None else None,
+    )
 
 
 # ------------------------------------------------------------------ imported history

@@ -22,12 +22,12 @@ from assay_service.domain.scorers.base import (
 )
 
 
-def _unit(score: float) -> float:
+def unit_score(score: float) -> float:
     """Clamp float noise (sacrebleu's exp(log(100)) / 100 is 1.0000000000000004) into [0, 1]."""
     return 1.0 if score > 1.0 else (0.0 if score < 0.0 else score)
 
 
-def _label(score: float) -> str:
+def similarity_label(score: float) -> str:
     """``match`` (1), ``partial`` (between), ``no_match`` (0)."""
     if score >= 1.0:
         return "match"
@@ -46,7 +46,7 @@ def levenshtein(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     score, dist = tm.levenshtein_similarity(candidate, reference)
     longest = max(len(candidate), len(reference))
     return ScoreResult(
-        score, _label(score), f"edit distance {dist} over {longest} chars → similarity {score:.3f}"
+        score, similarity_label(score), f"edit distance {dist} over {longest} chars → similarity {score:.3f}"
     )
 
 
@@ -61,10 +61,10 @@ def rouge(record: Mapping[str, Any], args: RougeArgs) -> ScoreResult:
     """ROUGE F-measure (rouge1, rouge2, rougeL, rougeLsum), optionally Porter-stemmed."""
     candidate, reference = _pair(record, args)
     prf = tm.rouge(reference, candidate, args.variant, args.stemmer)
-    score = _unit(prf.fmeasure)
+    score = unit_score(prf.fmeasure)
     return ScoreResult(
         score,
-        _label(score),
+        similarity_label(score),
         f"{args.variant} F={score:.3f} (precision {prf.precision:.3f}, "
         f"recall {prf.recall:.3f}{', stemmed' if args.stemmer else ''})",
     )
@@ -76,11 +76,11 @@ def bleu(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """Sentence BLEU (sacrebleu defaults: 13a tokens, exp smoothing, effective order) / 100."""
     candidate, reference = _pair(record, args)
     result = tm.bleu(candidate, reference)
-    score = _unit(result.score)
+    score = unit_score(result.score)
     p1, p2, p3, p4 = result.precisions
     return ScoreResult(
         score,
-        _label(score),
+        similarity_label(score),
         f"BLEU {score:.3f}: n-gram precisions {p1:.1f}/{p2:.1f}/{p3:.1f}/{p4:.1f}, "
         f"brevity penalty {result.bp:.3f} ({result.sys_len} vs {result.ref_len} tokens)",
     )
@@ -92,10 +92,10 @@ def chrf(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """Sentence chrF (sacrebleu defaults: char 6-grams, beta 2, whitespace ignored) / 100."""
     candidate, reference = _pair(record, args)
     result = tm.chrf(candidate, reference)
-    score = _unit(result.score)
+    score = unit_score(result.score)
     return ScoreResult(
         score,
-        _label(score),
+        similarity_label(score),
         f"chrF {score:.3f} (char n-gram precision {result.precision:.3f}, recall {result.recall:.3f})",
     )
 
@@ -106,9 +106,11 @@ def token_f1(record: Mapping[str, Any], args: ScorerArgs) -> ScoreResult:
     """SQuAD v1.1 token F1 after normalization (lowercase, no punctuation/articles)."""
     candidate, reference = _pair(record, args)
     prf = tm.token_f1(candidate, reference)
-    score = _unit(prf.fmeasure)
+    score = unit_score(prf.fmeasure)
     if score == 0.0:
         return ScoreResult(0.0, "no_match", "no normalized token in common (F1 0)")
     return ScoreResult(
-        score, _label(score), f"token F1 {score:.3f} (precision {prf.precision:.3f}, recall {prf.recall:.3f})"
+        score,
+        similarity_label(score),
+        f"token F1 {score:.3f} (precision {prf.precision:.3f}, recall {prf.recall:.3f})",
     )

@@ -83,8 +83,9 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 class Resolver(APIGatewayHttpResolver):
-    """The HTTP API resolver of one function: whether its routes need an API key, the error
-    envelope it answers in, and the paths that take ``multipart/form-data`` bodies."""
+    """The HTTP API resolver of one function: whether its routes need an API key (but those
+    under ``public_prefix``, which prove themselves), the error envelope it answers in, and
+    the paths that take ``multipart/form-data`` bodies."""
 
     def __init__(
         self,
@@ -92,12 +93,18 @@ class Resolver(APIGatewayHttpResolver):
         authenticated: bool,
         error_body: ErrorBody = assay_error_body,
         multipart: frozenset[str] = frozenset(),
+        public_prefix: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
         self.authenticated = authenticated
         self.error_body = error_body
         self.multipart = multipart
+        self.public_prefix = public_prefix
+
+    def needs_key(self, path: str) -> bool:
+        """Whether a request to ``path`` must carry an API key (a signed link does not)."""
+        return self.authenticated and not (self.public_prefix and path.startswith(self.public_prefix))
 
 
 def create_app(
@@ -105,6 +112,7 @@ def create_app(
     authenticated: bool = True,
     error_body: ErrorBody = assay_error_body,
     multipart: frozenset[str] = frozenset(),
+    public_prefix: str | None = None,
 ) -> Resolver:
     # Bodies are decoded by jsondoc (one parser and one set of limits for bodies and uploaded
     # JSONL lines); what it refuses is a JSONDocumentError, a 400 through _known below.
@@ -112,6 +120,7 @@ def create_app(
         authenticated=authenticated,
         error_body=error_body,
         multipart=multipart,
+        public_prefix=public_prefix,
         enable_validation=True,
         response_validation_error_http_code=500,
         json_body_deserializer=jsondoc.decode,
@@ -254,7 +263,7 @@ def lambda_entry(app: Resolver) -> Callable[[dict[str, Any], Any], dict[str, Any
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
-            if app.authenticated and (refused := _authenticate(app, event)):
+            if app.needs_key(event.get("rawPath") or "") and (refused := _authenticate(app, event)):
                 return refused
             problem = _body_problem(event, multipart=event.get("rawPath") in app.multipart)
             if problem:

@@ -115,6 +115,8 @@ def _merged_schema(apps: list[APIGatewayHttpResolver]) -> str:
 
 
 PUBLIC = {("/v1/health", "get"), ("/v1/openapi.json", "get")}
+# No API key, but a signature of their own: a 403 when it is wrong or expired.
+SIGNED = {("/openai/v1/reports/{run_id}", "get")}
 _ERRORS = {
     "400": "Bad input: what is wrong and where (`validation.*`)",
     "401": "Missing, invalid or expired API key (`auth.invalid_key`, `auth.expired_key`)",
@@ -164,8 +166,9 @@ def _document_errors(doc: dict) -> dict:
             responses.pop("500", None)
             # 405: every path refuses other methods; 431: any request can carry too much
             codes = ["400", "405", "431", "500", "503"]
-            if (path, method) in PUBLIC:
+            if (path, method) in PUBLIC | SIGNED:
                 op["security"] = []
+                codes += ["403"] if (path, method) in SIGNED else []
             else:
                 codes += ["401", "403"]
             if "{" in path or "requestBody" in op:  # bodies reference objects (project_id…)

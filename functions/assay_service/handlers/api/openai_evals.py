@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, File, Form, Query, UploadFile
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from assay_service.domain.run_page import CONTENT_SECURITY_POLICY
 from assay_service.handlers.api.app import (
     READ,
     WRITE,
@@ -227,6 +228,33 @@ def import_run(
     )
 
 
+# ------------------------------------------------------------------ the report page
+@route(
+    "GET",
+    f"{PREFIX}/reports/<run_id>",
+    tags=["openai-evals"],
+    summary="The run's report page (the signed 15-minute link in a run's report_url; no API key)",
+)
+def report_page(
+    run_id: str,
+    tenant: Annotated[str, Query(pattern=r"^[0-9a-f]{32}$")],
+    expires: Annotated[int, Query(ge=0, le=2**40)],
+    signature: Annotated[str, Query(pattern=r"^[0-9a-f]{64}$")],
+) -> Response[str]:
+    page = service.report_page(tenant, run_id, expires, signature, base_url=_base_url())
+    return Response(
+        status_code=200,
+        content_type="text/html; charset=utf-8",
+        body=page,
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 # ------------------------------------------------------------------ files
 @route("POST", f"{PREFIX}/files", tags=["openai-evals"], summary="OpenAI: upload a file (purpose 'evals')")
 def create_file(
@@ -290,7 +318,11 @@ def openai_error_body(
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-app = create_app(error_body=openai_error_body, multipart=frozenset({f"{PREFIX}/files"}))
+app = create_app(
+    error_body=openai_error_body,
+    multipart=frozenset({f"{PREFIX}/files"}),
+    public_prefix=f"{PREFIX}/reports/",  # the link carries its own signature
+)
 app.include_router(router)
 
 
