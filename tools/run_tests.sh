@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: one pytest process per test directory (tests/unit, tests/infrastructure,
-# tests/local, client/tests, tests/parity, tests/functional, tests/faults, tests/e2e), each
+# Every test: one pytest process per test directory (tests/unit, with tests/parity and
+# client/tests beside it; tests/infrastructure, tests/local, tests/functional, tests/faults,
+# tests/e2e), each
 # found by its test_*.py files under tests/ and client/tests/ so none can be missed.
 # One process per directory, not one for all: the functional layer keeps a whole moto
 # account in memory for its session, and every end-to-end stack started after it in the
@@ -45,18 +46,52 @@ unit_layer() {  # tests/unit under coverage, the floor, then its wall-clock test
 }
 
 status=0; summary=()
+record() {  # record DIR CODE SECONDS
+  local code=$2
+  if [[ $code -eq 5 ]]; then echo "no tests were collected in $1" >&2; code=1; fi
+  [[ $code -ne 0 && $status -eq 0 ]] && status=$code
+  summary+=("$(printf '%-22s exit %d  %4d s' "$1" "$code" "$3")")
+}
+run_dir() {  # run_dir DIR [pytest args…]: its output on stdout, its exit status
+  local dir=$1; shift
+  if [[ $dir == tests/unit ]]; then unit_layer "$@"; else "$PYTHON" -m pytest -p no:cacheprovider --durations=5 "$dir" "$@"; fi
+}
+
+# The parity and client tests are single-process and CPU-bound like the unit layer, and
+# touch no shared state: on this 2-core machine they run beside it, each on its own core,
+# and end before the unit layer's wall-clock test starts. Their output follows the unit
+# layer's. Every other directory runs alone (the stacks of functional and e2e tests use both
+# cores, and some of their tests time workers).
+beside=()
+if [[ " ${dirs[*]} " == *" tests/unit "* ]]; then
+  for dir in tests/parity client/tests; do [[ " ${dirs[*]} " == *" $dir "* ]] && beside+=("$dir"); done
+fi
+lane_pid=""
+if [[ ${#beside[@]} -gt 0 ]]; then
+  (
+    for dir in "${beside[@]}"; do
+      start=$SECONDS
+      run_dir "$dir" "$@" >"$work/${dir//\//_}.out" 2>&1
+      echo "$? $((SECONDS - start))" >"$work/${dir//\//_}.status"
+    done
+  ) &
+  lane_pid=$!
+fi
 for dir in "${dirs[@]}"; do
+  [[ " ${beside[*]} " == *" $dir "* ]] && continue
   echo "=== $dir"
   start=$SECONDS
-  if [[ $dir == tests/unit ]]; then
-    unit_layer "$@" 2>&1 | tee -a "$log"
-  else
-    "$PYTHON" -m pytest -p no:cacheprovider --durations=5 "$dir" "$@" 2>&1 | tee -a "$log"
+  run_dir "$dir" "$@" 2>&1 | tee -a "$log"
+  record "$dir" "${PIPESTATUS[0]}" $((SECONDS - start))
+  if [[ $dir == tests/unit && -n $lane_pid ]]; then
+    wait "$lane_pid"
+    for other in "${beside[@]}"; do
+      echo "=== $other (beside tests/unit)"
+      tee -a "$log" <"$work/${other//\//_}.out"
+      read -r code took <"$work/${other//\//_}.status"
+      record "$other" "$code" "$took"
+    done
   fi
-  code=${PIPESTATUS[0]}
-  if [[ $code -eq 5 ]]; then echo "no tests were collected in $dir" >&2; code=1; fi
-  [[ $code -ne 0 && $status -eq 0 ]] && status=$code
-  summary+=("$(printf '%-22s exit %d  %4d s' "$dir" "$code" $((SECONDS - start)))")
 done
 echo "=== summary"
 printf '%s\n' "${summary[@]}"

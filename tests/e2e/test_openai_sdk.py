@@ -551,3 +551,30 @@ def test_report_url_opens_a_page_and_a_tampered_or_expired_link_does_not(
         refused = requests.get(target, timeout=30)
         assert refused.status_code == 403, (target, refused.text)
         assert "expired" in refused.json()["error"]["message"]
+
+
+def test_a_responses_run_generates_like_a_completions_run(deployment: Deployment, an_eval: Any) -> None:
+    """``responses`` runs sample through the same generation (chat; no tools): the run
+    object keeps the data source as given, strict validation on."""
+    client = deployment.client
+    run = client.evals.runs.create(
+        an_eval.id,
+        name="responses",
+        data_source={
+            "type": "responses",
+            "model": "gpt-4o-mini",
+            "input_messages": {
+                "type": "template",
+                "template": [{"role": "user", "content": "{{item.question}}"}],
+            },
+            "sampling_params": {"temperature": 0, "seed": 1},
+            "source": {"type": "file_content", "content": [{"item": r["item"]} for r in rows(3)]},
+        },
+    )
+    run = deployment.wait(an_eval.id, run.id)
+    assert run.status == "completed" and run.data_source.type == "responses"
+    assert run.result_counts.total == 3 and run.result_counts.errored == 0
+    outputs = [
+        i.sample.output[0].content for i in client.evals.runs.output_items.list(run.id, eval_id=an_eval.id)
+    ]
+    assert outputs == ["0", "1", "2"]
