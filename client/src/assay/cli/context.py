@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -217,6 +218,32 @@ def wait_for(ctx: Ctx, run: EvalRun, timeout: float | None) -> EvalRun:
         return ctx.client.wait_for_run(
             run.id, timeout=timeout, poll_interval=ctx.args.poll_interval, on_progress=show
         )
+    finally:
+        if bar:
+            bar.close()
+
+
+def poll_all(ctx: Ctx, title: str, step: Callable[[], tuple[bool, int, int, str]]) -> bool:
+    """Call ``step`` — it reads again what has not finished and answers (all finished, done,
+    total, text) for the progress bar on stderr — until all finished (``False``) or
+    ``--timeout`` passed (``True``), waiting 0.25 s at first, then twice as long each time up
+    to ``--poll-interval``."""
+    a = ctx.args
+    bar = ctx.progress(title)
+    deadline = time.monotonic() + a.timeout
+    delay = min(0.25, a.poll_interval)
+    try:
+        while True:
+            finished, done, total, text = step()
+            if bar:
+                bar.update(done, total, text)
+            if finished:
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(delay, left))
+            delay = min(a.poll_interval, delay * 2)
     finally:
         if bar:
             bar.close()

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assay._format import safe
-from assay.cli.context import CliError, Ctx, echo
+from assay.cli.context import CliError, Ctx, echo, poll_all
 from assay.errors import (
     ApiError,
     AssayError,
@@ -365,32 +364,19 @@ def _import_run(ctx: Ctx, history: SavedHistory, eval_id: str, run: RunPlan) -> 
 def _wait(ctx: Ctx, plan: Plan) -> bool:
     """Poll the imported runs until none is queued or in progress (``False``) or ``--timeout``
     passed (``True``)."""
-    a = ctx.args
     runs = [(e.new_id, r) for e in plan.evals for r in e.runs if r.new_id and e.new_id]
     if not runs:
         return False
-    bar = ctx.progress(f"waiting for {len(runs)} imported run(s)")
-    deadline = time.monotonic() + a.timeout
-    delay = min(0.25, a.poll_interval)
-    try:
-        while True:
-            for eval_id, run in runs:
-                if (run.run or {}).get("status", "queued") in RUNNING:
-                    assert eval_id is not None and run.new_id is not None
-                    run.run = ctx.client.get_openai_run(eval_id, run.new_id)
-            done = sum(1 for _, r in runs if (r.run or {}).get("status") not in RUNNING)
-            if bar:
-                bar.update(done, len(runs), f"imported runs: {done}/{len(runs)} finished")
-            if done == len(runs):
-                return False
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return True
-            time.sleep(min(delay, left))
-            delay = min(a.poll_interval, delay * 2)
-    finally:
-        if bar:
-            bar.close()
+
+    def step() -> tuple[bool, int, int, str]:
+        for eval_id, run in runs:
+            if (run.run or {}).get("status", "queued") in RUNNING:
+                assert eval_id is not None and run.new_id is not None
+                run.run = ctx.client.get_openai_run(eval_id, run.new_id)
+        done = sum(1 for _, r in runs if (r.run or {}).get("status") not in RUNNING)
+        return done == len(runs), done, len(runs), f"imported runs: {done}/{len(runs)} finished"
+
+    return poll_all(ctx, f"waiting for {len(runs)} imported run(s)", step)
 
 
 # ---------------------------------------------------------------------------- output

@@ -5,12 +5,11 @@ runner-up with the compare endpoint (docs/generation.md)."""
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from assay._format import describe_generation, num, pct, table, usd
-from assay.cli.context import CliError, Ctx, data_warnings, echo, resolve, resolve_eval_version
+from assay.cli.context import CliError, Ctx, data_warnings, echo, poll_all, resolve, resolve_eval_version
 from assay.cli.generation import (
     GenerationArgs,
     Prompt,
@@ -118,32 +117,20 @@ def _schedule_all(
 def _wait_all(ctx: Ctx, trials: list[Trial]) -> bool:
     """Poll every unfinished run until all finished (``False``) or ``--timeout`` passed (``True``),
     with one progress bar over all their records."""
-    a = ctx.args
-    bar = ctx.progress(f"sweep of {len(trials)} runs")
-    deadline = time.monotonic() + a.timeout
-    delay = min(0.25, a.poll_interval)
-    try:
-        while True:
-            for trial in trials:
-                if not trial.run.finished:
-                    trial.run = ctx.client.get_run(trial.run.id)
-            done = sum(1 for t in trials if t.run.finished)
-            if bar:
-                bar.update(
-                    sum(t.run.scored_count for t in trials),
-                    sum(t.run.item_count or 0 for t in trials),
-                    f"sweep: {done}/{len(trials)} runs finished",
-                )
-            if done == len(trials):
-                return False
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return True
-            time.sleep(min(delay, left))
-            delay = min(a.poll_interval, delay * 2)
-    finally:
-        if bar:
-            bar.close()
+
+    def step() -> tuple[bool, int, int, str]:
+        for trial in trials:
+            if not trial.run.finished:
+                trial.run = ctx.client.get_run(trial.run.id)
+        done = sum(1 for t in trials if t.run.finished)
+        return (
+            done == len(trials),
+            sum(t.run.scored_count for t in trials),
+            sum(t.run.item_count or 0 for t in trials),
+            f"sweep: {done}/{len(trials)} runs finished",
+        )
+
+    return poll_all(ctx, f"sweep of {len(trials)} runs", step)
 
 
 def _best(trials: list[Trial]) -> Trial | None:
