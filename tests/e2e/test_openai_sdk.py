@@ -323,7 +323,7 @@ def test_errors_come_in_openais_envelope(deployment: Deployment, an_eval: Any) -
             data_source_config={"type": "custom", "item_schema": {}},
             testing_criteria=[{**CRITERIA[0], "input": "{{ sample.output_text | upper }}"}],
         )
-    assert template.value.body["param"] == "testing_criteria[0]"
+    assert template.value.body["param"] == "testing_criteria[0].input"
     with pytest.raises(openai.BadRequestError) as empty:
         client.evals.runs.create(
             an_eval.id, data_source={"type": "jsonl", "source": {"type": "file_content", "content": []}}
@@ -522,7 +522,7 @@ def test_report_url_opens_a_page_and_a_tampered_or_expired_link_does_not(
 
     client = deployment.client
     hostile = '<script>alert("x")</script>'
-    content = [{"item": {"expected": "1", "q": hostile}, "sample": {"output_text": f"2 {hostile}"}}]
+    content = [{"item": {"expected": "1", "question": hostile}, "sample": {"output_text": f"2 {hostile}"}}]
     run = client.evals.runs.create(
         an_eval.id,
         name=f"run {hostile}",

@@ -50,7 +50,7 @@ def test_criteria_become_metrics_with_unique_names_and_openai_thresholds(ports: 
     who = owner()
     criteria = [
         CHECK,
-        {**CHECK, "name": "Exact"},  # the same name twice
+        {**CHECK, "name": "Exact!"},  # another name, the same slug
         {
             "type": "text_similarity",
             "name": "9 close!",
@@ -103,8 +103,10 @@ def test_criteria_become_metrics_with_unique_names_and_openai_thresholds(ports: 
         ({**CHECK, "name": " "}, "testing_criteria[0].name"),
         ({**CHECK, "pass_threshold": 0.5}, "testing_criteria[0].pass_threshold"),
         ({**CHECK, "extra": 1}, "testing_criteria[0].extra"),
-        ({**CHECK, "input": "{{ item.a | upper }}"}, "testing_criteria[0]"),
-        ({**CHECK, "operation": "regex"}, "testing_criteria[0]"),
+        ({**CHECK, "input": "{{ item.a | upper }}"}, "testing_criteria[0].input"),
+        ({**CHECK, "reference": "{{item.a"}, "testing_criteria[0].reference"),
+        ({**CHECK, "operation": "regex"}, "testing_criteria[0].operation"),
+        ({**CHECK, "name": "n" * 201}, "testing_criteria[0].name"),
         (
             {
                 "type": "text_similarity",
@@ -142,8 +144,20 @@ def test_data_source_configs_other_than_custom_are_400s(ports: fakes.Ports, conf
     ("source", "param"),
     [
         ({"type": "file_content", "content": []}, "data_source.source.content"),
-        ({"type": "file_content", "content": ["x"]}, "data_source.source.content[0]"),
-        ({"type": "file_content", "content": [{"item": 3}]}, "data_source.source.content[0].item"),
+        ({"type": "file_content", "content": ["x"]}, "data_source.source.content"),
+        ({"type": "file_content", "content": [{"item": 3}]}, "data_source.source.content"),
+        (
+            {"type": "file_content", "content": [{"sample": {"output_text": "4"}}]},
+            "data_source.source.content",
+        ),
+        (
+            {"type": "file_content", "content": [{"item": {"a": "4"}, "sample": {"output_text": 4}}]},
+            "data_source.source.content",
+        ),
+        (
+            {"type": "file_content", "content": [{"item": {"a": "4"}, "extra": 1}]},
+            "data_source.source.content",
+        ),
         ({"type": "file_id", "id": "file-00000000000000000000000000000000"}, "data_source.source.id"),
         ({"type": "stored_completions"}, "data_source.source.type"),
         ({"type": "url"}, "data_source.source.type"),
@@ -266,3 +280,48 @@ def test_an_eval_updates_its_name_and_metadata_and_lists_in_order(ports: fakes.P
     assert [e["id"] for e in rest["data"]] == ordered[2:] and rest["has_more"] is False
     newest = service.list_evals(who, after=None, limit=3, order="desc", order_by="created_at", ports=ports)
     assert [e["id"] for e in newest["data"]] == ordered[::-1]
+
+
+def test_rows_are_checked_against_the_evals_item_schema(ports: fakes.Ports) -> None:
+    who = owner()
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    ev = service.create_eval(
+        who,
+        OpenAICreateEvalRequest(
+            data_source_config={"type": "custom", "item_schema": schema}, testing_criteria=[CHECK]
+        ),
+        ports=ports,
+    )
+    for item in ({"a": 4}, {}):
+        req = OpenAICreateRunRequest(
+            data_source={"type": "jsonl", "source": {"type": "file_content", "content": [{"item": item}]}}
+        )
+        with pytest.raises(
+            InvalidRequestError, match=r"content\[0\]\.item does not match the eval's item_schema"
+        ):
+            service.create_run(who, ev["id"], req, base_url="http://x", ports=ports)
+    bad_schema = {"type": "custom", "item_schema": {"type": "nonsense"}}
+    req2 = OpenAICreateEvalRequest(data_source_config=bad_schema, testing_criteria=[CHECK])
+    assert param_of(lambda: service.create_eval(who, req2, ports=ports)) == "data_source_config.item_schema"
+
+
+def test_two_graders_of_one_name_and_an_eval_too_large_to_store_are_400s(ports: fakes.Ports) -> None:
+    """Results are reported by grader name: two of one name could not be told apart. An eval
+    is stored in DynamoDB items of at most 400 KB: a larger one is a 400, not a failed write."""
+    assert param_of(lambda: make_eval(ports, owner(), [CHECK, CHECK])) == "testing_criteria[1].name"
+    long = "{{sample.output_text}}" + "x" * 9_000
+    graders = [{**CHECK, "name": f"g{i}", "input": long} for i in range(40)]
+    assert param_of(lambda: make_eval(ports, owner(), graders)) == "testing_criteria"
+    assert ports.openai.docs == {}  # nothing stored
+
+
+def test_a_multipart_body_without_its_boundary_is_a_400_not_a_500() -> None:
+    from assay_service.handlers.api.app import _body_problem
+
+    event = {"body": "YWJj", "isBase64Encoded": True, "headers": {"content-type": "multipart/form-data"}}
+    assert _body_problem(event, multipart=True) == (
+        400,
+        "headers.content-type: multipart/form-data without its boundary",
+    )
+    event["headers"] = {"content-type": "multipart/form-data; boundary=x"}
+    assert _body_problem(event, multipart=True) is None

@@ -42,6 +42,8 @@ def check(template: str) -> None:
                 f"template placeholder {{{{{path}}}}}: use {{{{item.<key>}}}} or "
                 "{{sample.output_text}} (a key path; no expressions)"
             )
+    if "{{" in PLACEHOLDER.sub("", template):
+        raise ValueError("an unclosed '{{' placeholder (write {{item.<key>}})")
 
 
 def _walk(value: Any, keys: list[str], shown: str) -> Any:

@@ -58,7 +58,9 @@ def link(base_url: str, hmac_key: bytes, tenant_id: UUID, run_id: UUID, now: flo
 
 def verify(hmac_key: bytes, tenant_id: UUID, run_id: UUID, expires: int, sig: str, now: float) -> bool:
     """The signature matches and the link has not expired (constant-time comparison)."""
-    good = hmac.compare_digest(signature(hmac_key, tenant_id, run_id, expires), sig)
+    good = hmac.compare_digest(
+        signature(hmac_key, tenant_id, run_id, expires).encode(), sig.encode("utf-8", "replace")
+    )
     return good and now <= expires
 
 

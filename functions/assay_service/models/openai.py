@@ -58,7 +58,7 @@ class OpenAICreateEvalRequest(_In):
 
 
 class OpenAIUpdateEvalRequest(_In):
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     metadata: Metadata | None = None
 
     _check_metadata = field_validator("metadata")(_metadata)

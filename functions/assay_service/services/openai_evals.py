@@ -256,6 +256,15 @@ def _data_source_config(config: Mapping[str, Any]) -> dict[str, Any]:
     item_schema = config.get("item_schema")
     if not isinstance(item_schema, dict):
         raise _bad("data_source_config.item_schema: a JSON Schema object", "data_source_config.item_schema")
+    from assay_service.domain.scorers import jsonschema_lite
+
+    try:
+        jsonschema_lite.check_schema(item_schema, where="item_schema")
+    except jsonschema_lite.SchemaError as exc:
+        raise _bad(
+            f"data_source_config.item_schema: not a valid JSON Schema: {exc}",
+            "data_source_config.item_schema",
+        ) from None
     schema: dict[str, Any] = {"type": "object", "properties": {"item": item_schema}, "required": ["item"]}
     if config.get("include_sample_schema"):
         schema["properties"]["sample"] = SAMPLE_SCHEMA
@@ -281,6 +290,37 @@ def _judge(metrics: list[dict[str, Any]]) -> JudgeSettings | None:
     return None
 
 
+# An eval is stored twice (its OpenAI document, its Assay version), each a DynamoDB item of
+# at most 400 KB: the criteria and the config together stay well under that.
+MAX_EVAL_BYTES = 300_000
+MAX_GRADER_NAME = 200
+
+
+def _check_criteria(criteria: list[dict[str, Any]], config: Mapping[str, Any]) -> None:
+    """Names unique and short, the whole eval small enough to store: 400s naming where."""
+    seen: set[str] = set()
+    for i, criterion in enumerate(criteria):
+        name = criterion.get("name")
+        if isinstance(name, str) and len(name) > MAX_GRADER_NAME:
+            raise _bad(
+                f"testing_criteria[{i}].name: at most {MAX_GRADER_NAME} characters",
+                f"testing_criteria[{i}].name",
+            )
+        if name in seen:
+            raise _bad(
+                f"testing_criteria[{i}].name: {name!r} names another grader too: give each its own name",
+                f"testing_criteria[{i}].name",
+            )
+        seen.add(name)  # type: ignore[arg-type]
+    size = len(json.dumps([criteria, config], separators=(",", ":")).encode())
+    if size > MAX_EVAL_BYTES:
+        raise _bad(
+            f"testing_criteria and data_source_config: {size:,} bytes of JSON, over the "
+            f"{MAX_EVAL_BYTES:,} an eval may hold",
+            "testing_criteria",
+        )
+
+
 def _assay_eval(
     principal: Principal, name: str, metrics: list[dict[str, Any]], *, ports: Ports
 ) -> tuple[Any, Any]:
@@ -299,10 +339,20 @@ def _assay_eval(
     try:
         ev, version = catalog.create_eval(principal, assay_req, ports=ports)
     except InvalidRequestError as exc:
-        metric = (exc.details or {}).get("metric")
-        index = next((i for i, m in enumerate(metrics) if m["name"] == metric), None)
-        param = f"testing_criteria[{index}]" if index is not None else None
-        raise _bad(exc.message.replace(f"metric {metric!r}", param or "grader"), param) from None
+        # The catalogue names metrics and args ("metrics[0] (exact): invalid args — args.x:
+        # …"); the caller wrote testing criteria: name the criterion and its parameter.
+        details = exc.details or {}
+        index = next((i for i, m in enumerate(metrics) if m["name"] == details.get("metric")), None)
+        if index is None:
+            raise _bad(exc.message, None) from None
+        errors = details.get("errors") or []
+        if errors:
+            where, _, problem = str(errors[0]).partition(": ")
+            field = where.removeprefix("args").lstrip(".")
+            at = f"testing_criteria[{index}]" + (f".{field}" if field else "")
+            raise _bad(f"{at}: {problem}", at) from None
+        message = exc.message.split(": ", 1)[-1]
+        raise _bad(f"testing_criteria[{index}]: {message}", f"testing_criteria[{index}]") from None
     assert version is not None  # metrics were given
     return ev, version
 
@@ -320,6 +370,7 @@ def create_eval(
     principal: Principal, req: OpenAICreateEvalRequest, *, ports: Ports = DEPLOYED
 ) -> dict[str, Any]:
     config = _data_source_config(req.data_source_config)
+    _check_criteria(req.testing_criteria, config)
     taken: set[str] = set()
     metrics = [_criterion_metric(i, c, taken) for i, c in enumerate(req.testing_criteria)]
     name = req.name or "eval"
@@ -520,30 +571,56 @@ def _rows(principal: Principal, source: Any, where: str, *, ports: Ports) -> tup
     raise _bad(f"{where}.type: 'file_content' or 'file_id'", f"{where}.type")
 
 
-def _records(rows: list[Any], where: str) -> list[RecordIn]:
+def _sample_output(sample: Any, at: str, param: str) -> str | None:
+    """A row's given answer (``sample.output_text``), checked."""
+    if sample is None:
+        return None
+    if not isinstance(sample, dict):
+        raise _bad(f"{at}.sample: a JSON object", param)
+    text = sample.get("output_text")
+    if text is not None and not isinstance(text, str):
+        raise _bad(f"{at}.sample.output_text: a string", param)
+    return text
+
+
+def _records(rows: list[Any], where: str, param: str, item_schema: Any = None) -> list[RecordIn]:
+    """One record per row ``{"item": {…}, "sample": {…}}`` (``where`` names the rows in
+    messages, ``param`` in the envelope); each item checked against the eval's item schema."""
+    from assay_service.domain.scorers import jsonschema_lite
+
     if not rows:
-        raise _bad(f"{where}: no rows", where)
+        raise _bad(f"{where}: no rows", param)
     if len(rows) > MAX_ITEMS:
-        raise _bad(f"{where}: {len(rows):,} rows, over the {MAX_ITEMS:,} a run may hold", where)
+        raise _bad(f"{where}: {len(rows):,} rows, over the {MAX_ITEMS:,} a run may hold", param)
     records = []
     for i, row in enumerate(rows):
+        at = f"{where}[{i}]"
         if not isinstance(row, dict):
-            raise _bad(f"{where}[{i}]: a JSON object", f"{where}[{i}]")
-        item = row.get("item", row)
-        sample = row.get("sample") if "item" in row else None
+            raise _bad(f"{at}: a JSON object", param)
+        item, sample = row.get("item"), row.get("sample")
         if not isinstance(item, dict):
-            raise _bad(f"{where}[{i}].item: a JSON object", f"{where}[{i}].item")
+            raise _bad(f'{at}.item: a JSON object (each row is {{"item": {{…}}, "sample": {{…}}}})', param)
+        extra = sorted(set(row) - {"item", "sample"})
+        if extra:
+            raise _bad(f"{at}: unknown key {extra[0]!r} (a row holds 'item' and 'sample')", param)
+        if isinstance(item_schema, dict) and item_schema:
+            try:
+                problem = jsonschema_lite.first_violation(item, item_schema)
+            except Exception as exc:  # a budget the schema overran on this item
+                raise _bad(
+                    f"{at}.item: could not be checked against the eval's item_schema: {exc}", param
+                ) from None
+            if problem is not None:
+                raise _bad(f"{at}.item does not match the eval's item_schema: {problem}", param)
         metadata: dict[str, Any] = {"item": item}
-        output = None
-        if isinstance(sample, dict):
+        output = _sample_output(sample, at, param)
+        if sample is not None:
             metadata["sample"] = sample
-            text = sample.get("output_text")
-            output = text if isinstance(text, str) else None
         try:
             records.append(RecordIn(id=str(i), output=output, metadata=metadata))
         except ValidationError as exc:
             error = exc.errors()[0]
-            raise _bad(f"{where}[{i}]: {error['msg']}", f"{where}[{i}]") from None
+            raise _bad(f"{at}: {error['msg']}", param) from None
     return records
 
 
@@ -666,10 +743,14 @@ def create_run(
     extra = sorted(set(ds) - allowed)
     if extra:
         raise _bad(f"data_source: unknown parameter {extra[0]!r} for a {kind} run", f"data_source.{extra[0]}")
-    generation = _generation(ds) if kind != "jsonl" else None
     rows, file_id = _rows(principal, ds.get("source"), "data_source.source", ports=ports)
-    where = "data_source.source.content" if file_id is None else f"data_source.source (file {file_id})"
-    records = _records(rows, where)
+    generation = _generation(ds) if kind != "jsonl" else None
+    if file_id is None:
+        where = param = "data_source.source.content"
+    else:
+        where, param = f"data_source.source: file {file_id}, row", "data_source.source.id"
+    item_schema = ev["data_source_config"].get("schema", {}).get("properties", {}).get("item")
+    records = _records(rows, where, param, item_schema)
     if file_id is None:  # the inline rows are kept as a file: the run names it as its source
         content = b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in rows)
         file_id = create_file(
@@ -1015,7 +1096,10 @@ def list_output_items(
         )
     start, expect = 0, None  # the byte to read from; the record id found there (after's)
     if after is not None:
-        index, start = _item_position(run.id, after)
+        try:
+            index, start = _item_position(run.id, after)
+        except NotFoundError:
+            raise _bad(f"after: {after!r} is not an output item of this run", "after") from None
         expect = str(index)
     out: list[dict[str, Any]] = []
     window: list[tuple[int, int, dict[str, Any]]] = []
@@ -1082,7 +1166,10 @@ def _list_output_items_desc(
         (int(r["id"]), offset, r) for offset, r in _dataset_lines(principal, run, start=0, ports=ports)
     ]
     if after is not None:
-        index, _ = _item_position(run.id, after)
+        try:
+            index, _ = _item_position(run.id, after)
+        except NotFoundError:
+            raise _bad(f"after: {after!r} is not an output item of this run", "after") from None
         positions = [p for p in positions if p[0] < index]
     positions.reverse()
     out: list[dict[str, Any]] = []
@@ -1152,6 +1239,7 @@ def import_eval(principal: Principal, saved: dict[str, Any], *, ports: Ports = D
             runnable.append({**metric, "name": names[i]})
     if unsupported:
         runnable = None
+    _check_criteria(criteria, config)
     name = str(saved.get("name") or "imported eval")[:200]
     ev, history = _assay_eval(principal, name, replay, ports=ports)
     version = None
@@ -1308,14 +1396,14 @@ REPORT_FAILING_ITEMS = 50
 
 
 def report_page(
-    tenant: str, run_hex: str, expires: int, signature: str, *, base_url: str, ports: Ports = DEPLOYED
+    tenant: str, run_hex: str, expires: str, signature: str, *, base_url: str, ports: Ports = DEPLOYED
 ) -> str:
     """The report page a ``report_url`` opens: only with a valid, unexpired signature."""
     try:
-        tenant_id, run_id = UUID(hex=tenant), UUID(hex=run_hex)
-    except ValueError:
+        tenant_id, run_id, until = UUID(hex=tenant), UUID(hex=run_hex), int(expires)
+    except ValueError:  # any part altered: the same 403 as a wrong signature
         raise InsufficientPermissionsError(_EXPIRED) from None
-    if not run_page.verify(ports.keyring.hmac_key(), tenant_id, run_id, expires, signature, time.time()):
+    if not run_page.verify(ports.keyring.hmac_key(), tenant_id, run_id, until, signature, time.time()):
         raise InsufficientPermissionsError(_EXPIRED)
     reader = Principal(tenant_id=tenant_id, key_id=UUID(int=0), role="viewer")
     doc = ports.openai.get(tenant_id, RUN, run_id)

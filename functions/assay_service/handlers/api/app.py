@@ -238,6 +238,8 @@ def _body_problem(event: dict[str, Any], *, multipart: bool = False) -> tuple[in
     ctype = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), "")
     base = ctype.split(";", 1)[0].strip().lower()
     if multipart and base == "multipart/form-data":
+        if "boundary=" not in ctype.lower():
+            return 400, "headers.content-type: multipart/form-data without its boundary"
         return None
     if not (base in ("", "application/json") or base.endswith("+json")):
         return 415, "headers.content-type: send the body as application/json"
