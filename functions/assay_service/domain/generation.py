@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from assay_service.domain.openai_templates import PLACEHOLDER, lookup, placeholders
 from assay_service.domain.pricing import Price, cost_usd
+from assay_service.errors import InvalidRecordError
 from assay_service.models.domain import GenerationSettings, JudgeSettings, ModelUsage, Record
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _PATH = re.compile(r"^record\.(?:metadata\.)?[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 # OpenAI Evals' ``{{item.key.path}}`` over the item a record carries in ``metadata["item"]``.
 _ITEM_PATH = re.compile(r"^item(\.[A-Za-z0-9_\-$]{1,100}){1,16}$")
@@ -42,10 +43,6 @@ class MissingFieldError(ValueError):
     """The record has no value for a placeholder."""
 
 
-def placeholders(template: str) -> list[str]:
-    return [m.group(1) for m in _PLACEHOLDER.finditer(template)]
-
-
 def check_template(template: str) -> None:
     for path in placeholders(template):
         if not (_PATH.match(path) or _ITEM_PATH.match(path)):
@@ -53,7 +50,7 @@ def check_template(template: str) -> None:
                 f"unknown placeholder {{{{{path}}}}}: use {{{{record.FIELD}}}} with FIELD one of "
                 f"{', '.join(RECORD_FIELDS)} or a metadata key (or {{{{item.KEY}}}} for an item)"
             )
-    stray = _PLACEHOLDER.sub("", template)
+    stray = PLACEHOLDER.sub("", template)
     if "{{" in stray:
         raise TemplateError("an unclosed '{{' placeholder")
 
@@ -112,11 +109,8 @@ def _value(record: Record, path: str) -> str:
     name = path.split(".")[-1]
     value: Any
     if _ITEM_PATH.match(path):
-        from assay_service.domain import openai_templates
-        from assay_service.errors import InvalidRecordError
-
         try:
-            value = openai_templates.lookup(path, {"metadata": record.metadata})
+            value = lookup(path, {"metadata": record.metadata})
         except InvalidRecordError as exc:
             raise MissingFieldError(str(exc)) from None
     elif ".metadata." in path or name not in RECORD_FIELDS:
@@ -129,7 +123,7 @@ def _value(record: Record, path: str) -> str:
 
 
 def render(template: str, record: Record) -> str:
-    return _PLACEHOLDER.sub(lambda m: _value(record, m.group(1)), template)
+    return PLACEHOLDER.sub(lambda m: _value(record, m.group(1)), template)
 
 
 # ------------------------------------------------------------------ calls

@@ -955,24 +955,12 @@ def _dataset_lines(
     if found is None:
         return
     meta, key = found
-    offset, chunk = start, 256 * 1024
-    while offset < meta.size_bytes:
-        end = min(offset + chunk, meta.size_bytes) - 1
-        data = ports.artifacts.get_bytes(key, byte_range=(offset, end))
-        consumed = 0
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n") and end + 1 < meta.size_bytes:
-                break
-            try:
-                record = json.loads(line)
-            except ValueError:  # an offset into the middle of a line (a forged id)
-                raise NotFoundError("output item") from None
-            yield offset + consumed, record
-            consumed += len(line)
-        if consumed == 0:
-            chunk *= 4
-            continue
-        offset += consumed
+    for offset, line in catalog.version_lines(ports.artifacts, key, meta.size_bytes, start=start):
+        try:
+            record = json.loads(line)
+        except ValueError:  # an offset into the middle of a line (a forged id)
+            raise NotFoundError("output item") from None
+        yield offset, record
 
 
 def _evaluations(run: Run, first: int, last: int, *, ports: Ports) -> dict[int, list[dict[str, Any]]]:
