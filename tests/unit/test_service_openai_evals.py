@@ -202,7 +202,9 @@ def test_completions_map_onto_generation_and_images_are_refused(ports: fakes.Por
     assert (
         generation.provider == "bedrock"
     )  # a Bedrock model id; any other name: the OpenAI-compatible endpoint
-    assert generation.system == "Be brief." and generation.messages[0].content == "Q: {{item.q}}"
+    assert (
+        generation.system == "Be brief." and generation.messages[0].content == "Q: \n{{item.q}}"
+    )  # parts joined by newlines, as the graders join them
     assert (generation.temperature, generation.top_p, generation.seed, generation.max_tokens) == (
         0.2,
         0.9,

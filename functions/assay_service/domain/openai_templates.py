@@ -84,3 +84,32 @@ def as_text(value: Any) -> str:
 def render(template: str, record: Mapping[str, Any]) -> str:
     """``template`` with every placeholder replaced from ``record``."""
     return PLACEHOLDER.sub(lambda m: as_text(lookup(m.group(1), record)), template)
+
+
+def content_text(content: Any) -> str:
+    """A message's content as text: a string, or ``input_text``/``output_text`` parts (one,
+    or a list of them and strings, joined by newlines). Images and audio are refused."""
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else [content]
+    if not parts:
+        raise ValueError("content is empty")
+    texts = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind in ("input_image", "input_audio"):
+            raise ValueError(
+                f"{kind} content is not supported: Assay sends models text only "
+                "(a string, or input_text / output_text parts)"
+            )
+        else:
+            raise ValueError(
+                "content must be a string, or input_text / output_text parts ({type, text})"
+                + (f", not {kind!r}" if isinstance(kind, str) else "")
+            )
+    return "\n".join(texts)

@@ -32,7 +32,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from assay_service.dependencies import DEPLOYED
-from assay_service.domain import run_page
+from assay_service.domain import openai_templates, run_page
 from assay_service.errors import (
     ConflictError,
     InsufficientPermissionsError,
@@ -624,19 +624,6 @@ def _records(rows: list[Any], where: str, param: str, item_schema: Any = None) -
     return records
 
 
-def _content_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    parts = content if isinstance(content, list) else [content]
-    texts = []
-    for part in parts:
-        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "text"):
-            texts.append(str(part.get("text", "")))
-        else:
-            raise _bad(f"{where}: text content only (no images, audio or files)", where)
-    return "".join(texts)
-
-
 def _messages(ds: Mapping[str, Any]) -> tuple[str | None, list[ChatMessage]]:
     """(the system prompt, the other messages) of a run's ``input_messages`` template."""
     messages = ds.get("input_messages")
@@ -658,7 +645,10 @@ def _messages(ds: Mapping[str, Any]) -> tuple[str | None, list[ChatMessage]]:
         if not isinstance(message, dict):
             raise _bad(f"{where}: a message object", where)
         role = message.get("role")
-        text = _content_text(message.get("content"), f"{where}.content")
+        try:
+            text = openai_templates.content_text(message.get("content"))
+        except ValueError as exc:
+            raise _bad(f"{where}.content: {exc}", f"{where}.content") from None
         if role in ("system", "developer"):
             system.append(text)
         elif role in ("user", "assistant"):

@@ -56,35 +56,6 @@ MAX_COMPLETION_TOKENS = 100_000
 
 
 # ------------------------------------------------------------------ args
-def _content_text(content: Any) -> str:
-    """A message's content as text: a string, or ``input_text``/``output_text`` parts (one,
-    or a list of them and strings, joined by newlines). Images and audio are refused."""
-    if isinstance(content, str):
-        return content
-    parts = content if isinstance(content, list) else [content]
-    if not parts:
-        raise ValueError("content is empty")
-    texts = []
-    for part in parts:
-        if isinstance(part, str):
-            texts.append(part)
-            continue
-        kind = part.get("type") if isinstance(part, Mapping) else None
-        if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind in ("input_image", "input_audio"):
-            raise ValueError(
-                f"{kind} content is not supported: Assay's model graders send text only "
-                "(a string, or input_text / output_text parts)"
-            )
-        else:
-            raise ValueError(
-                "content must be a string, or input_text / output_text parts ({type, text})"
-                + (f", not {kind!r}" if isinstance(kind, str) else "")
-            )
-    return "\n".join(texts)
-
-
 class GraderMessage(BaseModel):
     """One of a grader's ``input`` messages; ``content`` is kept as its text (a template)."""
 
@@ -97,7 +68,7 @@ class GraderMessage(BaseModel):
     @field_validator("content", mode="before")
     @classmethod
     def _text(cls, value: Any) -> str:
-        text = _content_text(value)
+        text = openai_templates.content_text(value)
         if not text.strip():
             raise ValueError("content is empty")
         if len(text) > MAX_CONTENT_CHARS:
